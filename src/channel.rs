@@ -1,0 +1,159 @@
+//! The parent/init sync channel: a SOCK_SEQPACKET socketpair carrying typed
+//! messages (JSON, one message per packet), and descriptors with SCM_RIGHTS.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
+};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+use crate::error::{Context, Error, Result};
+
+/// Messages from rt to the init.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum ToInit {
+    /// uid_map and gid_map of the new user namespace are written.
+    IdMapsWritten,
+}
+
+/// Messages from the init to rt.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum FromInit {
+    /// The container is set up; the init now waits for `start`.
+    Ready,
+    /// Setup failed; the init exits after sending this.
+    Failed { error: String },
+}
+
+const MAX_MSG: usize = 64 * 1024;
+
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+impl Channel {
+    /// A connected pair; both ends close on exec.
+    pub fn pair() -> Result<(Channel, Channel)> {
+        let (a, b) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .ctx("socketpair for the init sync channel")?;
+        Ok((Channel { fd: a }, Channel { fd: b }))
+    }
+
+    pub fn from_fd(fd: OwnedFd) -> Channel {
+        Channel { fd }
+    }
+
+    pub fn into_fd(self) -> OwnedFd {
+        self.fd
+    }
+
+    pub fn send<T: Serialize>(&self, msg: &T) -> Result<()> {
+        self.send_with_fd(msg, None)
+    }
+
+    /// Sends a message, with one descriptor attached if given.
+    pub fn send_with_fd<T: Serialize>(&self, msg: &T, fd: Option<BorrowedFd>) -> Result<()> {
+        let buf = serde_json::to_vec(msg).map_err(|e| Error::Invalid(format!("encode message: {e}")))?;
+        let iov = [IoSlice::new(&buf)];
+        let fds: Vec<RawFd> = fd.iter().map(|f| f.as_raw_fd()).collect();
+        let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
+            vec![]
+        } else {
+            vec![ControlMessage::ScmRights(&fds)]
+        };
+        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
+            .ctx("send on sync channel")?;
+        Ok(())
+    }
+
+    /// Receives one message; `Ok(None)` when the other end closed.
+    pub fn recv<T: DeserializeOwned>(&self) -> Result<Option<T>> {
+        Ok(self.recv_with_fd()?.map(|(m, _)| m))
+    }
+
+    /// Receives one message and the descriptor sent with it, if any.
+    pub fn recv_with_fd<T: DeserializeOwned>(&self) -> Result<Option<(T, Option<OwnedFd>)>> {
+        let mut buf = vec![0u8; MAX_MSG];
+        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut cmsg),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Ok(r) => {
+                    let mut fd = None;
+                    for c in r.cmsgs().ctx("read control message")? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            for (i, raw) in fds.into_iter().enumerate() {
+                                // SAFETY: SCM_RIGHTS gave us a new descriptor
+                                // that nothing else owns.
+                                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                                if i == 0 {
+                                    fd = Some(owned);
+                                }
+                            }
+                        }
+                    }
+                    break (r.bytes, fd);
+                }
+                Err(nix::Error::EINTR) => continue,
+                Err(e) => return Err(e).ctx("receive on sync channel"),
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        let msg = serde_json::from_slice(&buf[..n])
+            .map_err(|e| Error::Invalid(format!("malformed message on sync channel: {e}")))?;
+        Ok(Some((msg, fd)))
+    }
+}
+
+impl AsFd for Channel {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_round_trip_and_close() {
+        let (a, b) = Channel::pair().unwrap();
+        a.send(&FromInit::Failed { error: "mount /proc: EPERM".into() }).unwrap();
+        a.send(&FromInit::Ready).unwrap();
+        assert_eq!(
+            b.recv::<FromInit>().unwrap(),
+            Some(FromInit::Failed { error: "mount /proc: EPERM".into() })
+        );
+        assert_eq!(b.recv::<FromInit>().unwrap(), Some(FromInit::Ready));
+        drop(a);
+        assert_eq!(b.recv::<FromInit>().unwrap(), None);
+    }
+
+    #[test]
+    fn passes_a_descriptor() {
+        let (a, b) = Channel::pair().unwrap();
+        let f = std::fs::File::open("/dev/null").unwrap();
+        a.send_with_fd(&ToInit::IdMapsWritten, Some(f.as_fd())).unwrap();
+        let (m, fd) = b.recv_with_fd::<ToInit>().unwrap().unwrap();
+        assert_eq!(m, ToInit::IdMapsWritten);
+        let fd = fd.unwrap();
+        let st = nix::sys::stat::fstat(fd.as_fd()).unwrap();
+        assert_eq!(st.st_rdev, nix::sys::stat::makedev(1, 3));
+    }
+}

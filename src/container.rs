@@ -1,0 +1,547 @@
+//! The container lifecycle: create, start, state, kill, delete, list.
+//! creating -> created -> running -> stopped, with every transition taken
+//! under the container's lock and every failed create undone.
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::fcntl::{open, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::LinuxNamespaceType;
+use serde::Serialize;
+
+use crate::cgroups::{self, Placement};
+use crate::channel::Channel;
+use crate::console;
+use crate::error::{Context, Error, Result};
+use crate::init::InitArgs;
+use crate::namespaces::{self, Plan};
+use crate::process::{self, pidfd_open, pidfd_send_signal, start_time, Init};
+use crate::spec::{validate_id, Bundle, OCI_VERSION};
+use crate::state::{now_rfc3339, write_atomic, Locked, Phase, Root, State, EXEC_FIFO};
+
+/// The status of a container, as `rt state` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Creating,
+    Created,
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        })
+    }
+}
+
+/// The OCI state JSON, fields in runc's order.
+#[derive(Debug, Clone, Serialize)]
+pub struct OciState {
+    #[serde(rename = "ociVersion")]
+    pub oci_version: String,
+    pub id: String,
+    pub pid: i32,
+    pub status: Status,
+    pub bundle: PathBuf,
+    pub rootfs: PathBuf,
+    pub created: String,
+    pub owner: String,
+    #[serde(skip_serializing_if = "HashMap::is_empty")]
+    pub annotations: HashMap<String, String>,
+}
+
+/// How to create a container (the flags of `rt create`).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    /// rt itself receives the pty master (foreground `run` with a terminal).
+    pub own_console: bool,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    pub systemd_cgroup: bool,
+}
+
+/// A container that `create` made: the init waits for `start`.
+pub struct Created {
+    pub init: Init,
+    /// The pty master, when rt asked for it (`own_console`).
+    pub console: Option<OwnedFd>,
+}
+
+/// A loaded container and the live view of it.
+pub struct Container {
+    pub state: State,
+    pub dir: PathBuf,
+}
+
+impl Container {
+    pub fn load(root: &Root, id: &str) -> Result<Container> {
+        Ok(Container {
+            state: root.load(id)?,
+            dir: root.dir_of(id),
+        })
+    }
+
+    fn from_locked(l: &Locked) -> Result<Container> {
+        Ok(Container {
+            state: l.load()?,
+            dir: l.dir.clone(),
+        })
+    }
+
+    /// A pidfd on the init if it is still the same live process.
+    pub fn init_pidfd(&self) -> Option<OwnedFd> {
+        if self.state.pid <= 0 {
+            return None;
+        }
+        let fd = pidfd_open(self.state.pid).ok()?;
+        // Checked after opening: the pidfd then surely names this process.
+        (start_time(self.state.pid) == Some(self.state.pid_start)).then_some(fd)
+    }
+
+    pub fn status(&self) -> Status {
+        let s = &self.state;
+        if s.phase == Phase::Creating {
+            return if s.creator_pid > 0 && start_time(s.creator_pid) == Some(s.creator_start) {
+                Status::Creating
+            } else {
+                Status::Stopped
+            };
+        }
+        if s.pid <= 0 || start_time(s.pid) != Some(s.pid_start) {
+            return Status::Stopped;
+        }
+        if self.dir.join(EXEC_FIFO).exists() {
+            return Status::Created;
+        }
+        if s.cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
+            return Status::Paused;
+        }
+        Status::Running
+    }
+
+    pub fn oci_state(&self) -> OciState {
+        let status = self.status();
+        let s = &self.state;
+        OciState {
+            oci_version: OCI_VERSION.into(),
+            id: s.id.clone(),
+            pid: if status == Status::Stopped { 0 } else { s.pid },
+            status,
+            bundle: s.bundle.clone(),
+            rootfs: s.rootfs.clone(),
+            created: s.created.clone(),
+            owner: s.owner.clone(),
+            annotations: s.annotations.clone(),
+        }
+    }
+}
+
+/// Undoes a create that failed part way: kills the init if there is one,
+/// removes the cgroup and the state directory.
+struct Undo<'a> {
+    locked: Option<Locked>,
+    cgroup: Option<&'a Placement>,
+    init: Option<&'a Init>,
+}
+
+impl Undo<'_> {
+    fn run(mut self) {
+        if let Some(init) = self.init {
+            process::kill_and_reap(init);
+        }
+        if let Some(cg) = self.cgroup {
+            let _ = cg.kill_all(Duration::from_secs(5));
+            let _ = cg.remove();
+        }
+        if let Some(l) = self.locked.take() {
+            let _ = l.remove();
+        }
+    }
+}
+
+/// Creates a container: validates everything first, then makes the state
+/// directory, cgroup and init. On any error nothing is left behind.
+pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
+    validate_id(&opts.id)?;
+    let bundle = Bundle::load(&opts.bundle)?;
+    let spec = &bundle.spec;
+    let process = spec.process().as_ref().expect("validated");
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && !opts.own_console {
+        return Err(Error::Invalid(
+            "process.terminal is true: --console-socket is required (or run in the foreground)".into(),
+        ));
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(Error::Invalid(
+            "--console-socket was given but process.terminal is false".into(),
+        ));
+    }
+    if let Some(c) = process.capabilities() {
+        crate::capabilities::check(c)?;
+    }
+    let nss = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    if !namespaces::has(&nss, LinuxNamespaceType::Mount) {
+        return Err(Error::Config {
+            file: bundle.dir.join("config.json"),
+            msg: "linux.namespaces: rt needs a mount namespace to set up the root filesystem".into(),
+        });
+    }
+    if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        cgroups::check_resources(r)?;
+    }
+    let devices = crate::devices::Program::from_spec(spec)?;
+    let plan = Plan::new(&nss)?;
+    let cgroup_mount = cgroups::find_mount()?;
+    let cgroup_path = cgroups::resolve_path(
+        spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref()),
+        &opts.id,
+        opts.systemd_cgroup,
+    )?;
+
+    // Console: connect to the caller's socket, or make a pair for rt.
+    let (console_sock, console_recv) = if !terminal {
+        (None, None)
+    } else if let Some(p) = &opts.console_socket {
+        (Some(console::connect_socket(p)?), None)
+    } else {
+        let (a, b) = Channel::pair()?;
+        (Some(OwnedFd::from(a)), Some(b))
+    };
+
+    // From here on, things exist that a failure must undo.
+    let locked = root.create_dir(&opts.id)?;
+    let creator = std::process::id() as i32;
+    let mut state = State {
+        id: opts.id.clone(),
+        phase: Phase::Creating,
+        pid: 0,
+        pid_start: 0,
+        creator_pid: creator,
+        creator_start: start_time(creator).unwrap_or(0),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: now_rfc3339(),
+        owner: String::new(),
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        cgroup: None,
+        config: spec.clone(),
+    };
+    let mut undo = Undo {
+        locked: Some(locked),
+        cgroup: None,
+        init: None,
+    };
+    macro_rules! try_undo {
+        ($e:expr) => {
+            match $e {
+                Ok(v) => v,
+                Err(e) => {
+                    undo.run();
+                    return Err(e);
+                }
+            }
+        };
+    }
+    let locked = undo.locked.as_ref().expect("set above");
+    try_undo!(locked.save(&state));
+    let fifo = locked.dir.join(EXEC_FIFO);
+    try_undo!(nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).with_ctx(|| format!("mkfifo {}", fifo.display())));
+    // The mode given to mkfifo is filtered by the umask.
+    try_undo!(nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        &fifo,
+        Mode::from_bits_truncate(0o622),
+        nix::sys::stat::FchmodatFlags::FollowSymlink
+    )
+    .with_ctx(|| format!("chmod {}", fifo.display())));
+
+    let placement = try_undo!(Placement::create(&cgroup_mount, &cgroup_path));
+    let placement_ref: &Placement = &placement;
+    undo.cgroup = Some(placement_ref);
+    state.cgroup = Some(placement.clone());
+    // Saved now so that a killed create can still be cleaned up by delete.
+    try_undo!(undo.locked.as_ref().unwrap().save(&state));
+    let cgroup_fd = try_undo!(placement.open_dir());
+    try_undo!(devices.attach(&cgroup_fd));
+
+    let state_dir = try_undo!(open(
+        &undo.locked.as_ref().unwrap().dir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty()
+    )
+    .ctx("open state dir"));
+    let (listen_fds, extra_env) = listen_fds();
+    let (dummy, _) = try_undo!(Channel::pair());
+    let args = InitArgs {
+        spec,
+        rootfs: &bundle.rootfs,
+        bundle: &bundle.dir,
+        plan: &plan,
+        channel: dummy,
+        state_dir,
+        console_socket: console_sock,
+        cgroup_dir: Some(placement.dir.clone()),
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds: opts.preserve_fds + listen_fds,
+        extra_env,
+    };
+    let init = try_undo!(process::spawn(args, Some(&cgroup_fd)));
+    let console = match console_recv {
+        Some(ch) => match ch.recv_with_fd::<serde_json::Value>() {
+            Ok(Some((_, Some(fd)))) => Some(fd),
+            Ok(_) => {
+                process::kill_and_reap(&init);
+                undo.run();
+                return Err(Error::Invalid("the init sent no pty master".into()));
+            }
+            Err(e) => {
+                process::kill_and_reap(&init);
+                undo.run();
+                return Err(e);
+            }
+        },
+        None => None,
+    };
+    let init_ref = &init;
+    undo.init = Some(init_ref);
+
+    state.pid = init.pid.as_raw();
+    state.pid_start = try_undo!(start_time(state.pid).ok_or_else(|| Error::Init("exited right after setup".into())));
+    state.phase = Phase::Created;
+    try_undo!(undo.locked.as_ref().unwrap().save(&state));
+    if let Some(p) = &opts.pid_file {
+        try_undo!(write_pid_file(p, state.pid));
+    }
+    // Success: keep everything; release the lock.
+    drop(undo);
+    Ok(Created { init, console })
+}
+
+/// `LISTEN_FDS` from systemd socket activation: those descriptors are
+/// passed on, and the container is told about them.
+fn listen_fds() -> (i32, Vec<String>) {
+    let n: i32 = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_none_or(|p| p == std::process::id());
+    if n > 0 && for_us {
+        (n, vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".into()])
+    } else {
+        (0, vec![])
+    }
+}
+
+/// Writes the pid file atomically (a manager may be polling for it).
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = std::path::absolute(path).with_ctx(|| format!("--pid-file {}", path.display()))?;
+    write_atomic(&path, pid.to_string().as_bytes(), 0o644)
+}
+
+/// Lets the init exec the user's program.
+pub fn start(root: &Root, id: &str) -> Result<()> {
+    let locked = root.lock(id)?;
+    let c = Container::from_locked(&locked)?;
+    match c.status() {
+        Status::Created => {}
+        Status::Stopped => return Err(Error::InvalidState("cannot start a container that has stopped".into())),
+        Status::Running | Status::Paused => {
+            return Err(Error::InvalidState("cannot start an already running container".into()))
+        }
+        Status::Creating => return Err(Error::InvalidState(format!("container {id} is still being created"))),
+    }
+    let pidfd = c
+        .init_pidfd()
+        .ok_or_else(|| Error::InvalidState("cannot start a container that has stopped".into()))?;
+    let fifo_path = locked.dir.join(EXEC_FIFO);
+    let fifo = open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
+        .with_ctx(|| format!("open {}", fifo_path.display()))?;
+    // Wait for the init's byte, or for the init to die.
+    loop {
+        let mut fds = [
+            PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(e).ctx("wait for the container init"),
+        }
+        let fifo_ready = fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP));
+        if fifo_ready {
+            let mut b = [0u8; 1];
+            match nix::unistd::read(&fifo, &mut b) {
+                Ok(1) => break,
+                Ok(_) | Err(nix::Error::EAGAIN) => {}
+                Err(e) => return Err(e).ctx("read exec fifo"),
+            }
+        }
+        if fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
+            return Err(Error::InvalidState(format!("container {id}: the init exited before start")));
+        }
+    }
+    let _ = std::fs::remove_file(&fifo_path);
+    let mut state = c.state;
+    state.phase = Phase::Running;
+    locked.save(&state)
+}
+
+/// Sends a signal to the init, or with `all` to every process of the
+/// container's cgroup.
+pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
+    let c = Container::load(root, id)?;
+    match c.status() {
+        Status::Stopped => return Err(Error::InvalidState("container not running".into())),
+        Status::Creating => return Err(Error::InvalidState(format!("container {id} is still being created"))),
+        _ => {}
+    }
+    if all {
+        let cg = c.state.cgroup.as_ref().ok_or_else(|| Error::InvalidState(format!("container {id} has no cgroup: --all cannot find its processes")))?;
+        if sig == libc::SIGKILL && std::fs::write(cg.dir.join("cgroup.kill"), b"1").is_ok() {
+            return Ok(());
+        }
+        for pid in cg.pids()? {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::try_from(sig).ok());
+        }
+        return Ok(());
+    }
+    let pidfd = c.init_pidfd().ok_or_else(|| Error::InvalidState("container not running".into()))?;
+    pidfd_send_signal(&pidfd, sig).with_ctx(|| format!("send signal {sig} to the init of {id}"))
+}
+
+/// Removes a container. A running one needs `force` (it is killed first).
+pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
+    validate_id(id)?;
+    let locked = match root.lock(id) {
+        Ok(l) => l,
+        Err(Error::NotFound(_)) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let c = match Container::from_locked(&locked) {
+        Ok(c) => c,
+        // Half-made or corrupt state: with --force, clean up what we can.
+        Err(e @ (Error::CorruptState { .. } | Error::NotFound(_))) => {
+            if !force {
+                return Err(e);
+            }
+            log::warn!("{e}; removing the container's state anyway");
+            let default = cgroups::find_mount()
+                .ok()
+                .map(|m| m.join("rt").join(id))
+                .filter(|d| d.exists());
+            if let Some(dir) = default {
+                let p = Placement { dir, path: String::new(), created: vec![] };
+                let _ = p.kill_all(Duration::from_secs(5));
+                let _ = std::fs::remove_dir(&p.dir);
+            }
+            return locked.remove();
+        }
+        Err(e) => return Err(e),
+    };
+    let status = c.status();
+    match status {
+        Status::Stopped | Status::Created | Status::Creating => {}
+        Status::Running | Status::Paused if force => {}
+        _ => {
+            return Err(Error::InvalidState(format!(
+                "cannot delete container {id} that is not stopped: {status}"
+            )))
+        }
+    }
+    if let Some(pidfd) = c.init_pidfd() {
+        let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
+        wait_exit(&pidfd, Duration::from_secs(10));
+    }
+    if let Some(cg) = &c.state.cgroup {
+        if cg.is_frozen() {
+            let _ = std::fs::write(cg.dir.join("cgroup.freeze"), b"0");
+        }
+        cg.kill_all(Duration::from_secs(10))?;
+        cg.remove()?;
+    }
+    locked.remove()
+}
+
+/// Waits until the process behind `pidfd` has exited (or `timeout`).
+pub fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
+    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    loop {
+        match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+            Ok(n) => return n > 0,
+            Err(nix::Error::EINTR) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// The state of one container.
+pub fn state(root: &Root, id: &str) -> Result<OciState> {
+    Ok(Container::load(root, id)?.oci_state())
+}
+
+/// A container in `rt list`: its state and the owner of its directory.
+pub struct Listed {
+    pub state: OciState,
+    pub owner: String,
+}
+
+/// Every container under the root. One that vanishes while being listed
+/// is skipped; one whose state is unreadable is reported in the log.
+pub fn list(root: &Root) -> Result<Vec<Listed>> {
+    let mut out = Vec::new();
+    for id in root.ids()? {
+        match Container::load(root, &id) {
+            Ok(c) => {
+                let uid = std::fs::metadata(&c.dir).map(|m| m.uid()).unwrap_or(0);
+                out.push(Listed { owner: user_name(uid), state: c.oci_state() });
+            }
+            Err(Error::NotFound(_)) => {}
+            Err(e) => log::warn!("{e}"),
+        }
+    }
+    Ok(out)
+}
+
+fn user_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| format!("#{uid}"))
+}
+
+impl From<Channel> for OwnedFd {
+    fn from(c: Channel) -> OwnedFd {
+        c.into_fd()
+    }
+}
+
+/// The pidfd's raw number, for callers that poll several descriptors.
+pub fn raw(fd: &OwnedFd) -> i32 {
+    fd.as_raw_fd()
+}

@@ -1,0 +1,345 @@
+//! Device access rules: `linux.resources.devices`, an allow rule for each
+//! node of `linux.devices`, and the defaults every container may use,
+//! compiled to a BPF_PROG_TYPE_CGROUP_DEVICE program attached to the
+//! container's cgroup (cgroup v2 has no devices controller files).
+//!
+//! Rules are matched last to first; the first match decides. A request
+//! matches a rule when its type and numbers match and the requested access
+//! is a subset of the rule's. No match denies.
+
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+
+use oci_spec::runtime::{LinuxDeviceType, Spec};
+
+use crate::error::{Context, Error, Result};
+
+const ACC_MKNOD: u32 = 1;
+const ACC_READ: u32 = 2;
+const ACC_WRITE: u32 = 4;
+const DEV_BLOCK: u32 = 1;
+const DEV_CHAR: u32 = 2;
+
+/// One rule: `None` type, major or minor is a wildcard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub allow: bool,
+    pub typ: Option<u32>,
+    pub major: Option<u32>,
+    pub minor: Option<u32>,
+    pub access: u32,
+}
+
+/// What every container may use whatever its rules say (runc's list).
+pub const DEFAULT_ALLOWED: &[Rule] = &[
+    Rule { allow: true, typ: Some(DEV_CHAR), major: None, minor: None, access: ACC_MKNOD },
+    Rule { allow: true, typ: Some(DEV_BLOCK), major: None, minor: None, access: ACC_MKNOD },
+    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(1), minor: Some(3), access: 7 }, // null
+    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(1), minor: Some(8), access: 7 }, // random
+    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(1), minor: Some(7), access: 7 }, // full
+    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(5), minor: Some(0), access: 7 }, // tty
+    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(1), minor: Some(5), access: 7 }, // zero
+    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(1), minor: Some(9), access: 7 }, // urandom
+    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(5), minor: Some(1), access: 7 }, // console
+    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(136), minor: None, access: 7 }, // pts
+    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(5), minor: Some(2), access: 7 }, // ptmx
+];
+
+fn parse_access(s: &str) -> std::result::Result<u32, String> {
+    let mut a = 0;
+    for c in s.chars() {
+        a |= match c {
+            'r' => ACC_READ,
+            'w' => ACC_WRITE,
+            'm' => ACC_MKNOD,
+            _ => return Err(format!("access {s:?}: only r, w and m are allowed")),
+        };
+    }
+    Ok(a)
+}
+
+fn number(n: Option<i64>) -> std::result::Result<Option<u32>, String> {
+    match n {
+        None | Some(-1) => Ok(None),
+        Some(v) if (0..=u32::MAX as i64).contains(&v) => Ok(Some(v as u32)),
+        Some(v) => Err(format!("device number {v} is out of range")),
+    }
+}
+
+fn type_code(t: LinuxDeviceType) -> Option<u32> {
+    match t {
+        LinuxDeviceType::A => None,
+        LinuxDeviceType::B => Some(DEV_BLOCK),
+        LinuxDeviceType::C | LinuxDeviceType::U => Some(DEV_CHAR),
+        // Fifos are not device nodes: no cgroup rule applies to them.
+        LinuxDeviceType::P => Some(0),
+    }
+}
+
+/// The compiled rule set of one container.
+#[derive(Debug, Clone)]
+pub struct Program {
+    pub rules: Vec<Rule>,
+}
+
+impl Program {
+    pub fn from_spec(spec: &Spec) -> Result<Program> {
+        let linux = spec.linux().as_ref();
+        let mut rules = Vec::new();
+        let cgroup_rules = linux
+            .and_then(|l| l.resources().as_ref())
+            .and_then(|r| r.devices().as_deref())
+            .unwrap_or(&[]);
+        for (i, d) in cgroup_rules.iter().enumerate() {
+            let field = |m: String| Error::Invalid(format!("linux.resources.devices[{i}]: {m}"));
+            rules.push(Rule {
+                allow: d.allow(),
+                typ: d.typ().map(type_code).unwrap_or(None),
+                major: number(d.major()).map_err(field)?,
+                minor: number(d.minor()).map_err(field)?,
+                access: parse_access(d.access().as_deref().unwrap_or("rwm")).map_err(field)?,
+            });
+        }
+        for d in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
+            if d.typ() == LinuxDeviceType::P {
+                continue;
+            }
+            rules.push(Rule {
+                allow: true,
+                typ: type_code(d.typ()),
+                major: Some(d.major() as u32),
+                minor: Some(d.minor() as u32),
+                access: 7,
+            });
+        }
+        rules.extend_from_slice(DEFAULT_ALLOWED);
+        Ok(Program { rules })
+    }
+
+    /// Evaluates the rules in Rust, exactly as the BPF program does.
+    pub fn allows(&self, typ: u32, major: u32, minor: u32, access: u32) -> bool {
+        for r in self.rules.iter().rev() {
+            if r.typ.is_some_and(|t| t != typ)
+                || access & !r.access != 0
+                || r.major.is_some_and(|m| m != major)
+                || r.minor.is_some_and(|m| m != minor)
+            {
+                continue;
+            }
+            return r.allow;
+        }
+        false
+    }
+
+    /// The BPF instructions. r2 = device type, r3 = access, r4 = major,
+    /// r5 = minor; each rule is a block that jumps past itself on a
+    /// mismatch and returns its verdict on a match.
+    pub fn instructions(&self) -> Vec<Insn> {
+        let mut p = vec![
+            Insn::ldx_w(2, 1, 0),
+            Insn::alu32_imm(AND, 2, 0xffff),
+            Insn::ldx_w(3, 1, 0),
+            Insn::alu32_imm(RSH, 3, 16),
+            Insn::ldx_w(4, 1, 4),
+            Insn::ldx_w(5, 1, 8),
+        ];
+        for r in self.rules.iter().rev() {
+            let mut block: Vec<Insn> = Vec::new();
+            let mut jumps = Vec::new();
+            if let Some(t) = r.typ {
+                jumps.push(block.len());
+                block.push(Insn::jne_imm(2, t as i32));
+            }
+            if r.access & 7 != 7 {
+                block.push(Insn::mov64_reg(1, 3));
+                block.push(Insn::alu32_imm(AND, 1, (!r.access & 7) as i32));
+                jumps.push(block.len());
+                block.push(Insn::jne_imm(1, 0));
+            }
+            if let Some(m) = r.major {
+                jumps.push(block.len());
+                block.push(Insn::jne_imm(4, m as i32));
+            }
+            if let Some(m) = r.minor {
+                jumps.push(block.len());
+                block.push(Insn::jne_imm(5, m as i32));
+            }
+            block.push(Insn::mov64_imm(0, r.allow as i32));
+            block.push(Insn::exit());
+            let len = block.len();
+            let unconditional = jumps.is_empty();
+            for j in jumps {
+                block[j].off = (len - j - 1) as i16;
+            }
+            p.extend(block);
+            // Nothing after a rule that always matches is reachable, and
+            // the verifier rejects unreachable instructions.
+            if unconditional {
+                return p;
+            }
+        }
+        p.push(Insn::mov64_imm(0, 0));
+        p.push(Insn::exit());
+        p
+    }
+
+    /// Loads the program and attaches it to the cgroup (BPF_F_ALLOW_MULTI,
+    /// so a manager's own program on an ancestor still applies).
+    pub fn attach(&self, cgroup: &OwnedFd) -> Result<()> {
+        let insns = self.instructions();
+        let prog = match load(&insns, None) {
+            Ok(fd) => fd,
+            Err(e) => {
+                // Load again with the verifier's log, only to explain.
+                let mut log = vec![0u8; 64 * 1024];
+                let _ = load(&insns, Some(&mut log));
+                let msg = String::from_utf8_lossy(&log);
+                let last = msg.trim_matches('\0').lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                return Err(Error::Invalid(format!(
+                    "linux.resources.devices: load the device filter: {e}{}",
+                    if last.is_empty() { String::new() } else { format!(" (verifier: {last})") }
+                )));
+            }
+        };
+        let mut attr = [0u8; 128];
+        put_u32(&mut attr, 0, cgroup.as_raw_fd() as u32);
+        put_u32(&mut attr, 4, prog.as_raw_fd() as u32);
+        put_u32(&mut attr, 8, 6); // BPF_CGROUP_DEVICE
+        put_u32(&mut attr, 12, 2); // BPF_F_ALLOW_MULTI
+        // SAFETY: a zeroed bpf_attr for BPF_PROG_ATTACH with two valid fds.
+        let r = unsafe { libc::syscall(libc::SYS_bpf, 8 /* BPF_PROG_ATTACH */, attr.as_ptr(), attr.len()) };
+        if r < 0 {
+            return Err(nix::Error::last()).ctx("linux.resources.devices: attach the device filter to the cgroup");
+        }
+        Ok(())
+    }
+}
+
+/// bpf(BPF_PROG_LOAD) of a cgroup device program.
+fn load(insns: &[Insn], log: Option<&mut Vec<u8>>) -> nix::Result<OwnedFd> {
+    let license = c"Apache";
+    let mut attr = [0u8; 128];
+    put_u32(&mut attr, 0, 15); // BPF_PROG_TYPE_CGROUP_DEVICE
+    put_u32(&mut attr, 4, insns.len() as u32);
+    put_u64(&mut attr, 8, insns.as_ptr() as u64);
+    put_u64(&mut attr, 16, license.as_ptr() as u64);
+    if let Some(log) = log {
+        put_u32(&mut attr, 24, 1); // log_level
+        put_u32(&mut attr, 28, log.len() as u32);
+        put_u64(&mut attr, 32, log.as_mut_ptr() as u64);
+    }
+    // SAFETY: `attr` is a zeroed bpf_attr for BPF_PROG_LOAD whose pointers
+    // (instructions, license, log buffer) outlive the call.
+    let fd = unsafe { libc::syscall(libc::SYS_bpf, 5 /* BPF_PROG_LOAD */, attr.as_ptr(), attr.len()) };
+    if fd < 0 {
+        return Err(nix::Error::last());
+    }
+    // SAFETY: a new descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+fn put_u32(b: &mut [u8], at: usize, v: u32) {
+    b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+}
+fn put_u64(b: &mut [u8], at: usize, v: u64) {
+    b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
+}
+
+/// One eBPF instruction (struct bpf_insn).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Insn {
+    pub code: u8,
+    pub regs: u8,
+    pub off: i16,
+    pub imm: i32,
+}
+
+const AND: u8 = 0x50;
+const RSH: u8 = 0x70;
+
+impl Insn {
+    fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+        Insn { code, regs: (src << 4) | (dst & 0xf), off, imm }
+    }
+    /// dst = *(u32 *)(src + off)
+    fn ldx_w(dst: u8, src: u8, off: i16) -> Insn {
+        Insn::new(0x61, dst, src, off, 0)
+    }
+    /// 32-bit ALU op with an immediate (BPF_ALU | op | BPF_K).
+    fn alu32_imm(op: u8, dst: u8, imm: i32) -> Insn {
+        Insn::new(0x04 | op, dst, 0, 0, imm)
+    }
+    fn mov64_imm(dst: u8, imm: i32) -> Insn {
+        Insn::new(0xb7, dst, 0, 0, imm)
+    }
+    fn mov64_reg(dst: u8, src: u8) -> Insn {
+        Insn::new(0xbf, dst, src, 0, 0)
+    }
+    /// if dst != imm goto +off (patched later)
+    fn jne_imm(dst: u8, imm: i32) -> Insn {
+        Insn::new(0x55, dst, 0, 0, imm)
+    }
+    fn exit() -> Insn {
+        Insn::new(0x95, 0, 0, 0, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn program(devices: &str) -> Program {
+        let spec: Spec = serde_json::from_str(&format!(
+            r#"{{"ociVersion":"1.0.2","linux":{{"resources":{{"devices":{devices}}}}}}}"#
+        ))
+        .unwrap();
+        Program::from_spec(&spec).unwrap()
+    }
+
+    #[test]
+    fn deny_all_then_defaults() {
+        let p = program(r#"[{"allow":false,"access":"rwm"}]"#);
+        assert!(p.allows(DEV_CHAR, 1, 3, ACC_READ | ACC_WRITE));
+        assert!(p.allows(DEV_CHAR, 136, 4, ACC_READ));
+        assert!(!p.allows(DEV_BLOCK, 8, 0, ACC_READ));
+        assert!(!p.allows(DEV_CHAR, 10, 200, ACC_READ));
+        // mknod of anything is allowed, use is not.
+        assert!(p.allows(DEV_BLOCK, 8, 0, ACC_MKNOD));
+    }
+
+    #[test]
+    fn last_rule_wins_and_access_subsets() {
+        let p = program(
+            r#"[{"allow":false,"access":"rwm"},
+                {"allow":true,"type":"b","major":8,"minor":0,"access":"r"},
+                {"allow":false,"type":"c","major":1,"minor":3,"access":"w"}]"#,
+        );
+        assert!(p.allows(DEV_BLOCK, 8, 0, ACC_READ));
+        assert!(!p.allows(DEV_BLOCK, 8, 0, ACC_WRITE));
+        // The defaults come after the user's rules: /dev/null stays usable.
+        assert!(p.allows(DEV_CHAR, 1, 3, ACC_WRITE));
+    }
+
+    #[test]
+    fn bad_rules_name_the_field() {
+        let spec: Spec = serde_json::from_str(
+            r#"{"ociVersion":"1.0.2","linux":{"resources":{"devices":[{"allow":true,"access":"rwx"}]}}}"#,
+        )
+        .unwrap();
+        let e = Program::from_spec(&spec).unwrap_err().to_string();
+        assert!(e.contains("linux.resources.devices[0]") && e.contains("rwx"), "{e}");
+    }
+
+    #[test]
+    fn jumps_land_inside_the_program() {
+        let p = program(r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":4,"access":"rw"}]"#);
+        let insns = p.instructions();
+        for (i, ins) in insns.iter().enumerate() {
+            if ins.code == 0x55 {
+                let target = i as i64 + 1 + ins.off as i64;
+                assert!(target > i as i64 && (target as usize) < insns.len());
+            }
+        }
+        assert_eq!(insns.last().unwrap().code, 0x95);
+    }
+}

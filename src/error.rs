@@ -1,0 +1,102 @@
+//! The library's error type. Every variant renders as one line that names
+//! what was wrong: the field, the path or the container id.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// config.json is missing, malformed, or asks for something invalid.
+    #[error("{file}: {msg}")]
+    Config { file: PathBuf, msg: String },
+
+    #[error("invalid container id {id:?}: {reason}")]
+    InvalidId { id: String, reason: &'static str },
+
+    #[error("container with id exists: {0}")]
+    Exists(String),
+
+    #[error("container does not exist: {0}")]
+    NotFound(String),
+
+    /// An operation that the container's current status does not allow.
+    #[error("{0}")]
+    InvalidState(String),
+
+    /// The state directory of a container is unreadable or corrupt.
+    #[error("state file {path}: {msg}")]
+    CorruptState { path: PathBuf, msg: String },
+
+    /// Something rt does not implement (yet): never silently skipped.
+    #[error("{0}: not supported by rt")]
+    Unsupported(String),
+
+    /// A failure inside the container's init before it could exec.
+    #[error("container init: {0}")]
+    Init(String),
+
+    #[error("{0}")]
+    Invalid(String),
+
+    #[error("{context}: {source}")]
+    Sys {
+        context: String,
+        #[source]
+        source: nix::Error,
+    },
+
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// Adds a description of what was being done to a low-level error.
+pub trait Context<T> {
+    fn ctx<S: Into<String>>(self, context: S) -> Result<T>;
+    fn with_ctx<S: Into<String>, F: FnOnce() -> S>(self, f: F) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, nix::Error> {
+    fn ctx<S: Into<String>>(self, context: S) -> Result<T> {
+        self.map_err(|source| Error::Sys {
+            context: context.into(),
+            source,
+        })
+    }
+    fn with_ctx<S: Into<String>, F: FnOnce() -> S>(self, f: F) -> Result<T> {
+        self.map_err(|source| Error::Sys {
+            context: f().into(),
+            source,
+        })
+    }
+}
+
+impl<T> Context<T> for std::result::Result<T, std::io::Error> {
+    fn ctx<S: Into<String>>(self, context: S) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            context: context.into(),
+            source,
+        })
+    }
+    fn with_ctx<S: Into<String>, F: FnOnce() -> S>(self, f: F) -> Result<T> {
+        self.map_err(|source| Error::Io {
+            context: f().into(),
+            source,
+        })
+    }
+}
+
+impl Error {
+    /// The errno behind this error, if it came from a system call.
+    pub fn errno(&self) -> Option<nix::errno::Errno> {
+        match self {
+            Error::Sys { source, .. } => Some(*source),
+            Error::Io { source, .. } => source.raw_os_error().map(nix::errno::Errno::from_raw),
+            _ => None,
+        }
+    }
+}

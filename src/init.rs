@@ -1,0 +1,361 @@
+//! What the container's init does between the clone and the exec: join
+//! namespaces, build the root filesystem, drop privileges, report to rt,
+//! wait for `start`, exec. Runs in the child of clone3 (a copy of rt's
+//! single-threaded address space) and never returns.
+
+use std::ffi::CString;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::Mode;
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::{PosixRlimitType, Spec};
+
+use crate::capabilities;
+use crate::channel::{Channel, FromInit, ToInit};
+use crate::console;
+use crate::error::{Context, Error, Result};
+use crate::fs_util::{create_in_root, open_in_root};
+use crate::namespaces::{self, Plan};
+use crate::procfs_handle::ProcFs;
+use crate::rootfs;
+use crate::state::EXEC_FIFO;
+use crate::sysctl;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Everything the init needs, prepared by rt before the clone.
+pub struct InitArgs<'a> {
+    pub spec: &'a Spec,
+    pub rootfs: &'a Path,
+    pub bundle: &'a Path,
+    pub plan: &'a Plan,
+    pub channel: Channel,
+    /// The container's state directory (O_PATH): the exec fifo is opened
+    /// through it after the pivot.
+    pub state_dir: OwnedFd,
+    pub console_socket: Option<OwnedFd>,
+    pub cgroup_dir: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    /// Descriptors 3..3+n stay open across the exec.
+    pub preserve_fds: i32,
+    /// Extra environment (LISTEN_FDS, LISTEN_PID).
+    pub extra_env: Vec<String>,
+}
+
+/// Runs the init. Reports failure to rt over the channel and exits.
+pub fn run(args: InitArgs) -> ! {
+    match setup(&args) {
+        Ok(exec) => {
+            if args.channel.send(&FromInit::Ready).is_err() {
+                exit(1);
+            }
+            drop(args.channel);
+            let err = wait_and_exec(&args.state_dir, &exec);
+            // Nobody is listening any more: say it on the container's stderr.
+            let msg = format!("rt: container init: {err}\n");
+            let _ = nix::unistd::write(std::io::stderr(), msg.as_bytes());
+            exit(127)
+        }
+        Err(e) => {
+            let _ = args.channel.send(&FromInit::Failed { error: e.to_string() });
+            exit(1)
+        }
+    }
+}
+
+fn exit(code: i32) -> ! {
+    // SAFETY: _exit ends the process without running rt's destructors or
+    // atexit handlers, which belong to the parent's copy of the program.
+    unsafe { libc::_exit(code) }
+}
+
+struct Exec {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+fn setup(a: &InitArgs) -> Result<Exec> {
+    let spec = a.spec;
+    let process = spec.process().as_ref().ok_or_else(|| Error::Invalid("process: missing".into()))?;
+    let linux = spec.linux().as_ref();
+
+    if a.plan.new_user {
+        match a.channel.recv::<ToInit>()? {
+            Some(ToInit::IdMapsWritten) => {}
+            None => return Err(Error::Invalid("rt went away before writing the id maps".into())),
+        }
+        // Become root of the new user namespace.
+        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).ctx("setresgid 0 in the user namespace")?;
+        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).ctx("setresuid 0 in the user namespace")?;
+    }
+    for j in &a.plan.child_joins {
+        nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ))
+            .with_ctx(|| format!("join {} namespace {}", namespaces::name(j.typ), j.path.display()))?;
+    }
+    if !a.plan.unshare_flags.is_empty() {
+        nix::sched::unshare(a.plan.unshare_flags).ctx("unshare the new namespaces")?;
+    }
+    nix::unistd::setsid().ctx("setsid")?;
+
+    let in_userns = a.plan.new_user || a.plan.child_joins.iter().any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::User);
+    let setup = rootfs::Setup {
+        spec,
+        rootfs: a.rootfs,
+        bundle: a.bundle,
+        in_userns,
+        cgroupns: a.plan.new_cgroup,
+        cgroup_dir: a.cgroup_dir.as_deref(),
+        no_pivot: a.no_pivot,
+    };
+    let root = rootfs::prepare(&setup)?;
+
+    // The terminal: made from the container's own devpts.
+    let mut console_peer = None;
+    if process.terminal().unwrap_or(false) {
+        let sock = a
+            .console_socket
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("process.terminal is true but no --console-socket was given".into()))?;
+        let (master, peer) = console::open_pty(&root)?;
+        if let Some(sz) = process.console_size() {
+            console::set_size(&master, sz.height() as u16, sz.width() as u16)?;
+        }
+        rootfs::bind_console(&root, &peer)?;
+        console::send_master(sock, &master)?;
+        console_peer = Some(peer);
+    }
+
+    // Writes to procfs go through the host's procfs, checked to be procfs,
+    // while the container's /proc/sys is still writable; we are already in
+    // the container's namespaces, which is what these files reflect.
+    let proc = ProcFs::open(Path::new("/proc"))?;
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).with_ctx(|| format!("hostname: set {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        sysctl::write(&proc, "kernel.domainname", d).map_err(|e| Error::Invalid(format!("domainname: {e}")))?;
+    }
+    if let Some(sysctls) = linux.and_then(|l| l.sysctl().as_ref()) {
+        let mut keys: Vec<_> = sysctls.iter().collect();
+        keys.sort();
+        for (k, v) in keys {
+            sysctl::write(&proc, k, v).map_err(|e| Error::Invalid(format!("linux.sysctl: {e}")))?;
+        }
+    }
+    if let Some(adj) = process.oom_score_adj() {
+        let fd = proc.open_beneath("self/oom_score_adj", libc::O_WRONLY)?;
+        nix::unistd::write(&fd, adj.to_string().as_bytes()).ctx("process.oomScoreAdj: write /proc/self/oom_score_adj")?;
+    }
+    // Like runc, make the cwd if the image lacks it.
+    create_in_root(&root, process.cwd(), false).map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
+
+    rootfs::mask_and_protect(spec, &root)?;
+    drop(root);
+    rootfs::enter(&setup)?;
+    rootfs::finish(spec)?;
+
+    if let Some(peer) = &console_peer {
+        console::become_controlling(peer)?;
+    }
+    drop(console_peer);
+
+    for rl in process.rlimits().iter().flatten() {
+        set_rlimit(rl.typ(), rl.soft(), rl.hard())?;
+    }
+    if !a.no_new_keyring {
+        // A fresh session keyring, so the container cannot read the host's.
+        // SAFETY: keyctl with a NULL name only creates and joins a keyring.
+        let r = unsafe { libc::syscall(libc::SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, std::ptr::null::<libc::c_char>()) };
+        if r < 0 && nix::Error::last() != nix::Error::ENOSYS {
+            return Err(nix::Error::last()).ctx("join a new session keyring");
+        }
+    }
+
+    // Identity: groups, gid, uid, keeping capabilities across the switch.
+    let user = process.user();
+    if let Some(caps) = process.capabilities() {
+        capabilities::drop_bounding(caps)?;
+    }
+    let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    match nix::unistd::setgroups(&groups) {
+        Ok(()) => {}
+        // With setgroups denied in a user namespace, only an empty list could work.
+        Err(nix::Error::EPERM) if in_userns && groups.is_empty() => {}
+        Err(e) => return Err(e).ctx("process.user.additionalGids: setgroups"),
+    }
+    let gid = Gid::from_raw(user.gid());
+    let uid = Uid::from_raw(user.uid());
+    nix::unistd::setresgid(gid, gid, gid).with_ctx(|| format!("process.user.gid: setresgid {gid}"))?;
+    // SAFETY: prctl with integer arguments only.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    nix::unistd::setresuid(uid, uid, uid).with_ctx(|| format!("process.user.uid: setresuid {uid}"))?;
+    // SAFETY: as above.
+    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    if let Some(caps) = process.capabilities() {
+        capabilities::apply(caps)?;
+    }
+    if let Some(mask) = user.umask() {
+        nix::sys::stat::umask(Mode::from_bits_truncate(mask));
+    } else {
+        nix::sys::stat::umask(Mode::from_bits_truncate(0o022));
+    }
+
+    // The cwd as the container user, resolved inside the root and never
+    // through a magic link (CVE-2024-21626).
+    let slash = nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ctx("open /")?;
+    let cwd = open_in_root(&slash, process.cwd(), libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
+    nix::unistd::fchdir(&cwd).with_ctx(|| format!("process.cwd: chdir {}", process.cwd().display()))?;
+    drop(cwd);
+    drop(slash);
+
+    if process.no_new_privileges().unwrap_or(false) {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
+            return Err(nix::Error::last()).ctx("noNewPrivileges: prctl");
+        }
+    }
+
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    env.extend(a.extra_env.iter().cloned());
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(user.uid())));
+    }
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let path = find_executable(&args[0], &env)?;
+
+    // Only stdio and the preserved descriptors cross the exec
+    // (CVE-2024-21626): everything else is marked close-on-exec.
+    let first = 3 + a.preserve_fds.max(0) as u32;
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+    if unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) } < 0 {
+        return Err(nix::Error::last()).ctx("mark descriptors close-on-exec");
+    }
+    for fd in 3..first as i32 {
+        // SAFETY: F_SETFD on a caller-passed descriptor number; harmless if closed.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+    }
+
+    let cstr = |s: &str| CString::new(s).map_err(|_| Error::Invalid(format!("process: {s:?} contains a NUL byte")));
+    Ok(Exec {
+        path: cstr(&path)?,
+        argv: args.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
+        envp: env.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
+    })
+}
+
+/// Blocks until `rt start` opens the fifo, then execs. Returns only on error.
+fn wait_and_exec(state_dir: &OwnedFd, exec: &Exec) -> Error {
+    let fifo = match openat(state_dir, EXEC_FIFO, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(f) => f,
+        Err(e) => return Error::Sys { context: "open exec fifo".into(), source: e },
+    };
+    if let Err(e) = nix::unistd::write(&fifo, b"0") {
+        return Error::Sys { context: "write exec fifo".into(), source: e };
+    }
+    drop(fifo);
+    reset_signals();
+    match nix::unistd::execve(&exec.path, &exec.argv, &exec.envp) {
+        Err(e) => Error::Sys { context: format!("exec {:?}", exec.path), source: e },
+        Ok(never) => match never {},
+    }
+}
+
+/// rt ignores SIGPIPE and may block signals; the container must start with
+/// default dispositions and an empty mask.
+pub fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: resetting a disposition to SIG_DFL is always valid.
+        unsafe { libc::signal(sig, libc::SIG_DFL) };
+    }
+    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None);
+}
+
+fn set_rlimit(typ: PosixRlimitType, soft: u64, hard: u64) -> Result<()> {
+    let res = rlimit_resource(typ);
+    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    // SAFETY: setrlimit reads a valid rlimit struct.
+    if unsafe { libc::setrlimit(res as _, &lim) } < 0 {
+        let e = nix::Error::last();
+        return Err(Error::Invalid(format!(
+            "process.rlimits: set {typ:?} to soft {soft} hard {hard}: {e}{}",
+            if e == nix::Error::EPERM { " (raising a hard limit needs CAP_SYS_RESOURCE)" } else { "" }
+        )));
+    }
+    Ok(())
+}
+
+pub fn rlimit_resource(t: PosixRlimitType) -> libc::c_int {
+    use PosixRlimitType::*;
+    (match t {
+        RlimitCpu => libc::RLIMIT_CPU,
+        RlimitFsize => libc::RLIMIT_FSIZE,
+        RlimitData => libc::RLIMIT_DATA,
+        RlimitStack => libc::RLIMIT_STACK,
+        RlimitCore => libc::RLIMIT_CORE,
+        RlimitRss => libc::RLIMIT_RSS,
+        RlimitNproc => libc::RLIMIT_NPROC,
+        RlimitNofile => libc::RLIMIT_NOFILE,
+        RlimitMemlock => libc::RLIMIT_MEMLOCK,
+        RlimitAs => libc::RLIMIT_AS,
+        RlimitLocks => libc::RLIMIT_LOCKS,
+        RlimitSigpending => libc::RLIMIT_SIGPENDING,
+        RlimitMsgqueue => libc::RLIMIT_MSGQUEUE,
+        RlimitNice => libc::RLIMIT_NICE,
+        RlimitRtprio => libc::RLIMIT_RTPRIO,
+        RlimitRttime => libc::RLIMIT_RTTIME,
+    }) as libc::c_int
+}
+
+/// The home directory of `uid` from the container's /etc/passwd, or "/".
+fn home_of(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into())
+}
+
+/// Finds the program as execve would after a PATH search, inside the
+/// container, so a missing program fails `create` with a clear message.
+fn find_executable(arg0: &str, env: &[String]) -> Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if arg0.contains('/') {
+        return if runnable(Path::new(arg0)) {
+            Ok(arg0.to_string())
+        } else if Path::new(arg0).exists() {
+            Err(Error::Invalid(format!("exec: {arg0:?}: permission denied (not an executable file)")))
+        } else {
+            Err(Error::Invalid(format!("exec: {arg0:?}: no such file or directory")))
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = Path::new(dir).join(arg0);
+        if runnable(&cand) {
+            return Ok(cand.to_string_lossy().into_owned());
+        }
+    }
+    Err(Error::Invalid(format!("exec: {arg0:?}: executable file not found in $PATH")))
+}

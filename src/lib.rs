@@ -1,0 +1,25 @@
+//! rt: an OCI container runtime. The library does everything that makes
+//! and manages a container; `src/bin/rt.rs` is a thin command line over it.
+
+pub mod capabilities;
+pub mod cgroups;
+pub mod channel;
+pub mod console;
+pub mod container;
+pub mod devices;
+pub mod error;
+pub mod foreground;
+pub mod fs_util;
+pub mod init;
+pub mod mount_options;
+pub mod namespaces;
+pub mod process;
+pub mod procfs_handle;
+pub mod rootfs;
+pub mod signal;
+pub mod spec;
+pub mod spec_template;
+pub mod state;
+pub mod sysctl;
+
+pub use error::{Error, Result};

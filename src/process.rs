@@ -1,0 +1,194 @@
+//! Making the container's init: one clone3 with every new namespace at
+//! once (into its cgroup with CLONE_INTO_CGROUP), a pidfd held from the
+//! moment of the clone, and the parent's half of the setup: id maps, then
+//! waiting for the init to report ready or failed.
+
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, Spec};
+
+use crate::channel::{Channel, FromInit, ToInit};
+use crate::error::{Context, Error, Result};
+use crate::init::{self, InitArgs};
+use crate::namespaces::Plan;
+
+/// The init process, as seen by rt.
+#[derive(Debug)]
+pub struct Init {
+    pub pid: Pid,
+    /// A pidfd on the init: signals and exit are never confused with a
+    /// recycled pid.
+    pub pidfd: OwnedFd,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x200000000;
+
+/// Clones the init and drives the parent's side of its setup. On error the
+/// init is killed and reaped before returning.
+pub fn spawn(args: InitArgs, cgroup: Option<&OwnedFd>) -> Result<Init> {
+    let spec: &Spec = args.spec;
+    let plan: &Plan = args.plan;
+    let (parent_ch, child_ch) = Channel::pair()?;
+
+    plan.enter_parent_namespaces()?;
+    if plan.new_time {
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
+            .ctx("create the time namespace")?;
+        if let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
+            let mut text = String::new();
+            for (clock, off) in offsets {
+                text.push_str(&format!(
+                    "{clock} {} {}\n",
+                    off.secs().unwrap_or(0),
+                    off.nanosecs().unwrap_or(0)
+                ));
+            }
+            std::fs::write("/proc/self/timens_offsets", text).ctx("linux.timeOffsets: write /proc/self/timens_offsets")?;
+        }
+    }
+
+    let mut pidfd: libc::c_int = -1;
+    let mut ca = CloneArgs {
+        flags: plan.clone_flags.bits() as u64 | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(cg) = cgroup {
+        ca.flags |= CLONE_INTO_CGROUP;
+        ca.cgroup = cg.as_raw_fd() as u64;
+    }
+    let mut args = args;
+    args.channel = child_ch;
+    // SAFETY: clone3 without CLONE_VM forks the (single-threaded) process;
+    // the child runs `init::run`, which never returns into rt's code and
+    // leaves with _exit. `ca` and `pidfd` outlive the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut ca as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret < 0 {
+        let e = nix::Error::last();
+        return Err(e).with_ctx(|| {
+            format!(
+                "clone3 the container init{}",
+                if e == nix::Error::EINVAL || e == nix::Error::EPERM { " (are all asked namespace types supported here?)" } else { "" }
+            )
+        });
+    }
+    if ret == 0 {
+        drop(parent_ch);
+        init::run(args);
+    }
+    drop(args.channel);
+    drop(args.console_socket);
+    // SAFETY: clone3 stored a new pidfd that nothing else owns.
+    let init = Init { pid: Pid::from_raw(ret as i32), pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) } };
+
+    match parent_side(&init, spec, plan, &parent_ch) {
+        Ok(()) => Ok(init),
+        Err(e) => {
+            kill_and_reap(&init);
+            Err(e)
+        }
+    }
+}
+
+fn parent_side(init: &Init, spec: &Spec, plan: &Plan, ch: &Channel) -> Result<()> {
+    if plan.new_user {
+        let linux = spec.linux().as_ref();
+        write_map(init.pid, "uid_map", linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or(&[]))?;
+        write_map(init.pid, "gid_map", linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or(&[]))?;
+        ch.send(&ToInit::IdMapsWritten)?;
+    }
+    match ch.recv::<FromInit>()? {
+        Some(FromInit::Ready) => Ok(()),
+        Some(FromInit::Failed { error }) => Err(Error::Init(error)),
+        None => Err(Error::Init(format!("exited during setup ({})", describe_exit(init)))),
+    }
+}
+
+fn write_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+    let text: String = maps
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    std::fs::write(format!("/proc/{pid}/{file}"), text)
+        .with_ctx(|| format!("linux.{}: write /proc/{pid}/{file}", if file == "uid_map" { "uidMappings" } else { "gidMappings" }))
+}
+
+/// Kills the init and reaps it (rt is its parent during create).
+pub fn kill_and_reap(init: &Init) {
+    let _ = pidfd_send_signal(&init.pidfd, libc::SIGKILL);
+    let _ = nix::sys::wait::waitpid(init.pid, None);
+}
+
+fn describe_exit(init: &Init) -> String {
+    match nix::sys::wait::waitpid(init.pid, None) {
+        Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => format!("exit status {c}"),
+        Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => format!("killed by {s}"),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("wait: {e}"),
+    }
+}
+
+/// pidfd_send_signal(2).
+pub fn pidfd_send_signal(pidfd: &impl AsFd, sig: i32) -> nix::Result<()> {
+    // SAFETY: a valid pidfd, a signal number and no siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_fd().as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        Err(nix::Error::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// pidfd_open(2).
+pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
+    // SAFETY: plain integer arguments; a non-negative return is a new fd.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if r < 0 {
+        Err(nix::Error::last())
+    } else {
+        // SAFETY: the kernel returned a new descriptor nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
+    }
+}
+
+/// A process's start time in clock ticks since boot (field 22 of
+/// /proc/<pid>/stat), or None if it is gone or a zombie.
+pub fn start_time(pid: i32) -> Option<u64> {
+    let st = procfs::process::Process::new(pid).ok()?.stat().ok()?;
+    if st.state == 'Z' || st.state == 'X' {
+        return None;
+    }
+    Some(st.starttime)
+}
