@@ -20,7 +20,7 @@ pub struct Placement {
     pub dir: PathBuf,
     /// The cgroup path relative to the hierarchy root, as the spec names it.
     pub path: String,
-    /// Directories rt created, outermost first; removed innermost first.
+    /// The directory rt created (empty if it joined an existing cgroup).
     pub created: Vec<PathBuf>,
 }
 
@@ -203,31 +203,31 @@ pub fn check_resources(r: &LinuxResources) -> Result<()> {
 }
 
 impl Placement {
-    /// Creates (or reuses) the container's cgroup directory.
+    /// Creates (or reuses) the container's cgroup directory. Only the leaf
+    /// is the container's: ancestors (like `/rt`) are shared and stay.
     pub fn create(mount: &Path, path: &str) -> Result<Placement> {
-        let mut dir = mount.to_path_buf();
-        let mut created = Vec::new();
-        for comp in path.split('/').filter(|c| !c.is_empty()) {
-            dir.push(comp);
+        let dir = path
+            .split('/')
+            .filter(|c| !c.is_empty())
+            .fold(mount.to_path_buf(), |d, c| d.join(c));
+        // Another manager may remove an empty ancestor between our mkdirs:
+        // try again a few times.
+        let mut tries = 0;
+        loop {
+            if let Some(parent) = dir.parent() {
+                fs::create_dir_all(parent).with_ctx(|| format!("create cgroup {}", parent.display()))?;
+            }
             match fs::create_dir(&dir) {
-                Ok(()) => created.push(dir.clone()),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => {
-                    let p = Placement {
-                        dir: dir.clone(),
-                        path: path.to_string(),
-                        created,
-                    };
-                    let _ = p.remove();
-                    return Err(e).with_ctx(|| format!("create cgroup {}", dir.display()));
+                Ok(()) => {
+                    return Ok(Placement { dir: dir.clone(), path: path.to_string(), created: vec![dir] })
                 }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    return Ok(Placement { dir, path: path.to_string(), created: vec![] })
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => tries += 1,
+                Err(e) => return Err(e).with_ctx(|| format!("create cgroup {}", dir.display())),
             }
         }
-        Ok(Placement {
-            dir,
-            path: path.to_string(),
-            created,
-        })
     }
 
     /// An O_PATH-less directory descriptor for clone3's CLONE_INTO_CGROUP.
@@ -275,15 +275,12 @@ impl Placement {
         Ok(())
     }
 
-    /// Removes the directories rt created, innermost first. A cgroup that
-    /// still has processes or children is left and reported.
+    /// Removes the container's cgroup if rt created it.
     pub fn remove(&self) -> Result<()> {
-        for (i, d) in self.created.iter().rev().enumerate() {
+        for d in &self.created {
             match fs::remove_dir(d) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                // An ancestor shared with other containers stays.
-                Err(_) if i > 0 => break,
                 Err(e) => return Err(e).with_ctx(|| format!("remove cgroup {}", d.display())),
             }
         }
@@ -334,14 +331,18 @@ mod tests {
     }
 
     #[test]
-    fn create_and_remove_only_what_was_made() {
+    fn create_and_remove_only_the_leaf() {
         let d = tempfile::tempdir().unwrap();
-        fs::create_dir(d.path().join("rt")).unwrap();
         let p = Placement::create(d.path(), "/rt/a/b").unwrap();
-        assert_eq!(p.created, vec![d.path().join("rt/a"), d.path().join("rt/a/b")]);
+        assert_eq!(p.created, vec![d.path().join("rt/a/b")]);
         p.remove().unwrap();
-        assert!(d.path().join("rt").exists());
-        assert!(!d.path().join("rt/a").exists());
+        assert!(d.path().join("rt/a").exists());
+        assert!(!d.path().join("rt/a/b").exists());
+        // Joining an existing cgroup never removes it.
+        fs::create_dir(d.path().join("rt/a/c")).unwrap();
+        let p = Placement::create(d.path(), "/rt/a/c").unwrap();
+        p.remove().unwrap();
+        assert!(d.path().join("rt/a/c").exists());
     }
 
     #[test]

@@ -82,6 +82,17 @@ impl Channel {
 
     /// Receives one message and the descriptor sent with it, if any.
     pub fn recv_with_fd<T: DeserializeOwned>(&self) -> Result<Option<(T, Option<OwnedFd>)>> {
+        let Some((bytes, fd)) = self.recv_bytes_with_fd()? else {
+            return Ok(None);
+        };
+        let msg = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::Invalid(format!("malformed message on sync channel: {e}")))?;
+        Ok(Some((msg, fd)))
+    }
+
+    /// Receives one packet as bytes, with its descriptor if any; `None`
+    /// when the other end closed.
+    pub fn recv_bytes_with_fd(&self) -> Result<Option<(Vec<u8>, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; MAX_MSG];
         let mut cmsg = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
@@ -112,12 +123,11 @@ impl Channel {
                 Err(e) => return Err(e).ctx("receive on sync channel"),
             }
         };
-        if n == 0 {
+        if n == 0 && fd.is_none() {
             return Ok(None);
         }
-        let msg = serde_json::from_slice(&buf[..n])
-            .map_err(|e| Error::Invalid(format!("malformed message on sync channel: {e}")))?;
-        Ok(Some((msg, fd)))
+        buf.truncate(n);
+        Ok(Some((buf, fd)))
     }
 }
 

@@ -3,7 +3,7 @@
 //! under the container's lock and every failed create undone.
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -228,7 +228,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         (Some(console::connect_socket(p)?), None)
     } else {
         let (a, b) = Channel::pair()?;
-        (Some(OwnedFd::from(a)), Some(b))
+        (Some(a.into_fd()), Some(b))
     };
 
     // From here on, things exist that a failure must undo.
@@ -311,7 +311,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     };
     let init = try_undo!(process::spawn(args, Some(&cgroup_fd)));
     let console = match console_recv {
-        Some(ch) => match ch.recv_with_fd::<serde_json::Value>() {
+        Some(ch) => match ch.recv_bytes_with_fd() {
             Ok(Some((_, Some(fd)))) => Some(fd),
             Ok(_) => {
                 process::kill_and_reap(&init);
@@ -535,13 +535,3 @@ fn user_name(uid: u32) -> String {
         .unwrap_or_else(|| format!("#{uid}"))
 }
 
-impl From<Channel> for OwnedFd {
-    fn from(c: Channel) -> OwnedFd {
-        c.into_fd()
-    }
-}
-
-/// The pidfd's raw number, for callers that poll several descriptors.
-pub fn raw(fd: &OwnedFd) -> i32 {
-    fd.as_raw_fd()
-}
