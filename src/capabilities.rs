@@ -9,9 +9,9 @@ fn convert(set: &Option<Capabilities>) -> Result<CapsHashSet> {
     let mut out = CapsHashSet::new();
     for c in set.iter().flatten() {
         let name = format!("CAP_{c}");
-        let cap: Cap = name
-            .parse()
-            .map_err(|_| Error::Invalid(format!("process.capabilities: unknown capability {name}")))?;
+        let cap: Cap = name.parse().map_err(|_| {
+            Error::Invalid(format!("process.capabilities: unknown capability {name}"))
+        })?;
         out.insert(cap);
     }
     Ok(out)
@@ -27,7 +27,8 @@ pub fn drop_bounding(c: &LinuxCapabilities) -> Result<()> {
     let keep = convert(c.bounding())?;
     for cap in caps::all() {
         if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| caps_err("drop from bounding set", e))?;
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(|e| caps_err("drop from bounding set", e))?;
         }
     }
     Ok(())
@@ -43,7 +44,8 @@ pub fn apply(c: &LinuxCapabilities) -> Result<()> {
     // Effective must be a subset of permitted; order matters for capset.
     caps::set(None, CapSet::Effective, &(&effective & &permitted))
         .map_err(|e| caps_err("set effective", e))?;
-    caps::set(None, CapSet::Inheritable, &inheritable).map_err(|e| caps_err("set inheritable", e))?;
+    caps::set(None, CapSet::Inheritable, &inheritable)
+        .map_err(|e| caps_err("set inheritable", e))?;
     caps::set(None, CapSet::Permitted, &permitted).map_err(|e| caps_err("set permitted", e))?;
     caps::set(None, CapSet::Effective, &effective).map_err(|e| caps_err("set effective", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| caps_err("clear ambient", e))?;
@@ -61,7 +63,13 @@ pub fn apply(c: &LinuxCapabilities) -> Result<()> {
 
 /// Validates the names without applying them (for create-time checks).
 pub fn check(c: &LinuxCapabilities) -> Result<()> {
-    for s in [c.bounding(), c.effective(), c.permitted(), c.inheritable(), c.ambient()] {
+    for s in [
+        c.bounding(),
+        c.effective(),
+        c.permitted(),
+        c.inheritable(),
+        c.ambient(),
+    ] {
         convert(s)?;
     }
     Ok(())

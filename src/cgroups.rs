@@ -37,11 +37,15 @@ fn parse_mount(mountinfo: &str) -> Option<PathBuf> {
     let mut found = None;
     for line in mountinfo.lines() {
         // fields: id parent major:minor root mountpoint opts [optional...] - fstype source superopts
-        let Some((left, right)) = line.split_once(" - ") else { continue };
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
         if right.split_whitespace().next() != Some("cgroup2") {
             continue;
         }
-        let Some(mp) = left.split_whitespace().nth(4) else { continue };
+        let Some(mp) = left.split_whitespace().nth(4) else {
+            continue;
+        };
         let mp = PathBuf::from(unescape_octal(mp));
         if mp == Path::new("/sys/fs/cgroup") {
             return Some(mp);
@@ -56,7 +60,10 @@ fn unescape_octal(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() + 0 && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
             out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
             i += 4;
         } else {
@@ -110,14 +117,20 @@ fn systemd_path(p: &str) -> Result<String> {
             "linux.cgroupsPath: {p:?} is not of the form slice:prefix:name (--systemd-cgroup)"
         )));
     };
-    let slice = if slice.is_empty() { "system.slice" } else { slice };
+    let slice = if slice.is_empty() {
+        "system.slice"
+    } else {
+        slice
+    };
     let Some(stem) = slice.strip_suffix(".slice") else {
         return Err(Error::Invalid(format!(
             "linux.cgroupsPath: slice {slice:?} must end in .slice"
         )));
     };
     if stem.is_empty() || stem.contains('/') {
-        return Err(Error::Invalid(format!("linux.cgroupsPath: bad slice {slice:?}")));
+        return Err(Error::Invalid(format!(
+            "linux.cgroupsPath: bad slice {slice:?}"
+        )));
     }
     // a-b-c.slice lives in a.slice/a-b.slice/a-b-c.slice.
     let mut path = String::new();
@@ -125,7 +138,9 @@ fn systemd_path(p: &str) -> Result<String> {
         let mut acc = String::new();
         for (i, part) in stem.split('-').enumerate() {
             if part.is_empty() {
-                return Err(Error::Invalid(format!("linux.cgroupsPath: bad slice {slice:?}")));
+                return Err(Error::Invalid(format!(
+                    "linux.cgroupsPath: bad slice {slice:?}"
+                )));
             }
             if i > 0 {
                 acc.push('-');
@@ -155,16 +170,25 @@ pub fn check_resources(r: &LinuxResources) -> Result<()> {
         )))
     };
     if let Some(m) = r.memory() {
-        if m.limit().is_some() || m.reservation().is_some() || m.swap().is_some()
-            || m.kernel().is_some() || m.kernel_tcp().is_some() || m.swappiness().is_some()
+        if m.limit().is_some()
+            || m.reservation().is_some()
+            || m.swap().is_some()
+            || m.kernel().is_some()
+            || m.kernel_tcp().is_some()
+            || m.swappiness().is_some()
             || m.disable_oom_killer() == Some(true)
         {
             return unsupported("memory");
         }
     }
     if let Some(c) = r.cpu() {
-        if c.shares().is_some() || c.quota().is_some() || c.period().is_some() || c.burst().is_some()
-            || c.idle().is_some() || c.realtime_runtime().is_some() || c.realtime_period().is_some()
+        if c.shares().is_some()
+            || c.quota().is_some()
+            || c.period().is_some()
+            || c.burst().is_some()
+            || c.idle().is_some()
+            || c.realtime_runtime().is_some()
+            || c.realtime_period().is_some()
             || c.cpus().as_ref().is_some_and(|s| !s.is_empty())
             || c.mems().as_ref().is_some_and(|s| !s.is_empty())
         {
@@ -175,12 +199,21 @@ pub fn check_resources(r: &LinuxResources) -> Result<()> {
         return unsupported("pids");
     }
     if let Some(b) = r.block_io() {
-        if b.weight().is_some() || b.leaf_weight().is_some()
+        if b.weight().is_some()
+            || b.leaf_weight().is_some()
             || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
-            || b.throttle_read_bps_device().as_ref().is_some_and(|v| !v.is_empty())
-            || b.throttle_write_bps_device().as_ref().is_some_and(|v| !v.is_empty())
-            || b.throttle_read_iops_device().as_ref().is_some_and(|v| !v.is_empty())
-            || b.throttle_write_iops_device().as_ref().is_some_and(|v| !v.is_empty())
+            || b.throttle_read_bps_device()
+                .as_ref()
+                .is_some_and(|v| !v.is_empty())
+            || b.throttle_write_bps_device()
+                .as_ref()
+                .is_some_and(|v| !v.is_empty())
+            || b.throttle_read_iops_device()
+                .as_ref()
+                .is_some_and(|v| !v.is_empty())
+            || b.throttle_write_iops_device()
+                .as_ref()
+                .is_some_and(|v| !v.is_empty())
         {
             return unsupported("blockIO");
         }
@@ -215,14 +248,23 @@ impl Placement {
         let mut tries = 0;
         loop {
             if let Some(parent) = dir.parent() {
-                fs::create_dir_all(parent).with_ctx(|| format!("create cgroup {}", parent.display()))?;
+                fs::create_dir_all(parent)
+                    .with_ctx(|| format!("create cgroup {}", parent.display()))?;
             }
             match fs::create_dir(&dir) {
                 Ok(()) => {
-                    return Ok(Placement { dir: dir.clone(), path: path.to_string(), created: vec![dir] })
+                    return Ok(Placement {
+                        dir: dir.clone(),
+                        path: path.to_string(),
+                        created: vec![dir],
+                    })
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    return Ok(Placement { dir, path: path.to_string(), created: vec![] })
+                    return Ok(Placement {
+                        dir,
+                        path: path.to_string(),
+                        created: vec![],
+                    })
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => tries += 1,
                 Err(e) => return Err(e).with_ctx(|| format!("create cgroup {}", dir.display())),
@@ -304,7 +346,10 @@ mod tests {
         let hybrid = "25 24 0:22 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro\n\
             26 25 0:23 / /sys/fs/cgroup/unified rw,nosuid shared:9 - cgroup2 cgroup2 rw\n\
             27 25 0:24 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n";
-        assert_eq!(parse_mount(hybrid), Some(PathBuf::from("/sys/fs/cgroup/unified")));
+        assert_eq!(
+            parse_mount(hybrid),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
         let pure = "30 24 0:26 / /sys/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n";
         assert_eq!(parse_mount(pure), Some(PathBuf::from("/sys/fs/cgroup")));
         assert_eq!(parse_mount("1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"), None);
@@ -315,7 +360,10 @@ mod tests {
     #[test]
     fn paths() {
         assert_eq!(resolve_path(None, "c1", false).unwrap(), "/rt/c1");
-        assert_eq!(resolve_path(Some(Path::new("/a/b")), "c1", false).unwrap(), "/a/b");
+        assert_eq!(
+            resolve_path(Some(Path::new("/a/b")), "c1", false).unwrap(),
+            "/a/b"
+        );
         assert!(resolve_path(Some(Path::new("/a/../b")), "c1", false).is_err());
         assert_eq!(
             resolve_path(Some(Path::new("machine-web.slice:rt:c1")), "c1", true).unwrap(),
@@ -347,8 +395,7 @@ mod tests {
 
     #[test]
     fn unenforced_resources_are_refused() {
-        let r: LinuxResources =
-            serde_json::from_str(r#"{"memory":{"limit":1048576}}"#).unwrap();
+        let r: LinuxResources = serde_json::from_str(r#"{"memory":{"limit":1048576}}"#).unwrap();
         let e = check_resources(&r).unwrap_err().to_string();
         assert!(e.contains("linux.resources.memory"), "{e}");
         let r: LinuxResources = serde_json::from_str(

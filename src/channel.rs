@@ -62,7 +62,8 @@ impl Channel {
 
     /// Sends a message, with one descriptor attached if given.
     pub fn send_with_fd<T: Serialize>(&self, msg: &T, fd: Option<BorrowedFd>) -> Result<()> {
-        let buf = serde_json::to_vec(msg).map_err(|e| Error::Invalid(format!("encode message: {e}")))?;
+        let buf =
+            serde_json::to_vec(msg).map_err(|e| Error::Invalid(format!("encode message: {e}")))?;
         let iov = [IoSlice::new(&buf)];
         let fds: Vec<RawFd> = fd.iter().map(|f| f.as_raw_fd()).collect();
         let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
@@ -70,8 +71,14 @@ impl Channel {
         } else {
             vec![ControlMessage::ScmRights(&fds)]
         };
-        sendmsg::<()>(self.fd.as_raw_fd(), &iov, &cmsgs, MsgFlags::MSG_NOSIGNAL, None)
-            .ctx("send on sync channel")?;
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &cmsgs,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .ctx("send on sync channel")?;
         Ok(())
     }
 
@@ -144,11 +151,16 @@ mod tests {
     #[test]
     fn typed_round_trip_and_close() {
         let (a, b) = Channel::pair().unwrap();
-        a.send(&FromInit::Failed { error: "mount /proc: EPERM".into() }).unwrap();
+        a.send(&FromInit::Failed {
+            error: "mount /proc: EPERM".into(),
+        })
+        .unwrap();
         a.send(&FromInit::Ready).unwrap();
         assert_eq!(
             b.recv::<FromInit>().unwrap(),
-            Some(FromInit::Failed { error: "mount /proc: EPERM".into() })
+            Some(FromInit::Failed {
+                error: "mount /proc: EPERM".into()
+            })
         );
         assert_eq!(b.recv::<FromInit>().unwrap(), Some(FromInit::Ready));
         drop(a);
@@ -159,7 +171,8 @@ mod tests {
     fn passes_a_descriptor() {
         let (a, b) = Channel::pair().unwrap();
         let f = std::fs::File::open("/dev/null").unwrap();
-        a.send_with_fd(&ToInit::IdMapsWritten, Some(f.as_fd())).unwrap();
+        a.send_with_fd(&ToInit::IdMapsWritten, Some(f.as_fd()))
+            .unwrap();
         let (m, fd) = b.recv_with_fd::<ToInit>().unwrap().unwrap();
         assert_eq!(m, ToInit::IdMapsWritten);
         let fd = fd.unwrap();

@@ -5,17 +5,25 @@ use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use nix::sys::socket::{connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr};
+use nix::sys::socket::{
+    connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
+};
 
 use crate::error::{Context, Result};
 use crate::fs_util::open_in_root;
 
 /// Connects to the `--console-socket` (done by rt, before the clone).
 pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
-    let fd = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)
-        .ctx("create console socket")?;
+    let fd = socket(
+        AddressFamily::Unix,
+        SockType::Stream,
+        SockFlag::SOCK_CLOEXEC,
+        None,
+    )
+    .ctx("create console socket")?;
     let addr = UnixAddr::new(path).with_ctx(|| format!("--console-socket {}", path.display()))?;
-    connect(fd.as_raw_fd(), &addr).with_ctx(|| format!("connect to --console-socket {}", path.display()))?;
+    connect(fd.as_raw_fd(), &addr)
+        .with_ctx(|| format!("connect to --console-socket {}", path.display()))?;
     Ok(fd)
 }
 
@@ -29,7 +37,13 @@ pub fn open_pty(root: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
         return Err(nix::Error::last()).ctx("unlock pty");
     }
     // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor.
-    let peer = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCGPTPEER, libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) };
+    let peer = unsafe {
+        libc::ioctl(
+            master.as_raw_fd(),
+            libc::TIOCGPTPEER,
+            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
+        )
+    };
     if peer < 0 {
         return Err(nix::Error::last()).ctx("open pty peer (TIOCGPTPEER)");
     }
@@ -38,7 +52,12 @@ pub fn open_pty(root: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
 }
 
 pub fn set_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<()> {
-    let ws = libc::winsize { ws_row: rows, ws_col: cols, ws_xpixel: 0, ws_ypixel: 0 };
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer.
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
         return Err(nix::Error::last()).ctx("set terminal size");
@@ -47,7 +66,12 @@ pub fn set_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<()> {
 }
 
 pub fn get_size(fd: &impl AsRawFd) -> Option<(u16, u16)> {
-    let mut ws = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    let mut ws = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
     // SAFETY: TIOCGWINSZ writes a winsize to a valid pointer.
     if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } < 0 {
         return None;
@@ -61,8 +85,14 @@ pub fn send_master(sock: &OwnedFd, master: &OwnedFd) -> Result<()> {
     let name = b"/dev/ptmx";
     let iov = [IoSlice::new(name)];
     let fds: [RawFd; 1] = [master.as_raw_fd()];
-    sendmsg::<()>(sock.as_raw_fd(), &iov, &[ControlMessage::ScmRights(&fds)], MsgFlags::MSG_NOSIGNAL, None)
-        .ctx("send the pty master over --console-socket")?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .ctx("send the pty master over --console-socket")?;
     Ok(())
 }
 

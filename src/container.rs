@@ -187,7 +187,8 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let terminal = process.terminal().unwrap_or(false);
     if terminal && opts.console_socket.is_none() && !opts.own_console {
         return Err(Error::Invalid(
-            "process.terminal is true: --console-socket is required (or run in the foreground)".into(),
+            "process.terminal is true: --console-socket is required (or run in the foreground)"
+                .into(),
         ));
     }
     if !terminal && opts.console_socket.is_some() {
@@ -206,7 +207,8 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     if !namespaces::has(&nss, LinuxNamespaceType::Mount) {
         return Err(Error::Config {
             file: bundle.dir.join("config.json"),
-            msg: "linux.namespaces: rt needs a mount namespace to set up the root filesystem".into(),
+            msg: "linux.namespaces: rt needs a mount namespace to set up the root filesystem"
+                .into(),
         });
     }
     if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
@@ -216,7 +218,9 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let plan = Plan::new(&nss)?;
     let cgroup_mount = cgroups::find_mount()?;
     let cgroup_path = cgroups::resolve_path(
-        spec.linux().as_ref().and_then(|l| l.cgroups_path().as_deref()),
+        spec.linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_deref()),
         &opts.id,
         opts.systemd_cgroup,
     )?;
@@ -268,7 +272,8 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let locked = undo.locked.as_ref().expect("set above");
     try_undo!(locked.save(&state));
     let fifo = locked.dir.join(EXEC_FIFO);
-    try_undo!(nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622)).with_ctx(|| format!("mkfifo {}", fifo.display())));
+    try_undo!(nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
+        .with_ctx(|| format!("mkfifo {}", fifo.display())));
     // The mode given to mkfifo is filtered by the umask.
     try_undo!(nix::sys::stat::fchmodat(
         nix::fcntl::AT_FDCWD,
@@ -330,7 +335,9 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     undo.init = Some(init_ref);
 
     state.pid = init.pid.as_raw();
-    state.pid_start = try_undo!(start_time(state.pid).ok_or_else(|| Error::Init("exited right after setup".into())));
+    state.pid_start = try_undo!(
+        start_time(state.pid).ok_or_else(|| Error::Init("exited right after setup".into()))
+    );
     state.phase = Phase::Created;
     try_undo!(undo.locked.as_ref().unwrap().save(&state));
     if let Some(p) = &opts.pid_file {
@@ -344,7 +351,10 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
 /// `LISTEN_FDS` from systemd socket activation: those descriptors are
 /// passed on, and the container is told about them.
 fn listen_fds() -> (i32, Vec<String>) {
-    let n: i32 = std::env::var("LISTEN_FDS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);
+    let n: i32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
     let for_us = std::env::var("LISTEN_PID")
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
@@ -354,6 +364,28 @@ fn listen_fds() -> (i32, Vec<String>) {
     } else {
         (0, vec![])
     }
+}
+
+/// Checks that the descriptors a create will pass on (`--preserve-fds`
+/// and socket activation's `LISTEN_FDS`, from 3 up) are open in rt. The
+/// CLI calls this before it opens anything itself: otherwise a caller that
+/// forgot a descriptor would hand the container one of rt's own files.
+pub fn check_passed_fds(preserve_fds: i32) -> Result<()> {
+    if preserve_fds < 0 {
+        return Err(Error::Invalid("--preserve-fds must not be negative".into()));
+    }
+    let n = preserve_fds + listen_fds().0;
+    for fd in 3..3 + n {
+        // SAFETY: F_GETFD only reads the descriptor's flags; any integer
+        // is a valid argument and nothing is borrowed or taken.
+        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+            return Err(Error::Invalid(format!(
+                "descriptor {fd} is not open, but --preserve-fds/LISTEN_FDS ask to pass 3..{}",
+                2 + n
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Writes the pid file atomically (a manager may be polling for it).
@@ -368,18 +400,32 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     let c = Container::from_locked(&locked)?;
     match c.status() {
         Status::Created => {}
-        Status::Stopped => return Err(Error::InvalidState("cannot start a container that has stopped".into())),
-        Status::Running | Status::Paused => {
-            return Err(Error::InvalidState("cannot start an already running container".into()))
+        Status::Stopped => {
+            return Err(Error::InvalidState(
+                "cannot start a container that has stopped".into(),
+            ))
         }
-        Status::Creating => return Err(Error::InvalidState(format!("container {id} is still being created"))),
+        Status::Running | Status::Paused => {
+            return Err(Error::InvalidState(
+                "cannot start an already running container".into(),
+            ))
+        }
+        Status::Creating => {
+            return Err(Error::InvalidState(format!(
+                "container {id} is still being created"
+            )))
+        }
     }
     let pidfd = c
         .init_pidfd()
         .ok_or_else(|| Error::InvalidState("cannot start a container that has stopped".into()))?;
     let fifo_path = locked.dir.join(EXEC_FIFO);
-    let fifo = open(&fifo_path, OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::empty())
-        .with_ctx(|| format!("open {}", fifo_path.display()))?;
+    let fifo = open(
+        &fifo_path,
+        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_ctx(|| format!("open {}", fifo_path.display()))?;
     // Wait for the init's byte, or for the init to die.
     loop {
         let mut fds = [
@@ -391,7 +437,9 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
             Err(nix::Error::EINTR) => continue,
             Err(e) => return Err(e).ctx("wait for the container init"),
         }
-        let fifo_ready = fds[0].revents().is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP));
+        let fifo_ready = fds[0]
+            .revents()
+            .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP));
         if fifo_ready {
             let mut b = [0u8; 1];
             match nix::unistd::read(&fifo, &mut b) {
@@ -400,8 +448,13 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
                 Err(e) => return Err(e).ctx("read exec fifo"),
             }
         }
-        if fds[1].revents().is_some_and(|r| r.contains(PollFlags::POLLIN)) {
-            return Err(Error::InvalidState(format!("container {id}: the init exited before start")));
+        if fds[1]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN))
+        {
+            return Err(Error::InvalidState(format!(
+                "container {id}: the init exited before start"
+            )));
         }
     }
     let _ = std::fs::remove_file(&fifo_path);
@@ -416,20 +469,33 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     let c = Container::load(root, id)?;
     match c.status() {
         Status::Stopped => return Err(Error::InvalidState("container not running".into())),
-        Status::Creating => return Err(Error::InvalidState(format!("container {id} is still being created"))),
+        Status::Creating => {
+            return Err(Error::InvalidState(format!(
+                "container {id} is still being created"
+            )))
+        }
         _ => {}
     }
     if all {
-        let cg = c.state.cgroup.as_ref().ok_or_else(|| Error::InvalidState(format!("container {id} has no cgroup: --all cannot find its processes")))?;
+        let cg = c.state.cgroup.as_ref().ok_or_else(|| {
+            Error::InvalidState(format!(
+                "container {id} has no cgroup: --all cannot find its processes"
+            ))
+        })?;
         if sig == libc::SIGKILL && std::fs::write(cg.dir.join("cgroup.kill"), b"1").is_ok() {
             return Ok(());
         }
         for pid in cg.pids()? {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::try_from(sig).ok());
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::try_from(sig).ok(),
+            );
         }
         return Ok(());
     }
-    let pidfd = c.init_pidfd().ok_or_else(|| Error::InvalidState("container not running".into()))?;
+    let pidfd = c
+        .init_pidfd()
+        .ok_or_else(|| Error::InvalidState("container not running".into()))?;
     pidfd_send_signal(&pidfd, sig).with_ctx(|| format!("send signal {sig} to the init of {id}"))
 }
 
@@ -454,7 +520,11 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
                 .map(|m| m.join("rt").join(id))
                 .filter(|d| d.exists());
             if let Some(dir) = default {
-                let p = Placement { dir, path: String::new(), created: vec![] };
+                let p = Placement {
+                    dir,
+                    path: String::new(),
+                    created: vec![],
+                };
                 let _ = p.kill_all(Duration::from_secs(5));
                 let _ = std::fs::remove_dir(&p.dir);
             }
@@ -491,7 +561,10 @@ pub fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     loop {
-        match poll(&mut fds, PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)) {
+        match poll(
+            &mut fds,
+            PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX),
+        ) {
             Ok(n) => return n > 0,
             Err(nix::Error::EINTR) => continue,
             Err(_) => return false,
@@ -518,7 +591,10 @@ pub fn list(root: &Root) -> Result<Vec<Listed>> {
         match Container::load(root, &id) {
             Ok(c) => {
                 let uid = std::fs::metadata(&c.dir).map(|m| m.uid()).unwrap_or(0);
-                out.push(Listed { owner: user_name(uid), state: c.oci_state() });
+                out.push(Listed {
+                    owner: user_name(uid),
+                    state: c.oci_state(),
+                });
             }
             Err(Error::NotFound(_)) => {}
             Err(e) => log::warn!("{e}"),
@@ -534,4 +610,3 @@ fn user_name(uid: u32) -> String {
         .map(|u| u.name)
         .unwrap_or_else(|| format!("#{uid}"))
 }
-

@@ -31,17 +31,83 @@ pub struct Rule {
 
 /// What every container may use whatever its rules say (runc's list).
 pub const DEFAULT_ALLOWED: &[Rule] = &[
-    Rule { allow: true, typ: Some(DEV_CHAR), major: None, minor: None, access: ACC_MKNOD },
-    Rule { allow: true, typ: Some(DEV_BLOCK), major: None, minor: None, access: ACC_MKNOD },
-    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(1), minor: Some(3), access: 7 }, // null
-    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(1), minor: Some(8), access: 7 }, // random
-    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(1), minor: Some(7), access: 7 }, // full
-    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(5), minor: Some(0), access: 7 }, // tty
-    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(1), minor: Some(5), access: 7 }, // zero
-    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(1), minor: Some(9), access: 7 }, // urandom
-    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(5), minor: Some(1), access: 7 }, // console
-    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(136), minor: None, access: 7 }, // pts
-    Rule { allow: true, typ: Some(DEV_CHAR), major: Some(5), minor: Some(2), access: 7 }, // ptmx
+    Rule {
+        allow: true,
+        typ: Some(DEV_CHAR),
+        major: None,
+        minor: None,
+        access: ACC_MKNOD,
+    },
+    Rule {
+        allow: true,
+        typ: Some(DEV_BLOCK),
+        major: None,
+        minor: None,
+        access: ACC_MKNOD,
+    },
+    Rule {
+        allow: true,
+        typ: Some(DEV_CHAR),
+        major: Some(1),
+        minor: Some(3),
+        access: 7,
+    }, // null
+    Rule {
+        allow: true,
+        typ: Some(DEV_CHAR),
+        major: Some(1),
+        minor: Some(8),
+        access: 7,
+    }, // random
+    Rule {
+        allow: true,
+        typ: Some(DEV_CHAR),
+        major: Some(1),
+        minor: Some(7),
+        access: 7,
+    }, // full
+    Rule {
+        allow: true,
+        typ: Some(DEV_CHAR),
+        major: Some(5),
+        minor: Some(0),
+        access: 7,
+    }, // tty
+    Rule {
+        allow: true,
+        typ: Some(DEV_CHAR),
+        major: Some(1),
+        minor: Some(5),
+        access: 7,
+    }, // zero
+    Rule {
+        allow: true,
+        typ: Some(DEV_CHAR),
+        major: Some(1),
+        minor: Some(9),
+        access: 7,
+    }, // urandom
+    Rule {
+        allow: true,
+        typ: Some(DEV_CHAR),
+        major: Some(5),
+        minor: Some(1),
+        access: 7,
+    }, // console
+    Rule {
+        allow: true,
+        typ: Some(DEV_CHAR),
+        major: Some(136),
+        minor: None,
+        access: 7,
+    }, // pts
+    Rule {
+        allow: true,
+        typ: Some(DEV_CHAR),
+        major: Some(5),
+        minor: Some(2),
+        access: 7,
+    }, // ptmx
 ];
 
 fn parse_access(s: &str) -> std::result::Result<u32, String> {
@@ -193,10 +259,20 @@ impl Program {
                 let mut log = vec![0u8; 64 * 1024];
                 let _ = load(&insns, Some(&mut log));
                 let msg = String::from_utf8_lossy(&log);
-                let last = msg.trim_matches('\0').lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+                let last = msg
+                    .trim_matches('\0')
+                    .lines()
+                    .rev()
+                    .find(|l| !l.trim().is_empty())
+                    .unwrap_or("")
+                    .trim();
                 return Err(Error::Invalid(format!(
                     "linux.resources.devices: load the device filter: {e}{}",
-                    if last.is_empty() { String::new() } else { format!(" (verifier: {last})") }
+                    if last.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (verifier: {last})")
+                    }
                 )));
             }
         };
@@ -205,10 +281,18 @@ impl Program {
         put_u32(&mut attr, 4, prog.as_raw_fd() as u32);
         put_u32(&mut attr, 8, 6); // BPF_CGROUP_DEVICE
         put_u32(&mut attr, 12, 2); // BPF_F_ALLOW_MULTI
-        // SAFETY: a zeroed bpf_attr for BPF_PROG_ATTACH with two valid fds.
-        let r = unsafe { libc::syscall(libc::SYS_bpf, 8 /* BPF_PROG_ATTACH */, attr.as_ptr(), attr.len()) };
+                                   // SAFETY: a zeroed bpf_attr for BPF_PROG_ATTACH with two valid fds.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                8, /* BPF_PROG_ATTACH */
+                attr.as_ptr(),
+                attr.len(),
+            )
+        };
         if r < 0 {
-            return Err(nix::Error::last()).ctx("linux.resources.devices: attach the device filter to the cgroup");
+            return Err(nix::Error::last())
+                .ctx("linux.resources.devices: attach the device filter to the cgroup");
         }
         Ok(())
     }
@@ -229,7 +313,14 @@ fn load(insns: &[Insn], log: Option<&mut Vec<u8>>) -> nix::Result<OwnedFd> {
     }
     // SAFETY: `attr` is a zeroed bpf_attr for BPF_PROG_LOAD whose pointers
     // (instructions, license, log buffer) outlive the call.
-    let fd = unsafe { libc::syscall(libc::SYS_bpf, 5 /* BPF_PROG_LOAD */, attr.as_ptr(), attr.len()) };
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            5, /* BPF_PROG_LOAD */
+            attr.as_ptr(),
+            attr.len(),
+        )
+    };
     if fd < 0 {
         return Err(nix::Error::last());
     }
@@ -259,7 +350,12 @@ const RSH: u8 = 0x70;
 
 impl Insn {
     fn new(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
-        Insn { code, regs: (src << 4) | (dst & 0xf), off, imm }
+        Insn {
+            code,
+            regs: (src << 4) | (dst & 0xf),
+            off,
+            imm,
+        }
     }
     /// dst = *(u32 *)(src + off)
     fn ldx_w(dst: u8, src: u8, off: i16) -> Insn {
@@ -327,12 +423,17 @@ mod tests {
         )
         .unwrap();
         let e = Program::from_spec(&spec).unwrap_err().to_string();
-        assert!(e.contains("linux.resources.devices[0]") && e.contains("rwx"), "{e}");
+        assert!(
+            e.contains("linux.resources.devices[0]") && e.contains("rwx"),
+            "{e}"
+        );
     }
 
     #[test]
     fn jumps_land_inside_the_program() {
-        let p = program(r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":4,"access":"rw"}]"#);
+        let p = program(
+            r#"[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":4,"access":"rw"}]"#,
+        );
         let insns = p.instructions();
         for (i, ins) in insns.iter().enumerate() {
             if ins.code == 0x55 {

@@ -70,7 +70,8 @@ impl Drop for RawMode {
 /// Waits for the init, forwarding signals and (with `console`) proxying
 /// rt's stdin/stdout to the container's pty.
 pub fn supervise(init: &Init, signals: &SigSet, console: Option<OwnedFd>) -> Result<Exit> {
-    let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).ctx("signalfd")?;
+    let sfd = SignalFd::with_flags(signals, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+        .ctx("signalfd")?;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let _raw = match &console {
@@ -189,7 +190,14 @@ pub fn wait(init: &Init) -> Result<Exit> {
         // SAFETY: siginfo_t is plain data; waitid fills it.
         let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
         // SAFETY: P_PIDFD with a valid pidfd and a valid siginfo pointer.
-        let r = unsafe { libc::waitid(libc::P_PIDFD, init.pidfd.as_raw_fd() as libc::id_t, &mut info, libc::WEXITED) };
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                init.pidfd.as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
+        };
         if r < 0 {
             let e = nix::Error::last();
             if e == nix::Error::EINTR {
@@ -199,6 +207,10 @@ pub fn wait(init: &Init) -> Result<Exit> {
         }
         // SAFETY: after a successful WEXITED waitid these fields are set.
         let (code, status) = unsafe { (info.si_code, info.si_status()) };
-        return Ok(if code == libc::CLD_EXITED { Exit::Code(status) } else { Exit::Signal(status) });
+        return Ok(if code == libc::CLD_EXITED {
+            Exit::Code(status)
+        } else {
+            Exit::Signal(status)
+        });
     }
 }

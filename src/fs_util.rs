@@ -30,13 +30,18 @@ pub fn relative(path: &Path) -> Result<String> {
             Component::Prefix(_) => {}
         }
     }
-    Ok(if parts.is_empty() { ".".into() } else { parts.join("/") })
+    Ok(if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    })
 }
 
 /// Opens `path` inside `root` (O_PATH unless `flags` says otherwise).
 pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> Result<OwnedFd> {
     let rel = relative(path)?;
-    openat2_beneath(root, &rel, flags, IN_ROOT).with_ctx(|| format!("open {} in the container root", path.display()))
+    openat2_beneath(root, &rel, flags, IN_ROOT)
+        .with_ctx(|| format!("open {} in the container root", path.display()))
 }
 
 /// Like `open_in_root` but `None` when the path does not exist.
@@ -53,11 +58,27 @@ pub fn try_open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> Result<Optio
 /// directory or an empty file) and returns an O_PATH descriptor on it.
 /// Every step resolves within the root.
 pub fn create_in_root(root: &OwnedFd, path: &Path, file: bool) -> Result<OwnedFd> {
+    create_following(root, path, file, 0)
+}
+
+/// Symlinks followed by one `create_in_root`, as the kernel's MAXSYMLINKS.
+const MAX_SYMLINKS: usize = 40;
+
+fn create_following(root: &OwnedFd, path: &Path, file: bool, links: usize) -> Result<OwnedFd> {
+    if links > MAX_SYMLINKS {
+        return Err(crate::error::Error::Invalid(format!(
+            "too many levels of symbolic links creating {} in the container root",
+            path.display()
+        )));
+    }
     if let Some(fd) = try_open_in_root(root, path, libc::O_PATH)? {
         return Ok(fd);
     }
     let rel = relative(path)?;
-    let comps: Vec<&str> = rel.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let comps: Vec<&str> = rel
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
     let mut cur: Option<OwnedFd> = None;
     let mut prefix = String::new();
     for (i, comp) in comps.iter().enumerate() {
@@ -75,12 +96,18 @@ pub fn create_in_root(root: &OwnedFd, path: &Path, file: bool) -> Result<OwnedFd
             Err(nix::Error::ENOENT) => {}
             Err(e) => return Err(e).with_ctx(|| format!("open {prefix} in the container root")),
         }
-        let name = CString::new(*comp).map_err(|_| crate::error::Error::Invalid(format!("bad path {}", path.display())))?;
+        let name = CString::new(*comp)
+            .map_err(|_| crate::error::Error::Invalid(format!("bad path {}", path.display())))?;
         // SAFETY: `parent` is a live directory descriptor and `name` a valid
         // C string; mknodat/mkdirat only read them.
         let r = unsafe {
             if last && file {
-                libc::mknodat(parent.as_raw_fd(), name.as_ptr(), (SFlag::S_IFREG.bits() | 0o644) as libc::mode_t, 0)
+                libc::mknodat(
+                    parent.as_raw_fd(),
+                    name.as_ptr(),
+                    (SFlag::S_IFREG.bits() | 0o644) as libc::mode_t,
+                    0,
+                )
             } else {
                 libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755)
             }
@@ -90,6 +117,23 @@ pub fn create_in_root(root: &OwnedFd, path: &Path, file: bool) -> Result<OwnedFd
             if e != nix::Error::EEXIST {
                 return Err(e).with_ctx(|| format!("create {prefix} in the container root"));
             }
+            // It exists but did not resolve: a symlink to nowhere (yet).
+            // Create its target instead, resolved inside the root again,
+            // as runc does for images with links like /var/run -> /run.
+            if let Ok(target) = nix::fcntl::readlinkat(parent.as_fd(), name.as_c_str()) {
+                let target = Path::new(&target);
+                let rest: std::path::PathBuf = comps[i + 1..].iter().collect();
+                let base = if target.is_absolute() {
+                    target.to_path_buf()
+                } else {
+                    Path::new("/")
+                        .join(&prefix)
+                        .parent()
+                        .unwrap_or(Path::new("/"))
+                        .join(target)
+                };
+                return create_following(root, &base.join(rest), file, links + 1);
+            }
         }
         cur = Some(
             openat2_beneath(root, &prefix, libc::O_PATH, IN_ROOT)
@@ -98,7 +142,13 @@ pub fn create_in_root(root: &OwnedFd, path: &Path, file: bool) -> Result<OwnedFd
     }
     match cur {
         Some(fd) => Ok(fd),
-        None => Ok(nix::fcntl::openat(root.as_fd(), ".", nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC, Mode::empty()).ctx("reopen root")?),
+        None => Ok(nix::fcntl::openat(
+            root.as_fd(),
+            ".",
+            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx("reopen root")?),
     }
 }
 
@@ -114,7 +164,12 @@ mod tests {
     use nix::fcntl::{open, OFlag};
 
     fn root_of(d: &Path) -> OwnedFd {
-        open(d, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).unwrap()
+        open(
+            d,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -127,7 +182,11 @@ mod tests {
         // Creating through the absolute symlink lands inside the root.
         create_in_root(&r, Path::new("/escape/x"), false).unwrap();
         assert!(!host.path().join("x").exists());
-        assert!(root.path().join(host.path().strip_prefix("/").unwrap()).join("x").is_dir());
+        assert!(root
+            .path()
+            .join(host.path().strip_prefix("/").unwrap())
+            .join("x")
+            .is_dir());
         create_in_root(&r, Path::new("/up/y"), true).unwrap();
         assert!(root.path().join("y").is_file());
         // `..` is clamped to the root too.

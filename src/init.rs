@@ -60,7 +60,9 @@ pub fn run(args: InitArgs) -> ! {
             exit(127)
         }
         Err(e) => {
-            let _ = args.channel.send(&FromInit::Failed { error: e.to_string() });
+            let _ = args.channel.send(&FromInit::Failed {
+                error: e.to_string(),
+            });
             exit(1)
         }
     }
@@ -80,28 +82,46 @@ struct Exec {
 
 fn setup(a: &InitArgs) -> Result<Exec> {
     let spec = a.spec;
-    let process = spec.process().as_ref().ok_or_else(|| Error::Invalid("process: missing".into()))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Invalid("process: missing".into()))?;
     let linux = spec.linux().as_ref();
 
     if a.plan.new_user {
         match a.channel.recv::<ToInit>()? {
             Some(ToInit::IdMapsWritten) => {}
-            None => return Err(Error::Invalid("rt went away before writing the id maps".into())),
+            None => {
+                return Err(Error::Invalid(
+                    "rt went away before writing the id maps".into(),
+                ))
+            }
         }
         // Become root of the new user namespace.
-        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).ctx("setresgid 0 in the user namespace")?;
-        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).ctx("setresuid 0 in the user namespace")?;
+        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .ctx("setresgid 0 in the user namespace")?;
+        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .ctx("setresuid 0 in the user namespace")?;
     }
     for j in &a.plan.child_joins {
-        nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ))
-            .with_ctx(|| format!("join {} namespace {}", namespaces::name(j.typ), j.path.display()))?;
+        nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ)).with_ctx(|| {
+            format!(
+                "join {} namespace {}",
+                namespaces::name(j.typ),
+                j.path.display()
+            )
+        })?;
     }
     if !a.plan.unshare_flags.is_empty() {
         nix::sched::unshare(a.plan.unshare_flags).ctx("unshare the new namespaces")?;
     }
     nix::unistd::setsid().ctx("setsid")?;
 
-    let in_userns = a.plan.new_user || a.plan.child_joins.iter().any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::User);
+    let in_userns = a.plan.new_user
+        || a.plan
+            .child_joins
+            .iter()
+            .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::User);
     let setup = rootfs::Setup {
         spec,
         rootfs: a.rootfs,
@@ -116,10 +136,9 @@ fn setup(a: &InitArgs) -> Result<Exec> {
     // The terminal: made from the container's own devpts.
     let mut console_peer = None;
     if process.terminal().unwrap_or(false) {
-        let sock = a
-            .console_socket
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("process.terminal is true but no --console-socket was given".into()))?;
+        let sock = a.console_socket.as_ref().ok_or_else(|| {
+            Error::Invalid("process.terminal is true but no --console-socket was given".into())
+        })?;
         let (master, peer) = console::open_pty(&root)?;
         if let Some(sz) = process.console_size() {
             console::set_size(&master, sz.height() as u16, sz.width() as u16)?;
@@ -137,7 +156,8 @@ fn setup(a: &InitArgs) -> Result<Exec> {
         nix::unistd::sethostname(h).with_ctx(|| format!("hostname: set {h:?}"))?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
-        sysctl::write(&proc, "kernel.domainname", d).map_err(|e| Error::Invalid(format!("domainname: {e}")))?;
+        sysctl::write(&proc, "kernel.domainname", d)
+            .map_err(|e| Error::Invalid(format!("domainname: {e}")))?;
     }
     if let Some(sysctls) = linux.and_then(|l| l.sysctl().as_ref()) {
         let mut keys: Vec<_> = sysctls.iter().collect();
@@ -148,10 +168,12 @@ fn setup(a: &InitArgs) -> Result<Exec> {
     }
     if let Some(adj) = process.oom_score_adj() {
         let fd = proc.open_beneath("self/oom_score_adj", libc::O_WRONLY)?;
-        nix::unistd::write(&fd, adj.to_string().as_bytes()).ctx("process.oomScoreAdj: write /proc/self/oom_score_adj")?;
+        nix::unistd::write(&fd, adj.to_string().as_bytes())
+            .ctx("process.oomScoreAdj: write /proc/self/oom_score_adj")?;
     }
     // Like runc, make the cwd if the image lacks it.
-    create_in_root(&root, process.cwd(), false).map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
+    create_in_root(&root, process.cwd(), false)
+        .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
 
     rootfs::mask_and_protect(spec, &root)?;
     drop(root);
@@ -169,7 +191,13 @@ fn setup(a: &InitArgs) -> Result<Exec> {
     if !a.no_new_keyring {
         // A fresh session keyring, so the container cannot read the host's.
         // SAFETY: keyctl with a NULL name only creates and joins a keyring.
-        let r = unsafe { libc::syscall(libc::SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, std::ptr::null::<libc::c_char>()) };
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_keyctl,
+                1, /* KEYCTL_JOIN_SESSION_KEYRING */
+                std::ptr::null::<libc::c_char>(),
+            )
+        };
         if r < 0 && nix::Error::last() != nix::Error::ENOSYS {
             return Err(nix::Error::last()).ctx("join a new session keyring");
         }
@@ -180,7 +208,12 @@ fn setup(a: &InitArgs) -> Result<Exec> {
     if let Some(caps) = process.capabilities() {
         capabilities::drop_bounding(caps)?;
     }
-    let groups: Vec<Gid> = user.additional_gids().iter().flatten().map(|g| Gid::from_raw(*g)).collect();
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
     match nix::unistd::setgroups(&groups) {
         Ok(()) => {}
         // With setgroups denied in a user namespace, only an empty list could work.
@@ -189,10 +222,12 @@ fn setup(a: &InitArgs) -> Result<Exec> {
     }
     let gid = Gid::from_raw(user.gid());
     let uid = Uid::from_raw(user.uid());
-    nix::unistd::setresgid(gid, gid, gid).with_ctx(|| format!("process.user.gid: setresgid {gid}"))?;
+    nix::unistd::setresgid(gid, gid, gid)
+        .with_ctx(|| format!("process.user.gid: setresgid {gid}"))?;
     // SAFETY: prctl with integer arguments only.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
-    nix::unistd::setresuid(uid, uid, uid).with_ctx(|| format!("process.user.uid: setresuid {uid}"))?;
+    nix::unistd::setresuid(uid, uid, uid)
+        .with_ctx(|| format!("process.user.uid: setresuid {uid}"))?;
     // SAFETY: as above.
     unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
     if let Some(caps) = process.capabilities() {
@@ -206,10 +241,16 @@ fn setup(a: &InitArgs) -> Result<Exec> {
 
     // The cwd as the container user, resolved inside the root and never
     // through a magic link (CVE-2024-21626).
-    let slash = nix::fcntl::open("/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).ctx("open /")?;
+    let slash = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open /")?;
     let cwd = open_in_root(&slash, process.cwd(), libc::O_PATH | libc::O_DIRECTORY)
         .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
-    nix::unistd::fchdir(&cwd).with_ctx(|| format!("process.cwd: chdir {}", process.cwd().display()))?;
+    nix::unistd::fchdir(&cwd)
+        .with_ctx(|| format!("process.cwd: chdir {}", process.cwd().display()))?;
     drop(cwd);
     drop(slash);
 
@@ -232,7 +273,15 @@ fn setup(a: &InitArgs) -> Result<Exec> {
     // (CVE-2024-21626): everything else is marked close-on-exec.
     let first = 3 + a.preserve_fds.max(0) as u32;
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    if unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) } < 0 {
+    if unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    } < 0
+    {
         return Err(nix::Error::last()).ctx("mark descriptors close-on-exec");
     }
     for fd in 3..first as i32 {
@@ -240,7 +289,9 @@ fn setup(a: &InitArgs) -> Result<Exec> {
         unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
     }
 
-    let cstr = |s: &str| CString::new(s).map_err(|_| Error::Invalid(format!("process: {s:?} contains a NUL byte")));
+    let cstr = |s: &str| {
+        CString::new(s).map_err(|_| Error::Invalid(format!("process: {s:?} contains a NUL byte")))
+    };
     Ok(Exec {
         path: cstr(&path)?,
         argv: args.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
@@ -250,17 +301,33 @@ fn setup(a: &InitArgs) -> Result<Exec> {
 
 /// Blocks until `rt start` opens the fifo, then execs. Returns only on error.
 fn wait_and_exec(state_dir: &OwnedFd, exec: &Exec) -> Error {
-    let fifo = match openat(state_dir, EXEC_FIFO, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+    let fifo = match openat(
+        state_dir,
+        EXEC_FIFO,
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
         Ok(f) => f,
-        Err(e) => return Error::Sys { context: "open exec fifo".into(), source: e },
+        Err(e) => {
+            return Error::Sys {
+                context: "open exec fifo".into(),
+                source: e,
+            }
+        }
     };
     if let Err(e) = nix::unistd::write(&fifo, b"0") {
-        return Error::Sys { context: "write exec fifo".into(), source: e };
+        return Error::Sys {
+            context: "write exec fifo".into(),
+            source: e,
+        };
     }
     drop(fifo);
     reset_signals();
     match nix::unistd::execve(&exec.path, &exec.argv, &exec.envp) {
-        Err(e) => Error::Sys { context: format!("exec {:?}", exec.path), source: e },
+        Err(e) => Error::Sys {
+            context: format!("exec {:?}", exec.path),
+            source: e,
+        },
         Ok(never) => match never {},
     }
 }
@@ -275,18 +342,29 @@ pub fn reset_signals() {
         // SAFETY: resetting a disposition to SIG_DFL is always valid.
         unsafe { libc::signal(sig, libc::SIG_DFL) };
     }
-    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&nix::sys::signal::SigSet::empty()), None);
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
 }
 
 fn set_rlimit(typ: PosixRlimitType, soft: u64, hard: u64) -> Result<()> {
     let res = rlimit_resource(typ);
-    let lim = libc::rlimit { rlim_cur: soft, rlim_max: hard };
+    let lim = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
     // SAFETY: setrlimit reads a valid rlimit struct.
     if unsafe { libc::setrlimit(res as _, &lim) } < 0 {
         let e = nix::Error::last();
         return Err(Error::Invalid(format!(
             "process.rlimits: set {typ:?} to soft {soft} hard {hard}: {e}{}",
-            if e == nix::Error::EPERM { " (raising a hard limit needs CAP_SYS_RESOURCE)" } else { "" }
+            if e == nix::Error::EPERM {
+                " (raising a hard limit needs CAP_SYS_RESOURCE)"
+            } else {
+                ""
+            }
         )));
     }
     Ok(())
@@ -341,9 +419,13 @@ fn find_executable(arg0: &str, env: &[String]) -> Result<String> {
         return if runnable(Path::new(arg0)) {
             Ok(arg0.to_string())
         } else if Path::new(arg0).exists() {
-            Err(Error::Invalid(format!("exec: {arg0:?}: permission denied (not an executable file)")))
+            Err(Error::Invalid(format!(
+                "exec: {arg0:?}: permission denied (not an executable file)"
+            )))
         } else {
-            Err(Error::Invalid(format!("exec: {arg0:?}: no such file or directory")))
+            Err(Error::Invalid(format!(
+                "exec: {arg0:?}: no such file or directory"
+            )))
         };
     }
     let path = env
@@ -357,5 +439,7 @@ fn find_executable(arg0: &str, env: &[String]) -> Result<String> {
             return Ok(cand.to_string_lossy().into_owned());
         }
     }
-    Err(Error::Invalid(format!("exec: {arg0:?}: executable file not found in $PATH")))
+    Err(Error::Invalid(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    )))
 }

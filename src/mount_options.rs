@@ -156,10 +156,18 @@ impl MountOptions {
                     o.rec_attr_clr |= MOUNT_ATTR_NOSYMFOLLOW;
                     continue;
                 }
-                "nosymfollow" => (MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW), MsFlags::empty()),
-                "symfollow" => (MsFlags::empty(), MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW)),
+                "nosymfollow" => (
+                    MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW),
+                    MsFlags::empty(),
+                ),
+                "symfollow" => (
+                    MsFlags::empty(),
+                    MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW),
+                ),
                 "idmap" | "ridmap" => {
-                    return Err(format!("{opt:?}: idmapped mounts are not supported by rt yet"));
+                    return Err(format!(
+                        "{opt:?}: idmapped mounts are not supported by rt yet"
+                    ));
                 }
                 "tmpcopyup" => {
                     return Err(format!("{opt:?}: not supported by rt yet"));
@@ -222,7 +230,9 @@ mod tests {
     fn binds() {
         let o = MountOptions::parse(&["rbind", "ro"]).unwrap();
         assert!(o.bind && o.recursive_bind);
-        assert!(o.flags.contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        assert!(o
+            .flags
+            .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
         let o = MountOptions::parse(&["bind"]).unwrap();
         assert!(o.bind && !o.recursive_bind);
     }
@@ -230,14 +240,19 @@ mod tests {
     #[test]
     fn recursive_attributes() {
         let o = MountOptions::parse(&["rro", "rnosuid", "rnoatime"]).unwrap();
-        assert_eq!(o.rec_attr_set, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME);
+        assert_eq!(
+            o.rec_attr_set,
+            MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOATIME
+        );
         assert_eq!(o.rec_attr_clr, MOUNT_ATTR__ATIME);
         assert!(o.flags.is_empty());
     }
 
     #[test]
     fn refused() {
-        assert!(MountOptions::parse(&["idmap"]).unwrap_err().contains("idmap"));
+        assert!(MountOptions::parse(&["idmap"])
+            .unwrap_err()
+            .contains("idmap"));
         assert!(MountOptions::parse(&[""]).is_err());
     }
 }

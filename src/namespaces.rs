@@ -91,7 +91,11 @@ impl Plan {
                 Some(path) => {
                     let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
                         .with_ctx(|| {
-                            format!("linux.namespaces: open {} namespace {}", name(t), path.display())
+                            format!(
+                                "linux.namespaces: open {} namespace {}",
+                                name(t),
+                                path.display()
+                            )
                         })?;
                     let join = Join {
                         typ: t,

@@ -49,9 +49,15 @@ pub fn spawn(args: InitArgs, cgroup: Option<&OwnedFd>) -> Result<Init> {
 
     plan.enter_parent_namespaces()?;
     if plan.new_time {
-        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(libc::CLONE_NEWTIME))
-            .ctx("create the time namespace")?;
-        if let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) {
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+            libc::CLONE_NEWTIME,
+        ))
+        .ctx("create the time namespace")?;
+        if let Some(offsets) = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.time_offsets().as_ref())
+        {
             let mut text = String::new();
             for (clock, off) in offsets {
                 text.push_str(&format!(
@@ -60,7 +66,8 @@ pub fn spawn(args: InitArgs, cgroup: Option<&OwnedFd>) -> Result<Init> {
                     off.nanosecs().unwrap_or(0)
                 ));
             }
-            std::fs::write("/proc/self/timens_offsets", text).ctx("linux.timeOffsets: write /proc/self/timens_offsets")?;
+            std::fs::write("/proc/self/timens_offsets", text)
+                .ctx("linux.timeOffsets: write /proc/self/timens_offsets")?;
         }
     }
 
@@ -92,7 +99,11 @@ pub fn spawn(args: InitArgs, cgroup: Option<&OwnedFd>) -> Result<Init> {
         return Err(e).with_ctx(|| {
             format!(
                 "clone3 the container init{}",
-                if e == nix::Error::EINVAL || e == nix::Error::EPERM { " (are all asked namespace types supported here?)" } else { "" }
+                if e == nix::Error::EINVAL || e == nix::Error::EPERM {
+                    " (are all asked namespace types supported here?)"
+                } else {
+                    ""
+                }
             )
         });
     }
@@ -103,7 +114,10 @@ pub fn spawn(args: InitArgs, cgroup: Option<&OwnedFd>) -> Result<Init> {
     drop(args.channel);
     drop(args.console_socket);
     // SAFETY: clone3 stored a new pidfd that nothing else owns.
-    let init = Init { pid: Pid::from_raw(ret as i32), pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) } };
+    let init = Init {
+        pid: Pid::from_raw(ret as i32),
+        pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+    };
 
     match parent_side(&init, spec, plan, &parent_ch) {
         Ok(()) => Ok(init),
@@ -117,14 +131,29 @@ pub fn spawn(args: InitArgs, cgroup: Option<&OwnedFd>) -> Result<Init> {
 fn parent_side(init: &Init, spec: &Spec, plan: &Plan, ch: &Channel) -> Result<()> {
     if plan.new_user {
         let linux = spec.linux().as_ref();
-        write_map(init.pid, "uid_map", linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or(&[]))?;
-        write_map(init.pid, "gid_map", linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or(&[]))?;
+        write_map(
+            init.pid,
+            "uid_map",
+            linux
+                .and_then(|l| l.uid_mappings().as_deref())
+                .unwrap_or(&[]),
+        )?;
+        write_map(
+            init.pid,
+            "gid_map",
+            linux
+                .and_then(|l| l.gid_mappings().as_deref())
+                .unwrap_or(&[]),
+        )?;
         ch.send(&ToInit::IdMapsWritten)?;
     }
     match ch.recv::<FromInit>()? {
         Some(FromInit::Ready) => Ok(()),
         Some(FromInit::Failed { error }) => Err(Error::Init(error)),
-        None => Err(Error::Init(format!("exited during setup ({})", describe_exit(init)))),
+        None => Err(Error::Init(format!(
+            "exited during setup ({})",
+            describe_exit(init)
+        ))),
     }
 }
 
@@ -133,8 +162,16 @@ fn write_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
         .iter()
         .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
         .collect();
-    std::fs::write(format!("/proc/{pid}/{file}"), text)
-        .with_ctx(|| format!("linux.{}: write /proc/{pid}/{file}", if file == "uid_map" { "uidMappings" } else { "gidMappings" }))
+    std::fs::write(format!("/proc/{pid}/{file}"), text).with_ctx(|| {
+        format!(
+            "linux.{}: write /proc/{pid}/{file}",
+            if file == "uid_map" {
+                "uidMappings"
+            } else {
+                "gidMappings"
+            }
+        )
+    })
 }
 
 /// Kills the init and reaps it (rt is its parent during create).

@@ -20,11 +20,15 @@ impl ProcFs {
     pub fn open(path: &Path) -> Result<ProcFs> {
         let root: OwnedFd = nix::fcntl::open(
             path,
-            nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC | nix::fcntl::OFlag::O_NOFOLLOW,
+            nix::fcntl::OFlag::O_PATH
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC
+                | nix::fcntl::OFlag::O_NOFOLLOW,
             nix::sys::stat::Mode::empty(),
         )
         .with_ctx(|| format!("open {}", path.display()))?;
-        let st = nix::sys::statfs::fstatfs(root.as_fd()).with_ctx(|| format!("statfs {}", path.display()))?;
+        let st = nix::sys::statfs::fstatfs(root.as_fd())
+            .with_ctx(|| format!("statfs {}", path.display()))?;
         if st.filesystem_type().0 as i64 != PROC_SUPER_MAGIC {
             return Err(Error::Invalid(format!(
                 "{} is not a procfs mount: refusing to write through it",

@@ -61,10 +61,22 @@ fn mount_err<'a>(what: &'a str, m: &'a Path) -> impl FnOnce() -> String + 'a {
 /// mount of the config. Returns a descriptor on the root.
 pub fn prepare(s: &Setup) -> Result<OwnedFd> {
     // Nothing we mount may propagate back to the host.
-    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-        .ctx("make / rslave")?;
-    mount(Some(s.rootfs), s.rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .with_ctx(|| format!("bind the root {} onto itself", s.rootfs.display()))?;
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx("make / rslave")?;
+    mount(
+        Some(s.rootfs),
+        s.rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_ctx(|| format!("bind the root {} onto itself", s.rootfs.display()))?;
     let root = open(
         s.rootfs,
         OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -74,13 +86,17 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
 
     let mounts: &[Mount] = s.spec.mounts().as_deref().unwrap_or(&[]);
     for (i, m) in mounts.iter().enumerate() {
-        mount_one(s, &root, m).map_err(|e| prefix_err(e, &format!("mounts[{i}] ({})", m.destination().display())))?;
+        mount_one(s, &root, m)
+            .map_err(|e| prefix_err(e, &format!("mounts[{i}] ({})", m.destination().display())))?;
     }
 
     let dev_is_bind = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev")
             && (m.typ().as_deref() == Some("bind")
-                || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
+                || m.options()
+                    .iter()
+                    .flatten()
+                    .any(|o| o == "bind" || o == "rbind"))
     });
     if !dev_is_bind {
         setup_dev(s, &root)?;
@@ -105,7 +121,8 @@ fn prefix_err(e: Error, prefix: &str) -> Error {
 
 fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
     let dest = m.destination();
-    let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(Error::Invalid)?;
+    let opts =
+        MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(Error::Invalid)?;
     let typ = m.typ().as_deref().unwrap_or("");
     let bind = typ == "bind" || opts.bind;
 
@@ -114,7 +131,11 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
             .source()
             .as_ref()
             .ok_or_else(|| Error::Invalid("a bind mount needs a source".into()))?;
-        let src = if src.is_absolute() { src.clone() } else { s.bundle.join(src) };
+        let src = if src.is_absolute() {
+            src.clone()
+        } else {
+            s.bundle.join(src)
+        };
         let src_fd = open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .with_ctx(|| format!("open bind source {}", src.display()))?;
         let target = create_in_root(root, dest, !is_dir(&src_fd)?)?;
@@ -122,8 +143,14 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
         if opts.recursive_bind {
             flags |= MsFlags::MS_REC;
         }
-        mount(Some(fd_path(&src_fd).as_str()), fd_path(&target).as_str(), None::<&str>, flags, None::<&str>)
-            .with_ctx(mount_err("bind mount onto", dest))?;
+        mount(
+            Some(fd_path(&src_fd).as_str()),
+            fd_path(&target).as_str(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .with_ctx(mount_err("bind mount onto", dest))?;
         // A bind ignores the other flags: apply them with a remount of
         // the new mount (reopened: the old descriptor is the covered dir).
         let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
@@ -148,20 +175,40 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
                 }
             }
         }
-        "" => return Err(Error::Invalid("mount type missing (and not a bind mount)".into())),
+        "" => {
+            return Err(Error::Invalid(
+                "mount type missing (and not a bind mount)".into(),
+            ))
+        }
         _ => {}
     }
     let target = create_in_root(root, dest, false)?;
-    let source = m.source().as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|| typ.to_string());
+    let source = m
+        .source()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| typ.to_string());
     let data = opts.data_string();
     let flags = opts.flags - MsFlags::MS_REMOUNT;
-    match mount(Some(source.as_str()), fd_path(&target).as_str(), Some(typ), flags, data.as_deref()) {
+    match mount(
+        Some(source.as_str()),
+        fd_path(&target).as_str(),
+        Some(typ),
+        flags,
+        data.as_deref(),
+    ) {
         Ok(()) => {}
         // In a user namespace sysfs can only be mounted with a network
         // namespace of that user namespace: bind the host's instead.
         Err(nix::Error::EPERM) if typ == "sysfs" && s.in_userns => {
-            mount(Some("/sys"), fd_path(&target).as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .with_ctx(mount_err("bind /sys onto", dest))?;
+            mount(
+                Some("/sys"),
+                fd_path(&target).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .with_ctx(mount_err("bind /sys onto", dest))?;
             let target = open_in_root(root, dest, libc::O_PATH)?;
             remount_bind(&target, flags, dest)?;
         }
@@ -188,8 +235,14 @@ fn finish_mount(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> 
     }
     let target = open_in_root(root, dest, libc::O_PATH)?;
     for p in &opts.propagation {
-        mount(None::<&str>, fd_path(&target).as_str(), None::<&str>, *p, None::<&str>)
-            .with_ctx(mount_err("set propagation of", dest))?;
+        mount(
+            None::<&str>,
+            fd_path(&target).as_str(),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .with_ctx(mount_err("set propagation of", dest))?;
     }
     if opts.rec_attr_set != 0 || opts.rec_attr_clr != 0 {
         mount_setattr(&target, opts.rec_attr_set, opts.rec_attr_clr)
@@ -235,17 +288,38 @@ fn mount_setattr(fd: &OwnedFd, set: u64, clr: u64) -> nix::Result<()> {
 fn mount_cgroup(s: &Setup, root: &OwnedFd, m: &Mount, opts: &MountOptions) -> Result<()> {
     let dest = m.destination();
     let target = create_in_root(root, dest, false)?;
-    let flags = opts.flags & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY | MsFlags::MS_RELATIME | MsFlags::MS_NOATIME | MsFlags::MS_STRICTATIME);
+    let flags = opts.flags
+        & (MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_RELATIME
+            | MsFlags::MS_NOATIME
+            | MsFlags::MS_STRICTATIME);
     if s.cgroupns {
         // A fresh cgroup2 whose root is the container's cgroup.
-        mount(Some("cgroup2"), fd_path(&target).as_str(), Some("cgroup2"), flags, None::<&str>)
-            .with_ctx(mount_err("mount cgroup2", dest))?;
+        mount(
+            Some("cgroup2"),
+            fd_path(&target).as_str(),
+            Some("cgroup2"),
+            flags,
+            None::<&str>,
+        )
+        .with_ctx(mount_err("mount cgroup2", dest))?;
     } else {
         // Without a cgroup namespace, show the container only its own
         // cgroup: bind it from the host's hierarchy.
-        let dir = s.cgroup_dir.ok_or_else(|| Error::Invalid("a cgroup mount needs the container's cgroup".into()))?;
-        mount(Some(dir), fd_path(&target).as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .with_ctx(mount_err("bind the container's cgroup onto", dest))?;
+        let dir = s
+            .cgroup_dir
+            .ok_or_else(|| Error::Invalid("a cgroup mount needs the container's cgroup".into()))?;
+        mount(
+            Some(dir),
+            fd_path(&target).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .with_ctx(mount_err("bind the container's cgroup onto", dest))?;
         let target = open_in_root(root, dest, libc::O_PATH)?;
         remount_bind(&target, flags, dest)?;
     }
@@ -267,7 +341,17 @@ fn setup_dev(s: &Setup, root: &OwnedFd) -> Result<()> {
         if configured.iter().any(|d| d.path() == Path::new(path)) {
             continue;
         }
-        make_device(s, root, Path::new(path), SFlag::S_IFCHR, *major, *minor, 0o666, 0, 0)?;
+        make_device(
+            s,
+            root,
+            Path::new(path),
+            SFlag::S_IFCHR,
+            *major,
+            *minor,
+            0o666,
+            0,
+            0,
+        )?;
     }
     for d in configured {
         let kind = match d.typ() {
@@ -338,13 +422,20 @@ fn make_device(
         .file_name()
         .ok_or_else(|| Error::Invalid(format!("linux.devices: bad path {}", path.display())))?;
     let dir = create_in_root(root, parent, false)?;
-    let dir = open_in_root(root, parent, libc::O_PATH | libc::O_DIRECTORY).or(Ok::<_, Error>(dir))?;
+    let dir =
+        open_in_root(root, parent, libc::O_PATH | libc::O_DIRECTORY).or(Ok::<_, Error>(dir))?;
     if s.in_userns {
         // mknod is not allowed in a user namespace: bind the host's node.
         let target = create_in_root(root, path, true)?;
         let host = PathBuf::from(path);
-        mount(Some(&host), fd_path(&target).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-            .with_ctx(|| format!("bind host device {}", host.display()))?;
+        mount(
+            Some(&host),
+            fd_path(&target).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_ctx(|| format!("bind host device {}", host.display()))?;
         return Ok(());
     }
     let _ = nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
@@ -357,60 +448,121 @@ fn make_device(
     )
     .with_ctx(|| format!("mknod {}", path.display()))?;
     // mknod's mode is filtered by the umask: set it exactly.
-    nix::sys::stat::fchmodat(&dir, name, Mode::from_bits_truncate(mode & 0o7777), nix::sys::stat::FchmodatFlags::NoFollowSymlink)
-        .or_else(|e| if e == nix::Error::EOPNOTSUPP { Ok(()) } else { Err(e) })
-        .with_ctx(|| format!("chmod {}", path.display()))?;
-    fchownat(&dir, name, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)), nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
-        .with_ctx(|| format!("chown {}", path.display()))?;
+    nix::sys::stat::fchmodat(
+        &dir,
+        name,
+        Mode::from_bits_truncate(mode & 0o7777),
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    )
+    .or_else(|e| {
+        if e == nix::Error::EOPNOTSUPP {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })
+    .with_ctx(|| format!("chmod {}", path.display()))?;
+    fchownat(
+        &dir,
+        name,
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .with_ctx(|| format!("chown {}", path.display()))?;
     Ok(())
 }
 
 /// Binds the pty peer (by descriptor, never by path) onto /dev/console.
 pub fn bind_console(root: &OwnedFd, peer: &OwnedFd) -> Result<()> {
     let target = create_in_root(root, Path::new("/dev/console"), true)?;
-    mount(Some(fd_path(peer).as_str()), fd_path(&target).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .ctx("bind the console onto /dev/console")
+    mount(
+        Some(fd_path(peer).as_str()),
+        fd_path(&target).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .ctx("bind the console onto /dev/console")
 }
 
 /// `linux.maskedPaths` and `linux.readonlyPaths`, before the pivot.
 pub fn mask_and_protect(spec: &Spec, root: &OwnedFd) -> Result<()> {
-    let Some(linux) = spec.linux().as_ref() else { return Ok(()) };
+    let Some(linux) = spec.linux().as_ref() else {
+        return Ok(());
+    };
     let masked = linux.masked_paths().as_deref().unwrap_or(&[]);
     if !masked.is_empty() {
         // The /dev/null bound over masked files must be the real one (1:3).
         let null = open_in_root(root, Path::new("/dev/null"), libc::O_PATH)?;
         let st = nix::sys::stat::fstat(null.as_fd()).ctx("stat /dev/null")?;
-        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFCHR || st.st_rdev != makedev(1, 3) {
+        if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFCHR
+            || st.st_rdev != makedev(1, 3)
+        {
             return Err(Error::Invalid("/dev/null in the container is not the 1:3 character device: refusing to mask paths with it".into()));
         }
         for p in masked {
             let p = Path::new(p);
-            let Some(fd) = try_open_in_root(root, p, libc::O_PATH | libc::O_NOFOLLOW)? else { continue };
+            let Some(fd) = try_open_in_root(root, p, libc::O_PATH | libc::O_NOFOLLOW)? else {
+                continue;
+            };
             if is_dir(&fd)? {
-                mount(Some("tmpfs"), fd_path(&fd).as_str(), Some("tmpfs"), MsFlags::MS_RDONLY, Some("size=0,mode=755"))
-                    .with_ctx(|| format!("linux.maskedPaths: mask {}", p.display()))?;
+                mount(
+                    Some("tmpfs"),
+                    fd_path(&fd).as_str(),
+                    Some("tmpfs"),
+                    MsFlags::MS_RDONLY,
+                    Some("size=0,mode=755"),
+                )
+                .with_ctx(|| format!("linux.maskedPaths: mask {}", p.display()))?;
             } else {
-                mount(Some(fd_path(&null).as_str()), fd_path(&fd).as_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-                    .with_ctx(|| format!("linux.maskedPaths: mask {}", p.display()))?;
+                mount(
+                    Some(fd_path(&null).as_str()),
+                    fd_path(&fd).as_str(),
+                    None::<&str>,
+                    MsFlags::MS_BIND,
+                    None::<&str>,
+                )
+                .with_ctx(|| format!("linux.maskedPaths: mask {}", p.display()))?;
             }
         }
     }
     for p in linux.readonly_paths().as_deref().unwrap_or(&[]) {
         let p = Path::new(p);
-        let Some(fd) = try_open_in_root(root, p, libc::O_PATH | libc::O_NOFOLLOW)? else { continue };
-        mount(Some(fd_path(&fd).as_str()), fd_path(&fd).as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-            .with_ctx(|| format!("linux.readonlyPaths: bind {}", p.display()))?;
+        let Some(fd) = try_open_in_root(root, p, libc::O_PATH | libc::O_NOFOLLOW)? else {
+            continue;
+        };
+        mount(
+            Some(fd_path(&fd).as_str()),
+            fd_path(&fd).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .with_ctx(|| format!("linux.readonlyPaths: bind {}", p.display()))?;
         let fd = open_in_root(root, p, libc::O_PATH | libc::O_NOFOLLOW)?;
         mount(
             None::<&str>,
             fd_path(&fd).as_str(),
             None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            MsFlags::MS_BIND
+                | MsFlags::MS_REMOUNT
+                | MsFlags::MS_RDONLY
+                | MsFlags::MS_REC
+                | MsFlags::MS_NOSUID
+                | MsFlags::MS_NODEV
+                | MsFlags::MS_NOEXEC,
             None::<&str>,
         )
         .or_else(|_| {
             // Keep flags the underlying mount has locked (user namespace).
-            mount(None::<&str>, fd_path(&fd).as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC, None::<&str>)
+            mount(
+                None::<&str>,
+                fd_path(&fd).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC,
+                None::<&str>,
+            )
         })
         .with_ctx(|| format!("linux.readonlyPaths: remount {} read-only", p.display()))?;
     }
@@ -422,13 +574,20 @@ pub fn mask_and_protect(spec: &Spec, root: &OwnedFd) -> Result<()> {
 pub fn enter(s: &Setup) -> Result<()> {
     chdir(s.rootfs).with_ctx(|| format!("chdir {}", s.rootfs.display()))?;
     if s.no_pivot {
-        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).ctx("move the root over /")?;
+        mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .ctx("move the root over /")?;
         nix::unistd::chroot(".").ctx("chroot")?;
     } else {
         pivot_root(".", ".").ctx("pivot_root")?;
         // The old root is now stacked under "."; keep its unmount local.
-        mount(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-            .ctx("make the old root rslave")?;
+        mount(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx("make the old root rslave")?;
         umount2(".", MntFlags::MNT_DETACH).ctx("detach the old root")?;
     }
     chdir("/").ctx("chdir /")?;
@@ -437,7 +596,12 @@ pub fn enter(s: &Setup) -> Result<()> {
 
 /// After the pivot: `root.readonly` and `linux.rootfsPropagation`.
 pub fn finish(spec: &Spec) -> Result<()> {
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
         mount(
             None::<&str>,
             "/",
@@ -447,8 +611,13 @@ pub fn finish(spec: &Spec) -> Result<()> {
         )
         .ctx("root.readonly: remount / read-only")?;
     }
-    if let Some(p) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_deref()) {
-        let flags = propagation(p).ok_or_else(|| Error::Invalid(format!("linux.rootfsPropagation: {p:?}")))?;
+    if let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+    {
+        let flags = propagation(p)
+            .ok_or_else(|| Error::Invalid(format!("linux.rootfsPropagation: {p:?}")))?;
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
             .with_ctx(|| format!("linux.rootfsPropagation: set {p} on /"))?;
     }

@@ -14,7 +14,11 @@ pub fn parse(s: &str) -> Result<i32> {
         return Err(bad());
     }
     if let Ok(n) = t.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) { Ok(n) } else { Err(bad()) };
+        return if (1..=libc::SIGRTMAX()).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     let up = t.to_ascii_uppercase();
     let name = up.strip_prefix("SIG").unwrap_or(&up);
@@ -32,10 +36,15 @@ fn rt_offset(base: i32, rest: &str, dir: i32) -> Option<i32> {
     let n = if rest.is_empty() {
         base
     } else {
-        let off: i32 = rest.strip_prefix(if dir > 0 { '+' } else { '-' })?.parse().ok()?;
+        let off: i32 = rest
+            .strip_prefix(if dir > 0 { '+' } else { '-' })?
+            .parse()
+            .ok()?;
         base + dir * off
     };
-    (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n).then_some(n)
+    (libc::SIGRTMIN()..=libc::SIGRTMAX())
+        .contains(&n)
+        .then_some(n)
 }
 
 #[cfg(test)]

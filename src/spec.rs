@@ -27,10 +27,8 @@ pub struct Bundle {
 impl Bundle {
     /// Reads `<dir>/config.json`, parses and validates it.
     pub fn load(dir: &Path) -> Result<Bundle> {
-        let dir = std::path::absolute(dir).map_err(|e| Error::Invalid(format!(
-            "bundle {}: {e}",
-            dir.display()
-        )))?;
+        let dir = std::path::absolute(dir)
+            .map_err(|e| Error::Invalid(format!("bundle {}: {e}", dir.display())))?;
         let file = dir.join("config.json");
         let data = std::fs::read(&file).map_err(|e| Error::Config {
             file: file.clone(),
@@ -57,7 +55,13 @@ pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path.is_empty() || path == "." {
+        // A broken document has no field to blame; a field of the wrong
+        // shape does.
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        if syntax || path.is_empty() || path == "." || path == "?" {
             format!("malformed JSON: {inner}")
         } else {
             format!("{path}: {inner}")
@@ -86,7 +90,12 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
     };
     match std::fs::metadata(&rootfs) {
         Ok(m) if m.is_dir() => {}
-        Ok(_) => return Err(format!("root.path: {} is not a directory", rootfs.display())),
+        Ok(_) => {
+            return Err(format!(
+                "root.path: {} is not a directory",
+                rootfs.display()
+            ))
+        }
         Err(_) => return Err(format!("root.path: {} does not exist", rootfs.display())),
     }
 
@@ -104,7 +113,9 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
     if let Some(env) = process.env() {
         for (i, e) in env.iter().enumerate() {
             if !e.contains('=') {
-                return Err(format!("process.env[{i}]: {e:?} is not of the form KEY=value"));
+                return Err(format!(
+                    "process.env[{i}]: {e:?} is not of the form KEY=value"
+                ));
             }
         }
     }
@@ -156,11 +167,13 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
                     .into(),
             );
         }
-        if new_ns(LinuxNamespaceType::User) && l.uid_mappings().as_ref().is_none_or(|m| m.is_empty())
+        if new_ns(LinuxNamespaceType::User)
+            && l.uid_mappings().as_ref().is_none_or(|m| m.is_empty())
         {
             return Err("linux.uidMappings: a new user namespace needs uid mappings".into());
         }
-        if new_ns(LinuxNamespaceType::User) && l.gid_mappings().as_ref().is_none_or(|m| m.is_empty())
+        if new_ns(LinuxNamespaceType::User)
+            && l.gid_mappings().as_ref().is_none_or(|m| m.is_empty())
         {
             return Err("linux.gidMappings: a new user namespace needs gid mappings".into());
         }
@@ -179,7 +192,13 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
         if let Some(prop) = l.rootfs_propagation() {
             if !matches!(
                 prop.as_str(),
-                "shared" | "slave" | "private" | "unbindable" | "rshared" | "rslave" | "rprivate"
+                "shared"
+                    | "slave"
+                    | "private"
+                    | "unbindable"
+                    | "rshared"
+                    | "rslave"
+                    | "rprivate"
                     | "runbindable"
             ) {
                 return Err(format!(
@@ -188,7 +207,9 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
             }
         }
         if l.intel_rdt().is_some() {
-            return Err("linux.intelRdt: Intel RDT is not supported by rt (no resctrl here)".into());
+            return Err(
+                "linux.intelRdt: Intel RDT is not supported by rt (no resctrl here)".into(),
+            );
         }
         if l.personality().is_some() {
             return Err("linux.personality: not supported by rt yet".into());
@@ -226,10 +247,18 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
     {
         return Err("hostname: setting a hostname or domainname needs a uts namespace".into());
     }
-    if process.apparmor_profile().as_ref().is_some_and(|s| !s.is_empty()) {
+    if process
+        .apparmor_profile()
+        .as_ref()
+        .is_some_and(|s| !s.is_empty())
+    {
         return Err("process.apparmorProfile: AppArmor is not enabled on this host".into());
     }
-    if process.selinux_label().as_ref().is_some_and(|s| !s.is_empty()) {
+    if process
+        .selinux_label()
+        .as_ref()
+        .is_some_and(|s| !s.is_empty())
+    {
         return Err("process.selinuxLabel: SELinux is not enabled on this host".into());
     }
     if process.scheduler().is_some() {
@@ -333,7 +362,10 @@ mod tests {
             "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"bogus\"}]},\"root\"",
         );
         let e = err_of(&c);
-        assert!(e.contains("linux.namespaces[1].type") && e.contains("bogus"), "{e}");
+        assert!(
+            e.contains("linux.namespaces[1].type") && e.contains("bogus"),
+            "{e}"
+        );
         let e = err_of("{\"ociVersion\": ");
         assert!(e.contains("malformed JSON"), "{e}");
     }
@@ -342,10 +374,16 @@ mod tests {
     fn missing_rootfs_and_config_are_named() {
         let d = tempfile::tempdir().unwrap();
         let e = Bundle::load(d.path()).unwrap_err().to_string();
-        assert!(e.contains("config.json") && e.contains("no such file"), "{e}");
+        assert!(
+            e.contains("config.json") && e.contains("no such file"),
+            "{e}"
+        );
         std::fs::write(d.path().join("config.json"), MINIMAL).unwrap();
         let e = Bundle::load(d.path()).unwrap_err().to_string();
-        assert!(e.contains("root.path") && e.contains("does not exist"), "{e}");
+        assert!(
+            e.contains("root.path") && e.contains("does not exist"),
+            "{e}"
+        );
     }
 
     #[test]

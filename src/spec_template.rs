@@ -80,11 +80,19 @@ pub fn rootless_spec(uid: u32, gid: u32) -> Value {
     mounts.retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
     for m in mounts.iter_mut() {
         if m["destination"] == "/dev/pts" {
-            m["options"] = json!(["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]);
+            m["options"] = json!([
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620"
+            ]);
         }
     }
-    mounts.push(json!({"destination": "/sys", "type": "none", "source": "/sys",
-        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}));
+    mounts.push(
+        json!({"destination": "/sys", "type": "none", "source": "/sys",
+        "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]}),
+    );
     s
 }
 

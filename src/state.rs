@@ -180,7 +180,8 @@ impl Locked {
             .map_err(|(_, e)| e)
             .with_ctx(|| format!("lock state dir {}", dir.display()))?;
         // A delete may have removed the directory while we waited.
-        let st = nix::sys::stat::fstat(lock.as_fd()).with_ctx(|| format!("stat {}", dir.display()))?;
+        let st =
+            nix::sys::stat::fstat(lock.as_fd()).with_ctx(|| format!("stat {}", dir.display()))?;
         if st.st_nlink == 0 {
             return Ok(None);
         }
@@ -198,8 +199,8 @@ impl Locked {
     /// Replaces state.json atomically: readers see the old or the new file,
     /// never a partial one.
     pub fn save(&self, state: &State) -> Result<()> {
-        let data = serde_json::to_vec(state)
-            .map_err(|e| Error::Invalid(format!("encode state: {e}")))?;
+        let data =
+            serde_json::to_vec(state).map_err(|e| Error::Invalid(format!("encode state: {e}")))?;
         write_atomic(&self.dir.join(STATE_FILE), &data, 0o600)
     }
 
@@ -231,11 +232,11 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
         f.write_all(data)?;
         fs::rename(&tmp, path)
     };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        e
-    })
-    .with_ctx(|| format!("write {}", path.display()))
+    write()
+        .inspect_err(|_| {
+            let _ = fs::remove_file(&tmp);
+        })
+        .with_ctx(|| format!("write {}", path.display()))
 }
 
 /// The current time as RFC 3339 with nanoseconds in UTC, as runc prints it.
@@ -275,7 +276,10 @@ mod tests {
         assert_eq!(s.pid, 42);
         assert_eq!(root.ids().unwrap(), vec!["c1".to_string()]);
         let mode = fs::metadata(root.dir_of("c1")).unwrap().permissions();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o711);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o711
+        );
         l.remove().unwrap();
         assert!(matches!(root.load("c1"), Err(Error::NotFound(_))));
         assert!(matches!(root.lock("c1"), Err(Error::NotFound(_))));
@@ -297,7 +301,10 @@ mod tests {
         let l = root.create_dir("c1").unwrap();
         fs::write(l.dir.join(STATE_FILE), b"{\"id\": \"c1\", \"pha").unwrap();
         let e = root.load("c1").unwrap_err().to_string();
-        assert!(e.starts_with("state file ") && e.contains("c1/state.json"), "{e}");
+        assert!(
+            e.starts_with("state file ") && e.contains("c1/state.json"),
+            "{e}"
+        );
     }
 
     #[test]

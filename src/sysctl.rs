@@ -10,7 +10,10 @@ use crate::procfs_handle::ProcFs;
 
 /// Accepts only sysctls that belong to a namespace the container has its
 /// own copy of; anything else would change the host.
-pub fn check_key(key: &str, has_ns: &dyn Fn(LinuxNamespaceType) -> bool) -> std::result::Result<(), String> {
+pub fn check_key(
+    key: &str,
+    has_ns: &dyn Fn(LinuxNamespaceType) -> bool,
+) -> std::result::Result<(), String> {
     if key.is_empty() || key.contains("..") || key.starts_with('/') || key.starts_with('.') {
         return Err(format!("{key:?} is not a sysctl name"));
     }
@@ -45,7 +48,9 @@ pub fn check_key(key: &str, has_ns: &dyn Fn(LinuxNamespaceType) -> bool) -> std:
             Err(format!("{key:?} needs a uts namespace"))
         };
     }
-    Err(format!("{key:?} is not namespaced: it would change the host"))
+    Err(format!(
+        "{key:?} is not namespaced: it would change the host"
+    ))
 }
 
 /// Writes one sysctl through `/proc/sys`, resolved beneath a procfs handle

@@ -161,7 +161,9 @@ impl log::Log for Logger {
         if let Some(f) = &self.file {
             let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
             let line = match self.format {
-                LogFormat::Json => serde_json::json!({"level": level, "msg": msg, "time": time}).to_string(),
+                LogFormat::Json => {
+                    serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
+                }
                 LogFormat::Text => format!("time={time:?} level={level} msg={msg:?}"),
             };
             if let Ok(mut f) = f.lock() {
@@ -186,6 +188,14 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // Before rt opens any file of its own (the log): the descriptors to
+    // pass must be the caller's.
+    if let Some(Cmd::Create(a) | Cmd::Run { create: a, .. }) = &cli.cmd {
+        if let Err(e) = container::check_passed_fds(a.preserve_fds) {
+            eprintln!("rt: {e}");
+            std::process::exit(1);
+        }
+    }
     let file = cli.log.as_ref().and_then(|p| {
         std::fs::OpenOptions::new()
             .create(true)
@@ -195,9 +205,17 @@ fn main() {
             .ok()
             .map(Mutex::new)
     });
-    let logger = Logger { file, format: cli.log_format, debug: cli.debug };
+    let logger = Logger {
+        file,
+        format: cli.log_format,
+        debug: cli.debug,
+    };
     let _ = log::set_boxed_logger(Box::new(logger));
-    log::set_max_level(if cli.debug { log::LevelFilter::Debug } else { log::LevelFilter::Warn });
+    log::set_max_level(if cli.debug {
+        log::LevelFilter::Debug
+    } else {
+        log::LevelFilter::Warn
+    });
 
     match run(cli) {
         Ok(code) => std::process::exit(code),
@@ -239,13 +257,14 @@ fn run(cli: Cli) -> Result<i32> {
     let root = Root::new(&cli.root);
     match cmd {
         Cmd::Create(a) => {
-            if a.preserve_fds < 0 {
-                bail!("--preserve-fds must not be negative");
-            }
             container::create(&root, &create_options(&a, cli.systemd_cgroup))?;
         }
         Cmd::Start { id } => container::start(&root, &id)?,
-        Cmd::Run { create, detach, keep } => return run_container(&root, &create, detach, keep, cli.systemd_cgroup),
+        Cmd::Run {
+            create,
+            detach,
+            keep,
+        } => return run_container(&root, &create, detach, keep, cli.systemd_cgroup),
         Cmd::State { id } => {
             let s = container::state(&root, &id)?;
             println!("{}", serde_json::to_string_pretty(&s)?);
@@ -261,7 +280,13 @@ fn run(cli: Cli) -> Result<i32> {
     Ok(0)
 }
 
-fn run_container(root: &Root, a: &CreateArgs, detach: bool, keep: bool, systemd: bool) -> Result<i32> {
+fn run_container(
+    root: &Root,
+    a: &CreateArgs,
+    detach: bool,
+    keep: bool,
+    systemd: bool,
+) -> Result<i32> {
     let mut opts = create_options(a, systemd);
     if detach {
         container::create(root, &opts)?;
@@ -328,7 +353,11 @@ fn list(root: &Root, format: ListFormat, quiet: bool) -> Result<()> {
     }
     let mut out = std::io::stdout().lock();
     for r in std::iter::once(&header).chain(rows.iter()) {
-        let line: Vec<String> = r.iter().zip(widths).map(|(f, w)| format!("{f:<w$}")).collect();
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(f, w)| format!("{f:<w$}"))
+            .collect();
         writeln!(out, "{}", line.join("   ").trim_end())?;
     }
     Ok(())
@@ -340,12 +369,16 @@ fn write_spec(bundle: &std::path::Path, rootless: bool) -> Result<()> {
         bail!("{} exists: remove it first", path.display());
     }
     let spec = if rootless {
-        rt::spec_template::rootless_spec(nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw())
+        rt::spec_template::rootless_spec(
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
     } else {
         rt::spec_template::default_spec()
     };
     let mut text = serde_json::to_string_pretty(&spec)?;
     text.push('\n');
-    std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))
+    std::fs::write(&path, text)
+        .with_context(|| format!("write {}", path.display()))
         .map_err(|e| anyhow!("{e:#}"))
 }

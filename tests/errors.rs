@@ -1,0 +1,208 @@
+//! Bad input: each gets one clear line naming what was wrong, a non-zero
+//! exit, and leaves no state dir, mount, process or cgroup behind.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use serde_json::json;
+
+/// `rt create` of a bundle that must fail; checks the message and leaks.
+fn create_fails(b: &Bundle, needles: &[&str]) {
+    let rt = Rt::new();
+    let id = unique_id("bad");
+    let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_one_line_error(&err, needles);
+    assert_no_leaks(&rt, &id, b);
+    // And run says the same.
+    let id = unique_id("badrun");
+    let err = rt.fails(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_one_line_error(&err, needles);
+    assert_no_leaks(&rt, &id, b);
+    assert_eq!(
+        rt.ok(&["list", "-q"]),
+        "",
+        "no container listed after a failed create"
+    );
+}
+
+#[test]
+fn missing_config() {
+    let b = Bundle::busybox(&["true"]);
+    fs::remove_file(b.path().join("config.json")).unwrap();
+    create_fails(&b, &["config.json", "no such file"]);
+}
+
+#[test]
+fn malformed_json() {
+    let b = Bundle::busybox(&["true"]);
+    fs::write(b.path().join("config.json"), "{\"ociVersion\": \"1.0.2\",").unwrap();
+    create_fails(&b, &["config.json", "malformed JSON", "line 1"]);
+}
+
+#[test]
+fn wrong_type_names_the_field() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["process"]["args"] = json!(5));
+    create_fails(&b, &["config.json", "process.args", "invalid type"]);
+
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["process"]["user"]["uid"] = json!("root"));
+    create_fails(&b, &["process.user.uid"]);
+}
+
+#[test]
+fn missing_required_field() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| {
+        c.as_object_mut().unwrap().remove("ociVersion");
+    });
+    create_fails(&b, &["ociVersion"]);
+}
+
+#[test]
+fn missing_rootfs() {
+    let b = Bundle::busybox(&["true"]);
+    fs::rename(b.rootfs(), b.path().join("elsewhere")).unwrap();
+    create_fails(&b, &["root.path", "rootfs", "does not exist"]);
+}
+
+#[test]
+fn unknown_namespace_type() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["linux"]["namespaces"][0]["type"] = json!("pidd"));
+    create_fails(&b, &["linux.namespaces[0].type", "pidd"]);
+}
+
+#[test]
+fn oci_version_not_1x() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["ociVersion"] = json!("2.0.0"));
+    create_fails(&b, &["ociVersion", "2.0.0"]);
+}
+
+#[test]
+fn any_1x_version_is_accepted() {
+    for v in ["1.0.0", "1.0.2-dev", "1.1.0", "1.3.0"] {
+        let rt = Rt::new();
+        let mut b = Bundle::busybox(&["true"]);
+        b.edit(|c| c["ociVersion"] = json!(v));
+        let id = unique_id("ver");
+        let (code, _, err) = run_in(&rt, &b, &id);
+        assert_eq!(code, 0, "ociVersion {v}: {err}");
+        assert_no_leaks(&rt, &id, &b);
+    }
+}
+
+#[test]
+fn executable_not_found() {
+    let b = Bundle::busybox(&["no-such-program"]);
+    create_fails(&b, &["no-such-program", "executable file not found"]);
+
+    let b = Bundle::busybox(&["/bin/missing"]);
+    create_fails(&b, &["/bin/missing"]);
+
+    // A file that is there but not executable.
+    let b = Bundle::busybox(&["/etc/passwd"]);
+    create_fails(&b, &["/etc/passwd", "permission denied"]);
+}
+
+#[test]
+fn bad_cwd() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["process"]["cwd"] = json!("relative/dir"));
+    create_fails(&b, &["process.cwd", "absolute"]);
+}
+
+#[test]
+fn relative_mount_destination() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.add_mount(json!({"destination": "data", "type": "tmpfs", "source": "tmpfs"}));
+    create_fails(&b, &["mounts", "destination", "absolute"]);
+}
+
+#[test]
+fn bind_mount_of_a_missing_source() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.add_mount(json!({"destination": "/data", "type": "bind", "source": "/no/such/source", "options": ["rbind"]}));
+    create_fails(&b, &["/no/such/source"]);
+}
+
+#[test]
+fn mappings_without_a_user_namespace() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 1000, "size": 1}]));
+    create_fails(&b, &["uidMappings", "user namespace"]);
+}
+
+#[test]
+fn duplicate_namespace() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "pid"}))
+    });
+    create_fails(
+        &b,
+        &["linux.namespaces[6]", "duplicate namespace type \"pid\""],
+    );
+}
+
+#[test]
+fn namespace_path_that_does_not_exist() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["linux"]["namespaces"][1]["path"] = json!("/proc/999999999/ns/net"));
+    create_fails(&b, &["/proc/999999999/ns/net"]);
+}
+
+#[test]
+fn unsupported_features_are_refused() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["linux"]["intelRdt"] = json!({"closID": "x"}));
+    create_fails(&b, &["intelRdt", "not supported"]);
+}
+
+#[test]
+fn device_filter_error_leaves_nothing() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| {
+        c["linux"]["resources"]["devices"] = json!([{"allow": true, "type": "q", "access": "rwm"}])
+    });
+    create_fails(&b, &["linux.resources.devices[0].type"]);
+}
+
+#[test]
+fn bad_ids() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["true"]);
+    let long = "a".repeat(1025);
+    for id in ["a/b", "..", ".", "", "x y", long.as_str()] {
+        let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), id]);
+        assert_one_line_error(&err, &["invalid container id"]);
+        assert_eq!(
+            fs::read_dir(rt.root()).map(|d| d.count()).unwrap_or(0),
+            0,
+            "{id:?} left state"
+        );
+    }
+    let err = rt.fails(&["state", "../etc"]);
+    assert_one_line_error(&err, &["invalid container id"]);
+}
+
+#[test]
+fn unknown_flag_and_missing_argument() {
+    let rt = Rt::new();
+    let out = rt.run(&["create", "--no-such-flag", "x"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--no-such-flag"), "{}", stderr(&out));
+    let out = rt.run(&["start"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).to_lowercase().contains("id"),
+        "{}",
+        stderr(&out)
+    );
+}
