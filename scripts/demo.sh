@@ -2,6 +2,7 @@
 # Installs what is needed, builds rt, makes a busybox bundle and runs a
 # container that prints "hello from rt". Run as root.
 set -euo pipefail
+export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (containers need it)" >&2; exit 1; }
 bash scripts/deps.sh

@@ -3,7 +3,7 @@
 # runs apt-get when a package is missing.
 set -euo pipefail
 
-pkgs=(busybox-static make gcc pkg-config)
+pkgs=(busybox-static make gcc libc6-dev)
 [ "${1:-}" = "--test" ] && pkgs+=(runc util-linux iproute2)
 
 missing=()
@@ -17,11 +17,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# Debian 12's rustc (1.63) is too old for rt's dependencies: use rustup's
+# stable toolchain, installing it for this user when it is missing.
+export PATH="$HOME/.cargo/bin:$PATH"
 if ! command -v cargo >/dev/null 2>&1; then
-  if [ -x "$HOME/.cargo/bin/cargo" ]; then
-    echo "cargo is in $HOME/.cargo/bin: add it to PATH" >&2
-  else
-    echo "cargo not found: install the Rust toolchain (https://rustup.rs) first" >&2
-  fi
-  exit 1
+  echo "installing the Rust toolchain with rustup (https://rustup.rs)"
+  command -v curl >/dev/null 2>&1 || {
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl ca-certificates >/dev/null
+  }
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy >/dev/null
 fi

@@ -2,6 +2,7 @@
 # Installs what the tests need, then runs the whole suite. Run as root:
 # the integration tests create namespaces, mounts and cgroups.
 set -euo pipefail
+export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "test: run as root (the tests make containers)" >&2; exit 1; }
 bash scripts/deps.sh --test

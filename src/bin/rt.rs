@@ -245,7 +245,7 @@ fn create_options(a: &CreateArgs, systemd: bool) -> CreateOptions {
 fn run(cli: Cli) -> Result<i32> {
     if cli.version {
         println!("rt version {}", env!("CARGO_PKG_VERSION"));
-        println!("commit: {}", option_env!("RT_COMMIT").unwrap_or("unknown"));
+        println!("commit: {}", env!("RT_COMMIT"));
         println!("spec: {SPEC_VERSION}");
         return Ok(0);
     }
