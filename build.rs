@@ -11,7 +11,10 @@ fn main() {
             .filter(|o| o.status.success())
             .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
     });
-    println!("cargo:rustc-env=RT_COMMIT={}", commit.as_deref().unwrap_or("unknown"));
+    println!(
+        "cargo:rustc-env=RT_COMMIT={}",
+        commit.as_deref().unwrap_or("unknown")
+    );
     println!("cargo:rerun-if-env-changed=RT_COMMIT");
     for f in [".git/HEAD", ".git/refs/heads"] {
         if std::path::Path::new(f).exists() {

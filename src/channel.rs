@@ -17,11 +17,17 @@ use crate::error::{Context, Error, Result};
 pub enum ToInit {
     /// uid_map and gid_map of the new user namespace are written.
     IdMapsWritten,
+    /// The prestart and createRuntime hooks ran; here is the state JSON
+    /// for the createContainer and startContainer hooks.
+    HooksDone { state: String },
 }
 
 /// Messages from the init to rt.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum FromInit {
+    /// The mounts are made (pivot_root not yet): time for the prestart
+    /// and createRuntime hooks.
+    CreateHooks,
     /// The container is set up; the init now waits for `start`.
     Ready,
     /// Setup failed; the init exits after sending this.
@@ -33,6 +39,12 @@ const MAX_MSG: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct Channel {
     fd: OwnedFd,
+}
+
+impl AsRawFd for Channel {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
 }
 
 impl Channel {

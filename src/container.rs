@@ -18,6 +18,7 @@ use crate::cgroups::{self, Placement};
 use crate::channel::Channel;
 use crate::console;
 use crate::error::{Context, Error, Result};
+use crate::hooks::{self, Kind};
 use crate::init::InitArgs;
 use crate::namespaces::{self, Plan};
 use crate::process::{self, pidfd_open, pidfd_send_signal, start_time, Init};
@@ -299,13 +300,11 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     )
     .ctx("open state dir"));
     let (listen_fds, extra_env) = listen_fds();
-    let (dummy, _) = try_undo!(Channel::pair());
     let args = InitArgs {
         spec,
         rootfs: &bundle.rootfs,
         bundle: &bundle.dir,
         plan: &plan,
-        channel: dummy,
         state_dir,
         console_socket: console_sock,
         cgroup_dir: Some(placement.dir.clone()),
@@ -314,7 +313,23 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         preserve_fds: opts.preserve_fds + listen_fds,
         extra_env,
     };
-    let init = try_undo!(process::spawn(args, Some(&cgroup_fd)));
+    // prestart and createRuntime run here, in rt's namespaces, once the
+    // init has made the mounts; the state they get is "creating".
+    let hook_base = state.clone();
+    let mut on_hooks = |pid: nix::unistd::Pid| -> Result<String> {
+        let mut st = hook_base.clone();
+        st.pid = pid.as_raw();
+        let json = hook_state_json(&st, Status::Creating);
+        let h = spec.hooks().as_ref();
+        hooks::run(Kind::Prestart, Kind::Prestart.of(h), json.as_bytes())?;
+        hooks::run(
+            Kind::CreateRuntime,
+            Kind::CreateRuntime.of(h),
+            json.as_bytes(),
+        )?;
+        Ok(json)
+    };
+    let init = try_undo!(process::spawn(args, Some(&cgroup_fd), &mut on_hooks));
     let console = match console_recv {
         Some(ch) => match ch.recv_bytes_with_fd() {
             Ok(Some((_, Some(fd)))) => Some(fd),
@@ -364,6 +379,18 @@ fn listen_fds() -> (i32, Vec<String>) {
     } else {
         (0, vec![])
     }
+}
+
+/// The state JSON a hook gets on stdin.
+fn hook_state_json(state: &State, status: Status) -> String {
+    let c = Container {
+        state: state.clone(),
+        dir: PathBuf::new(),
+    };
+    let mut s = c.oci_state();
+    s.status = status;
+    s.pid = state.pid;
+    serde_json::to_string(&s).expect("state serializes")
 }
 
 /// Checks that the descriptors a create will pass on (`--preserve-fds`
@@ -426,7 +453,10 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         Mode::empty(),
     )
     .with_ctx(|| format!("open {}", fifo_path.display()))?;
-    // Wait for the init's byte, or for the init to die.
+    // Wait for the init's word, or for the init to die. The init writes
+    // "0" when it is about to exec, or "1<error>" when a startContainer
+    // hook failed.
+    let mut word = Vec::new();
     loop {
         let mut fds = [
             PollFd::new(fifo.as_fd(), PollFlags::POLLIN),
@@ -441,9 +471,12 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
             .revents()
             .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLHUP));
         if fifo_ready {
-            let mut b = [0u8; 1];
+            let mut b = [0u8; libc::PIPE_BUF];
             match nix::unistd::read(&fifo, &mut b) {
-                Ok(1) => break,
+                Ok(n) if n > 0 => {
+                    word.extend_from_slice(&b[..n]);
+                    break;
+                }
                 Ok(_) | Err(nix::Error::EAGAIN) => {}
                 Err(e) => return Err(e).ctx("read exec fifo"),
             }
@@ -458,9 +491,19 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
         }
     }
     let _ = std::fs::remove_file(&fifo_path);
+    if word.first() != Some(&b'0') {
+        // The init exits after a failed startContainer hook; make sure.
+        let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
+        let msg = String::from_utf8_lossy(word.get(1..).unwrap_or_default()).into_owned();
+        return Err(Error::Init(msg));
+    }
     let mut state = c.state;
     state.phase = Phase::Running;
-    locked.save(&state)
+    locked.save(&state)?;
+    let json = hook_state_json(&state, Status::Running);
+    let list = Kind::Poststart.of(state.config.hooks().as_ref());
+    hooks::run_warn(Kind::Poststart, list, json.as_bytes());
+    Ok(())
 }
 
 /// Sends a signal to the init, or with `all` to every process of the
@@ -553,7 +596,11 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         cg.kill_all(Duration::from_secs(10))?;
         cg.remove()?;
     }
-    locked.remove()
+    let poststop = Kind::Poststop.of(c.state.config.hooks().as_ref());
+    let json = hook_state_json(&c.state, Status::Stopped);
+    locked.remove()?;
+    hooks::run_warn(Kind::Poststop, poststop, json.as_bytes());
+    Ok(())
 }
 
 /// Waits until the process behind `pidfd` has exited (or `timeout`).

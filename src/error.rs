@@ -34,6 +34,10 @@ pub enum Error {
     #[error("container init: {0}")]
     Init(String),
 
+    /// A failure of the process `rt exec` started, before it could exec.
+    #[error("exec failed: {0}")]
+    Exec(String),
+
     #[error("{0}")]
     Invalid(String),
 

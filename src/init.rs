@@ -10,13 +10,14 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{openat, OFlag};
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
-use oci_spec::runtime::{PosixRlimitType, Spec};
+use oci_spec::runtime::{PosixRlimitType, Process, Spec};
 
 use crate::capabilities;
 use crate::channel::{Channel, FromInit, ToInit};
 use crate::console;
 use crate::error::{Context, Error, Result};
 use crate::fs_util::{create_in_root, open_in_root};
+use crate::hooks;
 use crate::namespaces::{self, Plan};
 use crate::procfs_handle::ProcFs;
 use crate::rootfs;
@@ -31,7 +32,6 @@ pub struct InitArgs<'a> {
     pub rootfs: &'a Path,
     pub bundle: &'a Path,
     pub plan: &'a Plan,
-    pub channel: Channel,
     /// The container's state directory (O_PATH): the exec fifo is opened
     /// through it after the pivot.
     pub state_dir: OwnedFd,
@@ -46,26 +46,95 @@ pub struct InitArgs<'a> {
 }
 
 /// Runs the init. Reports failure to rt over the channel and exits.
-pub fn run(args: InitArgs) -> ! {
-    match setup(&args) {
-        Ok(exec) => {
-            if args.channel.send(&FromInit::Ready).is_err() {
+pub fn run(args: InitArgs, channel: Channel) -> ! {
+    match setup(&args, &channel) {
+        Ok((exec, hook_state)) => {
+            if channel.send(&FromInit::Ready).is_err() {
                 exit(1);
             }
-            drop(args.channel);
-            let err = wait_and_exec(&args.state_dir, &exec);
+            drop(channel);
+            let start_hooks = hooks::Kind::StartContainer.of(args.spec.hooks().as_ref());
+            let err = wait_and_exec(&args.state_dir, &exec, start_hooks, hook_state.as_deref());
             // Nobody is listening any more: say it on the container's stderr.
             let msg = format!("rt: container init: {err}\n");
             let _ = nix::unistd::write(std::io::stderr(), msg.as_bytes());
             exit(127)
         }
         Err(e) => {
-            let _ = args.channel.send(&FromInit::Failed {
+            let _ = channel.send(&FromInit::Failed {
                 error: e.to_string(),
             });
             exit(1)
         }
     }
+}
+
+/// Everything a process entering a running container (`rt exec`) needs.
+pub struct ExecArgs<'a> {
+    pub process: &'a Process,
+    /// The container's namespaces to join (user first), from its init.
+    pub plan: &'a Plan,
+    pub console_socket: Option<OwnedFd>,
+    pub in_userns: bool,
+    pub preserve_fds: i32,
+}
+
+/// Runs the child of `rt exec`: joins the container, sets the process up
+/// and execs. Success is the channel closing on exec; a failure is sent
+/// as a message.
+pub fn run_exec(args: ExecArgs, channel: Channel) -> ! {
+    let err = match exec_setup(&args) {
+        Ok(exec) => {
+            reset_signals();
+            match nix::unistd::execve(&exec.path, &exec.argv, &exec.envp) {
+                Err(e) => Error::Sys {
+                    context: format!("exec {:?}", exec.path),
+                    source: e,
+                },
+                Ok(never) => match never {},
+            }
+        }
+        Err(e) => e,
+    };
+    let _ = channel.send(&FromInit::Failed {
+        error: err.to_string(),
+    });
+    exit(1)
+}
+
+fn exec_setup(a: &ExecArgs) -> Result<Exec> {
+    for j in &a.plan.child_joins {
+        nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ))
+            .with_ctx(|| format!("join the container's {} namespace", namespaces::name(j.typ)))?;
+    }
+    nix::unistd::setsid().ctx("setsid")?;
+    if a.process.terminal().unwrap_or(false) {
+        let sock = a
+            .console_socket
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("a terminal needs a console socket".into()))?;
+        // After joining the mount namespace, / is the container's root.
+        let root = nix::fcntl::open(
+            "/",
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx("open the container root")?;
+        let (master, peer) = console::open_pty(&root)?;
+        if let Some(sz) = a.process.console_size() {
+            console::set_size(&master, sz.height() as u16, sz.width() as u16)?;
+        }
+        console::send_master(sock, &master)?;
+        drop(master);
+        console::become_controlling(&peer)?;
+    }
+    finish_process(&ProcessSetup {
+        process: a.process,
+        in_userns: a.in_userns,
+        no_new_keyring: false,
+        preserve_fds: a.preserve_fds,
+        extra_env: &[],
+    })
 }
 
 fn exit(code: i32) -> ! {
@@ -74,13 +143,24 @@ fn exit(code: i32) -> ! {
     unsafe { libc::_exit(code) }
 }
 
-struct Exec {
+/// A program ready for execve.
+pub struct Exec {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
 }
 
-fn setup(a: &InitArgs) -> Result<Exec> {
+/// Whether the init stops before pivot_root for rt to run the hooks that
+/// belong to the runtime's namespaces (and to get the state JSON).
+pub fn needs_hook_sync(spec: &Spec) -> bool {
+    use hooks::Kind::*;
+    let h = spec.hooks().as_ref();
+    [Prestart, CreateRuntime, CreateContainer, StartContainer]
+        .iter()
+        .any(|k| !k.of(h).is_empty())
+}
+
+fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
     let spec = a.spec;
     let process = spec
         .process()
@@ -89,8 +169,9 @@ fn setup(a: &InitArgs) -> Result<Exec> {
     let linux = spec.linux().as_ref();
 
     if a.plan.new_user {
-        match a.channel.recv::<ToInit>()? {
+        match channel.recv::<ToInit>()? {
             Some(ToInit::IdMapsWritten) => {}
+            Some(other) => return Err(Error::Invalid(format!("unexpected message {other:?}"))),
             None => {
                 return Err(Error::Invalid(
                     "rt went away before writing the id maps".into(),
@@ -177,6 +258,24 @@ fn setup(a: &InitArgs) -> Result<Exec> {
 
     rootfs::mask_and_protect(spec, &root)?;
     drop(root);
+
+    // Hooks: rt runs prestart and createRuntime in its namespaces, then
+    // createContainer runs here, in the container's, before pivot_root.
+    let mut hook_state = None;
+    if needs_hook_sync(spec) {
+        channel.send(&FromInit::CreateHooks)?;
+        let state = match channel.recv::<ToInit>()? {
+            Some(ToInit::HooksDone { state }) => state,
+            other => {
+                return Err(Error::Invalid(format!(
+                    "waiting for the hooks, got {other:?}"
+                )))
+            }
+        };
+        let list = hooks::Kind::CreateContainer.of(spec.hooks().as_ref());
+        hooks::run(hooks::Kind::CreateContainer, list, state.as_bytes())?;
+        hook_state = Some(state);
+    }
     rootfs::enter(&setup)?;
     rootfs::finish(spec)?;
 
@@ -185,6 +284,37 @@ fn setup(a: &InitArgs) -> Result<Exec> {
     }
     drop(console_peer);
 
+    let exec = finish_process(&ProcessSetup {
+        process,
+        in_userns,
+        no_new_keyring: a.no_new_keyring,
+        preserve_fds: a.preserve_fds,
+        extra_env: &a.extra_env,
+    })?;
+    Ok((exec, hook_state))
+}
+
+/// What the last steps of making a container process need; shared by the
+/// init and by `rt exec`.
+pub struct ProcessSetup<'a> {
+    pub process: &'a Process,
+    /// In a user namespace, setgroups may be denied; an empty group list
+    /// is then fine.
+    pub in_userns: bool,
+    pub no_new_keyring: bool,
+    /// Descriptors 3..3+n stay open across the exec.
+    pub preserve_fds: i32,
+    pub extra_env: &'a [String],
+}
+
+/// The process's own settings, applied once its namespaces and root are in
+/// place: rlimits, session keyring, identity and capabilities, umask, cwd,
+/// no_new_privs, environment, and the program to exec. Returns what to
+/// pass to execve; every descriptor but stdio and the preserved ones is
+/// close-on-exec by then.
+pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
+    let process = a.process;
+    let in_userns = a.in_userns;
     for rl in process.rlimits().iter().flatten() {
         set_rlimit(rl.typ(), rl.soft(), rl.hard())?;
     }
@@ -263,11 +393,15 @@ fn setup(a: &InitArgs) -> Result<Exec> {
 
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(a.extra_env.iter().cloned());
+    let mut env = dedup_env(env);
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(user.uid())));
     }
     let args = process.args().as_deref().unwrap_or(&[]);
-    let path = find_executable(&args[0], &env)?;
+    let arg0 = args
+        .first()
+        .ok_or_else(|| Error::Invalid("process.args: must not be empty".into()))?;
+    let path = find_executable(arg0, &env)?;
 
     // Only stdio and the preserved descriptors cross the exec
     // (CVE-2024-21626): everything else is marked close-on-exec.
@@ -299,8 +433,29 @@ fn setup(a: &InitArgs) -> Result<Exec> {
     })
 }
 
-/// Blocks until `rt start` opens the fifo, then execs. Returns only on error.
-fn wait_and_exec(state_dir: &OwnedFd, exec: &Exec) -> Error {
+/// Later entries win over earlier ones with the same name (`exec -e`
+/// overrides the config's env), keeping the first one's position.
+fn dedup_env(env: Vec<String>) -> Vec<String> {
+    let key = |e: &str| e.split('=').next().unwrap_or("").to_string();
+    let mut out: Vec<String> = Vec::with_capacity(env.len());
+    for e in env {
+        match out.iter_mut().find(|o| key(o) == key(&e)) {
+            Some(slot) => *slot = e,
+            None => out.push(e),
+        }
+    }
+    out
+}
+
+/// Blocks until `rt start` opens the fifo, runs the startContainer hooks,
+/// tells `start` how they went ("0", or "1" and the error), then execs.
+/// Returns only on error.
+fn wait_and_exec(
+    state_dir: &OwnedFd,
+    exec: &Exec,
+    start_hooks: &[oci_spec::runtime::Hook],
+    hook_state: Option<&str>,
+) -> Error {
     let fifo = match openat(
         state_dir,
         EXEC_FIFO,
@@ -315,6 +470,17 @@ fn wait_and_exec(state_dir: &OwnedFd, exec: &Exec) -> Error {
             }
         }
     };
+    if !start_hooks.is_empty() {
+        let state = hook_state.unwrap_or("{}").as_bytes();
+        if let Err(e) = hooks::run(hooks::Kind::StartContainer, start_hooks, state) {
+            // One write below PIPE_BUF arrives whole.
+            let mut msg = format!("1{e}").into_bytes();
+            msg.truncate(libc::PIPE_BUF - 1);
+            let _ = nix::unistd::write(&fifo, &msg);
+            // `rt start` reports it; nothing more to say here.
+            exit(1);
+        }
+    }
     if let Err(e) = nix::unistd::write(&fifo, b"0") {
         return Error::Sys {
             context: "write exec fifo".into(),

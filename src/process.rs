@@ -10,7 +10,7 @@ use oci_spec::runtime::{LinuxIdMapping, Spec};
 
 use crate::channel::{Channel, FromInit, ToInit};
 use crate::error::{Context, Error, Result};
-use crate::init::{self, InitArgs};
+use crate::init::{self, ExecArgs, InitArgs};
 use crate::namespaces::Plan;
 
 /// The init process, as seen by rt.
@@ -42,7 +42,11 @@ const CLONE_INTO_CGROUP: u64 = 0x200000000;
 
 /// Clones the init and drives the parent's side of its setup. On error the
 /// init is killed and reaped before returning.
-pub fn spawn(args: InitArgs, cgroup: Option<&OwnedFd>) -> Result<Init> {
+pub fn spawn(
+    args: InitArgs,
+    cgroup: Option<&OwnedFd>,
+    on_hooks: &mut dyn FnMut(Pid) -> Result<String>,
+) -> Result<Init> {
     let spec: &Spec = args.spec;
     let plan: &Plan = args.plan;
     let (parent_ch, child_ch) = Channel::pair()?;
@@ -71,9 +75,65 @@ pub fn spawn(args: InitArgs, cgroup: Option<&OwnedFd>) -> Result<Init> {
         }
     }
 
+    let parent_raw = parent_ch.as_raw_fd();
+    let init = clone_into(plan.clone_flags.bits() as u64, cgroup, move || {
+        // The child keeps only its own end of the channel, so that it sees
+        // EOF if rt dies. SAFETY: the child never drops its copy of
+        // `parent_ch` (it leaves with _exit), so this is the only close.
+        unsafe { libc::close(parent_raw) };
+        init::run(args, child_ch)
+    })?;
+    match parent_side(&init, spec, plan, &parent_ch, on_hooks) {
+        Ok(()) => Ok(init),
+        Err(e) => {
+            kill_and_reap(&init);
+            Err(e)
+        }
+    }
+}
+
+/// Starts a process in a running container (`rt exec`): rt joins the
+/// container's pid and time namespaces for its children, clones straight
+/// into the container's cgroup, and the child joins the rest. Returns once
+/// the child has exec'd (its end of the channel closed on exec), or the
+/// child's error.
+pub fn spawn_exec(args: ExecArgs, cgroup: &OwnedFd) -> Result<Init> {
+    let (parent_ch, child_ch) = Channel::pair()?;
+    args.plan.enter_parent_namespaces()?;
+    let parent_raw = parent_ch.as_raw_fd();
+    let child = clone_into(0, Some(cgroup), move || {
+        // SAFETY: as in `spawn`: the child's only close of this descriptor.
+        unsafe { libc::close(parent_raw) };
+        init::run_exec(args, child_ch)
+    })?;
+    match parent_ch.recv::<FromInit>() {
+        Ok(None) => Ok(child),
+        Ok(Some(FromInit::Failed { error })) => {
+            let _ = nix::sys::wait::waitpid(child.pid, None);
+            Err(Error::Exec(error))
+        }
+        Ok(Some(other)) => {
+            kill_and_reap(&child);
+            Err(Error::Exec(format!("unexpected message {other:?}")))
+        }
+        Err(e) => {
+            kill_and_reap(&child);
+            Err(e)
+        }
+    }
+}
+
+/// clone3 with a pidfd (and into `cgroup` when given); the child runs
+/// `child`, which never returns. The parent gets the new process; its copy
+/// of whatever `child` captured is dropped.
+pub fn clone_into<F: FnOnce() -> std::convert::Infallible>(
+    flags: u64,
+    cgroup: Option<&OwnedFd>,
+    child: F,
+) -> Result<Init> {
     let mut pidfd: libc::c_int = -1;
     let mut ca = CloneArgs {
-        flags: plan.clone_flags.bits() as u64 | libc::CLONE_PIDFD as u64,
+        flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut libc::c_int as u64,
         exit_signal: libc::SIGCHLD as u64,
         ..Default::default()
@@ -82,10 +142,8 @@ pub fn spawn(args: InitArgs, cgroup: Option<&OwnedFd>) -> Result<Init> {
         ca.flags |= CLONE_INTO_CGROUP;
         ca.cgroup = cg.as_raw_fd() as u64;
     }
-    let mut args = args;
-    args.channel = child_ch;
     // SAFETY: clone3 without CLONE_VM forks the (single-threaded) process;
-    // the child runs `init::run`, which never returns into rt's code and
+    // the child runs `child`, which never returns into rt's code and
     // leaves with _exit. `ca` and `pidfd` outlive the call.
     let ret = unsafe {
         libc::syscall(
@@ -98,7 +156,7 @@ pub fn spawn(args: InitArgs, cgroup: Option<&OwnedFd>) -> Result<Init> {
         let e = nix::Error::last();
         return Err(e).with_ctx(|| {
             format!(
-                "clone3 the container init{}",
+                "clone3 the container process{}",
                 if e == nix::Error::EINVAL || e == nix::Error::EPERM {
                     " (are all asked namespace types supported here?)"
                 } else {
@@ -108,27 +166,24 @@ pub fn spawn(args: InitArgs, cgroup: Option<&OwnedFd>) -> Result<Init> {
         });
     }
     if ret == 0 {
-        drop(parent_ch);
-        init::run(args);
+        // The child: `child` never returns (its type says so).
+        child();
     }
-    drop(args.channel);
-    drop(args.console_socket);
+    drop(child);
     // SAFETY: clone3 stored a new pidfd that nothing else owns.
-    let init = Init {
+    Ok(Init {
         pid: Pid::from_raw(ret as i32),
         pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
-    };
-
-    match parent_side(&init, spec, plan, &parent_ch) {
-        Ok(()) => Ok(init),
-        Err(e) => {
-            kill_and_reap(&init);
-            Err(e)
-        }
-    }
+    })
 }
 
-fn parent_side(init: &Init, spec: &Spec, plan: &Plan, ch: &Channel) -> Result<()> {
+fn parent_side(
+    init: &Init,
+    spec: &Spec,
+    plan: &Plan,
+    ch: &Channel,
+    on_hooks: &mut dyn FnMut(Pid) -> Result<String>,
+) -> Result<()> {
     if plan.new_user {
         let linux = spec.linux().as_ref();
         write_map(
@@ -147,13 +202,21 @@ fn parent_side(init: &Init, spec: &Spec, plan: &Plan, ch: &Channel) -> Result<()
         )?;
         ch.send(&ToInit::IdMapsWritten)?;
     }
-    match ch.recv::<FromInit>()? {
-        Some(FromInit::Ready) => Ok(()),
-        Some(FromInit::Failed { error }) => Err(Error::Init(error)),
-        None => Err(Error::Init(format!(
-            "exited during setup ({})",
-            describe_exit(init)
-        ))),
+    loop {
+        match ch.recv::<FromInit>()? {
+            Some(FromInit::CreateHooks) => {
+                let state = on_hooks(init.pid)?;
+                ch.send(&ToInit::HooksDone { state })?;
+            }
+            Some(FromInit::Ready) => return Ok(()),
+            Some(FromInit::Failed { error }) => return Err(Error::Init(error)),
+            None => {
+                return Err(Error::Init(format!(
+                    "exited during setup ({})",
+                    describe_exit(init)
+                )))
+            }
+        }
     }
 }
 

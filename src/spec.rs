@@ -270,19 +270,8 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
     if process.exec_cpu_affinity().is_some() {
         return Err("process.execCPUAffinity: not supported by rt yet".into());
     }
-    if spec.hooks().is_some() {
-        let h = spec.hooks().as_ref().unwrap();
-        let any = [
-            h.prestart().as_ref().is_some_and(|v| !v.is_empty()),
-            h.create_runtime().as_ref().is_some_and(|v| !v.is_empty()),
-            h.create_container().as_ref().is_some_and(|v| !v.is_empty()),
-            h.start_container().as_ref().is_some_and(|v| !v.is_empty()),
-            h.poststart().as_ref().is_some_and(|v| !v.is_empty()),
-            h.poststop().as_ref().is_some_and(|v| !v.is_empty()),
-        ];
-        if any.iter().any(|x| *x) {
-            return Err("hooks: not supported by rt yet".into());
-        }
+    if let Some(h) = spec.hooks() {
+        crate::hooks::validate(h)?;
     }
     Ok(rootfs)
 }

@@ -77,6 +77,63 @@ struct CreateArgs {
     id: String,
 }
 
+#[derive(Args, Debug, Clone)]
+struct ExecArgs {
+    /// An OCI process JSON; the flags that shape the process are then ignored
+    #[arg(short = 'p', long)]
+    process: Option<PathBuf>,
+    /// Allocate a terminal
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// Unix socket that receives the pty master
+    #[arg(long = "console-socket")]
+    console_socket: Option<PathBuf>,
+    /// Return once the process has started
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Write the process's pid to this file
+    #[arg(long = "pid-file")]
+    pid_file: Option<PathBuf>,
+    /// Working directory in the container
+    #[arg(long)]
+    cwd: Option<PathBuf>,
+    /// Set an environment variable (KEY=VALUE), repeatable
+    #[arg(short = 'e', long)]
+    env: Vec<String>,
+    /// UID[:GID] to run as
+    #[arg(short = 'u', long)]
+    user: Option<String>,
+    /// Additional group ids, repeatable
+    #[arg(short = 'g', long = "additional-gids")]
+    additional_gids: Vec<u32>,
+    /// Add a capability (CAP_...), repeatable
+    #[arg(short = 'c', long)]
+    cap: Vec<String>,
+    /// Set no_new_privs for the process
+    #[arg(long = "no-new-privs")]
+    no_new_privs: bool,
+    /// Pass this many descriptors from 3 up on to the process
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    preserve_fds: i32,
+    /// SELinux label (not supported: an error if not empty)
+    #[arg(long = "process-label")]
+    process_label: Option<String>,
+    /// AppArmor profile (not supported: an error if not empty)
+    #[arg(long)]
+    apparmor: Option<String>,
+    /// Exec even if the container is paused
+    #[arg(long = "ignore-paused")]
+    ignore_paused: bool,
+    /// Run in this cgroup below the container's
+    #[arg(long)]
+    cgroup: Option<String>,
+    /// Container id
+    id: String,
+    /// Command and arguments
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Create a container; it waits for `start`
@@ -94,8 +151,12 @@ enum Cmd {
         #[arg(long)]
         keep: bool,
     },
+    /// Run a new process in a running container
+    Exec(Box<ExecArgs>),
     /// Print a container's state as JSON
     State { id: String },
+    /// Print what this build of rt supports (runtime-spec features JSON)
+    Features,
     /// Send a signal to a container (default TERM)
     Kill {
         /// Signal every process of the container
@@ -145,7 +206,10 @@ struct Logger {
 
 impl log::Log for Logger {
     fn enabled(&self, m: &log::Metadata) -> bool {
-        m.level() <= log::Level::Warn || self.debug
+        // Info lines (hook output) are for the log file.
+        m.level() <= log::Level::Warn
+            || self.debug
+            || (m.level() == log::Level::Info && self.file.is_some())
     }
     fn log(&self, r: &log::Record) {
         if !self.enabled(r.metadata()) {
@@ -170,8 +234,9 @@ impl log::Log for Logger {
                 let _ = writeln!(f, "{line}");
             }
         }
-        // Errors are printed by main; other lines go to stderr here.
-        if r.level() != log::Level::Error {
+        // Errors are printed by main; warnings (and with --debug, the
+        // rest) go to stderr here.
+        if r.level() == log::Level::Warn || (self.debug && r.level() > log::Level::Warn) {
             eprintln!("rt: {level}: {msg}");
         }
     }
@@ -190,8 +255,13 @@ fn main() {
     };
     // Before rt opens any file of its own (the log): the descriptors to
     // pass must be the caller's.
-    if let Some(Cmd::Create(a) | Cmd::Run { create: a, .. }) = &cli.cmd {
-        if let Err(e) = container::check_passed_fds(a.preserve_fds) {
+    let preserve = match &cli.cmd {
+        Some(Cmd::Create(a) | Cmd::Run { create: a, .. }) => Some(a.preserve_fds),
+        Some(Cmd::Exec(a)) => Some(a.preserve_fds),
+        _ => None,
+    };
+    if let Some(n) = preserve {
+        if let Err(e) = container::check_passed_fds(n) {
             eprintln!("rt: {e}");
             std::process::exit(1);
         }
@@ -213,6 +283,8 @@ fn main() {
     let _ = log::set_boxed_logger(Box::new(logger));
     log::set_max_level(if cli.debug {
         log::LevelFilter::Debug
+    } else if cli.log.is_some() {
+        log::LevelFilter::Info
     } else {
         log::LevelFilter::Warn
     });
@@ -265,6 +337,11 @@ fn run(cli: Cli) -> Result<i32> {
             detach,
             keep,
         } => return run_container(&root, &create, detach, keep, cli.systemd_cgroup),
+        Cmd::Exec(a) => return exec(&root, &a),
+        Cmd::Features => println!(
+            "{}",
+            serde_json::to_string_pretty(&rt::features::document())?
+        ),
         Cmd::State { id } => {
             let s = container::state(&root, &id)?;
             println!("{}", serde_json::to_string_pretty(&s)?);
@@ -309,6 +386,52 @@ fn run_container(
         }
     }
     Ok(exit?.code())
+}
+
+fn exec(root: &Root, a: &ExecArgs) -> Result<i32> {
+    let process = match &a.process {
+        Some(path) => rt::exec::process_from_file(path)?,
+        None => {
+            let c = container::Container::load(root, &a.id)?;
+            let base = c
+                .state
+                .config
+                .process()
+                .clone()
+                .ok_or_else(|| anyhow!("the container's config has no process"))?;
+            let flags = rt::exec::ProcessFlags {
+                args: a.command.clone(),
+                tty: a.tty,
+                cwd: a.cwd.clone(),
+                env: a.env.clone(),
+                user: a.user.clone(),
+                additional_gids: a.additional_gids.clone(),
+                caps: a.cap.clone(),
+                no_new_privs: a.no_new_privs,
+                process_label: a.process_label.clone(),
+                apparmor: a.apparmor.clone(),
+            };
+            rt::exec::process_from_flags(&base, &flags)?
+        }
+    };
+    let terminal = process.terminal().unwrap_or(false);
+    let opts = rt::exec::ExecOptions {
+        id: a.id.clone(),
+        console_socket: a.console_socket.clone(),
+        own_console: terminal && !a.detach && a.console_socket.is_none(),
+        pid_file: a.pid_file.clone(),
+        preserve_fds: a.preserve_fds,
+        ignore_paused: a.ignore_paused,
+        sub_cgroup: a.cgroup.clone(),
+    };
+    if a.detach {
+        rt::exec::exec(root, &opts, &process)?;
+        return Ok(0);
+    }
+    let signals = rt::foreground::block_signals()?;
+    let started = rt::exec::exec(root, &opts, &process)?;
+    let exit = rt::foreground::supervise(&started.process, &signals, started.console)?;
+    Ok(exit.code())
 }
 
 fn list(root: &Root, format: ListFormat, quiet: bool) -> Result<()> {

@@ -1,0 +1,214 @@
+//! OCI hooks: programs the config asks to run at points of the lifecycle,
+//! each with the container's state JSON on stdin, its own args and env,
+//! and an optional timeout. Where a hook runs (rt's namespaces or the
+//! container's) is the caller's business; this module runs one list.
+
+use std::io::{Read, Seek, Write};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use oci_spec::runtime::{Hook, Hooks};
+
+use crate::error::{Context, Error, Result};
+use crate::process::pidfd_open;
+
+/// The lifecycle points, named as in config.json.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Prestart,
+    CreateRuntime,
+    CreateContainer,
+    StartContainer,
+    Poststart,
+    Poststop,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Prestart => "prestart",
+            Kind::CreateRuntime => "createRuntime",
+            Kind::CreateContainer => "createContainer",
+            Kind::StartContainer => "startContainer",
+            Kind::Poststart => "poststart",
+            Kind::Poststop => "poststop",
+        }
+    }
+
+    /// The hooks of this kind in `hooks`, in order.
+    pub fn of(self, hooks: Option<&Hooks>) -> &[Hook] {
+        let Some(h) = hooks else { return &[] };
+        #[allow(deprecated)] // prestart is deprecated but still run
+        let list = match self {
+            Kind::Prestart => h.prestart(),
+            Kind::CreateRuntime => h.create_runtime(),
+            Kind::CreateContainer => h.create_container(),
+            Kind::StartContainer => h.start_container(),
+            Kind::Poststart => h.poststart(),
+            Kind::Poststop => h.poststop(),
+        };
+        list.as_deref().unwrap_or(&[])
+    }
+}
+
+/// Checks what can be checked before anything runs: absolute paths and a
+/// positive timeout (config.md, POSIX-platform Hooks).
+pub fn validate(hooks: &Hooks) -> std::result::Result<(), String> {
+    for kind in [
+        Kind::Prestart,
+        Kind::CreateRuntime,
+        Kind::CreateContainer,
+        Kind::StartContainer,
+        Kind::Poststart,
+        Kind::Poststop,
+    ] {
+        for (i, h) in kind.of(Some(hooks)).iter().enumerate() {
+            if !h.path().is_absolute() {
+                return Err(format!(
+                    "hooks.{}[{i}].path: {} is not an absolute path",
+                    kind.name(),
+                    h.path().display()
+                ));
+            }
+            if h.timeout().is_some_and(|t| t <= 0) {
+                return Err(format!(
+                    "hooks.{}[{i}].timeout: must be greater than zero",
+                    kind.name()
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Runs the hooks of `kind` in order; the first failure stops the list
+/// and is returned. Each hook's output goes to the log.
+pub fn run(kind: Kind, hooks: &[Hook], state: &[u8]) -> Result<()> {
+    for (i, h) in hooks.iter().enumerate() {
+        run_one(h, state).map_err(|msg| {
+            Error::Invalid(format!(
+                "{} hook {} ({}): {msg}",
+                kind.name(),
+                i,
+                h.path().display()
+            ))
+        })?;
+    }
+    Ok(())
+}
+
+/// Runs every hook of `kind`, logging failures as warnings (poststart and
+/// poststop: the spec says their failure must not stop the lifecycle).
+pub fn run_warn(kind: Kind, hooks: &[Hook], state: &[u8]) {
+    for (i, h) in hooks.iter().enumerate() {
+        if let Err(msg) = run_one(h, state) {
+            log::warn!("{} hook {} ({}): {msg}", kind.name(), i, h.path().display());
+        }
+    }
+}
+
+fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
+    let mut cmd = Command::new(h.path());
+    if let Some(args) = h.args() {
+        if let Some((arg0, rest)) = args.split_first() {
+            cmd.arg0(arg0).args(rest);
+        }
+    }
+    cmd.env_clear();
+    for e in h.env().iter().flatten() {
+        match e.split_once('=') {
+            Some((k, v)) => cmd.env(k, v),
+            None => cmd.env(e, ""),
+        };
+    }
+    // Output goes to an anonymous file, not a pipe: a hook that writes a
+    // lot cannot block on a reader nobody runs.
+    let out = memfd("rt-hook-output").map_err(|e| e.to_string())?;
+    let out_file = std::fs::File::from(out);
+    cmd.stdin(Stdio::piped())
+        .stdout(out_file.try_clone().map_err(|e| e.to_string())?)
+        .stderr(out_file.try_clone().map_err(|e| e.to_string())?)
+        .current_dir("/");
+    let mut child = cmd.spawn().map_err(|e| format!("start: {e}"))?;
+    let pidfd = pidfd_open(child.id() as i32).map_err(|e| format!("pidfd_open: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that does not read its stdin is fine.
+        let _ = stdin.write_all(state);
+    }
+    let timeout = h.timeout().map(|t| Duration::from_secs(t as u64));
+    let exited = wait_pidfd(&pidfd, timeout);
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(format!(
+            "timed out after {}s",
+            timeout.map(|t| t.as_secs()).unwrap_or(0)
+        ));
+    }
+    let status = child.wait().map_err(|e| format!("wait: {e}"))?;
+    let output = read_back(out_file);
+    for line in output.lines().filter(|l| !l.trim().is_empty()) {
+        log::info!("hook {}: {line}", h.path().display());
+    }
+    if status.success() {
+        return Ok(());
+    }
+    let how = match (status.code(), status.signal()) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(s)) => format!("killed by signal {s}"),
+        _ => status.to_string(),
+    };
+    let last = output.lines().rev().find(|l| !l.trim().is_empty());
+    Err(match last {
+        Some(l) => format!("{how}: {}", l.trim()),
+        None => how,
+    })
+}
+
+/// Waits for the process behind `pidfd` to exit; false on timeout.
+fn wait_pidfd(pidfd: &OwnedFd, timeout: Option<Duration>) -> bool {
+    let deadline = timeout.map(|t| std::time::Instant::now() + t);
+    loop {
+        let left = match deadline {
+            Some(d) => {
+                let now = std::time::Instant::now();
+                if now >= d {
+                    return false;
+                }
+                PollTimeout::try_from(d - now).unwrap_or(PollTimeout::MAX)
+            }
+            None => PollTimeout::NONE,
+        };
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, left) {
+            Ok(n) if n > 0 => return true,
+            Ok(_) => {}
+            Err(nix::Error::EINTR) => {}
+            Err(_) => return true,
+        }
+    }
+}
+
+fn read_back(mut f: std::fs::File) -> String {
+    let mut s = String::new();
+    if f.seek(std::io::SeekFrom::Start(0)).is_ok() {
+        let mut buf = Vec::new();
+        let _ = f.read_to_end(&mut buf);
+        s = String::from_utf8_lossy(&buf).into_owned();
+    }
+    s
+}
+
+fn memfd(name: &str) -> Result<OwnedFd> {
+    let name = std::ffi::CString::new(name).expect("no NUL in a constant name");
+    // SAFETY: memfd_create reads a valid C string and returns a new fd.
+    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
+    if fd < 0 {
+        return Err(nix::Error::last()).ctx("memfd_create for hook output");
+    }
+    // SAFETY: a new descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}

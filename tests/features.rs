@@ -1,0 +1,174 @@
+//! `rt features` checked against what rt does: everything it lists is
+//! accepted and works, everything it says is disabled is refused.
+
+mod common;
+
+use std::fs;
+
+use common::*;
+use serde_json::{json, Value};
+
+fn features(rt: &Rt) -> Value {
+    serde_json::from_str(&rt.ok(&["features"])).expect("features JSON")
+}
+
+fn runs(rt: &Rt, b: &Bundle) {
+    let id = unique_id("feat");
+    let (code, out, err) = run_in(rt, b, &id);
+    assert_eq!(code, 0, "stdout {out}; stderr {err}");
+    assert_no_leaks(rt, &id, b);
+}
+
+fn refused(rt: &Rt, b: &Bundle, needles: &[&str]) {
+    let id = unique_id("featno");
+    let err = rt.fails(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_one_line_error(&err, needles);
+    assert_no_leaks(rt, &id, b);
+}
+
+#[test]
+fn versions_match_what_is_accepted() {
+    let rt = Rt::new();
+    let f = features(&rt);
+    let b = Bundle::busybox(&["true"]);
+    let id = unique_id("featver");
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_eq!(rt.state(&id)["ociVersion"], f["ociVersionMax"]);
+    rt.ok(&["delete", "-f", &id]);
+    let mut b = Bundle::busybox(&["true"]);
+    let min = f["ociVersionMin"].clone();
+    b.edit(|c| c["ociVersion"] = min);
+    runs(&rt, &b);
+}
+
+#[test]
+fn every_listed_hook_kind_runs() {
+    let rt = Rt::new();
+    let f = features(&rt);
+    let dir = tempfile::tempdir().unwrap();
+    let mut hooks = serde_json::Map::new();
+    let kinds: Vec<String> = f["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kinds.len(), 6, "{kinds:?}");
+    for k in &kinds {
+        // startContainer runs inside the container: touch a file there.
+        let hook = if k == "startContainer" {
+            json!({"path": "/bin/touch", "args": ["touch", "/dev/shm/started"]})
+        } else {
+            json!({"path": "/usr/bin/touch", "args": ["touch", dir.path().join(k)]})
+        };
+        hooks.insert(k.clone(), json!([hook]));
+    }
+    let mut b = Bundle::busybox(&["sh", "-c", "test -e /dev/shm/started"]);
+    b.edit(|c| c["hooks"] = Value::Object(hooks));
+    runs(&rt, &b);
+    for k in kinds.iter().filter(|k| *k != "startContainer") {
+        assert!(dir.path().join(k).exists(), "{k} hook did not run");
+    }
+}
+
+#[test]
+fn every_listed_namespace_can_be_made() {
+    let rt = Rt::new();
+    let f = features(&rt);
+    for ns in f["linux"]["namespaces"].as_array().unwrap() {
+        let ns = ns.as_str().unwrap();
+        let mut b = Bundle::busybox(&["true"]);
+        b.edit(|c| {
+            let list = c["linux"]["namespaces"].as_array_mut().unwrap();
+            if !list.iter().any(|n| n["type"] == ns) {
+                list.push(json!({"type": ns}));
+            }
+            if ns == "user" {
+                c["linux"]["uidMappings"] =
+                    json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+                c["linux"]["gidMappings"] =
+                    json!([{"containerID": 0, "hostID": 200000, "size": 65536}]);
+                c["mounts"]
+                    .as_array_mut()
+                    .unwrap()
+                    .retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
+            }
+        });
+        runs(&rt, &b);
+    }
+}
+
+#[test]
+fn every_listed_mount_option_is_accepted() {
+    let rt = Rt::new();
+    let f = features(&rt);
+    let host = tempfile::tempdir().unwrap();
+    fs::write(host.path().join("file"), "x").unwrap();
+    let mut b = Bundle::busybox(&["true"]);
+    let opts: Vec<String> = f["mountOptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap().to_string())
+        .collect();
+    assert!(opts.len() > 40, "{opts:?}");
+    b.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        for (i, o) in opts.iter().enumerate() {
+            mounts.push(json!({
+                "destination": format!("/m/{i}"), "type": "bind",
+                "source": host.path(), "options": ["bind", o]
+            }));
+        }
+    });
+    runs(&rt, &b);
+}
+
+#[test]
+fn every_listed_capability_is_known() {
+    let rt = Rt::new();
+    let f = features(&rt);
+    let caps: Vec<Value> = f["linux"]["capabilities"].as_array().unwrap().clone();
+    assert!(caps.iter().any(|c| c == "CAP_SYS_ADMIN"));
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["process"]["capabilities"]["bounding"] = Value::Array(caps));
+    runs(&rt, &b);
+}
+
+#[test]
+fn disabled_features_are_refused() {
+    let rt = Rt::new();
+    let f = features(&rt);
+    let linux = &f["linux"];
+    assert_eq!(linux["seccomp"]["enabled"], false);
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW"}));
+    refused(&rt, &b, &["linux.seccomp", "not supported"]);
+
+    assert_eq!(linux["apparmor"]["enabled"], false);
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["process"]["apparmorProfile"] = json!("docker-default"));
+    refused(&rt, &b, &["apparmorProfile"]);
+
+    assert_eq!(linux["selinux"]["enabled"], false);
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0"));
+    refused(&rt, &b, &["selinuxLabel"]);
+
+    assert_eq!(linux["intelRdt"]["enabled"], false);
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["linux"]["intelRdt"] = json!({"closID": "x"}));
+    refused(&rt, &b, &["intelRdt"]);
+
+    assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
+    let mut b = Bundle::busybox(&["true"]);
+    b.add_mount(
+        json!({"destination": "/x", "type": "bind", "source": "/tmp",
+        "options": ["rbind"], "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
+        "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}),
+    );
+    refused(&rt, &b, &["idmapped mounts"]);
+
+    assert_eq!(linux["cgroup"]["v1"], false);
+    assert_eq!(linux["cgroup"]["v2"], true);
+}

@@ -1,0 +1,224 @@
+//! OCI hooks: every kind, in order, with the state on stdin, and their
+//! failure and timeout semantics.
+
+mod common;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// A hook script that appends "<name> <state JSON>" to $LOG, prints a
+/// line, and exits with $CODE (0 by default).
+const HOOK: &str = "#!/bin/sh\nstate=$(cat)\necho \"$1 $state\" >> \"$LOG\"\necho \"hook $1 ran\"\n[ -n \"$CODE\" ] && { echo \"hook $1 failing\" >&2; exit \"$CODE\"; }\nexit 0\n";
+
+struct Hooked {
+    bundle: Bundle,
+    /// Host directory the hooks log to; it is /hooklog in the container.
+    logdir: tempfile::TempDir,
+}
+
+impl Hooked {
+    fn new(args: &[&str]) -> Hooked {
+        let mut bundle = Bundle::busybox(args);
+        let logdir = tempfile::tempdir().unwrap();
+        for p in [
+            logdir.path().join("hook.sh"),
+            bundle.rootfs().join("hook.sh"),
+        ] {
+            fs::write(&p, HOOK).unwrap();
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        bundle.add_mount(json!({
+            "destination": "/hooklog", "type": "bind",
+            "source": logdir.path(), "options": ["rbind", "rw"]
+        }));
+        Hooked { bundle, logdir }
+    }
+
+    fn host_hook(&self, name: &str, extra_env: &[&str]) -> Value {
+        let mut env = vec![format!("LOG={}", self.logdir.path().join("log").display())];
+        env.extend(extra_env.iter().map(|s| s.to_string()));
+        json!({"path": self.logdir.path().join("hook.sh"), "args": ["hook.sh", name], "env": env})
+    }
+
+    /// startContainer runs after pivot_root: its path is in the container.
+    fn container_hook(&self, name: &str, extra_env: &[&str]) -> Value {
+        let mut env = vec!["LOG=/hooklog/log".to_string()];
+        env.extend(extra_env.iter().map(|s| s.to_string()));
+        json!({"path": "/hook.sh", "args": ["hook.sh", name], "env": env})
+    }
+
+    fn set(&mut self, hooks: Value) {
+        self.bundle.edit(|c| c["hooks"] = hooks);
+    }
+
+    /// The hooks that ran, in order, with their parsed state.
+    fn ran(&self) -> Vec<(String, Value)> {
+        let Ok(text) = fs::read_to_string(self.logdir.path().join("log")) else {
+            return vec![];
+        };
+        text.lines()
+            .map(|l| {
+                let (name, state) = l.split_once(' ').unwrap();
+                (name.to_string(), serde_json::from_str(state).unwrap())
+            })
+            .collect()
+    }
+}
+
+fn bundle_arg(b: &Bundle) -> &str {
+    b.path().to_str().unwrap()
+}
+
+#[test]
+fn every_hook_runs_in_order_with_the_state() {
+    let rt = Rt::new();
+    let mut h = Hooked::new(&["sleep", "1000"]);
+    let hooks = json!({
+        "prestart": [h.host_hook("prestart", &[])],
+        "createRuntime": [h.host_hook("createRuntime", &[])],
+        "createContainer": [h.host_hook("createContainer", &[])],
+        "startContainer": [h.container_hook("startContainer", &[])],
+        "poststart": [h.host_hook("poststart", &[])],
+        "poststop": [h.host_hook("poststop", &[])],
+    });
+    h.set(hooks);
+    let id = unique_id("hooks");
+    let log = h.logdir.path().join("rt.log");
+    rt.ok(&[
+        "--log",
+        log.to_str().unwrap(),
+        "create",
+        "--bundle",
+        bundle_arg(&h.bundle),
+        &id,
+    ]);
+    let names = |r: &[(String, Value)]| r.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
+    assert_eq!(
+        names(&h.ran()),
+        ["prestart", "createRuntime", "createContainer"]
+    );
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    for (name, state) in h.ran() {
+        assert_eq!(state["id"], id.as_str(), "{name}");
+        assert_eq!(state["pid"].as_i64(), Some(pid), "{name}");
+        assert_eq!(state["status"], "creating", "{name}");
+        assert_eq!(state["bundle"], bundle_arg(&h.bundle), "{name}");
+    }
+    // Hook output reaches the log.
+    let text = fs::read_to_string(&log).unwrap();
+    assert!(text.contains("hook createRuntime ran"), "{text}");
+
+    rt.ok(&["start", &id]);
+    assert_eq!(
+        names(&h.ran()),
+        [
+            "prestart",
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart"
+        ]
+    );
+    assert_eq!(h.ran()[4].1["status"], "running");
+    rt.ok(&["delete", "-f", &id]);
+    let ran = h.ran();
+    assert_eq!(ran.last().unwrap().0, "poststop");
+    assert_eq!(ran.last().unwrap().1["status"], "stopped");
+    assert_no_leaks(&rt, &id, &h.bundle);
+}
+
+#[test]
+fn a_failing_create_hook_fails_create_and_leaves_nothing() {
+    for kind in ["prestart", "createRuntime", "createContainer"] {
+        let rt = Rt::new();
+        let mut h = Hooked::new(&["true"]);
+        let hooks = json!({ kind: [h.host_hook(kind, &["CODE=3"])] });
+        h.set(hooks);
+        let id = unique_id("hookfail");
+        let err = rt.fails(&["create", "--bundle", bundle_arg(&h.bundle), &id]);
+        assert_one_line_error(
+            &err,
+            &[
+                kind,
+                "hook.sh",
+                "exit status 3",
+                &format!("hook {kind} failing"),
+            ],
+        );
+        assert_no_leaks(&rt, &id, &h.bundle);
+    }
+}
+
+#[test]
+fn a_failing_start_container_hook_fails_start() {
+    let rt = Rt::new();
+    let mut h = Hooked::new(&["sleep", "1000"]);
+    let hooks = json!({ "startContainer": [h.container_hook("startContainer", &["CODE=2"])] });
+    h.set(hooks);
+    let id = unique_id("startfail");
+    rt.ok(&["create", "--bundle", bundle_arg(&h.bundle), &id]);
+    let err = rt.fails(&["start", &id]);
+    assert_one_line_error(&err, &["startContainer", "exit status 2"]);
+    rt.wait_status(&id, "stopped");
+    rt.ok(&["delete", &id]);
+    assert_no_leaks(&rt, &id, &h.bundle);
+}
+
+#[test]
+fn poststart_and_poststop_failures_are_warnings() {
+    let rt = Rt::new();
+    let mut h = Hooked::new(&["sleep", "1000"]);
+    let hooks = json!({
+        "poststart": [h.host_hook("poststart", &["CODE=1"])],
+        "poststop": [h.host_hook("poststop", &["CODE=1"])],
+    });
+    h.set(hooks);
+    let id = unique_id("postfail");
+    let out = rt.run(&["run", "-d", "--bundle", bundle_arg(&h.bundle), &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: poststart hook"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(rt.status(&id), "running");
+    let out = rt.run(&["delete", "-f", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: poststop hook"),
+        "{}",
+        stderr(&out)
+    );
+    assert_no_leaks(&rt, &id, &h.bundle);
+}
+
+#[test]
+fn a_hook_past_its_timeout_is_killed() {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| {
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]})
+    });
+    let id = unique_id("hooktimeout");
+    let start = std::time::Instant::now();
+    let err = rt.fails(&["create", "--bundle", bundle_arg(&b), &id]);
+    assert!(start.elapsed() < std::time::Duration::from_secs(15));
+    assert_one_line_error(&err, &["createRuntime", "timed out after 1s"]);
+    assert_no_leaks(&rt, &id, &b);
+}
+
+#[test]
+fn bad_hooks_are_refused_before_anything_runs() {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["hooks"] = json!({"poststart": [{"path": "relative/hook"}]}));
+    let id = unique_id("badhook");
+    let err = rt.fails(&["create", "--bundle", bundle_arg(&b), &id]);
+    assert_one_line_error(&err, &["hooks.poststart[0].path", "absolute"]);
+    assert_no_leaks(&rt, &id, &b);
+    assert!(!Path::new("relative/hook").exists());
+}
