@@ -216,6 +216,10 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         cgroups::check_resources(r)?;
     }
     let devices = crate::devices::Program::from_spec(spec)?;
+    let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
+        Some(p) => Some(crate::seccomp::compile(p)?),
+        None => None,
+    };
     let plan = Plan::new(&nss)?;
     let cgroup_mount = cgroups::find_mount()?;
     let cgroup_path = cgroups::resolve_path(
@@ -312,6 +316,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds + listen_fds,
         extra_env,
+        seccomp: seccomp.as_ref(),
     };
     // prestart and createRuntime run here, in rt's namespaces, once the
     // init has made the mounts; the state they get is "creating".

@@ -227,6 +227,16 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execut
         .init_pidfd()
         .ok_or_else(|| Error::InvalidState("cannot exec in a stopped container".into()))?;
     let plan = join_plan(c.state.pid, &pidfd)?;
+    let seccomp = match c
+        .state
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(p) => Some(crate::seccomp::compile(p)?),
+        None => None,
+    };
     let cgroup = match &c.state.cgroup {
         Some(cg) => {
             let dir = match &opts.sub_cgroup {
@@ -262,6 +272,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execut
         console_socket: console_sock,
         in_userns,
         preserve_fds: opts.preserve_fds,
+        seccomp: seccomp.as_ref(),
     };
     let child = process::spawn_exec(args, &cgroup)?;
     let console = match console_recv {

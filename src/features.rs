@@ -42,7 +42,15 @@ pub fn document() -> Value {
                 "systemdUser": false,
                 "rdma": false
             },
-            "seccomp": {"enabled": false},
+            "seccomp": {
+                "enabled": true,
+                "actions": crate::seccomp::ACTIONS,
+                "operators": crate::seccomp::OPERATORS,
+                // Filters are built for x86_64; other ABIs are killed.
+                "archs": ["SCMP_ARCH_X86_64"],
+                "knownFlags": crate::seccomp::FLAGS,
+                "supportedFlags": crate::seccomp::FLAGS
+            },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},

@@ -43,6 +43,7 @@ pub struct InitArgs<'a> {
     pub preserve_fds: i32,
     /// Extra environment (LISTEN_FDS, LISTEN_PID).
     pub extra_env: Vec<String>,
+    pub seccomp: Option<&'a crate::seccomp::Compiled>,
 }
 
 /// Runs the init. Reports failure to rt over the channel and exits.
@@ -77,6 +78,7 @@ pub struct ExecArgs<'a> {
     pub console_socket: Option<OwnedFd>,
     pub in_userns: bool,
     pub preserve_fds: i32,
+    pub seccomp: Option<&'a crate::seccomp::Compiled>,
 }
 
 /// Runs the child of `rt exec`: joins the container, sets the process up
@@ -86,13 +88,7 @@ pub fn run_exec(args: ExecArgs, channel: Channel) -> ! {
     let err = match exec_setup(&args) {
         Ok(exec) => {
             reset_signals();
-            match nix::unistd::execve(&exec.path, &exec.argv, &exec.envp) {
-                Err(e) => Error::Sys {
-                    context: format!("exec {:?}", exec.path),
-                    source: e,
-                },
-                Ok(never) => match never {},
-            }
+            exec.exec()
         }
         Err(e) => e,
     };
@@ -134,6 +130,7 @@ fn exec_setup(a: &ExecArgs) -> Result<Exec> {
         no_new_keyring: false,
         preserve_fds: a.preserve_fds,
         extra_env: &[],
+        seccomp: a.seccomp,
     })
 }
 
@@ -148,6 +145,28 @@ pub struct Exec {
     path: CString,
     argv: Vec<CString>,
     envp: Vec<CString>,
+    /// With no_new_privs, the seccomp filters go in right before execve,
+    /// so a profile need not allow the runtime's own last steps.
+    seccomp: Option<crate::seccomp::Compiled>,
+}
+
+impl Exec {
+    /// Installs the late seccomp filters, if any, and execs. Returns only
+    /// on error.
+    fn exec(&self) -> Error {
+        if let Some(f) = &self.seccomp {
+            if let Err(e) = crate::seccomp::install(f) {
+                return e;
+            }
+        }
+        match nix::unistd::execve(&self.path, &self.argv, &self.envp) {
+            Err(e) => Error::Sys {
+                context: format!("exec {:?}", self.path),
+                source: e,
+            },
+            Ok(never) => match never {},
+        }
+    }
 }
 
 /// Whether the init stops before pivot_root for rt to run the hooks that
@@ -290,6 +309,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         extra_env: &a.extra_env,
+        seccomp: a.seccomp,
     })?;
     Ok((exec, hook_state))
 }
@@ -305,6 +325,10 @@ pub struct ProcessSetup<'a> {
     /// Descriptors 3..3+n stay open across the exec.
     pub preserve_fds: i32,
     pub extra_env: &'a [String],
+    /// The container's seccomp filters, installed last (or, without
+    /// no_new_privs, before the capabilities are dropped: installing them
+    /// then needs CAP_SYS_ADMIN).
+    pub seccomp: Option<&'a crate::seccomp::Compiled>,
 }
 
 /// The process's own settings, applied once its namespaces and root are in
@@ -315,6 +339,10 @@ pub struct ProcessSetup<'a> {
 pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     let process = a.process;
     let in_userns = a.in_userns;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    if let (Some(f), false) = (a.seccomp, nnp) {
+        crate::seccomp::install(f)?;
+    }
     for rl in process.rlimits().iter().flatten() {
         set_rlimit(rl.typ(), rl.soft(), rl.hard())?;
     }
@@ -384,7 +412,7 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     drop(cwd);
     drop(slash);
 
-    if process.no_new_privileges().unwrap_or(false) {
+    if nnp {
         // SAFETY: prctl with integer arguments only.
         if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
             return Err(nix::Error::last()).ctx("noNewPrivileges: prctl");
@@ -430,6 +458,7 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
         path: cstr(&path)?,
         argv: args.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
         envp: env.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
+        seccomp: if nnp { a.seccomp.cloned() } else { None },
     })
 }
 
@@ -489,13 +518,7 @@ fn wait_and_exec(
     }
     drop(fifo);
     reset_signals();
-    match nix::unistd::execve(&exec.path, &exec.argv, &exec.envp) {
-        Err(e) => Error::Sys {
-            context: format!("exec {:?}", exec.path),
-            source: e,
-        },
-        Ok(never) => match never {},
-    }
+    exec.exec()
 }
 
 /// rt ignores SIGPIPE and may block signals; the container must start with

@@ -19,10 +19,12 @@ pub mod namespaces;
 pub mod process;
 pub mod procfs_handle;
 pub mod rootfs;
+pub mod seccomp;
 pub mod signal;
 pub mod spec;
 pub mod spec_template;
 pub mod state;
+pub mod syscalls_x86_64;
 pub mod sysctl;
 
 pub use error::{Error, Result};

@@ -220,9 +220,6 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
         if l.net_devices().is_some() {
             return Err("linux.netDevices: not supported by rt yet".into());
         }
-        if l.seccomp().is_some() {
-            return Err("linux.seccomp: not supported by rt yet".into());
-        }
         if l.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
             return Err("linux.mountLabel: SELinux is not enabled on this host".into());
         }
