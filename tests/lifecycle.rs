@@ -380,3 +380,30 @@ fn state_of_a_container_whose_init_exited() {
     rt.ok(&["delete", &id]);
     assert_no_leaks(&rt, &id, &b);
 }
+
+#[test]
+fn two_creates_of_one_id_at_once_one_wins_cleanly() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    for round in 0..10 {
+        let id = unique_id("race");
+        rt.created(&id);
+        // Both at once, from two threads.
+        let create = || rt.run(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+        let (a, c) = std::thread::scope(|s| {
+            let h = s.spawn(create);
+            let c = create();
+            (h.join().unwrap(), c)
+        });
+        let wins = [&a, &c].iter().filter(|o| o.status.success()).count();
+        assert_eq!(wins, 1, "round {round}: {a:?} {c:?}");
+        let loser = if a.status.success() { &c } else { &a };
+        assert_one_line_error(&stderr(loser), &["container with id exists", &id]);
+        // Exactly one init exists: the winner's.
+        let pid = rt.state(&id)["pid"].as_i64().unwrap();
+        let procs = fs::read_to_string(format!("{CGROUP2}/rt/{id}/cgroup.procs")).unwrap();
+        assert_eq!(procs.trim(), pid.to_string(), "round {round}");
+        rt.ok(&["delete", "-f", &id]);
+        assert_no_leaks(&rt, &id, &b);
+    }
+}

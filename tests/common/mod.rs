@@ -126,7 +126,7 @@ pub fn rt_bin() -> &'static str {
 /// when dropped.
 pub struct Rt {
     root: tempfile::TempDir,
-    ids: std::cell::RefCell<Vec<String>>,
+    ids: std::sync::Mutex<Vec<String>>,
 }
 
 impl Default for Rt {
@@ -240,20 +240,20 @@ impl Rt {
             .collect();
         if matches!(args.first().map(String::as_str), Some("create" | "run")) {
             if let Some(id) = args.last() {
-                self.ids.borrow_mut().push(id.clone());
+                self.ids.lock().unwrap().push(id.clone());
             }
         }
     }
 
     /// Records an id created by a command spawned through [`Rt::cmd`].
     pub fn created(&self, id: &str) {
-        self.ids.borrow_mut().push(id.to_string());
+        self.ids.lock().unwrap().push(id.to_string());
     }
 }
 
 impl Drop for Rt {
     fn drop(&mut self) {
-        for id in self.ids.borrow().iter() {
+        for id in self.ids.lock().unwrap().iter() {
             let _ = self
                 .cmd(&["delete", "--force", id])
                 .stdin(Stdio::null())
