@@ -163,8 +163,17 @@ fn systemd_path(p: &str) -> Result<String> {
 
 /// Refuses resources rt does not enforce yet, so nothing is silently
 /// ignored. Device rules are enforced (see `devices`).
-pub fn check_resources(r: &LinuxResources) -> Result<()> {
-    let unsupported = |what: &str| {
+pub fn check_resources(r: &LinuxResources, mount: &Path) -> Result<()> {
+    let unsupported = |what: &str| -> Result<()> {
+        let ctl = match what {
+            "blockIO" => "io",
+            "hugepageLimits" => "hugetlb",
+            "unified" => "",
+            w => w,
+        };
+        if !ctl.is_empty() && !controller_available(mount, ctl) {
+            return Err(missing_controller(what, ctl, mount));
+        }
         Err(Error::Unsupported(format!(
             "linux.resources.{what}: cgroup resource limits"
         )))
@@ -233,6 +242,46 @@ pub fn check_resources(r: &LinuxResources) -> Result<()> {
         return unsupported("unified");
     }
     Ok(())
+}
+
+/// Whether the cgroup2 root at `mount` offers controller `ctl`.
+fn controller_available(mount: &Path, ctl: &str) -> bool {
+    fs::read_to_string(mount.join("cgroup.controllers"))
+        .map(|c| c.split_whitespace().any(|x| x == ctl))
+        .unwrap_or(false)
+}
+
+/// The error for a resource whose controller cgroup v2 does not offer
+/// here, saying why when the controller is bound to cgroup v1.
+fn missing_controller(what: &str, ctl: &str, mount: &Path) -> Error {
+    let have = fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
+    let have = if have.trim().is_empty() {
+        "none"
+    } else {
+        have.trim()
+    };
+    // /proc/cgroups: name, hierarchy id, cgroups, enabled; a non-zero
+    // hierarchy id means a v1 hierarchy holds the controller.
+    let v1_name = if ctl == "io" { "blkio" } else { ctl };
+    let on_v1 = fs::read_to_string("/proc/cgroups")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 4 && f[0] == v1_name).then(|| f[1] != "0")
+        })
+        .next()
+        .unwrap_or(false);
+    Error::Invalid(format!(
+        "linux.resources.{what}: the {ctl} controller is not available in cgroup v2 at {} \
+         (it offers: {have}){}",
+        mount.display(),
+        if on_v1 {
+            "; on this hybrid host it is bound to cgroup v1, and rt manages cgroup v2 only"
+        } else {
+            ""
+        }
+    ))
 }
 
 impl Placement {
@@ -396,12 +445,14 @@ mod tests {
     #[test]
     fn unenforced_resources_are_refused() {
         let r: LinuxResources = serde_json::from_str(r#"{"memory":{"limit":1048576}}"#).unwrap();
-        let e = check_resources(&r).unwrap_err().to_string();
+        let e = check_resources(&r, Path::new("/nonexistent"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("linux.resources.memory"), "{e}");
         let r: LinuxResources = serde_json::from_str(
             r#"{"devices":[{"allow":false,"access":"rwm"}],"memory":{},"blockIO":{}}"#,
         )
         .unwrap();
-        assert!(check_resources(&r).is_ok());
+        assert!(check_resources(&r, Path::new("/nonexistent")).is_ok());
     }
 }

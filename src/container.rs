@@ -212,8 +212,9 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
                 .into(),
         });
     }
+    let cgroup_mount = cgroups::find_mount()?;
     if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        cgroups::check_resources(r)?;
+        cgroups::check_resources(r, &cgroup_mount)?;
     }
     let devices = crate::devices::Program::from_spec(spec)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
@@ -221,7 +222,6 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         None => None,
     };
     let plan = Plan::new(&nss)?;
-    let cgroup_mount = cgroups::find_mount()?;
     let cgroup_path = cgroups::resolve_path(
         spec.linux()
             .as_ref()

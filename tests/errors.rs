@@ -206,3 +206,26 @@ fn unknown_flag_and_missing_argument() {
         stderr(&out)
     );
 }
+
+#[test]
+fn resources_rt_cannot_apply_are_refused_by_controller() {
+    let controllers = fs::read_to_string(format!("{CGROUP2}/cgroup.controllers")).unwrap();
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["linux"]["resources"]["cpu"] = json!({"shares": 1024}));
+    if controllers.split_whitespace().any(|c| c == "cpu") {
+        create_fails(&b, &["linux.resources.cpu", "not supported"]);
+    } else {
+        // A hybrid host: the message names the controller and why.
+        create_fails(
+            &b,
+            &[
+                "linux.resources.cpu",
+                "cpu controller is not available in cgroup v2",
+                CGROUP2,
+            ],
+        );
+    }
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["linux"]["resources"]["pids"] = json!({"limit": 100}));
+    create_fails(&b, &["linux.resources.pids"]);
+}
