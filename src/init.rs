@@ -500,8 +500,13 @@ fn wait_and_exec(
         }
     };
     if !start_hooks.is_empty() {
-        let state = hook_state.unwrap_or("{}").as_bytes();
-        if let Err(e) = hooks::run(hooks::Kind::StartContainer, start_hooks, state) {
+        // The state rt sent at create time, now "created": start was called
+        // and the program has not run yet.
+        let mut state: serde_json::Value =
+            serde_json::from_str(hook_state.unwrap_or("{}")).unwrap_or_default();
+        state["status"] = "created".into();
+        let state = state.to_string();
+        if let Err(e) = hooks::run(hooks::Kind::StartContainer, start_hooks, state.as_bytes()) {
             // One write below PIPE_BUF arrives whole.
             let mut msg = format!("1{e}").into_bytes();
             msg.truncate(libc::PIPE_BUF - 1);

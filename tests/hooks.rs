@@ -123,6 +123,8 @@ fn every_hook_runs_in_order_with_the_state() {
             "poststart"
         ]
     );
+    assert_eq!(h.ran()[3].1["status"], "created", "startContainer");
+    assert_eq!(h.ran()[3].1["pid"].as_i64(), Some(pid));
     assert_eq!(h.ran()[4].1["status"], "running");
     rt.ok(&["delete", "-f", &id]);
     let ran = h.ran();
