@@ -1,5 +1,6 @@
-//! Device access rules: `linux.resources.devices`, an allow rule for each
-//! node of `linux.devices`, and the defaults every container may use,
+//! Device access rules: `linux.resources.devices`, then the defaults every
+//! container may use (as runc: a node listed in `linux.devices` is made,
+//! but reaching it takes a rule of its own),
 //! compiled to a BPF_PROG_TYPE_CGROUP_DEVICE program attached to the
 //! container's cgroup (cgroup v2 has no devices controller files).
 //!
@@ -163,18 +164,6 @@ impl Program {
                 major: number(d.major()).map_err(field)?,
                 minor: number(d.minor()).map_err(field)?,
                 access: parse_access(d.access().as_deref().unwrap_or("rwm")).map_err(field)?,
-            });
-        }
-        for d in linux.and_then(|l| l.devices().as_deref()).unwrap_or(&[]) {
-            if d.typ() == LinuxDeviceType::P {
-                continue;
-            }
-            rules.push(Rule {
-                allow: true,
-                typ: type_code(d.typ()),
-                major: Some(d.major() as u32),
-                minor: Some(d.minor() as u32),
-                access: 7,
             });
         }
         rules.extend_from_slice(DEFAULT_ALLOWED);

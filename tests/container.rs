@@ -620,3 +620,25 @@ fn cgroup_placement() {
         .exists());
     let _ = fs::remove_dir(Path::new(CGROUP2).join("rt-test"));
 }
+
+#[test]
+fn device_nodes_need_a_cgroup_rule_to_be_used() {
+    // As with runc: a node in linux.devices is made, but with the default
+    // deny-all rule opening it is refused unless a rule allows it. 7:0 is
+    // the first loop device, which no default rule covers.
+    let with_rules = |rules: Value| {
+        sh(
+            |c| {
+                c["linux"]["devices"] = json!([{"path": "/dev/xloop", "type": "b",
+                    "major": 7, "minor": 0, "fileMode": 432, "uid": 0, "gid": 0}]);
+                c["linux"]["resources"]["devices"] = rules;
+            },
+            "head -c1 /dev/xloop >/dev/null 2>&1 && echo read-ok || echo read-denied",
+        )
+    };
+    let deny = json!([{"allow": false, "access": "rwm"}]);
+    assert_eq!(with_rules(deny.clone()), "read-denied\n");
+    let mut read = deny.as_array().unwrap().clone();
+    read.push(json!({"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}));
+    assert_eq!(with_rules(Value::Array(read)), "read-ok\n");
+}
