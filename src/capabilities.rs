@@ -61,16 +61,22 @@ pub fn apply(c: &LinuxCapabilities) -> Result<()> {
     Ok(())
 }
 
-/// Validates the names without applying them (for create-time checks).
-pub fn check(c: &LinuxCapabilities) -> Result<()> {
-    for s in [
-        c.bounding(),
-        c.effective(),
-        c.permitted(),
-        c.inheritable(),
-        c.ambient(),
+/// Validates the names without applying them (for create-time checks);
+/// the message names the set, relative to the process.
+pub fn check(c: &LinuxCapabilities) -> std::result::Result<(), String> {
+    for (name, s) in [
+        ("bounding", c.bounding()),
+        ("effective", c.effective()),
+        ("permitted", c.permitted()),
+        ("inheritable", c.inheritable()),
+        ("ambient", c.ambient()),
     ] {
-        convert(s)?;
+        for cap in s.iter().flatten() {
+            let full = format!("CAP_{cap}");
+            if full.parse::<Cap>().is_err() {
+                return Err(format!("capabilities.{name}: unknown capability {full}"));
+            }
+        }
     }
     Ok(())
 }

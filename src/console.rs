@@ -9,7 +9,8 @@ use nix::sys::socket::{
     connect, sendmsg, socket, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType, UnixAddr,
 };
 
-use crate::error::{Context, Result};
+use crate::channel::Channel;
+use crate::error::{Context, Error, Result};
 use crate::fs_util::open_in_root;
 
 /// Connects to the `--console-socket` (done by rt, before the clone).
@@ -25,6 +26,34 @@ pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
     connect(fd.as_raw_fd(), &addr)
         .with_ctx(|| format!("connect to --console-socket {}", path.display()))?;
     Ok(fd)
+}
+
+/// Where the pty master of a new process goes: the caller's
+/// `--console-socket`, or (no socket) a channel whose other end rt keeps
+/// to proxy the terminal itself. Returns (the end the process sends on,
+/// rt's end); both None without a terminal.
+pub fn endpoints(
+    terminal: bool,
+    socket: Option<&Path>,
+) -> Result<(Option<OwnedFd>, Option<Channel>)> {
+    if !terminal {
+        return Ok((None, None));
+    }
+    if let Some(p) = socket {
+        return Ok((Some(connect_socket(p)?), None));
+    }
+    let (a, b) = Channel::pair()?;
+    Ok((Some(a.into_fd()), Some(b)))
+}
+
+/// Receives the pty master the process sent on rt's end of `endpoints`.
+pub fn receive_master(ch: &Channel) -> Result<OwnedFd> {
+    match ch.recv_bytes_with_fd()? {
+        Some((_, Some(fd))) => Ok(fd),
+        _ => Err(Error::Invalid(
+            "the container process sent no pty master".into(),
+        )),
+    }
 }
 
 /// A new pty from the container's /dev/ptmx: (master, peer). The peer is

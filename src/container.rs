@@ -15,7 +15,6 @@ use oci_spec::runtime::LinuxNamespaceType;
 use serde::Serialize;
 
 use crate::cgroups::{self, Placement};
-use crate::channel::Channel;
 use crate::console;
 use crate::error::{Context, Error, Result};
 use crate::hooks::{self, Kind};
@@ -140,11 +139,21 @@ impl Container {
 
     pub fn oci_state(&self) -> OciState {
         let status = self.status();
-        let s = &self.state;
+        let mut o = OciState::of(&self.state, status);
+        if status == Status::Stopped {
+            o.pid = 0;
+        }
+        o
+    }
+}
+
+impl OciState {
+    /// The state JSON of `s` with a status the caller already knows.
+    fn of(s: &State, status: Status) -> OciState {
         OciState {
             oci_version: OCI_VERSION.into(),
             id: s.id.clone(),
-            pid: if status == Status::Stopped { 0 } else { s.pid },
+            pid: s.pid,
             status,
             bundle: s.bundle.clone(),
             rootfs: s.rootfs.clone(),
@@ -197,9 +206,6 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
             "--console-socket was given but process.terminal is false".into(),
         ));
     }
-    if let Some(c) = process.capabilities() {
-        crate::capabilities::check(c)?;
-    }
     let nss = spec
         .linux()
         .as_ref()
@@ -230,15 +236,8 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         opts.systemd_cgroup,
     )?;
 
-    // Console: connect to the caller's socket, or make a pair for rt.
-    let (console_sock, console_recv) = if !terminal {
-        (None, None)
-    } else if let Some(p) = &opts.console_socket {
-        (Some(console::connect_socket(p)?), None)
-    } else {
-        let (a, b) = Channel::pair()?;
-        (Some(a.into_fd()), Some(b))
-    };
+    let (console_sock, console_recv) =
+        console::endpoints(terminal, opts.console_socket.as_deref())?;
 
     // From here on, things exist that a failure must undo.
     let locked = root.create_dir(&opts.id)?;
@@ -320,11 +319,10 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     };
     // prestart and createRuntime run here, in rt's namespaces, once the
     // init has made the mounts; the state they get is "creating".
-    let hook_base = state.clone();
+    let mut hook_state = OciState::of(&state, Status::Creating);
     let mut on_hooks = |pid: nix::unistd::Pid| -> Result<String> {
-        let mut st = hook_base.clone();
-        st.pid = pid.as_raw();
-        let json = hook_state_json(&st, Status::Creating);
+        hook_state.pid = pid.as_raw();
+        let json = serde_json::to_string(&hook_state).expect("state serializes");
         let h = spec.hooks().as_ref();
         hooks::run(Kind::Prestart, Kind::Prestart.of(h), json.as_bytes())?;
         hooks::run(
@@ -335,24 +333,12 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         Ok(json)
     };
     let init = try_undo!(process::spawn(args, Some(&cgroup_fd), &mut on_hooks));
-    let console = match console_recv {
-        Some(ch) => match ch.recv_bytes_with_fd() {
-            Ok(Some((_, Some(fd)))) => Some(fd),
-            Ok(_) => {
-                process::kill_and_reap(&init);
-                undo.run();
-                return Err(Error::Invalid("the init sent no pty master".into()));
-            }
-            Err(e) => {
-                process::kill_and_reap(&init);
-                undo.run();
-                return Err(e);
-            }
-        },
-        None => None,
-    };
     let init_ref = &init;
     undo.init = Some(init_ref);
+    let console = try_undo!(console_recv
+        .as_ref()
+        .map(console::receive_master)
+        .transpose());
 
     state.pid = init.pid.as_raw();
     state.pid_start = try_undo!(
@@ -387,15 +373,10 @@ fn listen_fds() -> (i32, Vec<String>) {
 }
 
 /// The state JSON a hook gets on stdin.
+/// (The status is the lifecycle point's, not looked up: the hook runs at a
+/// known moment and the init's pid is given even after it exited.)
 fn hook_state_json(state: &State, status: Status) -> String {
-    let c = Container {
-        state: state.clone(),
-        dir: PathBuf::new(),
-    };
-    let mut s = c.oci_state();
-    s.status = status;
-    s.pid = state.pid;
-    serde_json::to_string(&s).expect("state serializes")
+    serde_json::to_string(&OciState::of(state, status)).expect("state serializes")
 }
 
 /// Checks that the descriptors a create will pass on (`--preserve-fds`

@@ -10,11 +10,9 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
 
-use crate::channel::Channel;
 use crate::console;
 use crate::container::{Container, Status};
 use crate::error::{Context, Error, Result};
@@ -55,6 +53,15 @@ pub struct ProcessFlags {
     pub apparmor: Option<String>,
 }
 
+/// Where the exec'd process comes from.
+#[derive(Debug, Clone)]
+pub enum ProcessSource {
+    /// A complete process (`--process FILE`).
+    Given(Box<Process>),
+    /// The container's own process with the command line's overrides.
+    Flags(ProcessFlags),
+}
+
 /// A started exec process.
 pub struct Executed {
     pub process: Init,
@@ -69,39 +76,11 @@ pub fn process_from_file(path: &Path) -> Result<Process> {
         file: path.to_path_buf(),
         msg: format!("{}: {}", e.path(), e.inner()),
     })?;
-    check_process(&p).map_err(|msg| Error::Config {
+    crate::spec::check_process(&p).map_err(|msg| Error::Config {
         file: path.to_path_buf(),
         msg,
     })?;
     Ok(p)
-}
-
-fn check_process(p: &Process) -> std::result::Result<(), String> {
-    if p.args().as_ref().is_none_or(|a| a.is_empty()) {
-        return Err("args: must not be empty".into());
-    }
-    if !p.cwd().is_absolute() {
-        return Err(format!(
-            "cwd: {} is not an absolute path",
-            p.cwd().display()
-        ));
-    }
-    if p.selinux_label().as_ref().is_some_and(|l| !l.is_empty()) {
-        return Err("selinuxLabel: SELinux labels are not supported by rt".into());
-    }
-    if p.apparmor_profile().as_ref().is_some_and(|l| !l.is_empty()) {
-        return Err("apparmorProfile: AppArmor is not supported by rt".into());
-    }
-    if p.scheduler().is_some() {
-        return Err("scheduler: not supported by rt yet".into());
-    }
-    if p.io_priority().is_some() {
-        return Err("ioPriority: not supported by rt yet".into());
-    }
-    if let Some(c) = p.capabilities() {
-        crate::capabilities::check(c).map_err(|e| e.to_string())?;
-    }
-    Ok(())
 }
 
 /// The container's process with the command line's overrides, as runc
@@ -187,22 +166,17 @@ pub fn process_from_flags(base: &Process, f: &ProcessFlags) -> Result<Process> {
     Ok(p)
 }
 
-/// Starts `process` in the container. The container's lock is held only
-/// while its namespaces are opened, not while the process runs.
-pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Executed> {
+/// Starts a process in the container. The container's state is read once,
+/// under its lock, which is held only while its namespaces are opened,
+/// not while the process runs.
+pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Executed> {
     validate_id(&opts.id)?;
-    check_process(process).map_err(|m| Error::Invalid(format!("process: {m}")))?;
-    let terminal = process.terminal().unwrap_or(false);
-    if terminal && opts.console_socket.is_none() && !opts.own_console {
-        return Err(Error::Invalid(
-            "a terminal (--tty) in a detached exec needs --console-socket".into(),
-        ));
-    }
-    if !terminal && opts.console_socket.is_some() {
-        return Err(Error::Invalid(
-            "--console-socket was given but the process has no terminal (--tty)".into(),
-        ));
-    }
+    // Made absolute now: once the process exists, an error here would
+    // have to kill it.
+    let pid_file = match &opts.pid_file {
+        Some(p) => Some(std::path::absolute(p).with_ctx(|| format!("--pid-file {}", p.display()))?),
+        None => None,
+    };
 
     let locked = root.lock(&opts.id)?;
     let c = Container {
@@ -222,6 +196,28 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execut
                 "cannot exec in a {s} container"
             )))
         }
+    }
+    let process = match source {
+        ProcessSource::Given(p) => *p,
+        ProcessSource::Flags(f) => {
+            let base = c.state.config.process().as_ref().ok_or_else(|| {
+                Error::InvalidState(format!("container {}: its config has no process", opts.id))
+            })?;
+            let p = process_from_flags(base, &f)?;
+            crate::spec::check_process(&p).map_err(|m| Error::Invalid(format!("exec: {m}")))?;
+            p
+        }
+    };
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && !opts.own_console {
+        return Err(Error::Invalid(
+            "a terminal (--tty) in a detached exec needs --console-socket".into(),
+        ));
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(Error::Invalid(
+            "--console-socket was given but the process has no terminal (--tty)".into(),
+        ));
     }
     let pidfd = c
         .init_pidfd()
@@ -250,24 +246,23 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execut
             )
             .with_ctx(|| format!("open cgroup {}", dir.display()))?
         }
-        None => return Err(Error::Invalid("the container has no cgroup".into())),
+        None => {
+            return Err(Error::InvalidState(format!(
+                "container {}: no cgroup recorded to put the process in",
+                opts.id
+            )))
+        }
     };
     drop(locked);
 
-    let (console_sock, console_recv) = if !terminal {
-        (None, None)
-    } else if let Some(p) = &opts.console_socket {
-        (Some(console::connect_socket(p)?), None)
-    } else {
-        let (a, b) = Channel::pair()?;
-        (Some(a.into_fd()), Some(b))
-    };
+    let (console_sock, console_recv) =
+        console::endpoints(terminal, opts.console_socket.as_deref())?;
     let in_userns = plan
         .child_joins
         .iter()
         .any(|j| j.typ == LinuxNamespaceType::User);
     let args = ExecArgs {
-        process,
+        process: &process,
         plan: &plan,
         console_socket: console_sock,
         in_userns,
@@ -275,23 +270,19 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execut
         seccomp: seccomp.as_ref(),
     };
     let child = process::spawn_exec(args, &cgroup)?;
-    let console = match console_recv {
-        Some(ch) => match ch.recv_bytes_with_fd() {
-            Ok(Some((_, Some(fd)))) => Some(fd),
-            Ok(_) => {
-                process::kill_and_reap(&child);
-                return Err(Error::Exec("the process sent no pty master".into()));
-            }
-            Err(e) => {
-                process::kill_and_reap(&child);
-                return Err(e);
-            }
-        },
-        None => None,
+    let console = match console_recv
+        .as_ref()
+        .map(console::receive_master)
+        .transpose()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            process::kill_and_reap(&child);
+            return Err(e);
+        }
     };
-    if let Some(p) = &opts.pid_file {
-        let path = std::path::absolute(p).with_ctx(|| format!("--pid-file {}", p.display()))?;
-        if let Err(e) = write_atomic(&path, child.pid.as_raw().to_string().as_bytes(), 0o644) {
+    if let Some(path) = &pid_file {
+        if let Err(e) = write_atomic(path, child.pid.as_raw().to_string().as_bytes(), 0o644) {
             process::kill_and_reap(&child);
             return Err(e);
         }
@@ -307,17 +298,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, process: &Process) -> Result<Execut
 /// alive then, the descriptors are surely its namespaces, not those of a
 /// process that got its pid later.
 fn join_plan(pid: i32, pidfd: &OwnedFd) -> Result<Plan> {
-    let mut plan = Plan {
-        clone_flags: CloneFlags::empty(),
-        unshare_flags: CloneFlags::empty(),
-        parent_joins: Vec::new(),
-        new_time: false,
-        child_joins: Vec::new(),
-        new_user: false,
-        new_mount: false,
-        new_uts: false,
-        new_cgroup: false,
-    };
+    let mut plan = Plan::empty();
     use LinuxNamespaceType::*;
     // User first (it grants the rights to join the others), mount last.
     for typ in [User, Ipc, Uts, Network, Cgroup, Pid, Time, Mount] {

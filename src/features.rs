@@ -12,17 +12,7 @@ use crate::spec::OCI_VERSION;
 pub const OCI_VERSION_MIN: &str = "1.0.0";
 
 pub fn document() -> Value {
-    let hooks: Vec<&str> = [
-        Kind::Prestart,
-        Kind::CreateRuntime,
-        Kind::CreateContainer,
-        Kind::StartContainer,
-        Kind::Poststart,
-        Kind::Poststop,
-    ]
-    .iter()
-    .map(|k| k.name())
-    .collect();
+    let hooks: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
     let mut caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
     caps.sort();
     json!({

@@ -27,6 +27,16 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every kind, in lifecycle order.
+    pub const ALL: [Kind; 6] = [
+        Kind::Prestart,
+        Kind::CreateRuntime,
+        Kind::CreateContainer,
+        Kind::StartContainer,
+        Kind::Poststart,
+        Kind::Poststop,
+    ];
+
     pub fn name(self) -> &'static str {
         match self {
             Kind::Prestart => "prestart",
@@ -57,14 +67,7 @@ impl Kind {
 /// Checks what can be checked before anything runs: absolute paths and a
 /// positive timeout (config.md, POSIX-platform Hooks).
 pub fn validate(hooks: &Hooks) -> std::result::Result<(), String> {
-    for kind in [
-        Kind::Prestart,
-        Kind::CreateRuntime,
-        Kind::CreateContainer,
-        Kind::StartContainer,
-        Kind::Poststart,
-        Kind::Poststop,
-    ] {
+    for kind in Kind::ALL {
         for (i, h) in kind.of(Some(hooks)).iter().enumerate() {
             if !h.path().is_absolute() {
                 return Err(format!(

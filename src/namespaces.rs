@@ -70,8 +70,9 @@ pub struct Plan {
 }
 
 impl Plan {
-    pub fn new(nss: &[LinuxNamespace]) -> Result<Plan> {
-        let mut plan = Plan {
+    /// Nothing new and nothing joined: the caller's namespaces.
+    pub fn empty() -> Plan {
+        Plan {
             clone_flags: CloneFlags::empty(),
             unshare_flags: CloneFlags::empty(),
             parent_joins: Vec::new(),
@@ -81,7 +82,11 @@ impl Plan {
             new_mount: false,
             new_uts: false,
             new_cgroup: false,
-        };
+        }
+    }
+
+    pub fn new(nss: &[LinuxNamespace]) -> Result<Plan> {
+        let mut plan = Plan::empty();
         let joins_user = nss
             .iter()
             .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());

@@ -7,7 +7,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::error::{Error, Result};
 use crate::namespaces;
@@ -100,25 +100,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
     }
 
     let process = spec.process().as_ref().ok_or("process: missing")?;
-    match process.args() {
-        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
-        _ => return Err("process.args: must name a program to run".into()),
-    }
-    if !process.cwd().is_absolute() {
-        return Err(format!(
-            "process.cwd: {:?} must be an absolute path",
-            process.cwd()
-        ));
-    }
-    if let Some(env) = process.env() {
-        for (i, e) in env.iter().enumerate() {
-            if !e.contains('=') {
-                return Err(format!(
-                    "process.env[{i}]: {e:?} is not of the form KEY=value"
-                ));
-            }
-        }
-    }
+    check_process(process).map_err(|e| format!("process.{e}"))?;
 
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
@@ -244,33 +226,55 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
     {
         return Err("hostname: setting a hostname or domainname needs a uts namespace".into());
     }
+    if let Some(h) = spec.hooks() {
+        crate::hooks::validate(h)?;
+    }
+    Ok(rootfs)
+}
+
+/// Checks a `process` (the config's, or `rt exec --process`'s): what the
+/// spec requires of it and what rt can honour. Messages name the field
+/// relative to the process ("args: ...").
+pub fn check_process(process: &Process) -> std::result::Result<(), String> {
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return Err("args: must name a program to run".into()),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(format!("cwd: {:?} must be an absolute path", process.cwd()));
+    }
+    for (i, e) in process.env().iter().flatten().enumerate() {
+        if !e.contains('=') {
+            return Err(format!("env[{i}]: {e:?} is not of the form KEY=value"));
+        }
+    }
     if process
         .apparmor_profile()
         .as_ref()
         .is_some_and(|s| !s.is_empty())
     {
-        return Err("process.apparmorProfile: AppArmor is not enabled on this host".into());
+        return Err("apparmorProfile: AppArmor is not enabled on this host".into());
     }
     if process
         .selinux_label()
         .as_ref()
         .is_some_and(|s| !s.is_empty())
     {
-        return Err("process.selinuxLabel: SELinux is not enabled on this host".into());
+        return Err("selinuxLabel: SELinux is not enabled on this host".into());
     }
     if process.scheduler().is_some() {
-        return Err("process.scheduler: not supported by rt yet".into());
+        return Err("scheduler: not supported by rt yet".into());
     }
     if process.io_priority().is_some() {
-        return Err("process.ioPriority: not supported by rt yet".into());
+        return Err("ioPriority: not supported by rt yet".into());
     }
     if process.exec_cpu_affinity().is_some() {
-        return Err("process.execCPUAffinity: not supported by rt yet".into());
+        return Err("execCPUAffinity: not supported by rt yet".into());
     }
-    if let Some(h) = spec.hooks() {
-        crate::hooks::validate(h)?;
+    if let Some(c) = process.capabilities() {
+        crate::capabilities::check(c)?;
     }
-    Ok(rootfs)
+    Ok(())
 }
 
 /// Checks a container id: non-empty, at most 1024 bytes, only

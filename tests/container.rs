@@ -61,8 +61,7 @@ fn joins_a_namespace_by_path() {
     let rt = Rt::new();
     let first = Bundle::busybox(&["sleep", "1000"]);
     let a = unique_id("nsowner");
-    rt.ok(&["run", "-d", "--bundle", first.path().to_str().unwrap(), &a]);
-    let pid = rt.state(&a)["pid"].as_i64().unwrap().to_string();
+    let pid = rt.detached(&first, &a).to_string();
 
     let mut b = Bundle::busybox(&[
         "sh",
@@ -94,8 +93,7 @@ fn joins_a_pid_namespace_by_path() {
     let rt = Rt::new();
     let first = Bundle::busybox(&["sleep", "1000"]);
     let a = unique_id("pidowner");
-    rt.ok(&["run", "-d", "--bundle", first.path().to_str().unwrap(), &a]);
-    let pid = rt.state(&a)["pid"].as_i64().unwrap().to_string();
+    let pid = rt.detached(&first, &a).to_string();
     let mut b = Bundle::busybox(&["sh", "-c", "readlink /proc/self/ns/pid; echo $$"]);
     b.edit(|c| {
         for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
@@ -596,8 +594,7 @@ fn cgroup_placement() {
     let rt = Rt::new();
     let b = Bundle::busybox(&["sleep", "1000"]);
     let id = unique_id("cg");
-    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
-    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let pid = rt.detached(&b, &id);
     let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
     assert!(cg.lines().any(|l| l == format!("0::/rt/{id}")), "{cg}");
     let procs =

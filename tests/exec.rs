@@ -12,8 +12,7 @@ use serde_json::json;
 fn running(rt: &Rt) -> (Bundle, String, i64) {
     let b = Bundle::busybox(&["sleep", "1000"]);
     let id = unique_id("exec");
-    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
-    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let pid = rt.detached(&b, &id);
     (b, id, pid)
 }
 

@@ -110,9 +110,8 @@ fn delete_force_kills_a_running_container() {
     let rt = Rt::new();
     let b = Bundle::busybox(&["sleep", "1000"]);
     let id = unique_id("force");
-    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let pid = rt.detached(&b, &id);
     assert_eq!(rt.status(&id), "running");
-    let pid = rt.state(&id)["pid"].as_i64().unwrap();
     rt.ok(&["delete", "--force", &id]);
     assert!(!alive(pid), "delete -f left the init running");
     assert_no_leaks(&rt, &id, &b);
@@ -143,7 +142,7 @@ fn kill_accepts_names_and_numbers() {
     ]);
     for sig in ["USR1", "SIGUSR1", "10", "KILL"] {
         let id = unique_id("sig");
-        rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+        rt.detached(&b, &id);
         // Give the shell a moment to install its trap.
         std::thread::sleep(Duration::from_millis(150));
         rt.ok(&["kill", &id, sig]);
@@ -154,7 +153,7 @@ fn kill_accepts_names_and_numbers() {
     // TERM by default: sh as pid 1 ignores it unless trapped, so use sleep.
     let b = Bundle::busybox(&["sleep", "1000"]);
     let id = unique_id("term");
-    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.detached(&b, &id);
     let err = rt.fails(&["kill", &id, "NOSUCHSIG"]);
     assert_one_line_error(&err, &["NOSUCHSIG"]);
     assert_eq!(rt.status(&id), "running");
@@ -242,7 +241,7 @@ fn list_shows_containers() {
     let a = unique_id("lista");
     let c = unique_id("listb");
     rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &a]);
-    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &c]);
+    rt.detached(&b, &c);
 
     let table = rt.ok(&["list"]);
     let mut lines = table.lines();
@@ -369,7 +368,7 @@ fn state_of_a_container_whose_init_exited() {
     let rt = Rt::new();
     let b = Bundle::busybox(&["true"]);
     let id = unique_id("exited");
-    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.detached(&b, &id);
     rt.wait_status(&id, "stopped");
     let st = rt.state(&id);
     assert_eq!(

@@ -69,7 +69,7 @@ fn exec_gets_the_container_profile() {
     let mut b = Bundle::busybox(&["sleep", "1000"]);
     b.edit(|c| c["linux"]["seccomp"] = deny_list());
     let id = unique_id("secexec");
-    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.detached(&b, &id);
     let out = rt.run(&["exec", &id, "sh", "-c", SCRIPT]);
     check(&stdout(&out));
     rt.ok(&["delete", "-f", &id]);

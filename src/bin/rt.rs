@@ -389,47 +389,38 @@ fn run_container(
 }
 
 fn exec(root: &Root, a: &ExecArgs) -> Result<i32> {
-    let process = match &a.process {
-        Some(path) => rt::exec::process_from_file(path)?,
-        None => {
-            let c = container::Container::load(root, &a.id)?;
-            let base = c
-                .state
-                .config
-                .process()
-                .clone()
-                .ok_or_else(|| anyhow!("the container's config has no process"))?;
-            let flags = rt::exec::ProcessFlags {
-                args: a.command.clone(),
-                tty: a.tty,
-                cwd: a.cwd.clone(),
-                env: a.env.clone(),
-                user: a.user.clone(),
-                additional_gids: a.additional_gids.clone(),
-                caps: a.cap.clone(),
-                no_new_privs: a.no_new_privs,
-                process_label: a.process_label.clone(),
-                apparmor: a.apparmor.clone(),
-            };
-            rt::exec::process_from_flags(&base, &flags)?
-        }
+    use rt::exec::{ExecOptions, ProcessFlags, ProcessSource};
+    let source = match &a.process {
+        Some(path) => ProcessSource::Given(Box::new(rt::exec::process_from_file(path)?)),
+        None => ProcessSource::Flags(ProcessFlags {
+            args: a.command.clone(),
+            tty: a.tty,
+            cwd: a.cwd.clone(),
+            env: a.env.clone(),
+            user: a.user.clone(),
+            additional_gids: a.additional_gids.clone(),
+            caps: a.cap.clone(),
+            no_new_privs: a.no_new_privs,
+            process_label: a.process_label.clone(),
+            apparmor: a.apparmor.clone(),
+        }),
     };
-    let terminal = process.terminal().unwrap_or(false);
-    let opts = rt::exec::ExecOptions {
+    let opts = ExecOptions {
         id: a.id.clone(),
         console_socket: a.console_socket.clone(),
-        own_console: terminal && !a.detach && a.console_socket.is_none(),
+        // Used only if the process has a terminal.
+        own_console: !a.detach && a.console_socket.is_none(),
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
         sub_cgroup: a.cgroup.clone(),
     };
     if a.detach {
-        rt::exec::exec(root, &opts, &process)?;
+        rt::exec::exec(root, &opts, source)?;
         return Ok(0);
     }
     let signals = rt::foreground::block_signals()?;
-    let started = rt::exec::exec(root, &opts, &process)?;
+    let started = rt::exec::exec(root, &opts, source)?;
     let exit = rt::foreground::supervise(&started.process, &signals, started.console)?;
     Ok(exit.code())
 }

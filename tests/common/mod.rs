@@ -204,6 +204,14 @@ impl Rt {
         stderr(&out)
     }
 
+    /// `rt run -d` of `bundle` as `id`; returns the init's pid.
+    pub fn detached(&self, bundle: &Bundle, id: &str) -> i64 {
+        self.ok(&["run", "-d", "--bundle", bundle.path().to_str().unwrap(), id]);
+        self.state(id)["pid"]
+            .as_i64()
+            .expect("a running container has a pid")
+    }
+
     /// `rt state ID` parsed.
     pub fn state(&self, id: &str) -> Value {
         serde_json::from_str(&self.ok(&["state", id])).expect("state JSON")
