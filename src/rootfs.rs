@@ -579,15 +579,12 @@ pub fn enter(s: &Setup) -> Result<()> {
         nix::unistd::chroot(".").ctx("chroot")?;
     } else {
         pivot_root(".", ".").ctx("pivot_root")?;
-        // The old root is now stacked under "."; keep its unmount local.
-        mount(
-            None::<&str>,
-            ".",
-            None::<&str>,
-            MsFlags::MS_SLAVE | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .ctx("make the old root rslave")?;
+        // The old root is now stacked on "."; umount2 resolves to the top
+        // mount, so this detaches it. Its unmount stays local because
+        // prepare() made the whole old tree rslave. (A propagation change
+        // on "." here would hit the new root's tree instead, since mount(2)
+        // does not cross onto the mount stacked on the cwd, and would undo
+        // every `shared` mount of the config.)
         umount2(".", MntFlags::MNT_DETACH).ctx("detach the old root")?;
     }
     chdir("/").ctx("chdir /")?;

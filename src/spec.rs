@@ -274,6 +274,26 @@ pub fn check_process(process: &Process) -> std::result::Result<(), String> {
     if let Some(c) = process.capabilities() {
         crate::capabilities::check(c)?;
     }
+    check_rlimits(process)
+}
+
+/// config.md: a type given twice MUST be an error, and setrlimit(2) would
+/// refuse a soft limit above the hard one only inside the container.
+fn check_rlimits(process: &Process) -> std::result::Result<(), String> {
+    let rlimits = process.rlimits().as_deref().unwrap_or_default();
+    for (i, rl) in rlimits.iter().enumerate() {
+        if rlimits[..i].iter().any(|prev| prev.typ() == rl.typ()) {
+            return Err(format!("rlimits[{i}]: {:?} is given twice", rl.typ()));
+        }
+        if rl.soft() > rl.hard() {
+            return Err(format!(
+                "rlimits[{i}]: {:?} soft limit {} is above its hard limit {}",
+                rl.typ(),
+                rl.soft(),
+                rl.hard()
+            ));
+        }
+    }
     Ok(())
 }
 

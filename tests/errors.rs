@@ -116,6 +116,25 @@ fn bad_cwd() {
 }
 
 #[test]
+fn duplicate_rlimit_type() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| {
+        c["process"]["rlimits"] = json!([
+            {"type": "RLIMIT_NOFILE", "soft": 1024, "hard": 1024},
+            {"type": "RLIMIT_NOFILE", "soft": 512, "hard": 512}
+        ])
+    });
+    create_fails(&b, &["process.rlimits[1]", "twice"]);
+}
+
+#[test]
+fn rlimit_soft_above_hard() {
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| c["process"]["rlimits"] = json!([{"type": "RLIMIT_CORE", "soft": 10, "hard": 5}]));
+    create_fails(&b, &["process.rlimits[0]", "soft", "hard"]);
+}
+
+#[test]
 fn relative_mount_destination() {
     let mut b = Bundle::busybox(&["true"]);
     b.add_mount(json!({"destination": "data", "type": "tmpfs", "source": "tmpfs"}));
