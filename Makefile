@@ -4,10 +4,10 @@ CARGO ?= cargo
 .PHONY: build release test install demo bench conformance clean
 
 build:
-	$(CARGO) build
+	$(CARGO) build -p rt -p rt-shim
 
 release:
-	$(CARGO) build --release
+	$(CARGO) build --release -p rt -p rt-shim
 
 test:
 	bash scripts/test.sh
@@ -17,6 +17,7 @@ demo:
 
 install: release
 	install -D -m 0755 target/release/rt $(DESTDIR)$(PREFIX)/bin/rt
+	install -D -m 0755 target/release/rt-shim $(DESTDIR)$(PREFIX)/bin/rt-shim
 
 bench:
 	@echo "make bench: bench/ is not written yet (issue: bench/ against runc and crun)" >&2; exit 1

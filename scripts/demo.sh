@@ -6,7 +6,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (containers need it)" >&2; exit 1; }
 bash scripts/deps.sh
-cargo build --release --quiet
+cargo build --release --quiet -p rt -p rt-shim
 rt=$PWD/target/release/rt
 bundle=$(mktemp -d /tmp/rt-demo.XXXXXX)
 trap 'rm -rf "$bundle"' EXIT

@@ -21,6 +21,7 @@ use crate::hooks::{self, Kind};
 use crate::init::InitArgs;
 use crate::namespaces::{self, Plan};
 use crate::process::{self, pidfd_open, pidfd_send_signal, start_time, Init};
+use crate::shim::ExitRecord;
 use crate::spec::{validate_id, Bundle, OCI_VERSION};
 use crate::state::{now_rfc3339, write_atomic, Locked, Phase, Root, State, EXEC_FIFO};
 
@@ -61,6 +62,39 @@ pub struct OciState {
     pub owner: String,
     #[serde(skip_serializing_if = "HashMap::is_empty")]
     pub annotations: HashMap<String, String>,
+    /// How a stopped container's init ended, when a shim watched it.
+    /// Extra fields: runc's parsers ignore them.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub exit: Option<ExitView>,
+}
+
+/// The exit as `rt state` shows it; `exitStatus` is null when the shim
+/// died without recording it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ExitView {
+    #[serde(rename = "exitStatus")]
+    pub status: Option<i32>,
+    #[serde(rename = "exitSignal", skip_serializing_if = "Option::is_none")]
+    pub signal: Option<String>,
+    #[serde(rename = "exitedAt", skip_serializing_if = "Option::is_none")]
+    pub exited_at: Option<String>,
+}
+
+impl ExitView {
+    fn of(record: Option<ExitRecord>) -> ExitView {
+        match record {
+            Some(r) => ExitView {
+                status: Some(r.status),
+                signal: r.signal.map(crate::signal::name),
+                exited_at: Some(r.exited_at),
+            },
+            None => ExitView {
+                status: None,
+                signal: None,
+                exited_at: None,
+            },
+        }
+    }
 }
 
 /// How to create a container (the flags of `rt create`).
@@ -76,6 +110,9 @@ pub struct CreateOptions {
     pub no_new_keyring: bool,
     pub preserve_fds: i32,
     pub systemd_cgroup: bool,
+    /// The creating process stays on as the init's monitor (rt-shim): it
+    /// is recorded so that `delete` and `wait` can find it.
+    pub shim: bool,
 }
 
 /// A container that `create` made: the init waits for `start`.
@@ -116,6 +153,16 @@ impl Container {
         (start_time(self.state.pid) == Some(self.state.pid_start)).then_some(fd)
     }
 
+    /// A pidfd on the container's rt-shim while it runs.
+    pub fn shim_pidfd(&self) -> Option<OwnedFd> {
+        let s = &self.state;
+        if !s.shim || s.creator_pid <= 0 {
+            return None;
+        }
+        let fd = pidfd_open(s.creator_pid).ok()?;
+        (start_time(s.creator_pid) == Some(s.creator_start)).then_some(fd)
+    }
+
     pub fn status(&self) -> Status {
         let s = &self.state;
         if s.phase == Phase::Creating {
@@ -142,6 +189,9 @@ impl Container {
         let mut o = OciState::of(&self.state, status);
         if status == Status::Stopped {
             o.pid = 0;
+            if self.state.shim {
+                o.exit = Some(ExitView::of(ExitRecord::read(&self.dir)));
+            }
         }
         o
     }
@@ -160,6 +210,7 @@ impl OciState {
             created: s.created.clone(),
             owner: s.owner.clone(),
             annotations: s.annotations.clone(),
+            exit: None,
         }
     }
 }
@@ -255,6 +306,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: None,
+        shim: opts.shim,
         config: spec.clone(),
     };
     let mut undo = Undo {
@@ -575,6 +627,11 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
         wait_exit(&pidfd, Duration::from_secs(10));
     }
+    // The shim records the exit and leaves once the init is gone; let it
+    // finish before its directory goes.
+    if let Some(shim) = c.shim_pidfd() {
+        wait_exit(&shim, Duration::from_secs(2));
+    }
     if let Some(cg) = &c.state.cgroup {
         if cg.is_frozen() {
             let _ = std::fs::write(cg.dir.join("cgroup.freeze"), b"0");
@@ -603,6 +660,26 @@ pub fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
             Err(_) => return false,
         }
     }
+}
+
+/// Blocks until the container's init has exited and returns how, as its
+/// shim recorded it (`rt wait`).
+pub fn wait(root: &Root, id: &str) -> Result<ExitRecord> {
+    let c = Container::load(root, id)?;
+    if !c.state.shim {
+        return Err(Error::InvalidState(format!(
+            "container {id} has no rt-shim (it was created with --shim=never, --pid-file or --console-socket): its exit status is not recorded"
+        )));
+    }
+    if let Some(shim) = c.shim_pidfd() {
+        // The shim exits right after writing the record.
+        while !wait_exit(&shim, Duration::from_secs(3600)) {}
+    }
+    ExitRecord::read(&c.dir).ok_or_else(|| {
+        Error::InvalidState(format!(
+            "container {id}: its rt-shim is gone without recording how the container ended"
+        ))
+    })
 }
 
 /// The state of one container.

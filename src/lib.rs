@@ -1,6 +1,7 @@
 //! rt: an OCI container runtime. The library does everything that makes
 //! and manages a container; `src/bin/rt.rs` is a thin command line over it.
 
+pub mod attach;
 pub mod capabilities;
 pub mod cgroups;
 pub mod channel;
@@ -14,12 +15,14 @@ pub mod foreground;
 pub mod fs_util;
 pub mod hooks;
 pub mod init;
+pub mod logs;
 pub mod mount_options;
 pub mod namespaces;
 pub mod process;
 pub mod procfs_handle;
 pub mod rootfs;
 pub mod seccomp;
+pub mod shim;
 pub mod signal;
 pub mod spec;
 pub mod spec_template;

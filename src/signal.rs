@@ -32,6 +32,17 @@ pub fn parse(s: &str) -> Result<i32> {
     full.parse::<Signal>().map(|s| s as i32).map_err(|_| bad())
 }
 
+/// The name of a signal number (`SIGKILL`, `SIGRTMIN+3`), or the number.
+pub fn name(n: i32) -> String {
+    if let Ok(s) = Signal::try_from(n) {
+        return s.as_str().to_string();
+    }
+    if (libc::SIGRTMIN()..=libc::SIGRTMAX()).contains(&n) {
+        return format!("SIGRTMIN+{}", n - libc::SIGRTMIN());
+    }
+    n.to_string()
+}
+
 fn rt_offset(base: i32, rest: &str, dir: i32) -> Option<i32> {
     let n = if rest.is_empty() {
         base

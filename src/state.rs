@@ -54,6 +54,9 @@ pub struct State {
     pub annotations: HashMap<String, String>,
     /// The container's cgroup, if rt placed it in one.
     pub cgroup: Option<crate::cgroups::Placement>,
+    /// The creator stayed as the init's monitor (rt-shim).
+    #[serde(default)]
+    pub shim: bool,
     /// The config as it was at create time: later commands never re-read
     /// the bundle (it may have changed).
     pub config: Spec,
@@ -262,6 +265,7 @@ mod tests {
             owner: String::new(),
             annotations: HashMap::new(),
             cgroup: None,
+            shim: false,
             config: Spec::default(),
         }
     }

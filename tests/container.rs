@@ -579,12 +579,18 @@ fn terminal_with_console_socket() {
 }
 
 #[test]
-fn terminal_without_console_socket_is_refused_for_create() {
+fn terminal_without_console_socket_is_refused_for_create_without_a_shim() {
     let rt = Rt::new();
     let mut b = Bundle::busybox(&["sh"]);
     b.edit(|c| c["process"]["terminal"] = json!(true));
     let id = unique_id("notty");
-    let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    let err = rt.fails(&[
+        "--shim=never",
+        "create",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
     assert_one_line_error(&err, &["console-socket"]);
     assert_no_leaks(&rt, &id, &b);
 }

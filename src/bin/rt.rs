@@ -40,11 +40,34 @@ struct Cli {
     /// Accepted for runc compatibility (auto, true, false)
     #[arg(long = "rootless", hide = true)]
     rootless_mode: Option<String>,
+    /// Hand containers made by `create` and `run -d` to an rt-shim that
+    /// stays their parent, records their exit and keeps their output.
+    /// auto: a shim unless --pid-file or --console-socket is given (callers
+    /// such as containerd's runc shim and conmon reap the init themselves)
+    #[arg(long, global = true, value_enum, default_value_t = ShimMode::Auto, env = "RT_SHIM")]
+    shim: ShimMode,
     /// Print the version
     #[arg(short = 'v', long = "version")]
     version: bool,
     #[command(subcommand)]
     cmd: Option<Cmd>,
+}
+
+#[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
+enum ShimMode {
+    Auto,
+    Always,
+    Never,
+}
+
+impl From<ShimMode> for rt::shim::Mode {
+    fn from(m: ShimMode) -> Self {
+        match m {
+            ShimMode::Auto => rt::shim::Mode::Auto,
+            ShimMode::Always => rt::shim::Mode::Always,
+            ShimMode::Never => rt::shim::Mode::Never,
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, ValueEnum, PartialEq, Eq)]
@@ -73,6 +96,10 @@ struct CreateArgs {
     /// Pass this many descriptors from 3 up on to the container
     #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: i32,
+    /// With a shim: keep the container's stdout and stderr in its log
+    /// (`rt logs`) even when rt's own output is not a terminal
+    #[arg(long = "log-output")]
+    log_output: bool,
     /// Container id
     id: String,
 }
@@ -180,6 +207,26 @@ enum Cmd {
         #[arg(short = 'q', long)]
         quiet: bool,
     },
+    /// Print a container's output, kept by its shim
+    Logs {
+        /// Keep printing new output until the container exits
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only output since this time (RFC 3339, unix seconds, or a duration such as 10m)
+        #[arg(long)]
+        since: Option<String>,
+        /// Only this many last lines
+        #[arg(short = 'n', long)]
+        tail: Option<usize>,
+        /// Prefix each line with its time
+        #[arg(short = 't', long)]
+        timestamps: bool,
+        id: String,
+    },
+    /// Wait for a container to exit and print its exit status
+    Wait { id: String },
+    /// Connect to the terminal of a container its shim holds (detach: Ctrl-P Ctrl-Q)
+    Attach { id: String },
     /// Write a default config.json
     Spec {
         #[arg(short = 'b', long, default_value = ".")]
@@ -311,7 +358,26 @@ fn create_options(a: &CreateArgs, systemd: bool) -> CreateOptions {
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         systemd_cgroup: systemd,
+        shim: false,
     }
+}
+
+/// `create`, by hand through an rt-shim or runc's way.
+fn create(root: &Root, a: &CreateArgs, systemd: bool, mode: ShimMode) -> Result<()> {
+    use std::io::IsTerminal;
+    let opts = create_options(a, systemd);
+    if rt::shim::Mode::from(mode).wanted(&opts) {
+        let handoff = rt::shim::Handoff {
+            shim: rt::shim::find_binary()?,
+            capture: a.log_output
+                || std::io::stdout().is_terminal()
+                || std::io::stderr().is_terminal(),
+        };
+        rt::shim::create(root, &opts, &handoff)?;
+    } else {
+        container::create(root, &opts)?;
+    }
+    Ok(())
 }
 
 fn run(cli: Cli) -> Result<i32> {
@@ -328,15 +394,23 @@ fn run(cli: Cli) -> Result<i32> {
     };
     let root = Root::new(&cli.root);
     match cmd {
-        Cmd::Create(a) => {
-            container::create(&root, &create_options(&a, cli.systemd_cgroup))?;
-        }
+        Cmd::Create(a) => create(&root, &a, cli.systemd_cgroup, cli.shim)?,
         Cmd::Start { id } => container::start(&root, &id)?,
         Cmd::Run {
             create,
             detach,
             keep,
-        } => return run_container(&root, &create, detach, keep, cli.systemd_cgroup),
+        } => {
+            if detach {
+                self::create(&root, &create, cli.systemd_cgroup, cli.shim)?;
+                if let Err(e) = container::start(&root, &create.id) {
+                    let _ = container::delete(&root, &create.id, true);
+                    return Err(e.into());
+                }
+                return Ok(0);
+            }
+            return run_foreground(&root, &create, keep, cli.systemd_cgroup);
+        }
         Cmd::Exec(a) => return exec(&root, &a),
         Cmd::Features => println!(
             "{}",
@@ -353,23 +427,30 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Delete { force, id } => container::delete(&root, &id, force)?,
         Cmd::List { format, quiet } => list(&root, format, quiet)?,
         Cmd::Spec { bundle, rootless } => write_spec(&bundle, rootless)?,
+        Cmd::Logs {
+            follow,
+            since,
+            tail,
+            timestamps,
+            id,
+        } => {
+            let filter = rt::logs::Filter {
+                since: since.as_deref().map(rt::logs::parse_since).transpose()?,
+                tail,
+            };
+            logs(&root, &id, &filter, follow, timestamps)?;
+        }
+        Cmd::Wait { id } => {
+            let exit = container::wait(&root, &id)?;
+            println!("{}", exit.status);
+        }
+        Cmd::Attach { id } => return attach(&root, &id),
     }
     Ok(0)
 }
 
-fn run_container(
-    root: &Root,
-    a: &CreateArgs,
-    detach: bool,
-    keep: bool,
-    systemd: bool,
-) -> Result<i32> {
+fn run_foreground(root: &Root, a: &CreateArgs, keep: bool, systemd: bool) -> Result<i32> {
     let mut opts = create_options(a, systemd);
-    if detach {
-        container::create(root, &opts)?;
-        container::start(root, &a.id)?;
-        return Ok(0);
-    }
     // In the foreground rt proxies the terminal itself unless the caller
     // gave a console socket.
     opts.own_console = a.console_socket.is_none();
@@ -451,7 +532,13 @@ fn list(root: &Root, format: ListFormat, quiet: bool) -> Result<()> {
             [
                 c.state.id.clone(),
                 c.state.pid.to_string(),
-                c.state.status.to_string(),
+                match &c.state.exit {
+                    Some(e) => match e.status {
+                        Some(code) => format!("{} ({code})", c.state.status),
+                        None => format!("{} (?)", c.state.status),
+                    },
+                    None => c.state.status.to_string(),
+                },
                 c.state.bundle.display().to_string(),
                 c.state.created.clone(),
                 c.owner.clone(),
@@ -475,6 +562,81 @@ fn list(root: &Root, format: ListFormat, quiet: bool) -> Result<()> {
         writeln!(out, "{}", line.join("   ").trim_end())?;
     }
     Ok(())
+}
+
+fn logs(
+    root: &Root,
+    id: &str,
+    filter: &rt::logs::Filter,
+    follow: bool,
+    timestamps: bool,
+) -> Result<()> {
+    use rt::logs::{Entry, Stream};
+    let c = container::Container::load(root, id)?;
+    let path = c.dir.join(rt::shim::LOG_FILE);
+    if !path.exists() {
+        bail!(
+            "container {id} has no log: its output went to the terminal or files of whoever created it (rt keeps a log with a shim when create's output is a terminal, or with --log-output)"
+        );
+    }
+    let print = |entries: &[Entry]| -> Result<()> {
+        let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr().lock());
+        for e in entries {
+            let w: &mut dyn Write = match e.stream {
+                Stream::Stdout => &mut out,
+                Stream::Stderr => &mut err,
+            };
+            if timestamps {
+                write!(w, "{} ", humantime::format_rfc3339_nanos(e.time))?;
+            }
+            w.write_all(&e.output())?;
+        }
+        out.flush()?;
+        Ok(())
+    };
+    let (entries, mut offset) = rt::logs::read(&path, filter)?;
+    print(&entries)?;
+    if !follow {
+        return Ok(());
+    }
+    // Until the shim, which writes the log, is gone.
+    loop {
+        let shim_gone = c
+            .shim_pidfd()
+            .is_none_or(|fd| container::wait_exit(&fd, std::time::Duration::from_millis(200)));
+        let mut more = Vec::new();
+        offset = match rt::logs::read_from(&path, offset, &mut more) {
+            Ok(o) => o,
+            // Deleted while we followed it.
+            Err(_) => return Ok(()),
+        };
+        let more: Vec<Entry> = more
+            .into_iter()
+            .filter(|e| filter.since.is_none_or(|s| e.time >= s))
+            .collect();
+        print(&more)?;
+        if shim_gone {
+            return Ok(());
+        }
+    }
+}
+
+fn attach(root: &Root, id: &str) -> Result<i32> {
+    let c = container::Container::load(root, id)?;
+    let sock = rt::attach::connect_to(&c.dir)?;
+    let ended = rt::attach::relay(&sock)?;
+    rt::attach::restore_signals();
+    Ok(match ended {
+        rt::attach::Ended::Detached => 0,
+        rt::attach::Ended::Closed => {
+            // The shim closes the terminal when the container exits and
+            // records the exit right after.
+            if let Some(shim) = c.shim_pidfd() {
+                container::wait_exit(&shim, std::time::Duration::from_secs(2));
+            }
+            rt::shim::ExitRecord::read(&c.dir).map_or(0, |e| e.status)
+        }
+    })
 }
 
 fn write_spec(bundle: &std::path::Path, rootless: bool) -> Result<()> {

@@ -122,6 +122,29 @@ pub fn rt_bin() -> &'static str {
     env!("CARGO_BIN_EXE_rt")
 }
 
+/// rt hands what `create` makes to `rt-shim`, a binary of the shim crate
+/// that `cargo test --workspace` builds next to rt; `cargo test -p rt`
+/// alone does not, so build it then.
+pub fn ensure_shim() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let rt = Path::new(rt_bin());
+        if rt.with_file_name("rt-shim").exists() {
+            return;
+        }
+        let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+        c.args(["build", "-q", "-p", "rt-shim", "--bin", "rt-shim"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if rt.parent().and_then(|d| d.file_name()) == Some("release".as_ref()) {
+            c.arg("--release");
+        }
+        assert!(
+            c.status().expect("run cargo").success(),
+            "building rt-shim failed"
+        );
+    });
+}
+
 /// The built `rt` with a private `--root`, deleting every id it created
 /// when dropped.
 pub struct Rt {
@@ -138,6 +161,7 @@ impl Default for Rt {
 impl Rt {
     pub fn new() -> Rt {
         require_root();
+        ensure_shim();
         Rt {
             root: tempfile::Builder::new()
                 .prefix("rt-test-root.")
@@ -217,6 +241,12 @@ impl Rt {
         serde_json::from_str(&self.ok(&["state", id])).expect("state JSON")
     }
 
+    /// Whether `rt state ID` says the container does not exist.
+    pub fn state_missing(&self, id: &str) -> bool {
+        let out = self.run(&["state", id]);
+        !out.status.success() && stderr(&out).contains("does not exist")
+    }
+
     pub fn status(&self, id: &str) -> String {
         self.state(id)["status"].as_str().unwrap().to_string()
     }
@@ -246,7 +276,8 @@ impl Rt {
             .iter()
             .map(|a| a.as_ref().to_string_lossy().into_owned())
             .collect();
-        if matches!(args.first().map(String::as_str), Some("create" | "run")) {
+        let cmd = args.iter().find(|a| !a.starts_with('-'));
+        if matches!(cmd.map(String::as_str), Some("create" | "run")) {
             if let Some(id) = args.last() {
                 self.ids.lock().unwrap().push(id.clone());
             }

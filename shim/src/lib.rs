@@ -1,0 +1,5 @@
+//! rt's per-container shim. `monitor` is the standalone `rt-shim` that
+//! `rt create` hands a container to: the init's parent, which reaps it,
+//! records its exit, keeps its output and holds its terminal.
+
+pub mod monitor;

@@ -1,0 +1,341 @@
+//! The standalone shim: `rt create` and `rt run -d` by hand hand the
+//! container to an rt-shim that reaps it, records its exit, keeps its
+//! output (`rt logs`), holds its terminal (`rt attach`) and answers
+//! `rt wait`; callers that pass --pid-file get runc's behaviour.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::json;
+
+/// The shim of a container: the parent of its init.
+fn shim_of(init: i64) -> i64 {
+    let stat = fs::read_to_string(format!("/proc/{init}/stat")).unwrap();
+    let rest = stat.rsplit_once(") ").unwrap().1;
+    rest.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+fn comm(pid: i64) -> String {
+    fs::read_to_string(format!("/proc/{pid}/comm"))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Kills a process by pid when dropped (a test's stray shim).
+struct KillOnDrop(i64);
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if alive(self.0) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(self.0 as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+    }
+}
+
+#[test]
+fn create_hands_the_container_to_a_shim_that_records_its_exit() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("shim");
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let shim = shim_of(pid);
+    let _guard = KillOnDrop(shim);
+    assert_eq!(comm(shim), "rt-shim", "the init's parent is its shim");
+    // Its own session, so a closing terminal does not reach it.
+    let sid = nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(shim as i32))).unwrap();
+    assert_eq!(sid.as_raw() as i64, shim);
+    // Not in the container's cgroup.
+    let cg = fs::read_to_string(format!("/proc/{shim}/cgroup")).unwrap();
+    assert!(!cg.contains(&format!("/rt/{id}")), "{cg}");
+
+    rt.ok(&["start", &id]);
+    rt.ok(&["kill", &id, "KILL"]);
+    let waited = rt.ok(&["wait", &id]);
+    assert_eq!(waited.trim(), "137");
+    let st = rt.state(&id);
+    assert_eq!(st["status"], "stopped");
+    assert_eq!(st["exitStatus"], 137);
+    assert_eq!(st["exitSignal"], "SIGKILL");
+    assert!(humantime::parse_rfc3339(st["exitedAt"].as_str().unwrap()).is_ok());
+    let list = rt.ok(&["list"]);
+    assert!(list.contains("stopped (137)"), "{list}");
+    // The shim left once its work was done.
+    eventually("the shim to exit", || !alive(shim));
+    rt.ok(&["delete", &id]);
+    assert!(!rt.root().join(&id).exists());
+    assert_no_leaks(&rt, &id, &b);
+}
+
+#[test]
+fn exit_code_and_wait_after_the_fact() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sh", "-c", "exit 3"]);
+    let id = unique_id("exit3");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    rt.wait_status(&id, "stopped");
+    // wait on a container that already exited still answers.
+    assert_eq!(rt.ok(&["wait", &id]).trim(), "3");
+    assert_eq!(rt.state(&id)["exitStatus"], 3);
+    assert!(rt.state(&id).get("exitSignal").is_none());
+    rt.ok(&["delete", &id]);
+    let err = rt.fails(&["wait", &id]);
+    assert_one_line_error(&err, &["does not exist", &id]);
+}
+
+#[test]
+fn the_shim_outlives_its_caller_and_the_callers_session() {
+    let rt = Rt::new();
+    // pid 1 of a pid namespace ignores signals it has no handler for.
+    let b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "trap 'exit 143' TERM; while :; do sleep 0.1; done",
+    ]);
+    let id = unique_id("orphan");
+    rt.created(&id);
+    // rt run -d from a shell in its own session that exits at once.
+    let status = Command::new("setsid")
+        .arg("-w")
+        .arg("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} --root {} run -d --bundle {} {id} </dev/null >/dev/null 2>&1",
+            rt_bin(),
+            rt.root().display(),
+            b.path().display()
+        ))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let st = rt.state(&id);
+    assert_eq!(st["status"], "running");
+    let shim = shim_of(st["pid"].as_i64().unwrap());
+    let _guard = KillOnDrop(shim);
+    assert_eq!(comm(shim), "rt-shim");
+    rt.ok(&["kill", &id, "TERM"]);
+    assert_eq!(rt.ok(&["wait", &id]).trim(), "143");
+    rt.ok(&["delete", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}
+
+#[test]
+fn pid_file_or_never_means_runcs_behaviour() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    for (i, flags) in [
+        vec![
+            "--pid-file".to_string(),
+            b.path().join("p").display().to_string(),
+        ],
+        vec![],
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let id = unique_id("noshim");
+        let mut args: Vec<String> = vec![];
+        if i == 1 {
+            args.push("--shim=never".into());
+        }
+        args.extend([
+            "create".into(),
+            "--bundle".into(),
+            b.path().display().to_string(),
+        ]);
+        args.extend(flags);
+        args.push(id.clone());
+        rt.ok(&args);
+        let pid = rt.state(&id)["pid"].as_i64().unwrap();
+        assert_ne!(comm(shim_of(pid)), "rt-shim", "{args:?}");
+        let err = rt.fails(&["wait", &id]);
+        assert_one_line_error(&err, &["has no rt-shim"]);
+        rt.ok(&["delete", "-f", &id]);
+        assert!(rt.state_missing(&id));
+    }
+    // RT_SHIM=always overrides --pid-file.
+    let id = unique_id("always");
+    rt.created(&id);
+    let out = rt
+        .cmd(&[
+            "create",
+            "--bundle",
+            b.path().to_str().unwrap(),
+            "--pid-file",
+            b.path().join("p2").to_str().unwrap(),
+            &id,
+        ])
+        .env("RT_SHIM", "always")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(out.success());
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    assert_eq!(
+        fs::read_to_string(b.path().join("p2")).unwrap().trim(),
+        pid.to_string()
+    );
+    assert_eq!(comm(shim_of(pid)), "rt-shim");
+    rt.ok(&["delete", "-f", &id]);
+}
+
+#[test]
+fn logs_keep_stdout_and_stderr_apart_with_since_and_tail() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "echo one; echo oops >&2; echo two; sleep 1; echo three",
+    ]);
+    let id = unique_id("logs");
+    rt.ok(&[
+        "run",
+        "-d",
+        "--log-output",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &id,
+    ]);
+    // -f follows until the container is done.
+    let out = rt.run(&["logs", "-f", &id]);
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "one\ntwo\nthree\n");
+    assert_eq!(stderr(&out), "oops\n");
+    let tail = rt.run(&["logs", "--tail", "1", &id]);
+    assert_eq!(stdout(&tail), "three\n");
+    assert_eq!(stderr(&tail), "");
+    let future = humantime::format_rfc3339(std::time::SystemTime::now() + Duration::from_secs(60));
+    let none = rt.run(&["logs", "--since", &future.to_string(), &id]);
+    assert_eq!(stdout(&none), "");
+    let recent = rt.run(&["logs", "--since", "1h", &id]);
+    assert_eq!(stdout(&recent), "one\ntwo\nthree\n");
+    let stamped = rt.ok(&["logs", "-t", &id]);
+    let first = stamped.lines().next().unwrap();
+    let (time, text) = first.split_once(' ').unwrap();
+    assert!(humantime::parse_rfc3339(time).is_ok(), "{first}");
+    assert_eq!(text, "one");
+    let err = rt.fails(&["logs", "--since", "last tuesday", &id]);
+    assert_one_line_error(&err, &["--since", "last tuesday"]);
+    rt.ok(&["delete", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}
+
+#[test]
+fn without_capture_the_output_goes_to_the_callers_descriptors() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sh", "-c", "echo to-caller"]);
+    let id = unique_id("direct");
+    let out = rt.run(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert!(out.status.success());
+    rt.ok(&["wait", &id]);
+    // rt's stdout file got the container's line (the container wrote to it).
+    assert_eq!(stdout(&out), "to-caller\n");
+    let err = rt.fails(&["logs", &id]);
+    assert_one_line_error(&err, &["has no log", "--log-output"]);
+    rt.ok(&["delete", &id]);
+}
+
+#[test]
+fn a_terminal_container_is_held_by_the_shim_and_attachable() {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sh"]);
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    let id = unique_id("tty");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    // `script` gives rt attach a terminal; the input is typed into it.
+    let attach = format!("{} --root {} attach {id}", rt_bin(), rt.root().display());
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "(sleep 0.5; printf 'echo hi-$((6*7))\\n'; sleep 0.5; printf 'exit 5\\n'; sleep 2) | script -qec '{attach}' /dev/null; echo \"attach-exit=$?\""
+        ))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("hi-42"), "{text}");
+    assert!(text.contains("attach-exit=5"), "{text}");
+    assert_eq!(rt.ok(&["wait", &id]).trim(), "5");
+    // What the terminal showed is in the log too.
+    let logs = rt.ok(&["logs", &id]);
+    assert!(logs.contains("hi-42"), "{logs}");
+    rt.ok(&["delete", &id]);
+    let err = rt.fails(&["attach", &id]);
+    assert_one_line_error(&err, &["does not exist", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}
+
+#[test]
+fn attach_to_a_container_without_a_terminal_says_so() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("noterm");
+    rt.detached(&b, &id);
+    let err = rt.fails(&["attach", &id]);
+    assert_one_line_error(&err, &["no terminal", "rt logs"]);
+    rt.ok(&["delete", "-f", &id]);
+}
+
+#[test]
+fn a_killed_shim_leaves_an_unknown_exit_and_delete_still_cleans_up() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("shimkill");
+    let pid = rt.detached(&b, &id);
+    let shim = shim_of(pid);
+    assert_eq!(comm(shim), "rt-shim");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shim as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    eventually("the shim to die", || !alive(shim));
+    rt.ok(&["kill", &id, "KILL"]);
+    rt.wait_status(&id, "stopped");
+    let st = rt.state(&id);
+    assert!(st["exitStatus"].is_null(), "{st}");
+    let err = rt.fails(&["wait", &id]);
+    assert_one_line_error(&err, &["rt-shim is gone", &id]);
+    rt.ok(&["delete", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}
+
+#[test]
+fn a_missing_shim_binary_fails_create_cleanly() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["true"]);
+    let id = unique_id("noshimbin");
+    // An rt with no rt-shim beside it or in PATH.
+    let dir = tempfile::tempdir().unwrap();
+    let lone = dir.path().join("rt");
+    fs::copy(rt_bin(), &lone).unwrap();
+    let out = Command::new(&lone)
+        .arg("--root")
+        .arg(rt.root())
+        .args(["create", "--bundle", b.path().to_str().unwrap(), &id])
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert_one_line_error(&stderr(&out), &["rt-shim was not found", "--shim=never"]);
+    assert_no_leaks(&rt, &id, &b);
+    assert!(!Path::new(&rt.root().join(&id)).exists());
+}
