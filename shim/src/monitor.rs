@@ -156,8 +156,14 @@ pub fn run(args: Args) -> Result<(), Error> {
     let mut console = args.console;
     let mut clients: Vec<Client> = Vec::new();
     let mut buf = vec![0u8; 32 * 1024];
+    // The init may have exited before SIGCHLD was blocked: that signal is
+    // gone, so look once before waiting for the next.
+    let mut check_children = true;
 
     loop {
+        if check_children && reap(&sigfd, args.init, &args.dir) {
+            break;
+        }
         let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
         for (fd, _) in &outputs {
             fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
@@ -230,21 +236,20 @@ pub fn run(args: Args) -> Result<(), Error> {
             }
         }
 
-        if ready[0] && reap(&sigfd, args.init, &args.dir) {
-            // The init is gone: take what output is left, then leave.
-            for (fd, stream) in &outputs {
-                drain(fd, *stream, &mut log, &mut clients, &mut buf);
-            }
-            if let Some(m) = &console {
-                drain(m, Stream::Stdout, &mut log, &mut clients, &mut buf);
-            }
-            if let Some(w) = &mut log {
-                let _ = w.finish();
-            }
-            let _ = std::fs::remove_file(args.dir.join(ATTACH_SOCKET));
-            return Ok(());
-        }
+        check_children = ready[0];
     }
+    // The init is gone: take what output is left, then leave.
+    for (fd, stream) in &outputs {
+        drain(fd, *stream, &mut log, &mut clients, &mut buf);
+    }
+    if let Some(m) = &console {
+        drain(m, Stream::Stdout, &mut log, &mut clients, &mut buf);
+    }
+    if let Some(w) = &mut log {
+        let _ = w.finish();
+    }
+    let _ = std::fs::remove_file(args.dir.join(ATTACH_SOCKET));
+    Ok(())
 }
 
 /// Listens on `<dir>/attach.sock`, bound through the directory's
