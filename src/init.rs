@@ -5,6 +5,7 @@
 
 use std::ffi::CString;
 use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{openat, OFlag};
@@ -430,6 +431,7 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
         .first()
         .ok_or_else(|| Error::Invalid("process.args: must not be empty".into()))?;
     let path = find_executable(arg0, &env)?;
+    refuse_runtime_binary(&path)?;
 
     // Only stdio and the preserved descriptors cross the exec
     // (CVE-2024-21626): everything else is marked close-on-exec.
@@ -598,6 +600,48 @@ fn home_of(uid: u32) -> String {
         })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "/".into())
+}
+
+/// Refuses to exec rt's own binary, directly (`/proc/self/exe`, a hard
+/// link) or as a script's interpreter (`#!/proc/self/exe`): the process
+/// would run rt's executable, whose file a second container process
+/// could then open through /proc/<pid>/exe and overwrite on the host
+/// (CVE-2019-5736). Follows up to four levels of interpreters, as the
+/// kernel does.
+fn refuse_runtime_binary(path: &str) -> Result<()> {
+    use std::io::Read;
+    let Some(rt) = crate::process::runtime_exe() else {
+        return Ok(());
+    };
+    let mut p = PathBuf::from(path);
+    for _ in 0..5 {
+        let Ok(st) = nix::sys::stat::stat(&p) else {
+            return Ok(());
+        };
+        if (st.st_dev, st.st_ino) == rt {
+            return Err(Error::Invalid(format!(
+                "exec: {path:?}{}: is the container runtime's own binary; refused, since a container could overwrite it through /proc (CVE-2019-5736)",
+                if p.as_os_str() == path { String::new() } else { format!(" (through its interpreter {})", p.display()) }
+            )));
+        }
+        let mut head = [0u8; 256];
+        let n = match std::fs::File::open(&p).and_then(|mut f| f.read(&mut head)) {
+            Ok(n) => n,
+            Err(_) => return Ok(()),
+        };
+        let Some(line) = head[..n].strip_prefix(b"#!") else {
+            return Ok(());
+        };
+        let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
+        let interp = line
+            .split(|&b| b == b' ' || b == b'\t')
+            .find(|w| !w.is_empty());
+        match interp {
+            Some(i) => p = PathBuf::from(std::ffi::OsStr::from_bytes(i)),
+            None => return Ok(()),
+        }
+    }
+    Ok(())
 }
 
 /// Finds the program as execve would after a PATH search, inside the

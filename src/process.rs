@@ -131,6 +131,8 @@ pub fn clone_into<F: FnOnce() -> std::convert::Infallible>(
     cgroup: Option<&OwnedFd>,
     child: F,
 ) -> Result<Init> {
+    // Known before the child exists, so it can refuse to exec rt itself.
+    runtime_exe();
     let mut pidfd: libc::c_int = -1;
     let mut ca = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
@@ -166,6 +168,12 @@ pub fn clone_into<F: FnOnce() -> std::convert::Infallible>(
         });
     }
     if ret == 0 {
+        // Until it execs, the child is rt: not dumpable, so no process of
+        // the container can ptrace it or open its /proc/<pid>/exe, fds
+        // or memory (CVE-2016-9962, CVE-2019-5736). execve of the user's
+        // program makes it dumpable again.
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
         // The child: `child` never returns (its type says so).
         child();
     }
@@ -285,6 +293,15 @@ pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
 
 /// A process's start time in clock ticks since boot (field 22 of
 /// /proc/<pid>/stat), or None if it is gone or a zombie.
+/// The device and inode of rt's own executable, looked up once.
+pub fn runtime_exe() -> Option<(u64, u64)> {
+    static EXE: std::sync::OnceLock<Option<(u64, u64)>> = std::sync::OnceLock::new();
+    *EXE.get_or_init(|| {
+        let st = nix::sys::stat::stat("/proc/self/exe").ok()?;
+        Some((st.st_dev, st.st_ino))
+    })
+}
+
 pub fn start_time(pid: i32) -> Option<u64> {
     let st = procfs::process::Process::new(pid).ok()?.stat().ok()?;
     if st.state == 'Z' || st.state == 'X' {
