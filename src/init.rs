@@ -303,6 +303,9 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         console::become_controlling(peer)?;
     }
     drop(console_peer);
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
+        crate::sched::apply_personality(p)?;
+    }
 
     let exec = finish_process(&ProcessSetup {
         process,
@@ -346,6 +349,13 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     }
     for rl in process.rlimits().iter().flatten() {
         set_rlimit(rl.typ(), rl.soft(), rl.hard())?;
+    }
+    // While the capabilities to raise them (CAP_SYS_NICE) are still held.
+    if let Some(s) = process.scheduler() {
+        crate::sched::apply_scheduler(s)?;
+    }
+    if let Some(p) = process.io_priority() {
+        crate::sched::apply_io_priority(p)?;
     }
     if !a.no_new_keyring {
         // A fresh session keyring, so the container cannot read the host's.

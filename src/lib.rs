@@ -21,6 +21,7 @@ pub mod namespaces;
 pub mod process;
 pub mod procfs_handle;
 pub mod rootfs;
+pub mod sched;
 pub mod seccomp;
 pub mod shim;
 pub mod signal;

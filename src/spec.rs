@@ -193,8 +193,8 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
                 "linux.intelRdt: Intel RDT is not supported by rt (no resctrl here)".into(),
             );
         }
-        if l.personality().is_some() {
-            return Err("linux.personality: not supported by rt yet".into());
+        if let Some(p) = l.personality() {
+            crate::sched::check_personality(p).map_err(|e| format!("linux.personality: {e}"))?;
         }
         if l.memory_policy().is_some() {
             return Err("linux.memoryPolicy: not supported by rt yet".into());
@@ -262,11 +262,11 @@ pub fn check_process(process: &Process) -> std::result::Result<(), String> {
     {
         return Err("selinuxLabel: SELinux is not enabled on this host".into());
     }
-    if process.scheduler().is_some() {
-        return Err("scheduler: not supported by rt yet".into());
+    if let Some(s) = process.scheduler() {
+        crate::sched::check_scheduler(s).map_err(|e| format!("scheduler: {e}"))?;
     }
-    if process.io_priority().is_some() {
-        return Err("ioPriority: not supported by rt yet".into());
+    if let Some(p) = process.io_priority() {
+        crate::sched::check_io_priority(p).map_err(|e| format!("ioPriority: {e}"))?;
     }
     if process.exec_cpu_affinity().is_some() {
         return Err("execCPUAffinity: not supported by rt yet".into());

@@ -645,3 +645,31 @@ fn device_nodes_need_a_cgroup_rule_to_be_used() {
     read.push(json!({"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}));
     assert_eq!(with_rules(Value::Array(read)), "read-ok\n");
 }
+
+#[test]
+fn scheduler_io_priority_and_personality() {
+    // /proc/self/stat: field 19 is the nice value, 41 the policy.
+    let out = sh(
+        |c| {
+            c["process"]["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});
+            c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0});
+            c["linux"]["personality"] = json!({"domain": "LINUX32"});
+        },
+        "awk '{print $19, $41}' /proc/self/stat; ionice; uname -m",
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "7 3", "nice 7, SCHED_BATCH (3): {out}");
+    assert_eq!(lines[1], "idle", "{out}");
+    assert_eq!(lines[2], "i686", "LINUX32 personality: {out}");
+    // A realtime policy needs CAP_SYS_NICE, which the container drops
+    // after its scheduler is set.
+    let out = sh(
+        |c| c["process"]["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 10}),
+        "awk '{print $18, $41}' /proc/self/stat",
+    );
+    assert_eq!(
+        out.trim(),
+        "-11 1",
+        "rt priority 10 (prio -11), SCHED_FIFO: {out}"
+    );
+}

@@ -185,6 +185,43 @@ fn unsupported_features_are_refused() {
 }
 
 #[test]
+fn bad_scheduler_io_priority_and_personality_values() {
+    let cases = [
+        (
+            json!({"process": {"scheduler": {"policy": "SCHED_FIFO"}}}),
+            &["process.scheduler", "1 to 99"][..],
+        ),
+        (
+            json!({"process": {"scheduler": {"policy": "SCHED_OTHER", "nice": 40}}}),
+            &["process.scheduler", "nice 40"][..],
+        ),
+        (
+            json!({"process": {"scheduler": {"policy": "SCHED_ISO"}}}),
+            &["process.scheduler", "SCHED_ISO"][..],
+        ),
+        (
+            json!({"process": {"ioPriority": {"class": "IOPRIO_CLASS_BE", "priority": 8}}}),
+            &["process.ioPriority", "priority 8"][..],
+        ),
+        (
+            json!({"linux": {"personality": {"domain": "LINUX", "flags": ["X"]}}}),
+            &["linux.personality", "flags"][..],
+        ),
+    ];
+    for (patch, needles) in cases {
+        let mut b = Bundle::busybox(&["true"]);
+        b.edit(|c| {
+            for (section, fields) in patch.as_object().unwrap() {
+                for (k, v) in fields.as_object().unwrap() {
+                    c[section][k] = v.clone();
+                }
+            }
+        });
+        create_fails(&b, needles);
+    }
+}
+
+#[test]
 fn device_filter_error_leaves_nothing() {
     let mut b = Bundle::busybox(&["true"]);
     b.edit(|c| {
