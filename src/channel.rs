@@ -28,6 +28,9 @@ pub enum FromInit {
     /// The mounts are made (pivot_root not yet): time for the prestart
     /// and createRuntime hooks.
     CreateHooks,
+    /// The seccomp notification listener (attached) for the agent at the
+    /// profile's listenerPath.
+    SeccompListener,
     /// The container is set up; the init now waits for `start`.
     Ready,
     /// Setup failed; the init exits after sending this.

@@ -384,7 +384,24 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         )?;
         Ok(json)
     };
-    let init = try_undo!(process::spawn(args, Some(&cgroup_fd), &mut on_hooks));
+    let agent = seccomp
+        .as_ref()
+        .and_then(|c| c.notify.as_ref())
+        .map(|(_, a)| a);
+    let mut agent_state = OciState::of(&state, Status::Creating);
+    let mut on_listener = |pid: nix::unistd::Pid, fd: OwnedFd| -> Result<()> {
+        let agent =
+            agent.ok_or_else(|| Error::Init("a seccomp listener nobody asked for".into()))?;
+        agent_state.pid = pid.as_raw();
+        let json = serde_json::to_string(&agent_state).expect("state serializes");
+        crate::seccomp_notify::send(agent, fd, pid.as_raw(), &json)
+    };
+    let init = try_undo!(process::spawn(
+        args,
+        Some(&cgroup_fd),
+        &mut on_hooks,
+        &mut on_listener
+    ));
     let init_ref = &init;
     undo.init = Some(init_ref);
     let console = try_undo!(console_recv

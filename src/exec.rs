@@ -269,7 +269,17 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         preserve_fds: opts.preserve_fds,
         seccomp: seccomp.as_ref(),
     };
-    let child = process::spawn_exec(args, &cgroup)?;
+    let agent = seccomp
+        .as_ref()
+        .and_then(|c| c.notify.as_ref())
+        .map(|(_, a)| a);
+    let state_json = serde_json::to_string(&c.oci_state()).expect("state serializes");
+    let mut on_listener = |pid: nix::unistd::Pid, fd: std::os::fd::OwnedFd| -> Result<()> {
+        let agent =
+            agent.ok_or_else(|| Error::Exec("a seccomp listener nobody asked for".into()))?;
+        crate::seccomp_notify::send(agent, fd, pid.as_raw(), &state_json)
+    };
+    let child = process::spawn_exec(args, &cgroup, &mut on_listener)?;
     let console = match console_recv
         .as_ref()
         .map(console::receive_master)

@@ -86,7 +86,7 @@ pub struct ExecArgs<'a> {
 /// and execs. Success is the channel closing on exec; a failure is sent
 /// as a message.
 pub fn run_exec(args: ExecArgs, channel: Channel) -> ! {
-    let err = match exec_setup(&args) {
+    let err = match exec_setup(&args, &channel) {
         Ok(exec) => {
             reset_signals();
             exec.exec()
@@ -99,7 +99,7 @@ pub fn run_exec(args: ExecArgs, channel: Channel) -> ! {
     exit(1)
 }
 
-fn exec_setup(a: &ExecArgs) -> Result<Exec> {
+fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
     for j in &a.plan.child_joins {
         nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ))
             .with_ctx(|| format!("join the container's {} namespace", namespaces::name(j.typ)))?;
@@ -132,6 +132,7 @@ fn exec_setup(a: &ExecArgs) -> Result<Exec> {
         preserve_fds: a.preserve_fds,
         extra_env: &[],
         seccomp: a.seccomp,
+        channel,
     })
 }
 
@@ -314,6 +315,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         preserve_fds: a.preserve_fds,
         extra_env: &a.extra_env,
         seccomp: a.seccomp,
+        channel,
     })?;
     Ok((exec, hook_state))
 }
@@ -333,6 +335,8 @@ pub struct ProcessSetup<'a> {
     /// no_new_privs, before the capabilities are dropped: installing them
     /// then needs CAP_SYS_ADMIN).
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    /// To rt: a seccomp agent's listener goes there.
+    pub channel: &'a Channel,
 }
 
 /// The process's own settings, applied once its namespaces and root are in
@@ -344,8 +348,16 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     let process = a.process;
     let in_userns = a.in_userns;
     let nnp = process.no_new_privileges().unwrap_or(false);
-    if let (Some(f), false) = (a.seccomp, nnp) {
-        crate::seccomp::install(f)?;
+    // Early without no_new_privs (it needs CAP_SYS_ADMIN), and with a
+    // seccomp agent, which must get its listener from rt while the
+    // channel is open (rt forwards it at once, so a notifying syscall of
+    // ours is answered).
+    let early = a.seccomp.filter(|f| !nnp || f.has_agent());
+    if let Some(f) = early {
+        if let Some(listener) = crate::seccomp::install(f)? {
+            a.channel
+                .send_with_fd(&FromInit::SeccompListener, Some(listener.as_fd()))?;
+        }
     }
     for rl in process.rlimits().iter().flatten() {
         set_rlimit(rl.typ(), rl.soft(), rl.hard())?;
@@ -470,7 +482,11 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
         path: cstr(&path)?,
         argv: args.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
         envp: env.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
-        seccomp: if nnp { a.seccomp.cloned() } else { None },
+        seccomp: if early.is_none() {
+            a.seccomp.cloned()
+        } else {
+            None
+        },
     })
 }
 

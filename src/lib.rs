@@ -23,6 +23,7 @@ pub mod procfs_handle;
 pub mod rootfs;
 pub mod sched;
 pub mod seccomp;
+pub mod seccomp_notify;
 pub mod shim;
 pub mod signal;
 pub mod spec;

@@ -46,6 +46,7 @@ pub fn spawn(
     args: InitArgs,
     cgroup: Option<&OwnedFd>,
     on_hooks: &mut dyn FnMut(Pid) -> Result<String>,
+    on_listener: &mut dyn FnMut(Pid, OwnedFd) -> Result<()>,
 ) -> Result<Init> {
     let spec: &Spec = args.spec;
     let plan: &Plan = args.plan;
@@ -83,7 +84,7 @@ pub fn spawn(
         unsafe { libc::close(parent_raw) };
         init::run(args, child_ch)
     })?;
-    match parent_side(&init, spec, plan, &parent_ch, on_hooks) {
+    match parent_side(&init, spec, plan, &parent_ch, on_hooks, on_listener) {
         Ok(()) => Ok(init),
         Err(e) => {
             kill_and_reap(&init);
@@ -97,7 +98,11 @@ pub fn spawn(
 /// into the container's cgroup, and the child joins the rest. Returns once
 /// the child has exec'd (its end of the channel closed on exec), or the
 /// child's error.
-pub fn spawn_exec(args: ExecArgs, cgroup: &OwnedFd) -> Result<Init> {
+pub fn spawn_exec(
+    args: ExecArgs,
+    cgroup: &OwnedFd,
+    on_listener: &mut dyn FnMut(Pid, OwnedFd) -> Result<()>,
+) -> Result<Init> {
     let (parent_ch, child_ch) = Channel::pair()?;
     args.plan.enter_parent_namespaces()?;
     let parent_raw = parent_ch.as_raw_fd();
@@ -106,19 +111,27 @@ pub fn spawn_exec(args: ExecArgs, cgroup: &OwnedFd) -> Result<Init> {
         unsafe { libc::close(parent_raw) };
         init::run_exec(args, child_ch)
     })?;
-    match parent_ch.recv::<FromInit>() {
-        Ok(None) => Ok(child),
-        Ok(Some(FromInit::Failed { error })) => {
-            let _ = nix::sys::wait::waitpid(child.pid, None);
-            Err(Error::Exec(error))
-        }
-        Ok(Some(other)) => {
-            kill_and_reap(&child);
-            Err(Error::Exec(format!("unexpected message {other:?}")))
-        }
-        Err(e) => {
-            kill_and_reap(&child);
-            Err(e)
+    loop {
+        match parent_ch.recv_with_fd::<FromInit>() {
+            Ok(None) => return Ok(child),
+            Ok(Some((FromInit::SeccompListener, Some(fd)))) => {
+                if let Err(e) = on_listener(child.pid, fd) {
+                    kill_and_reap(&child);
+                    return Err(e);
+                }
+            }
+            Ok(Some((FromInit::Failed { error }, _))) => {
+                let _ = nix::sys::wait::waitpid(child.pid, None);
+                return Err(Error::Exec(error));
+            }
+            Ok(Some((other, _))) => {
+                kill_and_reap(&child);
+                return Err(Error::Exec(format!("unexpected message {other:?}")));
+            }
+            Err(e) => {
+                kill_and_reap(&child);
+                return Err(e);
+            }
         }
     }
 }
@@ -191,6 +204,7 @@ fn parent_side(
     plan: &Plan,
     ch: &Channel,
     on_hooks: &mut dyn FnMut(Pid) -> Result<String>,
+    on_listener: &mut dyn FnMut(Pid, OwnedFd) -> Result<()>,
 ) -> Result<()> {
     if plan.new_user {
         let linux = spec.linux().as_ref();
@@ -211,13 +225,19 @@ fn parent_side(
         ch.send(&ToInit::IdMapsWritten)?;
     }
     loop {
-        match ch.recv::<FromInit>()? {
-            Some(FromInit::CreateHooks) => {
+        match ch.recv_with_fd::<FromInit>()? {
+            Some((FromInit::CreateHooks, _)) => {
                 let state = on_hooks(init.pid)?;
                 ch.send(&ToInit::HooksDone { state })?;
             }
-            Some(FromInit::Ready) => return Ok(()),
-            Some(FromInit::Failed { error }) => return Err(Error::Init(error)),
+            Some((FromInit::SeccompListener, Some(fd))) => on_listener(init.pid, fd)?,
+            Some((FromInit::SeccompListener, None)) => {
+                return Err(Error::Init(
+                    "seccomp listener message without its descriptor".into(),
+                ))
+            }
+            Some((FromInit::Ready, _)) => return Ok(()),
+            Some((FromInit::Failed { error }, _)) => return Err(Error::Init(error)),
             None => {
                 return Err(Error::Init(format!(
                     "exited during setup ({})",

@@ -214,7 +214,7 @@ mod tests {
             assert!(check_scheduler(&sched(b)).is_err(), "{b}");
         }
         let a = sched_attr(&sched(
-            r#"{"policy":"SCHED_DEADLINE","runtime":1000000,"deadline":2000000,"period":4000000,"flags":["SCHED_FLAG_RESET_ON_FORK"]}"#,
+            r#"{"policy":"SCHED_DEADLINE","runtime":1000000,"deadline":2000000,"period":4000000,"flags":["SCHED_RESET_ON_FORK"]}"#,
         ))
         .unwrap();
         assert_eq!((a.policy, a.flags, a.period), (SCHED_DEADLINE, 1, 4000000));

@@ -16,6 +16,13 @@
 //! filter: ERRNO wins. Rules of one profile that contradict each other
 //! resolve to the stronger action.
 //!
+//! SCMP_ACT_NOTIFY: seccompiler has no user-notification action, so its
+//! rules are built with a marker ERRNO value that no real errno has, and
+//! the marker's return instructions are rewritten to SECCOMP_RET_USER_NOTIF
+//! (which ranks between ERRNO and TRACE). That filter is installed with
+//! SECCOMP_FILTER_FLAG_NEW_LISTENER; its descriptor goes to the agent at
+//! `listenerPath` (see `seccomp_notify`).
+//!
 //! Architectures: the filters are built for x86_64. A syscall made through
 //! the i386 entry (`int 0x80`) fails seccompiler's architecture check and
 //! kills the process. x32 syscalls carry the x86_64 architecture with bit
@@ -44,6 +51,7 @@ pub const ACTIONS: &[&str] = &[
     "SCMP_ACT_KILL_PROCESS",
     "SCMP_ACT_KILL_THREAD",
     "SCMP_ACT_LOG",
+    "SCMP_ACT_NOTIFY",
     "SCMP_ACT_TRACE",
     "SCMP_ACT_TRAP",
 ];
@@ -65,12 +73,37 @@ pub const FLAGS: &[&str] = &[
 /// The x32 ABI marks its syscall numbers with this bit.
 const X32_SYSCALL_BIT: u32 = 0x4000_0000;
 
+/// The ERRNO data standing in for SCMP_ACT_NOTIFY until the program is
+/// built: errno values stop at 4095.
+const NOTIFY_MARK: u32 = 0xfffe;
+const RET_NOTIFY_MARK: u32 = libc::SECCOMP_RET_ERRNO | NOTIFY_MARK;
+const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+
+/// Where a profile with SCMP_ACT_NOTIFY rules sends its listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub listener_path: std::path::PathBuf,
+    pub metadata: Option<String>,
+}
+
 /// A profile ready to install: BPF programs in installation order, and
 /// the seccomp(2) flags.
 #[derive(Debug, Clone)]
 pub struct Compiled {
     pub programs: Vec<BpfProgram>,
     pub flags: libc::c_ulong,
+    /// The program that notifies an agent, if any (an index into
+    /// `programs`), and the agent.
+    pub notify: Option<(usize, Agent)>,
+}
+
+impl Compiled {
+    /// An agent must get the listener while the process still runs rt's
+    /// code, so such a profile is installed early (during setup).
+    pub fn has_agent(&self) -> bool {
+        self.notify.is_some()
+    }
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
@@ -89,11 +122,7 @@ fn action(a: LinuxSeccompAction, ret: Option<u32>) -> Result<SeccompAction> {
         ScmpActKillProcess => SeccompAction::KillProcess,
         ScmpActTrap => SeccompAction::Trap,
         ScmpActLog => SeccompAction::Log,
-        ScmpActNotify => {
-            return Err(Error::Unsupported(
-                "linux.seccomp: SCMP_ACT_NOTIFY (a seccomp agent)".into(),
-            ))
-        }
+        ScmpActNotify => SeccompAction::Errno(NOTIFY_MARK),
     })
 }
 
@@ -158,10 +187,42 @@ fn rule_of(sys: &str, s: &LinuxSyscall) -> Result<Option<SeccompRule>> {
 /// Compiles a profile. Syscall names this architecture does not have are
 /// skipped, as runc does (profiles list syscalls of every architecture).
 pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
-    if profile.listener_path().is_some() {
-        return Err(Error::Unsupported(
-            "linux.seccomp.listenerPath (a seccomp agent)".into(),
-        ));
+    let notifies = profile.default_action() == LinuxSeccompAction::ScmpActNotify
+        || profile
+            .syscalls()
+            .iter()
+            .flatten()
+            .any(|s| s.action() == LinuxSeccompAction::ScmpActNotify);
+    let agent = match (notifies, profile.listener_path()) {
+        (true, Some(p)) if p.is_absolute() => Some(Agent {
+            listener_path: p.clone(),
+            metadata: profile.listener_metadata().clone(),
+        }),
+        (true, Some(p)) => {
+            return Err(invalid(format!(
+                "listenerPath {}: must be an absolute path",
+                p.display()
+            )))
+        }
+        (true, None) => {
+            return Err(invalid(
+                "SCMP_ACT_NOTIFY needs listenerPath (the seccomp agent's socket)",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(invalid(
+                "listenerPath is set but no rule uses SCMP_ACT_NOTIFY",
+            ))
+        }
+        (false, None) => None,
+    };
+    if profile
+        .syscalls()
+        .iter()
+        .flatten()
+        .any(|s| s.errno_ret() == Some(NOTIFY_MARK))
+    {
+        return Err(invalid(format!("errnoRet {NOTIFY_MARK} is not an errno")));
     }
     let mut flags: libc::c_ulong = 0;
     for f in profile.flags().iter().flatten() {
@@ -220,7 +281,35 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
     for (_, (act, rules)) in by_action {
         programs.push(build(rules, SeccompAction::Allow, act)?);
     }
-    Ok(Compiled { programs, flags })
+    // The marker becomes USER_NOTIF; the kernel allows one listener per
+    // process, so one program must hold every notifying return.
+    let mut notify_at = Vec::new();
+    for (i, prog) in programs.iter_mut().enumerate() {
+        let mut marked = false;
+        for ins in prog.iter_mut() {
+            if ins.code == 0x06 && ins.k == RET_NOTIFY_MARK {
+                ins.k = SECCOMP_RET_USER_NOTIF;
+                marked = true;
+            }
+        }
+        if marked {
+            notify_at.push(i);
+        }
+    }
+    let notify = match (notify_at.as_slice(), agent) {
+        ([], _) => None,
+        ([i], Some(a)) => Some((*i, a)),
+        _ => {
+            return Err(Error::Unsupported(
+                "linux.seccomp: SCMP_ACT_NOTIFY as the default action and for rules at once".into(),
+            ))
+        }
+    };
+    Ok(Compiled {
+        programs,
+        flags,
+        notify,
+    })
 }
 
 /// A filter that kills the process on any x32 syscall, allowing the rest.
@@ -251,9 +340,17 @@ fn x32_guard() -> BpfProgram {
 
 /// Installs the filters in the calling thread. Without no_new_privs this
 /// needs CAP_SYS_ADMIN, so the init installs them before dropping its
-/// capabilities then.
-pub fn install(c: &Compiled) -> Result<()> {
-    for prog in &c.programs {
+/// capabilities then. Returns the notification listener, if the profile
+/// has an agent.
+pub fn install(c: &Compiled) -> Result<Option<std::os::fd::OwnedFd>> {
+    let mut listener = None;
+    for (i, prog) in c.programs.iter().enumerate() {
+        let notifies = c.notify.as_ref().is_some_and(|(at, _)| *at == i);
+        let flags = if notifies {
+            c.flags | SECCOMP_FILTER_FLAG_NEW_LISTENER
+        } else {
+            c.flags
+        };
         let fprog = libc::sock_fprog {
             len: prog.len() as u16,
             // seccompiler's sock_filter is #[repr(C)] with the kernel's
@@ -266,7 +363,7 @@ pub fn install(c: &Compiled) -> Result<()> {
             libc::syscall(
                 libc::SYS_seccomp,
                 libc::SECCOMP_SET_MODE_FILTER,
-                c.flags,
+                flags,
                 &fprog as *const libc::sock_fprog,
             )
         };
@@ -276,8 +373,15 @@ pub fn install(c: &Compiled) -> Result<()> {
                 source: nix::Error::last(),
             });
         }
+        if notifies {
+            // SAFETY: with NEW_LISTENER, seccomp returned a new descriptor
+            // (close-on-exec) that nothing else owns.
+            listener = Some(unsafe {
+                <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32)
+            });
+        }
     }
-    Ok(())
+    Ok(listener)
 }
 
 #[cfg(test)]
@@ -315,7 +419,7 @@ mod tests {
     }
 
     #[test]
-    fn notify_and_bad_args_are_errors() {
+    fn notify_needs_a_listener_and_bad_args_are_errors() {
         let p = profile(serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_NOTIFY"}]
@@ -323,7 +427,29 @@ mod tests {
         assert!(compile(&p)
             .unwrap_err()
             .to_string()
-            .contains("SCMP_ACT_NOTIFY"));
+            .contains("listenerPath"));
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "listenerPath": "/run/agent.sock",
+            "listenerMetadata": "m",
+            "syscalls": [{"names": ["mount", "umount2"], "action": "SCMP_ACT_NOTIFY"},
+                         {"names": ["read"], "action": "SCMP_ACT_ALLOW"}]
+        }));
+        let c = compile(&p).unwrap();
+        let (at, agent) = c.notify.clone().expect("a notifying program");
+        assert_eq!(agent.listener_path, std::path::Path::new("/run/agent.sock"));
+        assert_eq!(agent.metadata.as_deref(), Some("m"));
+        assert!(c.programs[at].iter().any(|i| i.k == SECCOMP_RET_USER_NOTIF));
+        assert!(c.programs.iter().flatten().all(|i| i.k != RET_NOTIFY_MARK));
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/run/agent.sock",
+            "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO"}]
+        }));
+        assert!(compile(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("no rule uses"));
         let p = profile(serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO",

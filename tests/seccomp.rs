@@ -158,20 +158,132 @@ fn an_allow_list_profile_runs_a_shell() {
     );
 }
 
+fn notify_profile(listener: &std::path::Path) -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": listener,
+        "listenerMetadata": "meta-42",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    })
+}
+
 #[test]
-fn unsupported_profile_parts_are_refused() {
+fn notify_with_no_agent_listening_fails_cleanly() {
     let rt = Rt::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("nobody.sock");
     let mut b = Bundle::busybox(&["true"]);
-    b.edit(|c| {
-        c["linux"]["seccomp"] = json!({
-            "defaultAction": "SCMP_ACT_ALLOW",
-            "listenerPath": "/run/agent.sock",
-            "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_NOTIFY"}]
-        })
-    });
+    b.edit(|c| c["linux"]["seccomp"] = notify_profile(&sock));
     let id = unique_id("secnotify");
     let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
-    assert_one_line_error(&err, &["seccomp", "not supported"]);
+    assert_one_line_error(&err, &["listenerPath", "nobody.sock"]);
+    assert_no_leaks(&rt, &id, &b);
+}
+
+/// A seccomp agent: takes the listener from rt, checks what came with
+/// it, and answers every notified syscall with EROFS until the container
+/// is gone. Returns the state rt sent and how many syscalls it answered.
+fn agent(listener: std::os::unix::net::UnixListener) -> (Value, usize) {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    const NOTIF_RECV: libc::c_ulong = 0xc050_2100;
+    const NOTIF_SEND: libc::c_ulong = 0xc018_2101;
+    #[repr(C)]
+    struct Notif {
+        id: u64,
+        pid: u32,
+        flags: u32,
+        nr: i32,
+        arch: u32,
+        ip: u64,
+        args: [u64; 6],
+    }
+    #[repr(C)]
+    struct Resp {
+        id: u64,
+        val: i64,
+        error: i32,
+        flags: u32,
+    }
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut fd = None;
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: a descriptor just received, owned by nobody else.
+            fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+        }
+    }
+    let n = msg.bytes;
+    let state: Value = serde_json::from_slice(&buf[..n]).unwrap();
+    let fd = fd.expect("the listener came with the state");
+    let mut answered = 0;
+    loop {
+        let mut pfd = [nix::poll::PollFd::new(
+            std::os::fd::AsFd::as_fd(&fd),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(10_000u16)).unwrap();
+        let revents = pfd[0].revents().unwrap_or(nix::poll::PollFlags::empty());
+        if !revents.contains(nix::poll::PollFlags::POLLIN) {
+            break;
+        }
+        // SAFETY: Notif is plain data; the kernel wants it zeroed.
+        let mut notif: Notif = unsafe { std::mem::zeroed() };
+        // SAFETY: the ioctl fills a properly sized seccomp_notif.
+        if unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_RECV, &mut notif as *mut Notif) } < 0 {
+            continue;
+        }
+        let resp = Resp {
+            id: notif.id,
+            val: 0,
+            error: -libc::EROFS,
+            flags: 0,
+        };
+        // SAFETY: the ioctl reads a properly sized seccomp_notif_resp.
+        unsafe { libc::ioctl(fd.as_raw_fd(), NOTIF_SEND, &resp as *const Resp) };
+        answered += 1;
+    }
+    (state, answered)
+}
+
+#[test]
+fn a_seccomp_agent_answers_the_containers_syscalls() {
+    let rt = Rt::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let agent = std::thread::spawn(move || agent(listener));
+    let mut b = Bundle::busybox(&["sh", "-c", "mkdir /tmp/made; echo rc=$?; ls /tmp"]);
+    b.edit(|c| c["linux"]["seccomp"] = notify_profile(&sock));
+    let id = unique_id("agent");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("rc=1"),
+        "mkdir failed as the agent said: {out}"
+    );
+    assert!(
+        err.contains("Read-only file system"),
+        "the agent's errno: {err}"
+    );
+    assert!(!out.contains("made"), "{out}");
+    let (state, answered) = agent.join().unwrap();
+    assert!(answered >= 1);
+    assert_eq!(state["fds"], json!(["seccompFd"]));
+    assert_eq!(state["metadata"], "meta-42");
+    assert_eq!(state["state"]["id"], id.as_str());
+    assert_eq!(state["state"]["status"], "creating");
+    assert!(state["pid"].as_i64().unwrap() > 0);
     assert_no_leaks(&rt, &id, &b);
 }
 
