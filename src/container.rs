@@ -368,6 +368,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         preserve_fds: opts.preserve_fds + listen_fds,
         extra_env,
         seccomp: seccomp.as_ref(),
+        idmaps: try_undo!(crate::idmap::prepare(spec)),
     };
     // prestart and createRuntime run here, in rt's namespaces, once the
     // init has made the mounts; the state they get is "creating".

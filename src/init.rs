@@ -45,6 +45,8 @@ pub struct InitArgs<'a> {
     /// Extra environment (LISTEN_FDS, LISTEN_PID).
     pub extra_env: Vec<String>,
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    /// User namespaces for the idmapped mounts.
+    pub idmaps: Vec<crate::idmap::IdmappedMount>,
 }
 
 /// Runs the init. Reports failure to rt over the channel and exits.
@@ -232,6 +234,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         cgroupns: a.plan.new_cgroup,
         cgroup_dir: a.cgroup_dir.as_deref(),
         no_pivot: a.no_pivot,
+        idmaps: &a.idmaps,
     };
     let root = rootfs::prepare(&setup)?;
 

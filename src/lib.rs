@@ -14,6 +14,7 @@ pub mod features;
 pub mod foreground;
 pub mod fs_util;
 pub mod hooks;
+pub mod idmap;
 pub mod init;
 pub mod logs;
 pub mod mount_options;

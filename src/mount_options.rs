@@ -18,6 +18,17 @@ pub struct MountOptions {
     /// `bind` or `rbind` was given.
     pub bind: bool,
     pub recursive_bind: bool,
+    /// `idmap` or `ridmap` was given.
+    pub idmap: Idmap,
+}
+
+/// Whether a bind mount is idmapped, and whether its submounts are too.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Idmap {
+    #[default]
+    None,
+    Single,
+    Recursive,
 }
 
 // MOUNT_ATTR_* from linux/mount.h.
@@ -102,6 +113,7 @@ impl Default for MountOptions {
             data: Vec::new(),
             bind: false,
             recursive_bind: false,
+            idmap: Idmap::None,
         }
     }
 }
@@ -224,10 +236,13 @@ impl MountOptions {
                     MsFlags::empty(),
                     MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW),
                 ),
-                "idmap" | "ridmap" => {
-                    return Err(format!(
-                        "{opt:?}: idmapped mounts are not supported by rt yet"
-                    ));
+                "idmap" => {
+                    o.idmap = Idmap::Single;
+                    continue;
+                }
+                "ridmap" => {
+                    o.idmap = Idmap::Recursive;
+                    continue;
                 }
                 "tmpcopyup" => {
                     return Err(format!("{opt:?}: not supported by rt yet"));
@@ -320,10 +335,12 @@ mod tests {
     }
 
     #[test]
-    fn refused() {
-        assert!(MountOptions::parse(&["idmap"])
-            .unwrap_err()
-            .contains("idmap"));
+    fn refused_and_idmap() {
+        assert_eq!(
+            MountOptions::parse(&["rbind", "ridmap"]).unwrap().idmap,
+            Idmap::Recursive
+        );
+        assert!(MountOptions::parse(&["tmpcopyup"]).is_err());
         assert!(MountOptions::parse(&[""]).is_err());
     }
 }

@@ -248,7 +248,7 @@ fn parent_side(
     }
 }
 
-fn write_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+pub(crate) fn write_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
     let text: String = maps
         .iter()
         .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))

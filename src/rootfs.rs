@@ -32,6 +32,8 @@ pub struct Setup<'a> {
     pub cgroupns: bool,
     pub cgroup_dir: Option<&'a Path>,
     pub no_pivot: bool,
+    /// The user namespaces of the config's idmapped mounts.
+    pub idmaps: &'a [crate::idmap::IdmappedMount],
 }
 
 /// The default devices every container gets (runc's list).
@@ -86,7 +88,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
 
     let mounts: &[Mount] = s.spec.mounts().as_deref().unwrap_or(&[]);
     for (i, m) in mounts.iter().enumerate() {
-        mount_one(s, &root, m)
+        mount_one(s, &root, i, m)
             .map_err(|e| prefix_err(e, &format!("mounts[{i}] ({})", m.destination().display())))?;
     }
 
@@ -119,7 +121,7 @@ fn prefix_err(e: Error, prefix: &str) -> Error {
     }
 }
 
-fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
+fn mount_one(s: &Setup, root: &OwnedFd, index: usize, m: &Mount) -> Result<()> {
     let dest = m.destination();
     let opts =
         MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(Error::Invalid)?;
@@ -139,18 +141,23 @@ fn mount_one(s: &Setup, root: &OwnedFd, m: &Mount) -> Result<()> {
         let src_fd = open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .with_ctx(|| format!("open bind source {}", src.display()))?;
         let target = create_in_root(root, dest, !is_dir(&src_fd)?)?;
-        let mut flags = MsFlags::MS_BIND;
-        if opts.recursive_bind {
-            flags |= MsFlags::MS_REC;
+        if let Some(idm) = s.idmaps.iter().find(|i| i.index == index) {
+            idmapped_bind(&src_fd, &target, idm, opts.recursive_bind)
+                .with_ctx(mount_err("idmapped bind mount onto", dest))?;
+        } else {
+            let mut flags = MsFlags::MS_BIND;
+            if opts.recursive_bind {
+                flags |= MsFlags::MS_REC;
+            }
+            mount(
+                Some(fd_path(&src_fd).as_str()),
+                fd_path(&target).as_str(),
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .with_ctx(mount_err("bind mount onto", dest))?;
         }
-        mount(
-            Some(fd_path(&src_fd).as_str()),
-            fd_path(&target).as_str(),
-            None::<&str>,
-            flags,
-            None::<&str>,
-        )
-        .with_ctx(mount_err("bind mount onto", dest))?;
         // A bind ignores the other flags: apply them with a remount of
         // the new mount (reopened: the old descriptor is the covered dir).
         let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
@@ -247,6 +254,71 @@ fn finish_mount(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> 
     if opts.rec_attr_set != 0 || opts.rec_attr_clr != 0 {
         mount_setattr(&target, opts.rec_attr_set, opts.rec_attr_clr)
             .with_ctx(mount_err("set recursive attributes of", dest))?;
+    }
+    Ok(())
+}
+
+/// A detached copy of the source's mount (open_tree), idmapped with the
+/// namespace's mapping (mount_setattr), then attached at the target
+/// (move_mount), all through descriptors.
+fn idmapped_bind(
+    src: &OwnedFd,
+    target: &OwnedFd,
+    idm: &crate::idmap::IdmappedMount,
+    recursive_bind: bool,
+) -> nix::Result<()> {
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+    let mut flags =
+        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
+    if recursive_bind {
+        flags |= libc::AT_RECURSIVE as libc::c_uint;
+    }
+    // SAFETY: open_tree on a valid descriptor with an empty C string; it
+    // returns a new descriptor, owned below.
+    let tree = unsafe { libc::syscall(libc::SYS_open_tree, src.as_raw_fd(), c"".as_ptr(), flags) };
+    if tree < 0 {
+        return Err(nix::Error::last());
+    }
+    // SAFETY: a new descriptor nothing else owns.
+    let tree = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(tree as i32) };
+    let attr = MountAttr {
+        attr_set: MOUNT_ATTR_IDMAP,
+        attr_clr: 0,
+        propagation: 0,
+        userns_fd: idm.userns.as_raw_fd() as u64,
+    };
+    let at = libc::AT_EMPTY_PATH | if idm.recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: valid descriptors, an empty C string and a properly sized
+    // mount_attr that the kernel only reads.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            at,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        return Err(nix::Error::last());
+    }
+    // SAFETY: move_mount between two valid descriptors with empty paths.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            target.as_raw_fd(),
+            c"".as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
+        )
+    };
+    if r < 0 {
+        return Err(nix::Error::last());
     }
     Ok(())
 }

@@ -109,12 +109,8 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
                 m.destination()
             ));
         }
-        if m.uid_mappings().is_some() || m.gid_mappings().is_some() {
-            return Err(format!(
-                "mounts[{i}]: uidMappings/gidMappings (idmapped mounts) are not supported by rt yet"
-            ));
-        }
     }
+    crate::idmap::check(spec)?;
 
     let linux = spec.linux().as_ref();
     let nss = linux.and_then(|l| l.namespaces().as_ref());

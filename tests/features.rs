@@ -191,15 +191,66 @@ fn disabled_features_are_refused() {
     b.edit(|c| c["linux"]["intelRdt"] = json!({"closID": "x"}));
     refused(&rt, &b, &["intelRdt"]);
 
-    assert_eq!(linux["mountExtensions"]["idmap"]["enabled"], false);
-    let mut b = Bundle::busybox(&["true"]);
-    b.add_mount(
-        json!({"destination": "/x", "type": "bind", "source": "/tmp",
-        "options": ["rbind"], "uidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}],
-        "gidMappings": [{"containerID": 0, "hostID": 1000, "size": 1}]}),
-    );
-    refused(&rt, &b, &["idmapped mounts"]);
-
     assert_eq!(linux["cgroup"]["v1"], false);
     assert_eq!(linux["cgroup"]["v2"], true);
+}
+
+#[test]
+fn idmapped_mounts_show_files_with_the_mapped_owner() {
+    let rt = Rt::new();
+    assert_eq!(
+        features(&rt)["linux"]["mountExtensions"]["idmap"]["enabled"],
+        true
+    );
+    let host = tempfile::tempdir().unwrap();
+    fs::write(host.path().join("file"), "x").unwrap();
+    std::os::unix::fs::chown(host.path().join("file"), Some(0), Some(0)).unwrap();
+    let map = |id: u32| json!([{"containerID": 0, "hostID": id, "size": 1}]);
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "stat -c '%u:%g' /mapped/file /plain/file; touch /mapped/new; echo rc=$?",
+    ]);
+    b.add_mount(
+        json!({"destination": "/mapped", "type": "bind", "source": host.path(),
+        "options": ["rbind", "idmap"], "uidMappings": map(1234), "gidMappings": map(4321)}),
+    );
+    b.add_mount(
+        json!({"destination": "/plain", "type": "bind", "source": host.path(),
+        "options": ["rbind"]}),
+    );
+    let id = unique_id("idmap");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[0], "1234:4321",
+        "the owner 0 on disk seen through the mapping: {out}"
+    );
+    assert_eq!(lines[1], "0:0", "the same file through a plain bind: {out}");
+    // Root in the container is uid 0, which the mapping does not cover
+    // (only 0 on disk <-> 1234 in the mount): writes are refused.
+    assert_eq!(lines[2], "rc=1", "{out} {err}");
+    assert!(!host.path().join("new").exists());
+    assert_no_leaks(&rt, &id, &b);
+
+    // Bad idmaps: not a bind mount, or half a mapping.
+    let mut b = Bundle::busybox(&["true"]);
+    b.add_mount(
+        json!({"destination": "/t", "type": "tmpfs", "source": "tmpfs",
+        "options": ["idmap"], "uidMappings": map(1), "gidMappings": map(1)}),
+    );
+    refused(&rt, &b, &["mounts[", "bind mounts only"]);
+    let mut b = Bundle::busybox(&["true"]);
+    b.add_mount(
+        json!({"destination": "/m", "type": "bind", "source": host.path(),
+        "options": ["rbind"], "uidMappings": map(1)}),
+    );
+    refused(&rt, &b, &["mounts[", "both uidMappings and gidMappings"]);
+    let mut b = Bundle::busybox(&["true"]);
+    b.add_mount(
+        json!({"destination": "/m", "type": "bind", "source": host.path(),
+        "options": ["rbind", "idmap"]}),
+    );
+    refused(&rt, &b, &["mounts[", "idmap needs uidMappings"]);
 }

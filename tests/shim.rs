@@ -326,14 +326,25 @@ fn a_missing_shim_binary_fails_create_cleanly() {
     let dir = tempfile::tempdir().unwrap();
     let lone = dir.path().join("rt");
     fs::copy(rt_bin(), &lone).unwrap();
-    let out = Command::new(&lone)
-        .arg("--root")
-        .arg(rt.root())
-        .args(["create", "--bundle", b.path().to_str().unwrap(), &id])
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    // Another test thread forking while the copy was open for writing
+    // holds it a moment longer (ETXTBSY): try again then.
+    let mut tries = 0;
+    let out = loop {
+        match Command::new(&lone)
+            .arg("--root")
+            .arg(rt.root())
+            .args(["create", "--bundle", b.path().to_str().unwrap(), &id])
+            .env("PATH", "/usr/bin:/bin")
+            .stdin(Stdio::null())
+            .output()
+        {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 50 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            r => break r.unwrap(),
+        }
+    };
     assert!(!out.status.success());
     assert_one_line_error(&stderr(&out), &["rt-shim was not found", "--shim=never"]);
     assert_no_leaks(&rt, &id, &b);
