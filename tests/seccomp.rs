@@ -299,6 +299,9 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "x32") == 0) {
         long r = syscall(0x40000000 | SYS_getpid);
         printf("x32: %ld %s\n", r, r < 0 ? strerror(errno) : "ok");
+    } else if (argc > 1 && strcmp(argv[1], "uselib") == 0) {
+        long r = syscall(SYS_uselib, "/nonexistent");
+        printf("uselib: %s\n", r < 0 ? strerror(errno) : "ok");
     } else {
         long eax = 20; /* getpid in the i386 table */
         __asm__ volatile ("int $0x80" : "+a"(eax) : : "memory");
@@ -308,12 +311,11 @@ int main(int argc, char **argv) {
 }
 "#;
 
-#[test]
-fn other_architectures_cannot_bypass_the_profile() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("probe.c");
+/// Builds the probe into `dir`.
+fn build_probe(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = dir.join("probe.c");
     std::fs::write(&src, PROBE_C).unwrap();
-    let probe = dir.path().join("probe");
+    let probe = dir.join("probe");
     let built = std::process::Command::new("gcc")
         .args(["-static", "-O1", "-o"])
         .arg(&probe)
@@ -321,6 +323,13 @@ fn other_architectures_cannot_bypass_the_profile() {
         .status()
         .expect("gcc (scripts/deps.sh installs it)");
     assert!(built.success());
+    probe
+}
+
+#[test]
+fn other_architectures_cannot_bypass_the_profile() {
+    let dir = tempfile::tempdir().unwrap();
+    let probe = build_probe(dir.path());
     // Without a filter both calls return (x32 perhaps ENOSYS where the
     // kernel lacks the ABI): what the container sees below is the filter.
     for abi in ["x32", "i386"] {
@@ -349,4 +358,118 @@ fn other_architectures_cannot_bypass_the_profile() {
         assert_eq!(code, 128 + libc::SIGSYS, "{abi}: killed by SIGSYS: {err}");
         assert_no_leaks(&rt, &id, &b);
     }
+}
+
+/// Docker's and Podman's default profile (Podman's copy, from Debian's
+/// containers-common) turned into the OCI profile an engine hands the
+/// runtime for a container with `caps`: each rule's `includes` and
+/// `excludes` by capability and architecture decide whether it applies.
+fn engine_profile_for(caps: &[String]) -> Value {
+    let text = std::fs::read_to_string("/usr/share/containers/seccomp.json")
+        .expect("Podman's default seccomp profile (scripts/deps.sh --test installs podman)");
+    let p: Value = serde_json::from_str(&text).unwrap();
+    let arch_ok = |arches: Option<&Value>| {
+        arches
+            .and_then(Value::as_array)
+            .is_none_or(|a| a.iter().any(|x| x == "amd64"))
+    };
+    let has_caps = |need: Option<&Value>| {
+        need.and_then(Value::as_array)
+            .is_none_or(|c| c.iter().all(|x| caps.iter().any(|have| x == have.as_str())))
+    };
+    let any_cap = |c: Option<&Value>| {
+        c.and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(|x| caps.iter().any(|have| x == have.as_str())))
+    };
+    let any_arch = |a: Option<&Value>| {
+        a.and_then(Value::as_array)
+            .is_some_and(|a| a.iter().any(|x| x == "amd64"))
+    };
+    let syscalls: Vec<Value> = p["syscalls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| {
+            let inc = &s["includes"];
+            let exc = &s["excludes"];
+            arch_ok(inc.get("arches"))
+                && has_caps(inc.get("caps"))
+                && !any_cap(exc.get("caps"))
+                && !any_arch(exc.get("arches"))
+        })
+        .map(|s| {
+            let mut r = json!({"names": s["names"], "action": s["action"]});
+            if let Some(a) = s.get("args").filter(|a| !a.is_null()) {
+                r["args"] = a.clone();
+            }
+            if let Some(e) = s.get("errnoRet") {
+                r["errnoRet"] = e.clone();
+            }
+            r
+        })
+        .collect();
+    json!({
+        "defaultAction": p["defaultAction"],
+        "defaultErrnoRet": p["defaultErrnoRet"],
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": syscalls
+    })
+}
+
+#[test]
+fn the_docker_default_profile_runs_a_shell_and_blocks_what_it_should() {
+    let rt = Rt::new();
+    let dir = tempfile::tempdir().unwrap();
+    let probe = build_probe(dir.path());
+    let script = "echo hello; ls / > /dev/null && echo listed; grep -E '^(Seccomp|CapEff):' /proc/self/status; /probe uselib";
+    let run = |with_profile: bool| {
+        let mut b = Bundle::busybox(&["sh", "-c", script]);
+        std::fs::copy(&probe, b.rootfs().join("probe")).unwrap();
+        b.edit(|c| {
+            if with_profile {
+                // Docker's default capability set, and the profile for it.
+                let caps: Vec<String> = [
+                    "CHOWN",
+                    "DAC_OVERRIDE",
+                    "FSETID",
+                    "FOWNER",
+                    "MKNOD",
+                    "NET_RAW",
+                    "SETGID",
+                    "SETUID",
+                    "SETFCAP",
+                    "SETPCAP",
+                    "NET_BIND_SERVICE",
+                    "SYS_CHROOT",
+                    "KILL",
+                    "AUDIT_WRITE",
+                ]
+                .iter()
+                .map(|c| format!("CAP_{c}"))
+                .collect();
+                for set in ["bounding", "effective", "permitted"] {
+                    c["process"]["capabilities"][set] = json!(caps);
+                }
+                c["linux"]["seccomp"] = engine_profile_for(&caps);
+            }
+        });
+        let id = unique_id("dockerprof");
+        let (code, out, err) = run_in(&rt, &b, &id);
+        assert_eq!(code, 0, "{err}");
+        assert_no_leaks(&rt, &id, &b);
+        out
+    };
+    let out = run(true);
+    assert!(out.starts_with("hello\nlisted\n"), "{out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+    assert!(
+        out.contains("CapEff:\t00000000a80425fb"),
+        "Docker's 14 capabilities: {out}"
+    );
+    // The profile refuses uselib(2) with EPERM; this kernel does not even
+    // have it (ENOSYS without the profile): the answer is the profile's.
+    assert!(out.contains("uselib: Operation not permitted"), "{out}");
+    let out = run(false);
+    assert!(out.contains("Seccomp:\t0"), "{out}");
+    assert!(out.contains("uselib: Function not implemented"), "{out}");
 }
