@@ -68,6 +68,7 @@ pub const FLAGS: &[&str] = &[
     "SECCOMP_FILTER_FLAG_LOG",
     "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
     "SECCOMP_FILTER_FLAG_TSYNC",
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
 ];
 
 /// The x32 ABI marks its syscall numbers with this bit.
@@ -79,6 +80,7 @@ const NOTIFY_MARK: u32 = 0xfffe;
 const RET_NOTIFY_MARK: u32 = libc::SECCOMP_RET_ERRNO | NOTIFY_MARK;
 const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
 const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
 
 /// Where a profile with SCMP_ACT_NOTIFY rules sends its listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,6 +98,8 @@ pub struct Compiled {
     /// The program that notifies an agent, if any (an index into
     /// `programs`), and the agent.
     pub notify: Option<(usize, Agent)>,
+    /// SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, for the notifying filter.
+    pub wait_killable: bool,
 }
 
 impl Compiled {
@@ -225,18 +229,18 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
         return Err(invalid(format!("errnoRet {NOTIFY_MARK} is not an errno")));
     }
     let mut flags: libc::c_ulong = 0;
+    let mut wait_killable = false;
     for f in profile.flags().iter().flatten() {
         flags |= match f {
             LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
             LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
                 libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
             }
+            // Only meaningful with a listener: kept for the notifying
+            // filter (see install), checked below.
             LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
-                return Err(Error::Unsupported(
-                    "linux.seccomp.flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (it is for \
-                     SCMP_ACT_NOTIFY agents)"
-                        .into(),
-                ))
+                wait_killable = true;
+                0
             }
             // One thread: the init or the exec'd process, before exec.
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 0,
@@ -296,6 +300,11 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
             notify_at.push(i);
         }
     }
+    if wait_killable && notify_at.is_empty() {
+        return Err(invalid(
+            "flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is for profiles with SCMP_ACT_NOTIFY rules",
+        ));
+    }
     let notify = match (notify_at.as_slice(), agent) {
         ([], _) => None,
         ([i], Some(a)) => Some((*i, a)),
@@ -309,6 +318,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
         programs,
         flags,
         notify,
+        wait_killable,
     })
 }
 
@@ -346,10 +356,12 @@ pub fn install(c: &Compiled) -> Result<Option<std::os::fd::OwnedFd>> {
     let mut listener = None;
     for (i, prog) in c.programs.iter().enumerate() {
         let notifies = c.notify.as_ref().is_some_and(|(at, _)| *at == i);
-        let flags = if notifies {
-            c.flags | SECCOMP_FILTER_FLAG_NEW_LISTENER
-        } else {
-            c.flags
+        let flags = match (notifies, c.wait_killable) {
+            (true, true) => {
+                c.flags | SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            }
+            (true, false) => c.flags | SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            (false, _) => c.flags,
         };
         let fprog = libc::sock_fprog {
             len: prog.len() as u16,

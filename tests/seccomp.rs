@@ -161,6 +161,7 @@ fn an_allow_list_profile_runs_a_shell() {
 fn notify_profile(listener: &std::path::Path) -> Value {
     json!({
         "defaultAction": "SCMP_ACT_ALLOW",
+        "flags": ["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
         "listenerPath": listener,
         "listenerMetadata": "meta-42",
         "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]

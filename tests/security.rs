@@ -235,3 +235,37 @@ fn cve_2025_31133_masked_paths_use_the_real_dev_null() {
     assert_eq!(lines[0], "1:3", "masked with the null device");
     assert_eq!(lines[1].trim(), "0");
 }
+
+/// CVE-2019-19921, CVE-2023-27561, CVE-2023-28642: with something else
+/// mounted at the container's /proc, rt must not write sysctls (or any
+/// procfs file) through it. rt writes through the host's procfs, opened
+/// before the pivot and checked to be procfs, so the config's fake /proc
+/// never sees the write while the sysctl still takes effect.
+#[test]
+fn cve_2023_27561_procfs_writes_only_through_a_real_procfs() {
+    let rt = Rt::new();
+    let fake = tempfile::tempdir().unwrap();
+    fs::create_dir_all(fake.path().join("sys/kernel")).unwrap();
+    fs::write(fake.path().join("sys/kernel/domainname"), "untouched").unwrap();
+    let mut b = Bundle::busybox(&["cat", "/proc/sys/kernel/domainname"]);
+    b.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        for m in mounts.iter_mut() {
+            if m["destination"] == "/proc" {
+                *m = json!({"destination": "/proc", "type": "bind",
+                            "source": fake.path(), "options": ["rbind"]});
+            }
+        }
+        c["linux"]["sysctl"] = json!({"kernel.domainname": "evil"});
+    });
+    let id = unique_id("fakeproc");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    // The container reads its (fake) /proc file: still untouched.
+    assert!(out.starts_with("untouched"), "{out}");
+    assert_eq!(
+        fs::read_to_string(fake.path().join("sys/kernel/domainname")).unwrap(),
+        "untouched"
+    );
+    assert_no_leaks(&rt, &id, &b);
+}
