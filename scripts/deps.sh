@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(busybox-static make gcc libc6-dev)
-[ "${1:-}" = "--test" ] && pkgs+=(runc util-linux iproute2 containerd podman conmon umoci skopeo)
+[ "${1:-}" = "--test" ] && pkgs+=(runc util-linux iproute2 containerd podman conmon umoci skopeo procps)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -378,6 +378,31 @@ impl Placement {
         Ok(())
     }
 
+    /// Freezes or thaws every process of the cgroup and waits until the
+    /// kernel reports it done (`frozen` in cgroup.events).
+    pub fn set_frozen(&self, frozen: bool, timeout: Duration) -> Result<()> {
+        let freeze = self.dir.join("cgroup.freeze");
+        fs::write(&freeze, if frozen { "1" } else { "0" })
+            .with_ctx(|| format!("write {}", freeze.display()))?;
+        let events = self.dir.join("cgroup.events");
+        let want = if frozen { "frozen 1" } else { "frozen 0" };
+        let deadline = Instant::now() + timeout;
+        loop {
+            let now =
+                fs::read_to_string(&events).with_ctx(|| format!("read {}", events.display()))?;
+            if now.lines().any(|l| l.trim() == want) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Invalid(format!(
+                    "{}: the kernel did not report \"{want}\" within {timeout:?}",
+                    events.display()
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
     /// Whether the cgroup is frozen (cgroup.freeze reads 1).
     pub fn is_frozen(&self) -> bool {
         fs::read_to_string(self.dir.join("cgroup.freeze"))

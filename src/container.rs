@@ -598,6 +598,58 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     pidfd_send_signal(&pidfd, sig).with_ctx(|| format!("send signal {sig} to the init of {id}"))
 }
 
+/// Freezes a running container (`cgroup.freeze`); its status becomes
+/// paused.
+pub fn pause(root: &Root, id: &str) -> Result<()> {
+    set_paused(root, id, true)
+}
+
+/// Thaws a paused container.
+pub fn resume(root: &Root, id: &str) -> Result<()> {
+    set_paused(root, id, false)
+}
+
+fn set_paused(root: &Root, id: &str, pause: bool) -> Result<()> {
+    let locked = root.lock(id)?;
+    let c = Container::from_locked(&locked)?;
+    match (c.status(), pause) {
+        (Status::Running, true) | (Status::Paused, false) => {}
+        (Status::Paused, true) => {
+            return Err(Error::InvalidState(format!(
+                "container {id} is already paused"
+            )))
+        }
+        (Status::Running, false) => {
+            return Err(Error::InvalidState(format!("container {id} is not paused")))
+        }
+        (s, _) => {
+            return Err(Error::InvalidState(format!(
+                "container {id} is {s}: only a running container can be paused or resumed"
+            )))
+        }
+    }
+    let cg =
+        c.state.cgroup.as_ref().ok_or_else(|| {
+            Error::InvalidState(format!("container {id} has no cgroup to freeze"))
+        })?;
+    cg.set_frozen(pause, Duration::from_secs(10))
+}
+
+/// The pids of every process in the container's cgroup (`rt ps`).
+pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
+    let c = Container::load(root, id)?;
+    if c.status() == Status::Stopped {
+        return Ok(vec![]);
+    }
+    match &c.state.cgroup {
+        Some(cg) => cg.pids(),
+        None => Ok(c
+            .init_pidfd()
+            .map(|_| vec![c.state.pid])
+            .unwrap_or_default()),
+    }
+}
+
 /// Removes a container. A running one needs `force` (it is killed first).
 pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     validate_id(id)?;

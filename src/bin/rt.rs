@@ -207,6 +207,20 @@ enum Cmd {
         #[arg(short = 'q', long)]
         quiet: bool,
     },
+    /// Freeze every process of a running container
+    Pause { id: String },
+    /// Thaw a paused container
+    Resume { id: String },
+    /// List the processes of a container
+    Ps {
+        /// table runs ps(1) and keeps the container's rows; json prints the pids
+        #[arg(short = 'f', long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+        id: String,
+        /// Options for ps(1) (default -ef)
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        ps_args: Vec<String>,
+    },
     /// Print a container's output, kept by its shim
     Logs {
         /// Keep printing new output until the container exits
@@ -440,6 +454,13 @@ fn run(cli: Cli) -> Result<i32> {
             };
             logs(&root, &id, &filter, follow, timestamps)?;
         }
+        Cmd::Pause { id } => container::pause(&root, &id)?,
+        Cmd::Resume { id } => container::resume(&root, &id)?,
+        Cmd::Ps {
+            format,
+            id,
+            ps_args,
+        } => ps(&root, &id, format, &ps_args)?,
         Cmd::Wait { id } => {
             let exit = container::wait(&root, &id)?;
             println!("{}", exit.status);
@@ -619,6 +640,51 @@ fn logs(
             return Ok(());
         }
     }
+}
+
+/// runc's `ps`: json is the array of pids (what containerd parses);
+/// table is ps(1)'s output, header and the container's rows.
+fn ps(root: &Root, id: &str, format: ListFormat, ps_args: &[String]) -> Result<()> {
+    let pids = container::pids(root, id)?;
+    if format == ListFormat::Json {
+        println!("{}", serde_json::to_string(&pids)?);
+        return Ok(());
+    }
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("run ps")?;
+    if !out.status.success() {
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .ok_or_else(|| anyhow!("ps {}: its output has no PID column", args.join(" ")))?;
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{header}")?;
+    for line in lines {
+        let pid = line
+            .split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok());
+        if pid.is_some_and(|p| pids.contains(&p)) {
+            writeln!(stdout, "{line}")?;
+        }
+    }
+    Ok(())
 }
 
 fn attach(root: &Root, id: &str) -> Result<i32> {

@@ -1,0 +1,116 @@
+//! pause/resume (cgroup.freeze, which any non-root cgroup v2 has, so
+//! these run on the hybrid host too) and ps.
+
+mod common;
+
+use std::fs;
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+fn counter_bundle(out: &std::path::Path) -> Bundle {
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "i=0; while :; do i=$((i+1)); echo $i > /out/n; sleep 0.01; done",
+    ]);
+    b.add_mount(json!({"destination": "/out", "type": "bind",
+        "source": out, "options": ["rbind", "rw"]}));
+    b
+}
+
+fn count(out: &std::path::Path) -> u64 {
+    fs::read_to_string(out.join("n"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_paused_container_makes_no_progress_until_resumed() {
+    let rt = Rt::new();
+    let out = tempfile::tempdir().unwrap();
+    let b = counter_bundle(out.path());
+    let id = unique_id("pause");
+    rt.detached(&b, &id);
+    while count(out.path()) < 3 {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    rt.ok(&["pause", &id]);
+    assert_eq!(rt.status(&id), "paused");
+    assert!(rt.ok(&["list"]).contains("paused"));
+    let frozen_at = count(out.path());
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        count(out.path()),
+        frozen_at,
+        "the counter moved while paused"
+    );
+    let err = rt.fails(&["pause", &id]);
+    assert_one_line_error(&err, &["already paused"]);
+    let err = rt.fails(&["exec", &id, "true"]);
+    assert_one_line_error(&err, &["paused"]);
+
+    rt.ok(&["resume", &id]);
+    assert_eq!(rt.status(&id), "running");
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while count(out.path()) <= frozen_at {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no progress after resume"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let err = rt.fails(&["resume", &id]);
+    assert_one_line_error(&err, &["not paused"]);
+
+    // A paused container can be deleted with --force.
+    rt.ok(&["pause", &id]);
+    rt.ok(&["delete", "-f", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}
+
+#[test]
+fn pause_of_what_is_not_running_is_refused() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("pausecreated");
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    let err = rt.fails(&["pause", &id]);
+    assert_one_line_error(&err, &["created", "only a running container"]);
+    rt.ok(&["delete", "-f", &id]);
+    let err = rt.fails(&["pause", &id]);
+    assert_one_line_error(&err, &["does not exist", &id]);
+    let err = rt.fails(&["resume", "no-such-container"]);
+    assert_one_line_error(&err, &["does not exist"]);
+}
+
+#[test]
+fn ps_lists_the_containers_processes() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("ps");
+    let init = rt.detached(&b, &id);
+    let exec = rt
+        .cmd(&["exec", "-d", &id, "sleep", "999"])
+        .status()
+        .unwrap();
+    assert!(exec.success());
+    let pids: Vec<i64> = serde_json::from_str(&rt.ok(&["ps", "--format", "json", &id])).unwrap();
+    assert!(pids.contains(&init), "{pids:?}");
+    assert_eq!(pids.len(), 2, "the init and the exec'd sleep: {pids:?}");
+    let table = rt.ok(&["ps", &id]);
+    let mut lines = table.lines();
+    assert!(lines.next().unwrap().contains("PID"), "{table}");
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    assert!(rows.iter().any(|r| r.contains("sleep 1000")), "{table}");
+    assert!(rows.iter().any(|r| r.contains("sleep 999")), "{table}");
+    // ps(1) options go through.
+    let custom = rt.ok(&["ps", &id, "-o", "pid,comm"]);
+    assert_eq!(custom.lines().count(), 3, "{custom}");
+    rt.ok(&["delete", "-f", &id]);
+    let err = rt.fails(&["ps", &id]);
+    assert_one_line_error(&err, &["does not exist", &id]);
+}
