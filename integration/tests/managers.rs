@@ -127,6 +127,23 @@ fn containerd_runc_shim_with_rt() {
             .any(|l| l.starts_with("c2 ") && l.contains("RUNNING")),
         "{ps}"
     );
+    // pause/resume reach rt's pause/resume; ps its `ps --format json`.
+    ok(ctr().args(["task", "pause", "c2"]));
+    let ps = ok(ctr().args(["task", "ls"]));
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with("c2 ") && l.contains("PAUSED")),
+        "{ps}"
+    );
+    ok(ctr().args(["task", "resume", "c2"]));
+    let ps = ok(ctr().args(["task", "ls"]));
+    assert!(
+        ps.lines()
+            .any(|l| l.starts_with("c2 ") && l.contains("RUNNING")),
+        "{ps}"
+    );
+    let procs = ok(ctr().args(["task", "ps", "c2"]));
+    assert_eq!(procs.lines().count(), 2, "a header and the init: {procs}");
     ok(ctr().args(["task", "kill", "-s", "KILL", "c2"]));
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
