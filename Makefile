@@ -19,8 +19,10 @@ install: release
 	install -D -m 0755 target/release/rt $(DESTDIR)$(PREFIX)/bin/rt
 	install -D -m 0755 target/release/rt-shim $(DESTDIR)$(PREFIX)/bin/rt-shim
 
-bench:
-	@echo "make bench: bench/ is not written yet (issue: bench/ against runc and crun)" >&2; exit 1
+# rt against runc and crun (as root): bench/results.md and bench/results.png.
+bench: release
+	bash scripts/deps.sh --bench
+	python3 bench/bench.py
 
 # The OCI runtime spec's MUST clauses against rt, or any runc-style runtime
 # with RUNTIME=runc (or a path). Needs root. Prints "N passed, N failed, N skipped".

@@ -5,6 +5,7 @@ set -euo pipefail
 
 pkgs=(busybox-static make gcc libc6-dev)
 [ "${1:-}" = "--test" ] && pkgs+=(runc util-linux iproute2 containerd podman conmon umoci skopeo procps)
+[ "${1:-}" = "--bench" ] && pkgs+=(runc crun util-linux time python3 gnuplot-nox strace)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""rt against runc and crun, side by side, in one run.
+
+Every runtime is run through the same wrapper, a private mount namespace:
+    unshare -m sh -c 'PREP; exec RUNTIME "$@"' sh ARGS...
+crun 1.8 refuses hybrid cgroup hosts, so for crun PREP unmounts
+/sys/fs/cgroup/unified inside that namespace; for rt and runc PREP is ':'.
+The wrapper costs a few milliseconds and is paid by all alike.
+
+Repetitions are interleaved (rt runc crun, rt runc crun, ...) so drift on
+this shared machine hits every runtime alike. Single operations are
+repeated REPS times after WARMUP runs; the batch figures (100 in sequence,
+50 in parallel) BATCH_REPS times. Medians, min and max are reported, and
+the ratios rt/crun and rt/runc of the medians.
+
+Writes bench/results.md (a Markdown table and the machine), bench/runs.dat
+and, if gnuplot is installed, bench/results.png.
+"""
+
+import argparse
+import concurrent.futures
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def sh(*args, **kw):
+    return subprocess.run(args, check=True, **kw)
+
+
+class Runtime:
+    def __init__(self, name, binary, prep=":"):
+        self.name = name
+        self.binary = binary
+        self.prep = prep
+        self.root = tempfile.mkdtemp(prefix=f"bench-{name}-root.")
+
+    def argv(self, *args):
+        return [
+            "unshare", "-m", "sh", "-c",
+            f'{self.prep}; exec {self.binary} --root {self.root} "$@"', "sh", *args,
+        ]
+
+    def peak_rss(self, *args):
+        """Peak RSS (KiB) of one command, as GNU time reports it: its child
+        starts from time's small image, not from this Python process."""
+        with tempfile.NamedTemporaryFile("r") as out:
+            subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name, *self.argv(*args)],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, check=True)
+            return int(out.read().split()[-1])
+
+    def call(self, *args, check=True):
+        """Runs one command; returns (seconds, ru_maxrss in KiB)."""
+        # stderr to a file, not a pipe: a detached container inherits it
+        # and would hold a pipe open for as long as it runs.
+        with tempfile.TemporaryFile() as err:
+            t0 = time.perf_counter()
+            p = subprocess.Popen(self.argv(*args), stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=err)
+            _, status, usage = os.wait4(p.pid, 0)
+            dt = time.perf_counter() - t0
+            p.returncode = os.waitstatus_to_exitcode(status)
+            if check and p.returncode != 0:
+                err.seek(0)
+                msg = err.read().decode(errors="replace").strip()
+                raise RuntimeError(f"{self.name} {' '.join(args)}: exit {p.returncode}: {msg}")
+        return dt, usage.ru_maxrss
+
+    def cleanup(self):
+        out = subprocess.run(self.argv("list", "-q"), capture_output=True, text=True)
+        for cid in out.stdout.split():
+            subprocess.run(self.argv("delete", "-f", cid), capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def make_bundle(rt_binary, args, readonly=True):
+    d = tempfile.mkdtemp(prefix="bench-bundle.")
+    rootfs = os.path.join(d, "rootfs")
+    for sub in ["bin", "etc", "tmp", "proc", "sys", "dev", "root"]:
+        os.makedirs(os.path.join(rootfs, sub))
+    shutil.copy("/bin/busybox", os.path.join(rootfs, "bin/busybox"))
+    for applet in ["sh", "true", "sleep"]:
+        os.symlink("busybox", os.path.join(rootfs, "bin", applet))
+    sh(rt_binary, "spec", "-b", d)
+    cfg_path = os.path.join(d, "config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    # crun 1.8 knows runtime-spec versions up to 1.1.
+    cfg["ociVersion"] = "1.0.2"
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = args
+    cfg["root"]["readonly"] = readonly
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    return d
+
+
+def wait_stopped(rt, cid, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        out = subprocess.run(rt.argv("state", cid), capture_output=True, text=True)
+        if out.returncode == 0 and json.loads(out.stdout)["status"] == "stopped":
+            return
+        time.sleep(0.002)
+    raise RuntimeError(f"{rt.name}: {cid} did not stop")
+
+
+class Bench:
+    def __init__(self, runtimes, true_bundle, sleep_bundle):
+        self.rts = runtimes
+        self.true_b = true_bundle
+        self.sleep_b = sleep_bundle
+        self.samples = {}  # figure -> runtime -> [values]
+        self.n = 0
+
+    def add(self, figure, rt, value):
+        self.samples.setdefault(figure, {}).setdefault(rt.name, []).append(value)
+
+    def cid(self, rt, what):
+        self.n += 1
+        return f"b{what}{self.n}"
+
+    def single(self, rt, record):
+        # run of /bin/true, end to end
+        cid = self.cid(rt, "run")
+        dt, _ = rt.call("run", "--bundle", self.true_b, cid)
+        rss = rt.peak_rss("run", "--bundle", self.true_b, self.cid(rt, "rss"))
+        if record:
+            self.add("run /bin/true (ms)", rt, dt * 1000)
+            self.add("peak RSS of `run` (MiB)", rt, rss / 1024)
+        # create, start, delete separately
+        cid = self.cid(rt, "life")
+        dc, _ = rt.call("create", "--bundle", self.true_b, cid)
+        ds, _ = rt.call("start", cid)
+        wait_stopped(rt, cid)
+        dd, _ = rt.call("delete", cid)
+        if record:
+            self.add("create (ms)", rt, dc * 1000)
+            self.add("start (ms)", rt, ds * 1000)
+            self.add("delete (ms)", rt, dd * 1000)
+
+    def exec_(self, rt, cid, record):
+        dt, _ = rt.call("exec", cid, "/bin/true")
+        if record:
+            self.add("exec /bin/true (ms)", rt, dt * 1000)
+
+    def sequence(self, rt, count):
+        t0 = time.perf_counter()
+        for _ in range(count):
+            cid = self.cid(rt, "seq")
+            rt.call("create", "--bundle", self.true_b, cid)
+            rt.call("start", cid)
+            wait_stopped(rt, cid)
+            rt.call("delete", cid)
+        self.add(f"{count} create+start+delete in sequence (s)", rt, time.perf_counter() - t0)
+
+    def parallel(self, rt, count):
+        ids = [self.cid(rt, "par") for _ in range(count)]
+        t0 = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(lambda c: rt.call("create", "--bundle", self.sleep_b, c), ids))
+        rt.call("list")
+        for c in ids:
+            rt.call("delete", "-f", c)
+        self.add(f"{count} created 2 at a time, listed, deleted (s)", rt, time.perf_counter() - t0)
+
+
+def shim_rss(rt_binary):
+    """RSS and PSS (KiB) of an rt-shim watching a sleeping container."""
+    shim = os.path.join(os.path.dirname(rt_binary), "rt-shim")
+    if not os.path.exists(shim):
+        return None
+    root = tempfile.mkdtemp(prefix="bench-shim-root.")
+    b = make_bundle(rt_binary, ["sleep", "1000"])
+    try:
+        sh(rt_binary, "--root", root, "run", "-d", "--bundle", b, "shimrss",
+           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+        st = json.loads(subprocess.run([rt_binary, "--root", root, "state", "shimrss"],
+                                       capture_output=True, text=True, check=True).stdout)
+        with open(f"/proc/{st['pid']}/stat") as f:
+            ppid = int(f.read().rsplit(") ", 1)[1].split()[1])
+        vals = {}
+        with open(f"/proc/{ppid}/smaps_rollup") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("Rss", "Pss"):
+                    vals[k] = int(v.split()[0])
+        return vals
+    finally:
+        subprocess.run([rt_binary, "--root", root, "delete", "-f", "shimrss"], capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(b, ignore_errors=True)
+
+
+def machine():
+    cpu = "unknown"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    versions = []
+    for name, cmd in [("runc", ["runc", "--version"]), ("crun", ["crun", "--version"])]:
+        out = subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()
+        versions.append(out[0] if out else f"{name}: unknown")
+    return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Linux {platform.release()}, "
+            f"cgroups hybrid (v2 with hugetlb only); {'; '.join(versions)}")
+
+
+def fmt(vals):
+    return f"{statistics.median(vals):.2f} ({min(vals):.2f}–{max(vals):.2f})"
+
+
+def report(bench, args, shim, out_dir):
+    names = [rt.name for rt in bench.rts]
+    lines = [
+        "# rt against runc and crun",
+        "",
+        f"Machine: {machine()}.",
+        "",
+        "Every runtime runs through the same wrapper, "
+        "`unshare -m sh -c 'PREP; exec RUNTIME \"$@\"'` (crun's PREP unmounts "
+        "/sys/fs/cgroup/unified, which crun 1.8 refuses), so each figure includes "
+        "a few ms of wrapper. Same busybox bundle (read-only root, `rt spec`'s "
+        f"namespaces). Median (min–max) of {args.reps} interleaved repetitions after "
+        f"{args.warmup} warm-up runs; batch figures of {args.batch_reps}. "
+        "Peak RSS is GNU time's %M for the wrapper process, which execs the runtime "
+        "(so the figure is the largest of unshare, sh and the runtime).",
+        "",
+        "| figure | " + " | ".join(names) + " | rt/crun | rt/runc |",
+        "| --- | " + " | ".join("---" for _ in names) + " | --- | --- |",
+    ]
+    for figure, per in bench.samples.items():
+        cells = [fmt(per[n]) if n in per else "n/a" for n in names]
+        med = {n: statistics.median(per[n]) for n in per}
+        ratio = lambda other: f"{med['rt'] / med[other]:.2f}" if other in med and med[other] else "n/a"
+        lines.append(f"| {figure} | " + " | ".join(cells) + f" | {ratio('crun')} | {ratio('runc')} |")
+    lines.append("")
+    if shim:
+        lines.append(
+            f"rt-shim watching one container: RSS {shim['Rss'] / 1024:.2f} MiB, "
+            f"PSS {shim['Pss'] / 1024:.2f} MiB (`/proc/<shim>/smaps_rollup`). "
+            "runc and crun have no shim of their own; conmon and containerd-shim-runc-v2 "
+            "are not measured by this script.")
+    else:
+        lines.append("rt-shim: n/a (not built)")
+    lines.append("")
+    with open(os.path.join(out_dir, "results.md"), "w") as f:
+        f.write("\n".join(lines))
+    with open(os.path.join(out_dir, "runs.dat"), "w") as f:
+        for figure, per in bench.samples.items():
+            for n, vals in per.items():
+                for v in vals:
+                    f.write(f'"{figure}" {n} {v:.4f}\n')
+    print("\n".join(lines))
+
+
+def plot(bench, out_dir):
+    if not shutil.which("gnuplot"):
+        print("bench: gnuplot not installed (apt-get install gnuplot-nox): no plot", file=sys.stderr)
+        return
+    figures = [f for f in bench.samples if f.endswith("(ms)")]
+    names = [rt.name for rt in bench.rts]
+    data = os.path.join(out_dir, "plot.dat")
+    with open(data, "w") as f:
+        # One block per runtime, so each gets its colour and key entry.
+        for j, n in enumerate(names):
+            for i, figure in enumerate(figures):
+                for v in bench.samples[figure].get(n, []):
+                    f.write(f"{i * (len(names) + 1) + j} {v:.4f}\n")
+            f.write("\n\n")
+    tics = ", ".join(f'"{fig.replace(" (ms)", "")}" {i * (len(names) + 1) + 1}'
+                     for i, fig in enumerate(figures))
+    script = f"""
+set terminal pngcairo size 1100,500
+set output '{os.path.join(out_dir, "results.png")}'
+set title 'Each run, interleaved; same wrapper for every runtime'
+set ylabel 'ms'
+set yrange [0:*]
+set xtics ({tics})
+set key top right
+plot for [j=0:{len(names) - 1}] '{data}' index j using 1:2 with points pt 7 ps 0.6 title word('{" ".join(names)}', j+1)
+"""
+    subprocess.run(["gnuplot"], input=script, text=True, check=False)
+    os.unlink(data)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rt", default=os.path.join(ROOT, "target/release/rt"))
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--batch-reps", type=int, default=3)
+    ap.add_argument("--sequence", type=int, default=100)
+    ap.add_argument("--parallel", type=int, default=50)
+    ap.add_argument("--out", default=HERE)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("bench: run as root")
+    rt_binary = os.path.abspath(args.rt)
+    runtimes = [Runtime("rt", rt_binary)]
+    for name in ["runc", "crun"]:
+        path = shutil.which(name)
+        if path:
+            prep = "umount /sys/fs/cgroup/unified 2>/dev/null || :" if name == "crun" else ":"
+            runtimes.append(Runtime(name, path, prep))
+        else:
+            print(f"bench: {name} not installed: left out", file=sys.stderr)
+    true_b = make_bundle(rt_binary, ["/bin/true"])
+    sleep_b = make_bundle(rt_binary, ["sleep", "1000"])
+    bench = Bench(runtimes, true_b, sleep_b)
+    try:
+        execs = {}
+        for rt in runtimes:
+            cid = bench.cid(rt, "exec")
+            rt.call("run", "-d", "--bundle", sleep_b, cid)
+            execs[rt.name] = cid
+        for i in range(args.warmup + args.reps):
+            order = runtimes[i % len(runtimes):] + runtimes[:i % len(runtimes)]
+            for rt in order:
+                bench.single(rt, record=i >= args.warmup)
+                bench.exec_(rt, execs[rt.name], record=i >= args.warmup)
+            print(f"bench: single operations {i + 1}/{args.warmup + args.reps}", file=sys.stderr)
+        for i in range(args.batch_reps):
+            for rt in runtimes[i % len(runtimes):] + runtimes[:i % len(runtimes)]:
+                bench.sequence(rt, args.sequence)
+                bench.parallel(rt, args.parallel)
+            print(f"bench: batches {i + 1}/{args.batch_reps}", file=sys.stderr)
+        shim = shim_rss(rt_binary)
+        report(bench, args, shim, args.out)
+        plot(bench, args.out)
+    finally:
+        for rt in runtimes:
+            rt.cleanup()
+        shutil.rmtree(true_b, ignore_errors=True)
+        shutil.rmtree(sleep_b, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
