@@ -635,6 +635,30 @@ fn set_paused(root: &Root, id: &str, pause: bool) -> Result<()> {
     cg.set_frozen(pause, Duration::from_secs(10))
 }
 
+/// Changes a running container's resources (`rt update`). Resources whose
+/// cgroup v2 controller is missing are refused naming the controller, and
+/// the limits rt does not write yet are refused as unsupported: never a
+/// silent no-op. Device rules cannot be changed on a live container.
+pub fn update(root: &Root, id: &str, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let locked = root.lock(id)?;
+    let c = Container::from_locked(&locked)?;
+    match c.status() {
+        Status::Running | Status::Paused | Status::Created => {}
+        s => {
+            return Err(Error::InvalidState(format!(
+                "container {id} is {s}: only a live container can be updated"
+            )))
+        }
+    }
+    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(Error::Unsupported(
+            "update of linux.resources.devices on a live container".into(),
+        ));
+    }
+    let mount = cgroups::find_mount()?;
+    cgroups::check_resources(r, &mount)
+}
+
 /// The pids of every process in the container's cgroup (`rt ps`).
 pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
     let c = Container::load(root, id)?;

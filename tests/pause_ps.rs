@@ -114,3 +114,48 @@ fn ps_lists_the_containers_processes() {
     let err = rt.fails(&["ps", &id]);
     assert_one_line_error(&err, &["does not exist", &id]);
 }
+
+#[test]
+fn update_names_what_it_cannot_do() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("update");
+    rt.detached(&b, &id);
+    // runc's flags: on this hybrid host memory is a cgroup v1 controller.
+    let mem_available = fs::read_to_string("/sys/fs/cgroup/unified/cgroup.controllers")
+        .unwrap_or_default()
+        .split_whitespace()
+        .any(|c| c == "memory");
+    let err = rt.fails(&["update", "--memory", "67108864", &id]);
+    if mem_available {
+        assert_one_line_error(&err, &["linux.resources.memory"]);
+    } else {
+        assert_one_line_error(&err, &["memory controller", "not available"]);
+    }
+    // --resources - as containerd sends it.
+    let out = rt
+        .cmd(&["update", "--resources", "-", &id])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            use std::io::Write;
+            c.stdin
+                .take()
+                .unwrap()
+                .write_all(br#"{"pids": {"limit": 100}}"#)?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert!(!out.status.success());
+    assert_one_line_error(&stderr(&out), &["linux.resources.pids"]);
+    let err = rt.fails(&["update", "--resources", "/no/such.json", &id]);
+    assert_one_line_error(&err, &["--resources", "/no/such.json"]);
+    // An empty update changes nothing and succeeds.
+    rt.ok(&["update", &id]);
+    assert_eq!(rt.status(&id), "running");
+    rt.ok(&["delete", "-f", &id]);
+    let err = rt.fails(&["update", "--pids-limit", "10", &id]);
+    assert_one_line_error(&err, &["does not exist", &id]);
+}

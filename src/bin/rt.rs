@@ -161,6 +161,45 @@ struct ExecArgs {
     command: Vec<String>,
 }
 
+#[derive(Args, Debug, Clone)]
+struct UpdateArgs {
+    /// linux.resources JSON from a file, or - for stdin (as containerd sends it)
+    #[arg(short = 'r', long)]
+    resources: Option<PathBuf>,
+    /// Memory limit in bytes
+    #[arg(long)]
+    memory: Option<i64>,
+    /// Memory reservation in bytes
+    #[arg(long = "memory-reservation")]
+    memory_reservation: Option<i64>,
+    /// Memory plus swap limit in bytes (-1: unlimited)
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
+    memory_swap: Option<i64>,
+    /// CPU shares (relative weight)
+    #[arg(long = "cpu-shares")]
+    cpu_shares: Option<u64>,
+    /// CFS quota in microseconds
+    #[arg(long = "cpu-quota", allow_hyphen_values = true)]
+    cpu_quota: Option<i64>,
+    /// CFS period in microseconds
+    #[arg(long = "cpu-period")]
+    cpu_period: Option<u64>,
+    /// CPUs to run on (0-3, 0,1)
+    #[arg(long = "cpuset-cpus")]
+    cpuset_cpus: Option<String>,
+    /// Memory nodes to use
+    #[arg(long = "cpuset-mems")]
+    cpuset_mems: Option<String>,
+    /// Maximum number of pids (-1: unlimited)
+    #[arg(long = "pids-limit", allow_hyphen_values = true)]
+    pids_limit: Option<i64>,
+    /// Block IO weight (10-1000)
+    #[arg(long = "blkio-weight")]
+    blkio_weight: Option<u16>,
+    /// Container id
+    id: String,
+}
+
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Create a container; it waits for `start`
@@ -207,6 +246,8 @@ enum Cmd {
         #[arg(short = 'q', long)]
         quiet: bool,
     },
+    /// Change a container's resource limits (runc's flags, or --resources)
+    Update(Box<UpdateArgs>),
     /// Freeze every process of a running container
     Pause { id: String },
     /// Thaw a paused container
@@ -454,6 +495,7 @@ fn run(cli: Cli) -> Result<i32> {
             };
             logs(&root, &id, &filter, follow, timestamps)?;
         }
+        Cmd::Update(a) => container::update(&root, &a.id, &update_resources(&a)?)?,
         Cmd::Pause { id } => container::pause(&root, &id)?,
         Cmd::Resume { id } => container::resume(&root, &id)?,
         Cmd::Ps {
@@ -640,6 +682,60 @@ fn logs(
             return Ok(());
         }
     }
+}
+
+/// The resources `update` asks for: the --resources JSON, with runc's
+/// flags on top.
+fn update_resources(a: &UpdateArgs) -> Result<oci_spec::runtime::LinuxResources> {
+    use std::io::Read;
+    let mut v: serde_json::Value = match &a.resources {
+        Some(p) => {
+            let mut text = String::new();
+            if p.as_os_str() == "-" {
+                std::io::stdin().read_to_string(&mut text)?;
+            } else {
+                text = std::fs::read_to_string(p)
+                    .with_context(|| format!("--resources {}", p.display()))?;
+            }
+            serde_json::from_str(&text)
+                .map_err(|e| anyhow!("--resources: not linux.resources JSON: {e}"))?
+        }
+        None => serde_json::json!({}),
+    };
+    let mut set = |section: &str, key: &str, val: serde_json::Value| {
+        v[section][key] = val;
+    };
+    if let Some(x) = a.memory {
+        set("memory", "limit", x.into());
+    }
+    if let Some(x) = a.memory_reservation {
+        set("memory", "reservation", x.into());
+    }
+    if let Some(x) = a.memory_swap {
+        set("memory", "swap", x.into());
+    }
+    if let Some(x) = a.cpu_shares {
+        set("cpu", "shares", x.into());
+    }
+    if let Some(x) = a.cpu_quota {
+        set("cpu", "quota", x.into());
+    }
+    if let Some(x) = a.cpu_period {
+        set("cpu", "period", x.into());
+    }
+    if let Some(x) = &a.cpuset_cpus {
+        set("cpu", "cpus", x.clone().into());
+    }
+    if let Some(x) = &a.cpuset_mems {
+        set("cpu", "mems", x.clone().into());
+    }
+    if let Some(x) = a.pids_limit {
+        set("pids", "limit", x.into());
+    }
+    if let Some(x) = a.blkio_weight {
+        set("blockIO", "weight", x.into());
+    }
+    serde_json::from_value(v).map_err(|e| anyhow!("--resources: {e}"))
 }
 
 /// runc's `ps`: json is the array of pids (what containerd parses);
