@@ -84,6 +84,25 @@ class Runtime:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+class Floor:
+    """What the kernel needs for `run /bin/true`: bench/floor.c makes the
+    same namespaces, the root's mounts and an exec, with nothing else; it
+    runs through the same wrapper as the runtimes."""
+
+    name = "floor"
+
+    def __init__(self, bundle):
+        self.rootfs = os.path.join(bundle, "rootfs")
+        self.binary = os.path.join(tempfile.mkdtemp(prefix="bench-floor."), "floor")
+        sh("gcc", "-O2", "-o", self.binary, os.path.join(HERE, "floor.c"))
+
+    def call(self):
+        t0 = time.perf_counter()
+        subprocess.run(["unshare", "-m", "sh", "-c", f'exec {self.binary} "$@"', "sh", self.rootfs],
+                       check=True, stdin=subprocess.DEVNULL)
+        return time.perf_counter() - t0
+
+
 def make_bundle(rt_binary, args, readonly=True):
     d = tempfile.mkdtemp(prefix="bench-bundle.")
     rootfs = os.path.join(d, "rootfs")
@@ -130,6 +149,11 @@ class Bench:
     def cid(self, rt, what):
         self.n += 1
         return f"b{what}{self.n}"
+
+    def floor(self, floor, record):
+        dt = floor.call()
+        if record:
+            self.samples.setdefault("run /bin/true (ms)", {}).setdefault("floor", []).append(dt * 1000)
 
     def single(self, rt, record):
         # run of /bin/true, end to end
@@ -224,7 +248,7 @@ def fmt(vals):
 
 
 def report(bench, args, shim, out_dir):
-    names = [rt.name for rt in bench.rts]
+    names = [rt.name for rt in bench.rts] + ["floor"]
     lines = [
         "# rt against runc and crun",
         "",
@@ -236,6 +260,9 @@ def report(bench, args, shim, out_dir):
         "a few ms of wrapper. Same busybox bundle (read-only root, `rt spec`'s "
         f"namespaces). Median (min–max) of {args.reps} interleaved repetitions after "
         f"{args.warmup} warm-up runs; batch figures of {args.batch_reps}. "
+        "floor: `bench/floor.c`, the same namespaces (unshare), the root's bind, "
+        "proc, tmpfs and sysfs mounts and a chroot exec of /bin/true, nothing else: "
+        "what the kernel needs. "
         "Peak RSS is GNU time's %M for the wrapper process, which execs the runtime "
         "(so the figure is the largest of unshare, sh and the runtime).",
         "",
@@ -307,6 +334,12 @@ def main():
     ap.add_argument("--parallel", type=int, default=50)
     ap.add_argument("--out", default=HERE)
     args = ap.parse_args()
+    if os.environ.get("BENCH_QUICK"):
+        # Proves the bench works (CI runs this); the numbers mean little.
+        args.reps, args.warmup, args.batch_reps = 3, 1, 1
+        args.sequence, args.parallel = 10, 6
+        if args.out == HERE:
+            args.out = tempfile.mkdtemp(prefix="bench-quick.")
     if os.geteuid() != 0:
         sys.exit("bench: run as root")
     rt_binary = os.path.abspath(args.rt)
@@ -321,6 +354,7 @@ def main():
     true_b = make_bundle(rt_binary, ["/bin/true"])
     sleep_b = make_bundle(rt_binary, ["sleep", "1000"])
     bench = Bench(runtimes, true_b, sleep_b)
+    floor = Floor(true_b)
     try:
         execs = {}
         for rt in runtimes:
@@ -332,6 +366,7 @@ def main():
             for rt in order:
                 bench.single(rt, record=i >= args.warmup)
                 bench.exec_(rt, execs[rt.name], record=i >= args.warmup)
+            bench.floor(floor, record=i >= args.warmup)
             print(f"bench: single operations {i + 1}/{args.warmup + args.reps}", file=sys.stderr)
         for i in range(args.batch_reps):
             for rt in runtimes[i % len(runtimes):] + runtimes[:i % len(runtimes)]:
