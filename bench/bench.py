@@ -227,6 +227,47 @@ def shim_rss(rt_binary):
         shutil.rmtree(b, ignore_errors=True)
 
 
+def conmon_rss(rt_binary):
+    """RSS and PSS (KiB) of the conmon Podman starts for a runc container
+    of the same busybox root filesystem, or None without podman."""
+    if not shutil.which("podman"):
+        return None
+    d = tempfile.mkdtemp(prefix="bench-podman.")
+    b = make_bundle(rt_binary, ["sleep", "1000"])
+    p = ["podman", "--root", f"{d}/storage", "--runroot", f"{d}/run",
+         "--cgroup-manager", "cgroupfs", "--events-backend", "none"]
+    q = dict(capture_output=True, text=True)
+    try:
+        tar = subprocess.Popen(["tar", "-C", f"{b}/rootfs", "-c", "."], stdout=subprocess.PIPE)
+        subprocess.run([*p, "import", "-q", "-", "localhost/benchbox"], stdin=tar.stdout, check=True, **q)
+        tar.wait()
+        # Podman's defaults ask for limits this host does not give
+        # (pids on cgroup v1, nofile above the hard limit).
+        subprocess.run([*p, "run", "-d", "--runtime", "runc", "--network", "none",
+                        "--pids-limit", "0", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
+                        "--name", "shimrss", "localhost/benchbox", "/bin/sleep", "1000"],
+                       check=True, **q)
+        pid = int(subprocess.run([*p, "inspect", "--format", "{{.State.ConmonPid}}", "shimrss"],
+                                 check=True, **q).stdout.strip())
+        vals = {}
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("Rss", "Pss"):
+                    vals[k] = int(v.split()[0])
+        return vals
+    except (subprocess.CalledProcessError, OSError, ValueError) as e:
+        detail = getattr(e, "stderr", "") or ""
+        print(f"bench: conmon not measured: {e} {detail.strip()}", file=sys.stderr)
+        return None
+    finally:
+        subprocess.run([*p, "rm", "-f", "-t", "0", "shimrss"], **q)
+        subprocess.run([*p, "system", "reset", "-f"], **q)
+        subprocess.run(["umount", "-R", f"{d}/storage"], **q)
+        shutil.rmtree(d, ignore_errors=True)
+        shutil.rmtree(b, ignore_errors=True)
+
+
 def machine():
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -247,7 +288,7 @@ def fmt(vals):
     return f"{statistics.median(vals):.2f} ({min(vals):.2f}–{max(vals):.2f})"
 
 
-def report(bench, args, shim, out_dir):
+def report(bench, args, shim, conmon, out_dir):
     names = [rt.name for rt in bench.rts] + ["floor"]
     lines = [
         "# rt against runc and crun",
@@ -275,14 +316,16 @@ def report(bench, args, shim, out_dir):
         ratio = lambda other: f"{med['rt'] / med[other]:.2f}" if other in med and med[other] else "n/a"
         lines.append(f"| {figure} | " + " | ".join(cells) + f" | {ratio('crun')} | {ratio('runc')} |")
     lines.append("")
-    if shim:
-        lines.append(
-            f"rt-shim watching one container: RSS {shim['Rss'] / 1024:.2f} MiB, "
-            f"PSS {shim['Pss'] / 1024:.2f} MiB (`/proc/<shim>/smaps_rollup`). "
-            "runc and crun have no shim of their own; conmon and containerd-shim-runc-v2 "
-            "are not measured by this script.")
-    else:
-        lines.append("rt-shim: n/a (not built)")
+    lines += ["| shim watching one container (MiB, from /proc/<pid>/smaps_rollup) | RSS | PSS |",
+              "| --- | --- | --- |"]
+    for name, v in [("rt-shim", shim), ("conmon (Podman, runc)", conmon)]:
+        if v:
+            lines.append(f"| {name} | {v['Rss'] / 1024:.2f} | {v['Pss'] / 1024:.2f} |")
+        else:
+            lines.append(f"| {name} | n/a (not installed or not built) | |")
+    lines.append("")
+    lines.append("containerd-shim-runc-v2 is not measured here: it needs a containerd "
+                 "daemon (integration/ runs one).")
     lines.append("")
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write("\n".join(lines))
@@ -374,7 +417,8 @@ def main():
                 bench.parallel(rt, args.parallel)
             print(f"bench: batches {i + 1}/{args.batch_reps}", file=sys.stderr)
         shim = shim_rss(rt_binary)
-        report(bench, args, shim, args.out)
+        conmon = conmon_rss(rt_binary)
+        report(bench, args, shim, conmon, args.out)
         plot(bench, args.out)
     finally:
         for rt in runtimes:
