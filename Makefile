@@ -1,7 +1,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build release test install demo bench conformance clean
+.PHONY: build release test install demo bench conformance soak fuzz clean
 
 build:
 	$(CARGO) build -p rt -p rt-shim
@@ -29,6 +29,16 @@ bench: release
 conformance:
 	$(CARGO) build -q -p rt --bin rt
 	$(CARGO) run -q -p spec-conformance --bin rt-conformance
+
+# Churn: 4 workers create, start, exec, kill and delete containers for
+# SOAK_SECS (default 600; SOAK_QUICK=1: 60), then check that nothing leaked.
+soak:
+	$(CARGO) build -q -p rt -p rt-shim
+	$(CARGO) run -q -p rt-integration --bin soak
+
+# Each cargo-fuzz target for FUZZ_SECS (default 60) from fuzz/seeds.
+fuzz:
+	bash scripts/fuzz.sh
 
 clean:
 	$(CARGO) clean

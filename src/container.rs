@@ -369,6 +369,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         extra_env,
         seccomp: seccomp.as_ref(),
         idmaps: try_undo!(crate::idmap::prepare(spec)),
+        state_lock: undo.locked.as_ref().map(Locked::raw_fd),
     };
     // prestart and createRuntime run here, in rt's namespaces, once the
     // init has made the mounts; the state they get is "creating".
@@ -690,23 +691,23 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
                 return Err(e);
             }
             log::warn!("{e}; removing the container's state anyway");
-            let default = cgroups::find_mount()
-                .ok()
-                .map(|m| m.join("rt").join(id))
-                .filter(|d| d.exists());
-            if let Some(dir) = default {
-                let p = Placement {
-                    dir,
-                    path: String::new(),
-                    created: vec![],
-                };
-                let _ = p.kill_all(Duration::from_secs(5));
-                let _ = std::fs::remove_dir(&p.dir);
-            }
+            remove_default_cgroup(id);
             return locked.remove();
         }
         Err(e) => return Err(e),
     };
+    // A create killed between making the default cgroup and recording it
+    // (nothing ran in it yet).
+    let no_path = |s: &State| {
+        s.config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .is_none()
+    };
+    if c.state.phase == Phase::Creating && c.state.cgroup.is_none() && no_path(&c.state) {
+        remove_default_cgroup(id);
+    }
     let status = c.status();
     match status {
         Status::Stopped | Status::Created | Status::Creating => {}
@@ -738,6 +739,24 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     locked.remove()?;
     hooks::run_warn(Kind::Poststop, poststop, json.as_bytes());
     Ok(())
+}
+
+/// Kills what is in `/rt/<id>`, the default cgroup, and removes it: for a
+/// container whose state does not say where its cgroup is.
+fn remove_default_cgroup(id: &str) {
+    let default = cgroups::find_mount()
+        .ok()
+        .map(|m| m.join("rt").join(id))
+        .filter(|d| d.exists());
+    if let Some(dir) = default {
+        let p = Placement {
+            dir,
+            path: String::new(),
+            created: vec![],
+        };
+        let _ = p.kill_all(Duration::from_secs(5));
+        let _ = std::fs::remove_dir(&p.dir);
+    }
 }
 
 /// Waits until the process behind `pidfd` has exited (or `timeout`).

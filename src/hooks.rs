@@ -134,7 +134,27 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     cmd.stdin(Stdio::piped())
         .stdout(out_file.try_clone().map_err(|e| e.to_string())?)
         .stderr(out_file.try_clone().map_err(|e| e.to_string())?)
-        .current_dir("/");
+        .current_dir("/")
+        // Its own process group, so that a timeout kills what the hook
+        // started too (a script's `sleep`), not just the hook.
+        .process_group(0);
+    let parent = std::process::id() as libc::pid_t;
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes async-signal-safe calls (prctl, getppid, _exit).
+    unsafe {
+        cmd.pre_exec(move || {
+            // A hook does not outlive the rt that waits for it: if rt is
+            // killed mid-create, the hook goes too.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            // rt may have died before the prctl took effect.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        })
+    };
     let mut child = cmd.spawn().map_err(|e| format!("start: {e}"))?;
     let pidfd = pidfd_open(child.id() as i32).map_err(|e| format!("pidfd_open: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -144,6 +164,11 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
     let timeout = h.timeout().map(|t| Duration::from_secs(t as u64));
     let exited = wait_pidfd(&pidfd, timeout);
     if !exited {
+        // The hook leads its process group (process_group(0) above).
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
         let _ = child.kill();
         let _ = child.wait();
         return Err(format!(

@@ -4,7 +4,7 @@
 //! single-threaded address space) and never returns.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -47,6 +47,11 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
     /// User namespaces for the idmapped mounts.
     pub idmaps: Vec<crate::idmap::IdmappedMount>,
+    /// The creating rt's descriptor of its lock on the state directory.
+    /// The child closes its inherited copy at once: a flock lives while
+    /// any copy is open, so an init holding one would keep the id locked
+    /// forever after rt was killed mid-create (`delete -f` would hang).
+    pub state_lock: Option<RawFd>,
 }
 
 /// Runs the init. Reports failure to rt over the channel and exits.

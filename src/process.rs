@@ -77,11 +77,18 @@ pub fn spawn(
     }
 
     let parent_raw = parent_ch.as_raw_fd();
+    let state_lock = args.state_lock;
     let init = clone_into(plan.clone_flags.bits() as u64, cgroup, move || {
         // The child keeps only its own end of the channel, so that it sees
-        // EOF if rt dies. SAFETY: the child never drops its copy of
-        // `parent_ch` (it leaves with _exit), so this is the only close.
+        // EOF if rt dies, and none of rt's lock (see InitArgs::state_lock).
+        // SAFETY: the child never drops its copies of `parent_ch` or of
+        // the lock (it leaves with _exit or exec), so these are the only
+        // closes of those descriptors in the child.
         unsafe { libc::close(parent_raw) };
+        if let Some(fd) = state_lock {
+            // SAFETY: as above.
+            unsafe { libc::close(fd) };
+        }
         init::run(args, child_ch)
     })?;
     match parent_side(&init, spec, plan, &parent_ch, on_hooks, on_listener) {

@@ -157,7 +157,7 @@ pub fn create(root: &Root, opts: &CreateOptions, handoff: &Handoff) -> Result<i3
             drop(report_w);
             let pidfd = pidfd_open(child.as_raw()).ctx("pidfd of the shim")?;
             let mut created = None;
-            let outcome = await_report(&report_r, &pidfd, &mut created);
+            let outcome = await_report(&report_r, &pidfd, &mut created, &opts.id);
             if outcome.is_err() && created.is_some() {
                 // The shim died after making the container: whatever is
                 // left of it goes. (Before that, create undid its own
@@ -178,17 +178,40 @@ fn threads() -> Option<u64> {
 }
 
 /// Reads the child's reports until `Ready` or `Failed`, or until it dies.
-fn await_report(report: &OwnedFd, pidfd: &OwnedFd, pid: &mut Option<i32>) -> Result<i32> {
+fn await_report(report: &OwnedFd, pidfd: &OwnedFd, pid: &mut Option<i32>, id: &str) -> Result<i32> {
     let mut buf = Vec::new();
     let mut child_gone = false;
+    // Never a blocking read: the init inherits the pipe's write end until
+    // it execs, so a shim killed mid-create leaves the pipe open, and
+    // only its pidfd tells.
+    nix::fcntl::fcntl(report, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+        .ctx("read the shim's report")?;
     loop {
-        let mut chunk = [0u8; 4096];
-        match nix::unistd::read(report, &mut chunk) {
-            Ok(0) => child_gone = true,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            Err(nix::Error::EINTR) => continue,
-            Err(nix::Error::EAGAIN) => {}
-            Err(e) => return Err(e).ctx("read the shim's report"),
+        let mut fds = [
+            PollFd::new(report.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(e).ctx("wait for the shim"),
+        }
+        // Read what is there even when the child is gone: it may have
+        // written before dying.
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            child_gone = true;
+        }
+        loop {
+            let mut chunk = [0u8; 4096];
+            match nix::unistd::read(report, &mut chunk) {
+                Ok(0) => {
+                    child_gone = true;
+                    break;
+                }
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(nix::Error::EINTR) => {}
+                Err(nix::Error::EAGAIN) => break,
+                Err(e) => return Err(e).ctx("read the shim's report"),
+            }
         }
         while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=nl).collect();
@@ -204,25 +227,11 @@ fn await_report(report: &OwnedFd, pidfd: &OwnedFd, pid: &mut Option<i32>) -> Res
             }
         }
         if child_gone {
-            return Err(Error::Invalid(
-                "rt-shim exited before taking the container over".into(),
-            ));
-        }
-        // The pipe stays open while the init lives, so also watch the
-        // shim itself.
-        let mut fds = [
-            PollFd::new(report.as_fd(), PollFlags::POLLIN),
-            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
-        ];
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) | Err(nix::Error::EINTR) => {}
-            Err(e) => return Err(e).ctx("wait for the shim"),
-        }
-        let report_ready = fds[0].revents().is_some_and(|r| !r.is_empty());
-        if !report_ready && fds[1].revents().is_some_and(|r| !r.is_empty()) {
-            child_gone = true;
-            // One last non-blocking look: it may have written before dying.
-            let _ = nix::fcntl::fcntl(report, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK));
+            // Killed, most likely: what it made may be left (`delete -f`
+            // removes it; the id may also be another create's).
+            return Err(Error::Invalid(format!(
+                "container {id}: rt-shim exited before taking the container over (if it is left, `rt delete -f {id}` removes it)"
+            )));
         }
     }
 }

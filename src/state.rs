@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::fs;
 use std::io::Write;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -195,6 +195,11 @@ impl Locked {
         }))
     }
 
+    /// The descriptor the lock lives on, for a child to close its copy.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self._lock.as_raw_fd()
+    }
+
     pub fn load(&self) -> Result<State> {
         read_state(&self.id, &self.dir)
     }
@@ -209,10 +214,21 @@ impl Locked {
 
     /// Removes the directory and everything in it.
     pub fn remove(self) -> Result<()> {
-        match fs::remove_dir_all(&self.dir) {
-            Ok(()) => Ok(()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(e).with_ctx(|| format!("remove state dir {}", self.dir.display())),
+        // A shim whose container was just killed may still be writing its
+        // exit record here (it gives up once the directory is gone).
+        let mut tries = 0;
+        loop {
+            match fs::remove_dir_all(&self.dir) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::DirectoryNotEmpty && tries < 50 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(e) => {
+                    return Err(e).with_ctx(|| format!("remove state dir {}", self.dir.display()))
+                }
+            }
         }
     }
 }

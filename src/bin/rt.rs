@@ -394,12 +394,30 @@ fn main() {
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            let msg = format!("{e:#}");
+            let msg = one_line(&e);
             log::error!("{msg}");
             eprintln!("rt: {msg}");
             std::process::exit(1);
         }
     }
+}
+
+/// The error and its causes on one line. rt's library errors already
+/// show their source (`write F: No space left on device`), so a cause
+/// the line ends with is not repeated.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.ends_with(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
 }
 
 fn create_options(a: &CreateArgs, systemd: bool) -> CreateOptions {
@@ -818,5 +836,5 @@ fn write_spec(bundle: &std::path::Path, rootless: bool) -> Result<()> {
     text.push('\n');
     std::fs::write(&path, text)
         .with_context(|| format!("write {}", path.display()))
-        .map_err(|e| anyhow!("{e:#}"))
+        .map_err(|e| anyhow!("{}", one_line(&e)))
 }

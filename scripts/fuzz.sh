@@ -1,0 +1,23 @@
+#!/bin/bash
+# Runs each cargo-fuzz target for a bounded time (FUZZ_SECS, default 60)
+# from the committed seeds. A crash stops with the input saved under
+# fuzz/artifacts/<target>/; turn it into a regression test.
+# FUZZ_TARGETS picks some: FUZZ_TARGETS="signal config" make fuzz.
+set -euo pipefail
+cd "$(dirname "$0")/../fuzz"
+secs=${FUZZ_SECS:-60}
+if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
+	rustup toolchain install nightly --profile minimal
+	cargo +nightly install cargo-fuzz --locked
+fi
+targets=${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}
+for t in $targets; do
+	mkdir -p "corpus/$t"
+	echo "== fuzz $t for ${secs}s"
+	# corpus/$t collects new inputs; seeds/$t is read only.
+	cargo +nightly fuzz run "$t" "corpus/$t" "seeds/$t" -- \
+		-max_total_time="$secs" -print_final_stats=1 2>&1 |
+		grep -E '^(==|#[0-9]+ +DONE|stat::number_of_executed_units|SUMMARY|.*panicked|.*deadly signal)' || true
+	test "${PIPESTATUS[0]}" -eq 0 || { echo "fuzz $t: crash, see fuzz/artifacts/$t/"; exit 1; }
+done
+echo "fuzz: no crash in $(echo $targets | wc -w) targets, ${secs}s each"
