@@ -6,8 +6,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs=${FUZZ_SECS:-60}
+if ! rustc +nightly --version >/dev/null 2>&1; then
+	rustup toolchain install nightly --profile minimal ||
+		{ echo "fuzz: needs a nightly toolchain (rustup toolchain install nightly)" >&2; exit 1; }
+fi
 if ! cargo +nightly fuzz --version >/dev/null 2>&1; then
-	rustup toolchain install nightly --profile minimal
 	cargo +nightly install cargo-fuzz --locked
 fi
 targets=${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}

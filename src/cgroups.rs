@@ -11,6 +11,7 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::LinuxResources;
 use serde::{Deserialize, Serialize};
 
+use crate::cgroup_resources::{self, Write};
 use crate::error::{Context, Error, Result};
 
 /// Where a container's cgroup is, and which directories rt made for it.
@@ -161,87 +162,25 @@ fn systemd_path(p: &str) -> Result<String> {
     Ok(format!("{path}/{unit}"))
 }
 
-/// Refuses resources rt does not enforce yet, so nothing is silently
-/// ignored. Device rules are enforced (see `devices`).
-pub fn check_resources(r: &LinuxResources, mount: &Path) -> Result<()> {
-    let unsupported = |what: &str| -> Result<()> {
-        let ctl = match what {
-            "blockIO" => "io",
-            "hugepageLimits" => "hugetlb",
-            "unified" => "",
-            w => w,
-        };
-        if !ctl.is_empty() && !controller_available(mount, ctl) {
-            return Err(missing_controller(what, ctl, mount));
-        }
-        Err(Error::Unsupported(format!(
-            "linux.resources.{what}: cgroup resource limits"
-        )))
-    };
-    if let Some(m) = r.memory() {
-        if m.limit().is_some()
-            || m.reservation().is_some()
-            || m.swap().is_some()
-            || m.kernel().is_some()
-            || m.kernel_tcp().is_some()
-            || m.swappiness().is_some()
-            || m.disable_oom_killer() == Some(true)
-        {
-            return unsupported("memory");
+/// The files `r` needs written, once every controller they need is known
+/// to be offered by the cgroup2 root at `mount`: a config rt cannot honour
+/// fails here, before anything is made. Device rules are not files (see
+/// `devices`).
+pub fn check_resources(r: &LinuxResources, mount: &Path) -> Result<Vec<Write>> {
+    let writes = cgroup_resources::plan(r)?;
+    for ctl in cgroup_resources::controllers(&writes) {
+        if !controller_available(mount, &ctl) {
+            let field = match ctl.as_str() {
+                "cpu" | "cpuset" => "cpu",
+                "io" => "blockIO",
+                "hugetlb" => "hugepageLimits",
+                "memory" | "pids" | "rdma" => ctl.as_str(),
+                _ => "unified",
+            };
+            return Err(missing_controller(field, &ctl, mount));
         }
     }
-    if let Some(c) = r.cpu() {
-        if c.shares().is_some()
-            || c.quota().is_some()
-            || c.period().is_some()
-            || c.burst().is_some()
-            || c.idle().is_some()
-            || c.realtime_runtime().is_some()
-            || c.realtime_period().is_some()
-            || c.cpus().as_ref().is_some_and(|s| !s.is_empty())
-            || c.mems().as_ref().is_some_and(|s| !s.is_empty())
-        {
-            return unsupported("cpu");
-        }
-    }
-    if r.pids().as_ref().is_some_and(|p| p.limit() > 0) {
-        return unsupported("pids");
-    }
-    if let Some(b) = r.block_io() {
-        if b.weight().is_some()
-            || b.leaf_weight().is_some()
-            || b.weight_device().as_ref().is_some_and(|v| !v.is_empty())
-            || b.throttle_read_bps_device()
-                .as_ref()
-                .is_some_and(|v| !v.is_empty())
-            || b.throttle_write_bps_device()
-                .as_ref()
-                .is_some_and(|v| !v.is_empty())
-            || b.throttle_read_iops_device()
-                .as_ref()
-                .is_some_and(|v| !v.is_empty())
-            || b.throttle_write_iops_device()
-                .as_ref()
-                .is_some_and(|v| !v.is_empty())
-        {
-            return unsupported("blockIO");
-        }
-    }
-    if r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()) {
-        return unsupported("hugepageLimits");
-    }
-    if r.network().is_some() {
-        return Err(Error::Unsupported(
-            "linux.resources.network: net_cls/net_prio do not exist on cgroup v2".into(),
-        ));
-    }
-    if r.rdma().as_ref().is_some_and(|v| !v.is_empty()) {
-        return unsupported("rdma");
-    }
-    if r.unified().as_ref().is_some_and(|v| !v.is_empty()) {
-        return unsupported("unified");
-    }
-    Ok(())
+    Ok(writes)
 }
 
 /// Whether the cgroup2 root at `mount` offers controller `ctl`.
@@ -468,12 +407,15 @@ mod tests {
     }
 
     #[test]
-    fn unenforced_resources_are_refused() {
+    fn resources_whose_controller_is_missing_are_refused() {
         let r: LinuxResources = serde_json::from_str(r#"{"memory":{"limit":1048576}}"#).unwrap();
         let e = check_resources(&r, Path::new("/nonexistent"))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("linux.resources.memory"), "{e}");
+        assert!(
+            e.contains("linux.resources.memory") && e.contains("memory controller"),
+            "{e}"
+        );
         let r: LinuxResources = serde_json::from_str(
             r#"{"devices":[{"allow":false,"access":"rwm"}],"memory":{},"blockIO":{}}"#,
         )

@@ -270,9 +270,10 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         });
     }
     let cgroup_mount = cgroups::find_mount()?;
-    if let Some(r) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        cgroups::check_resources(r, &cgroup_mount)?;
-    }
+    let limits = match spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        Some(r) => cgroups::check_resources(r, &cgroup_mount)?,
+        None => vec![],
+    };
     let devices = crate::devices::Program::from_spec(spec)?;
     let seccomp = match spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) {
         Some(p) => Some(crate::seccomp::compile(p)?),
@@ -347,6 +348,12 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     try_undo!(undo.locked.as_ref().unwrap().save(&state));
     let cgroup_fd = try_undo!(placement.open_dir());
     try_undo!(devices.attach(&cgroup_fd));
+    // Before the init exists: it is cloned into a cgroup already limited.
+    try_undo!(crate::cgroup_resources::apply(
+        &cgroup_mount,
+        &placement.dir,
+        &limits
+    ));
 
     let state_dir = try_undo!(open(
         &undo.locked.as_ref().unwrap().dir,
@@ -638,8 +645,8 @@ fn set_paused(root: &Root, id: &str, pause: bool) -> Result<()> {
 
 /// Changes a running container's resources (`rt update`). Resources whose
 /// cgroup v2 controller is missing are refused naming the controller, and
-/// the limits rt does not write yet are refused as unsupported: never a
-/// silent no-op. Device rules cannot be changed on a live container.
+/// what cgroup v2 cannot do is refused naming the field: never a silent
+/// no-op. Device rules cannot be changed on a live container.
 pub fn update(root: &Root, id: &str, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
     let locked = root.lock(id)?;
     let c = Container::from_locked(&locked)?;
@@ -657,7 +664,43 @@ pub fn update(root: &Root, id: &str, r: &oci_spec::runtime::LinuxResources) -> R
         ));
     }
     let mount = cgroups::find_mount()?;
-    cgroups::check_resources(r, &mount)
+    let writes = cgroups::check_resources(r, &mount)?;
+    let cg = c
+        .state
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| Error::InvalidState(format!("container {id} has no cgroup")))?;
+    let check = r
+        .memory()
+        .as_ref()
+        .and_then(|m| m.check_before_update())
+        .unwrap_or(false);
+    if check {
+        check_memory_usage(&cg.dir, &writes)?;
+    }
+    crate::cgroup_resources::apply(&mount, &cg.dir, &writes)
+}
+
+/// `memory.checkBeforeUpdate`: a new memory.max below what the container
+/// uses now is refused rather than making the kernel reclaim or OOM-kill.
+fn check_memory_usage(dir: &Path, writes: &[crate::cgroup_resources::Write]) -> Result<()> {
+    let Some(new) = writes
+        .iter()
+        .find(|w| w.file == "memory.max")
+        .and_then(|w| w.value.parse::<u64>().ok())
+    else {
+        return Ok(());
+    };
+    let current = std::fs::read_to_string(dir.join("memory.current"))
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match current {
+        Some(cur) if new < cur => Err(Error::Invalid(format!(
+            "linux.resources.memory.limit: {new} is below the {cur} bytes the container uses \
+             now (checkBeforeUpdate)"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// The pids of every process in the container's cgroup (`rt ps`).

@@ -3,6 +3,7 @@
 
 pub mod attach;
 pub mod capabilities;
+pub mod cgroup_resources;
 pub mod cgroups;
 pub mod channel;
 pub mod console;

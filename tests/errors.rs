@@ -263,25 +263,68 @@ fn unknown_flag_and_missing_argument() {
     );
 }
 
+/// On this hybrid host cgroup v2 has only hugetlb: a limit for another
+/// controller names it, the cgroup root and why, and leaves nothing.
 #[test]
-fn resources_rt_cannot_apply_are_refused_by_controller() {
+fn resources_whose_controller_is_missing_are_refused_by_controller() {
     let controllers = fs::read_to_string(format!("{CGROUP2}/cgroup.controllers")).unwrap();
-    let mut b = Bundle::busybox(&["true"]);
-    b.edit(|c| c["linux"]["resources"]["cpu"] = json!({"shares": 1024}));
-    if controllers.split_whitespace().any(|c| c == "cpu") {
-        create_fails(&b, &["linux.resources.cpu", "not supported"]);
-    } else {
-        // A hybrid host: the message names the controller and why.
+    let have = |c: &str| controllers.split_whitespace().any(|x| x == c);
+    for (field, value, ctl) in [
+        ("cpu", json!({"shares": 1024}), "cpu"),
+        ("cpu", json!({"cpus": "0"}), "cpuset"),
+        ("memory", json!({"limit": 67108864}), "memory"),
+        ("pids", json!({"limit": 100}), "pids"),
+        ("blockIO", json!({"weight": 500}), "io"),
+    ] {
+        if have(ctl) {
+            continue;
+        }
+        let mut b = Bundle::busybox(&["true"]);
+        b.edit(|c| c["linux"]["resources"][field] = value.clone());
         create_fails(
             &b,
             &[
-                "linux.resources.cpu",
-                "cpu controller is not available in cgroup v2",
+                &format!("linux.resources.{field}"),
+                &format!("{ctl} controller is not available in cgroup v2"),
                 CGROUP2,
             ],
         );
     }
-    let mut b = Bundle::busybox(&["true"]);
-    b.edit(|c| c["linux"]["resources"]["pids"] = json!({"limit": 100}));
-    create_fails(&b, &["linux.resources.pids"]);
+}
+
+/// What cgroup v2 cannot do at all is refused naming the field, before
+/// anything is made.
+#[test]
+fn resources_cgroup_v2_cannot_express_are_refused() {
+    for (field, value, needle) in [
+        (
+            "cpu",
+            json!({"realtimeRuntime": 1000}),
+            "cpu.realtimeRuntime",
+        ),
+        (
+            "memory",
+            json!({"disableOOMKiller": true}),
+            "memory.disableOOMKiller",
+        ),
+        ("memory", json!({"kernel": 1048576}), "memory.kernel"),
+        ("memory", json!({"swappiness": 10}), "memory.swappiness"),
+        (
+            "memory",
+            json!({"limit": 2097152, "swap": 1048576}),
+            "memory.swap",
+        ),
+        ("network", json!({"classID": 1}), "network"),
+        ("blockIO", json!({"leafWeight": 10}), "blockIO.leafWeight"),
+        ("unified", json!({"../../x.max": "1"}), "unified"),
+        (
+            "hugepageLimits",
+            json!([{"pageSize": "3XB", "limit": 1}]),
+            "hugepageLimits",
+        ),
+    ] {
+        let mut b = Bundle::busybox(&["true"]);
+        b.edit(|c| c["linux"]["resources"][field] = value.clone());
+        create_fails(&b, &[&format!("linux.resources.{needle}")]);
+    }
 }

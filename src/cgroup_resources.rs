@@ -1,0 +1,540 @@
+//! `linux.resources` as cgroup v2 interface files: which file gets which
+//! value ([`plan`], pure), and writing them with the controllers they need
+//! enabled on the way down ([`apply`]). Device rules are a BPF program
+//! (see `devices`), not files.
+//!
+//! The conversions follow what runc does on cgroup v2, so a config means
+//! the same under either runtime: `cpu.shares` (2..262144) scales to
+//! `cpu.weight` (1..10000), the blkio weight (10..1000) to `io.weight`,
+//! and `memory.swap` (memory+swap, as on v1) becomes `memory.swap.max`
+//! (swap alone).
+
+use std::fs;
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxResources, LinuxThrottleDevice};
+
+use crate::error::{Context, Error, Result};
+
+/// One interface file and what to write to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Write {
+    pub file: String,
+    pub value: String,
+}
+
+impl Write {
+    fn new(file: impl Into<String>, value: impl Into<String>) -> Write {
+        Write {
+            file: file.into(),
+            value: value.into(),
+        }
+    }
+
+    /// The controller the file belongs to (`memory` for `memory.max`), or
+    /// None for the core `cgroup.*` files.
+    pub fn controller(&self) -> Option<&str> {
+        let c = self.file.split('.').next().unwrap_or("");
+        (c != "cgroup").then_some(c)
+    }
+}
+
+fn refuse(field: &str, why: &str) -> Error {
+    Error::Unsupported(format!("linux.resources.{field}: {why}"))
+}
+
+fn invalid(field: &str, why: String) -> Error {
+    Error::Invalid(format!("linux.resources.{field}: {why}"))
+}
+
+/// `cpu.shares` to `cpu.weight`: 2..262144 onto 1..10000, linearly.
+pub fn shares_to_weight(shares: u64) -> u64 {
+    let s = shares.clamp(2, 262_144);
+    1 + (s - 2) * 9999 / 262_142
+}
+
+/// A blkio weight (10..1000) to `io.weight` (1..10000), linearly.
+pub fn blkio_to_io_weight(weight: u16) -> u64 {
+    let w = u64::from(weight.clamp(10, 1000));
+    1 + (w - 10) * 9999 / 990
+}
+
+/// -1 (or any negative) is "no limit".
+fn limit_value(v: i64) -> String {
+    if v < 0 {
+        "max".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The files and values for `r`, in the order they are written, or the
+/// first field cgroup v2 cannot honour (named).
+pub fn plan(r: &LinuxResources) -> Result<Vec<Write>> {
+    let mut w = vec![];
+    if let Some(m) = r.memory() {
+        if m.kernel().is_some() {
+            return Err(refuse(
+                "memory.kernel",
+                "kernel memory limits do not exist on cgroup v2",
+            ));
+        }
+        if m.kernel_tcp().is_some() {
+            return Err(refuse(
+                "memory.kernelTCP",
+                "kernel TCP memory limits do not exist on cgroup v2",
+            ));
+        }
+        if m.swappiness().is_some() {
+            return Err(refuse(
+                "memory.swappiness",
+                "cgroup v2 has no per-cgroup swappiness",
+            ));
+        }
+        if m.disable_oom_killer() == Some(true) {
+            return Err(refuse(
+                "memory.disableOOMKiller",
+                "cgroup v2 cannot turn the OOM killer off for a cgroup",
+            ));
+        }
+        if let Some(l) = m.reservation() {
+            w.push(Write::new("memory.low", limit_value(l)));
+        }
+        let limit = m.limit().filter(|&l| l != 0);
+        if let Some(l) = limit {
+            w.push(Write::new("memory.max", limit_value(l)));
+        }
+        // swap is memory+swap; 0 means unset (what Docker sends).
+        match (m.swap().filter(|&s| s != 0), limit) {
+            (None, _) => {}
+            (Some(s), _) if s < 0 => w.push(Write::new("memory.swap.max", "max")),
+            (Some(s), Some(l)) if l > 0 => {
+                if s < l {
+                    return Err(invalid(
+                        "memory.swap",
+                        format!("{s} is below memory.limit {l} (swap counts memory plus swap)"),
+                    ));
+                }
+                w.push(Write::new("memory.swap.max", (s - l).to_string()));
+            }
+            (Some(s), _) => {
+                return Err(invalid(
+                    "memory.swap",
+                    format!("{s} needs a memory.limit (swap counts memory plus swap)"),
+                ))
+            }
+        }
+    }
+    if let Some(c) = r.cpu() {
+        if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
+            return Err(refuse(
+                "cpu.realtimeRuntime",
+                "cgroup v2 has no real-time CPU budget (the cpu controller refuses \
+                 real-time tasks in a cgroup)",
+            ));
+        }
+        if let Some(s) = c.shares().filter(|&s| s != 0) {
+            w.push(Write::new("cpu.weight", shares_to_weight(s).to_string()));
+        }
+        let quota = c.quota().filter(|&q| q != 0);
+        let period = c.period().filter(|&p| p != 0);
+        if quota.is_some() || period.is_some() {
+            let q = quota.map_or("max".to_string(), limit_value);
+            w.push(Write::new(
+                "cpu.max",
+                format!("{q} {}", period.unwrap_or(100_000)),
+            ));
+        }
+        if let Some(b) = c.burst() {
+            w.push(Write::new("cpu.max.burst", b.to_string()));
+        }
+        if let Some(i) = c.idle() {
+            w.push(Write::new("cpu.idle", i.to_string()));
+        }
+        if let Some(s) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
+            w.push(Write::new("cpuset.cpus", s));
+        }
+        if let Some(s) = c.mems().as_deref().filter(|s| !s.is_empty()) {
+            w.push(Write::new("cpuset.mems", s));
+        }
+    }
+    // 0 is "not set" (Podman's --pids-limit 0), negative is no limit.
+    if let Some(p) = r.pids().as_ref().filter(|p| p.limit() != 0) {
+        w.push(Write::new("pids.max", limit_value(p.limit())));
+    }
+    if let Some(b) = r.block_io() {
+        if b.leaf_weight().is_some()
+            || b.weight_device()
+                .iter()
+                .flatten()
+                .any(|d| d.leaf_weight().is_some())
+        {
+            return Err(refuse(
+                "blockIO.leafWeight",
+                "leaf weights do not exist on cgroup v2",
+            ));
+        }
+        if let Some(x) = b.weight().filter(|&x| x != 0) {
+            w.push(Write::new("io.weight", blkio_to_io_weight(x).to_string()));
+        }
+        for d in b.weight_device().iter().flatten() {
+            if let Some(x) = d.weight() {
+                w.push(Write::new(
+                    "io.weight",
+                    format!("{}:{} {}", d.major(), d.minor(), blkio_to_io_weight(x)),
+                ));
+            }
+        }
+        let throttles: [(&Option<Vec<LinuxThrottleDevice>>, &str); 4] = [
+            (b.throttle_read_bps_device(), "rbps"),
+            (b.throttle_write_bps_device(), "wbps"),
+            (b.throttle_read_iops_device(), "riops"),
+            (b.throttle_write_iops_device(), "wiops"),
+        ];
+        for (list, key) in throttles {
+            for d in list.iter().flatten() {
+                // 0 lifts the limit, as on v1.
+                let rate = if d.rate() == 0 {
+                    "max".to_string()
+                } else {
+                    d.rate().to_string()
+                };
+                w.push(Write::new(
+                    "io.max",
+                    format!("{}:{} {key}={rate}", d.major(), d.minor()),
+                ));
+            }
+        }
+    }
+    for h in r.hugepage_limits().iter().flatten() {
+        let size = h.page_size();
+        let ok = size.len() > 2
+            && size.ends_with('B')
+            && size[..size.len() - 2].chars().all(|c| c.is_ascii_digit())
+            && matches!(&size[size.len() - 2..size.len() - 1], "K" | "M" | "G");
+        if !ok {
+            return Err(invalid(
+                "hugepageLimits",
+                format!("pageSize {size:?} is not like \"2MB\" or \"1GB\""),
+            ));
+        }
+        w.push(Write::new(
+            format!("hugetlb.{size}.max"),
+            limit_value(h.limit()),
+        ));
+    }
+    if r.network().is_some() {
+        return Err(refuse(
+            "network",
+            "net_cls and net_prio do not exist on cgroup v2",
+        ));
+    }
+    if let Some(rdma) = r.rdma() {
+        let mut devices: Vec<_> = rdma.iter().collect();
+        devices.sort_by(|a, b| a.0.cmp(b.0));
+        for (dev, l) in devices {
+            if dev.is_empty() || dev.contains(char::is_whitespace) {
+                return Err(invalid("rdma", format!("bad device name {dev:?}")));
+            }
+            let mut v = dev.clone();
+            if let Some(n) = l.hca_handles() {
+                v.push_str(&format!(" hca_handle={n}"));
+            }
+            if let Some(n) = l.hca_objects() {
+                v.push_str(&format!(" hca_object={n}"));
+            }
+            w.push(Write::new("rdma.max", v));
+        }
+    }
+    if let Some(u) = r.unified() {
+        let mut keys: Vec<_> = u.iter().collect();
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        for (k, v) in keys {
+            // A file of this cgroup, never a path out of it.
+            if k.is_empty() || k.contains('/') || !k.contains('.') || k.starts_with('.') {
+                return Err(invalid(
+                    "unified",
+                    format!("{k:?} is not a cgroup interface file name"),
+                ));
+            }
+            if k == "cgroup.procs" || k == "cgroup.threads" || k == "cgroup.subtree_control" {
+                return Err(invalid(
+                    "unified",
+                    format!("{k:?} is managed by the runtime, not a resource"),
+                ));
+            }
+            w.push(Write::new(k.clone(), v.clone()));
+        }
+    }
+    Ok(w)
+}
+
+/// The controllers `writes` need, each once, in order.
+pub fn controllers(writes: &[Write]) -> Vec<String> {
+    let mut out: Vec<String> = vec![];
+    for w in writes {
+        if let Some(c) = w.controller() {
+            if !out.iter().any(|o| o == c) {
+                out.push(c.to_string());
+            }
+        }
+    }
+    out
+}
+
+/// Enables `ctls` in `cgroup.subtree_control` of every cgroup from the
+/// mount root down to the parent of `dir`, so that `dir` gets their files.
+pub fn enable_controllers(mount: &Path, dir: &Path, ctls: &[String]) -> Result<()> {
+    if ctls.is_empty() {
+        return Ok(());
+    }
+    let rel = dir.strip_prefix(mount).map_err(|_| {
+        Error::Invalid(format!(
+            "{} is not under {}",
+            dir.display(),
+            mount.display()
+        ))
+    })?;
+    let mut cur = mount.to_path_buf();
+    let parts: Vec<_> = rel.components().collect();
+    for (i, part) in parts.iter().enumerate() {
+        let control = cur.join("cgroup.subtree_control");
+        let on = fs::read_to_string(&control).unwrap_or_default();
+        let missing: Vec<String> = ctls
+            .iter()
+            .filter(|c| !on.split_whitespace().any(|x| x == c.as_str()))
+            .map(|c| format!("+{c}"))
+            .collect();
+        if !missing.is_empty() {
+            fs::write(&control, missing.join(" "))
+                .with_ctx(|| format!("enable {} in {}", missing.join(" "), control.display()))?;
+        }
+        if i + 1 < parts.len() {
+            cur.push(part);
+        }
+    }
+    Ok(())
+}
+
+/// Writes the planned values into the cgroup at `dir` (whose files must
+/// exist: a missing one names the controller or key that is not there).
+pub fn write_all(dir: &Path, writes: &[Write]) -> Result<()> {
+    for w in writes {
+        let path = dir.join(&w.file);
+        let r = fs::OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| std::io::Write::write_all(&mut f, w.value.as_bytes()));
+        if let Err(e) = r {
+            let what = if e.kind() == std::io::ErrorKind::NotFound {
+                "no such interface file in this cgroup".to_string()
+            } else {
+                e.to_string()
+            };
+            return Err(Error::Invalid(format!(
+                "cgroup {}: write {:?} to {}: {what}",
+                dir.display(),
+                w.value,
+                w.file
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Enables the controllers and writes the values: a container's limits.
+pub fn apply(mount: &Path, dir: &Path, writes: &[Write]) -> Result<()> {
+    enable_controllers(mount, dir, &controllers(writes))?;
+    write_all(dir, writes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(json: &str) -> LinuxResources {
+        serde_json::from_str(json).unwrap()
+    }
+
+    fn files(json: &str) -> Vec<(String, String)> {
+        plan(&res(json))
+            .unwrap()
+            .into_iter()
+            .map(|w| (w.file, w.value))
+            .collect()
+    }
+
+    fn pairs(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn cpu() {
+        assert_eq!(shares_to_weight(2), 1);
+        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(262_144), 10_000);
+        assert_eq!(shares_to_weight(1), 1);
+        assert_eq!(
+            files(
+                r#"{"cpu": {"shares": 1024, "quota": 50000, "period": 100000, "burst": 1000, "idle": 0, "cpus": "0-1", "mems": "0"}}"#
+            ),
+            pairs(&[
+                ("cpu.weight", "39"),
+                ("cpu.max", "50000 100000"),
+                ("cpu.max.burst", "1000"),
+                ("cpu.idle", "0"),
+                ("cpuset.cpus", "0-1"),
+                ("cpuset.mems", "0"),
+            ])
+        );
+        assert_eq!(
+            files(r#"{"cpu": {"quota": -1}}"#),
+            pairs(&[("cpu.max", "max 100000")])
+        );
+        assert_eq!(
+            files(r#"{"cpu": {"period": 50000}}"#),
+            pairs(&[("cpu.max", "max 50000")])
+        );
+        let e = plan(&res(r#"{"cpu": {"realtimeRuntime": 1000}}"#)).unwrap_err();
+        assert!(e.to_string().contains("cpu.realtimeRuntime"), "{e}");
+    }
+
+    #[test]
+    fn memory() {
+        assert_eq!(
+            files(
+                r#"{"memory": {"limit": 104857600, "reservation": 52428800, "swap": 209715200}}"#
+            ),
+            pairs(&[
+                ("memory.low", "52428800"),
+                ("memory.max", "104857600"),
+                ("memory.swap.max", "104857600"),
+            ])
+        );
+        assert_eq!(
+            files(r#"{"memory": {"limit": -1, "swap": -1}}"#),
+            pairs(&[("memory.max", "max"), ("memory.swap.max", "max")])
+        );
+        // Docker's "unset" zeros write nothing.
+        assert_eq!(files(r#"{"memory": {"limit": 0, "swap": 0}}"#), pairs(&[]));
+        for (json, field) in [
+            (r#"{"memory": {"limit": 100, "swap": 50}}"#, "memory.swap"),
+            (r#"{"memory": {"swap": 50}}"#, "memory.swap"),
+            (r#"{"memory": {"kernel": 50}}"#, "memory.kernel"),
+            (r#"{"memory": {"kernelTCP": 50}}"#, "memory.kernelTCP"),
+            (r#"{"memory": {"swappiness": 50}}"#, "memory.swappiness"),
+            (
+                r#"{"memory": {"disableOOMKiller": true}}"#,
+                "memory.disableOOMKiller",
+            ),
+        ] {
+            let e = plan(&res(json)).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("linux.resources.{field}")),
+                "{json}: {e}"
+            );
+        }
+        assert!(plan(&res(r#"{"memory": {"disableOOMKiller": false}}"#)).is_ok());
+    }
+
+    #[test]
+    fn pids_io_hugetlb_rdma_unified() {
+        assert_eq!(files(r#"{"pids": {"limit": 0}}"#), pairs(&[]));
+        assert_eq!(
+            files(r#"{"pids": {"limit": -1}}"#),
+            pairs(&[("pids.max", "max")])
+        );
+        assert_eq!(
+            files(
+                r#"{"pids": {"limit": 20},
+                    "blockIO": {"weight": 500,
+                      "weightDevice": [{"major": 8, "minor": 0, "weight": 10}],
+                      "throttleReadBpsDevice": [{"major": 8, "minor": 0, "rate": 1048576}],
+                      "throttleWriteIOPSDevice": [{"major": 8, "minor": 16, "rate": 0}]},
+                    "hugepageLimits": [{"pageSize": "2MB", "limit": 0}, {"pageSize": "1GB", "limit": -1}],
+                    "rdma": {"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}},
+                    "unified": {"memory.high": "50M", "io.latency": "8:0 target=60"}}"#
+            ),
+            pairs(&[
+                ("pids.max", "20"),
+                ("io.weight", "4950"),
+                ("io.weight", "8:0 1"),
+                ("io.max", "8:0 rbps=1048576"),
+                ("io.max", "8:16 wiops=max"),
+                ("hugetlb.2MB.max", "0"),
+                ("hugetlb.1GB.max", "max"),
+                ("rdma.max", "mlx5_1 hca_handle=3 hca_object=10000"),
+                ("io.latency", "8:0 target=60"),
+                ("memory.high", "50M"),
+            ])
+        );
+        for (json, field) in [
+            (r#"{"blockIO": {"leafWeight": 10}}"#, "blockIO.leafWeight"),
+            (
+                r#"{"hugepageLimits": [{"pageSize": "../x", "limit": 1}]}"#,
+                "hugepageLimits",
+            ),
+            (r#"{"network": {"classID": 1}}"#, "network"),
+            (r#"{"unified": {"../../escape.max": "1"}}"#, "unified"),
+            (r#"{"unified": {"cgroup.procs": "1"}}"#, "unified"),
+            (r#"{"unified": {"nodot": "1"}}"#, "unified"),
+        ] {
+            let e = plan(&res(json)).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("linux.resources.{field}")),
+                "{json}: {e}"
+            );
+        }
+    }
+
+    #[test]
+    fn controllers_of_the_plan() {
+        let w = plan(&res(
+            r#"{"memory": {"limit": 1000000}, "pids": {"limit": 5}, "unified": {"memory.high": "1M", "cgroup.freeze": "0"}}"#,
+        ))
+        .unwrap();
+        assert_eq!(controllers(&w), vec!["memory", "pids"]);
+    }
+
+    /// A temporary directory stands in for a cgroup tree: the files a
+    /// kernel would offer exist, writes land in them, and the controllers
+    /// are enabled in every ancestor.
+    #[test]
+    fn apply_writes_files_and_enables_controllers_down_the_tree() {
+        let t = tempfile::tempdir().unwrap();
+        let mount = t.path();
+        let leaf = mount.join("rt/c1");
+        fs::create_dir_all(&leaf).unwrap();
+        for d in [mount.to_path_buf(), mount.join("rt")] {
+            fs::write(d.join("cgroup.subtree_control"), "").unwrap();
+        }
+        for f in ["memory.max", "memory.swap.max", "pids.max", "cpu.max"] {
+            fs::write(leaf.join(f), "").unwrap();
+        }
+        let w = plan(&res(
+            r#"{"memory": {"limit": 1048576, "swap": 2097152}, "pids": {"limit": 7}, "cpu": {"quota": 1000}}"#,
+        ))
+        .unwrap();
+        apply(mount, &leaf, &w).unwrap();
+        let read = |p: &Path| fs::read_to_string(p).unwrap();
+        assert_eq!(read(&leaf.join("memory.max")), "1048576");
+        assert_eq!(read(&leaf.join("memory.swap.max")), "1048576");
+        assert_eq!(read(&leaf.join("pids.max")), "7");
+        assert_eq!(read(&leaf.join("cpu.max")), "1000 100000");
+        for d in [mount.to_path_buf(), mount.join("rt")] {
+            assert_eq!(
+                read(&d.join("cgroup.subtree_control")),
+                "+memory +cpu +pids"
+            );
+        }
+        // A file the cgroup does not have is named.
+        let w = plan(&res(r#"{"unified": {"memory.high": "1M"}}"#)).unwrap();
+        let e = write_all(&leaf, &w).unwrap_err().to_string();
+        assert!(
+            e.contains("memory.high") && e.contains("no such interface file"),
+            "{e}"
+        );
+    }
+}

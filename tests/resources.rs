@@ -1,0 +1,92 @@
+//! Resources written to the container's cgroup v2 files, on the one
+//! controller this hybrid host gives cgroup v2: hugetlb. (The full set is
+//! proven on a full cgroup v2 host: integration/vm.)
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+use serde_json::json;
+
+fn hugetlb_available() -> bool {
+    fs::read_to_string(format!("{CGROUP2}/cgroup.controllers"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .any(|c| c == "hugetlb")
+        && Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists()
+}
+
+fn read(p: &str) -> String {
+    fs::read_to_string(p)
+        .unwrap_or_else(|e| panic!("{p}: {e}"))
+        .trim()
+        .to_string()
+}
+
+/// hugepageLimits become hugetlb.<size>.max before the init runs, `update
+/// --resources` changes them live, and a limit that cannot be honoured
+/// leaves the old value in place.
+#[test]
+fn hugepage_limits_are_written_and_updated() {
+    assert!(
+        hugetlb_available(),
+        "this test needs the hugetlb controller on cgroup v2 and 2 MB pages"
+    );
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sleep", "1000"]);
+    b.edit(|c| {
+        c["linux"]["resources"]["hugepageLimits"] = json!([
+            {"pageSize": "2MB", "limit": 4194304},
+            {"pageSize": "1GB", "limit": 0}
+        ])
+    });
+    let id = unique_id("huge");
+    // create, not run: the limit is there before the container's program.
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    let cg = format!("{CGROUP2}/rt/{id}");
+    assert_eq!(read(&format!("{cg}/hugetlb.2MB.max")), "4194304");
+    assert_eq!(read(&format!("{cg}/hugetlb.1GB.max")), "0");
+    rt.ok(&["start", &id]);
+
+    let update = |json: &str| {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        fs::write(f.path(), json).unwrap();
+        rt.run(&["update", "--resources", f.path().to_str().unwrap(), &id])
+    };
+    let out = update(r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": 8388608}]}"#);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(&format!("{cg}/hugetlb.2MB.max")), "8388608");
+    // -1 lifts the limit.
+    let out = update(r#"{"hugepageLimits": [{"pageSize": "2MB", "limit": -1}]}"#);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(&format!("{cg}/hugetlb.1GB.max")), "0");
+    let max = read(&format!("{cg}/hugetlb.2MB.max"));
+    assert_eq!(max, "max");
+    // A page size the kernel does not have: named, nothing changed.
+    let out = update(r#"{"hugepageLimits": [{"pageSize": "4MB", "limit": 1}]}"#);
+    assert!(!out.status.success());
+    assert_one_line_error(&stderr(&out), &["hugetlb.4MB.max", &cg]);
+    assert_eq!(read(&format!("{cg}/hugetlb.2MB.max")), "max");
+
+    rt.ok(&["delete", "-f", &id]);
+    assert!(!Path::new(&cg).exists(), "delete removes the cgroup");
+}
+
+/// A page size this kernel lacks, at create: one line naming the file,
+/// nothing left (the cgroup made for it is removed).
+#[test]
+fn an_unknown_page_size_fails_create_cleanly() {
+    assert!(hugetlb_available(), "needs hugetlb on cgroup v2");
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| {
+        c["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "4MB", "limit": 1}])
+    });
+    let id = unique_id("badhuge");
+    let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_one_line_error(&err, &["hugetlb.4MB.max", "no such interface file"]);
+    assert_no_leaks(&rt, &id, &b);
+    assert!(!Path::new(&format!("{CGROUP2}/rt/{id}")).exists());
+}
