@@ -1,7 +1,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build release test install demo bench conformance soak fuzz clean
+.PHONY: build release test test-vm install demo bench conformance soak fuzz clean
 
 build:
 	$(CARGO) build -p rt -p rt-shim
@@ -11,6 +11,11 @@ release:
 
 test:
 	bash scripts/test.sh
+
+# The cgroup tests on a full cgroup v2 host: Debian's kernel under qemu.
+test-vm:
+	bash scripts/deps.sh --vm
+	bash integration/vm/run.sh
 
 demo:
 	bash scripts/demo.sh

@@ -6,6 +6,7 @@ set -euo pipefail
 pkgs=(busybox-static make gcc libc6-dev)
 [ "${1:-}" = "--test" ] && pkgs+=(runc util-linux iproute2 containerd podman conmon umoci skopeo procps)
 [ "${1:-}" = "--bench" ] && pkgs+=(runc crun util-linux time python3 gnuplot-nox strace)
+[ "${1:-}" = "--vm" ] && pkgs+=(qemu-system-x86 cpio python3)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,97 @@
+#!/bin/busybox sh
+# Runs inside the VM as its init (integration/vm/run.sh): every cgroup v2
+# controller is there, so each limit rt writes is checked to really hold.
+# Prints "PASS name" or "FAIL name: why" per check, then "RT-VM done".
+/bin/busybox --install -s /bin
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t tmpfs tmpfs /run
+mount -t tmpfs tmpfs /tmp
+mount -t cgroup2 none /sys/fs/cgroup
+echo 16 > /proc/sys/vm/nr_hugepages 2>/dev/null
+echo "RT-VM controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
+
+CG=/sys/fs/cgroup/rt
+B=/bundles
+pass() { echo "PASS $1"; }
+fail() { echo "FAIL $1: $2"; }
+# check NAME WANT GOT
+check() { if [ -n "$3" ] && [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "want '$2', got '$3'"; fi; }
+rtd() { rt --shim=never run -d --bundle "$B/$1" "$2" >/tmp/out 2>&1 || fail "$2" "run -d: $(cat /tmp/out)"; }
+gone() { rt delete -f "$1" >/dev/null 2>&1; [ -d "$CG/$1" ] && fail "$1 cleanup" "cgroup left"; }
+
+# A memory hog is OOM-killed at memory.max.
+rt --shim=never run --bundle $B/oom oom >/tmp/out 2>&1
+code=$?
+check "memory.max: the hog is killed (exit 137)" 137 "$code"
+[ "$code" = 137 ] || cat /tmp/out
+dmesg | grep -q "Memory cgroup out of memory" && pass "memory.max: the kernel's memcg OOM killer did it" ||
+	fail "memory.max: OOM" "no memcg OOM in dmesg"
+
+# pids.max: processes beyond it cannot be started.
+rtd pids pids
+ok=0
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
+	rt exec -d pids sleep 100 >/dev/null 2>&1 && ok=$((ok + 1))
+done
+check "pids.max 8: 7 more processes started" 7 "$ok"
+check "pids.current" 8 "$(cat $CG/pids/pids.current)"
+grep -q '^max [1-9]' $CG/pids/pids.events && pass "pids.events counts refused forks" ||
+	fail "pids.events" "$(cat $CG/pids/pids.events)"
+gone pids
+
+# cpu: weight from shares, cpu.max throttles, cpuset, memory.low; update.
+rtd cpu cpu
+check "cpu.weight from shares 1024" 39 "$(cat $CG/cpu/cpu.weight)"
+check "cpu.max" "10000 100000" "$(cat $CG/cpu/cpu.max)"
+check "cpuset.cpus" 0 "$(cat $CG/cpu/cpuset.cpus)"
+check "memory.max" 134217728 "$(cat $CG/cpu/memory.max)"
+check "memory.low" 16777216 "$(cat $CG/cpu/memory.low)"
+sleep 2
+thr=$(awk '/^nr_throttled/ {print $2}' $CG/cpu/cpu.stat)
+[ "${thr:-0}" -gt 0 ] && pass "cpu.max throttles the busy loop (nr_throttled $thr)" ||
+	fail "cpu.max throttling" "nr_throttled ${thr:-none}"
+rt update --cpu-quota 20000 --memory 100663296 --pids-limit 50 cpu >/tmp/out 2>&1 || fail "update" "$(cat /tmp/out)"
+check "update: cpu.max" "20000 100000" "$(cat $CG/cpu/cpu.max)"
+check "update: memory.max" 100663296 "$(cat $CG/cpu/memory.max)"
+check "update: pids.max" 50 "$(cat $CG/cpu/pids.max)"
+echo '{"cpu": {"shares": 2048}, "memory": {"limit": 4096, "checkBeforeUpdate": true}}' |
+	rt update --resources - cpu >/tmp/out 2>&1 && fail "checkBeforeUpdate" "a limit below usage was applied" ||
+	{ grep -q checkBeforeUpdate /tmp/out && pass "checkBeforeUpdate refuses a limit below usage" || fail "checkBeforeUpdate" "$(cat /tmp/out)"; }
+gone cpu
+
+# A frozen container makes no progress.
+rtd freeze freeze
+sleep 1
+rt pause freeze || fail "pause" "failed"
+check "pause: cgroup.events frozen" "frozen 1" "$(grep frozen $CG/freeze/cgroup.events)"
+u1=$(awk '/^usage_usec/ {print $2}' $CG/freeze/cpu.stat)
+sleep 1
+u2=$(awk '/^usage_usec/ {print $2}' $CG/freeze/cpu.stat)
+check "paused: no CPU used" "$u1" "$u2"
+rt resume freeze
+sleep 1
+u3=$(awk '/^usage_usec/ {print $2}' $CG/freeze/cpu.stat)
+[ "$u3" -gt "$u2" ] && pass "resumed: runs again" || fail "resume" "$u2 -> $u3"
+gone freeze
+
+# A device the rules do not allow cannot be opened.
+rt --shim=never run --bundle $B/devices devices >/tmp/out 2>&1
+code=$?
+[ $code -ne 0 ] && grep -q "Operation not permitted" /tmp/out && pass "devices: /dev/mem is refused" ||
+	fail "devices" "exit $code: $(cat /tmp/out)"
+
+# hugetlb and unified keys as given.
+rtd hugetlb hugetlb
+check "hugetlb.2MB.max" 4194304 "$(cat $CG/hugetlb/hugetlb.2MB.max)"
+gone hugetlb
+rtd unified unified
+check "unified: memory.high" 50331648 "$(cat $CG/unified/memory.high)"
+check "unified: pids.max" 33 "$(cat $CG/unified/pids.max)"
+gone unified
+
+left=$(ls $CG 2>/dev/null | grep -v '\.' | tr '\n' ' ')
+[ -z "$left" ] && pass "no cgroup left" || fail "cleanup" "left: $left"
+echo "RT-VM done"
+poweroff -f
