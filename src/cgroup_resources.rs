@@ -343,8 +343,19 @@ pub fn write_all(dir: &Path, writes: &[Write]) -> Result<()> {
 }
 
 /// Enables the controllers and writes the values: a container's limits.
+/// The other controllers the host offers are enabled too where they can
+/// be, so that `events` and metrics see memory, pids and io usage of a
+/// container without limits (as under runc); only the ones the limits
+/// need must succeed.
 pub fn apply(mount: &Path, dir: &Path, writes: &[Write]) -> Result<()> {
-    enable_controllers(mount, dir, &controllers(writes))?;
+    let needed = controllers(writes);
+    enable_controllers(mount, dir, &needed)?;
+    let offered = fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
+    for c in offered.split_whitespace() {
+        if !needed.iter().any(|n| n == c) {
+            let _ = enable_controllers(mount, dir, &[c.to_string()]);
+        }
+    }
     write_all(dir, writes)
 }
 

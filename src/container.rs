@@ -703,6 +703,35 @@ fn check_memory_usage(dir: &Path, writes: &[crate::cgroup_resources::Write]) -> 
     }
 }
 
+/// The cgroup directory of a live container (`rt events`), or why there
+/// is none.
+pub fn cgroup_of(root: &Root, id: &str) -> Result<PathBuf> {
+    let c = Container::load(root, id)?;
+    match c.status() {
+        Status::Running | Status::Paused | Status::Created => {}
+        s => {
+            return Err(Error::InvalidState(format!(
+                "container {id} is {s}: it has no resource usage"
+            )))
+        }
+    }
+    c.state
+        .cgroup
+        .as_ref()
+        .map(|cg| cg.dir.clone())
+        .ok_or_else(|| Error::InvalidState(format!("container {id} has no cgroup")))
+}
+
+/// Whether the container is still alive (created, running or paused).
+pub fn is_live(root: &Root, id: &str) -> bool {
+    Container::load(root, id).is_ok_and(|c| {
+        matches!(
+            c.status(),
+            Status::Running | Status::Paused | Status::Created
+        )
+    })
+}
+
 /// The pids of every process in the container's cgroup (`rt ps`).
 pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
     let c = Container::load(root, id)?;

@@ -31,6 +31,7 @@ pub mod signal;
 pub mod spec;
 pub mod spec_template;
 pub mod state;
+pub mod stats;
 pub mod syscalls_x86_64;
 pub mod sysctl;
 

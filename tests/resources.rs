@@ -90,3 +90,53 @@ fn an_unknown_page_size_fails_create_cleanly() {
     assert_no_leaks(&rt, &id, &b);
     assert!(!Path::new(&format!("{CGROUP2}/rt/{id}")).exists());
 }
+
+/// `events --stats` prints one runc-shaped stats event; `events` streams
+/// them until the container stops; bad input is one line.
+#[test]
+fn events_reports_usage_until_the_container_stops() {
+    assert!(hugetlb_available(), "needs hugetlb on cgroup v2");
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "while :; do :; done"]);
+    b.edit(|c| {
+        c["linux"]["resources"]["hugepageLimits"] = json!([{"pageSize": "2MB", "limit": 2097152}])
+    });
+    let id = unique_id("events");
+    rt.detached(&b, &id);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let out = rt.ok(&["events", "--stats", &id]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["type"], "stats");
+    assert_eq!(v["id"], id.as_str());
+    assert!(
+        v["data"]["cpu"]["usage"]["total"].as_u64().unwrap() > 0,
+        "{v}"
+    );
+    assert_eq!(v["data"]["hugetlb"]["2MB"]["max"], 2097152, "{v}");
+
+    let stream = rt
+        .cmd(&["events", "--interval", "100ms", &id])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    rt.ok(&["kill", &id, "KILL"]);
+    // It ends by itself once the container is gone.
+    let out = stream.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines.len() >= 2, "{lines:?}");
+    assert!(lines.iter().all(|l| l["type"] == "stats"));
+
+    let err = rt.fails(&["events", "--stats", &id]);
+    assert_one_line_error(&err, &[&id, "stopped"]);
+    let err = rt.fails(&["events", "--interval", "soon", &id]);
+    assert_one_line_error(&err, &["--interval", "soon"]);
+    rt.ok(&["delete", &id]);
+    let err = rt.fails(&["events", &id]);
+    assert_one_line_error(&err, &["does not exist", &id]);
+}

@@ -29,6 +29,9 @@ bundles = {
     # A memory hog: doubles a string until the OOM killer stops it.
     "oom": (["sh", "-c", "a=xxxxxxxxxxxxxxxx; while :; do a=$a$a; done"],
             {"memory": {"limit": 33554432, "swap": 33554432}}),
+    # The hog in a subshell, again and again: OOM kills, the init lives.
+    "oomloop": (["sh", "-c", "while :; do (a=xxxxxxxxxxxxxxxx; while :; do a=$a$a; done); sleep 0.2; done"],
+                {"memory": {"limit": 33554432, "swap": 33554432}}),
     # Sleepers are added by exec until pids.max refuses them.
     "pids": (["sleep", "100"], {"pids": {"limit": 8}}),
     # A busy loop under a 10% CPU quota.

@@ -29,6 +29,18 @@ check "memory.max: the hog is killed (exit 137)" 137 "$code"
 dmesg | grep -q "Memory cgroup out of memory" && pass "memory.max: the kernel's memcg OOM killer did it" ||
 	fail "memory.max: OOM" "no memcg OOM in dmesg"
 
+# events: stats with the limits, and "oom" events as the kills happen.
+rtd oomloop oomloop
+rt events --interval 1s oomloop >/tmp/events 2>&1 &
+ev=$!
+sleep 4
+rt events --stats oomloop >/tmp/stats 2>&1
+gone oomloop
+wait $ev
+grep -q '"type":"oom"' /tmp/events && pass "events: oom events" || fail "events: oom" "$(head -c 300 /tmp/events)"
+grep -q '"limit":33554432' /tmp/stats && pass "events --stats: memory limit" || fail "events --stats" "$(head -c 300 /tmp/stats)"
+grep -q '"pids":{"current":[1-9]' /tmp/stats && pass "events --stats: pids" || fail "events --stats: pids" "$(head -c 300 /tmp/stats)"
+
 # pids.max: processes beyond it cannot be started.
 rtd pids pids
 ok=0

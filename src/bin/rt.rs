@@ -248,6 +248,16 @@ enum Cmd {
     },
     /// Change a container's resource limits (runc's flags, or --resources)
     Update(Box<UpdateArgs>),
+    /// Print a container's resource usage (and "oom" events) as JSON lines
+    Events {
+        /// Print the stats once and exit
+        #[arg(long)]
+        stats: bool,
+        /// How often to print stats (e.g. 5s, 500ms, 1m)
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        id: String,
+    },
     /// Freeze every process of a running container
     Pause { id: String },
     /// Thaw a paused container
@@ -514,6 +524,14 @@ fn run(cli: Cli) -> Result<i32> {
             logs(&root, &id, &filter, follow, timestamps)?;
         }
         Cmd::Update(a) => container::update(&root, &a.id, &update_resources(&a)?)?,
+        Cmd::Events {
+            stats,
+            interval,
+            id,
+        } => {
+            let interval = parse_interval(&interval).map_err(|e| anyhow!("--interval {e}"))?;
+            events(&root, &id, stats, interval)?
+        }
         Cmd::Pause { id } => container::pause(&root, &id)?,
         Cmd::Resume { id } => container::resume(&root, &id)?,
         Cmd::Ps {
@@ -837,4 +855,60 @@ fn write_spec(bundle: &std::path::Path, rootless: bool) -> Result<()> {
     std::fs::write(&path, text)
         .with_context(|| format!("write {}", path.display()))
         .map_err(|e| anyhow!("{}", one_line(&e)))
+}
+
+/// `5s`, `500ms`, `1m`, or plain seconds.
+fn parse_interval(s: &str) -> std::result::Result<std::time::Duration, String> {
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration like 5s or 500ms"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("{s:?}: the unit is ms, s or m")),
+    };
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(format!("{s:?}: the interval must be positive"));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// runc's `events`: a "stats" event every interval (once with --stats),
+/// an "oom" event as soon as the OOM killer kills in the container, until
+/// the container stops.
+fn events(root: &Root, id: &str, once: bool, interval: std::time::Duration) -> Result<()> {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    let dir = container::cgroup_of(root, id)?;
+    let print = |v: serde_json::Value| -> Result<()> {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{v}")?;
+        out.flush()?;
+        Ok(())
+    };
+    let stats =
+        || serde_json::json!({"type": "stats", "id": id, "data": rt::stats::read_stats(&dir)});
+    if once {
+        return print(stats());
+    }
+    let mut ooms = rt::stats::oom_kills(&dir);
+    let mut next = Instant::now();
+    while container::is_live(root, id) {
+        if Instant::now() >= next {
+            print(stats())?;
+            next += interval;
+        }
+        let now = rt::stats::oom_kills(&dir);
+        if now > ooms {
+            print(serde_json::json!({"type": "oom", "id": id}))?;
+            ooms = now;
+        }
+        std::thread::sleep(Duration::from_millis(100).min(interval));
+    }
+    Ok(())
 }
