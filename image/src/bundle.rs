@@ -107,7 +107,7 @@ pub fn make(store: &Store, input: &str, dir: &Path, opts: &Options) -> Result<Ma
         Err(e) => {
             return Err(Error::Io {
                 path: dir.into(),
-                source: e,
+                err: e,
             })
         }
     };

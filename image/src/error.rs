@@ -5,12 +5,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    // The io error is part of the message, not a source: printed once.
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
     #[error("invalid digest {0:?}: expected sha256:<64 hex digits>")]
     BadDigest(String),
     #[error("blob {expected}: content has digest {actual} (corrupt or tampered)")]
@@ -80,9 +77,9 @@ pub(crate) trait IoContext<T> {
 
 impl<T> IoContext<T> for std::io::Result<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T> {
-        self.map_err(|source| Error::Io {
+        self.map_err(|err| Error::Io {
             path: path.into(),
-            source,
+            err,
         })
     }
 }
@@ -91,7 +88,7 @@ impl<T> IoContext<T> for nix::Result<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T> {
         self.map_err(|e| Error::Io {
             path: path.into(),
-            source: std::io::Error::from(e),
+            err: std::io::Error::from(e),
         })
     }
 }

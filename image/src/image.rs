@@ -22,7 +22,7 @@ pub const MANIFEST_TYPES: [&str; 4] = [OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST,
 #[derive(Debug)]
 pub enum Manifest {
     Image(Box<ImageManifest>),
-    Index(ImageIndex),
+    Index(Box<ImageIndex>),
 }
 
 impl Manifest {
@@ -52,7 +52,7 @@ impl Manifest {
         };
         if is_index {
             serde_json::from_value(v)
-                .map(Manifest::Index)
+                .map(|i| Manifest::Index(Box::new(i)))
                 .map_err(|e| bad(e.to_string()))
         } else {
             serde_json::from_value(v)

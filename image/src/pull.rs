@@ -204,7 +204,7 @@ impl Puller<'_> {
         });
         // Refuse what cannot be unpacked before downloading it.
         for l in m.layers() {
-            if crate::unpack::Compression::from_media_type(&l.media_type().to_string()).is_none() {
+            if crate::unpack::Compression::from_media_type(l.media_type().as_ref()).is_none() {
                 return Err(Error::UnsupportedMediaType {
                     media_type: l.media_type().to_string(),
                     digest: l.digest().to_string(),

@@ -121,7 +121,7 @@ impl Store {
         let p = self.blob_path(d);
         fs::read(&p).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => Error::MissingBlob(d.to_string()),
-            _ => Error::Io { path: p, source: e },
+            _ => Error::Io { path: p, err: e },
         })
     }
 
@@ -160,7 +160,7 @@ impl Store {
     pub fn remove_blob(&self, d: &Digest) -> Result<()> {
         let p = self.blob_path(d);
         match fs::remove_file(&p) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::Io { path: p, source: e }),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::Io { path: p, err: e }),
             _ => Ok(()),
         }
     }
@@ -206,7 +206,7 @@ impl Store {
             let _ = fs::remove_dir_all(&work);
             Error::Io {
                 path: dest.clone(),
-                source: e,
+                err: e,
             }
         })?;
         Ok(true)
@@ -226,7 +226,7 @@ impl Store {
             io::ErrorKind::NotFound => Error::MissingBlob(blob.to_string()),
             _ => Error::Io {
                 path: path.clone(),
-                source: e,
+                err: e,
             },
         })?;
         let bad = |e: io::Error| Error::BadLayer {
@@ -281,7 +281,7 @@ impl Store {
                 reason: e.to_string(),
             }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(Error::Io { path: p, source: e }),
+            Err(e) => Err(Error::Io { path: p, err: e }),
         }
     }
 
@@ -313,7 +313,7 @@ impl Store {
         f.as_file().sync_all().at(path)?;
         f.persist(path).map_err(|e| Error::Io {
             path: path.to_path_buf(),
-            source: e.error,
+            err: e.error,
         })?;
         Ok(())
     }
@@ -340,14 +340,14 @@ impl Store {
                     reason: e.to_string(),
                 }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(Error::Io { path: p, source: e }),
+            Err(e) => Err(Error::Io { path: p, err: e }),
         }
     }
 
     pub fn remove_bundle(&self, dir: &Path) -> Result<()> {
         let p = self.bundle_record_path(dir);
         match fs::remove_file(&p) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::Io { path: p, source: e }),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::Io { path: p, err: e }),
             _ => Ok(()),
         }
     }
@@ -482,7 +482,7 @@ impl BlobWriter<'_> {
         fs::set_permissions(file.path(), fs::Permissions::from_mode(0o644)).at(file.path())?;
         file.persist(&dest).map_err(|e| Error::Io {
             path: dest.clone(),
-            source: e.error,
+            err: e.error,
         })?;
         Ok((actual, true))
     }

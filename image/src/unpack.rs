@@ -208,12 +208,7 @@ impl Unpacker<'_> {
                 Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
                     fs::create_dir(&cur).at(&cur)?;
                 }
-                Err(e) => {
-                    return Err(Error::Io {
-                        path: cur,
-                        source: e,
-                    })
-                }
+                Err(e) => return Err(Error::Io { path: cur, err: e }),
             }
         }
         Ok(())

@@ -36,7 +36,7 @@ fn read_in_root(root: &OwnedFd, path: &str) -> Result<Option<String>> {
     let fd = rt::fs_util::try_open_in_root(root, Path::new(path), libc::O_RDONLY | libc::O_CLOEXEC)
         .map_err(|e| Error::Io {
             path: path.into(),
-            source: std::io::Error::other(e.to_string()),
+            err: std::io::Error::other(e.to_string()),
         })?;
     let Some(fd) = fd else { return Ok(None) };
     let mut s = String::new();

@@ -243,8 +243,7 @@ fn pull_cmd(
         Event::Unpacking { digest } if !tty => println!("{}: Unpacking", digest.short()),
         Event::Unpacking { .. } => {}
     };
-    let p = pull::pull(store, reference, &opts, &mut on_event)
-        .with_context(|| format!("pull {reference}"))?;
+    let p = pull::pull(store, reference, &opts, &mut on_event)?;
     println!("Digest: {}", p.manifest);
     println!(
         "Status: {} {}",

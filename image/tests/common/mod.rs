@@ -257,6 +257,7 @@ impl RtImage {
             String::from_utf8_lossy(&out.stdout)
         );
         assert_eq!(err.trim_end().lines().count(), 1, "one error line: {err}");
+        eprintln!("rt-image said: {}", err.trim_end());
         err
     }
 
