@@ -38,6 +38,8 @@ pub struct Made {
     pub image: String,
     /// None for an overlay; why it copied otherwise.
     pub copied: Option<String>,
+    /// What of the image config the bundle does not do, for the user.
+    pub notes: Vec<String>,
 }
 
 /// Removes what a failed `make` created (mount first).
@@ -156,10 +158,24 @@ pub fn make(store: &Store, input: &str, dir: &Path, opts: &Options) -> Result<Ma
         overlay: copied.is_none(),
     })?;
     guard.armed = false;
+    let mut notes = Vec::new();
+    let volumes = img
+        .config
+        .config()
+        .as_ref()
+        .and_then(|c| c.volumes().clone())
+        .unwrap_or_default();
+    if !volumes.is_empty() {
+        notes.push(format!(
+            "the image declares volumes ({}): they stay plain directories of the rootfs, no volume is made",
+            volumes.join(", ")
+        ));
+    }
     Ok(Made {
         dir,
         image: shown,
         copied,
+        notes,
     })
 }
 

@@ -11,7 +11,7 @@ use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::OciDescriptor;
 use oci_client::secrets::RegistryAuth;
-use oci_client::{Client, Reference};
+use oci_client::{Client, Reference, RegistryOperation};
 
 use crate::auth;
 use crate::digest::Digest;
@@ -141,6 +141,18 @@ impl Puller<'_> {
                 .map(|x| format!("{:?}: {}", x.code, x.message))
                 .collect::<Vec<_>>()
                 .join("; "),
+            OciDistributionError::UnauthorizedError { .. } => match &self.auth {
+                RegistryAuth::Anonymous => format!(
+                    "not authorized (no credentials for {} in {}: docker login)",
+                    self.reference.resolve_registry(),
+                    self.opts
+                        .docker_config
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "the docker config".into())
+                ),
+                _ => "not authorized with the credentials of the docker config".to_string(),
+            },
             OciDistributionError::ImageManifestNotFoundError(_) => {
                 "manifest unknown (no such tag or digest)".to_string()
             }
@@ -186,6 +198,12 @@ impl Puller<'_> {
 
     async fn run(&self, added: &mut Added, progress: &mut dyn FnMut(Event)) -> Result<Pulled> {
         let r = &self.reference;
+        // Basic credentials, or a bearer token got with them (or
+        // anonymously), kept by the client for the requests that follow.
+        self.client
+            .auth(r, &self.auth, RegistryOperation::Pull)
+            .await
+            .map_err(|e| self.registry_err("authentication", e))?;
         let (mut data, mut digest) = self.manifest(r).await?;
         let mut index = None;
         let mut index_data = None;

@@ -83,7 +83,9 @@ impl Store {
                 .create(&d)
                 .at(&d)?;
         }
-        Ok(s)
+        // Absolute, so overlay options and bundle records name it fully.
+        let root = s.root.canonicalize().at(&s.root)?;
+        Ok(Store { root })
     }
 
     pub fn root(&self) -> &Path {

@@ -233,3 +233,50 @@ fn corrupt_blob_and_missing_tag_leave_nothing() {
     assert!(e.contains("\"Bad Ref\""), "{e}");
     img.assert_empty();
 }
+
+#[test]
+fn basic_auth_from_the_docker_config() {
+    let reg = Registry::with_basic_auth();
+    let img = RtImage::new();
+    let work = tmpdir("rt-image-pull.");
+    let mut l = OciLayout::new(&work.path().join("layout"));
+    let a = l.image(&[(top("secret\n"), TAR_GZIP)], cmd(), "amd64");
+    l.tag(a, "a");
+    reg.push(
+        &format!("oci:{}:a", l.dir.display()),
+        "private:a",
+        &["--dest-creds", "rt:pw"],
+    );
+    let r = format!("{}/private:a", reg.addr);
+
+    let e = img.fails(&["pull", "--plain-http", &r]);
+    assert!(e.contains(&r) && e.contains("authorized"), "{e}");
+    img.assert_empty();
+
+    // What `docker login 127.0.0.1:PORT` writes.
+    let docker = work.path().join("docker");
+    fs::create_dir(&docker).unwrap();
+    let wrong = json!({"auths": {reg.addr.clone(): {"auth": "cnQ6bm9wZQ=="}}}); // rt:nope
+    fs::write(docker.join("config.json"), wrong.to_string()).unwrap();
+    let out = img
+        .cmd(&["pull", "--plain-http", &r])
+        .env("DOCKER_CONFIG", &docker)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    img.assert_empty();
+
+    let right = json!({"auths": {reg.addr.clone(): {"auth": "cnQ6cHc="}}}); // rt:pw
+    fs::write(docker.join("config.json"), right.to_string()).unwrap();
+    let out = img
+        .cmd(&["pull", "--plain-http", &r])
+        .env("DOCKER_CONFIG", &docker)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(img.ok(&["list"]).contains(&r));
+}

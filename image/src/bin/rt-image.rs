@@ -188,6 +188,9 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(why) = &made.copied {
                 eprintln!("rt-image: rootfs is a copy: {why}");
             }
+            for n in &made.notes {
+                eprintln!("rt-image: note: {n}");
+            }
             println!(
                 "Bundle {} from {}: rt run -b {} ID",
                 made.dir.display(),
@@ -217,11 +220,17 @@ fn pull_cmd(
     let mut bars: HashMap<String, ProgressBar> = HashMap::new();
     let style = ProgressStyle::with_template("{prefix}: {bar:30} {bytes}/{total_bytes} {msg}")
         .expect("valid template");
-    let mut on_event = |e: Event| match e {
-        Event::Resolved { reference, digest } => {
-            println!("{reference}: resolved to {digest}");
+    // On a terminal, lines go through the bars' owner so they stay intact.
+    let say = |line: String| {
+        if tty {
+            let _ = multi.println(&line);
+        } else {
+            println!("{line}");
         }
-        Event::Exists { digest } => println!("{}: Already exists", digest.short()),
+    };
+    let mut on_event = |e: Event| match e {
+        Event::Resolved { reference, digest } => say(format!("{reference}: resolved to {digest}")),
+        Event::Exists { digest } => say(format!("{}: Already exists", digest.short())),
         Event::Start { digest, size } if tty => {
             let b = multi.add(ProgressBar::new(size));
             b.set_style(style.clone());
@@ -236,10 +245,13 @@ fn pull_cmd(
                 b.inc(bytes);
             }
         }
-        Event::Done { digest } => match bars.get(digest.as_ref()) {
-            Some(b) => b.finish_with_message("Pull complete"),
-            None => println!("{}: Pull complete", digest.short()),
-        },
+        Event::Done { digest } => {
+            // A finished bar gives way to a plain line, as in the log.
+            if let Some(b) = bars.remove(digest.as_ref()) {
+                b.finish_and_clear();
+            }
+            say(format!("{}: Pull complete", digest.short()));
+        }
         Event::Unpacking { digest } if !tty => println!("{}: Unpacking", digest.short()),
         Event::Unpacking { .. } => {}
     };

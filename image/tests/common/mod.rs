@@ -221,15 +221,19 @@ impl RtImage {
     }
 
     pub fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_rt-image"))
-            .arg("--root")
+        self.cmd(args).output().expect("run rt-image")
+    }
+
+    /// The command, with no docker config (anonymous) unless the caller
+    /// sets DOCKER_CONFIG.
+    pub fn cmd<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_rt-image"));
+        c.arg("--root")
             .arg(self.store.path())
             .args(args)
-            .env_remove("DOCKER_CONFIG")
-            .env("HOME", self.store.path()) // no ~/.docker/config.json
-            .stdin(Stdio::null())
-            .output()
-            .expect("run rt-image")
+            .env("DOCKER_CONFIG", self.store.path().join("no-docker-config"))
+            .stdin(Stdio::null());
+        c
     }
 
     /// Runs and asserts success; returns stdout.
@@ -289,6 +293,15 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
+        Self::start_with(false)
+    }
+
+    /// A registry that asks for basic auth: user `rt`, password `pw`.
+    pub fn with_basic_auth() -> Registry {
+        Self::start_with(true)
+    }
+
+    fn start_with(basic_auth: bool) -> Registry {
         require_root();
         let bin = Path::new("/usr/bin/docker-registry");
         assert!(
@@ -303,11 +316,25 @@ impl Registry {
             .unwrap()
             .port();
         let addr = format!("127.0.0.1:{port}");
+        let mut extra_config = String::new();
+        if basic_auth {
+            // bcrypt("pw"), as `htpasswd -B` writes it.
+            let htpasswd = dir.path().join("htpasswd");
+            fs::write(
+                &htpasswd,
+                "rt:$2b$05$abcdefghijklmnopqrstuuHIrMEWpUCQe2YqFR3sXwQ75u4od..9q\n",
+            )
+            .unwrap();
+            extra_config = format!(
+                "auth:\n  htpasswd: {{realm: rt-test, path: {}}}\n",
+                htpasswd.display()
+            );
+        }
         let cfg = dir.path().join("config.yml");
         fs::write(
             &cfg,
             format!(
-                "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: {addr}\n",
+                "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n  delete: {{enabled: true}}\nhttp:\n  addr: {addr}\n{extra_config}",
                 dir.path().join("data").display()
             ),
         )
@@ -363,6 +390,12 @@ impl Registry {
 
 impl Drop for Registry {
     fn drop(&mut self) {
+        if std::env::var_os("RT_IMAGE_KEEP_REGISTRY_LOG").is_some() {
+            eprintln!(
+                "{}",
+                fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
