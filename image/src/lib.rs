@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod bundle;
+pub mod commit;
 pub mod digest;
 pub mod error;
 pub mod image;

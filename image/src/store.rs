@@ -381,7 +381,18 @@ impl Store {
             blobs.extend(img.layers.iter().map(|l| l.digest.clone()));
             layers.extend(img.chain_ids());
         }
+        // A bundle keeps its image's blobs too (`commit` builds on them),
+        // even when no name points at the image any more.
         for b in self.bundles()? {
+            let rec = ImageRecord {
+                manifest: b.manifest.clone(),
+                index: None,
+            };
+            if let Ok(img) = crate::image::Image::load(self, &b.image, &rec) {
+                blobs.insert(img.manifest_digest.clone());
+                blobs.insert(img.config_digest.clone());
+                blobs.extend(img.layers.iter().map(|l| l.digest.clone()));
+            }
             layers.extend(b.layers);
         }
         let mut report = PruneReport::default();

@@ -11,29 +11,6 @@ use std::process::{Command, Stdio};
 use common::*;
 use serde_json::{json, Value};
 
-/// The built `rt` (and `rt-shim`), built now when a lone
-/// `cargo test -p rt-image` has not.
-fn rt_bin() -> PathBuf {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let rt = target.join("debug/rt");
-    ONCE.call_once(|| {
-        if rt.exists() && rt.with_file_name("rt-shim").exists() {
-            return;
-        }
-        let ok = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args(["build", "-q", "-p", "rt", "-p", "rt-shim"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo")
-            .success();
-        assert!(ok, "building rt failed");
-    });
-    rt
-}
-
 /// A private rt state root; deletes the containers it ran when dropped.
 struct Rt {
     root: tempfile::TempDir,
@@ -211,6 +188,42 @@ fn import_bundle_run_two_bundles_share_layers() {
         );
     }
 
+    // Commit bundle 1 (a new file, a deleted one) and run the result.
+    c["process"]["args"] = json!(["rm", "/hello.txt"]);
+    c["process"]["user"] = json!({"uid": 0, "gid": 0});
+    fs::write(b1.join("config.json"), serde_json::to_vec(&c).unwrap()).unwrap();
+    assert!(rt.run(&b1, &format!("img-d-{}", std::process::id())).1);
+    let out = img.ok(&[
+        Path::new("commit"),
+        &b1,
+        Path::new("committed:2"),
+        Path::new("-m"),
+        Path::new("by the test"),
+    ]);
+    assert!(out.starts_with("committed:2 (sha256:"), "{out}");
+    let b3 = work.path().join("b3");
+    let _guard3 = Bundles(&img, vec![b3.clone()]);
+    img.ok(&[
+        Path::new("bundle"),
+        Path::new("committed:2"),
+        &b3,
+        Path::new("--"),
+        Path::new("sh"),
+        Path::new("-c"),
+        Path::new("cat /tmp/written; ls /hello.txt 2>&1; true"),
+    ]);
+    assert_eq!(lowerdirs(&b3.join("rootfs")).split(':').count(), 3);
+    let (out, ok) = rt.run(&b3, &format!("img-e-{}", std::process::id()));
+    assert!(ok, "{out}");
+    assert!(
+        out.starts_with("mine\n") && out.contains("No such file"),
+        "{out}"
+    );
+    let inspect = img.ok(&["inspect", "committed:2"]);
+    assert!(inspect.contains("rt-image commit"), "{inspect}");
+    img.ok(&[Path::new("bundle"), Path::new("--remove"), &b3]);
+    img.ok(&["rm", "committed:2"]);
+
     let (out, ok) = rt.run(&b2, &format!("img-c-{}", std::process::id()));
     assert!(ok, "{out}");
     let lines: Vec<&str> = out.lines().collect();
@@ -378,6 +391,25 @@ fn bad_inputs_leave_nothing() {
         "{e}"
     );
     assert_eq!(fs::read_dir(&b).unwrap().count(), 1);
+
+    // commit needs an overlay bundle rt-image made.
+    let e = img.fails(&[Path::new("commit"), &b, Path::new("x:1")]);
+    assert!(e.contains("not a bundle rt-image made"), "{e}");
+    let c = work.path().join("c");
+    let _guard = Bundles(&img, vec![c.clone()]);
+    img.ok(&[
+        Path::new("bundle"),
+        Path::new("--copy"),
+        Path::new("good:1"),
+        &c,
+    ]);
+    let e = img.fails(&[Path::new("commit"), &c, Path::new("x:1")]);
+    assert!(
+        e.contains("copied bundle") && e.contains(c.to_str().unwrap()),
+        "{e}"
+    );
+    img.ok(&[Path::new("bundle"), Path::new("--remove"), &c]);
+    assert!(!img.ok(&["images"]).contains("x:1"));
 
     // --remove refuses a directory rt-image did not make.
     let e = img.fails(&[Path::new("bundle"), Path::new("--remove"), &b]);

@@ -100,7 +100,7 @@ fn by_tag_by_digest_shared_layers_then_run() {
     let out = img.ok(&[Path::new("bundle"), Path::new(&ref_a), &bundle]);
     assert!(out.contains("rt run"), "{out}");
     let rt_root = tmpdir("rt-image-rt.");
-    let rt = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/debug/rt");
+    let rt = rt_bin();
     let id = format!("pull-{}", std::process::id());
     let run = Command::new(&rt)
         .arg("--root")

@@ -69,6 +69,14 @@ enum Cmd {
     },
     /// Remove blobs and layers no image or bundle uses.
     Prune,
+    /// Store a bundle's changes (its upper directory) as a new image.
+    Commit {
+        bundle: PathBuf,
+        reference: String,
+        /// The history comment.
+        #[arg(short, long, default_value = "")]
+        message: String,
+    },
     /// Make a bundle for `rt` from an image: `bundle REF DIR [-- ARGS...]`,
     /// or remove one: `bundle --remove DIR`.
     Bundle {
@@ -155,6 +163,15 @@ fn run(cli: Cli) -> Result<()> {
                 r.layers.len(),
                 HumanBytes(r.bytes)
             );
+            Ok(())
+        }
+        Cmd::Commit {
+            bundle,
+            reference,
+            message,
+        } => {
+            let c = rt_image::commit::commit(&store, &bundle, &reference, &message)?;
+            println!("{} ({})", familiar(&c.name), c.config);
             Ok(())
         }
         Cmd::Bundle {

@@ -203,6 +203,29 @@ impl OciLayout {
     }
 }
 
+/// The built `rt` (and `rt-shim`), built now when a lone
+/// `cargo test -p rt-image` has not.
+pub fn rt_bin() -> PathBuf {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let rt = target.join("debug/rt");
+    ONCE.call_once(|| {
+        if rt.exists() && rt.with_file_name("rt-shim").exists() {
+            return;
+        }
+        let ok = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args(["build", "-q", "-p", "rt", "-p", "rt-shim"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("run cargo")
+            .success();
+        assert!(ok, "building rt failed");
+    });
+    rt
+}
+
 /// The built rt-image with a private store.
 pub struct RtImage {
     pub store: tempfile::TempDir,
