@@ -221,7 +221,26 @@ fn mount_overlay(
 /// Unmounts and removes a bundle `make` made.
 pub fn remove(store: &Store, dir: &Path) -> Result<()> {
     let _lock = store.lock()?;
-    let dir = dir.canonicalize().at(dir)?;
+    let dir = match dir.canonicalize() {
+        Ok(d) => d,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // Removed by hand: forget the record so its layers can go.
+            let abs = std::path::absolute(dir).at(dir)?;
+            if store.bundle(&abs)?.is_some() {
+                return store.remove_bundle(&abs);
+            }
+            return Err(Error::Io {
+                path: dir.into(),
+                err: e,
+            });
+        }
+        Err(e) => {
+            return Err(Error::Io {
+                path: dir.into(),
+                err: e,
+            })
+        }
+    };
     let Some(rec) = store.bundle(&dir)? else {
         return Err(bad(
             &dir,

@@ -384,6 +384,11 @@ impl Store {
         // A bundle keeps its image's blobs too (`commit` builds on them),
         // even when no name points at the image any more.
         for b in self.bundles()? {
+            if !b.dir.exists() {
+                // Its directory was removed by hand: the record is stale.
+                self.remove_bundle(&b.dir)?;
+                continue;
+            }
             let rec = ImageRecord {
                 manifest: b.manifest.clone(),
                 index: None,

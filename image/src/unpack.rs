@@ -354,8 +354,15 @@ impl Unpacker<'_> {
 
     fn whiteout(&mut self, rel: &Path, name: &[u8]) -> Result<()> {
         let parent_rel = rel.parent().unwrap_or(Path::new("")).to_path_buf();
-        self.parents(rel, self.mode == Whiteouts::Overlay)?;
         let parent = self.dest.join(&parent_rel);
+        if self.mode == Whiteouts::Apply && fs::symlink_metadata(&parent).is_err() {
+            // Nothing below to hide (but a symlinked ancestor is refused).
+            return match self.parents(rel, false) {
+                Err(e @ Error::UnsafeEntry { .. }) => Err(e),
+                _ => Ok(()),
+            };
+        }
+        self.parents(rel, self.mode == Whiteouts::Overlay)?;
         if name == OPAQUE_MARKER.as_bytes() {
             match self.mode {
                 Whiteouts::Overlay => {
@@ -554,6 +561,8 @@ mod tests {
             .file("var/.wh..wh..opq", "")
             .file("var/after", "z");
         unpack(&upper.bytes()[..], d.path(), Whiteouts::Apply, "upper").unwrap();
+        let nothing_below = Tar::new().file("no/such/.wh.file", "");
+        unpack(&nothing_below.bytes()[..], d.path(), Whiteouts::Apply, "x").unwrap();
         let p = d.path();
         assert!(!p.join("etc/passwd").exists());
         assert_eq!(read(&p.join("etc/group")), "root");

@@ -291,6 +291,13 @@ fn oci_archive_docker_archive_and_copy_bundles() {
     // same chain ids: the layers are shared, not unpacked again.
     assert_eq!(img.count("layers"), 2);
 
+    // RT_IMAGE_ROOT moves the store like --root.
+    let out = Command::new(env!("CARGO_BIN_EXE_rt-image"))
+        .arg("list")
+        .env("RT_IMAGE_ROOT", img.root())
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("localhost/myimg:1.0"));
     let list = img.ok(&["images"]);
     assert!(
         list.contains("localhost/myimg:1.0") && list.contains("example.com/team/app:2"),
