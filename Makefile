@@ -4,10 +4,10 @@ CARGO ?= cargo
 .PHONY: build release test test-vm install demo bench conformance soak fuzz clean
 
 build:
-	$(CARGO) build -p rt -p rt-shim
+	$(CARGO) build -p rt -p rt-shim -p rt-image
 
 release:
-	$(CARGO) build --release -p rt -p rt-shim
+	$(CARGO) build --release -p rt -p rt-shim -p rt-image
 
 test:
 	bash scripts/test.sh
@@ -23,6 +23,7 @@ demo:
 install: release
 	install -D -m 0755 target/release/rt $(DESTDIR)$(PREFIX)/bin/rt
 	install -D -m 0755 target/release/rt-shim $(DESTDIR)$(PREFIX)/bin/rt-shim
+	install -D -m 0755 target/release/rt-image $(DESTDIR)$(PREFIX)/bin/rt-image
 
 # rt against runc and crun (as root): bench/results.md and bench/results.png.
 bench: release

@@ -1,0 +1,378 @@
+//! rt-image: pull, import and list images, and make bundles for `rt`.
+//! A thin command line over the `rt_image` library.
+
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
+
+use rt_image::bundle::{self, Options as BundleOptions};
+use rt_image::image::Image;
+use rt_image::platform::Platform;
+use rt_image::pull::{self, Event};
+use rt_image::reference::{self, familiar};
+use rt_image::runtime_config::Overrides;
+use rt_image::store::{ImageRecord, Store, DEFAULT_ROOT};
+
+#[derive(Parser)]
+#[command(
+    name = "rt-image",
+    version,
+    about = "Images for rt: pull, import, list, and make bundles"
+)]
+struct Cli {
+    /// The image store.
+    #[arg(long, global = true, env = "RT_IMAGE_ROOT", default_value = DEFAULT_ROOT)]
+    root: PathBuf,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Pull an image from a registry (`alpine:3.20` = docker.io/library/alpine:3.20).
+    Pull {
+        reference: String,
+        /// os/arch[/variant] to choose from a multi-platform image.
+        #[arg(long)]
+        platform: Option<String>,
+        /// Talk plain HTTP to the registry (one on loopback).
+        #[arg(long)]
+        plain_http: bool,
+        /// Accept any TLS certificate.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Import an OCI image layout (directory or tar) or a docker-archive tarball.
+    Import {
+        path: PathBuf,
+        /// The name to store the image under.
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        platform: Option<String>,
+    },
+    /// List the stored images.
+    #[command(visible_alias = "images", alias = "ls")]
+    List,
+    /// Config, layers and history of an image.
+    Inspect { reference: String },
+    /// Remove image names (their blobs go with `prune`).
+    #[command(visible_alias = "rmi")]
+    Rm {
+        #[arg(required = true)]
+        references: Vec<String>,
+    },
+    /// Remove blobs and layers no image or bundle uses.
+    Prune,
+    /// Store a bundle's changes (its upper directory) as a new image.
+    Commit {
+        bundle: PathBuf,
+        reference: String,
+        /// The history comment.
+        #[arg(short, long, default_value = "")]
+        message: String,
+    },
+    /// Make a bundle for `rt` from an image: `bundle REF DIR [-- ARGS...]`,
+    /// or remove one: `bundle --remove DIR`.
+    Bundle {
+        /// REF DIR (or just DIR with --remove).
+        #[arg(required = true, num_args = 1..=2)]
+        operands: Vec<String>,
+        /// Unmount and remove the bundle DIR.
+        #[arg(long, conflicts_with_all = ["name", "copy", "tty"])]
+        remove: bool,
+        /// The container's hostname.
+        #[arg(long)]
+        name: Option<String>,
+        /// Copy the layers instead of mounting an overlay.
+        #[arg(long)]
+        copy: bool,
+        /// Give the process a terminal.
+        #[arg(short, long)]
+        tty: bool,
+        /// Replace the image's Cmd.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rt-image: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn platform(p: Option<String>) -> Result<Platform> {
+    Ok(match p {
+        Some(p) => p.parse()?,
+        None => Platform::host(),
+    })
+}
+
+fn run(cli: Cli) -> Result<()> {
+    let store = Store::open(&cli.root)?;
+    match cli.cmd {
+        Cmd::Pull {
+            reference,
+            platform: p,
+            plain_http,
+            insecure,
+        } => pull_cmd(&store, &reference, platform(p)?, plain_http, insecure),
+        Cmd::Import {
+            path,
+            name,
+            platform: p,
+        } => {
+            let done = rt_image::import::import(&store, &path, name.as_deref(), &platform(p)?)?;
+            for i in done {
+                for n in &i.names {
+                    println!("Loaded image: {} ({})", familiar(n), i.config.short());
+                }
+            }
+            Ok(())
+        }
+        Cmd::List => list(&store),
+        Cmd::Inspect { reference } => inspect(&store, &reference),
+        Cmd::Rm { references } => {
+            let _lock = store.lock()?;
+            for r in references {
+                let images = store.images()?;
+                let (name, _) = reference::resolve(&images, &r, |_| None)?;
+                let name = name.clone();
+                store.untag(&name)?;
+                println!("Untagged: {}", familiar(&name));
+            }
+            Ok(())
+        }
+        Cmd::Prune => {
+            let _lock = store.lock()?;
+            let r = store.prune()?;
+            println!(
+                "Deleted {} blobs and {} layers, reclaimed {}",
+                r.blobs.len(),
+                r.layers.len(),
+                HumanBytes(r.bytes)
+            );
+            Ok(())
+        }
+        Cmd::Commit {
+            bundle,
+            reference,
+            message,
+        } => {
+            let c = rt_image::commit::commit(&store, &bundle, &reference, &message)?;
+            println!("{} ({})", familiar(&c.name), c.config);
+            Ok(())
+        }
+        Cmd::Bundle {
+            operands,
+            remove,
+            name,
+            copy,
+            tty,
+            args,
+        } => {
+            if remove {
+                let [dir] = &operands[..] else {
+                    bail!("bundle --remove takes one DIR");
+                };
+                bundle::remove(&store, Path::new(dir))?;
+                println!("Removed bundle {dir}");
+                return Ok(());
+            }
+            let [image, dir] = &operands[..] else {
+                bail!("bundle takes REF DIR");
+            };
+            let opts = BundleOptions {
+                copy,
+                overrides: Overrides {
+                    args,
+                    hostname: name,
+                    terminal: tty,
+                },
+            };
+            let made = bundle::make(&store, image, Path::new(dir), &opts)?;
+            if let Some(why) = &made.copied {
+                eprintln!("rt-image: rootfs is a copy: {why}");
+            }
+            for n in &made.notes {
+                eprintln!("rt-image: note: {n}");
+            }
+            println!(
+                "Bundle {} from {}: rt run -b {} ID",
+                made.dir.display(),
+                made.image,
+                made.dir.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn pull_cmd(
+    store: &Store,
+    reference: &str,
+    platform: Platform,
+    plain_http: bool,
+    insecure: bool,
+) -> Result<()> {
+    let opts = pull::Options {
+        platform,
+        plain_http,
+        insecure,
+        ..Default::default()
+    };
+    let tty = std::io::stdout().is_terminal();
+    let multi = MultiProgress::new();
+    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
+    let style = ProgressStyle::with_template("{prefix}: {bar:30} {bytes}/{total_bytes} {msg}")
+        .expect("valid template");
+    // On a terminal, lines go through the bars' owner so they stay intact.
+    let say = |line: String| {
+        if tty {
+            let _ = multi.println(&line);
+        } else {
+            println!("{line}");
+        }
+    };
+    let mut on_event = |e: Event| match e {
+        Event::Resolved { reference, digest } => say(format!("{reference}: resolved to {digest}")),
+        Event::Exists { digest } => say(format!("{}: Already exists", digest.short())),
+        Event::Start { digest, size } if tty => {
+            let b = multi.add(ProgressBar::new(size));
+            b.set_style(style.clone());
+            b.set_prefix(digest.short().to_string());
+            bars.insert(digest.to_string(), b);
+        }
+        Event::Start { digest, size } => {
+            println!("{}: Downloading {}", digest.short(), HumanBytes(size))
+        }
+        Event::Progress { digest, bytes } => {
+            if let Some(b) = bars.get(digest.as_ref()) {
+                b.inc(bytes);
+            }
+        }
+        Event::Done { digest } => {
+            // A finished bar gives way to a plain line, as in the log.
+            if let Some(b) = bars.remove(digest.as_ref()) {
+                b.finish_and_clear();
+            }
+            say(format!("{}: Pull complete", digest.short()));
+        }
+        Event::Unpacking { digest } if !tty => println!("{}: Unpacking", digest.short()),
+        Event::Unpacking { .. } => {}
+    };
+    let p = pull::pull(store, reference, &opts, &mut on_event)?;
+    println!("Digest: {}", p.manifest);
+    println!(
+        "Status: {} {}",
+        if p.downloaded.is_empty() {
+            "Image is up to date for"
+        } else {
+            "Downloaded newer image for"
+        },
+        familiar(&p.name)
+    );
+    Ok(())
+}
+
+fn load_all(store: &Store) -> Result<Vec<(String, ImageRecord, Image)>> {
+    let mut out = Vec::new();
+    for (name, rec) in store.images()? {
+        let img = Image::load(store, &name, &rec).with_context(|| format!("image {name}"))?;
+        out.push((name, rec, img));
+    }
+    Ok(out)
+}
+
+fn list(store: &Store) -> Result<()> {
+    println!("{:<50} {:<14} {:>10}  CREATED", "NAME", "IMAGE ID", "SIZE");
+    for (name, _, img) in load_all(store)? {
+        println!(
+            "{:<50} {:<14} {:>10}  {}",
+            familiar(&name),
+            img.config_digest.short(),
+            HumanBytes(img.size()).to_string(),
+            img.config.created().as_deref().unwrap_or("-")
+        );
+    }
+    Ok(())
+}
+
+fn inspect(store: &Store, input: &str) -> Result<()> {
+    let images = store.images()?;
+    let config_of = |r: &ImageRecord| {
+        Image::load(store, "", r)
+            .ok()
+            .map(|i| i.config_digest.to_string())
+    };
+    let (name, rec) = reference::resolve(&images, input, config_of)?;
+    let img = Image::load(store, name, rec)?;
+    let c = &img.config;
+    println!("Name:         {}", familiar(name));
+    println!(
+        "Manifest:     {} ({})",
+        img.manifest_digest, img.manifest_media_type
+    );
+    if let Some(i) = &rec.index {
+        println!("Index:        {i}");
+    }
+    println!("Id (config):  {}", img.config_digest);
+    println!("Platform:     {}/{}", c.os(), c.architecture());
+    println!("Created:      {}", c.created().as_deref().unwrap_or("-"));
+    println!("Size:         {}", HumanBytes(img.size()));
+    println!("Config:");
+    let cfg = serde_json::to_string_pretty(&c.config())?;
+    for l in cfg.lines() {
+        println!("  {l}");
+    }
+    println!("Layers:");
+    for l in &img.layers {
+        println!(
+            "  {}  {:>10}  {}",
+            l.digest,
+            HumanBytes(l.size).to_string(),
+            l.media_type
+        );
+    }
+    println!("History:");
+    println!(
+        "  {:<14} {:<26} {:>10}  CREATED BY",
+        "LAYER", "CREATED", "SIZE"
+    );
+    // History runs oldest first; entries that made no layer have none.
+    let mut layers = img.layers.iter();
+    let mut rows = Vec::new();
+    for h in c.history().clone().unwrap_or_default() {
+        let (id, size) = if h.empty_layer().unwrap_or(false) {
+            ("<missing>".to_string(), "0B".to_string())
+        } else {
+            match layers.next() {
+                Some(l) => (l.digest.short().to_string(), HumanBytes(l.size).to_string()),
+                None => ("<missing>".to_string(), "-".to_string()),
+            }
+        };
+        rows.push(format!(
+            "  {:<14} {:<26} {:>10}  {}",
+            id,
+            h.created().as_deref().unwrap_or("-"),
+            size,
+            h.created_by().as_deref().unwrap_or("")
+        ));
+    }
+    // Newest first, as `docker history` shows it.
+    for r in rows.iter().rev() {
+        println!("{r}");
+    }
+    Ok(())
+}

@@ -1,0 +1,23 @@
+//! rt-image: rt's image tool as a library. A content-addressed store of
+//! blobs and unpacked layers ([`store`]), registry pulls ([`pull`]),
+//! imports of OCI layouts and docker archives ([`import`]), and bundles
+//! for `rt` made from stored images ([`bundle`]). `src/bin/rt-image.rs` is
+//! a thin command line over it. Network code lives here, never in `rt`.
+
+pub mod auth;
+pub mod bundle;
+pub mod commit;
+pub mod digest;
+pub mod error;
+pub mod image;
+pub mod import;
+pub mod platform;
+pub mod pull;
+pub mod reference;
+pub mod runtime_config;
+pub mod store;
+mod txn;
+pub mod unpack;
+pub mod user;
+
+pub use error::{Error, Result};
