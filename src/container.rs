@@ -593,10 +593,11 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
             return Ok(());
         }
         for pid in cg.pids()? {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::try_from(sig).ok(),
-            );
+            // libc, not nix: nix's Signal has no real-time signals, and
+            // a None there would send nothing.
+            // SAFETY: kill(2) takes plain integers; a process that is gone
+            // already is ESRCH, ignored.
+            let _ = unsafe { libc::kill(pid, sig) };
         }
         return Ok(());
     }

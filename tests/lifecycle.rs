@@ -406,3 +406,21 @@ fn two_creates_of_one_id_at_once_one_wins_cleanly() {
         assert_no_leaks(&rt, &id, &b);
     }
 }
+
+/// `kill --all` signals every process of the cgroup, real-time signals
+/// too: the shell (pid 1, which ignores signals it does not trap) waits
+/// for two sleepers, and only killing the sleepers ends it.
+#[test]
+fn kill_all_reaches_every_process_with_any_signal() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sh", "-c", "sleep 1000 & sleep 1000 & wait"]);
+    for sig in ["TERM", "RTMIN+2"] {
+        let id = unique_id("killall");
+        rt.detached(&b, &id);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        rt.ok(&["kill", "--all", &id, sig]);
+        rt.wait_status(&id, "stopped");
+        rt.ok(&["delete", &id]);
+        assert_no_leaks(&rt, &id, &b);
+    }
+}
