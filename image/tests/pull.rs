@@ -280,3 +280,80 @@ fn basic_auth_from_the_docker_config() {
     );
     assert!(img.ok(&["list"]).contains(&r));
 }
+
+/// `rt-image pull` SIGKILLed at 12 moments spread over a pull, into one
+/// store: every blob the store names matches its digest after each kill,
+/// and the pull that finally completes gives an image that runs.
+#[test]
+fn a_pull_killed_at_any_moment_leaves_nothing_a_later_pull_trusts() {
+    use sha2::Digest as _;
+    let reg = Registry::start();
+    let img = RtImage::new();
+    let work = tmpdir("rt-image-pull.");
+    let mut l = OciLayout::new(&work.path().join("layout"));
+    let a = l.image(
+        &[(busybox_layer(), TAR_GZIP), (top("survived\n"), TAR_GZIP)],
+        cmd(),
+        "amd64",
+    );
+    l.tag(a, "a");
+    reg.push(&format!("oci:{}:a", l.dir.display()), "busybox:k", &[]);
+    let r = format!("{}/busybox:k", reg.addr);
+
+    // How long a whole pull takes, into a store of its own.
+    let timing = RtImage::new();
+    let t = std::time::Instant::now();
+    timing.ok(&["pull", "--plain-http", &r]);
+    let took = t.elapsed();
+
+    let n = 12;
+    for i in 0..n {
+        let mut child = img
+            .cmd(&["pull", "--plain-http", &r])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(took * i / n);
+        let _ = child.kill();
+        let _ = child.wait();
+        for e in fs::read_dir(img.root().join("blobs/sha256"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let data = fs::read(e.path()).unwrap();
+            let hex = format!("{:x}", sha2::Sha256::digest(&data));
+            assert_eq!(
+                e.file_name().to_string_lossy(),
+                hex,
+                "kill {i}: a blob that does not match its name"
+            );
+        }
+    }
+    img.ok(&["pull", "--plain-http", &r]);
+    let bundle = work.path().join("bundle");
+    img.ok(&[Path::new("bundle"), Path::new(&r), &bundle]);
+    let rt_root = tmpdir("rt-image-rt.");
+    let id = format!("killed-pull-{}", std::process::id());
+    let run = Command::new(rt_bin())
+        .arg("--root")
+        .arg(rt_root.path())
+        .args(["run", "-b"])
+        .arg(&bundle)
+        .arg(&id)
+        .output()
+        .unwrap();
+    let _ = Command::new(rt_bin())
+        .arg("--root")
+        .arg(rt_root.path())
+        .args(["delete", "-f", &id])
+        .output();
+    img.ok(&[Path::new("bundle"), Path::new("--remove"), &bundle]);
+    assert_eq!(
+        String::from_utf8_lossy(&run.stdout),
+        "survived\n",
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
