@@ -356,6 +356,23 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     let process = a.process;
     let in_userns = a.in_userns;
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // Before any seccomp filter: the container's own profile may deny
+    // keyctl (Docker's default does, and sets no noNewPrivileges, so the
+    // filter goes in early below).
+    if !a.no_new_keyring {
+        // A fresh session keyring, so the container cannot read the host's.
+        // SAFETY: keyctl with a NULL name only creates and joins a keyring.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_keyctl,
+                1, /* KEYCTL_JOIN_SESSION_KEYRING */
+                std::ptr::null::<libc::c_char>(),
+            )
+        };
+        if r < 0 && nix::Error::last() != nix::Error::ENOSYS {
+            return Err(nix::Error::last()).ctx("join a new session keyring");
+        }
+    }
     // Early without no_new_privs (it needs CAP_SYS_ADMIN), and with a
     // seccomp agent, which must get its listener from rt while the
     // channel is open (rt forwards it at once, so a notifying syscall of
@@ -376,20 +393,6 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     }
     if let Some(p) = process.io_priority() {
         crate::sched::apply_io_priority(p)?;
-    }
-    if !a.no_new_keyring {
-        // A fresh session keyring, so the container cannot read the host's.
-        // SAFETY: keyctl with a NULL name only creates and joins a keyring.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_keyctl,
-                1, /* KEYCTL_JOIN_SESSION_KEYRING */
-                std::ptr::null::<libc::c_char>(),
-            )
-        };
-        if r < 0 && nix::Error::last() != nix::Error::ENOSYS {
-            return Err(nix::Error::last()).ctx("join a new session keyring");
-        }
     }
 
     // Identity: groups, gid, uid, keeping capabilities across the switch.

@@ -474,3 +474,25 @@ fn the_docker_default_profile_runs_a_shell_and_blocks_what_it_should() {
     assert!(out.contains("Seccomp:\t0"), "{out}");
     assert!(out.contains("uselib: Function not implemented"), "{out}");
 }
+
+#[test]
+fn a_profile_denying_keyctl_without_no_new_privs_still_runs() {
+    // Docker's own default profile denies keyctl and Docker sets no
+    // noNewPrivileges, so the filter goes in before the capabilities are
+    // dropped: the container's fresh session keyring must be joined
+    // before that, or the container cannot start.
+    let out = sh(
+        |c| {
+            c["process"]["noNewPrivileges"] = json!(false);
+            c["linux"]["seccomp"] = json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "syscalls": [{"names": ["keyctl", "add_key", "request_key"],
+                              "action": "SCMP_ACT_ERRNO", "errnoRet": 1}]
+            });
+        },
+        "grep '^Seccomp:' /proc/self/status",
+    );
+    // Joining the keyring after the filter failed with EPERM, so the
+    // container did not start at all.
+    assert_eq!(out, "Seccomp:\t2\n", "the profile is on");
+}
