@@ -73,13 +73,15 @@ fn limit_value(v: i64) -> String {
 pub fn plan(r: &LinuxResources) -> Result<Vec<Write>> {
     let mut w = vec![];
     if let Some(m) = r.memory() {
-        if m.kernel().is_some() {
+        // 0 is "not set" for kernel, kernelTCP and reservation: Docker's
+        // `update` sends `"kernel": 0, "reservation": 0` with every change.
+        if m.kernel().is_some_and(|k| k != 0) {
             return Err(refuse(
                 "memory.kernel",
                 "kernel memory limits do not exist on cgroup v2",
             ));
         }
-        if m.kernel_tcp().is_some() {
+        if m.kernel_tcp().is_some_and(|k| k != 0) {
             return Err(refuse(
                 "memory.kernelTCP",
                 "kernel TCP memory limits do not exist on cgroup v2",
@@ -97,7 +99,7 @@ pub fn plan(r: &LinuxResources) -> Result<Vec<Write>> {
                 "cgroup v2 cannot turn the OOM killer off for a cgroup",
             ));
         }
-        if let Some(l) = m.reservation() {
+        if let Some(l) = m.reservation().filter(|&l| l != 0) {
             w.push(Write::new("memory.low", limit_value(l)));
         }
         let limit = m.limit().filter(|&l| l != 0);
@@ -430,6 +432,14 @@ mod tests {
         );
         // Docker's "unset" zeros write nothing.
         assert_eq!(files(r#"{"memory": {"limit": 0, "swap": 0}}"#), pairs(&[]));
+        // What `docker update --cpu-shares 512` sends: only cpu.weight.
+        assert_eq!(
+            files(
+                r#"{"memory": {"limit": 0, "reservation": 0, "kernel": 0, "kernelTCP": 0},
+                    "cpu": {"shares": 512, "quota": 0, "period": 0}, "blockIO": {"weight": 0}}"#
+            ),
+            pairs(&[("cpu.weight", "20")])
+        );
         for (json, field) in [
             (r#"{"memory": {"limit": 100, "swap": 50}}"#, "memory.swap"),
             (r#"{"memory": {"swap": 50}}"#, "memory.swap"),

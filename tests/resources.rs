@@ -140,3 +140,56 @@ fn events_reports_usage_until_the_container_stops() {
     let err = rt.fails(&["events", &id]);
     assert_one_line_error(&err, &["does not exist", &id]);
 }
+
+/// `update --resources -` with what Docker sends (recorded from dockerd
+/// 20.10 through containerd's runc shim): every `docker update` carries
+/// `"kernel": 0, "reservation": 0` and zeros for whatever was not asked
+/// for. Those zeros mean "not set" and write nothing; the one limit asked
+/// for is applied, or refused in one line naming its controller.
+#[test]
+fn docker_update_zeros_are_not_set() {
+    assert!(hugetlb_available(), "needs hugetlb on cgroup v2");
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("dockerupd");
+    rt.detached(&b, &id);
+    let cg = format!("{CGROUP2}/rt/{id}");
+    let update = |json: &str| {
+        use std::io::Write;
+        let mut child = rt
+            .cmd(&["update", "--resources", "-", &id])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(json.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let zeros = r#""memory":{"limit":0,"reservation":0,"kernel":0},"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}"#;
+    let out = update(&format!(
+        r#"{{{zeros},"hugepageLimits":[{{"pageSize":"2MB","limit":2097152}}]}}"#
+    ));
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(read(&format!("{cg}/hugetlb.2MB.max")), "2097152");
+    // `docker update --memory 64m`: memory is not on cgroup v2 here.
+    let out = update(
+        r#"{"memory":{"limit":67108864,"reservation":0,"kernel":0},"cpu":{"shares":0,"quota":0,"period":0},"blockIO":{"weight":0}}"#,
+    );
+    assert!(!out.status.success());
+    assert_one_line_error(
+        &stderr(&out),
+        &["linux.resources.memory", "memory controller"],
+    );
+    // A real kernel memory limit is still refused by name.
+    let out = update(r#"{"memory":{"kernel":1048576}}"#);
+    assert!(!out.status.success());
+    assert_one_line_error(&stderr(&out), &["linux.resources.memory.kernel"]);
+    assert_eq!(read(&format!("{cg}/hugetlb.2MB.max")), "2097152");
+    rt.ok(&["delete", "-f", &id]);
+}
