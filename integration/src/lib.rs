@@ -3,7 +3,8 @@
 //! and unmounted when a test ends, even when it fails.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 /// The rt binary this workspace built (`cargo test --workspace` builds it
 /// before running any test).
@@ -112,22 +113,206 @@ pub fn busybox_image(dir: &Path) -> (PathBuf, PathBuf) {
     (oci, docker)
 }
 
-/// A daemon started by a test: killed by pid, and every mount under
-/// `scratch` lazily unmounted, when dropped.
+/// A daemon started by a test: stopped by pid (TERM, then KILL after a
+/// bounded wait), and every mount under `scratch` lazily unmounted, when
+/// dropped.
 pub struct Daemon {
     pub child: Child,
     pub scratch: PathBuf,
 }
 
+impl Daemon {
+    /// Starts `cmd` with its output in `log`, then waits up to `timeout`
+    /// for `ready`; panics with the log's tail if the daemon exits or is
+    /// not ready in time.
+    pub fn start(
+        cmd: &mut Command,
+        scratch: &Path,
+        log: &Path,
+        timeout: Duration,
+        ready: impl Fn() -> bool,
+    ) -> Daemon {
+        let out = std::fs::File::create(log).unwrap();
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{cmd:?} cannot start: {e}"));
+        let mut d = Daemon {
+            child,
+            scratch: scratch.to_path_buf(),
+        };
+        let deadline = Instant::now() + timeout;
+        while !ready() {
+            if let Ok(Some(status)) = d.child.try_wait() {
+                panic!("{cmd:?} exited ({status}):\n{}", tail(log));
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{cmd:?} not ready after {timeout:?}:\n{}",
+                tail(log)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+}
+
 impl Drop for Daemon {
     fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
         let _ = self.child.wait();
         unmount_under(&self.scratch);
     }
+}
+
+/// The last lines of a log file, for failure messages.
+pub fn tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// A test's scratch directory. Everything a test's daemons make lives
+/// under it; dropping it kills (by pid) whatever still runs from it,
+/// unmounts what is mounted under it, then removes it.
+pub struct Scratch(tempfile::TempDir);
+
+impl Scratch {
+    pub fn new(name: &str) -> Scratch {
+        Scratch(
+            tempfile::Builder::new()
+                .prefix(&format!("rt-it-{name}."))
+                .tempdir()
+                .unwrap(),
+        )
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Panics unless nothing runs from the scratch directory and nothing
+    /// is mounted under it: call after the daemons are dropped.
+    pub fn assert_clean(&self) {
+        let procs = processes_under(self.path());
+        assert!(procs.is_empty(), "still running: {procs:?}");
+        let mounts = mounts_under(self.path());
+        assert!(mounts.is_empty(), "still mounted: {mounts:?}");
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        for (pid, _) in processes_under(self.path()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        // Killed processes release their mounts' busy references.
+        std::thread::sleep(Duration::from_millis(100));
+        unmount_under(self.path());
+    }
+}
+
+/// Processes whose command line names `dir`, or whose root or working
+/// directory is under it (containers, shims, daemons a test started).
+pub fn processes_under(dir: &Path) -> Vec<(i32, String)> {
+    let me = std::process::id() as i32;
+    let needle = dir.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let cmdline = std::fs::read(e.path().join("cmdline"))
+            .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+            .unwrap_or_default();
+        let under =
+            |link: &str| std::fs::read_link(e.path().join(link)).is_ok_and(|p| p.starts_with(dir));
+        if cmdline.contains(&needle) || under("root") || under("cwd") {
+            found.push((pid, cmdline.trim_end().to_string()));
+        }
+    }
+    found
+}
+
+/// Mount points under `dir`, from this process's mountinfo.
+pub fn mounts_under(dir: &Path) -> Vec<String> {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return Vec::new();
+    };
+    info.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| Path::new(p).starts_with(dir))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Waits up to `timeout` for `cond`; false if it never held.
+pub fn wait_until(timeout: Duration, cond: impl Fn() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// containerd on `scratch` paths (root, state, socket), with `extra`
+/// appended to its config (the CRI plugin is disabled unless `cri`).
+/// Returns the daemon and its socket.
+pub fn containerd(scratch: &Path, cri: bool, extra: &str) -> (Daemon, PathBuf) {
+    let sock = scratch.join("containerd.sock");
+    let disabled = if cri {
+        ""
+    } else {
+        "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n"
+    };
+    let config = scratch.join("containerd.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n{disabled}\
+             [grpc]\n  address = \"{1}\"\n\
+             [plugins.\"io.containerd.monitor.v1.cgroups\"]\n  no_prometheus = true\n{extra}",
+            scratch.display(),
+            sock.display()
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(
+        Command::new("containerd").arg("--config").arg(&config),
+        scratch,
+        &scratch.join("containerd.log"),
+        Duration::from_secs(30),
+        || {
+            sock.exists()
+                && Command::new("ctr")
+                    .env("CONTAINERD_ADDRESS", &sock)
+                    .arg("version")
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status()
+                    .is_ok_and(|s| s.success())
+        },
+    );
+    (d, sock)
 }
 
 /// Lazily unmounts every mount point under `dir`, deepest first.
@@ -143,5 +328,31 @@ pub fn unmount_under(dir: &Path) {
     points.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in points {
         let _ = nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// A cgroup directory a test names for its containers (a Docker
+/// `--cgroup-parent`, a CRI `cgroup_parent`): removed with whatever is
+/// left below it, deepest first, when dropped.
+pub struct CgroupDir(pub PathBuf);
+
+impl CgroupDir {
+    /// `name` under the cgroup v2 mount of this hybrid host.
+    pub fn unified(name: &str) -> CgroupDir {
+        CgroupDir(Path::new("/sys/fs/cgroup/unified").join(name))
+    }
+}
+
+impl Drop for CgroupDir {
+    fn drop(&mut self) {
+        fn remove(dir: &Path) {
+            for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    remove(&e.path());
+                }
+            }
+            let _ = std::fs::remove_dir(dir);
+        }
+        remove(&self.0);
     }
 }

@@ -45,38 +45,7 @@ fn containerd_runc_shim_with_rt() {
     let dir = tempfile::tempdir().unwrap();
     let s = dir.path();
     let (oci, _) = busybox_image(s);
-    let sock = s.join("containerd.sock");
-    std::fs::write(
-        s.join("config.toml"),
-        format!(
-            "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
-             [grpc]\n  address = \"{1}\"\n\
-             [plugins.\"io.containerd.monitor.v1.cgroups\"]\n  no_prometheus = true\n",
-            s.display(),
-            sock.display()
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(s.join("containerd.log")).unwrap();
-    let _daemon = Daemon {
-        child: Command::new("containerd")
-            .arg("--config")
-            .arg(s.join("config.toml"))
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap(),
-        scratch: s.to_path_buf(),
-    };
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while !sock.exists() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "containerd did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (_daemon, sock) = containerd(s, false, "");
     let ctr = || {
         let mut c = Command::new("ctr");
         c.env("CONTAINERD_ADDRESS", &sock);

@@ -1,0 +1,182 @@
+//! rt under Docker (Debian's docker.io 20.10): a dockerd of the test's
+//! own on scratch paths, over a containerd of its own, with rt added as a
+//! runtime (`--add-runtime rt=...`), driven with Debian's client
+//! (`/usr/bin/docker`; another client sits at /usr/local/bin/docker).
+//!
+//! No flags beyond the scratch paths are needed on this hybrid host:
+//! Docker's cgroupfs driver asks for `/<parent>/<id>` and rt makes it on
+//! cgroup v2, while the limits Docker sets by default (none) need no v1
+//! controller. A limit asked for (`--memory`, `--cpu-shares`,
+//! `--pids-limit`) needs a controller this host binds to cgroup v1, and
+//! is refused by rt in one line naming it.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rt_integration::*;
+
+const DOCKERD: &str = "/usr/sbin/dockerd";
+const DOCKER: &str = "/usr/bin/docker";
+const IMAGE: &str = "localhost/busybox:latest";
+
+/// dockerd on `s`'s paths over the containerd at `containerd`, with rt
+/// as runtime `rt` and `cgroup_parent` as the parent of every
+/// container's cgroup.
+fn dockerd(s: &Path, containerd: &Path, cgroup_parent: &str) -> Daemon {
+    let sock = s.join("docker.sock");
+    std::fs::write(s.join("daemon.json"), "{}").unwrap();
+    Daemon::start(
+        Command::new(DOCKERD)
+            .arg("--config-file")
+            .arg(s.join("daemon.json"))
+            .arg("--containerd")
+            .arg(containerd)
+            .arg("--data-root")
+            .arg(s.join("docker"))
+            .arg("--exec-root")
+            .arg(s.join("docker-exec"))
+            .arg("--pidfile")
+            .arg(s.join("dockerd.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"])
+            .args(["--ip-masq=false", "--cgroup-parent", cgroup_parent])
+            .arg("--add-runtime")
+            .arg(format!("rt={}", rt_binary().display())),
+        s,
+        &s.join("dockerd.log"),
+        Duration::from_secs(60),
+        || {
+            sock.exists()
+                && Command::new(DOCKER)
+                    .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+                    .env("DOCKER_CONFIG", s.join("client"))
+                    .arg("version")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+        },
+    )
+}
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn docker_with_rt() {
+    require(&["containerd", "ctr", DOCKERD, DOCKER, "umoci", "skopeo"]);
+    // A cgroup parent of this test's own, removed when the test ends.
+    let parent = format!("rt-it-docker-{}", std::process::id());
+    let cgroup = CgroupDir::unified(&parent);
+    let parent_dir = cgroup.0.clone();
+    let scratch = Scratch::new("docker");
+    let s = scratch.path();
+    let (_, archive) = busybox_image(s);
+    let (ctd, ctd_sock) = containerd(s, false, "");
+    let dockerd = dockerd(s, &ctd_sock, &format!("/{parent}"));
+    let docker = || {
+        let mut c = Command::new(DOCKER);
+        c.env(
+            "DOCKER_HOST",
+            format!("unix://{}", s.join("docker.sock").display()),
+        )
+        .env("DOCKER_CONFIG", s.join("client"));
+        c
+    };
+    ok(docker().args(["load", "-q", "-i"]).arg(&archive));
+
+    let out = ok(docker().args(["run", "--rm", "--runtime", "rt", IMAGE, "echo", "hi"]));
+    assert_eq!(out, "hi\n");
+
+    // run -d, then exec: output and exit code come back.
+    let started = |name: &str, args: &[&str]| {
+        let id = ok(docker()
+            .args(["run", "-d", "--runtime", "rt", "--name", name, IMAGE])
+            .args(args));
+        id.trim().to_string()
+    };
+    let s1 = started("s1", &["sleep", "1000"]);
+    let runtime = ok(docker().args(["inspect", "-f", "{{.HostConfig.Runtime}}", "s1"]));
+    assert_eq!(runtime, "rt\n");
+    assert!(
+        parent_dir.join(&s1).is_dir(),
+        "rt made the container's cgroup"
+    );
+    let out = run(docker().args(["exec", "s1", "sh", "-c", "echo in-s1; exit 3"]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "in-s1\n");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+
+    // logs: stdout and stderr kept apart.
+    started(
+        "l1",
+        &["sh", "-c", "echo to-out; echo to-err >&2; sleep 1000"],
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let o = run(docker().args(["logs", "l1"]));
+            String::from_utf8_lossy(&o.stdout) == "to-out\n" && stderr(&o) == "to-err\n"
+        }),
+        "{:?}",
+        run(docker().args(["logs", "l1"]))
+    );
+
+    // `docker update --memory` reaches `rt update --resources -`, which
+    // names the controller this host keeps on cgroup v1. (Without
+    // --memory-swap, Docker itself refuses before asking the runtime.)
+    let out = run(docker().args(["update", "--memory", "64m", "--memory-swap", "-1", "l1"]));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("linux.resources.memory: the memory controller is not available in cgroup v2")
+            && err.contains("bound to cgroup v1"),
+        "{err}"
+    );
+    // The container runs on, unchanged.
+    let out = ok(docker().args(["exec", "l1", "echo", "still-here"]));
+    assert_eq!(out, "still-here\n");
+
+    // stop: sleep as pid 1 ignores SIGTERM, so Docker sends SIGKILL after
+    // --time seconds (exit code 137).
+    let t = Instant::now();
+    ok(docker().args(["stop", "--time", "2", "s1"]));
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(6),
+        "stop --time 2 took {took:?}"
+    );
+    let code = ok(docker().args(["inspect", "-f", "{{.State.ExitCode}}", "s1"]));
+    assert_eq!(code, "137\n");
+    // A container that exits on SIGTERM stops at once, with its own code.
+    started(
+        "n1",
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 7' TERM; while :; do sleep 0.1; done",
+        ],
+    );
+    let t = Instant::now();
+    ok(docker().args(["stop", "--time", "10", "n1"]));
+    let took = t.elapsed();
+    assert!(took < Duration::from_secs(3), "stop of n1 took {took:?}");
+    let code = ok(docker().args(["inspect", "-f", "{{.State.ExitCode}}", "n1"]));
+    assert_eq!(code, "7\n");
+
+    // rm: stopped ones, then a running one with -f.
+    ok(docker().args(["rm", "s1", "n1"]));
+    ok(docker().args(["rm", "-f", "l1"]));
+    let left = ok(docker().args(["ps", "-aq"]));
+    assert_eq!(left, "");
+    assert!(!parent_dir.join(&s1).exists(), "rt removed the cgroup");
+    let rt_root = s.join("docker-exec/runtime-runc/moby");
+    let left = ok(Command::new(rt_binary())
+        .arg("--root")
+        .arg(&rt_root)
+        .args(["list", "-q"]));
+    assert_eq!(left, "", "rt's state is gone");
+
+    drop(dockerd);
+    drop(ctd);
+    scratch.assert_clean();
+}
