@@ -7,18 +7,23 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// The rt binary this workspace built (`cargo test --workspace` builds it
-/// before running any test).
+/// before running any test; `make integration` builds it first).
 pub fn rt_binary() -> PathBuf {
+    built_binary("rt")
+}
+
+/// A binary of this workspace (rt, rt-shim, rt-image), already built.
+pub fn built_binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
     for profile in ["debug", "release"] {
-        let p = target.join(profile).join("rt");
+        let p = target.join(profile).join(name);
         if p.exists() {
             return p.canonicalize().unwrap();
         }
     }
-    panic!("rt is not built: run `cargo build` first");
+    panic!("{name} is not built: run `cargo build --workspace` first");
 }
 
 /// Panics with a clear message unless every program is on PATH.
@@ -355,4 +360,35 @@ impl Drop for CgroupDir {
         }
         remove(&self.0);
     }
+}
+
+/// Debian's `docker-registry` on a free port of 127.0.0.1, storing under
+/// `scratch/registry`; returns the daemon and its `host:port`.
+pub fn registry(scratch: &Path) -> (Daemon, String) {
+    // A free port: bind :0, read it, release it for the registry.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    // Debian's default config asks for htpasswd auth: write our own.
+    let config = scratch.join("registry.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage:\n  filesystem: {{rootdirectory: {}}}\n\
+             http:\n  addr: {addr}\n",
+            scratch.join("registry").display()
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start(
+        Command::new("docker-registry").arg("serve").arg(&config),
+        scratch,
+        &scratch.join("registry.log"),
+        Duration::from_secs(20),
+        || std::net::TcpStream::connect(&addr).is_ok(),
+    );
+    (d, addr)
 }
