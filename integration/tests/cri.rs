@@ -1,0 +1,362 @@
+//! The Kubernetes path: containerd's CRI plugin (Debian's containerd 1.6)
+//! on scratch paths, with RuntimeClass handlers for rt, driven through the
+//! CRI gRPC API the way kubelet drives it (k8s-cri's protos over tonic):
+//! RunPodSandbox, CreateContainer, StartContainer, ExecSync,
+//! ContainerStatus, StopContainer, RemoveContainer, StopPodSandbox,
+//! RemovePodSandbox. The pause image is busybox's `sleep inf`, built
+//! offline and imported into containerd's `k8s.io` namespace.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use rt_integration::*;
+use tonic::transport::Channel;
+
+const PAUSE: &str = "localhost/pause:3.9";
+const IMAGE: &str = "localhost/busybox:latest";
+const CGROUP2: &str = "/sys/fs/cgroup/unified";
+
+/// The RuntimeClass handlers this test runs a pod with: name and
+/// containerd `runtime_type`. Each is a `[...runtimes.NAME]` in the
+/// config; the Go runc shim's get `BinaryName` = rt.
+const HANDLERS: &[(&str, &str)] = &[("rt", "io.containerd.runc.v2")];
+
+/// containerd's CRI plugin settings for `HANDLERS` (and `runc`, the
+/// node's default runtime, which CRI insists on), all on `s`'s paths.
+///
+/// `hybrid_host`: containerd sees a cgroup v1 host here and asks for
+/// `cpu.shares` 2 on every sandbox, which rt (cgroup v2 only) cannot
+/// honour while the cpu controller is bound to v1; `disable_cgroup` keeps
+/// cgroup paths and resources out of the specs. This host's capability
+/// bounding set lacks CAP_SYS_RESOURCE, so the sandbox's oomScoreAdj
+/// (-998) cannot be written either; `restrict_oom_score_adj` caps it at
+/// containerd's own.
+fn cri_config(s: &Path, hybrid_host: bool) -> String {
+    let cri = "[plugins.\"io.containerd.grpc.v1.cri\"]";
+    let runtimes = "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes";
+    // The stream server (exec/attach/port-forward URLs) on a free port.
+    let hybrid = if hybrid_host {
+        "  disable_cgroup = true\n  restrict_oom_score_adj = true\n"
+    } else {
+        ""
+    };
+    let mut c = format!(
+        "{cri}\n  sandbox_image = \"{PAUSE}\"\n  stream_server_port = \"0\"\n{hybrid}\
+         [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"{0}/cni/bin\"\n  conf_dir = \"{0}/cni/conf\"\n\
+         {runtimes}.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n",
+        s.display()
+    );
+    for (name, runtime_type) in HANDLERS {
+        c += &format!("{runtimes}.{name}]\n  runtime_type = \"{runtime_type}\"\n");
+        if *runtime_type == "io.containerd.runc.v2" {
+            c += &format!(
+                "{runtimes}.{name}.options]\n  BinaryName = \"{}\"\n  Root = \"{}/rt-root-{name}\"\n",
+                rt_binary().display(),
+                s.display()
+            );
+        }
+    }
+    c
+}
+
+async fn connect(sock: &Path) -> RuntimeServiceClient<Channel> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("unix://{}", sock.display()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("CRI at {}: {e:?}", sock.display()));
+    RuntimeServiceClient::new(channel)
+}
+
+/// What kubelet asks for a hostNetwork pod: the node's network, a pid
+/// namespace per container (no shareProcessNamespace).
+fn namespaces() -> cri::NamespaceOption {
+    cri::NamespaceOption {
+        network: cri::NamespaceMode::Node as i32,
+        pid: cri::NamespaceMode::Container as i32,
+        ..Default::default()
+    }
+}
+
+/// The sandbox config kubelet sends for a hostNetwork pod on `handler`.
+fn pod_config(handler: &str, logs: &Path, cgroup_parent: &str) -> cri::PodSandboxConfig {
+    cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: format!("pod-{handler}"),
+            uid: format!("uid-{handler}"),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        // kubelet sets no hostname for a pod on the host's network (it
+        // keeps the host's UTS namespace).
+        log_directory: logs.join(handler).display().to_string(),
+        linux: Some(cri::LinuxPodSandboxConfig {
+            cgroup_parent: cgroup_parent.to_string(),
+            security_context: Some(cri::LinuxSandboxSecurityContext {
+                namespace_options: Some(namespaces()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// One pod on `handler`, as kubelet runs it: a sandbox on the host's
+/// network under `cgroup_parent`, one container that logs and sleeps, an
+/// exec into it, its status, a stop after the grace period, removal.
+async fn pod_lifecycle(
+    c: &mut RuntimeServiceClient<Channel>,
+    handler: &str,
+    logs: &Path,
+    cgroup_parent: &str,
+) {
+    let pod = pod_config(handler, logs, cgroup_parent);
+    let sandbox = c
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(pod.clone()),
+            runtime_handler: handler.to_string(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RunPodSandbox on {handler}: {e:?}"))
+        .into_inner()
+        .pod_sandbox_id;
+    let status = c
+        .pod_sandbox_status(cri::PodSandboxStatusRequest {
+            pod_sandbox_id: sandbox.clone(),
+            verbose: false,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .unwrap();
+    assert_eq!(status.state, cri::PodSandboxState::SandboxReady as i32);
+    assert_eq!(status.runtime_handler, handler);
+
+    let container = c
+        .create_container(cri::CreateContainerRequest {
+            pod_sandbox_id: sandbox.clone(),
+            config: Some(cri::ContainerConfig {
+                metadata: Some(cri::ContainerMetadata {
+                    name: "main".into(),
+                    attempt: 0,
+                }),
+                image: Some(cri::ImageSpec {
+                    image: IMAGE.into(),
+                    ..Default::default()
+                }),
+                command: vec!["sh".into()],
+                args: vec!["-c".into(), "echo started; exec sleep 1000".into()],
+                log_path: "main.log".into(),
+                linux: Some(cri::LinuxContainerConfig {
+                    security_context: Some(cri::LinuxContainerSecurityContext {
+                        namespace_options: Some(namespaces()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                envs: vec![cri::KeyValue {
+                    key: "GREETING".into(),
+                    value: format!("hello from {handler}"),
+                }],
+                ..Default::default()
+            }),
+            sandbox_config: Some(pod.clone()),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("CreateContainer on {handler}: {e:?}"))
+        .into_inner()
+        .container_id;
+    c.start_container(cri::StartContainerRequest {
+        container_id: container.clone(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("StartContainer on {handler}: {e:?}"));
+
+    let exec = c
+        .exec_sync(cri::ExecSyncRequest {
+            container_id: container.clone(),
+            cmd: vec![
+                "sh".into(),
+                "-c".into(),
+                "echo $GREETING; echo oops >&2; exit 3".into(),
+            ],
+            timeout: 10,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("ExecSync on {handler}: {e:?}"))
+        .into_inner();
+    assert_eq!(
+        String::from_utf8_lossy(&exec.stdout),
+        format!("hello from {handler}\n")
+    );
+    assert_eq!(String::from_utf8_lossy(&exec.stderr), "oops\n");
+    assert_eq!(exec.exit_code, 3);
+
+    let status = |c: &mut RuntimeServiceClient<Channel>| {
+        let mut c = c.clone();
+        let id = container.clone();
+        async move {
+            c.container_status(cri::ContainerStatusRequest {
+                container_id: id,
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap()
+        }
+    };
+    let st = status(c).await;
+    assert_eq!(st.state, cri::ContainerState::ContainerRunning as i32);
+    // With disable_cgroup the spec names no cgroup: rt's default, /rt/<id>.
+    let cgroups = [&sandbox, &container].map(|id| Path::new(CGROUP2).join("rt").join(id));
+    for cg in &cgroups {
+        assert!(cg.is_dir(), "{} while the pod runs", cg.display());
+    }
+    assert_eq!(st.image.unwrap().image, IMAGE);
+    // What `kubectl logs` reads: the CRI log file.
+    let log = logs.join(handler).join("main.log");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            std::fs::read_to_string(&log).is_ok_and(|l| l.contains(" stdout F started\n"))
+        }),
+        "{}: {:?}",
+        log.display(),
+        std::fs::read_to_string(&log)
+    );
+
+    // sleep as pid 1 ignores SIGTERM: SIGKILL after the 1 s grace period.
+    c.stop_container(cri::StopContainerRequest {
+        container_id: container.clone(),
+        timeout: 1,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("StopContainer on {handler}: {e:?}"));
+    let st = status(c).await;
+    assert_eq!(st.state, cri::ContainerState::ContainerExited as i32);
+    assert_eq!(st.exit_code, 137);
+    c.remove_container(cri::RemoveContainerRequest {
+        container_id: container.clone(),
+    })
+    .await
+    .unwrap();
+
+    c.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: sandbox.clone(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("StopPodSandbox on {handler}: {e:?}"));
+    c.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: sandbox.clone(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("RemovePodSandbox on {handler}: {e:?}"));
+    let left = c
+        .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
+        .await
+        .unwrap()
+        .into_inner()
+        .items;
+    assert!(left.iter().all(|p| p.id != sandbox), "{left:?}");
+    for cg in &cgroups {
+        assert!(!cg.exists(), "{} is removed with the pod", cg.display());
+    }
+}
+
+/// containerd with the CRI plugin on `dir`, the pause and busybox images
+/// imported into its `k8s.io` namespace; a CRI client on its socket.
+fn cri_containerd(
+    dir: &Path,
+    hybrid_host: bool,
+    images: &[&Path],
+    tokio: &tokio::runtime::Runtime,
+) -> (Daemon, RuntimeServiceClient<Channel>) {
+    std::fs::create_dir_all(dir).unwrap();
+    let (ctd, sock) = containerd(dir, true, &cri_config(dir, hybrid_host));
+    for archive in images {
+        ok(Command::new("ctr")
+            .env("CONTAINERD_ADDRESS", &sock)
+            .args(["-n", "k8s.io", "image", "import"])
+            .arg(archive));
+    }
+    let client = tokio.block_on(connect(&sock));
+    (ctd, client)
+}
+
+#[test]
+fn kubernetes_cri_with_rt_runtime_classes() {
+    require(&["containerd", "ctr", "umoci", "skopeo"]);
+    // kubelet's cgroup parent for the pods (as /kubepods/besteffort/pod<uid>).
+    let parent = format!("rt-it-cri-{}", std::process::id());
+    let cgroup = CgroupDir::unified(&parent);
+    let scratch = Scratch::new("cri");
+    let s = scratch.path();
+    let (_, busybox) = busybox_image(s);
+    // The pause image: busybox's `sleep inf`.
+    ok(Command::new("umoci")
+        .args(["config", "--image"])
+        .arg(format!("{}:latest", s.join("img").display()))
+        .args([
+            "--tag",
+            "pause",
+            "--config.cmd",
+            "sleep",
+            "--config.cmd",
+            "inf",
+        ]));
+    let pause = s.join("pause.tar");
+    ok(Command::new("skopeo")
+        .args(["copy", "-q"])
+        .arg(format!("oci:{}:pause", s.join("img").display()))
+        .arg(format!("docker-archive:{}:{PAUSE}", pause.display())));
+    let tokio = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let images = [pause.as_path(), busybox.as_path()];
+
+    // containerd's defaults on this hybrid host: the sandbox's cpu.shares
+    // is refused in one line naming the controller, and rt leaves no
+    // cgroup behind.
+    {
+        let (ctd, mut c) = cri_containerd(&s.join("defaults"), false, &images, &tokio);
+        let err = tokio
+            .block_on(c.run_pod_sandbox(cri::RunPodSandboxRequest {
+                config: Some(pod_config("rt", &s.join("logs"), &format!("/{parent}"))),
+                runtime_handler: "rt".into(),
+            }))
+            .expect_err("a sandbox with cpu.shares on a hybrid host");
+        assert!(
+            err.message()
+                .contains("linux.resources.cpu: the cpu controller is not available in cgroup v2"),
+            "{err:?}"
+        );
+        let left: Vec<_> = std::fs::read_dir(&cgroup.0)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .collect();
+        assert!(left.is_empty(), "cgroups left: {left:?}");
+        drop(ctd);
+    }
+
+    let (ctd, mut c) = cri_containerd(&s.join("hybrid"), true, &images, &tokio);
+    for (handler, _) in HANDLERS {
+        tokio.block_on(pod_lifecycle(
+            &mut c,
+            handler,
+            &s.join("logs"),
+            &format!("/{parent}"),
+        ));
+    }
+    drop(c);
+    drop(ctd);
+    scratch.assert_clean();
+}
