@@ -1,7 +1,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build release test test-vm install demo bench conformance soak fuzz clean
+.PHONY: build release test test-vm integration install demo bench conformance soak fuzz clean
 
 build:
 	$(CARGO) build -p rt -p rt-shim -p rt-image
@@ -16,6 +16,14 @@ test:
 test-vm:
 	bash scripts/deps.sh --vm
 	bash integration/vm/run.sh
+
+# rt under real managers and from a real registry (as root): containerd
+# (ctr and the Kubernetes CRI), Docker, Podman, docker-registry. Each test
+# starts its own daemons on scratch paths and stops them by pid.
+integration:
+	bash scripts/deps.sh --test
+	$(CARGO) build -p rt -p rt-shim -p rt-image
+	$(CARGO) test -p rt-integration
 
 demo:
 	bash scripts/demo.sh

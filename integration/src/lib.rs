@@ -186,27 +186,60 @@ pub fn tail(log: &Path) -> String {
 }
 
 /// A test's scratch directory. Everything a test's daemons make lives
-/// under it; dropping it kills (by pid) whatever still runs from it,
-/// unmounts what is mounted under it, then removes it.
-pub struct Scratch(tempfile::TempDir);
+/// under it. Dropping it (after the daemons) deletes with `rt delete
+/// --force` every container left in the rt roots the test named, kills
+/// (by pid) whatever still runs from the directory, unmounts what is
+/// mounted under it, then removes it.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+    rt_roots: std::sync::Mutex<Vec<PathBuf>>,
+}
 
 impl Scratch {
     pub fn new(name: &str) -> Scratch {
-        Scratch(
-            tempfile::Builder::new()
+        Scratch {
+            dir: tempfile::Builder::new()
                 .prefix(&format!("rt-it-{name}."))
                 .tempdir()
                 .unwrap(),
-        )
+            rt_roots: Default::default(),
+        }
     }
 
     pub fn path(&self) -> &Path {
-        self.0.path()
+        self.dir.path()
     }
 
-    /// Panics unless nothing runs from the scratch directory and nothing
-    /// is mounted under it: call after the daemons are dropped.
+    /// Names `root` (under the scratch dir) as an rt `--root` a manager
+    /// will use; returns it.
+    pub fn rt_root(&self, root: PathBuf) -> PathBuf {
+        self.rt_roots.lock().unwrap().push(root.clone());
+        root
+    }
+
+    /// The ids of the containers rt knows in the named roots.
+    pub fn rt_containers(&self) -> Vec<(PathBuf, String)> {
+        let mut found = Vec::new();
+        for root in self.rt_roots.lock().unwrap().iter().filter(|r| r.exists()) {
+            let out = bounded(
+                Command::new(rt_binary())
+                    .arg("--root")
+                    .arg(root)
+                    .args(["list", "-q"]),
+            );
+            for id in String::from_utf8_lossy(&out.stdout).lines() {
+                found.push((root.clone(), id.to_string()));
+            }
+        }
+        found
+    }
+
+    /// Panics unless no container is left in the named rt roots, nothing
+    /// runs from the scratch directory and nothing is mounted under it:
+    /// call after the daemons are dropped.
     pub fn assert_clean(&self) {
+        let left = self.rt_containers();
+        assert!(left.is_empty(), "containers left in rt: {left:?}");
         let procs = processes_under(self.path());
         assert!(procs.is_empty(), "still running: {procs:?}");
         let mounts = mounts_under(self.path());
@@ -216,6 +249,15 @@ impl Scratch {
 
 impl Drop for Scratch {
     fn drop(&mut self) {
+        // rt removes what it made for each (processes, cgroup, state).
+        for (root, id) in self.rt_containers() {
+            bounded(
+                Command::new(rt_binary())
+                    .arg("--root")
+                    .arg(root)
+                    .args(["delete", "--force", &id]),
+            );
+        }
         for (pid, _) in processes_under(self.path()) {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
@@ -228,11 +270,47 @@ impl Drop for Scratch {
     }
 }
 
-/// Processes whose command line names `dir`, or whose root or working
-/// directory is under it (containers, shims, daemons a test started).
+/// Runs `cmd` for at most 20 s (then kills it), stdin closed.
+pub fn bounded(cmd: &mut Command) -> Output {
+    let mut out = tempfile::tempfile().unwrap();
+    let mut child = match cmd
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => panic!("{cmd:?}: {e}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let mut stdout = Vec::new();
+    use std::io::{Read, Seek};
+    out.rewind().unwrap();
+    out.read_to_end(&mut stdout).unwrap();
+    Output {
+        status,
+        stdout,
+        stderr: Vec::new(),
+    }
+}
+
+/// Processes a test started under `dir`: those whose command line names
+/// it (daemons, shims), and those in another mount namespace whose root
+/// is a mount made from it (containers: an overlay of its layers).
 pub fn processes_under(dir: &Path) -> Vec<(i32, String)> {
     let me = std::process::id() as i32;
     let needle = dir.to_string_lossy().into_owned();
+    let my_mnt = std::fs::read_link("/proc/self/ns/mnt").ok();
     let mut found = Vec::new();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()) else {
@@ -244,9 +322,14 @@ pub fn processes_under(dir: &Path) -> Vec<(i32, String)> {
         let cmdline = std::fs::read(e.path().join("cmdline"))
             .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
             .unwrap_or_default();
-        let under =
-            |link: &str| std::fs::read_link(e.path().join(link)).is_ok_and(|p| p.starts_with(dir));
-        if cmdline.contains(&needle) || under("root") || under("cwd") {
+        // Every mount in this namespace shows up in its mountinfo: only
+        // a process in a namespace of its own has its root checked.
+        let container_root = std::fs::read_link(e.path().join("ns/mnt")).ok() != my_mnt
+            && std::fs::read_to_string(e.path().join("mountinfo")).is_ok_and(|m| {
+                m.lines()
+                    .any(|l| l.split(' ').nth(4) == Some("/") && l.contains(&needle))
+            });
+        if cmdline.contains(&needle) || container_root {
             found.push((pid, cmdline.trim_end().to_string()));
         }
     }

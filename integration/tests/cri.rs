@@ -272,12 +272,16 @@ async fn pod_lifecycle(
 /// containerd with the CRI plugin on `dir`, the pause and busybox images
 /// imported into its `k8s.io` namespace; a CRI client on its socket.
 fn cri_containerd(
+    scratch: &Scratch,
     dir: &Path,
     hybrid_host: bool,
     images: &[&Path],
     tokio: &tokio::runtime::Runtime,
 ) -> (Daemon, RuntimeServiceClient<Channel>) {
     std::fs::create_dir_all(dir).unwrap();
+    for (name, _) in HANDLERS {
+        scratch.rt_root(dir.join(format!("rt-root-{name}/k8s.io")));
+    }
     let (ctd, sock) = containerd(dir, true, &cri_config(dir, hybrid_host));
     for archive in images {
         ok(Command::new("ctr")
@@ -325,7 +329,7 @@ fn kubernetes_cri_with_rt_runtime_classes() {
     // is refused in one line naming the controller, and rt leaves no
     // cgroup behind.
     {
-        let (ctd, mut c) = cri_containerd(&s.join("defaults"), false, &images, &tokio);
+        let (ctd, mut c) = cri_containerd(&scratch, &s.join("defaults"), false, &images, &tokio);
         let err = tokio
             .block_on(c.run_pod_sandbox(cri::RunPodSandboxRequest {
                 config: Some(pod_config("rt", &s.join("logs"), &format!("/{parent}"))),
@@ -347,7 +351,7 @@ fn kubernetes_cri_with_rt_runtime_classes() {
         drop(ctd);
     }
 
-    let (ctd, mut c) = cri_containerd(&s.join("hybrid"), true, &images, &tokio);
+    let (ctd, mut c) = cri_containerd(&scratch, &s.join("hybrid"), true, &images, &tokio);
     for (handler, _) in HANDLERS {
         tokio.block_on(pod_lifecycle(
             &mut c,

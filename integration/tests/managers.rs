@@ -42,10 +42,10 @@ fn script(cmd: &str) -> std::process::Output {
 fn containerd_runc_shim_with_rt() {
     require(&["containerd", "ctr", "umoci", "skopeo", "script"]);
     let rt = rt_binary();
-    let dir = tempfile::tempdir().unwrap();
-    let s = dir.path();
+    let scratch = Scratch::new("ctr");
+    let s = scratch.path();
     let (oci, _) = busybox_image(s);
-    let (_daemon, sock) = containerd(s, false, "");
+    let (daemon, sock) = containerd(s, false, "");
     let ctr = || {
         let mut c = Command::new("ctr");
         c.env("CONTAINERD_ADDRESS", &sock);
@@ -55,6 +55,7 @@ fn containerd_runc_shim_with_rt() {
         .args(["image", "import", "--base-name", "localhost/busybox"])
         .arg(&oci));
     let rt_root = s.join("rt-root");
+    scratch.rt_root(rt_root.join("default"));
     let runtime = [
         "--cpu-shares",
         "0",
@@ -141,11 +142,8 @@ fn containerd_runc_shim_with_rt() {
     assert_eq!(out.status.code(), Some(5), "{text}");
 
     // Nothing of rt's is left.
-    let left = ok(Command::new(&rt)
-        .arg("--root")
-        .arg(rt_root.join("default"))
-        .args(["list", "-q"]));
-    assert_eq!(left, "");
+    drop(daemon);
+    scratch.assert_clean();
 }
 
 #[test]

@@ -54,7 +54,9 @@ fn one_registry_image_through_rt_image_and_containerd() {
     );
     let bundle = s.join("bundle");
     ok(img().arg("bundle").arg(&image).arg(&bundle));
-    let rt_root = s.join("rt-root");
+    let rt_root = scratch.rt_root(s.join("rt-root"));
+    let ctr_rt_root = s.join("ctr-rt-root");
+    scratch.rt_root(ctr_rt_root.join("default"));
     let rt_cmd = || {
         let mut c = Command::new(&rt);
         c.arg("--root").arg(&rt_root);
@@ -87,7 +89,7 @@ fn one_registry_image_through_rt_image_and_containerd() {
         .args(["run", "--rm", "--cpu-shares", "0", "--runc-binary"])
         .arg(&rt)
         .arg("--runc-root")
-        .arg(s.join("ctr-rt-root"))
+        .arg(&ctr_rt_root)
         .args([&image, "from-ctr"]));
     assert_eq!(out, format!("{GREETING}\n"));
     for root in [rt_root, s.join("ctr-rt-root/default")] {
