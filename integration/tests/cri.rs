@@ -21,7 +21,10 @@ const CGROUP2: &str = "/sys/fs/cgroup/unified";
 
 /// The RuntimeClass handlers this test runs a pod with: name and
 /// containerd `runtime_type`. Each is a `[...runtimes.NAME]` in the
-/// config; the Go runc shim's get `BinaryName` = rt.
+/// config; the Go runc shim's get `BinaryName` = rt and a `Root` in the
+/// scratch dir. A handler through rt's own shim is one more line,
+/// `("rt-v2", "io.containerd.rt.v2")`, with `containerd-shim-rt-v2` on
+/// the test's PATH (containerd looks it up there).
 const HANDLERS: &[(&str, &str)] = &[("rt", "io.containerd.runc.v2")];
 
 /// containerd's CRI plugin settings for `HANDLERS` (and `runc`, the
@@ -37,12 +40,12 @@ const HANDLERS: &[(&str, &str)] = &[("rt", "io.containerd.runc.v2")];
 fn cri_config(s: &Path, hybrid_host: bool) -> String {
     let cri = "[plugins.\"io.containerd.grpc.v1.cri\"]";
     let runtimes = "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes";
-    // The stream server (exec/attach/port-forward URLs) on a free port.
     let hybrid = if hybrid_host {
         "  disable_cgroup = true\n  restrict_oom_score_adj = true\n"
     } else {
         ""
     };
+    // The stream server (exec/attach/port-forward URLs) on a free port.
     let mut c = format!(
         "{cri}\n  sandbox_image = \"{PAUSE}\"\n  stream_server_port = \"0\"\n{hybrid}\
          [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"{0}/cni/bin\"\n  conf_dir = \"{0}/cni/conf\"\n\
@@ -232,12 +235,18 @@ async fn pod_lifecycle(
     );
 
     // sleep as pid 1 ignores SIGTERM: SIGKILL after the 1 s grace period.
+    let t = std::time::Instant::now();
     c.stop_container(cri::StopContainerRequest {
         container_id: container.clone(),
         timeout: 1,
     })
     .await
     .unwrap_or_else(|e| panic!("StopContainer on {handler}: {e:?}"));
+    let took = t.elapsed();
+    assert!(
+        took >= Duration::from_secs(1) && took < Duration::from_secs(5),
+        "StopContainer with a 1 s grace period took {took:?}"
+    );
     let st = status(c).await;
     assert_eq!(st.state, cri::ContainerState::ContainerExited as i32);
     assert_eq!(st.exit_code, 137);
