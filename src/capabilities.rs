@@ -41,6 +41,23 @@ pub fn apply(c: &LinuxCapabilities) -> Result<()> {
     let effective = convert(c.effective())?;
     let inheritable = convert(c.inheritable())?;
     let ambient = convert(c.ambient())?;
+    // capset never grows the permitted set: name what rt itself lacks
+    // (a host whose bounding set has no CAP_SYS_RESOURCE, and `docker run
+    // --privileged` asking for every capability) instead of a bare EPERM.
+    let held = caps::read(None, CapSet::Permitted).map_err(|e| caps_err("read permitted", e))?;
+    let mut missing: Vec<String> = (&permitted | &effective)
+        .difference(&held)
+        .map(|c| c.to_string())
+        .collect();
+    if !missing.is_empty() {
+        missing.sort();
+        let them = if missing.len() == 1 { "it" } else { "them" };
+        return Err(Error::Invalid(format!(
+            "process.capabilities: {} asked for, but rt itself does not have {them} \
+             (its capability bounding set or user lacks {them})",
+            missing.join(", "),
+        )));
+    }
     // Effective must be a subset of permitted; order matters for capset.
     caps::set(None, CapSet::Effective, &(&effective & &permitted))
         .map_err(|e| caps_err("set effective", e))?;

@@ -328,3 +328,39 @@ fn resources_cgroup_v2_cannot_express_are_refused() {
         create_fails(&b, &[&format!("linux.resources.{needle}")]);
     }
 }
+
+/// A capability rt itself does not hold (its caller's bounding set lacks
+/// it: CAP_SYS_RESOURCE on the development hosts, and `docker run
+/// --privileged` asks for every capability) is named in one line, not
+/// reported as capset's bare EPERM; nothing is left.
+#[test]
+fn a_capability_rt_does_not_hold_is_named() {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| {
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set] = json!(["CAP_KILL", "CAP_SYS_RESOURCE"]);
+        }
+    });
+    for cmd in ["create", "run"] {
+        let id = unique_id("lackcap");
+        let rt_cmd = rt.cmd(&[cmd, "--bundle", b.path().to_str().unwrap(), &id]);
+        // setpriv drops it from rt's bounding set, whatever the host has.
+        let out = std::process::Command::new("setpriv")
+            .args(["--bounding-set", "-sys_resource", "--"])
+            .arg(rt_cmd.get_program())
+            .args(rt_cmd.get_args())
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("setpriv (util-linux)");
+        assert!(!out.status.success(), "{cmd} should fail");
+        assert_one_line_error(
+            &stderr(&out),
+            &[
+                "process.capabilities: CAP_SYS_RESOURCE asked for",
+                "rt itself does not have it",
+            ],
+        );
+        assert_no_leaks(&rt, &id, &b);
+    }
+}
