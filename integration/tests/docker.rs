@@ -111,6 +111,21 @@ fn docker_with_rt() {
     assert_eq!(String::from_utf8_lossy(&out.stdout), "in-s1\n");
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 
+    // pause/unpause reach rt's pause/resume (cgroup.freeze), top its ps.
+    ok(docker().args(["pause", "s1"]));
+    let status = ok(docker().args(["inspect", "-f", "{{.State.Status}}", "s1"]));
+    assert_eq!(status, "paused\n");
+    ok(docker().args(["unpause", "s1"]));
+    let status = ok(docker().args(["inspect", "-f", "{{.State.Status}}", "s1"]));
+    assert_eq!(status, "running\n");
+    let top = ok(docker().args(["top", "s1"]));
+    assert!(
+        top.lines()
+            .nth(1)
+            .is_some_and(|l| l.ends_with("sleep 1000")),
+        "{top}"
+    );
+
     // logs: stdout and stderr kept apart.
     started(
         "l1",
