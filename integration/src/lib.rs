@@ -425,10 +425,32 @@ pub fn unmount_under(dir: &Path) {
 pub struct CgroupDir(pub PathBuf);
 
 impl CgroupDir {
-    /// `name` under the cgroup v2 mount of this hybrid host.
-    pub fn unified(name: &str) -> CgroupDir {
-        CgroupDir(Path::new("/sys/fs/cgroup/unified").join(name))
+    /// `name` under the cgroup v2 mount.
+    pub fn v2(name: &str) -> CgroupDir {
+        CgroupDir(cgroup2_root().join(name))
     }
+}
+
+/// Where cgroup v2 is mounted: `/sys/fs/cgroup/unified` on a hybrid host
+/// (the development machines), `/sys/fs/cgroup` on a pure v2 one.
+pub fn cgroup2_root() -> PathBuf {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines()
+        .find_map(|l| {
+            let (mount, fs) = l.split_once(" - ")?;
+            fs.starts_with("cgroup2 ")
+                .then(|| PathBuf::from(mount.split(' ').nth(4).unwrap()))
+        })
+        .expect("cgroup2 is not mounted")
+}
+
+/// The controllers cgroup v2 offers here (only hugetlb on a hybrid host).
+pub fn cgroup2_controllers() -> Vec<String> {
+    std::fs::read_to_string(cgroup2_root().join("cgroup.controllers"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
 }
 
 impl Drop for CgroupDir {

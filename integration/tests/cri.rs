@@ -17,7 +17,6 @@ use tonic::transport::Channel;
 
 const PAUSE: &str = "localhost/pause:3.9";
 const IMAGE: &str = "localhost/busybox:latest";
-const CGROUP2: &str = "/sys/fs/cgroup/unified";
 
 /// The RuntimeClass handlers this test runs a pod with: name and
 /// containerd `runtime_type`. Each is a `[...runtimes.NAME]` in the
@@ -27,27 +26,43 @@ const CGROUP2: &str = "/sys/fs/cgroup/unified";
 /// the test's PATH (containerd looks it up there).
 const HANDLERS: &[(&str, &str)] = &[("rt", "io.containerd.runc.v2")];
 
-/// containerd's CRI plugin settings for `HANDLERS` (and `runc`, the
-/// node's default runtime, which CRI insists on), all on `s`'s paths.
+/// What the CRI plugin needs on this host beyond its defaults, as lines
+/// of its `[plugins."io.containerd.grpc.v1.cri"]` table:
 ///
-/// `hybrid_host`: containerd sees a cgroup v1 host here and asks for
-/// `cpu.shares` 2 on every sandbox, which rt (cgroup v2 only) cannot
-/// honour while the cpu controller is bound to v1; `disable_cgroup` keeps
-/// cgroup paths and resources out of the specs. This host's capability
-/// bounding set lacks CAP_SYS_RESOURCE, so the sandbox's oomScoreAdj
-/// (-998) cannot be written either; `restrict_oom_score_adj` caps it at
-/// containerd's own.
-fn cri_config(s: &Path, hybrid_host: bool) -> String {
+/// - With no cpu controller on cgroup v2 (a hybrid host), containerd sees
+///   a cgroup v1 host and gives every sandbox `cpu.shares` 2, which rt
+///   (cgroup v2 only) cannot honour: `disable_cgroup` keeps cgroup paths
+///   and resources out of the specs.
+/// - With no CAP_SYS_RESOURCE in the bounding set (the development
+///   machines), the sandbox's oomScoreAdj -998 cannot be written:
+///   `restrict_oom_score_adj` caps it at containerd's own.
+fn host_settings() -> String {
+    let mut lines = String::new();
+    if !cgroup2_controllers().iter().any(|c| c == "cpu") {
+        lines += "  disable_cgroup = true\n";
+    }
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let bounding = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapBnd:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .unwrap();
+    const CAP_SYS_RESOURCE: u32 = 24;
+    if bounding & (1 << CAP_SYS_RESOURCE) == 0 {
+        lines += "  restrict_oom_score_adj = true\n";
+    }
+    lines
+}
+
+/// containerd's CRI plugin config for `HANDLERS` (and `runc`, the node's
+/// default runtime, which CRI insists on), all on `s`'s paths, with
+/// `settings` in its table.
+fn cri_config(s: &Path, settings: &str) -> String {
     let cri = "[plugins.\"io.containerd.grpc.v1.cri\"]";
     let runtimes = "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes";
-    let hybrid = if hybrid_host {
-        "  disable_cgroup = true\n  restrict_oom_score_adj = true\n"
-    } else {
-        ""
-    };
     // The stream server (exec/attach/port-forward URLs) on a free port.
     let mut c = format!(
-        "{cri}\n  sandbox_image = \"{PAUSE}\"\n  stream_server_port = \"0\"\n{hybrid}\
+        "{cri}\n  sandbox_image = \"{PAUSE}\"\n  stream_server_port = \"0\"\n{settings}\
          [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"{0}/cni/bin\"\n  conf_dir = \"{0}/cni/conf\"\n\
          {runtimes}.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n",
         s.display()
@@ -116,6 +131,7 @@ async fn pod_lifecycle(
     handler: &str,
     logs: &Path,
     cgroup_parent: &str,
+    cgroups_in: &Path,
 ) {
     let pod = pod_config(handler, logs, cgroup_parent);
     let sandbox = c
@@ -217,8 +233,7 @@ async fn pod_lifecycle(
     };
     let st = status(c).await;
     assert_eq!(st.state, cri::ContainerState::ContainerRunning as i32);
-    // With disable_cgroup the spec names no cgroup: rt's default, /rt/<id>.
-    let cgroups = [&sandbox, &container].map(|id| Path::new(CGROUP2).join("rt").join(id));
+    let cgroups = [&sandbox, &container].map(|id| cgroups_in.join(id));
     for cg in &cgroups {
         assert!(cg.is_dir(), "{} while the pod runs", cg.display());
     }
@@ -283,7 +298,7 @@ async fn pod_lifecycle(
 fn cri_containerd(
     scratch: &Scratch,
     dir: &Path,
-    hybrid_host: bool,
+    settings: &str,
     images: &[&Path],
     tokio: &tokio::runtime::Runtime,
 ) -> (Daemon, RuntimeServiceClient<Channel>) {
@@ -291,7 +306,7 @@ fn cri_containerd(
     for (name, _) in HANDLERS {
         scratch.rt_root(dir.join(format!("rt-root-{name}/k8s.io")));
     }
-    let (ctd, sock) = containerd(dir, true, &cri_config(dir, hybrid_host));
+    let (ctd, sock) = containerd(dir, true, &cri_config(dir, settings));
     for archive in images {
         ok(Command::new("ctr")
             .env("CONTAINERD_ADDRESS", &sock)
@@ -307,7 +322,7 @@ fn kubernetes_cri_with_rt_runtime_classes() {
     require(&["containerd", "ctr", "umoci", "skopeo"]);
     // kubelet's cgroup parent for the pods (as /kubepods/besteffort/pod<uid>).
     let parent = format!("rt-it-cri-{}", std::process::id());
-    let cgroup = CgroupDir::unified(&parent);
+    let cgroup = CgroupDir::v2(&parent);
     let scratch = Scratch::new("cri");
     let s = scratch.path();
     let (_, busybox) = busybox_image(s);
@@ -334,11 +349,18 @@ fn kubernetes_cri_with_rt_runtime_classes() {
         .unwrap();
     let images = [pause.as_path(), busybox.as_path()];
 
-    // containerd's defaults on this hybrid host: the sandbox's cpu.shares
-    // is refused in one line naming the controller, and rt leaves no
-    // cgroup behind.
-    {
-        let (ctd, mut c) = cri_containerd(&scratch, &s.join("defaults"), false, &images, &tokio);
+    let settings = host_settings();
+    // With disable_cgroup the specs name no cgroup: rt's default, /rt/<id>.
+    let cgroups_in = if settings.contains("disable_cgroup") {
+        cgroup2_root().join("rt")
+    } else {
+        cgroup.0.clone()
+    };
+    if settings.contains("disable_cgroup") {
+        // containerd's defaults on a hybrid host: the sandbox's cpu.shares
+        // is refused in one line naming the controller, and rt leaves no
+        // cgroup behind.
+        let (ctd, mut c) = cri_containerd(&scratch, &s.join("defaults"), "", &images, &tokio);
         let err = tokio
             .block_on(c.run_pod_sandbox(cri::RunPodSandboxRequest {
                 config: Some(pod_config("rt", &s.join("logs"), &format!("/{parent}"))),
@@ -360,13 +382,14 @@ fn kubernetes_cri_with_rt_runtime_classes() {
         drop(ctd);
     }
 
-    let (ctd, mut c) = cri_containerd(&scratch, &s.join("hybrid"), true, &images, &tokio);
+    let (ctd, mut c) = cri_containerd(&scratch, &s.join("node"), &settings, &images, &tokio);
     for (handler, _) in HANDLERS {
         tokio.block_on(pod_lifecycle(
             &mut c,
             handler,
             &s.join("logs"),
             &format!("/{parent}"),
+            &cgroups_in,
         ));
     }
     drop(c);
