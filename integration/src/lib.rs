@@ -119,11 +119,10 @@ pub fn busybox_image(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 /// A daemon started by a test: stopped by pid (TERM, then KILL after a
-/// bounded wait), and every mount under `scratch` lazily unmounted, when
-/// dropped.
+/// bounded wait) when dropped. What it leaves mounted is for [`Scratch`]
+/// to see and undo.
 pub struct Daemon {
     pub child: Child,
-    pub scratch: PathBuf,
 }
 
 impl Daemon {
@@ -132,7 +131,6 @@ impl Daemon {
     /// not ready in time.
     pub fn start(
         cmd: &mut Command,
-        scratch: &Path,
         log: &Path,
         timeout: Duration,
         ready: impl Fn() -> bool,
@@ -144,10 +142,7 @@ impl Daemon {
             .stderr(out)
             .spawn()
             .unwrap_or_else(|e| panic!("{cmd:?} cannot start: {e}"));
-        let mut d = Daemon {
-            child,
-            scratch: scratch.to_path_buf(),
-        };
+        let mut d = Daemon { child };
         let deadline = Instant::now() + timeout;
         while !ready() {
             if let Ok(Some(status)) = d.child.try_wait() {
@@ -174,7 +169,6 @@ impl Drop for Daemon {
         }
         let _ = self.child.kill();
         let _ = self.child.wait();
-        unmount_under(&self.scratch);
     }
 }
 
@@ -221,12 +215,14 @@ impl Scratch {
     pub fn rt_containers(&self) -> Vec<(PathBuf, String)> {
         let mut found = Vec::new();
         for root in self.rt_roots.lock().unwrap().iter().filter(|r| r.exists()) {
-            let out = bounded(
+            let Some(out) = bounded(
                 Command::new(rt_binary())
                     .arg("--root")
                     .arg(root)
                     .args(["list", "-q"]),
-            );
+            ) else {
+                continue;
+            };
             for id in String::from_utf8_lossy(&out.stdout).lines() {
                 found.push((root.clone(), id.to_string()));
             }
@@ -270,18 +266,16 @@ impl Drop for Scratch {
     }
 }
 
-/// Runs `cmd` for at most 20 s (then kills it), stdin closed.
-pub fn bounded(cmd: &mut Command) -> Output {
-    let mut out = tempfile::tempfile().unwrap();
-    let mut child = match cmd
+/// Runs `cmd` for at most 20 s (then kills it), stdin closed; None if it
+/// cannot start. Never panics: guards call it while a test unwinds.
+pub fn bounded(cmd: &mut Command) -> Option<Output> {
+    let mut out = tempfile::tempfile().ok()?;
+    let mut child = cmd
         .stdin(Stdio::null())
-        .stdout(out.try_clone().unwrap())
+        .stdout(out.try_clone().ok()?)
         .stderr(Stdio::null())
         .spawn()
-    {
-        Ok(c) => c,
-        Err(e) => panic!("{cmd:?}: {e}"),
-    };
+        .ok()?;
     let deadline = Instant::now() + Duration::from_secs(20);
     let status = loop {
         if let Ok(Some(st)) = child.try_wait() {
@@ -289,19 +283,19 @@ pub fn bounded(cmd: &mut Command) -> Output {
         }
         if Instant::now() >= deadline {
             let _ = child.kill();
-            break child.wait().unwrap();
+            break child.wait().ok()?;
         }
         std::thread::sleep(Duration::from_millis(20));
     };
     let mut stdout = Vec::new();
     use std::io::{Read, Seek};
-    out.rewind().unwrap();
-    out.read_to_end(&mut stdout).unwrap();
-    Output {
+    out.rewind().ok()?;
+    out.read_to_end(&mut stdout).ok()?;
+    Some(Output {
         status,
         stdout,
         stderr: Vec::new(),
-    }
+    })
 }
 
 /// Processes a test started under `dir`: those whose command line names
@@ -386,7 +380,6 @@ pub fn containerd(scratch: &Path, cri: bool, extra: &str) -> (Daemon, PathBuf) {
     .unwrap();
     let d = Daemon::start(
         Command::new("containerd").arg("--config").arg(&config),
-        scratch,
         &scratch.join("containerd.log"),
         Duration::from_secs(30),
         || {
@@ -490,7 +483,6 @@ pub fn registry(scratch: &Path) -> (Daemon, String) {
     .unwrap();
     let d = Daemon::start(
         Command::new("docker-registry").arg("serve").arg(&config),
-        scratch,
         &scratch.join("registry.log"),
         Duration::from_secs(20),
         || std::net::TcpStream::connect(&addr).is_ok(),

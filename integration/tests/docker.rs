@@ -46,7 +46,6 @@ fn dockerd(s: &Path, containerd: &Path, cgroup_parent: &str) -> Daemon {
             .args(["--ip-masq=false", "--cgroup-parent", cgroup_parent])
             .arg("--add-runtime")
             .arg(format!("rt={}", rt_binary().display())),
-        s,
         &s.join("dockerd.log"),
         Duration::from_secs(60),
         || {
