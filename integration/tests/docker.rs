@@ -26,7 +26,7 @@ const IMAGE: &str = "localhost/busybox:latest";
 fn dockerd(s: &Path, containerd: &Path, cgroup_parent: &str) -> Daemon {
     let sock = s.join("docker.sock");
     // Containers still running when dockerd stops (a failed test) get
-    // 1 s, not 10, before SIGKILL.
+    // 1 s, not 10, before SIGKILL (with each one's --stop-timeout 1).
     std::fs::write(s.join("daemon.json"), r#"{"shutdown-timeout": 1}"#).unwrap();
     Daemon::start(
         Command::new(DOCKERD)
@@ -95,7 +95,8 @@ fn docker_with_rt() {
     // run -d, then exec: output and exit code come back.
     let started = |name: &str, args: &[&str]| {
         let id = ok(docker()
-            .args(["run", "-d", "--runtime", "rt", "--name", name, IMAGE])
+            .args(["run", "-d", "--runtime", "rt", "--stop-timeout", "1"])
+            .args(["--name", name, IMAGE])
             .args(args));
         id.trim().to_string()
     };
