@@ -354,3 +354,45 @@ fn script(cmd: &str) -> std::process::Output {
     drop(stdin);
     out
 }
+
+#[test]
+fn a_killed_shim_is_cleaned_up_through_the_delete_action() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Containerd::start(dir.path());
+    import_busybox(&c, dir.path());
+    ok(c.ctr()
+        .args(["run", "-d"])
+        .args(RUNTIME)
+        .args([IMAGE, "k1", "sleep", "1000"]));
+    c.wait_status("k1", "RUNNING");
+    let ls = ok(c.ctr().args(["task", "ls"]));
+    let init: i32 = ls
+        .lines()
+        .find(|l| l.starts_with("k1 "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{ls}"));
+    let shims = c.shims();
+    assert_eq!(shims.len(), 1);
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(shims[0]),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    // containerd sees the shim go and runs `containerd-shim-rt-v2 delete`,
+    // which kills the container and removes its state and mount.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.task_status("k1").is_some() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(c.task_status("k1"), None, "the task is gone");
+    // Gone, or dead and waiting for whoever inherited it to reap it.
+    let stat = std::fs::read_to_string(format!("/proc/{init}/stat")).unwrap_or_default();
+    let state = stat.rsplit_once(") ").map(|(_, r)| &r[..1]);
+    assert!(
+        matches!(state, None | Some("Z")),
+        "the container's init was killed: {stat}"
+    );
+    ok(c.ctr().args(["container", "rm", "k1"]));
+    c.assert_nothing_left();
+}
