@@ -21,7 +21,7 @@ use containerd_shim::api::{
 use containerd_shim::event::Event;
 use containerd_shim::monitor::{monitor_subscribe, Subject, Topic};
 use containerd_shim::protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskPaused,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskIO, TaskOOM, TaskPaused,
     TaskResumed, TaskStart,
 };
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
@@ -372,6 +372,43 @@ impl containerd_shim::Shim for Service {
     }
 }
 
+impl Service {
+    /// Publishes a TaskOOM whenever the kernel's OOM killer strikes in the
+    /// container's cgroup (`oom_kill` in memory.events grows), until the
+    /// init has exited. Nothing to watch without a memory controller.
+    fn watch_oom(&self, id: &str) {
+        let Ok(dir) = rt::container::cgroup_of(&Root::new(self.inner.root()), id) else {
+            return;
+        };
+        if !dir.join("memory.events").exists() {
+            return;
+        }
+        let inner = self.inner.clone();
+        let id = id.to_string();
+        std::thread::spawn(move || {
+            let mut seen = rt::stats::oom_kills(&dir);
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                let running = inner
+                    .tasks()
+                    .get(&id)
+                    .is_some_and(|t| t.init.exit.is_none());
+                if !running {
+                    return;
+                }
+                let now = rt::stats::oom_kills(&dir);
+                if now > seen {
+                    seen = now;
+                    inner.publish(TaskOOM {
+                        container_id: id.clone(),
+                        ..Default::default()
+                    });
+                }
+            }
+        });
+    }
+}
+
 fn runc_options(req: &CreateTaskRequest) -> TtrpcResult<api::Options> {
     match req.options.as_ref() {
         Some(any) if !any.value.is_empty() => api::Options::parse_from_bytes(&any.value)
@@ -496,6 +533,7 @@ impl containerd_shim::Task for Service {
             }
         };
         info!("created {} (pid {pid})", req.id);
+        self.watch_oom(&req.id);
         self.inner.publish(TaskCreate {
             container_id: req.id.clone(),
             bundle: req.bundle.clone(),
