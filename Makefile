@@ -31,6 +31,7 @@ demo:
 install: release
 	install -D -m 0755 target/release/rt $(DESTDIR)$(PREFIX)/bin/rt
 	install -D -m 0755 target/release/rt-shim $(DESTDIR)$(PREFIX)/bin/rt-shim
+	install -D -m 0755 target/release/containerd-shim-rt-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-rt-v2
 	install -D -m 0755 target/release/rt-image $(DESTDIR)$(PREFIX)/bin/rt-image
 
 # rt against runc and crun (as root): bench/results.md and bench/results.png.

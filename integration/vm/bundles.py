@@ -35,14 +35,20 @@ bundles = {
     # Sleepers are added by exec until pids.max refuses them.
     "pids": (["sleep", "100"], {"pids": {"limit": 8}}),
     # A busy loop under a 10% CPU quota.
-    "cpu": (BUSY, {"cpu": {"shares": 1024, "quota": 10000, "period": 100000, "cpus": "0"},
-                   "memory": {"limit": 134217728, "reservation": 16777216},
+    "cpu": (BUSY, {"cpu": {"shares": 1024, "quota": 10000, "period": 100000, "burst": 5000,
+                           "cpus": "0", "mems": "0"},
+                   "memory": {"limit": 134217728, "reservation": 16777216, "swap": 201326592},
                    "pids": {"limit": 100}}),
     # /dev/mem is made in the container but no rule allows it.
     "devices": (["sh", "-c", "head -c 1 /dev/mem"], {}),
+    # Reads 3 MB from the RAM disk under a 1 MB/s throttle.
+    "io": (["sh", "-c", "s=$(date +%s); dd if=/dev/ram0 of=/dev/null bs=64k count=48 iflag=direct 2>&1 | grep 'records out'; echo $(( $(date +%s) - s ))"],
+           {"blockIO": {"weight": 500,
+                        "throttleReadBpsDevice": [{"major": 1, "minor": 0, "rate": 1048576}]},
+            "devices": [{"allow": True, "type": "b", "major": 1, "minor": 0, "access": "r"}]}),
     "hugetlb": (["sleep", "100"], {"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}),
     "unified": (["sleep", "100"], {"unified": {"memory.high": "50331648", "pids.max": "33"}}),
-    "freeze": (BUSY, {}),
+    "freeze": (BUSY, {"cpu": {"idle": 1}}),
 }
 for name, (args, resources) in bundles.items():
     c = json.loads(json.dumps(base))
@@ -52,6 +58,10 @@ for name, (args, resources) in bundles.items():
     c["process"]["terminal"] = False
     if resources:
         c["linux"].setdefault("resources", {}).update(resources)
+    if name == "io":
+        c["linux"]["devices"] = [{"path": "/dev/ram0", "type": "b", "major": 1, "minor": 0,
+                                  "fileMode": 0o660, "uid": 0, "gid": 0}]
+        c["linux"]["resources"]["devices"] = c["linux"]["resources"].get("devices", []) + resources["devices"]
     if name == "devices":
         c["linux"]["devices"] = [{"path": "/dev/mem", "type": "c", "major": 1, "minor": 1,
                                   "fileMode": 0o666, "uid": 0, "gid": 0}]

@@ -37,6 +37,9 @@ for lib in $(ldd "$rt" | grep -o '/[^ ]*'); do
 	cp -L "$lib" "$ird$lib"
 done
 cp "$here/tests.sh" "$ird/tests.sh"
+# The RAM disk driver: a block device for the io controller's tests.
+mkdir -p "$ird/lib/modules"
+cp "$(dirname "$kernel")"/../lib/modules/*/kernel/drivers/block/brd.ko "$ird/lib/modules/"
 python3 "$here/bundles.py" "$rt" "$ird/bundles"
 
 cat > "$ird/init" <<'INIT'

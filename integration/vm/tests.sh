@@ -60,6 +60,9 @@ check "cpu.max" "10000 100000" "$(cat $CG/cpu/cpu.max)"
 check "cpuset.cpus" 0 "$(cat $CG/cpu/cpuset.cpus)"
 check "memory.max" 134217728 "$(cat $CG/cpu/memory.max)"
 check "memory.low" 16777216 "$(cat $CG/cpu/memory.low)"
+check "memory.swap.max (swap minus limit)" 67108864 "$(cat $CG/cpu/memory.swap.max)"
+check "cpu.max.burst" 5000 "$(cat $CG/cpu/cpu.max.burst)"
+check "cpuset.mems" 0 "$(cat $CG/cpu/cpuset.mems)"
 sleep 2
 thr=$(awk '/^nr_throttled/ {print $2}' $CG/cpu/cpu.stat)
 [ "${thr:-0}" -gt 0 ] && pass "cpu.max throttles the busy loop (nr_throttled $thr)" ||
@@ -76,6 +79,7 @@ gone cpu
 # A frozen container makes no progress.
 rtd freeze freeze
 sleep 1
+check "cpu.idle" 1 "$(cat $CG/freeze/cpu.idle)"
 rt pause freeze || fail "pause" "failed"
 check "pause: cgroup.events frozen" "frozen 1" "$(grep frozen $CG/freeze/cgroup.events)"
 u1=$(awk '/^usage_usec/ {print $2}' $CG/freeze/cpu.stat)
@@ -93,6 +97,18 @@ rt --shim=never run --bundle $B/devices devices >/tmp/out 2>&1
 code=$?
 [ $code -ne 0 ] && grep -q "Operation not permitted" /tmp/out && pass "devices: /dev/mem is refused" ||
 	fail "devices" "exit $code: $(cat /tmp/out)"
+
+# io: weight and a read throttle on a RAM disk that really slows reads.
+insmod /lib/modules/brd.ko rd_nr=1 rd_size=8192 && dd if=/dev/zero of=/dev/ram0 bs=1M count=8 2>/dev/null
+rtd io io
+check "io.weight from blkio weight 500" "default 4950" "$(cat $CG/io/io.weight)"
+grep -q '^1:0 rbps=1048576 ' $CG/io/io.max && pass "io.max" || fail "io.max" "$(cat $CG/io/io.max)"
+rt delete -f io >/dev/null 2>&1
+# io.max holds back I/O, not reads the page cache answers.
+sync; echo 3 >/proc/sys/vm/drop_caches
+rt --shim=never run --bundle $B/io io2 >/tmp/out 2>&1
+secs=$(tail -1 /tmp/out)
+grep -q '^48+0 records out' /tmp/out && [ "${secs:-0}" -ge 2 ] 2>/dev/null && pass "io.max: 3 MB at 1 MB/s took ${secs}s" || fail "io.max throttling" "$(cat /tmp/out)"
 
 # hugetlb and unified keys as given.
 rtd hugetlb hugetlb

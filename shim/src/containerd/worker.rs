@@ -1,0 +1,384 @@
+//! The shim's container maker. The rt library expects a process of its own
+//! for each create, start, exec and delete: it clones the init and runs
+//! Rust code in the child, joins namespaces for its children and waits
+//! for the hooks it spawns. The shim serves ttrpc on several threads and
+//! reaps every child on another, so none of that can happen in it.
+//!
+//! So at start-up, while the shim is still single-threaded, it forks a
+//! *zygote*. The zygote stays single-threaded and forks a fresh *worker*
+//! for each request; the worker makes the library call and exits. The
+//! init (or exec process) it made is reparented to the shim, the nearest
+//! child subreaper, which reaps it. No runtime binary is spawned.
+
+use std::fs::File;
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::sys::wait::waitpid;
+use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, fork, ForkResult};
+use rt::channel::Channel;
+use rt::container::{self, CreateOptions};
+use rt::exec::{self, ExecOptions, ProcessSource};
+use rt::state::Root;
+use serde::{Deserialize, Serialize};
+
+/// The mounts containerd's snapshotter prepared for the root filesystem.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RootfsMount {
+    pub kind: String,
+    pub source: String,
+    pub options: Vec<String>,
+}
+
+/// What the shim asks of the zygote. The process's stdin, stdout and
+/// stderr follow as three descriptor-bearing `Stdio` packets for
+/// `Create` and `Exec`.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    Create {
+        root: PathBuf,
+        id: String,
+        bundle: PathBuf,
+        rootfs: Vec<RootfsMount>,
+        terminal: bool,
+        systemd_cgroup: bool,
+    },
+    Start {
+        root: PathBuf,
+        id: String,
+    },
+    Exec {
+        root: PathBuf,
+        id: String,
+        /// The OCI process, as JSON.
+        process: String,
+        terminal: bool,
+    },
+    Delete {
+        root: PathBuf,
+        id: String,
+        force: bool,
+        /// Unmounted after the container is gone.
+        rootfs: Option<PathBuf>,
+    },
+}
+
+/// One of a process's three standard descriptors, attached.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Stdio;
+
+/// The answer; a terminal's pty master comes attached to `Made`.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Reply {
+    /// A process was made (the init, or an exec'd process).
+    Made {
+        pid: i32,
+    },
+    Done,
+    Failed {
+        error: String,
+    },
+}
+
+/// The shim's end. Its owner serializes calls (one request at a time).
+pub struct Zygote {
+    ch: Channel,
+}
+
+/// What the shim passes along with a `Create` or `Exec`.
+pub struct StdioFds {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
+impl Zygote {
+    /// Forks the zygote. Call while the process is single-threaded.
+    pub fn spawn() -> rt::Result<Zygote> {
+        let (shim_end, zygote_end) = Channel::pair()?;
+        // SAFETY: the caller is single-threaded (see above), so the child
+        // may run any code; it leaves only through `_exit`.
+        match unsafe { fork() } {
+            Ok(ForkResult::Child) => {
+                drop(shim_end);
+                // containerd reads the shim's stdout until EOF to learn
+                // its address: the zygote must not hold it open.
+                if let Ok(null) = File::options().write(true).open("/dev/null") {
+                    let _ = dup2_stdout(&null);
+                }
+                serve(zygote_end);
+                // SAFETY: _exit ends the process without running the
+                // parent's atexit handlers or destructors twice.
+                unsafe { libc::_exit(0) }
+            }
+            Ok(ForkResult::Parent { .. }) => Ok(Zygote { ch: shim_end }),
+            Err(e) => Err(rt::Error::Sys {
+                context: "fork the shim's zygote".into(),
+                source: e,
+            }),
+        }
+    }
+
+    /// Sends `req` (with `stdio` when it makes a process) and waits for
+    /// the answer.
+    pub fn call(
+        &self,
+        req: &Request,
+        stdio: Option<StdioFds>,
+    ) -> Result<(Reply, Option<OwnedFd>), String> {
+        let ch = &self.ch;
+        let io = |e: rt::Error| format!("the shim's zygote: {e}");
+        ch.send(req).map_err(io)?;
+        if let Some(s) = &stdio {
+            for fd in [&s.stdin, &s.stdout, &s.stderr] {
+                ch.send_with_fd(&Stdio, Some(fd.as_fd())).map_err(io)?;
+            }
+        }
+        drop(stdio);
+        match ch.recv_with_fd::<Reply>().map_err(io)? {
+            Some(r) => Ok(r),
+            None => Err("the shim's zygote is gone".into()),
+        }
+    }
+}
+
+/// The zygote's loop: a worker per request, until the shim goes away.
+fn serve(ch: Channel) {
+    loop {
+        let req = match ch.recv::<Request>() {
+            Ok(Some(r)) => r,
+            _ => return,
+        };
+        let stdio = if matches!(req, Request::Create { .. } | Request::Exec { .. }) {
+            let mut fds = Vec::with_capacity(3);
+            for _ in 0..3 {
+                match ch.recv_with_fd::<Stdio>() {
+                    Ok(Some((Stdio, Some(fd)))) => fds.push(fd),
+                    _ => return,
+                }
+            }
+            let mut it = fds.into_iter();
+            let (stdin, stdout, stderr) = (it.next(), it.next(), it.next());
+            Some(StdioFds {
+                stdin: stdin.expect("three"),
+                stdout: stdout.expect("three"),
+                stderr: stderr.expect("three"),
+            })
+        } else {
+            None
+        };
+        let (reply, fd) = run_worker(req, stdio);
+        if ch
+            .send_with_fd(&reply, fd.as_ref().map(|f| f.as_fd()))
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Forks a worker for `req` and relays its answer.
+fn run_worker(req: Request, stdio: Option<StdioFds>) -> (Reply, Option<OwnedFd>) {
+    let (mine, theirs) = match Channel::pair() {
+        Ok(p) => p,
+        Err(e) => {
+            return (
+                Reply::Failed {
+                    error: e.to_string(),
+                },
+                None,
+            )
+        }
+    };
+    // SAFETY: the zygote is single-threaded; the child leaves via _exit.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => {
+            drop(mine);
+            let (reply, fd) = work(req, stdio);
+            let _ = theirs.send_with_fd(&reply, fd.as_ref().map(|f| f.as_fd()));
+            // SAFETY: as in Zygote::spawn.
+            unsafe { libc::_exit(0) }
+        }
+        Ok(ForkResult::Parent { child }) => {
+            drop(theirs);
+            drop(stdio);
+            let got = mine.recv_with_fd::<Reply>();
+            let _ = waitpid(child, None);
+            match got {
+                Ok(Some(r)) => r,
+                Ok(None) => (
+                    Reply::Failed {
+                        error: "the worker died before answering".into(),
+                    },
+                    None,
+                ),
+                Err(e) => (
+                    Reply::Failed {
+                        error: e.to_string(),
+                    },
+                    None,
+                ),
+            }
+        }
+        Err(e) => (
+            Reply::Failed {
+                error: format!("fork a worker: {e}"),
+            },
+            None,
+        ),
+    }
+}
+
+/// The worker: one library call, in a process of its own.
+fn work(req: Request, stdio: Option<StdioFds>) -> (Reply, Option<OwnedFd>) {
+    if let Some(s) = stdio {
+        // The library's processes inherit their maker's stdio.
+        let _ = dup2_stdin(&s.stdin);
+        let _ = dup2_stdout(&s.stdout);
+        let _ = dup2_stderr(&s.stderr);
+    }
+    let failed = |e: String| (Reply::Failed { error: e }, None);
+    match req {
+        Request::Create {
+            root,
+            id,
+            bundle,
+            rootfs,
+            terminal,
+            systemd_cgroup,
+        } => {
+            if let Err(e) = mount_rootfs(&bundle, &rootfs) {
+                return failed(e);
+            }
+            let opts = CreateOptions {
+                id,
+                bundle: bundle.clone(),
+                own_console: terminal,
+                systemd_cgroup,
+                ..Default::default()
+            };
+            match container::create(&Root::new(root), &opts) {
+                Ok(c) => (
+                    Reply::Made {
+                        pid: c.init.pid.as_raw(),
+                    },
+                    c.console,
+                ),
+                Err(e) => {
+                    if !rootfs.is_empty() {
+                        unmount(&bundle.join("rootfs"));
+                    }
+                    failed(e.to_string())
+                }
+            }
+        }
+        Request::Start { root, id } => match container::start(&Root::new(root), &id) {
+            Ok(()) => (Reply::Done, None),
+            Err(e) => failed(e.to_string()),
+        },
+        Request::Exec {
+            root,
+            id,
+            process,
+            terminal,
+        } => {
+            let process = match serde_json::from_str(&process) {
+                Ok(p) => p,
+                Err(e) => return failed(format!("the exec's process spec: {e}")),
+            };
+            let opts = ExecOptions {
+                id,
+                own_console: terminal,
+                ..Default::default()
+            };
+            match exec::exec(
+                &Root::new(root),
+                &opts,
+                ProcessSource::Given(Box::new(process)),
+            ) {
+                Ok(e) => (
+                    Reply::Made {
+                        pid: e.process.pid.as_raw(),
+                    },
+                    e.console,
+                ),
+                Err(e) => failed(e.to_string()),
+            }
+        }
+        Request::Delete {
+            root,
+            id,
+            force,
+            rootfs,
+        } => {
+            let r = container::delete(&Root::new(root), &id, force);
+            if let Some(dir) = rootfs {
+                unmount(&dir);
+            }
+            match r {
+                Ok(()) => (Reply::Done, None),
+                Err(e) => failed(e.to_string()),
+            }
+        }
+    }
+}
+
+/// Mounts the snapshot at `<bundle>/rootfs`: an overlay, or a bind
+/// mount of a directory (the native snapshotter), with OCI-style options.
+/// (The containerd-shim crate's own helper waits on its reaper thread,
+/// which a worker does not have.)
+fn mount_rootfs(bundle: &std::path::Path, mounts: &[RootfsMount]) -> Result<(), String> {
+    use nix::mount::{mount, MsFlags};
+    let target = bundle.join("rootfs");
+    for m in mounts {
+        let what = || format!("mount {} {} at {}", m.kind, m.source, target.display());
+        let o = rt::mount_options::MountOptions::parse(&m.options)
+            .map_err(|e| format!("{}: {e}", what()))?;
+        let data = o.data_string();
+        if data.as_ref().is_some_and(|d| d.len() >= 4096) {
+            return Err(format!(
+                "{}: the options do not fit a page (too many layers)",
+                what()
+            ));
+        }
+        let mut flags = o.flags;
+        if o.bind || m.kind == "bind" {
+            flags |= MsFlags::MS_BIND;
+            if o.recursive_bind {
+                flags |= MsFlags::MS_REC;
+            }
+        }
+        let kind = (!m.kind.is_empty() && m.kind != "bind").then_some(m.kind.as_str());
+        let first = if flags.contains(MsFlags::MS_BIND) {
+            flags - MsFlags::MS_RDONLY
+        } else {
+            flags
+        };
+        mount(
+            Some(m.source.as_str()),
+            &target,
+            kind,
+            first,
+            data.as_deref(),
+        )
+        .map_err(|e| format!("{}: {e}", what()))?;
+        // A bind mount takes read-only only on a remount.
+        if flags.contains(MsFlags::MS_BIND | MsFlags::MS_RDONLY) {
+            mount(
+                None::<&str>,
+                &target,
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                None::<&str>,
+            )
+            .map_err(|e| format!("{}: remount read-only: {e}", what()))?;
+        }
+    }
+    Ok(())
+}
+
+/// Unmounts the snapshot from the bundle (lazily: a process that still
+/// holds it open must not keep the mount from going).
+pub fn unmount(dir: &std::path::Path) {
+    while nix::mount::umount2(dir, nix::mount::MntFlags::MNT_DETACH).is_ok() {}
+}
