@@ -378,8 +378,17 @@ pub fn containerd(scratch: &Path, cri: bool, extra: &str) -> (Daemon, PathBuf) {
         ),
     )
     .unwrap();
+    // containerd finds containerd-shim-rt-v2 (io.containerd.rt.v2) on PATH.
+    let path = format!(
+        "{}:{}",
+        rt_binary().parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let d = Daemon::start(
-        Command::new("containerd").arg("--config").arg(&config),
+        Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .env("PATH", path),
         &scratch.join("containerd.log"),
         Duration::from_secs(30),
         || {

@@ -45,7 +45,15 @@ impl Containerd {
             daemon: None,
             dir: dir.to_path_buf(),
             sock,
-            ns: format!("rt-v2-{}", std::process::id()),
+            // Tests of one binary share a pid: the scratch dir's name
+            // tells them apart.
+            ns: format!(
+                "rt-v2-{}",
+                dir.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .replace(|ch: char| !ch.is_ascii_alphanumeric(), "")
+            ),
         };
         c.launch();
         c
@@ -147,6 +155,7 @@ impl Containerd {
             let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
             if cmd.contains("containerd-shim-rt-v2")
                 && cmd.contains(&format!("-namespace {} ", self.ns))
+                && cmd.contains(&format!("-address {} ", self.sock.display()))
             {
                 pids.push(pid);
             }

@@ -21,10 +21,12 @@ const IMAGE: &str = "localhost/busybox:latest";
 /// The RuntimeClass handlers this test runs a pod with: name and
 /// containerd `runtime_type`. Each is a `[...runtimes.NAME]` in the
 /// config; the Go runc shim's get `BinaryName` = rt and a `Root` in the
-/// scratch dir. A handler through rt's own shim is one more line,
-/// `("rt-v2", "io.containerd.rt.v2")`, with `containerd-shim-rt-v2` on
-/// the test's PATH (containerd looks it up there).
-const HANDLERS: &[(&str, &str)] = &[("rt", "io.containerd.runc.v2")];
+/// scratch dir; `rt-v2` is rt's own shim, `containerd-shim-rt-v2`, which
+/// containerd finds on its PATH.
+const HANDLERS: &[(&str, &str)] = &[
+    ("rt", "io.containerd.runc.v2"),
+    ("rt-v2", "io.containerd.rt.v2"),
+];
 
 /// What the CRI plugin needs on this host beyond its defaults, as lines
 /// of its `[plugins."io.containerd.grpc.v1.cri"]` table:
