@@ -498,3 +498,82 @@ pub fn registry(scratch: &Path) -> (Daemon, String) {
     );
     (d, addr)
 }
+
+/// Runs `cmd` under `script`, which gives the manager a terminal as a
+/// user's shell would. Its stdin stays open until the command ends (an
+/// early EOF would end an interactive session before its output).
+pub fn script(cmd: &str) -> Output {
+    use std::io::{Read, Seek};
+    let mut out = tempfile::tempfile().unwrap();
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", cmd, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(out.try_clone().unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdin = child.stdin.take();
+    let status = child.wait().unwrap();
+    drop(stdin);
+    let mut stdout = Vec::new();
+    out.rewind().unwrap();
+    out.read_to_end(&mut stdout).unwrap();
+    Output {
+        status,
+        stdout,
+        stderr: Vec::new(),
+    }
+}
+
+/// The STATUS column of `ctr task ls` for `id`.
+pub fn ctr_task_status(ctr: &dyn Fn() -> Command, id: &str) -> Option<String> {
+    let ls = ok(ctr().args(["task", "ls"]));
+    ls.lines()
+        .find(|l| l.split_whitespace().next() == Some(id))
+        .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
+}
+
+/// Waits (up to 10 s) until `ctr task ls` shows `id` as `want`.
+pub fn ctr_wait_status(ctr: &dyn Fn() -> Command, id: &str, want: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let st = ctr_task_status(ctr, id);
+        if st.as_deref() == Some(want) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{id}: {st:?}, not {want}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// What every containerd runtime must do, through ctr: `run -d`, `task
+/// exec` with its output and exit code, pause and resume, `task ps`.
+/// Leaves `id` running.
+pub fn ctr_run_exec_pause_ps(ctr: &dyn Fn() -> Command, runtime: &[&str], image: &str, id: &str) {
+    ok(ctr()
+        .args(["run", "-d"])
+        .args(runtime)
+        .args([image, id, "sleep", "1000"]));
+    ctr_wait_status(ctr, id, "RUNNING");
+    let out = run(ctr().args([
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        id,
+        "sh",
+        "-c",
+        "echo in-container; exit 3",
+    ]));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "in-container\n");
+    assert_eq!(out.status.code(), Some(3), "exec's exit code comes back");
+    ok(ctr().args(["task", "pause", id]));
+    assert_eq!(ctr_task_status(ctr, id).as_deref(), Some("PAUSED"));
+    ok(ctr().args(["task", "resume", id]));
+    assert_eq!(ctr_task_status(ctr, id).as_deref(), Some("RUNNING"));
+    let procs = ok(ctr().args(["task", "ps", id]));
+    assert_eq!(procs.lines().count(), 2, "a header and the init: {procs}");
+}

@@ -110,22 +110,11 @@ impl Containerd {
     }
 
     fn task_status(&self, id: &str) -> Option<String> {
-        let ls = ok(self.ctr().args(["task", "ls"]));
-        ls.lines()
-            .find(|l| l.split_whitespace().next() == Some(id))
-            .and_then(|l| l.split_whitespace().nth(2).map(str::to_string))
+        ctr_task_status(&|| self.ctr(), id)
     }
 
     fn wait_status(&self, id: &str, want: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let st = self.task_status(id);
-            if st.as_deref() == Some(want) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{id}: {st:?}, not {want}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        ctr_wait_status(&|| self.ctr(), id, want)
     }
 
     /// The shims this test's containerd started, by their command line
@@ -237,23 +226,7 @@ fn ctr_drives_containerd_shim_rt_v2() {
     assert_eq!(String::from_utf8_lossy(&out.stderr), "to-stderr\n");
     assert_eq!(out.status.code(), Some(7));
 
-    ok(c.ctr()
-        .args(["run", "-d"])
-        .args(RUNTIME)
-        .args([IMAGE, "c2", "sleep", "1000"]));
-    c.wait_status("c2", "RUNNING");
-    let out = run(c.ctr().args([
-        "task",
-        "exec",
-        "--exec-id",
-        "e1",
-        "c2",
-        "sh",
-        "-c",
-        "echo in-c2; exit 3",
-    ]));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "in-c2\n");
-    assert_eq!(out.status.code(), Some(3), "exec's exit code comes back");
+    ctr_run_exec_pause_ps(&|| c.ctr(), &RUNTIME, IMAGE, "c2");
 
     // stdin reaches an exec, and its end (CloseIO) ends the process.
     let mut child = c
@@ -267,14 +240,6 @@ fn ctr_drives_containerd_shim_rt_v2() {
     child.stdin.take().unwrap().write_all(b"12345").unwrap();
     let out = child.wait_with_output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5");
-
-    ok(c.ctr().args(["task", "pause", "c2"]));
-    assert_eq!(c.task_status("c2").as_deref(), Some("PAUSED"));
-    ok(c.ctr().args(["task", "resume", "c2"]));
-    assert_eq!(c.task_status("c2").as_deref(), Some("RUNNING"));
-
-    let ps = ok(c.ctr().args(["task", "ps", "c2"]));
-    assert_eq!(ps.lines().count(), 2, "a header and the init: {ps}");
 
     // Metrics from the container's cgroup (cpu.stat is on every v2 cgroup).
     let m = ok(c.ctr().args(["task", "metrics", "c2"]));
@@ -345,22 +310,6 @@ fn a_container_that_cannot_start_says_why_and_leaves_nothing() {
     assert!(err.contains("/no/such/program"), "names the program: {err}");
     let _ = run(c.ctr().args(["container", "rm", "bad1"]));
     c.assert_nothing_left();
-}
-
-/// Runs `cmd` under `script`, which gives it a terminal, with stdin open
-/// until it ends.
-fn script(cmd: &str) -> std::process::Output {
-    let mut child = Command::new("script")
-        .args(["-q", "-e", "-c", cmd, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take();
-    let out = child.wait_with_output().unwrap();
-    drop(stdin);
-    out
 }
 
 #[test]

@@ -7,36 +7,9 @@
 //! (ctr) and `--pids-limit 0` (Podman) keep those resources out of the
 //! config; the README says so.
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 use rt_integration::*;
-
-/// Runs `cmd` under `script`, which gives the manager a terminal as a
-/// user's shell would. Its stdin stays open until the command ends (an
-/// early EOF would end an interactive session before its output).
-fn script(cmd: &str) -> std::process::Output {
-    use std::io::{Read, Seek};
-    let mut out = tempfile::tempfile().unwrap();
-    let mut child = Command::new("script")
-        .args(["-q", "-e", "-c", cmd, "/dev/null"])
-        .stdin(Stdio::piped())
-        .stdout(out.try_clone().unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdin = child.stdin.take();
-    let status = child.wait().unwrap();
-    drop(stdin);
-    let mut stdout = Vec::new();
-    out.rewind().unwrap();
-    out.read_to_end(&mut stdout).unwrap();
-    std::process::Output {
-        status,
-        stdout,
-        stderr: Vec::new(),
-    }
-}
 
 #[test]
 fn containerd_runc_shim_with_rt() {
@@ -73,60 +46,9 @@ fn containerd_runc_shim_with_rt() {
     ]));
     assert_eq!(out, "hello from ctr\n");
 
-    ok(ctr().args(["run", "-d"]).args(runtime).args([
-        "localhost/busybox:latest",
-        "c2",
-        "sleep",
-        "1000",
-    ]));
-    let out = run(ctr().args([
-        "task",
-        "exec",
-        "--exec-id",
-        "e1",
-        "c2",
-        "sh",
-        "-c",
-        "echo in-c2; exit 3",
-    ]));
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "in-c2\n");
-    assert_eq!(out.status.code(), Some(3), "exec's exit code comes back");
-    let ps = ok(ctr().args(["task", "ls"]));
-    assert!(
-        ps.lines()
-            .any(|l| l.starts_with("c2 ") && l.contains("RUNNING")),
-        "{ps}"
-    );
-    // pause/resume reach rt's pause/resume; ps its `ps --format json`.
-    ok(ctr().args(["task", "pause", "c2"]));
-    let ps = ok(ctr().args(["task", "ls"]));
-    assert!(
-        ps.lines()
-            .any(|l| l.starts_with("c2 ") && l.contains("PAUSED")),
-        "{ps}"
-    );
-    ok(ctr().args(["task", "resume", "c2"]));
-    let ps = ok(ctr().args(["task", "ls"]));
-    assert!(
-        ps.lines()
-            .any(|l| l.starts_with("c2 ") && l.contains("RUNNING")),
-        "{ps}"
-    );
-    let procs = ok(ctr().args(["task", "ps", "c2"]));
-    assert_eq!(procs.lines().count(), 2, "a header and the init: {procs}");
+    ctr_run_exec_pause_ps(&ctr, &runtime, "localhost/busybox:latest", "c2");
     ok(ctr().args(["task", "kill", "-s", "KILL", "c2"]));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let ps = ok(ctr().args(["task", "ls"]));
-        if ps
-            .lines()
-            .any(|l| l.starts_with("c2 ") && l.contains("STOPPED"))
-        {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{ps}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    ctr_wait_status(&ctr, "c2", "STOPPED");
     ok(ctr().args(["task", "delete", "c2"]));
     ok(ctr().args(["container", "rm", "c2"]));
 
