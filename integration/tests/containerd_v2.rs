@@ -309,6 +309,20 @@ fn a_container_that_cannot_start_says_why_and_leaves_nothing() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("/no/such/program"), "names the program: {err}");
     let _ = run(c.ctr().args(["container", "rm", "bad1"]));
+    // A logging URI the shim has no logger for: refused before anything
+    // is made.
+    let out = run(c
+        .ctr()
+        .args(["run", "--rm", "--log-uri", "binary:///bin/true"])
+        .args(RUNTIME)
+        .args([IMAGE, "bad2", "true"]));
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("binary:// logging scheme is not supported"),
+        "{err}"
+    );
+    let _ = run(c.ctr().args(["container", "rm", "bad2"]));
     c.assert_nothing_left();
 }
 

@@ -212,6 +212,25 @@ impl Inner {
         });
     }
 
+    /// Undoes a process `make` made but could not hand over: an init's
+    /// container is deleted (state, cgroup, mount), an exec is killed.
+    fn unmake(&self, id: &str, exec_id: &str, pid: i32) {
+        if exec_id.is_empty() {
+            let rootfs = self.tasks().get(id).and_then(|t| t.rootfs.clone());
+            let req = Request::Delete {
+                root: self.root(),
+                id: id.to_string(),
+                force: true,
+                rootfs,
+            };
+            if let Err(e) = self.call(&req, None) {
+                warn!("delete {id} after a failed create: {e:?}");
+            }
+        } else if let Ok(fd) = rt::process::pidfd_open(pid) {
+            let _ = rt::process::pidfd_send_signal(&fd, libc::SIGKILL);
+        }
+    }
+
     /// An exit that came before its process was registered.
     fn take_early_exit(&self, pid: i32) -> Option<(u32, Timestamp)> {
         self.early_exits
@@ -224,6 +243,10 @@ impl Inner {
     fn make(&self, id: &str, exec_id: &str, req: Request, io: &Io) -> TtrpcResult<i32> {
         let (stdin, stdout, stderr) = (&io.stdin, &io.stdout, &io.stderr);
         let bad = |e: String| status(Code::INVALID_ARGUMENT, e);
+        // Every path is checked before anything exists.
+        for p in [stdin, stdout, stderr] {
+            stdio::check_scheme(p).map_err(bad)?;
+        }
         let (fds, writer) = if io.terminal {
             let null = || stdio::open_output("").map_err(bad);
             let (i, w) = stdio::open_input("").map_err(bad)?;
@@ -254,8 +277,17 @@ impl Inner {
             ));
         };
         let output_done = match (&console, io.terminal) {
-            (Some(m), true) => Some(stdio::copy_console(m, stdin, stdout).map_err(bad)?),
-            _ => None,
+            (Some(m), true) => match stdio::copy_console(m, stdin, stdout) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.unmake(id, exec_id, pid);
+                    return Err(status(Code::INTERNAL, e));
+                }
+            },
+            _ => {
+                stdio::copy_input(stdin, &writer);
+                None
+            }
         };
         {
             let mut tasks = self.tasks();

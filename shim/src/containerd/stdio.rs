@@ -34,8 +34,8 @@ pub fn open_output(path: &str) -> Result<OwnedFd, String> {
 
 /// containerd's logging URIs (`binary://`, `file://`) need a logger the
 /// shim does not have yet; say so rather than writing to a file named
-/// like the URI.
-fn check_scheme(path: &str) -> Result<(), String> {
+/// like the URI. Checked before anything is made.
+pub fn check_scheme(path: &str) -> Result<(), String> {
     match path.split_once("://") {
         Some((scheme, _)) if scheme != "fifo" => Err(format!(
             "stdio {path}: the {scheme}:// logging scheme is not supported by containerd-shim-rt-v2"
@@ -44,9 +44,8 @@ fn check_scheme(path: &str) -> Result<(), String> {
     }
 }
 
-/// The process's stdin: `/dev/null`, or the read end of a pipe that a
-/// thread fills from the FIFO at `path` until containerd closes it or
-/// `CloseIO` closes the writer.
+/// The process's stdin: `/dev/null`, or the read end of a pipe whose
+/// writer `copy_input` fills once the process exists.
 pub fn open_input(path: &str) -> Result<(OwnedFd, StdinWriter), String> {
     check_scheme(path)?;
     let writer: StdinWriter = Arc::new(Mutex::new(None));
@@ -61,10 +60,19 @@ pub fn open_input(path: &str) -> Result<(OwnedFd, StdinWriter), String> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| format!("pipe for stdin: {e}"))?;
     *writer.lock().unwrap() = Some(File::from(w));
+    Ok((r, writer))
+}
+
+/// Copies the FIFO at `path` into the stdin pipe until containerd closes
+/// it or `CloseIO` closes the writer. (Started only for a process that
+/// exists: the open blocks until containerd's side is open.)
+pub fn copy_input(path: &str, writer: &StdinWriter) {
+    if path.is_empty() {
+        return;
+    }
     let fifo = path.to_string();
     let to = writer.clone();
     std::thread::spawn(move || {
-        // Blocks until containerd's side is open for writing.
         let Ok(mut src) = File::options()
             .read(true)
             .custom_flags(libc::O_CLOEXEC)
@@ -87,7 +95,6 @@ pub fn open_input(path: &str) -> Result<(OwnedFd, StdinWriter), String> {
         }
         to.lock().unwrap().take();
     });
-    Ok((r, writer))
 }
 
 /// Copies a terminal: stdin FIFO to the pty master and the master to the
@@ -98,8 +105,6 @@ pub fn copy_console(
     stdin: &str,
     stdout: &str,
 ) -> Result<mpsc::Receiver<()>, String> {
-    check_scheme(stdin)?;
-    check_scheme(stdout)?;
     let (done_tx, done_rx) = mpsc::channel();
     if !stdin.is_empty() {
         let mut to = master
@@ -186,6 +191,7 @@ mod tests {
         let fifo = dir.path().join("in");
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         let (r, writer) = open_input(fifo.to_str().unwrap()).unwrap();
+        copy_input(fifo.to_str().unwrap(), &writer);
         let mut client = File::options().write(true).open(&fifo).unwrap();
         client.write_all(b"hello\n").unwrap();
         let mut proc_in = File::from(r);

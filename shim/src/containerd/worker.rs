@@ -248,6 +248,8 @@ fn work(req: Request, stdio: Option<StdioFds>) -> (Reply, Option<OwnedFd>) {
             systemd_cgroup,
         } => {
             if let Err(e) = mount_rootfs(&bundle, &rootfs) {
+                // The mounts that did succeed go too.
+                unmount(&bundle.join("rootfs"));
                 return failed(e);
             }
             let opts = CreateOptions {
