@@ -41,30 +41,18 @@ pub fn apply(c: &LinuxCapabilities) -> Result<()> {
     let effective = convert(c.effective())?;
     let inheritable = convert(c.inheritable())?;
     let ambient = convert(c.ambient())?;
-    // capset never grows the permitted set: name what rt itself lacks
-    // (a host whose bounding set has no CAP_SYS_RESOURCE, and `docker run
-    // --privileged` asking for every capability) instead of a bare EPERM.
-    let held = caps::read(None, CapSet::Permitted).map_err(|e| caps_err("read permitted", e))?;
-    let mut missing: Vec<String> = (&permitted | &effective)
-        .difference(&held)
-        .map(|c| c.to_string())
-        .collect();
-    if !missing.is_empty() {
-        missing.sort();
-        let them = if missing.len() == 1 { "it" } else { "them" };
-        return Err(Error::Invalid(format!(
-            "process.capabilities: {} asked for, but rt itself does not have {them} \
-             (its capability bounding set or user lacks {them})",
-            missing.join(", "),
-        )));
-    }
+    // capset never grows the permitted set. Only when it fails (not on
+    // every create): name what rt itself lacks (a host whose bounding set
+    // has no CAP_SYS_RESOURCE, and `docker run --privileged` asking for
+    // every capability) instead of a bare EPERM.
+    let why =
+        |what: &str, e| lacking(&(&permitted | &effective)).unwrap_or_else(|| caps_err(what, e));
     // Effective must be a subset of permitted; order matters for capset.
     caps::set(None, CapSet::Effective, &(&effective & &permitted))
-        .map_err(|e| caps_err("set effective", e))?;
-    caps::set(None, CapSet::Inheritable, &inheritable)
-        .map_err(|e| caps_err("set inheritable", e))?;
-    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| caps_err("set permitted", e))?;
-    caps::set(None, CapSet::Effective, &effective).map_err(|e| caps_err("set effective", e))?;
+        .map_err(|e| why("set effective", e))?;
+    caps::set(None, CapSet::Inheritable, &inheritable).map_err(|e| why("set inheritable", e))?;
+    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| why("set permitted", e))?;
+    caps::set(None, CapSet::Effective, &effective).map_err(|e| why("set effective", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| caps_err("clear ambient", e))?;
     for cap in ambient {
         // The kernel only allows ambient caps that are permitted and
@@ -76,6 +64,23 @@ pub fn apply(c: &LinuxCapabilities) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The error for capabilities asked for that this process does not hold,
+/// if any.
+fn lacking(wanted: &CapsHashSet) -> Option<Error> {
+    let held = caps::read(None, CapSet::Permitted).ok()?;
+    let mut missing: Vec<String> = wanted.difference(&held).map(|c| c.to_string()).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    missing.sort();
+    let them = if missing.len() == 1 { "it" } else { "them" };
+    Some(Error::Invalid(format!(
+        "process.capabilities: {} asked for, but rt itself does not have {them} \
+         (its capability bounding set or user lacks {them})",
+        missing.join(", "),
+    )))
 }
 
 /// Validates the names without applying them (for create-time checks);
