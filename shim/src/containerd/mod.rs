@@ -129,6 +129,25 @@ pub struct Service {
 }
 
 impl Inner {
+    fn new(
+        namespace: &str,
+        id: &str,
+        zygote: Option<Zygote>,
+        publisher: Option<RemotePublisher>,
+        exit: Arc<ExitSignal>,
+    ) -> Inner {
+        Inner {
+            namespace: namespace.into(),
+            id: id.into(),
+            zygote: Mutex::new(zygote),
+            publisher,
+            exit,
+            tasks: Mutex::new(HashMap::new()),
+            early_exits: Mutex::new(HashMap::new()),
+            exited: Condvar::new(),
+        }
+    }
+
     fn root(&self) -> PathBuf {
         PathBuf::from(STATE_ROOT).join(&self.namespace)
     }
@@ -323,16 +342,13 @@ impl containerd_shim::Shim for Service {
             },
         };
         Service {
-            inner: Arc::new(Inner {
-                namespace: args.namespace.clone(),
-                id: args.id.clone(),
-                zygote: Mutex::new(zygote),
-                publisher: None,
-                exit: Arc::new(ExitSignal::default()),
-                tasks: Mutex::new(HashMap::new()),
-                early_exits: Mutex::new(HashMap::new()),
-                exited: Condvar::new(),
-            }),
+            inner: Arc::new(Inner::new(
+                &args.namespace,
+                &args.id,
+                zygote,
+                None,
+                Arc::new(ExitSignal::default()),
+            )),
         }
     }
 
@@ -371,24 +387,20 @@ impl containerd_shim::Shim for Service {
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
-        let inner = Inner {
-            namespace: self.inner.namespace.clone(),
-            id: self.inner.id.clone(),
-            // The service is made once; the zygote moves into it.
-            zygote: Mutex::new(
-                self.inner
-                    .zygote
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .take(),
-            ),
-            publisher: Some(publisher),
-            exit: self.inner.exit.clone(),
-            tasks: Mutex::new(HashMap::new()),
-            early_exits: Mutex::new(HashMap::new()),
-            exited: Condvar::new(),
-        };
-        let inner = Arc::new(inner);
+        // The service is made once; the zygote moves into it.
+        let zygote = self
+            .inner
+            .zygote
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let inner = Arc::new(Inner::new(
+            &self.inner.namespace,
+            &self.inner.id,
+            zygote,
+            Some(publisher),
+            self.inner.exit.clone(),
+        ));
         // Subscribed before anything can exit; the reaper sends every
         // exit here.
         let sub = monitor_subscribe(Topic::All).expect("subscribe to the reaper");
