@@ -4,9 +4,9 @@
 
 use serde_json::{json, Value};
 
+use crate::config::mount_options;
+use crate::config::spec::OCI_VERSION;
 use crate::hooks::Kind;
-use crate::mount_options;
-use crate::spec::OCI_VERSION;
 
 /// The oldest runtime-spec version whose configs rt accepts.
 pub const OCI_VERSION_MIN: &str = "1.0.0";

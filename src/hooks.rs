@@ -13,7 +13,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use oci_spec::runtime::{Hook, Hooks};
 
 use crate::error::{Context, Error, Result};
-use crate::process::pidfd_open;
+use crate::sys::pidfd::pidfd_open;
 
 /// The lifecycle points, named as in config.json.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -9,10 +9,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let options: Vec<&str> = text.split(',').collect();
-    if let Ok(o) = rt::mount_options::MountOptions::parse(&options) {
+    if let Ok(o) = rt::config::mount_options::MountOptions::parse(&options) {
         let _ = o.data_string();
     }
     for o in &options {
-        let _ = rt::mount_options::propagation(o);
+        let _ = rt::config::mount_options::propagation(o);
     }
 });

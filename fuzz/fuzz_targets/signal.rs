@@ -8,8 +8,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if let Ok(n) = rt::signal::parse(text) {
+    if let Ok(n) = rt::container::signal::parse(text) {
         assert!((1..=64).contains(&n), "{text:?} parsed to {n}");
-        let _ = rt::signal::name(n);
+        let _ = rt::container::signal::name(n);
     }
 });

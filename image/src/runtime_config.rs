@@ -57,7 +57,7 @@ pub fn build(
     };
     let u = user::resolve(rootfs, c.user().as_deref().unwrap_or(""), name)?;
 
-    let mut spec = rt::spec_template::default_spec();
+    let mut spec = rt::config::template::default_spec();
     let p = &mut spec["process"];
     p["terminal"] = json!(o.terminal);
     p["args"] = json!(args);
@@ -165,7 +165,7 @@ mod tests {
         assert_eq!(s["root"]["readonly"], false);
         assert_eq!(
             s["linux"]["namespaces"],
-            rt::spec_template::default_spec()["linux"]["namespaces"]
+            rt::config::template::default_spec()["linux"]["namespaces"]
         );
 
         let o = Overrides {
@@ -179,7 +179,7 @@ mod tests {
             "args replace Cmd only"
         );
         let text = serde_json::to_vec(&s).unwrap();
-        rt::spec::parse(&text).unwrap();
+        rt::config::spec::parse(&text).unwrap();
     }
 
     #[test]

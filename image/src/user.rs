@@ -33,11 +33,15 @@ struct Group {
 
 /// Reads a file inside `rootfs`; `None` when it does not exist.
 fn read_in_root(root: &OwnedFd, path: &str) -> Result<Option<String>> {
-    let fd = rt::fs_util::try_open_in_root(root, Path::new(path), libc::O_RDONLY | libc::O_CLOEXEC)
-        .map_err(|e| Error::Io {
-            path: path.into(),
-            err: std::io::Error::other(e.to_string()),
-        })?;
+    let fd = rt::rootfs::resolve::try_open_in_root(
+        root,
+        Path::new(path),
+        libc::O_RDONLY | libc::O_CLOEXEC,
+    )
+    .map_err(|e| Error::Io {
+        path: path.into(),
+        err: std::io::Error::other(e.to_string()),
+    })?;
     let Some(fd) = fd else { return Ok(None) };
     let mut s = String::new();
     File::from(fd).read_to_string(&mut s).at(path)?;

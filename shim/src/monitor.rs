@@ -20,9 +20,10 @@ use nix::sys::socket::{
 };
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use rt::attach::Frame;
-use rt::logs::{Stream, Writer};
-use rt::shim::{ExitRecord, Report, ATTACH_SOCKET, LOG_FILE};
+use rt::container::shim::Report;
+use rt::state::{ExitRecord, ATTACH_SOCKET, LOG_FILE};
+use rt::tty::attach::Frame;
+use rt::tty::logs::{Stream, Writer};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -351,7 +352,7 @@ fn from_client(c: &mut Client, console: Option<&OwnedFd>, buf: &mut [u8]) -> boo
             }
             Ok(Some(Frame::Resize { rows, cols })) => {
                 if let Some(m) = console {
-                    let _ = rt::console::set_size(m, rows, cols);
+                    let _ = rt::tty::console::set_size(m, rows, cols);
                 }
             }
             Err(_) => return false,

@@ -4,7 +4,7 @@
 use containerd_shim::protos::cgroups_v2::metrics::{
     CPUStat, HugeTlbStat, IOEntry, IOStat, MemoryStat, Metrics, PidsStat,
 };
-use rt::stats::Stats;
+use rt::cgroup::stats::Stats;
 
 pub fn from_stats(s: &Stats) -> Metrics {
     let mut m = Metrics::new();
@@ -105,7 +105,7 @@ pub fn from_stats(s: &Stats) -> Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rt::stats::{Blkio, BlkioEntry, Cpu, Hugetlb, Pids};
+    use rt::cgroup::stats::{Blkio, BlkioEntry, Cpu, Hugetlb, Pids};
 
     #[test]
     fn usage_maps_to_containerds_fields() {

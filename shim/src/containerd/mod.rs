@@ -245,8 +245,8 @@ impl Inner {
             if let Err(e) = self.call(&req, None) {
                 warn!("delete {id} after a failed create: {e:?}");
             }
-        } else if let Ok(fd) = rt::process::pidfd_open(pid) {
-            let _ = rt::process::pidfd_send_signal(&fd, libc::SIGKILL);
+        } else if let Ok(fd) = rt::sys::pidfd::pidfd_open(pid) {
+            let _ = rt::sys::pidfd::pidfd_send_signal(&fd, libc::SIGKILL);
         }
     }
 
@@ -430,7 +430,7 @@ impl Service {
         let inner = self.inner.clone();
         let id = id.to_string();
         std::thread::spawn(move || {
-            let mut seen = rt::stats::oom_kills(&dir);
+            let mut seen = rt::cgroup::stats::oom_kills(&dir);
             loop {
                 std::thread::sleep(std::time::Duration::from_millis(500));
                 let running = inner
@@ -440,7 +440,7 @@ impl Service {
                 if !running {
                     return;
                 }
-                let now = rt::stats::oom_kills(&dir);
+                let now = rt::cgroup::stats::oom_kills(&dir);
                 if now > seen {
                     seen = now;
                     inner.publish(TaskOOM {
@@ -795,9 +795,9 @@ impl containerd_shim::Task for Service {
             .map_err(|e| status(Code::NOT_FOUND, e.to_string()))?;
         } else {
             // Still unreaped (exit is None above), so the pid is its own.
-            let fd = rt::process::pidfd_open(pid)
+            let fd = rt::sys::pidfd::pidfd_open(pid)
                 .map_err(|e| status(Code::NOT_FOUND, format!("exec {}: {e}", req.exec_id)))?;
-            rt::process::pidfd_send_signal(&fd, req.signal as i32)
+            rt::sys::pidfd::pidfd_send_signal(&fd, req.signal as i32)
                 .map_err(|e| status(Code::NOT_FOUND, format!("exec {}: {e}", req.exec_id)))?;
         }
         Ok(api::Empty::new())
@@ -916,7 +916,7 @@ impl containerd_shim::Task for Service {
     ) -> TtrpcResult<api::StatsResponse> {
         let dir = rt::container::cgroup_of(&Root::new(self.inner.root()), &req.id)
             .map_err(|e| status(Code::NOT_FOUND, e.to_string()))?;
-        let m = metrics::from_stats(&rt::stats::read_stats(&dir));
+        let m = metrics::from_stats(&rt::cgroup::stats::read_stats(&dir));
         let any = convert_to_any(Box::new(m)).map_err(|e| status(Code::INTERNAL, e.to_string()))?;
         Ok(api::StatsResponse {
             stats: Some(any).into(),

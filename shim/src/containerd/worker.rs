@@ -16,9 +16,9 @@ use std::path::PathBuf;
 
 use nix::sys::wait::waitpid;
 use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, fork, ForkResult};
-use rt::channel::Channel;
+use rt::container::exec::{self, ExecOptions, ProcessSource};
 use rt::container::{self, CreateOptions};
-use rt::exec::{self, ExecOptions, ProcessSource};
+use rt::spawn::channel::Channel;
 use rt::state::Root;
 use serde::{Deserialize, Serialize};
 
@@ -334,7 +334,7 @@ fn mount_rootfs(bundle: &std::path::Path, mounts: &[RootfsMount]) -> Result<(), 
     let target = bundle.join("rootfs");
     for m in mounts {
         let what = || format!("mount {} {} at {}", m.kind, m.source, target.display());
-        let o = rt::mount_options::MountOptions::parse(&m.options)
+        let o = rt::config::mount_options::MountOptions::parse(&m.options)
             .map_err(|e| format!("{}: {e}", what()))?;
         let data = o.data_string();
         if data.as_ref().is_some_and(|d| d.len() >= 4096) {

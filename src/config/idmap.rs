@@ -1,0 +1,63 @@
+//! Idmapped bind mounts in the config (`mounts[].uidMappings/gidMappings`,
+//! the `idmap` and `ridmap` options): which mounts are idmapped, and with
+//! which mapping.
+
+use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
+
+use crate::config::mount_options::{Idmap, MountOptions};
+
+/// What an idmapped mount maps, and whether through its submounts.
+pub struct Mapping<'a> {
+    pub uid: &'a [LinuxIdMapping],
+    pub gid: &'a [LinuxIdMapping],
+    pub recursive: bool,
+}
+
+/// The mappings of mount `m`, or None when it is not idmapped.
+pub fn mappings<'a>(
+    spec: &'a Spec,
+    m: &'a Mount,
+) -> std::result::Result<Option<Mapping<'a>>, String> {
+    let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))?;
+    let (uid, gid) = (m.uid_mappings().as_deref(), m.gid_mappings().as_deref());
+    if opts.idmap == Idmap::None && uid.is_none() && gid.is_none() {
+        return Ok(None);
+    }
+    let bind = m.typ().as_deref() == Some("bind") || opts.bind;
+    if !bind {
+        return Err("idmapped mounts are made of bind mounts only".into());
+    }
+    let recursive = opts.idmap == Idmap::Recursive;
+    match (uid, gid) {
+        (Some(uid), Some(gid)) if !uid.is_empty() && !gid.is_empty() => Ok(Some(Mapping {
+            uid,
+            gid,
+            recursive,
+        })),
+        (None, None) => {
+            // `idmap` alone: the container's own user namespace mapping.
+            let linux = spec.linux().as_ref();
+            let u = linux.and_then(|l| l.uid_mappings().as_deref());
+            let g = linux.and_then(|l| l.gid_mappings().as_deref());
+            match (u, g) {
+                (Some(uid), Some(gid)) if !uid.is_empty() && !gid.is_empty() => Ok(Some(Mapping {
+                    uid,
+                    gid,
+                    recursive,
+                })),
+                _ => {
+                    Err("idmap needs uidMappings and gidMappings, on the mount or in linux".into())
+                }
+            }
+        }
+        _ => Err("an idmapped mount needs both uidMappings and gidMappings".into()),
+    }
+}
+
+/// Checks every mount's idmapping at config time.
+pub fn check(spec: &Spec) -> std::result::Result<(), String> {
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        mappings(spec, m).map_err(|e| format!("mounts[{i}]: {e}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,11 @@
+//! What config.json says: loading and validating it, the `rt spec`
+//! template and mount options. document.
+
+pub mod capabilities;
+pub mod idmap;
+pub mod mount_options;
+pub mod namespaces;
+pub mod sched;
+pub mod spec;
+pub mod sysctl;
+pub mod template;

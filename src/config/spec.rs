@@ -1,0 +1,391 @@
+//! Loading and validating a bundle's config.json.
+//!
+//! Errors name the JSON path of the offending field (via
+//! `serde_path_to_error`) so a user sees `linux.namespaces[2].type: ...`
+//! instead of a line and column.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
+
+use crate::error::{Error, Result};
+
+/// The runtime-spec version rt implements and writes into state JSON.
+pub const OCI_VERSION: &str = "1.2.0";
+
+/// A bundle: its absolute directory and its parsed, validated config.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub spec: Spec,
+    /// The root filesystem, absolute.
+    pub rootfs: PathBuf,
+}
+
+impl Bundle {
+    /// Reads `<dir>/config.json`, parses and validates it.
+    pub fn load(dir: &Path) -> Result<Bundle> {
+        let dir = std::path::absolute(dir)
+            .map_err(|e| Error::Invalid(format!("bundle {}: {e}", dir.display())))?;
+        let file = dir.join("config.json");
+        let data = std::fs::read(&file).map_err(|e| Error::Config {
+            file: file.clone(),
+            msg: match e.kind() {
+                std::io::ErrorKind::NotFound => "no such file (is --bundle right?)".into(),
+                _ => e.to_string(),
+            },
+        })?;
+        let spec = parse(&data).map_err(|msg| Error::Config {
+            file: file.clone(),
+            msg,
+        })?;
+        let rootfs = validate(&spec, &dir).map_err(|msg| Error::Config {
+            file: file.clone(),
+            msg,
+        })?;
+        Ok(Bundle { dir, spec, rootfs })
+    }
+}
+
+/// Parses config.json text into a `Spec`; the error names the field.
+pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        // A broken document has no field to blame; a field of the wrong
+        // shape does.
+        let syntax = matches!(
+            inner.classify(),
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof
+        );
+        if syntax || path.is_empty() || path == "." || path == "?" {
+            format!("malformed JSON: {inner}")
+        } else {
+            format!("{path}: {inner}")
+        }
+    })
+}
+
+/// Checks what the runtime spec requires and what rt can honour. Returns
+/// the absolute root filesystem path.
+pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> {
+    let version = spec.version();
+    if version.is_empty() {
+        return Err("ociVersion: missing".into());
+    }
+    if !(version.starts_with("1.") || version == "1") {
+        return Err(format!(
+            "ociVersion: {version:?} is not supported (rt implements runtime-spec 1.x)"
+        ));
+    }
+
+    let root = spec.root().as_ref().ok_or("root: missing")?;
+    let rootfs = if root.path().is_absolute() {
+        root.path().clone()
+    } else {
+        bundle.join(root.path())
+    };
+    match std::fs::metadata(&rootfs) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => {
+            return Err(format!(
+                "root.path: {} is not a directory",
+                rootfs.display()
+            ))
+        }
+        Err(_) => return Err(format!("root.path: {} does not exist", rootfs.display())),
+    }
+
+    let process = spec.process().as_ref().ok_or("process: missing")?;
+    check_process(process).map_err(|e| format!("process.{e}"))?;
+
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if !m.destination().is_absolute() {
+            return Err(format!(
+                "mounts[{i}].destination: {:?} must be an absolute path",
+                m.destination()
+            ));
+        }
+    }
+    crate::config::idmap::check(spec)?;
+
+    let linux = spec.linux().as_ref();
+    let nss = linux.and_then(|l| l.namespaces().as_ref());
+    let mut seen = HashSet::new();
+    for (i, ns) in nss.into_iter().flatten().enumerate() {
+        if !seen.insert(ns.typ()) {
+            return Err(format!(
+                "linux.namespaces[{i}]: duplicate namespace type {:?}",
+                crate::config::namespaces::name(ns.typ())
+            ));
+        }
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                return Err(format!(
+                    "linux.namespaces[{i}].path: {p:?} must be an absolute path"
+                ));
+            }
+        }
+    }
+    let new_ns = |t: LinuxNamespaceType| {
+        nss.into_iter()
+            .flatten()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
+    let has_ns = |t: LinuxNamespaceType| nss.into_iter().flatten().any(|n| n.typ() == t);
+
+    if let Some(l) = linux {
+        let maps = l.uid_mappings().is_some() || l.gid_mappings().is_some();
+        if maps && !new_ns(LinuxNamespaceType::User) {
+            return Err(
+                "linux.uidMappings: id mappings need a new user namespace in linux.namespaces"
+                    .into(),
+            );
+        }
+        if new_ns(LinuxNamespaceType::User)
+            && l.uid_mappings().as_ref().is_none_or(|m| m.is_empty())
+        {
+            return Err("linux.uidMappings: a new user namespace needs uid mappings".into());
+        }
+        if new_ns(LinuxNamespaceType::User)
+            && l.gid_mappings().as_ref().is_none_or(|m| m.is_empty())
+        {
+            return Err("linux.gidMappings: a new user namespace needs gid mappings".into());
+        }
+        if l.time_offsets().is_some() && !new_ns(LinuxNamespaceType::Time) {
+            return Err("linux.timeOffsets: needs a new time namespace in linux.namespaces".into());
+        }
+        if let Some(offsets) = l.time_offsets() {
+            for clock in offsets.keys() {
+                if clock != "monotonic" && clock != "boottime" {
+                    return Err(format!(
+                        "linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"
+                    ));
+                }
+            }
+        }
+        if let Some(prop) = l.rootfs_propagation() {
+            if !matches!(
+                prop.as_str(),
+                "shared"
+                    | "slave"
+                    | "private"
+                    | "unbindable"
+                    | "rshared"
+                    | "rslave"
+                    | "rprivate"
+                    | "runbindable"
+            ) {
+                return Err(format!(
+                    "linux.rootfsPropagation: {prop:?} is not a propagation mode"
+                ));
+            }
+        }
+        if l.intel_rdt().is_some() {
+            return Err(
+                "linux.intelRdt: Intel RDT is not supported by rt (no resctrl here)".into(),
+            );
+        }
+        if let Some(p) = l.personality() {
+            crate::config::sched::check_personality(p)
+                .map_err(|e| format!("linux.personality: {e}"))?;
+        }
+        if l.memory_policy().is_some() {
+            return Err("linux.memoryPolicy: not supported by rt yet".into());
+        }
+        if l.net_devices().is_some() {
+            return Err("linux.netDevices: not supported by rt yet".into());
+        }
+        if l.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
+            return Err("linux.mountLabel: SELinux is not enabled on this host".into());
+        }
+        if let Some(sysctl) = l.sysctl() {
+            for key in sysctl.keys() {
+                crate::config::sysctl::check_key(key, &|t| has_ns(t))
+                    .map_err(|e| format!("linux.sysctl: {e}"))?;
+            }
+        }
+    }
+    if new_ns(LinuxNamespaceType::Pid)
+        && nss
+            .into_iter()
+            .flatten()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some())
+    {
+        return Err("linux.namespaces: a new pid namespace inside a user namespace joined by path is not supported by rt yet".into());
+    }
+    if (spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
+        || spec.domainname().as_ref().is_some_and(|h| !h.is_empty()))
+        && !has_ns(LinuxNamespaceType::Uts)
+    {
+        return Err("hostname: setting a hostname or domainname needs a uts namespace".into());
+    }
+    if let Some(h) = spec.hooks() {
+        crate::hooks::validate(h)?;
+    }
+    Ok(rootfs)
+}
+
+/// Checks a `process` (the config's, or `rt exec --process`'s): what the
+/// spec requires of it and what rt can honour. Messages name the field
+/// relative to the process ("args: ...").
+pub fn check_process(process: &Process) -> std::result::Result<(), String> {
+    match process.args() {
+        Some(args) if !args.is_empty() && !args[0].is_empty() => {}
+        _ => return Err("args: must name a program to run".into()),
+    }
+    if !process.cwd().is_absolute() {
+        return Err(format!("cwd: {:?} must be an absolute path", process.cwd()));
+    }
+    for (i, e) in process.env().iter().flatten().enumerate() {
+        if !e.contains('=') {
+            return Err(format!("env[{i}]: {e:?} is not of the form KEY=value"));
+        }
+    }
+    if process
+        .apparmor_profile()
+        .as_ref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err("apparmorProfile: AppArmor is not enabled on this host".into());
+    }
+    if process
+        .selinux_label()
+        .as_ref()
+        .is_some_and(|s| !s.is_empty())
+    {
+        return Err("selinuxLabel: SELinux is not enabled on this host".into());
+    }
+    if let Some(s) = process.scheduler() {
+        crate::config::sched::check_scheduler(s).map_err(|e| format!("scheduler: {e}"))?;
+    }
+    if let Some(p) = process.io_priority() {
+        crate::config::sched::check_io_priority(p).map_err(|e| format!("ioPriority: {e}"))?;
+    }
+    if process.exec_cpu_affinity().is_some() {
+        return Err("execCPUAffinity: not supported by rt yet".into());
+    }
+    if let Some(c) = process.capabilities() {
+        crate::config::capabilities::check(c)?;
+    }
+    check_rlimits(process)
+}
+
+/// config.md: a type given twice MUST be an error, and setrlimit(2) would
+/// refuse a soft limit above the hard one only inside the container.
+fn check_rlimits(process: &Process) -> std::result::Result<(), String> {
+    let rlimits = process.rlimits().as_deref().unwrap_or_default();
+    for (i, rl) in rlimits.iter().enumerate() {
+        if rlimits[..i].iter().any(|prev| prev.typ() == rl.typ()) {
+            return Err(format!("rlimits[{i}]: {:?} is given twice", rl.typ()));
+        }
+        if rl.soft() > rl.hard() {
+            return Err(format!(
+                "rlimits[{i}]: {:?} soft limit {} is above its hard limit {}",
+                rl.typ(),
+                rl.soft(),
+                rl.hard()
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle_with(config: &str) -> (tempfile::TempDir, Result<Bundle>) {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir(d.path().join("rootfs")).unwrap();
+        std::fs::write(d.path().join("config.json"), config).unwrap();
+        let b = Bundle::load(d.path());
+        (d, b)
+    }
+
+    const MINIMAL: &str = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs"},
+        "process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0}}}"#;
+
+    fn err_of(config: &str) -> String {
+        bundle_with(config).1.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn minimal_config_loads() {
+        let (d, b) = bundle_with(MINIMAL);
+        let b = b.unwrap();
+        assert_eq!(b.rootfs, d.path().join("rootfs"));
+    }
+
+    #[test]
+    fn any_1x_version_is_accepted_others_are_not() {
+        for v in ["1.0.0", "1.1.0", "1.2.1", "1.9.0-dev"] {
+            let c = MINIMAL.replace("1.0.2", v);
+            assert!(bundle_with(&c).1.is_ok(), "{v}");
+        }
+        let e = err_of(&MINIMAL.replace("1.0.2", "2.0.0"));
+        assert!(e.contains("ociVersion") && e.contains("2.0.0"), "{e}");
+        let e = err_of(&MINIMAL.replace("\"ociVersion\":\"1.0.2\",", ""));
+        assert!(e.contains("ociVersion: missing"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = err_of(&MINIMAL.replace("\"args\":[\"sh\"]", "\"args\":\"sh\""));
+        assert!(e.contains("process.args"), "{e}");
+        let c = MINIMAL.replace(
+            "\"root\"",
+            "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"bogus\"}]},\"root\"",
+        );
+        let e = err_of(&c);
+        assert!(
+            e.contains("linux.namespaces[1].type") && e.contains("bogus"),
+            "{e}"
+        );
+        let e = err_of("{\"ociVersion\": ");
+        assert!(e.contains("malformed JSON"), "{e}");
+    }
+
+    #[test]
+    fn missing_rootfs_and_config_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let e = Bundle::load(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("config.json") && e.contains("no such file"),
+            "{e}"
+        );
+        std::fs::write(d.path().join("config.json"), MINIMAL).unwrap();
+        let e = Bundle::load(d.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("root.path") && e.contains("does not exist"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn semantic_checks() {
+        let e = err_of(&MINIMAL.replace("\"args\":[\"sh\"]", "\"args\":[]"));
+        assert!(e.contains("process.args"), "{e}");
+        let e = err_of(&MINIMAL.replace("\"cwd\":\"/\"", "\"cwd\":\"tmp\""));
+        assert!(e.contains("process.cwd"), "{e}");
+        let c = MINIMAL.replace(
+            "\"root\"",
+            "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"pid\"}]},\"root\"",
+        );
+        assert!(err_of(&c).contains("duplicate"));
+        let c = MINIMAL.replace(
+            "\"root\"",
+            "\"mounts\":[{\"destination\":\"proc\",\"type\":\"proc\"}],\"root\"",
+        );
+        assert!(err_of(&c).contains("mounts[0].destination"));
+        let c = MINIMAL.replace("\"root\"", "\"hostname\":\"x\",\"root\"");
+        assert!(err_of(&c).contains("uts namespace"));
+        let c = MINIMAL.replace(
+            "\"root\"",
+            "\"linux\":{\"namespaces\":[{\"type\":\"user\"}]},\"root\"",
+        );
+        assert!(err_of(&c).contains("uidMappings"));
+    }
+}

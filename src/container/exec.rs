@@ -1,0 +1,375 @@
+//! `rt exec`: another process in a running container. It joins every
+//! namespace of the container's init (opened once from /proc/<pid>/ns while
+//! a pidfd proves the init is still the same process), is cloned straight
+//! into the container's cgroup, and takes the container's process settings
+//! unless the caller overrides them.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{open, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
+
+use crate::container::{Container, Status};
+use crate::error::{Context, Error, Result};
+use crate::init::ExecArgs;
+use crate::spawn::namespaces::{Join, Plan};
+use crate::spawn::{self, Init};
+use crate::state::validate_id;
+use crate::state::{write_atomic, Root};
+use crate::tty::console;
+
+/// How to start the process (the flags of `rt exec` that are not about
+/// the process itself).
+#[derive(Debug, Clone, Default)]
+pub struct ExecOptions {
+    pub id: String,
+    pub console_socket: Option<PathBuf>,
+    /// rt itself receives the pty master (a foreground `exec -t`).
+    pub own_console: bool,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: i32,
+    pub ignore_paused: bool,
+    /// A cgroup below the container's to put the process in (`--cgroup`).
+    pub sub_cgroup: Option<String>,
+}
+
+/// The process-shaping flags of `rt exec`, applied over the container's
+/// own `process` from config.json.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessFlags {
+    pub args: Vec<String>,
+    pub tty: bool,
+    pub cwd: Option<PathBuf>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub additional_gids: Vec<u32>,
+    pub caps: Vec<String>,
+    pub no_new_privs: bool,
+    pub process_label: Option<String>,
+    pub apparmor: Option<String>,
+}
+
+/// Where the exec'd process comes from.
+#[derive(Debug, Clone)]
+pub enum ProcessSource {
+    /// A complete process (`--process FILE`).
+    Given(Box<Process>),
+    /// The container's own process with the command line's overrides.
+    Flags(ProcessFlags),
+}
+
+/// A started exec process.
+pub struct Executed {
+    pub process: Init,
+    pub console: Option<OwnedFd>,
+}
+
+/// Reads a `--process` file: an OCI process JSON.
+pub fn process_from_file(path: &Path) -> Result<Process> {
+    let data = std::fs::read(path).with_ctx(|| format!("--process {}", path.display()))?;
+    let de = &mut serde_json::Deserializer::from_slice(&data);
+    let p: Process = serde_path_to_error::deserialize(de).map_err(|e| Error::Config {
+        file: path.to_path_buf(),
+        msg: format!("{}: {}", e.path(), e.inner()),
+    })?;
+    crate::config::spec::check_process(&p).map_err(|msg| Error::Config {
+        file: path.to_path_buf(),
+        msg,
+    })?;
+    Ok(p)
+}
+
+/// The container's process with the command line's overrides, as runc
+/// applies them: the args replace the config's, `-e` entries override
+/// same-named ones, `--cap` adds to the bounding, effective and permitted
+/// sets (and ambient when the config has inheritable ones).
+pub fn process_from_flags(base: &Process, f: &ProcessFlags) -> Result<Process> {
+    if f.args.is_empty() {
+        return Err(Error::Invalid(
+            "exec: no command given (give COMMAND [ARG...] or --process FILE)".into(),
+        ));
+    }
+    if f.process_label.as_deref().is_some_and(|l| !l.is_empty()) {
+        return Err(Error::Unsupported("--process-label (SELinux)".into()));
+    }
+    if f.apparmor.as_deref().is_some_and(|l| !l.is_empty()) {
+        return Err(Error::Unsupported("--apparmor".into()));
+    }
+    let mut p = base.clone();
+    p.set_args(Some(f.args.clone()));
+    p.set_terminal(Some(f.tty));
+    p.set_console_size(None);
+    if let Some(cwd) = &f.cwd {
+        if !cwd.is_absolute() {
+            return Err(Error::Invalid(format!(
+                "--cwd {}: must be an absolute path",
+                cwd.display()
+            )));
+        }
+        p.set_cwd(cwd.clone());
+    }
+    if !f.env.is_empty() {
+        let mut env = p.env().clone().unwrap_or_default();
+        for e in &f.env {
+            if !e.contains('=') {
+                return Err(Error::Invalid(format!("--env {e:?}: want KEY=VALUE")));
+            }
+            env.push(e.clone());
+        }
+        p.set_env(Some(env));
+    }
+    let mut user = p.user().clone();
+    if let Some(spec) = &f.user {
+        let (uid, gid) = match spec.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (spec.as_str(), None),
+        };
+        let bad = || Error::Invalid(format!("--user {spec:?}: want UID[:GID] as numbers"));
+        user.set_uid(uid.parse().map_err(|_| bad())?);
+        if let Some(g) = gid {
+            user.set_gid(g.parse().map_err(|_| bad())?);
+        }
+    }
+    if !f.additional_gids.is_empty() {
+        let mut gids = user.additional_gids().clone().unwrap_or_default();
+        gids.extend(&f.additional_gids);
+        user.set_additional_gids(Some(gids));
+    }
+    p.set_user(user);
+    if f.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    if !f.caps.is_empty() {
+        let mut caps = p.capabilities().clone().unwrap_or_default();
+        for name in &f.caps {
+            let cap: Capability =
+                serde_json::from_value(serde_json::Value::String(name.clone()))
+                    .map_err(|_| Error::Invalid(format!("--cap {name:?}: unknown capability")))?;
+            let add = |set: &Option<oci_spec::runtime::Capabilities>| {
+                let mut s = set.clone().unwrap_or_default();
+                s.insert(cap);
+                Some(s)
+            };
+            caps.set_bounding(add(caps.bounding()));
+            caps.set_effective(add(caps.effective()));
+            caps.set_permitted(add(caps.permitted()));
+            if caps.inheritable().as_ref().is_some_and(|s| !s.is_empty()) {
+                caps.set_ambient(add(caps.ambient()));
+            }
+        }
+        p.set_capabilities(Some(caps));
+    }
+    Ok(p)
+}
+
+/// Starts a process in the container. The container's state is read once,
+/// under its lock, which is held only while its namespaces are opened,
+/// not while the process runs.
+pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Executed> {
+    validate_id(&opts.id)?;
+    // Made absolute now: once the process exists, an error here would
+    // have to kill it.
+    let pid_file = match &opts.pid_file {
+        Some(p) => Some(std::path::absolute(p).with_ctx(|| format!("--pid-file {}", p.display()))?),
+        None => None,
+    };
+
+    let locked = root.lock(&opts.id)?;
+    let c = Container {
+        state: locked.load()?,
+        dir: locked.dir.clone(),
+    };
+    match c.status() {
+        Status::Running | Status::Created => {}
+        Status::Paused if opts.ignore_paused => {}
+        Status::Paused => {
+            return Err(Error::InvalidState(
+                "cannot exec in a paused container (use --ignore-paused to override)".into(),
+            ))
+        }
+        s => {
+            return Err(Error::InvalidState(format!(
+                "cannot exec in a {s} container"
+            )))
+        }
+    }
+    let process = match source {
+        ProcessSource::Given(p) => *p,
+        ProcessSource::Flags(f) => {
+            let base = c.state.config.process().as_ref().ok_or_else(|| {
+                Error::InvalidState(format!("container {}: its config has no process", opts.id))
+            })?;
+            let p = process_from_flags(base, &f)?;
+            crate::config::spec::check_process(&p)
+                .map_err(|m| Error::Invalid(format!("exec: {m}")))?;
+            p
+        }
+    };
+    let terminal = process.terminal().unwrap_or(false);
+    if terminal && opts.console_socket.is_none() && !opts.own_console {
+        return Err(Error::Invalid(
+            "a terminal (--tty) in a detached exec needs --console-socket".into(),
+        ));
+    }
+    if !terminal && opts.console_socket.is_some() {
+        return Err(Error::Invalid(
+            "--console-socket was given but the process has no terminal (--tty)".into(),
+        ));
+    }
+    let pidfd = c
+        .init_pidfd()
+        .ok_or_else(|| Error::InvalidState("cannot exec in a stopped container".into()))?;
+    let plan = join_plan(c.state.pid, &pidfd)?;
+    let seccomp = match c
+        .state
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+    {
+        Some(p) => Some(crate::seccomp::compile(p)?),
+        None => None,
+    };
+    let cgroup = match &c.state.cgroup {
+        Some(cg) => {
+            let dir = match &opts.sub_cgroup {
+                Some(sub) => sub_cgroup(&cg.dir, sub)?,
+                None => cg.dir.clone(),
+            };
+            open(
+                &dir,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .with_ctx(|| format!("open cgroup {}", dir.display()))?
+        }
+        None => {
+            return Err(Error::InvalidState(format!(
+                "container {}: no cgroup recorded to put the process in",
+                opts.id
+            )))
+        }
+    };
+    drop(locked);
+
+    let (console_sock, console_recv) =
+        console::endpoints(terminal, opts.console_socket.as_deref())?;
+    let in_userns = plan
+        .child_joins
+        .iter()
+        .any(|j| j.typ == LinuxNamespaceType::User);
+    let args = ExecArgs {
+        process: &process,
+        plan: &plan,
+        console_socket: console_sock,
+        in_userns,
+        preserve_fds: opts.preserve_fds,
+        seccomp: seccomp.as_ref(),
+    };
+    let agent = seccomp
+        .as_ref()
+        .and_then(|c| c.notify.as_ref())
+        .map(|(_, a)| a);
+    let state_json = serde_json::to_string(&c.oci_state()).expect("state serializes");
+    let mut on_listener = |pid: nix::unistd::Pid, fd: std::os::fd::OwnedFd| -> Result<()> {
+        let agent =
+            agent.ok_or_else(|| Error::Exec("a seccomp listener nobody asked for".into()))?;
+        crate::seccomp::notify::send(agent, fd, pid.as_raw(), &state_json)
+    };
+    let plan = args.plan;
+    let child = spawn::spawn_exec(
+        plan,
+        move |ch| -> std::convert::Infallible { crate::init::run_exec(args, ch) },
+        &cgroup,
+        &mut on_listener,
+    )?;
+    let console = match console_recv
+        .as_ref()
+        .map(console::receive_master)
+        .transpose()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            spawn::kill_and_reap(&child);
+            return Err(e);
+        }
+    };
+    if let Some(path) = &pid_file {
+        if let Err(e) = write_atomic(path, child.pid.as_raw().to_string().as_bytes(), 0o644) {
+            spawn::kill_and_reap(&child);
+            return Err(e);
+        }
+    }
+    Ok(Executed {
+        process: child,
+        console,
+    })
+}
+
+/// The namespaces of the init that differ from rt's own, opened from
+/// /proc/<pid>/ns. `pidfd` is checked afterwards: if the init was still
+/// alive then, the descriptors are surely its namespaces, not those of a
+/// process that got its pid later.
+fn join_plan(pid: i32, pidfd: &OwnedFd) -> Result<Plan> {
+    let mut plan = Plan::empty();
+    use LinuxNamespaceType::*;
+    // User first (it grants the rights to join the others), mount last.
+    for typ in [User, Ipc, Uts, Network, Cgroup, Pid, Time, Mount] {
+        let name = crate::config::namespaces::name(typ);
+        let path = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
+        let fd = match open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) {
+            Ok(fd) => fd,
+            // A kernel without this namespace type.
+            Err(nix::Error::ENOENT) => continue,
+            Err(e) => return Err(e).with_ctx(|| format!("open {}", path.display())),
+        };
+        let theirs =
+            nix::sys::stat::fstat(fd.as_fd()).with_ctx(|| format!("stat {}", path.display()))?;
+        let ours = std::fs::metadata(format!("/proc/self/ns/{name}"))
+            .with_ctx(|| format!("stat /proc/self/ns/{name}"))?;
+        if theirs.st_ino == ours.ino() && theirs.st_dev == ours.dev() {
+            continue;
+        }
+        let join = Join { typ, path, fd };
+        match typ {
+            Pid | Time => plan.parent_joins.push(join),
+            _ => plan.child_joins.push(join),
+        }
+    }
+    let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+    if poll(&mut fds, PollTimeout::ZERO).ctx("poll the init's pidfd")? > 0 {
+        return Err(Error::InvalidState(
+            "cannot exec in a stopped container".into(),
+        ));
+    }
+    Ok(plan)
+}
+
+/// `--cgroup PATH`: a cgroup below the container's, which must exist.
+fn sub_cgroup(base: &Path, sub: &str) -> Result<PathBuf> {
+    // runc takes "controller:path" for cgroup v1; v2 has one hierarchy.
+    let sub = sub.strip_prefix(':').unwrap_or(sub);
+    if sub.contains(':') {
+        return Err(Error::Invalid(format!(
+            "--cgroup {sub:?}: per-controller paths are for cgroup v1; rt uses cgroup v2"
+        )));
+    }
+    let rel = crate::rootfs::resolve::relative(Path::new(sub))?;
+    if rel.split('/').any(|c| c == "..") {
+        return Err(Error::Invalid(format!(
+            "--cgroup {sub:?}: must stay below the container's cgroup"
+        )));
+    }
+    let dir = base.join(rel);
+    if !dir.is_dir() {
+        return Err(Error::Invalid(format!(
+            "--cgroup {sub:?}: {} does not exist",
+            dir.display()
+        )));
+    }
+    Ok(dir)
+}

@@ -1,0 +1,320 @@
+//! Handing a new container to its `rt-shim`, and the files the shim keeps
+//! in the container's state directory.
+//!
+//! `rt create` forks; the child leaves rt's session, becomes a child
+//! subreaper, creates the container (so it is the init's parent) and then
+//! execs `rt-shim`, which reaps the init, records how it ended and keeps
+//! its output. The caller learns how that went over a pipe of typed
+//! messages. It cannot wait for the pipe's EOF: the init, cloned while the
+//! write end was open, keeps a copy until it execs at `start`. So the
+//! shim says `Ready` once it runs, and the caller also watches the child
+//! with a pidfd in case it dies before saying anything.
+
+use std::io::Write as _;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
+
+use nix::fcntl::{open, OFlag};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+
+use nix::unistd::{execv, fork, pipe2, setsid, ForkResult};
+use serde::{Deserialize, Serialize};
+
+use crate::container::{self, CreateOptions};
+use crate::error::{Context, Error, Result};
+use crate::state::Root;
+use crate::sys::pidfd::pidfd_open;
+
+/// Whether `rt create` hands the container to a shim (`--shim`, `RT_SHIM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// A shim unless the caller passed `--pid-file` or `--console-socket`:
+    /// such callers (containerd's runc shim, conmon) reap the init
+    /// themselves and expect runc's behaviour.
+    Auto,
+    Always,
+    Never,
+}
+
+impl Mode {
+    pub fn wanted(self, opts: &CreateOptions) -> bool {
+        match self {
+            Mode::Always => true,
+            Mode::Never => false,
+            Mode::Auto => opts.pid_file.is_none() && opts.console_socket.is_none(),
+        }
+    }
+}
+
+/// From the forked child (and then rt-shim) to `rt create`.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Report {
+    /// The container exists; its init has this pid.
+    Created { pid: i32 },
+    /// rt-shim runs and has taken the container over.
+    Ready,
+    /// Nothing is left of the container; this is why.
+    Failed { error: String },
+}
+
+impl Report {
+    /// One JSON line, written whole (pipe writes under PIPE_BUF are atomic).
+    pub fn send(&self, fd: RawFd) {
+        let mut line = serde_json::to_vec(self).expect("report serializes");
+        line.push(b'\n');
+        line.truncate(libc::PIPE_BUF);
+        // SAFETY: `fd` is the open write end of the report pipe for the
+        // whole call; ManuallyDrop keeps the File from closing it.
+        let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
+        let _ = f.write_all(&line);
+    }
+}
+
+/// How the shim is to be started.
+pub struct Handoff {
+    /// The rt-shim executable.
+    pub shim: PathBuf,
+    /// Keep the container's stdout and stderr in `<state>/<id>/log`
+    /// instead of passing the caller's descriptors to it.
+    pub capture: bool,
+}
+
+/// Finds `rt-shim` next to the running executable, or in `PATH`.
+pub fn find_binary() -> Result<PathBuf> {
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(|d| d.join("rt-shim")));
+    let in_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("rt-shim"));
+    beside
+        .into_iter()
+        .chain(in_path)
+        .find(|p| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok())
+        .ok_or_else(|| {
+            Error::Invalid(
+                "rt-shim was not found next to rt or in PATH: install it, or pass --shim=never"
+                    .into(),
+            )
+        })
+}
+
+/// Creates the container with a shim as the init's parent. Returns the
+/// init's pid. On failure nothing of the container is left.
+///
+/// Must be called from a single-threaded process (it forks).
+pub fn create(root: &Root, opts: &CreateOptions, handoff: &Handoff) -> Result<i32> {
+    if threads() != Some(1) {
+        return Err(Error::Invalid(
+            "internal: shim::create needs a single-threaded caller".into(),
+        ));
+    }
+    let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe for the shim's report")?;
+    // SAFETY: the process is single-threaded (checked above), so the child
+    // may run arbitrary code; it never returns from `become_shim`.
+    match unsafe { fork() }.ctx("fork the shim")? {
+        ForkResult::Child => {
+            drop(report_r);
+            let code = become_shim(root, opts, handoff, report_w.as_raw_fd());
+            // SAFETY: _exit ends the forked child without running the
+            // parent's atexit handlers or destructors a second time.
+            unsafe { libc::_exit(code) }
+        }
+        ForkResult::Parent { child } => {
+            drop(report_w);
+            let pidfd = pidfd_open(child.as_raw()).ctx("pidfd of the shim")?;
+            let mut created = None;
+            let outcome = await_report(&report_r, &pidfd, &mut created, &opts.id);
+            if outcome.is_err() && created.is_some() {
+                // The shim died after making the container: whatever is
+                // left of it goes. (Before that, create undid its own
+                // work, and the id may well be another container's.)
+                let _ = container::delete(root, &opts.id, true);
+            }
+            outcome
+        }
+    }
+}
+
+fn threads() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Reads the child's reports until `Ready` or `Failed`, or until it dies.
+fn await_report(report: &OwnedFd, pidfd: &OwnedFd, pid: &mut Option<i32>, id: &str) -> Result<i32> {
+    let mut buf = Vec::new();
+    let mut child_gone = false;
+    // Never a blocking read: the init inherits the pipe's write end until
+    // it execs, so a shim killed mid-create leaves the pipe open, and
+    // only its pidfd tells.
+    nix::fcntl::fcntl(report, nix::fcntl::FcntlArg::F_SETFL(OFlag::O_NONBLOCK))
+        .ctx("read the shim's report")?;
+    loop {
+        let mut fds = [
+            PollFd::new(report.as_fd(), PollFlags::POLLIN),
+            PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+        ];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(nix::Error::EINTR) => {}
+            Err(e) => return Err(e).ctx("wait for the shim"),
+        }
+        // Read what is there even when the child is gone: it may have
+        // written before dying.
+        if fds[1].revents().is_some_and(|r| !r.is_empty()) {
+            child_gone = true;
+        }
+        loop {
+            let mut chunk = [0u8; 4096];
+            match nix::unistd::read(report, &mut chunk) {
+                Ok(0) => {
+                    child_gone = true;
+                    break;
+                }
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(nix::Error::EINTR) => {}
+                Err(nix::Error::EAGAIN) => break,
+                Err(e) => return Err(e).ctx("read the shim's report"),
+            }
+        }
+        while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            match serde_json::from_slice::<Report>(&line) {
+                Ok(Report::Created { pid: p }) => *pid = Some(p),
+                Ok(Report::Ready) => {
+                    return pid.ok_or_else(|| {
+                        Error::Invalid("rt-shim said ready before the container existed".into())
+                    })
+                }
+                Ok(Report::Failed { error }) => return Err(Error::Invalid(error)),
+                Err(e) => return Err(Error::Invalid(format!("rt-shim: bad report: {e}"))),
+            }
+        }
+        if child_gone {
+            // Killed, most likely: what it made may be left (`delete -f`
+            // removes it; the id may also be another create's).
+            return Err(Error::Invalid(format!(
+                "container {id}: rt-shim exited before taking the container over (if it is left, `rt delete -f {id}` removes it)"
+            )));
+        }
+    }
+}
+
+/// The forked child: leave the caller's session, create the container,
+/// exec rt-shim. Returns an exit code only when it failed.
+fn become_shim(root: &Root, opts: &CreateOptions, handoff: &Handoff, report: RawFd) -> i32 {
+    match create_and_exec(root, opts, handoff, report) {
+        Ok(never) => match never {},
+        Err(e) => {
+            Report::Failed {
+                error: e.to_string(),
+            }
+            .send(report);
+            1
+        }
+    }
+}
+
+fn create_and_exec(
+    root: &Root,
+    opts: &CreateOptions,
+    handoff: &Handoff,
+    report: RawFd,
+) -> Result<std::convert::Infallible> {
+    setsid().ctx("setsid for the shim")?;
+    // Processes the init leaves behind (without a pid namespace) are
+    // reparented to the shim, which reaps them.
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer argument.
+    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } < 0 {
+        return Err(nix::Error::last()).ctx("become a child subreaper");
+    }
+    let null = open(
+        "/dev/null",
+        OFlag::O_RDWR | OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .ctx("open /dev/null")?;
+    // With capture, the init's stdout and stderr are pipes the shim reads.
+    let mut captured = None;
+    if handoff.capture {
+        let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe for stdout")?;
+        let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe for stderr")?;
+        dup2_raw(&null, 0)?;
+        dup2_raw(&out_w, 1)?;
+        dup2_raw(&err_w, 2)?;
+        captured = Some((out_r, err_r));
+    }
+    let mut opts = opts.clone();
+    opts.shim = true;
+    // The shim holds the pty master of a terminal container.
+    opts.own_console = opts.console_socket.is_none();
+    let created = container::create(root, &opts)?;
+    let pid = created.init.pid.as_raw();
+    Report::Created { pid }.send(report);
+
+    let dir = root.dir_of(&opts.id);
+    let mut argv = vec![
+        handoff.shim.as_os_str().to_owned(),
+        "--dir".into(),
+        dir.as_os_str().to_owned(),
+        "--init".into(),
+        pid.to_string().into(),
+        "--report-fd".into(),
+        report.to_string().into(),
+    ];
+    let mut keep = vec![report];
+    if let Some((out, err)) = &captured {
+        argv.extend([
+            "--stdout-fd".into(),
+            out.as_raw_fd().to_string().into(),
+            "--stderr-fd".into(),
+            err.as_raw_fd().to_string().into(),
+        ]);
+        keep.extend([out.as_raw_fd(), err.as_raw_fd()]);
+    }
+    if let Some(master) = &created.console {
+        argv.extend(["--console-fd".into(), master.as_raw_fd().to_string().into()]);
+        keep.push(master.as_raw_fd());
+    } else if !handoff.capture {
+        // Neither a terminal nor capture: the container writes straight
+        // to the caller's descriptors, and the shim keeps no log.
+        argv.push("--no-log".into());
+    }
+    for fd in keep {
+        // SAFETY: F_SETFD on a descriptor this process holds open (the
+        // report pipe, `captured` and `created` live until the exec).
+        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
+            return Err(nix::Error::last()).ctx("pass a descriptor to rt-shim");
+        }
+    }
+    // The shim must not hold the caller's stdio (a caller reading our
+    // output would wait for the container's end).
+    for fd in 0..3 {
+        dup2_raw(&null, fd)?;
+    }
+    let argv: Vec<std::ffi::CString> = argv
+        .into_iter()
+        .map(|a| {
+            std::ffi::CString::new(std::os::unix::ffi::OsStringExt::into_vec(a))
+                .expect("no NUL in paths from the OS")
+        })
+        .collect();
+    let err = execv(&argv[0], &argv).unwrap_err();
+    let msg = format!("run rt-shim {}: {err}", handoff.shim.display());
+    crate::spawn::kill_and_reap(&created.init);
+    let _ = container::delete(root, &opts.id, true);
+    Err(Error::Invalid(msg))
+}
+
+fn dup2_raw(from: &OwnedFd, to: RawFd) -> Result<()> {
+    // SAFETY: dup2 onto 0..=2, descriptors this process owns and means to
+    // replace; `from` is open for the call.
+    if unsafe { libc::dup2(from.as_raw_fd(), to) } < 0 {
+        return Err(nix::Error::last()).ctx("set up the shim's stdio");
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! `process.capabilities`: the five capability sets, applied with `caps`.
+
+use caps::{CapSet, Capability as Cap, CapsHashSet};
+use oci_spec::runtime::{Capabilities, LinuxCapabilities};
+
+use crate::error::{Error, Result};
+
+fn convert(set: &Option<Capabilities>) -> Result<CapsHashSet> {
+    let mut out = CapsHashSet::new();
+    for c in set.iter().flatten() {
+        let name = format!("CAP_{c}");
+        let cap: Cap = name.parse().map_err(|_| {
+            Error::Invalid(format!("process.capabilities: unknown capability {name}"))
+        })?;
+        out.insert(cap);
+    }
+    Ok(out)
+}
+
+fn caps_err(what: &str, e: caps::errors::CapsError) -> Error {
+    Error::Invalid(format!("process.capabilities: {what}: {e}"))
+}
+
+/// Drops everything outside the bounding set. Done while still root, since
+/// it needs CAP_SETPCAP.
+pub fn drop_bounding(c: &LinuxCapabilities) -> Result<()> {
+    let keep = convert(c.bounding())?;
+    for cap in caps::all() {
+        if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(|e| caps_err("drop from bounding set", e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Sets permitted, inheritable and effective exactly as given, then the
+/// ambient set. Never raises inheritable or ambient beyond the config.
+pub fn apply(c: &LinuxCapabilities) -> Result<()> {
+    let permitted = convert(c.permitted())?;
+    let effective = convert(c.effective())?;
+    let inheritable = convert(c.inheritable())?;
+    let ambient = convert(c.ambient())?;
+    // capset never grows the permitted set. Only when it fails (not on
+    // every create): name what rt itself lacks (a host whose bounding set
+    // has no CAP_SYS_RESOURCE, and `docker run --privileged` asking for
+    // every capability) instead of a bare EPERM.
+    let why =
+        |what: &str, e| lacking(&(&permitted | &effective)).unwrap_or_else(|| caps_err(what, e));
+    // Effective must be a subset of permitted; order matters for capset.
+    caps::set(None, CapSet::Effective, &(&effective & &permitted))
+        .map_err(|e| why("set effective", e))?;
+    caps::set(None, CapSet::Inheritable, &inheritable).map_err(|e| why("set inheritable", e))?;
+    caps::set(None, CapSet::Permitted, &permitted).map_err(|e| why("set permitted", e))?;
+    caps::set(None, CapSet::Effective, &effective).map_err(|e| why("set effective", e))?;
+    caps::clear(None, CapSet::Ambient).map_err(|e| caps_err("clear ambient", e))?;
+    for cap in ambient {
+        // The kernel only allows ambient caps that are permitted and
+        // inheritable; like runc, skip the others rather than fail.
+        if permitted.contains(&cap) && inheritable.contains(&cap) {
+            caps::raise(None, CapSet::Ambient, cap).map_err(|e| caps_err("raise ambient", e))?;
+        } else {
+            log::debug!("ambient capability {cap} is not permitted and inheritable: skipped");
+        }
+    }
+    Ok(())
+}
+
+/// The error for capabilities asked for that this process does not hold,
+/// if any.
+fn lacking(wanted: &CapsHashSet) -> Option<Error> {
+    let held = caps::read(None, CapSet::Permitted).ok()?;
+    let mut missing: Vec<String> = wanted.difference(&held).map(|c| c.to_string()).collect();
+    if missing.is_empty() {
+        return None;
+    }
+    missing.sort();
+    let them = if missing.len() == 1 { "it" } else { "them" };
+    Some(Error::Invalid(format!(
+        "process.capabilities: {} asked for, but rt itself does not have {them} \
+         (its capability bounding set or user lacks {them})",
+        missing.join(", "),
+    )))
+}

@@ -1,0 +1,477 @@
+//! `linux.seccomp`: an OCI profile compiled to BPF with `seccompiler`.
+//!
+//! A `seccompiler::SeccompFilter` has one match action and one mismatch
+//! action, while each OCI rule has its own. The kernel runs every
+//! installed filter and keeps the result of highest precedence
+//! (KILL_PROCESS > KILL_THREAD > TRAP > ERRNO > TRACE > LOG > ALLOW), so a
+//! profile becomes:
+//! - a *default* filter: every rule of the profile (whatever its action)
+//!   matches ALLOW, anything else gets the default action;
+//! - one filter per distinct rule action (action and its errno/trace
+//!   value): its rules match that action, anything else is ALLOW.
+//!
+//! A syscall no rule matches is allowed by every action filter and gets
+//! the default action from the default filter. A syscall an ERRNO rule
+//! matches is allowed by the default filter and refused by its action
+//! filter: ERRNO wins. Rules of one profile that contradict each other
+//! resolve to the stronger action.
+//!
+//! SCMP_ACT_NOTIFY: seccompiler has no user-notification action, so its
+//! rules are built with a marker ERRNO value that no real errno has, and
+//! the marker's return instructions are rewritten to SECCOMP_RET_USER_NOTIF
+//! (which ranks between ERRNO and TRACE). That filter is installed with
+//! SECCOMP_FILTER_FLAG_NEW_LISTENER; its descriptor goes to the agent at
+//! `listenerPath` (see `seccomp_notify`).
+//!
+//! Architectures: the filters are built for x86_64. A syscall made through
+//! the i386 entry (`int 0x80`) fails seccompiler's architecture check and
+//! kills the process. x32 syscalls carry the x86_64 architecture with bit
+//! 30 set in their number, so no x86_64 rule matches them; a first filter
+//! kills the process on them too, so a deny-list profile cannot be
+//! bypassed through the x32 table.
+
+pub mod notify;
+pub mod syscalls_x86_64;
+
+use std::collections::BTreeMap;
+
+use oci_spec::runtime::{
+    LinuxSeccomp, LinuxSeccompAction, LinuxSeccompFilterFlag, LinuxSeccompOperator, LinuxSyscall,
+};
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch,
+};
+
+use crate::error::{Error, Result};
+
+/// The actions, operators and flags rt implements (`rt features`).
+pub const ACTIONS: &[&str] = &[
+    "SCMP_ACT_ALLOW",
+    "SCMP_ACT_ERRNO",
+    "SCMP_ACT_KILL",
+    "SCMP_ACT_KILL_PROCESS",
+    "SCMP_ACT_KILL_THREAD",
+    "SCMP_ACT_LOG",
+    "SCMP_ACT_NOTIFY",
+    "SCMP_ACT_TRACE",
+    "SCMP_ACT_TRAP",
+];
+pub const OPERATORS: &[&str] = &[
+    "SCMP_CMP_EQ",
+    "SCMP_CMP_GE",
+    "SCMP_CMP_GT",
+    "SCMP_CMP_LE",
+    "SCMP_CMP_LT",
+    "SCMP_CMP_MASKED_EQ",
+    "SCMP_CMP_NE",
+];
+pub const FLAGS: &[&str] = &[
+    "SECCOMP_FILTER_FLAG_LOG",
+    "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+    "SECCOMP_FILTER_FLAG_TSYNC",
+    "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV",
+];
+
+/// The x32 ABI marks its syscall numbers with this bit.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+/// The ERRNO data standing in for SCMP_ACT_NOTIFY until the program is
+/// built: errno values stop at 4095.
+const NOTIFY_MARK: u32 = 0xfffe;
+const RET_NOTIFY_MARK: u32 = libc::SECCOMP_RET_ERRNO | NOTIFY_MARK;
+const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: libc::c_ulong = 1 << 3;
+const SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: libc::c_ulong = 1 << 5;
+
+/// Where a profile with SCMP_ACT_NOTIFY rules sends its listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    pub listener_path: std::path::PathBuf,
+    pub metadata: Option<String>,
+}
+
+/// A profile ready to install: BPF programs in installation order, and
+/// the seccomp(2) flags.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub programs: Vec<BpfProgram>,
+    pub flags: libc::c_ulong,
+    /// The program that notifies an agent, if any (an index into
+    /// `programs`), and the agent.
+    pub notify: Option<(usize, Agent)>,
+    /// SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, for the notifying filter.
+    pub wait_killable: bool,
+}
+
+impl Compiled {
+    /// An agent must get the listener while the process still runs rt's
+    /// code, so such a profile is installed early (during setup).
+    pub fn has_agent(&self) -> bool {
+        self.notify.is_some()
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::Invalid(format!("linux.seccomp: {}", msg.into()))
+}
+
+/// The OCI action as seccompiler's, with libseccomp's defaults for the
+/// errno (EPERM) and trace values.
+fn action(a: LinuxSeccompAction, ret: Option<u32>) -> Result<SeccompAction> {
+    use LinuxSeccompAction::*;
+    Ok(match a {
+        ScmpActAllow => SeccompAction::Allow,
+        ScmpActErrno => SeccompAction::Errno(ret.unwrap_or(libc::EPERM as u32)),
+        ScmpActTrace => SeccompAction::Trace(ret.unwrap_or(libc::EPERM as u32)),
+        ScmpActKill | ScmpActKillThread => SeccompAction::KillThread,
+        ScmpActKillProcess => SeccompAction::KillProcess,
+        ScmpActTrap => SeccompAction::Trap,
+        ScmpActLog => SeccompAction::Log,
+        ScmpActNotify => SeccompAction::Errno(NOTIFY_MARK),
+    })
+}
+
+fn condition(sys: &str, arg: &oci_spec::runtime::LinuxSeccompArg) -> Result<SeccompCondition> {
+    use LinuxSeccompOperator::*;
+    let (op, value) = match arg.op() {
+        ScmpCmpNe => (SeccompCmpOp::Ne, arg.value()),
+        ScmpCmpLt => (SeccompCmpOp::Lt, arg.value()),
+        ScmpCmpLe => (SeccompCmpOp::Le, arg.value()),
+        ScmpCmpEq => (SeccompCmpOp::Eq, arg.value()),
+        ScmpCmpGe => (SeccompCmpOp::Ge, arg.value()),
+        ScmpCmpGt => (SeccompCmpOp::Gt, arg.value()),
+        // libseccomp's masked compare: (arg & value) == valueTwo.
+        ScmpCmpMaskedEq => (
+            SeccompCmpOp::MaskedEq(arg.value()),
+            arg.value_two().unwrap_or(0),
+        ),
+    };
+    let index = u8::try_from(arg.index())
+        .ok()
+        .filter(|i| *i < 6)
+        .ok_or_else(|| invalid(format!("{sys}: argument index {} is not 0-5", arg.index())))?;
+    SeccompCondition::new(index, SeccompCmpArgLen::Qword, op, value)
+        .map_err(|e| invalid(format!("{sys}: {e}")))
+}
+
+/// Rules per syscall number; `None` means "unconditionally".
+type RuleMap = BTreeMap<i64, Option<Vec<SeccompRule>>>;
+
+fn add_rule(map: &mut RuleMap, nr: i64, rule: Option<SeccompRule>) {
+    let entry = map.entry(nr).or_insert_with(|| Some(Vec::new()));
+    match (entry.as_mut(), rule) {
+        // Already unconditional: nothing narrows it.
+        (None, _) => {}
+        (Some(_), None) => *entry = None,
+        (Some(rules), Some(r)) => rules.push(r),
+    }
+}
+
+fn to_seccompiler(map: RuleMap) -> BTreeMap<i64, Vec<SeccompRule>> {
+    // seccompiler matches a syscall with an empty rule list unconditionally.
+    map.into_iter()
+        .map(|(nr, r)| (nr, r.unwrap_or_default()))
+        .collect()
+}
+
+/// A rule of the profile for `sys`, or None when it has no conditions.
+fn rule_of(sys: &str, s: &LinuxSyscall) -> Result<Option<SeccompRule>> {
+    let args = s.args().as_deref().unwrap_or(&[]);
+    if args.is_empty() {
+        return Ok(None);
+    }
+    let conds = args
+        .iter()
+        .map(|a| condition(sys, a))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Some(
+        SeccompRule::new(conds).map_err(|e| invalid(format!("{sys}: {e}")))?,
+    ))
+}
+
+/// Compiles a profile. Syscall names this architecture does not have are
+/// skipped, as runc does (profiles list syscalls of every architecture).
+pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
+    let notifies = profile.default_action() == LinuxSeccompAction::ScmpActNotify
+        || profile
+            .syscalls()
+            .iter()
+            .flatten()
+            .any(|s| s.action() == LinuxSeccompAction::ScmpActNotify);
+    let agent = match (notifies, profile.listener_path()) {
+        (true, Some(p)) if p.is_absolute() => Some(Agent {
+            listener_path: p.clone(),
+            metadata: profile.listener_metadata().clone(),
+        }),
+        (true, Some(p)) => {
+            return Err(invalid(format!(
+                "listenerPath {}: must be an absolute path",
+                p.display()
+            )))
+        }
+        (true, None) => {
+            return Err(invalid(
+                "SCMP_ACT_NOTIFY needs listenerPath (the seccomp agent's socket)",
+            ))
+        }
+        (false, Some(_)) => {
+            return Err(invalid(
+                "listenerPath is set but no rule uses SCMP_ACT_NOTIFY",
+            ))
+        }
+        (false, None) => None,
+    };
+    if profile
+        .syscalls()
+        .iter()
+        .flatten()
+        .any(|s| s.errno_ret() == Some(NOTIFY_MARK))
+    {
+        return Err(invalid(format!("errnoRet {NOTIFY_MARK} is not an errno")));
+    }
+    let mut flags: libc::c_ulong = 0;
+    let mut wait_killable = false;
+    for f in profile.flags().iter().flatten() {
+        flags |= match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => libc::SECCOMP_FILTER_FLAG_LOG,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => {
+                libc::SECCOMP_FILTER_FLAG_SPEC_ALLOW
+            }
+            // Only meaningful with a listener: kept for the notifying
+            // filter (see install), checked below.
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => {
+                wait_killable = true;
+                0
+            }
+            // One thread: the init or the exec'd process, before exec.
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 0,
+        } as libc::c_ulong;
+    }
+    let default = action(profile.default_action(), profile.default_errno_ret())?;
+
+    let mut all: RuleMap = BTreeMap::new();
+    // Keyed by the action's BPF return value, so ERRNO(1) and ERRNO(38)
+    // are different filters.
+    let mut by_action: BTreeMap<u32, (SeccompAction, RuleMap)> = BTreeMap::new();
+    for (i, s) in profile.syscalls().iter().flatten().enumerate() {
+        let act = action(s.action(), s.errno_ret())
+            .map_err(|e| invalid(format!("syscalls[{i}]: {e}")))?;
+        for name in s.names() {
+            let Some(nr) = syscalls_x86_64::number(name) else {
+                log::debug!("seccomp: no syscall {name} on x86_64; skipped");
+                continue;
+            };
+            let rule = rule_of(name, s)?;
+            add_rule(&mut all, nr, rule.clone());
+            if act != SeccompAction::Allow {
+                let entry = by_action
+                    .entry(u32::from(act.clone()))
+                    .or_insert_with(|| (act.clone(), BTreeMap::new()));
+                add_rule(&mut entry.1, nr, rule);
+            }
+        }
+    }
+
+    let build = |rules: RuleMap, mismatch: SeccompAction, matched: SeccompAction| {
+        let filter =
+            SeccompFilter::new(to_seccompiler(rules), mismatch, matched, TargetArch::x86_64)
+                .map_err(|e| invalid(e.to_string()))?;
+        BpfProgram::try_from(filter).map_err(|e| invalid(e.to_string()))
+    };
+
+    let mut programs = vec![x32_guard()];
+    if default != SeccompAction::Allow {
+        programs.push(build(all, default, SeccompAction::Allow)?);
+    }
+    for (_, (act, rules)) in by_action {
+        programs.push(build(rules, SeccompAction::Allow, act)?);
+    }
+    // The marker becomes USER_NOTIF; the kernel allows one listener per
+    // process, so one program must hold every notifying return.
+    let mut notify_at = Vec::new();
+    for (i, prog) in programs.iter_mut().enumerate() {
+        let mut marked = false;
+        for ins in prog.iter_mut() {
+            if ins.code == 0x06 && ins.k == RET_NOTIFY_MARK {
+                ins.k = SECCOMP_RET_USER_NOTIF;
+                marked = true;
+            }
+        }
+        if marked {
+            notify_at.push(i);
+        }
+    }
+    if wait_killable && notify_at.is_empty() {
+        return Err(invalid(
+            "flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is for profiles with SCMP_ACT_NOTIFY rules",
+        ));
+    }
+    let notify = match (notify_at.as_slice(), agent) {
+        ([], _) => None,
+        ([i], Some(a)) => Some((*i, a)),
+        _ => {
+            return Err(Error::Unsupported(
+                "linux.seccomp: SCMP_ACT_NOTIFY as the default action and for rules at once".into(),
+            ))
+        }
+    };
+    Ok(Compiled {
+        programs,
+        flags,
+        notify,
+        wait_killable,
+    })
+}
+
+/// A filter that kills the process on any x32 syscall, allowing the rest.
+fn x32_guard() -> BpfProgram {
+    use seccompiler::sock_filter;
+    const LD_W_ABS: u16 = 0x20; // BPF_LD (0) | BPF_W (0) | BPF_ABS
+    const JSET_K: u16 = 0x05 | 0x40; // BPF_JMP | BPF_JSET | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    let stmt = |code, k| sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    };
+    vec![
+        // seccomp_data.nr is at offset 0.
+        stmt(LD_W_ABS, 0),
+        sock_filter {
+            code: JSET_K,
+            jt: 0,
+            jf: 1,
+            k: X32_SYSCALL_BIT,
+        },
+        stmt(RET_K, libc::SECCOMP_RET_KILL_PROCESS),
+        stmt(RET_K, libc::SECCOMP_RET_ALLOW),
+    ]
+}
+
+/// Installs the filters in the calling thread. Without no_new_privs this
+/// needs CAP_SYS_ADMIN, so the init installs them before dropping its
+/// capabilities then. Returns the notification listener, if the profile
+/// has an agent.
+pub fn install(c: &Compiled) -> Result<Option<std::os::fd::OwnedFd>> {
+    let mut listener = None;
+    for (i, prog) in c.programs.iter().enumerate() {
+        let notifies = c.notify.as_ref().is_some_and(|(at, _)| *at == i);
+        let flags = match (notifies, c.wait_killable) {
+            (true, true) => {
+                c.flags | SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
+            }
+            (true, false) => c.flags | SECCOMP_FILTER_FLAG_NEW_LISTENER,
+            (false, _) => c.flags,
+        };
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            // seccompiler's sock_filter is #[repr(C)] with the kernel's
+            // layout, the same as libc's.
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: the kernel copies the program from `fprog`, which points
+        // into `prog`; both outlive the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER,
+                flags,
+                &fprog as *const libc::sock_fprog,
+            )
+        };
+        if r < 0 {
+            return Err(Error::Sys {
+                context: "linux.seccomp: install the filter".into(),
+                source: nix::Error::last(),
+            });
+        }
+        if notifies {
+            // SAFETY: with NEW_LISTENER, seccomp returned a new descriptor
+            // (close-on-exec) that nothing else owns.
+            listener = Some(unsafe {
+                <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32)
+            });
+        }
+    }
+    Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(json: serde_json::Value) -> LinuxSeccomp {
+        serde_json::from_value(json).unwrap()
+    }
+
+    #[test]
+    fn one_filter_per_distinct_action() {
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "syscalls": [
+                {"names": ["read", "write", "no_such_call"], "action": "SCMP_ACT_ALLOW"},
+                {"names": ["mount"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+                {"names": ["reboot"], "action": "SCMP_ACT_KILL_PROCESS"},
+                {"names": ["personality"], "action": "SCMP_ACT_ALLOW",
+                 "args": [{"index": 0, "value": 0, "op": "SCMP_CMP_EQ"}]}
+            ]
+        }));
+        let c = compile(&p).unwrap();
+        // x32 guard, default, ERRNO(38), KILL_PROCESS.
+        assert_eq!(c.programs.len(), 4);
+    }
+
+    #[test]
+    fn allow_by_default_needs_no_default_filter() {
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO"}]
+        }));
+        assert_eq!(compile(&p).unwrap().programs.len(), 2);
+    }
+
+    #[test]
+    fn notify_needs_a_listener_and_bad_args_are_errors() {
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_NOTIFY"}]
+        }));
+        assert!(compile(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("listenerPath"));
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ERRNO",
+            "listenerPath": "/run/agent.sock",
+            "listenerMetadata": "m",
+            "syscalls": [{"names": ["mount", "umount2"], "action": "SCMP_ACT_NOTIFY"},
+                         {"names": ["read"], "action": "SCMP_ACT_ALLOW"}]
+        }));
+        let c = compile(&p).unwrap();
+        let (at, agent) = c.notify.clone().expect("a notifying program");
+        assert_eq!(agent.listener_path, std::path::Path::new("/run/agent.sock"));
+        assert_eq!(agent.metadata.as_deref(), Some("m"));
+        assert!(c.programs[at].iter().any(|i| i.k == SECCOMP_RET_USER_NOTIF));
+        assert!(c.programs.iter().flatten().all(|i| i.k != RET_NOTIFY_MARK));
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/run/agent.sock",
+            "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO"}]
+        }));
+        assert!(compile(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("no rule uses"));
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO",
+                          "args": [{"index": 7, "value": 0, "op": "SCMP_CMP_EQ"}]}]
+        }));
+        assert!(compile(&p)
+            .unwrap_err()
+            .to_string()
+            .contains("argument index 7"));
+    }
+}

@@ -1,0 +1,74 @@
+//! Idmapped bind mounts (`mounts[].uidMappings/gidMappings`, the `idmap`
+//! and `ridmap` options): which mounts need one, and the user namespace
+//! that carries each mapping. The namespaces are made by rt before the
+//! clone, where /proc/<pid> names the helper process for sure; the init
+//! gets their descriptors and attaches them with mount_setattr.
+
+use std::os::fd::OwnedFd;
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{LinuxIdMapping, Spec};
+
+use crate::config::idmap::mappings;
+use crate::error::{Context, Error, Result};
+
+/// An idmapped mount the init must make: the mount's index in
+/// `spec.mounts`, the user namespace with its mapping, and whether the
+/// mapping applies to the submounts of an rbind too.
+#[derive(Debug)]
+pub struct IdmappedMount {
+    pub index: usize,
+    pub userns: OwnedFd,
+    pub recursive: bool,
+}
+
+/// Makes a user namespace for every idmapped mount of the config.
+pub fn prepare(spec: &Spec) -> Result<Vec<IdmappedMount>> {
+    let mut out = Vec::new();
+    for (i, m) in spec.mounts().iter().flatten().enumerate() {
+        if let Some(map) =
+            mappings(spec, m).map_err(|e| Error::Invalid(format!("mounts[{i}]: {e}")))?
+        {
+            let userns = userns_with(map.uid, map.gid)
+                .map_err(|e| Error::Invalid(format!("mounts[{i}]: idmap: {e}")))?;
+            out.push(IdmappedMount {
+                index: i,
+                userns,
+                recursive: map.recursive,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// A user namespace with these mappings, held by its descriptor: a
+/// helper process makes it, rt writes the maps, opens the namespace, and
+/// lets the helper exit.
+fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<OwnedFd> {
+    let (hold_r, hold_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx("pipe")?;
+    let hold_w_raw = std::os::fd::AsRawFd::as_raw_fd(&hold_w);
+    let helper = crate::spawn::clone_into(libc::CLONE_NEWUSER as u64, None, move || {
+        // SAFETY: the helper's copy of rt's end, closed once so that rt
+        // dropping its own is the EOF the helper waits for; the helper
+        // never touches `hold_w` (it leaves with _exit).
+        unsafe { libc::close(hold_w_raw) };
+        let mut b = [0u8; 1];
+        let _ = nix::unistd::read(&hold_r, &mut b);
+        // SAFETY: _exit ends the helper without running rt's destructors.
+        unsafe { libc::_exit(0) }
+    })?;
+    let result = (|| {
+        crate::spawn::write_map(helper.pid, "uid_map", uid)?;
+        crate::spawn::write_map(helper.pid, "gid_map", gid)?;
+        open(
+            format!("/proc/{}/ns/user", helper.pid).as_str(),
+            OFlag::O_RDONLY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ctx("open the idmap user namespace")
+    })();
+    drop(hold_w);
+    let _ = nix::sys::wait::waitpid(helper.pid, None);
+    result
+}

@@ -1,0 +1,298 @@
+//! Making the container's init: one clone3 with every new namespace at
+//! once (into its cgroup with CLONE_INTO_CGROUP), a pidfd held from the
+//! moment of the clone, and the parent's half of the setup: id maps, then
+//! waiting for the init to report ready or failed.
+
+pub mod channel;
+pub mod idmap;
+pub mod namespaces;
+
+use std::convert::Infallible;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, Spec};
+
+use crate::error::{Context, Error, Result};
+use crate::spawn::channel::{Channel, FromInit, ToInit};
+use crate::spawn::namespaces::Plan;
+use crate::sys::pidfd::pidfd_send_signal;
+use crate::sys::process::runtime_exe;
+
+/// The init process, as seen by rt.
+#[derive(Debug)]
+pub struct Init {
+    pub pid: Pid,
+    /// A pidfd on the init: signals and exit are never confused with a
+    /// recycled pid.
+    pub pidfd: OwnedFd,
+}
+
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+const CLONE_INTO_CGROUP: u64 = 0x200000000;
+
+/// Clones the init and drives the parent's side of its setup. On error the
+/// init is killed and reaped before returning.
+/// The child runs `init` with its end of the sync channel; `state_lock`
+/// is rt's lock descriptor, closed in the child.
+pub fn spawn<F: FnOnce(Channel) -> Infallible>(
+    spec: &Spec,
+    plan: &Plan,
+    state_lock: Option<RawFd>,
+    cgroup: Option<&OwnedFd>,
+    init: F,
+    on_hooks: &mut dyn FnMut(Pid) -> Result<String>,
+    on_listener: &mut dyn FnMut(Pid, OwnedFd) -> Result<()>,
+) -> Result<Init> {
+    let child_init = init;
+    let (parent_ch, child_ch) = Channel::pair()?;
+
+    plan.enter_parent_namespaces()?;
+    if plan.new_time {
+        nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
+            libc::CLONE_NEWTIME,
+        ))
+        .ctx("create the time namespace")?;
+        if let Some(offsets) = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.time_offsets().as_ref())
+        {
+            let mut text = String::new();
+            for (clock, off) in offsets {
+                text.push_str(&format!(
+                    "{clock} {} {}\n",
+                    off.secs().unwrap_or(0),
+                    off.nanosecs().unwrap_or(0)
+                ));
+            }
+            std::fs::write("/proc/self/timens_offsets", text)
+                .ctx("linux.timeOffsets: write /proc/self/timens_offsets")?;
+        }
+    }
+
+    let parent_raw = parent_ch.as_raw_fd();
+    let init = clone_into(plan.clone_flags.bits() as u64, cgroup, move || {
+        // The child keeps only its own end of the channel, so that it sees
+        // EOF if rt dies, and none of rt's lock (see InitArgs::state_lock).
+        // SAFETY: the child never drops its copies of `parent_ch` or of
+        // the lock (it leaves with _exit or exec), so these are the only
+        // closes of those descriptors in the child.
+        unsafe { libc::close(parent_raw) };
+        if let Some(fd) = state_lock {
+            // SAFETY: as above.
+            unsafe { libc::close(fd) };
+        }
+        child_init(child_ch)
+    })?;
+    match parent_side(&init, spec, plan, &parent_ch, on_hooks, on_listener) {
+        Ok(()) => Ok(init),
+        Err(e) => {
+            kill_and_reap(&init);
+            Err(e)
+        }
+    }
+}
+
+/// Starts a process in a running container (`rt exec`): rt joins the
+/// container's pid and time namespaces for its children, clones straight
+/// into the container's cgroup, and the child joins the rest. Returns once
+/// the child has exec'd (its end of the channel closed on exec), or the
+/// child's error.
+pub fn spawn_exec<F: FnOnce(Channel) -> Infallible>(
+    plan: &Plan,
+    exec: F,
+    cgroup: &OwnedFd,
+    on_listener: &mut dyn FnMut(Pid, OwnedFd) -> Result<()>,
+) -> Result<Init> {
+    let (parent_ch, child_ch) = Channel::pair()?;
+    plan.enter_parent_namespaces()?;
+    let parent_raw = parent_ch.as_raw_fd();
+    let child = clone_into(0, Some(cgroup), move || {
+        // SAFETY: as in `spawn`: the child's only close of this descriptor.
+        unsafe { libc::close(parent_raw) };
+        exec(child_ch)
+    })?;
+    loop {
+        match parent_ch.recv_with_fd::<FromInit>() {
+            Ok(None) => return Ok(child),
+            Ok(Some((FromInit::SeccompListener, Some(fd)))) => {
+                if let Err(e) = on_listener(child.pid, fd) {
+                    kill_and_reap(&child);
+                    return Err(e);
+                }
+            }
+            Ok(Some((FromInit::Failed { error }, _))) => {
+                let _ = nix::sys::wait::waitpid(child.pid, None);
+                return Err(Error::Exec(error));
+            }
+            Ok(Some((other, _))) => {
+                kill_and_reap(&child);
+                return Err(Error::Exec(format!("unexpected message {other:?}")));
+            }
+            Err(e) => {
+                kill_and_reap(&child);
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// clone3 with a pidfd (and into `cgroup` when given); the child runs
+/// `child`, which never returns. The parent gets the new process; its copy
+/// of whatever `child` captured is dropped.
+pub fn clone_into<F: FnOnce() -> std::convert::Infallible>(
+    flags: u64,
+    cgroup: Option<&OwnedFd>,
+    child: F,
+) -> Result<Init> {
+    // Known before the child exists, so it can refuse to exec rt itself.
+    runtime_exe();
+    let mut pidfd: libc::c_int = -1;
+    let mut ca = CloneArgs {
+        flags: flags | libc::CLONE_PIDFD as u64,
+        pidfd: &mut pidfd as *mut libc::c_int as u64,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    if let Some(cg) = cgroup {
+        ca.flags |= CLONE_INTO_CGROUP;
+        ca.cgroup = cg.as_raw_fd() as u64;
+    }
+    // SAFETY: clone3 without CLONE_VM forks the (single-threaded) process;
+    // the child runs `child`, which never returns into rt's code and
+    // leaves with _exit. `ca` and `pidfd` outlive the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &mut ca as *mut CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret < 0 {
+        let e = nix::Error::last();
+        return Err(e).with_ctx(|| {
+            format!(
+                "clone3 the container process{}",
+                if e == nix::Error::EINVAL || e == nix::Error::EPERM {
+                    " (are all asked namespace types supported here?)"
+                } else {
+                    ""
+                }
+            )
+        });
+    }
+    if ret == 0 {
+        // Until it execs, the child is rt: not dumpable, so no process of
+        // the container can ptrace it or open its /proc/<pid>/exe, fds
+        // or memory (CVE-2016-9962, CVE-2019-5736). execve of the user's
+        // program makes it dumpable again.
+        // SAFETY: prctl with integer arguments only.
+        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+        // The child: `child` never returns (its type says so).
+        child();
+    }
+    drop(child);
+    // SAFETY: clone3 stored a new pidfd that nothing else owns.
+    Ok(Init {
+        pid: Pid::from_raw(ret as i32),
+        pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
+    })
+}
+
+fn parent_side(
+    init: &Init,
+    spec: &Spec,
+    plan: &Plan,
+    ch: &Channel,
+    on_hooks: &mut dyn FnMut(Pid) -> Result<String>,
+    on_listener: &mut dyn FnMut(Pid, OwnedFd) -> Result<()>,
+) -> Result<()> {
+    if plan.new_user {
+        let linux = spec.linux().as_ref();
+        write_map(
+            init.pid,
+            "uid_map",
+            linux
+                .and_then(|l| l.uid_mappings().as_deref())
+                .unwrap_or(&[]),
+        )?;
+        write_map(
+            init.pid,
+            "gid_map",
+            linux
+                .and_then(|l| l.gid_mappings().as_deref())
+                .unwrap_or(&[]),
+        )?;
+        ch.send(&ToInit::IdMapsWritten)?;
+    }
+    loop {
+        match ch.recv_with_fd::<FromInit>()? {
+            Some((FromInit::CreateHooks, _)) => {
+                let state = on_hooks(init.pid)?;
+                ch.send(&ToInit::HooksDone { state })?;
+            }
+            Some((FromInit::SeccompListener, Some(fd))) => on_listener(init.pid, fd)?,
+            Some((FromInit::SeccompListener, None)) => {
+                return Err(Error::Init(
+                    "seccomp listener message without its descriptor".into(),
+                ))
+            }
+            Some((FromInit::Ready, _)) => return Ok(()),
+            Some((FromInit::Failed { error }, _)) => return Err(Error::Init(error)),
+            None => {
+                return Err(Error::Init(format!(
+                    "exited during setup ({})",
+                    describe_exit(init)
+                )))
+            }
+        }
+    }
+}
+
+pub(crate) fn write_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {
+    let text: String = maps
+        .iter()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    std::fs::write(format!("/proc/{pid}/{file}"), text).with_ctx(|| {
+        format!(
+            "linux.{}: write /proc/{pid}/{file}",
+            if file == "uid_map" {
+                "uidMappings"
+            } else {
+                "gidMappings"
+            }
+        )
+    })
+}
+
+/// Kills the init and reaps it (rt is its parent during create).
+pub fn kill_and_reap(init: &Init) {
+    let _ = pidfd_send_signal(&init.pidfd, libc::SIGKILL);
+    let _ = nix::sys::wait::waitpid(init.pid, None);
+}
+
+fn describe_exit(init: &Init) -> String {
+    match nix::sys::wait::waitpid(init.pid, None) {
+        Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => format!("exit status {c}"),
+        Ok(nix::sys::wait::WaitStatus::Signaled(_, s, _)) => format!("killed by {s}"),
+        Ok(other) => format!("{other:?}"),
+        Err(e) => format!("wait: {e}"),
+    }
+}

@@ -1,0 +1,148 @@
+//! Which namespaces a container gets, and how: created by the one clone3,
+//! joined by path with setns, or (pid and time) entered by rt itself before
+//! the clone so that the init is born inside them.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::fcntl::{open, OFlag};
+use nix::sched::CloneFlags;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
+
+use crate::error::{Context, Result};
+
+pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
+    match t {
+        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
+        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
+        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
+        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
+        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
+        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
+        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
+        // CLONE_NEWTIME: nix names it only on some versions.
+        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
+    }
+}
+
+/// A namespace to join: its type and an open descriptor on its nsfs file.
+#[derive(Debug)]
+pub struct Join {
+    pub typ: LinuxNamespaceType,
+    pub path: PathBuf,
+    pub fd: OwnedFd,
+}
+
+/// How each namespace of the config will be set up.
+#[derive(Debug)]
+pub struct Plan {
+    /// Passed to clone3: the namespaces the init is created in.
+    pub clone_flags: CloneFlags,
+    /// Created by the init with unshare(2) after joining a user namespace
+    /// by path, so that they are owned by that user namespace.
+    pub unshare_flags: CloneFlags,
+    /// Joined by rt itself before the clone (pid and time act on children).
+    pub parent_joins: Vec<Join>,
+    /// rt unshares a new time namespace for its children before the clone
+    /// so the offsets can be written before any process is inside it.
+    pub new_time: bool,
+    /// Joined by the init, user namespace first.
+    pub child_joins: Vec<Join>,
+    pub new_user: bool,
+    pub new_mount: bool,
+    pub new_uts: bool,
+    pub new_cgroup: bool,
+}
+
+impl Plan {
+    /// Nothing new and nothing joined: the caller's namespaces.
+    pub fn empty() -> Plan {
+        Plan {
+            clone_flags: CloneFlags::empty(),
+            unshare_flags: CloneFlags::empty(),
+            parent_joins: Vec::new(),
+            new_time: false,
+            child_joins: Vec::new(),
+            new_user: false,
+            new_mount: false,
+            new_uts: false,
+            new_cgroup: false,
+        }
+    }
+
+    pub fn new(nss: &[LinuxNamespace]) -> Result<Plan> {
+        let mut plan = Plan::empty();
+        let joins_user = nss
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
+        for ns in nss {
+            let t = ns.typ();
+            match ns.path() {
+                Some(path) => {
+                    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                        .with_ctx(|| {
+                            format!(
+                                "linux.namespaces: open {} namespace {}",
+                                crate::config::namespaces::name(t),
+                                path.display()
+                            )
+                        })?;
+                    let join = Join {
+                        typ: t,
+                        path: path.clone(),
+                        fd,
+                    };
+                    match t {
+                        LinuxNamespaceType::Pid | LinuxNamespaceType::Time => {
+                            plan.parent_joins.push(join)
+                        }
+                        LinuxNamespaceType::User => plan.child_joins.insert(0, join),
+                        _ => plan.child_joins.push(join),
+                    }
+                }
+                None => {
+                    match t {
+                        LinuxNamespaceType::Time => plan.new_time = true,
+                        // With a joined user namespace, new ones must be
+                        // made after the join to be owned by it. A new pid
+                        // namespace there is refused by spec validation.
+                        _ if joins_user && t != LinuxNamespaceType::Pid => {
+                            plan.unshare_flags |= flag(t)
+                        }
+                        _ => plan.clone_flags |= flag(t),
+                    }
+                    match t {
+                        LinuxNamespaceType::User => plan.new_user = true,
+                        LinuxNamespaceType::Mount => plan.new_mount = true,
+                        LinuxNamespaceType::Uts => plan.new_uts = true,
+                        LinuxNamespaceType::Cgroup => plan.new_cgroup = true,
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(plan)
+    }
+
+    /// Enters the pid/time namespaces given by path in rt's own process;
+    /// only its children are affected. rt is single-threaded, as setns
+    /// requires for these.
+    pub fn enter_parent_namespaces(&self) -> Result<()> {
+        for j in &self.parent_joins {
+            nix::sched::setns(j.fd.as_fd(), flag(j.typ)).with_ctx(|| {
+                format!(
+                    "join {} namespace {}",
+                    crate::config::namespaces::name(j.typ),
+                    j.path.display()
+                )
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// Returns whether `t` is listed at all (new or joined).
+pub fn has(nss: &[LinuxNamespace], t: LinuxNamespaceType) -> bool {
+    nss.iter().any(|n| n.typ() == t)
+}

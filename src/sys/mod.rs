@@ -1,0 +1,7 @@
+//! Raw system calls that nix does not wrap, with their `unsafe`: the one
+//! place in the crate where it is allowed. Each function is a thin, safe
+//! wrapper that owns what the kernel returns.
+
+pub mod pidfd;
+pub mod process;
+pub mod sched;

@@ -1,0 +1,35 @@
+//! pidfd_open(2) and pidfd_send_signal(2): signals and waits that never
+//! reach a recycled pid.
+
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+
+/// pidfd_open(2).
+pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
+    // SAFETY: plain integer arguments; a non-negative return is a new fd.
+    let r = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if r < 0 {
+        Err(nix::Error::last())
+    } else {
+        // SAFETY: the kernel returned a new descriptor nothing else owns.
+        Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
+    }
+}
+
+/// pidfd_send_signal(2).
+pub fn pidfd_send_signal(pidfd: &impl AsFd, sig: i32) -> nix::Result<()> {
+    // SAFETY: a valid pidfd, a signal number and no siginfo.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            pidfd.as_fd().as_raw_fd(),
+            sig,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    if r < 0 {
+        Err(nix::Error::last())
+    } else {
+        Ok(())
+    }
+}
