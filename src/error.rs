@@ -94,7 +94,39 @@ impl<T> Context<T> for std::result::Result<T, std::io::Error> {
     }
 }
 
+/// What kind of failure an [`Error`] is, for callers that answer in
+/// another protocol (containerd's shim maps these to gRPC codes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ErrorKind {
+    /// No container with that id.
+    NotFound,
+    /// A container with that id exists already.
+    AlreadyExists,
+    /// The container's status does not allow the operation.
+    WrongState,
+    /// The config, an id or an argument is invalid.
+    InvalidInput,
+    /// rt does not implement what was asked.
+    Unsupported,
+    /// Anything else: a system call, the init, I/O.
+    Other,
+}
+
 impl Error {
+    /// The kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::NotFound(_) => ErrorKind::NotFound,
+            Error::Exists(_) => ErrorKind::AlreadyExists,
+            Error::InvalidState(_) => ErrorKind::WrongState,
+            Error::Config { .. } | Error::InvalidId { .. } | Error::Invalid(_) => {
+                ErrorKind::InvalidInput
+            }
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            _ => ErrorKind::Other,
+        }
+    }
+
     /// The errno behind this error, if it came from a system call.
     pub fn errno(&self) -> Option<nix::errno::Errno> {
         match self {
