@@ -4,7 +4,7 @@
 //! container's) is the caller's business; this module runs one list.
 
 use std::io::{Read, Seek, Write};
-use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -139,22 +139,9 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         // started too (a script's `sleep`), not just the hook.
         .process_group(0);
     let parent = std::process::id() as libc::pid_t;
-    // SAFETY: the closure runs in the forked child before exec and only
-    // makes async-signal-safe calls (prctl, getppid, _exit).
-    unsafe {
-        cmd.pre_exec(move || {
-            // A hook does not outlive the rt that waits for it: if rt is
-            // killed mid-create, the hook goes too.
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // rt may have died before the prctl took effect.
-            if libc::getppid() != parent {
-                libc::_exit(1);
-            }
-            Ok(())
-        })
-    };
+    // A hook does not outlive the rt that waits for it: if rt is killed
+    // mid-create, the hook goes too.
+    crate::sys::process::die_with_parent(&mut cmd, parent);
     let mut child = cmd.spawn().map_err(|e| format!("start: {e}"))?;
     let pidfd = pidfd_open(child.id() as i32).map_err(|e| format!("pidfd_open: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
@@ -231,12 +218,6 @@ fn read_back(mut f: std::fs::File) -> String {
 }
 
 fn memfd(name: &str) -> Result<OwnedFd> {
-    let name = std::ffi::CString::new(name).expect("no NUL in a constant name");
-    // SAFETY: memfd_create reads a valid C string and returns a new fd.
-    let fd = unsafe { libc::memfd_create(name.as_ptr(), libc::MFD_CLOEXEC) };
-    if fd < 0 {
-        return Err(nix::Error::last()).ctx("memfd_create for hook output");
-    }
-    // SAFETY: a new descriptor nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    use nix::sys::memfd::{memfd_create, MFdFlags};
+    memfd_create(name, MFdFlags::MFD_CLOEXEC).ctx("memfd_create for hook output")
 }

@@ -1,6 +1,10 @@
 //! rt: an OCI container runtime. The library does everything that makes
 //! and manages a container; `src/bin/rt/` is a thin command line over it.
 //! ARCHITECTURE.md is the map of these modules.
+//!
+//! `unsafe` lives in `sys/` only: everything else is denied it.
+
+#![deny(unsafe_code)]
 
 pub mod cgroup;
 pub mod config;
@@ -13,6 +17,7 @@ pub mod rootfs;
 pub mod seccomp;
 pub mod spawn;
 pub mod state;
+#[allow(unsafe_code)]
 pub mod sys;
 pub mod tty;
 

@@ -8,7 +8,7 @@
 //! matches a rule when its type and numbers match and the requested access
 //! is a subset of the rule's. No match denies.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 use oci_spec::runtime::{LinuxDeviceType, Spec};
 
@@ -265,74 +265,13 @@ impl Program {
                 )));
             }
         };
-        let mut attr = [0u8; 128];
-        put_u32(&mut attr, 0, cgroup.as_raw_fd() as u32);
-        put_u32(&mut attr, 4, prog.as_raw_fd() as u32);
-        put_u32(&mut attr, 8, 6); // BPF_CGROUP_DEVICE
-        put_u32(&mut attr, 12, 2); // BPF_F_ALLOW_MULTI
-                                   // SAFETY: a zeroed bpf_attr for BPF_PROG_ATTACH with two valid fds.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_bpf,
-                8, /* BPF_PROG_ATTACH */
-                attr.as_ptr(),
-                attr.len(),
-            )
-        };
-        if r < 0 {
-            return Err(nix::Error::last())
-                .ctx("linux.resources.devices: attach the device filter to the cgroup");
-        }
+        crate::sys::bpf::attach_cgroup_device(cgroup, &prog)
+            .ctx("linux.resources.devices: attach the device filter to the cgroup")?;
         Ok(())
     }
 }
 
-/// bpf(BPF_PROG_LOAD) of a cgroup device program.
-fn load(insns: &[Insn], log: Option<&mut Vec<u8>>) -> nix::Result<OwnedFd> {
-    let license = c"Apache";
-    let mut attr = [0u8; 128];
-    put_u32(&mut attr, 0, 15); // BPF_PROG_TYPE_CGROUP_DEVICE
-    put_u32(&mut attr, 4, insns.len() as u32);
-    put_u64(&mut attr, 8, insns.as_ptr() as u64);
-    put_u64(&mut attr, 16, license.as_ptr() as u64);
-    if let Some(log) = log {
-        put_u32(&mut attr, 24, 1); // log_level
-        put_u32(&mut attr, 28, log.len() as u32);
-        put_u64(&mut attr, 32, log.as_mut_ptr() as u64);
-    }
-    // SAFETY: `attr` is a zeroed bpf_attr for BPF_PROG_LOAD whose pointers
-    // (instructions, license, log buffer) outlive the call.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            5, /* BPF_PROG_LOAD */
-            attr.as_ptr(),
-            attr.len(),
-        )
-    };
-    if fd < 0 {
-        return Err(nix::Error::last());
-    }
-    // SAFETY: a new descriptor nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-fn put_u32(b: &mut [u8], at: usize, v: u32) {
-    b[at..at + 4].copy_from_slice(&v.to_ne_bytes());
-}
-fn put_u64(b: &mut [u8], at: usize, v: u64) {
-    b[at..at + 8].copy_from_slice(&v.to_ne_bytes());
-}
-
-/// One eBPF instruction (struct bpf_insn).
-#[repr(C)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Insn {
-    pub code: u8,
-    pub regs: u8,
-    pub off: i16,
-    pub imm: i32,
-}
+use crate::sys::bpf::{load_cgroup_device as load, Insn};
 
 const AND: u8 = 0x50;
 const RSH: u8 = 0x70;

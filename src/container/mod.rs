@@ -478,9 +478,7 @@ pub fn check_passed_fds(preserve_fds: i32) -> Result<()> {
     }
     let n = preserve_fds + listen_fds().0;
     for fd in 3..3 + n {
-        // SAFETY: F_GETFD only reads the descriptor's flags; any integer
-        // is a valid argument and nothing is borrowed or taken.
-        if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        if !crate::sys::fd::is_open(fd) {
             return Err(Error::Invalid(format!(
                 "descriptor {fd} is not open, but --preserve-fds/LISTEN_FDS ask to pass 3..{}",
                 2 + n
@@ -604,11 +602,8 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
             return Ok(());
         }
         for pid in cg.pids()? {
-            // libc, not nix: nix's Signal has no real-time signals, and
-            // a None there would send nothing.
-            // SAFETY: kill(2) takes plain integers; a process that is gone
-            // already is ESRCH, ignored.
-            let _ = unsafe { libc::kill(pid, sig) };
+            // A process that is gone already is ESRCH, ignored.
+            let _ = crate::sys::process::kill(pid, sig);
         }
         return Ok(());
     }

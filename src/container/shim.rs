@@ -10,20 +10,21 @@
 //! shim says `Ready` once it runs, and the caller also watches the child
 //! with a pidfd in case it dies before saying anything.
 
-use std::io::Write as _;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 
-use nix::unistd::{execv, fork, pipe2, setsid, ForkResult};
+use nix::unistd::{execv, pipe2, setsid, ForkResult};
 use serde::{Deserialize, Serialize};
 
 use crate::container::{self, CreateOptions};
 use crate::error::{Context, Error, Result};
 use crate::state::Root;
+use crate::sys::fd::{clear_cloexec, dup2_onto, write_raw};
 use crate::sys::pidfd::pidfd_open;
+use crate::sys::process::{exit_now, fork_single_threaded};
 
 /// Whether `rt create` hands the container to a shim (`--shim`, `RT_SHIM`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,10 +64,7 @@ impl Report {
         let mut line = serde_json::to_vec(self).expect("report serializes");
         line.push(b'\n');
         line.truncate(libc::PIPE_BUF);
-        // SAFETY: `fd` is the open write end of the report pipe for the
-        // whole call; ManuallyDrop keeps the File from closing it.
-        let mut f = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(fd) });
-        let _ = f.write_all(&line);
+        let _ = write_raw(fd, &line);
     }
 }
 
@@ -105,21 +103,19 @@ pub fn find_binary() -> Result<PathBuf> {
 ///
 /// Must be called from a single-threaded process (it forks).
 pub fn create(root: &Root, opts: &CreateOptions, handoff: &Handoff) -> Result<i32> {
-    if threads() != Some(1) {
+    if crate::sys::process::thread_count() != Some(1) {
         return Err(Error::Invalid(
             "internal: shim::create needs a single-threaded caller".into(),
         ));
     }
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe for the shim's report")?;
-    // SAFETY: the process is single-threaded (checked above), so the child
-    // may run arbitrary code; it never returns from `become_shim`.
-    match unsafe { fork() }.ctx("fork the shim")? {
+    // The child never returns from `become_shim`.
+    match fork_single_threaded().ctx("fork the shim")? {
         ForkResult::Child => {
             drop(report_r);
             let code = become_shim(root, opts, handoff, report_w.as_raw_fd());
-            // SAFETY: _exit ends the forked child without running the
-            // parent's atexit handlers or destructors a second time.
-            unsafe { libc::_exit(code) }
+            // Not the parent's atexit handlers or destructors again.
+            exit_now(code)
         }
         ForkResult::Parent { child } => {
             drop(report_w);
@@ -135,14 +131,6 @@ pub fn create(root: &Root, opts: &CreateOptions, handoff: &Handoff) -> Result<i3
             outcome
         }
     }
-}
-
-fn threads() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|n| n.trim().parse().ok())
 }
 
 /// Reads the child's reports until `Ready` or `Failed`, or until it dies.
@@ -228,10 +216,7 @@ fn create_and_exec(
     setsid().ctx("setsid for the shim")?;
     // Processes the init leaves behind (without a pid namespace) are
     // reparented to the shim, which reaps them.
-    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer argument.
-    if unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) } < 0 {
-        return Err(nix::Error::last()).ctx("become a child subreaper");
-    }
+    nix::sys::prctl::set_child_subreaper(true).ctx("become a child subreaper")?;
     let null = open(
         "/dev/null",
         OFlag::O_RDWR | OFlag::O_CLOEXEC,
@@ -285,11 +270,8 @@ fn create_and_exec(
         argv.push("--no-log".into());
     }
     for fd in keep {
-        // SAFETY: F_SETFD on a descriptor this process holds open (the
-        // report pipe, `captured` and `created` live until the exec).
-        if unsafe { libc::fcntl(fd, libc::F_SETFD, 0) } < 0 {
-            return Err(nix::Error::last()).ctx("pass a descriptor to rt-shim");
-        }
+        // Open until the exec: the report pipe, `captured` and `created`.
+        clear_cloexec(fd).ctx("pass a descriptor to rt-shim")?;
     }
     // The shim must not hold the caller's stdio (a caller reading our
     // output would wait for the container's end).
@@ -311,10 +293,5 @@ fn create_and_exec(
 }
 
 fn dup2_raw(from: &OwnedFd, to: RawFd) -> Result<()> {
-    // SAFETY: dup2 onto 0..=2, descriptors this process owns and means to
-    // replace; `from` is open for the call.
-    if unsafe { libc::dup2(from.as_raw_fd(), to) } < 0 {
-        return Err(nix::Error::last()).ctx("set up the shim's stdio");
-    }
-    Ok(())
+    dup2_onto(from, to).ctx("set up the shim's stdio")
 }

@@ -150,9 +150,9 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
 }
 
 fn exit(code: i32) -> ! {
-    // SAFETY: _exit ends the process without running rt's destructors or
-    // atexit handlers, which belong to the parent's copy of the program.
-    unsafe { libc::_exit(code) }
+    // Not rt's destructors or atexit handlers: they belong to the
+    // parent's copy of the program.
+    crate::sys::process::exit_now(code)
 }
 
 /// A program ready for execve.
@@ -367,16 +367,9 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     // filter goes in early below).
     if !a.no_new_keyring {
         // A fresh session keyring, so the container cannot read the host's.
-        // SAFETY: keyctl with a NULL name only creates and joins a keyring.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_keyctl,
-                1, /* KEYCTL_JOIN_SESSION_KEYRING */
-                std::ptr::null::<libc::c_char>(),
-            )
-        };
-        if r < 0 && nix::Error::last() != nix::Error::ENOSYS {
-            return Err(nix::Error::last()).ctx("join a new session keyring");
+        match crate::sys::process::join_new_session_keyring() {
+            Ok(()) | Err(nix::Error::ENOSYS) => {}
+            Err(e) => return Err(e).ctx("join a new session keyring"),
         }
     }
     // Early without no_new_privs (it needs CAP_SYS_ADMIN), and with a
@@ -422,12 +415,10 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     let uid = Uid::from_raw(user.uid());
     nix::unistd::setresgid(gid, gid, gid)
         .with_ctx(|| format!("process.user.gid: setresgid {gid}"))?;
-    // SAFETY: prctl with integer arguments only.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 1, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_keepcaps(true);
     nix::unistd::setresuid(uid, uid, uid)
         .with_ctx(|| format!("process.user.uid: setresuid {uid}"))?;
-    // SAFETY: as above.
-    unsafe { libc::prctl(libc::PR_SET_KEEPCAPS, 0, 0, 0, 0) };
+    let _ = nix::sys::prctl::set_keepcaps(false);
     if let Some(caps) = process.capabilities() {
         capabilities::apply(caps)?;
     }
@@ -453,10 +444,7 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     drop(slash);
 
     if nnp {
-        // SAFETY: prctl with integer arguments only.
-        if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } < 0 {
-            return Err(nix::Error::last()).ctx("noNewPrivileges: prctl");
-        }
+        nix::sys::prctl::set_no_new_privs().ctx("noNewPrivileges: prctl")?;
     }
 
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
@@ -475,21 +463,10 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     // Only stdio and the preserved descriptors cross the exec
     // (CVE-2024-21626): everything else is marked close-on-exec.
     let first = 3 + a.preserve_fds.max(0) as u32;
-    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
-    if unsafe {
-        libc::syscall(
-            libc::SYS_close_range,
-            first,
-            u32::MAX,
-            libc::CLOSE_RANGE_CLOEXEC,
-        )
-    } < 0
-    {
-        return Err(nix::Error::last()).ctx("mark descriptors close-on-exec");
-    }
+    crate::sys::fd::cloexec_from(first).ctx("mark descriptors close-on-exec")?;
     for fd in 3..first as i32 {
-        // SAFETY: F_SETFD on a caller-passed descriptor number; harmless if closed.
-        unsafe { libc::fcntl(fd, libc::F_SETFD, 0) };
+        // A caller-passed number; harmless if closed.
+        let _ = crate::sys::fd::clear_cloexec(fd);
     }
 
     let cstr = |s: &str| {
@@ -578,8 +555,7 @@ pub fn reset_signals() {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: resetting a disposition to SIG_DFL is always valid.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        crate::sys::process::default_disposition(sig);
     }
     let _ = nix::sys::signal::sigprocmask(
         nix::sys::signal::SigmaskHow::SIG_SETMASK,
@@ -590,13 +566,7 @@ pub fn reset_signals() {
 
 fn set_rlimit(typ: PosixRlimitType, soft: u64, hard: u64) -> Result<()> {
     let res = rlimit_resource(typ);
-    let lim = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: setrlimit reads a valid rlimit struct.
-    if unsafe { libc::setrlimit(res as _, &lim) } < 0 {
-        let e = nix::Error::last();
+    if let Err(e) = crate::sys::process::setrlimit(res, soft, hard) {
         return Err(Error::Invalid(format!(
             "process.rlimits: set {typ:?} to soft {soft} hard {hard}: {e}{}",
             if e == nix::Error::EPERM {

@@ -21,6 +21,7 @@ use oci_spec::runtime::{LinuxDevice, LinuxDeviceType, Mount, Spec};
 use crate::config::mount_options::{propagation, MountOptions};
 use crate::error::{Context, Error, Result};
 use crate::rootfs::resolve::{create_in_root, fd_path, is_dir, open_in_root, try_open_in_root};
+use crate::sys::mount::{self, MountAttr};
 
 /// What the rootfs setup needs to know besides the config.
 pub struct Setup<'a> {
@@ -270,94 +271,23 @@ fn idmapped_bind(
     idm: &crate::spawn::idmap::IdmappedMount,
     recursive_bind: bool,
 ) -> nix::Result<()> {
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
-    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
-    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
-    let mut flags =
-        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_EMPTY_PATH as libc::c_uint;
-    if recursive_bind {
-        flags |= libc::AT_RECURSIVE as libc::c_uint;
-    }
-    // SAFETY: open_tree on a valid descriptor with an empty C string; it
-    // returns a new descriptor, owned below.
-    let tree = unsafe { libc::syscall(libc::SYS_open_tree, src.as_raw_fd(), c"".as_ptr(), flags) };
-    if tree < 0 {
-        return Err(nix::Error::last());
-    }
-    // SAFETY: a new descriptor nothing else owns.
-    let tree = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(tree as i32) };
+    let tree = mount::open_tree_clone(src, recursive_bind)?;
     let attr = MountAttr {
-        attr_set: MOUNT_ATTR_IDMAP,
-        attr_clr: 0,
-        propagation: 0,
+        attr_set: mount::MOUNT_ATTR_IDMAP,
         userns_fd: idm.userns.as_raw_fd() as u64,
+        ..Default::default()
     };
-    let at = libc::AT_EMPTY_PATH | if idm.recursive { libc::AT_RECURSIVE } else { 0 };
-    // SAFETY: valid descriptors, an empty C string and a properly sized
-    // mount_attr that the kernel only reads.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            at,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r < 0 {
-        return Err(nix::Error::last());
-    }
-    // SAFETY: move_mount between two valid descriptors with empty paths.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_move_mount,
-            tree.as_raw_fd(),
-            c"".as_ptr(),
-            target.as_raw_fd(),
-            c"".as_ptr(),
-            MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH,
-        )
-    };
-    if r < 0 {
-        return Err(nix::Error::last());
-    }
-    Ok(())
-}
-
-#[repr(C)]
-struct MountAttr {
-    attr_set: u64,
-    attr_clr: u64,
-    propagation: u64,
-    userns_fd: u64,
+    mount::mount_setattr(&tree, idm.recursive, &attr)?;
+    mount::move_mount(&tree, target)
 }
 
 fn mount_setattr(fd: &OwnedFd, set: u64, clr: u64) -> nix::Result<()> {
     let attr = MountAttr {
         attr_set: set,
         attr_clr: clr,
-        propagation: 0,
-        userns_fd: 0,
+        ..Default::default()
     };
-    // SAFETY: a valid descriptor, an empty C string and a properly sized
-    // mount_attr that the kernel only reads.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_mount_setattr,
-            fd.as_raw_fd(),
-            c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_RECURSIVE,
-            &attr as *const MountAttr,
-            std::mem::size_of::<MountAttr>(),
-        )
-    };
-    if r < 0 {
-        Err(nix::Error::last())
-    } else {
-        Ok(())
-    }
+    mount::mount_setattr(fd, true, &attr)
 }
 
 fn mount_cgroup(s: &Setup, root: &OwnedFd, m: &Mount, opts: &MountOptions) -> Result<()> {

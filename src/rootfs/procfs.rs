@@ -3,11 +3,11 @@
 //! Writes to procfs (sysctl, oom_score_adj, ...) go through this so that a
 //! container cannot redirect them by mounting over /proc.
 
-use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use crate::error::{Context, Error, Result};
+use crate::sys::openat2::openat2_beneath;
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
@@ -49,32 +49,4 @@ impl ProcFs {
         )
         .with_ctx(|| format!("open /proc/{rel}"))
     }
-}
-
-/// openat2(2) with the given resolve flags; always O_CLOEXEC.
-pub fn openat2_beneath(
-    dir: &OwnedFd,
-    rel: &str,
-    flags: i32,
-    resolve: u64,
-) -> std::result::Result<OwnedFd, nix::Error> {
-    let c = CString::new(rel).map_err(|_| nix::Error::EINVAL)?;
-    // struct open_how { u64 flags; u64 mode; u64 resolve; }
-    let how: [u64; 3] = [(flags | libc::O_CLOEXEC) as u64, 0, resolve];
-    // SAFETY: `c` is a valid NUL-terminated string and `how` has the layout
-    // of struct open_how, whose size we pass; the kernel only reads them.
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.as_raw_fd(),
-            c.as_ptr(),
-            how.as_ptr(),
-            std::mem::size_of_val(&how),
-        )
-    };
-    if fd < 0 {
-        return Err(nix::Error::last());
-    }
-    // SAFETY: the kernel returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }

@@ -10,7 +10,7 @@ use std::path::{Component, Path};
 use nix::sys::stat::{Mode, SFlag};
 
 use crate::error::{Context, Result};
-use crate::rootfs::procfs::openat2_beneath;
+use crate::sys::openat2::openat2_beneath;
 
 const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
 
@@ -98,22 +98,20 @@ fn create_following(root: &OwnedFd, path: &Path, file: bool, links: usize) -> Re
         }
         let name = CString::new(*comp)
             .map_err(|_| crate::error::Error::Invalid(format!("bad path {}", path.display())))?;
-        // SAFETY: `parent` is a live directory descriptor and `name` a valid
-        // C string; mknodat/mkdirat only read them.
-        let r = unsafe {
-            if last && file {
-                libc::mknodat(
-                    parent.as_raw_fd(),
-                    name.as_ptr(),
-                    (SFlag::S_IFREG.bits() | 0o644) as libc::mode_t,
-                    0,
-                )
-            } else {
-                libc::mkdirat(parent.as_raw_fd(), name.as_ptr(), 0o755)
-            }
+        // The parent was opened beneath the root, and `name` is one plain
+        // component: what is made cannot land outside the root.
+        let made = if last && file {
+            nix::sys::stat::mknodat(
+                parent,
+                name.as_c_str(),
+                SFlag::S_IFREG,
+                Mode::from_bits_truncate(0o644),
+                0,
+            )
+        } else {
+            nix::sys::stat::mkdirat(parent, name.as_c_str(), Mode::from_bits_truncate(0o755))
         };
-        if r < 0 {
-            let e = nix::Error::last();
+        if let Err(e) = made {
             if e != nix::Error::EEXIST {
                 return Err(e).with_ctx(|| format!("create {prefix} in the container root"));
             }

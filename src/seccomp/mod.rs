@@ -365,34 +365,13 @@ pub fn install(c: &Compiled) -> Result<Option<std::os::fd::OwnedFd>> {
             (true, false) => c.flags | SECCOMP_FILTER_FLAG_NEW_LISTENER,
             (false, _) => c.flags,
         };
-        let fprog = libc::sock_fprog {
-            len: prog.len() as u16,
-            // seccompiler's sock_filter is #[repr(C)] with the kernel's
-            // layout, the same as libc's.
-            filter: prog.as_ptr() as *mut libc::sock_filter,
-        };
-        // SAFETY: the kernel copies the program from `fprog`, which points
-        // into `prog`; both outlive the call.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_seccomp,
-                libc::SECCOMP_SET_MODE_FILTER,
-                flags,
-                &fprog as *const libc::sock_fprog,
-            )
-        };
-        if r < 0 {
-            return Err(Error::Sys {
+        let fd = crate::sys::seccomp::set_mode_filter(prog, flags as libc::c_ulong, notifies)
+            .map_err(|source| Error::Sys {
                 context: "linux.seccomp: install the filter".into(),
-                source: nix::Error::last(),
-            });
-        }
-        if notifies {
-            // SAFETY: with NEW_LISTENER, seccomp returned a new descriptor
-            // (close-on-exec) that nothing else owns.
-            listener = Some(unsafe {
-                <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(r as i32)
-            });
+                source,
+            })?;
+        if fd.is_some() {
+            listener = fd;
         }
     }
     Ok(listener)

@@ -1,12 +1,11 @@
 //! The parent/init sync channel: a SOCK_SEQPACKET socketpair carrying typed
 //! messages (JSON, one message per packet), and descriptors with SCM_RIGHTS.
 
-use std::io::{IoSlice, IoSliceMut};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::io::IoSlice;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    sendmsg, socketpair, AddressFamily, ControlMessage, MsgFlags, SockFlag, SockType,
 };
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -116,31 +115,9 @@ impl Channel {
     /// when the other end closed.
     pub fn recv_bytes_with_fd(&self) -> Result<Option<(Vec<u8>, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; MAX_MSG];
-        let mut cmsg = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
-            let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(
-                self.fd.as_raw_fd(),
-                &mut iov,
-                Some(&mut cmsg),
-                MsgFlags::MSG_CMSG_CLOEXEC,
-            ) {
-                Ok(r) => {
-                    let mut fd = None;
-                    for c in r.cmsgs().ctx("read control message")? {
-                        if let ControlMessageOwned::ScmRights(fds) = c {
-                            for (i, raw) in fds.into_iter().enumerate() {
-                                // SAFETY: SCM_RIGHTS gave us a new descriptor
-                                // that nothing else owns.
-                                let owned = unsafe { OwnedFd::from_raw_fd(raw) };
-                                if i == 0 {
-                                    fd = Some(owned);
-                                }
-                            }
-                        }
-                    }
-                    break (r.bytes, fd);
-                }
+            match crate::sys::socket::recv_with_fd(&self.fd, &mut buf) {
+                Ok(r) => break r,
                 Err(nix::Error::EINTR) => continue,
                 Err(e) => return Err(e).ctx("receive on sync channel"),
             }

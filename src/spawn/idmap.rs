@@ -49,14 +49,13 @@ fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<OwnedFd
     let (hold_r, hold_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx("pipe")?;
     let hold_w_raw = std::os::fd::AsRawFd::as_raw_fd(&hold_w);
     let helper = crate::spawn::clone_into(libc::CLONE_NEWUSER as u64, None, move || {
-        // SAFETY: the helper's copy of rt's end, closed once so that rt
-        // dropping its own is the EOF the helper waits for; the helper
-        // never touches `hold_w` (it leaves with _exit).
-        unsafe { libc::close(hold_w_raw) };
+        // The helper's copy of rt's end, closed so that rt dropping its
+        // own is the EOF the helper waits for; the helper never touches
+        // `hold_w` (it leaves with _exit).
+        crate::sys::fd::close_in_child(hold_w_raw);
         let mut b = [0u8; 1];
         let _ = nix::unistd::read(&hold_r, &mut b);
-        // SAFETY: _exit ends the helper without running rt's destructors.
-        unsafe { libc::_exit(0) }
+        crate::sys::process::exit_now(0)
     })?;
     let result = (|| {
         crate::spawn::write_map(helper.pid, "uid_map", uid)?;

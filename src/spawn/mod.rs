@@ -8,7 +8,7 @@ pub mod idmap;
 pub mod namespaces;
 
 use std::convert::Infallible;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, Spec};
@@ -16,6 +16,8 @@ use oci_spec::runtime::{LinuxIdMapping, Spec};
 use crate::error::{Context, Error, Result};
 use crate::spawn::channel::{Channel, FromInit, ToInit};
 use crate::spawn::namespaces::Plan;
+use crate::sys::clone::clone3;
+use crate::sys::fd::close_in_child;
 use crate::sys::pidfd::pidfd_send_signal;
 use crate::sys::process::runtime_exe;
 
@@ -27,24 +29,6 @@ pub struct Init {
     /// recycled pid.
     pub pidfd: OwnedFd,
 }
-
-#[repr(C)]
-#[derive(Default)]
-struct CloneArgs {
-    flags: u64,
-    pidfd: u64,
-    child_tid: u64,
-    parent_tid: u64,
-    exit_signal: u64,
-    stack: u64,
-    stack_size: u64,
-    tls: u64,
-    set_tid: u64,
-    set_tid_size: u64,
-    cgroup: u64,
-}
-
-const CLONE_INTO_CGROUP: u64 = 0x200000000;
 
 /// Clones the init and drives the parent's side of its setup. On error the
 /// init is killed and reaped before returning.
@@ -90,13 +74,11 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
     let init = clone_into(plan.clone_flags.bits() as u64, cgroup, move || {
         // The child keeps only its own end of the channel, so that it sees
         // EOF if rt dies, and none of rt's lock (see InitArgs::state_lock).
-        // SAFETY: the child never drops its copies of `parent_ch` or of
-        // the lock (it leaves with _exit or exec), so these are the only
-        // closes of those descriptors in the child.
-        unsafe { libc::close(parent_raw) };
+        // The child never drops its copies of `parent_ch` or of the lock
+        // (it leaves with _exit or exec).
+        close_in_child(parent_raw);
         if let Some(fd) = state_lock {
-            // SAFETY: as above.
-            unsafe { libc::close(fd) };
+            close_in_child(fd);
         }
         child_init(child_ch)
     })?;
@@ -124,8 +106,7 @@ pub fn spawn_exec<F: FnOnce(Channel) -> Infallible>(
     plan.enter_parent_namespaces()?;
     let parent_raw = parent_ch.as_raw_fd();
     let child = clone_into(0, Some(cgroup), move || {
-        // SAFETY: as in `spawn`: the child's only close of this descriptor.
-        unsafe { libc::close(parent_raw) };
+        close_in_child(parent_raw);
         exec(child_ch)
     })?;
     loop {
@@ -163,56 +144,18 @@ pub fn clone_into<F: FnOnce() -> std::convert::Infallible>(
 ) -> Result<Init> {
     // Known before the child exists, so it can refuse to exec rt itself.
     runtime_exe();
-    let mut pidfd: libc::c_int = -1;
-    let mut ca = CloneArgs {
-        flags: flags | libc::CLONE_PIDFD as u64,
-        pidfd: &mut pidfd as *mut libc::c_int as u64,
-        exit_signal: libc::SIGCHLD as u64,
-        ..Default::default()
-    };
-    if let Some(cg) = cgroup {
-        ca.flags |= CLONE_INTO_CGROUP;
-        ca.cgroup = cg.as_raw_fd() as u64;
-    }
-    // SAFETY: clone3 without CLONE_VM forks the (single-threaded) process;
-    // the child runs `child`, which never returns into rt's code and
-    // leaves with _exit. `ca` and `pidfd` outlive the call.
-    let ret = unsafe {
-        libc::syscall(
-            libc::SYS_clone3,
-            &mut ca as *mut CloneArgs,
-            std::mem::size_of::<CloneArgs>(),
-        )
-    };
-    if ret < 0 {
-        let e = nix::Error::last();
-        return Err(e).with_ctx(|| {
-            format!(
-                "clone3 the container process{}",
-                if e == nix::Error::EINVAL || e == nix::Error::EPERM {
-                    " (are all asked namespace types supported here?)"
-                } else {
-                    ""
-                }
-            )
-        });
-    }
-    if ret == 0 {
-        // Until it execs, the child is rt: not dumpable, so no process of
-        // the container can ptrace it or open its /proc/<pid>/exe, fds
-        // or memory (CVE-2016-9962, CVE-2019-5736). execve of the user's
-        // program makes it dumpable again.
-        // SAFETY: prctl with integer arguments only.
-        unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-        // The child: `child` never returns (its type says so).
-        child();
-    }
-    drop(child);
-    // SAFETY: clone3 stored a new pidfd that nothing else owns.
-    Ok(Init {
-        pid: Pid::from_raw(ret as i32),
-        pidfd: unsafe { OwnedFd::from_raw_fd(pidfd) },
-    })
+    let (pid, pidfd) = clone3(flags, cgroup.map(|c| c.as_fd()), child).map_err(|e| {
+        let hint = if e == nix::Error::EINVAL || e == nix::Error::EPERM {
+            " (are all asked namespace types supported here?)"
+        } else {
+            ""
+        };
+        Error::Sys {
+            context: format!("clone3 the container process{hint}"),
+            source: e,
+        }
+    })?;
+    Ok(Init { pid, pidfd })
 }
 
 fn parent_side(

@@ -33,3 +33,28 @@ pub fn pidfd_send_signal(pidfd: &impl AsFd, sig: i32) -> nix::Result<()> {
         Ok(())
     }
 }
+
+/// waitid(P_PIDFD, WEXITED): reaps the process and returns its si_code
+/// (CLD_EXITED, CLD_KILLED, CLD_DUMPED) and si_status (the exit code or
+/// the signal number). Retries on EINTR.
+pub fn wait_exited(pidfd: impl AsFd) -> nix::Result<(i32, i32)> {
+    loop {
+        // SAFETY: siginfo_t is plain data; waitid fills it.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        // SAFETY: P_PIDFD with a valid pidfd and a valid siginfo pointer.
+        let r = unsafe {
+            libc::waitid(
+                libc::P_PIDFD,
+                pidfd.as_fd().as_raw_fd() as libc::id_t,
+                &mut info,
+                libc::WEXITED,
+            )
+        };
+        match nix::errno::Errno::result(r) {
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(e),
+            // SAFETY: after a successful WEXITED waitid these fields are set.
+            Ok(_) => return Ok(unsafe { (info.si_code, info.si_status()) }),
+        }
+    }
+}

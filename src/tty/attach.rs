@@ -127,7 +127,7 @@ pub fn relay(sock: &OwnedFd) -> Result<Ended> {
     let winch = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .ctx("signalfd")?;
     let send_size = || -> Result<()> {
-        if let Some((rows, cols)) = console::get_size(&stdin.as_raw_fd()) {
+        if let Some((rows, cols)) = console::get_size(&stdin.as_fd()) {
             write_all(sock.as_fd(), &Frame::Resize { rows, cols }.encode())?;
         }
         Ok(())

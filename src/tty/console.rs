@@ -2,7 +2,7 @@
 //! its master to whoever asked with `--console-socket` (SCM_RIGHTS).
 
 use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::sys::socket::{
@@ -12,6 +12,7 @@ use nix::sys::socket::{
 use crate::error::{Context, Error, Result};
 use crate::rootfs::resolve::open_in_root;
 use crate::spawn::channel::Channel;
+use crate::sys::tty as sys;
 
 /// Connects to the `--console-socket` (done by rt, before the clone).
 pub fn connect_socket(path: &Path) -> Result<OwnedFd> {
@@ -60,52 +61,19 @@ pub fn receive_master(ch: &Channel) -> Result<OwnedFd> {
 /// got from the master with TIOCGPTPEER, never by path.
 pub fn open_pty(root: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
     let master = open_in_root(root, Path::new("/dev/ptmx"), libc::O_RDWR | libc::O_NOCTTY)?;
-    let unlock: libc::c_int = 0;
-    // SAFETY: TIOCSPTLCK reads one int from a valid pointer; `master` is open.
-    if unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSPTLCK, &unlock) } < 0 {
-        return Err(nix::Error::last()).ctx("unlock pty");
-    }
-    // SAFETY: TIOCGPTPEER takes open flags and returns a new descriptor.
-    let peer = unsafe {
-        libc::ioctl(
-            master.as_raw_fd(),
-            libc::TIOCGPTPEER,
-            libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC,
-        )
-    };
-    if peer < 0 {
-        return Err(nix::Error::last()).ctx("open pty peer (TIOCGPTPEER)");
-    }
-    // SAFETY: a new descriptor nothing else owns.
-    Ok((master, unsafe { OwnedFd::from_raw_fd(peer) }))
+    let peer = sys::unlock_and_open_peer(&master).map_err(|(what, e)| Error::Sys {
+        context: what.into(),
+        source: e,
+    })?;
+    Ok((master, peer))
 }
 
-pub fn set_size(fd: &impl AsRawFd, rows: u16, cols: u16) -> Result<()> {
-    let ws = libc::winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads a winsize from a valid pointer.
-    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCSWINSZ, &ws) } < 0 {
-        return Err(nix::Error::last()).ctx("set terminal size");
-    }
-    Ok(())
+pub fn set_size(fd: &impl AsFd, rows: u16, cols: u16) -> Result<()> {
+    sys::set_winsize(fd, rows, cols).ctx("set terminal size")
 }
 
-pub fn get_size(fd: &impl AsRawFd) -> Option<(u16, u16)> {
-    let mut ws = libc::winsize {
-        ws_row: 0,
-        ws_col: 0,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCGWINSZ writes a winsize to a valid pointer.
-    if unsafe { libc::ioctl(fd.as_raw_fd(), libc::TIOCGWINSZ, &mut ws) } < 0 {
-        return None;
-    }
-    Some((ws.ws_row, ws.ws_col))
+pub fn get_size(fd: &impl AsFd) -> Option<(u16, u16)> {
+    sys::get_winsize(fd).ok()
 }
 
 /// Sends the master over the console socket, as runc does: the payload is
@@ -128,14 +96,8 @@ pub fn send_master(sock: &OwnedFd, master: &OwnedFd) -> Result<()> {
 /// Makes the peer the init's stdio and controlling terminal.
 pub fn become_controlling(peer: &OwnedFd) -> Result<()> {
     for target in 0..=2 {
-        // SAFETY: dup2 onto the standard descriptors, which the init owns.
-        if unsafe { libc::dup2(peer.as_fd().as_raw_fd(), target) } < 0 {
-            return Err(nix::Error::last()).ctx("dup the console onto stdio");
-        }
+        crate::sys::fd::dup2_onto(peer, target).ctx("dup the console onto stdio")?;
     }
-    // SAFETY: TIOCSCTTY with arg 0 on an open tty; the init leads a session.
-    if unsafe { libc::ioctl(0, libc::TIOCSCTTY, 0) } < 0 {
-        return Err(nix::Error::last()).ctx("make the console the controlling terminal");
-    }
+    sys::make_stdin_controlling().ctx("make the console the controlling terminal")?;
     Ok(())
 }

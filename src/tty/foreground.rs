@@ -3,7 +3,7 @@
 //! init's exit status. The pidfd from the clone is watched from the start,
 //! so an init that exits at once is never missed.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
@@ -187,31 +187,11 @@ fn write_all(fd: BorrowedFd, mut data: &[u8]) {
 
 /// Reaps the init through its pidfd.
 pub fn wait(init: &Init) -> Result<Exit> {
-    loop {
-        // SAFETY: siginfo_t is plain data; waitid fills it.
-        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-        // SAFETY: P_PIDFD with a valid pidfd and a valid siginfo pointer.
-        let r = unsafe {
-            libc::waitid(
-                libc::P_PIDFD,
-                init.pidfd.as_raw_fd() as libc::id_t,
-                &mut info,
-                libc::WEXITED,
-            )
-        };
-        if r < 0 {
-            let e = nix::Error::last();
-            if e == nix::Error::EINTR {
-                continue;
-            }
-            return Err(e).ctx("wait for the container init");
-        }
-        // SAFETY: after a successful WEXITED waitid these fields are set.
-        let (code, status) = unsafe { (info.si_code, info.si_status()) };
-        return Ok(if code == libc::CLD_EXITED {
-            Exit::Code(status)
-        } else {
-            Exit::Signal(status)
-        });
-    }
+    let (code, status) =
+        crate::sys::pidfd::wait_exited(&init.pidfd).ctx("wait for the container init")?;
+    Ok(if code == libc::CLD_EXITED {
+        Exit::Code(status)
+    } else {
+        Exit::Signal(status)
+    })
 }

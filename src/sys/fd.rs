@@ -1,0 +1,70 @@
+//! Descriptor operations on plain numbers: in a forked child, closing the
+//! copy of a descriptor that an `OwnedFd` of the parent's code still
+//! holds; checking and passing the numbers a caller hands rt.
+
+use std::os::fd::{AsFd, AsRawFd, RawFd};
+
+/// Closes descriptor number `fd` in a child that will never drop the
+/// owner of its copy (it leaves with _exit or exec), so that this is the
+/// only close of it in the child.
+pub fn close_in_child(fd: RawFd) {
+    // SAFETY: by the contract above, no owner in this process closes or
+    // uses `fd` after this call.
+    unsafe { libc::close(fd) };
+}
+
+/// Whether descriptor number `fd` is open in this process.
+pub fn is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD only reads the descriptor's flags; a closed number
+    // fails with EBADF.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Clears FD_CLOEXEC on descriptor number `fd` (one the caller passed,
+/// as `--preserve-fds` or LISTEN_FDS); a closed number is left alone.
+pub fn clear_cloexec(fd: RawFd) -> nix::Result<()> {
+    // SAFETY: F_SETFD only changes the descriptor's flags.
+    nix::errno::Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).map(drop)
+}
+
+/// Marks every descriptor from `first` up close-on-exec (close_range
+/// with CLOSE_RANGE_CLOEXEC).
+pub fn cloexec_from(first: u32) -> nix::Result<()> {
+    // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only sets flags.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// dup2(2) of `from` onto the number `to` (stdio of a process about to
+/// exec, or of the shim).
+pub fn dup2_onto(from: impl AsFd, to: RawFd) -> nix::Result<()> {
+    // SAFETY: dup2 onto a number replaces whatever was there; the callers
+    // only target 0, 1 and 2, which no OwnedFd of theirs holds.
+    let r = unsafe { libc::dup2(from.as_fd().as_raw_fd(), to) };
+    nix::errno::Errno::result(r).map(drop)
+}
+
+/// Writes all of `data` to descriptor number `fd`, which the caller keeps
+/// open for the call; returns quietly on error (a best-effort report).
+pub fn write_raw(fd: RawFd, data: &[u8]) -> nix::Result<()> {
+    let mut done = 0;
+    while done < data.len() {
+        let rest = &data[done..];
+        // SAFETY: `rest` is a valid buffer of that length; write only
+        // reads it.
+        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
+        match nix::errno::Errno::result(n) {
+            Ok(n) => done += n as usize,
+            Err(nix::Error::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
