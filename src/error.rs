@@ -41,6 +41,10 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// An operation failed, and undoing what it had made failed too.
+    #[error("{cause} (cleaning up failed too: {cleanup})")]
+    CleanupFailed { cause: Box<Error>, cleanup: String },
+
     #[error("{context}: {source}")]
     Sys {
         context: String,
@@ -123,6 +127,7 @@ impl Error {
                 ErrorKind::InvalidInput
             }
             Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::CleanupFailed { cause, .. } => cause.kind(),
             _ => ErrorKind::Other,
         }
     }

@@ -97,7 +97,7 @@ fn own_path() -> Result<String> {
 ///   systemd would use, `/a.slice/a-b.slice/prefix-name.scope`.
 pub fn resolve_path(spec_path: Option<&Path>, id: &str, systemd: bool) -> Result<String> {
     let Some(p) = spec_path.and_then(|p| p.to_str()).filter(|p| !p.is_empty()) else {
-        return Ok(format!("/rt/{id}"));
+        return Ok(default_path(id));
     };
     let path = if systemd {
         systemd_path(p)?
@@ -113,6 +113,28 @@ pub fn resolve_path(spec_path: Option<&Path>, id: &str, systemd: bool) -> Result
         )));
     }
     Ok(path)
+}
+
+/// The cgroup of a container whose config names none.
+fn default_path(id: &str) -> String {
+    format!("/rt/{id}")
+}
+
+/// Kills what is in the default cgroup of `id` and removes it: for a
+/// container whose state does not say where its cgroup is (a create
+/// killed before it recorded the cgroup).
+pub fn remove_default(id: &str) {
+    let Ok(mount) = find_mount() else { return };
+    let dir = mount.join(default_path(id).trim_start_matches('/'));
+    if dir.exists() {
+        let p = Placement {
+            dir,
+            path: String::new(),
+            created: vec![],
+        };
+        let _ = p.kill_all(Duration::from_secs(5));
+        let _ = fs::remove_dir(&p.dir);
+    }
 }
 
 fn systemd_path(p: &str) -> Result<String> {
@@ -305,6 +327,19 @@ impl Placement {
                 )));
             }
             std::thread::sleep(Duration::from_millis(2));
+        }
+        Ok(())
+    }
+
+    /// Sends `sig` to every process of the cgroup: SIGKILL through
+    /// cgroup.kill, other signals one process at a time (a process gone
+    /// meanwhile is skipped).
+    pub fn signal_all(&self, sig: i32) -> Result<()> {
+        if sig == libc::SIGKILL && fs::write(self.dir.join("cgroup.kill"), b"1").is_ok() {
+            return Ok(());
+        }
+        for pid in self.pids()? {
+            let _ = crate::sys::process::kill(pid, sig);
         }
         Ok(())
     }

@@ -13,7 +13,8 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
 
-use crate::container::{Container, Status};
+use super::prelude::{self, Caller};
+use super::{Container, Op};
 use crate::error::{Context, Error, Result};
 use crate::init::ExecArgs;
 use crate::spawn::namespaces::{Join, Plan};
@@ -183,20 +184,12 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         state: locked.load()?,
         dir: locked.dir.clone(),
     };
-    match c.status() {
-        Status::Running | Status::Created => {}
-        Status::Paused if opts.ignore_paused => {}
-        Status::Paused => {
-            return Err(Error::InvalidState(
-                "cannot exec in a paused container (use --ignore-paused to override)".into(),
-            ))
-        }
-        s => {
-            return Err(Error::InvalidState(format!(
-                "cannot exec in a {s} container"
-            )))
-        }
-    }
+    c.status().require(
+        Op::Exec {
+            ignore_paused: opts.ignore_paused,
+        },
+        &opts.id,
+    )?;
     let process = match source {
         ProcessSource::Given(p) => *p,
         ProcessSource::Flags(f) => {
@@ -210,30 +203,17 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         }
     };
     let terminal = process.terminal().unwrap_or(false);
-    if terminal && opts.console_socket.is_none() && !opts.own_console {
-        return Err(Error::Invalid(
-            "a terminal (--tty) in a detached exec needs --console-socket".into(),
-        ));
-    }
-    if !terminal && opts.console_socket.is_some() {
-        return Err(Error::Invalid(
-            "--console-socket was given but the process has no terminal (--tty)".into(),
-        ));
-    }
+    prelude::check_console(
+        Caller::Exec,
+        terminal,
+        opts.console_socket.as_deref(),
+        opts.own_console,
+    )?;
     let pidfd = c
         .init_pidfd()
         .ok_or_else(|| Error::InvalidState("cannot exec in a stopped container".into()))?;
     let plan = join_plan(c.state.pid, &pidfd)?;
-    let seccomp = match c
-        .state
-        .config
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-    {
-        Some(p) => Some(crate::seccomp::compile(p)?),
-        None => None,
-    };
+    let seccomp = prelude::compile_seccomp(&c.state.config)?;
     let cgroup = match &c.state.cgroup {
         Some(cg) => {
             let dir = match &opts.sub_cgroup {
@@ -270,16 +250,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         preserve_fds: opts.preserve_fds,
         seccomp: seccomp.as_ref(),
     };
-    let agent = seccomp
-        .as_ref()
-        .and_then(|c| c.notify.as_ref())
-        .map(|(_, a)| a);
-    let state_json = serde_json::to_string(&c.oci_state()).expect("state serializes");
-    let mut on_listener = |pid: nix::unistd::Pid, fd: std::os::fd::OwnedFd| -> Result<()> {
-        let agent =
-            agent.ok_or_else(|| Error::Exec("a seccomp listener nobody asked for".into()))?;
-        crate::seccomp::notify::send(agent, fd, pid.as_raw(), &state_json)
-    };
+    let mut on_listener = prelude::listener_to_agent(Caller::Exec, seccomp.as_ref(), c.oci_state());
     let plan = args.plan;
     let child = spawn::spawn_exec(
         plan,

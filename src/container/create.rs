@@ -1,0 +1,349 @@
+//! `rt create`: everything is checked before anything is made; then the
+//! state directory, the exec fifo, the cgroup (limited before the init
+//! exists), the init; and any failure undoes what was made.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use nix::fcntl::{open, OFlag};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::LinuxNamespaceType;
+
+use super::prelude::{self, Caller};
+use super::{OciState, Status};
+use crate::cgroup::devices::Program;
+use crate::cgroup::resources::Write;
+use crate::cgroup::{self, Placement};
+use crate::config::spec::Bundle;
+use crate::error::{Context, Error, Result};
+use crate::hooks::{self, Kind};
+use crate::init::InitArgs;
+use crate::seccomp::Compiled;
+use crate::spawn::channel::Channel;
+use crate::spawn::namespaces::{self, Plan};
+use crate::spawn::{self, Init};
+use crate::state::{now_rfc3339, validate_id, write_atomic, Locked, Phase, Root, State, EXEC_FIFO};
+use crate::sys::process::start_time;
+use crate::tty::console;
+
+/// How to create a container (the flags of `rt create`).
+#[derive(Debug, Clone, Default)]
+pub struct CreateOptions {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub pid_file: Option<PathBuf>,
+    pub console_socket: Option<PathBuf>,
+    /// rt itself receives the pty master (foreground `run` with a terminal).
+    pub own_console: bool,
+    pub no_pivot: bool,
+    pub no_new_keyring: bool,
+    pub preserve_fds: i32,
+    pub systemd_cgroup: bool,
+    /// The creating process stays on as the init's monitor (rt-shim): it
+    /// is recorded so that `delete` and `wait` can find it.
+    pub shim: bool,
+}
+
+/// A container that `create` made: the init waits for `start`.
+pub struct Created {
+    pub init: Init,
+    /// The pty master, when rt asked for it (`own_console`).
+    pub console: Option<OwnedFd>,
+}
+
+/// What the config asks, checked and compiled before anything exists.
+struct Checked {
+    terminal: bool,
+    plan: Plan,
+    cgroup_mount: PathBuf,
+    cgroup_path: String,
+    limits: Vec<Write>,
+    devices: Program,
+    seccomp: Option<Compiled>,
+}
+
+/// Creates a container: validates everything first, then makes the state
+/// directory, cgroup and init. On any error nothing is left behind.
+pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
+    validate_id(&opts.id)?;
+    let bundle = Bundle::load(&opts.bundle)?;
+    let checked = check(&bundle, opts)?;
+    let console = console::endpoints(checked.terminal, opts.console_socket.as_deref())?;
+    let mut undo = Undo {
+        locked: Some(root.create_dir(&opts.id)?),
+        cgroup: None,
+        init: None,
+    };
+    match make(&mut undo, &bundle, &checked, opts, console) {
+        Ok(console) => {
+            let init = undo.init.take().expect("made");
+            // Success: keep everything; release the lock.
+            drop(undo);
+            Ok(Created { init, console })
+        }
+        Err(e) => Err(undo.run(e)),
+    }
+}
+
+/// Every check that needs nothing made: the console, the namespaces, the
+/// cgroup's controllers and path, the device program, the seccomp filter.
+fn check(bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> {
+    let spec = &bundle.spec;
+    let process = spec.process().as_ref().expect("validated");
+    let terminal = process.terminal().unwrap_or(false);
+    prelude::check_console(
+        Caller::Create,
+        terminal,
+        opts.console_socket.as_deref(),
+        opts.own_console,
+    )?;
+    let linux = spec.linux().as_ref();
+    let nss = linux
+        .and_then(|l| l.namespaces().clone())
+        .unwrap_or_default();
+    if !namespaces::has(&nss, LinuxNamespaceType::Mount) {
+        return Err(Error::Config {
+            file: bundle.dir.join("config.json"),
+            msg: "linux.namespaces: rt needs a mount namespace to set up the root filesystem"
+                .into(),
+        });
+    }
+    let cgroup_mount = cgroup::find_mount()?;
+    let limits = match linux.and_then(|l| l.resources().as_ref()) {
+        Some(r) => cgroup::check_resources(r, &cgroup_mount)?,
+        None => vec![],
+    };
+    let devices = Program::from_spec(spec)?;
+    let seccomp = prelude::compile_seccomp(spec)?;
+    let plan = Plan::new(&nss)?;
+    let cgroup_path = cgroup::resolve_path(
+        linux.and_then(|l| l.cgroups_path().as_deref()),
+        &opts.id,
+        opts.systemd_cgroup,
+    )?;
+    Ok(Checked {
+        terminal,
+        plan,
+        cgroup_mount,
+        cgroup_path,
+        limits,
+        devices,
+        seccomp,
+    })
+}
+
+/// Makes the container, step by step; what it made is in `undo`.
+/// Returns the pty master when rt asked for it.
+fn make(
+    undo: &mut Undo,
+    bundle: &Bundle,
+    c: &Checked,
+    opts: &CreateOptions,
+    (console_sock, console_recv): (Option<OwnedFd>, Option<Channel>),
+) -> Result<Option<OwnedFd>> {
+    let mut state = initial_state(bundle, opts);
+    let locked = undo.locked.as_ref().expect("set by create");
+    locked.save(&state)?;
+    make_exec_fifo(&locked.dir.join(EXEC_FIFO))?;
+
+    let placement = Placement::create(&c.cgroup_mount, &c.cgroup_path)?;
+    undo.cgroup = Some(placement.clone());
+    state.cgroup = Some(placement.clone());
+    // Saved now so that a killed create can still be cleaned up by delete.
+    locked.save(&state)?;
+    let cgroup_fd = placement.open_dir()?;
+    c.devices.attach(&cgroup_fd)?;
+    // Before the init exists: it is cloned into a cgroup already limited.
+    crate::cgroup::resources::apply(&c.cgroup_mount, &placement.dir, &c.limits)?;
+
+    let state_dir = open(
+        &locked.dir,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open state dir")?;
+    let (listen_fds, extra_env) = listen_fds();
+    let spec = &bundle.spec;
+    let args = InitArgs {
+        spec,
+        rootfs: &bundle.rootfs,
+        bundle: &bundle.dir,
+        plan: &c.plan,
+        state_dir,
+        console_socket: console_sock,
+        cgroup_dir: Some(placement.dir.clone()),
+        no_pivot: opts.no_pivot,
+        no_new_keyring: opts.no_new_keyring,
+        preserve_fds: opts.preserve_fds + listen_fds,
+        extra_env,
+        seccomp: c.seccomp.as_ref(),
+        idmaps: crate::spawn::idmap::prepare(spec)?,
+        state_lock: Some(locked.raw_fd()),
+    };
+    // prestart and createRuntime run here, in rt's namespaces, once the
+    // init has made the mounts; the state they get is "creating".
+    let mut hook_state = OciState::of(&state, Status::Creating);
+    let mut on_hooks = |pid: nix::unistd::Pid| -> Result<String> {
+        hook_state.pid = pid.as_raw();
+        let json = serde_json::to_string(&hook_state).expect("state serializes");
+        let h = spec.hooks().as_ref();
+        hooks::run(Kind::Prestart, Kind::Prestart.of(h), json.as_bytes())?;
+        hooks::run(
+            Kind::CreateRuntime,
+            Kind::CreateRuntime.of(h),
+            json.as_bytes(),
+        )?;
+        Ok(json)
+    };
+    let mut on_listener = prelude::listener_to_agent(
+        Caller::Create,
+        c.seccomp.as_ref(),
+        OciState::of(&state, Status::Creating),
+    );
+    let state_lock = args.state_lock;
+    let init = spawn::spawn(
+        spec,
+        &c.plan,
+        state_lock,
+        Some(&cgroup_fd),
+        move |ch| -> std::convert::Infallible { crate::init::run(args, ch) },
+        &mut on_hooks,
+        &mut on_listener,
+    )?;
+    let pid = init.pid.as_raw();
+    let init = undo.init.insert(init);
+    let console = console_recv
+        .as_ref()
+        .map(console::receive_master)
+        .transpose()?;
+
+    state.pid = pid;
+    state.pid_start =
+        start_time(pid).ok_or_else(|| Error::Init("exited right after setup".into()))?;
+    state.phase = Phase::Created;
+    locked.save(&state)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, init.pid.as_raw())?;
+    }
+    Ok(console)
+}
+
+/// The state of a container being created by this process.
+fn initial_state(bundle: &Bundle, opts: &CreateOptions) -> State {
+    let creator = std::process::id() as i32;
+    State {
+        id: opts.id.clone(),
+        phase: Phase::Creating,
+        pid: 0,
+        pid_start: 0,
+        creator_pid: creator,
+        creator_start: start_time(creator).unwrap_or(0),
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: now_rfc3339(),
+        owner: String::new(),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        cgroup: None,
+        shim: opts.shim,
+        config: bundle.spec.clone(),
+    }
+}
+
+/// The fifo `start` opens to let the init exec: writable by anyone (the
+/// init may run as any user), whatever the umask.
+fn make_exec_fifo(fifo: &Path) -> Result<()> {
+    let mode = Mode::from_bits_truncate(0o622);
+    nix::unistd::mkfifo(fifo, mode).with_ctx(|| format!("mkfifo {}", fifo.display()))?;
+    nix::sys::stat::fchmodat(
+        nix::fcntl::AT_FDCWD,
+        fifo,
+        mode,
+        nix::sys::stat::FchmodatFlags::FollowSymlink,
+    )
+    .with_ctx(|| format!("chmod {}", fifo.display()))
+}
+
+/// Undoes a create that failed part way: kills the init if there is one,
+/// removes the cgroup and the state directory.
+struct Undo {
+    locked: Option<Locked>,
+    cgroup: Option<Placement>,
+    init: Option<Init>,
+}
+
+impl Undo {
+    /// Undoes everything and returns the error that caused it; a cleanup
+    /// that fails too is reported with it, not dropped.
+    fn run(mut self, cause: Error) -> Error {
+        let mut failed = Vec::new();
+        if let Some(init) = self.init.take() {
+            spawn::kill_and_reap(&init);
+        }
+        if let Some(cg) = self.cgroup.take() {
+            if let Err(e) = cg
+                .kill_all(Duration::from_secs(5))
+                .and_then(|()| cg.remove())
+            {
+                failed.push(e.to_string());
+            }
+        }
+        if let Some(l) = self.locked.take() {
+            if let Err(e) = l.remove() {
+                failed.push(e.to_string());
+            }
+        }
+        if failed.is_empty() {
+            cause
+        } else {
+            Error::CleanupFailed {
+                cause: Box::new(cause),
+                cleanup: failed.join("; "),
+            }
+        }
+    }
+}
+
+/// `LISTEN_FDS` from systemd socket activation: those descriptors are
+/// passed on, and the container is told about them.
+fn listen_fds() -> (i32, Vec<String>) {
+    let n: i32 = std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let for_us = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_none_or(|p| p == std::process::id());
+    if n > 0 && for_us {
+        (n, vec![format!("LISTEN_FDS={n}"), "LISTEN_PID=1".into()])
+    } else {
+        (0, vec![])
+    }
+}
+
+/// Checks that the descriptors a create will pass on (`--preserve-fds`
+/// and socket activation's `LISTEN_FDS`, from 3 up) are open in rt. The
+/// CLI calls this before it opens anything itself: otherwise a caller that
+/// forgot a descriptor would hand the container one of rt's own files.
+pub fn check_passed_fds(preserve_fds: i32) -> Result<()> {
+    if preserve_fds < 0 {
+        return Err(Error::Invalid("--preserve-fds must not be negative".into()));
+    }
+    let n = preserve_fds + listen_fds().0;
+    for fd in 3..3 + n {
+        if !crate::sys::fd::is_open(fd) {
+            return Err(Error::Invalid(format!(
+                "descriptor {fd} is not open, but --preserve-fds/LISTEN_FDS ask to pass 3..{}",
+                2 + n
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the pid file atomically (a manager may be polling for it).
+fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
+    let path = std::path::absolute(path).with_ctx(|| format!("--pid-file {}", path.display()))?;
+    write_atomic(&path, pid.to_string().as_bytes(), 0o644)
+}

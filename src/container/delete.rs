@@ -1,0 +1,70 @@
+//! `rt delete`: the init killed (with --force, or already gone), its shim
+//! let finish, the cgroup emptied and removed, the state directory gone,
+//! then the poststop hooks.
+
+use std::time::Duration;
+
+use super::{hook_state_json, wait_exit, Container, Op, Status};
+use crate::cgroup;
+use crate::error::{Error, Result};
+use crate::hooks::{self, Kind};
+use crate::state::{validate_id, Phase, Root, State};
+use crate::sys::pidfd::pidfd_send_signal;
+
+/// Removes a container. A running one needs `force` (it is killed first).
+pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
+    validate_id(id)?;
+    let locked = match root.lock(id) {
+        Ok(l) => l,
+        Err(Error::NotFound(_)) if force => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let c = match Container::from_locked(&locked) {
+        Ok(c) => c,
+        // Half-made or corrupt state: with --force, clean up what we can.
+        Err(e @ (Error::CorruptState { .. } | Error::NotFound(_))) => {
+            if !force {
+                return Err(e);
+            }
+            log::warn!("{e}; removing the container's state anyway");
+            cgroup::remove_default(id);
+            return locked.remove();
+        }
+        Err(e) => return Err(e),
+    };
+    // A create killed between making the default cgroup and recording it
+    // (nothing ran in it yet).
+    let no_path = |s: &State| {
+        s.config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .is_none()
+    };
+    if c.state.phase == Phase::Creating && c.state.cgroup.is_none() && no_path(&c.state) {
+        cgroup::remove_default(id);
+    }
+    c.status().require(Op::Delete { force }, id)?;
+    if let Some(pidfd) = c.init_pidfd() {
+        let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
+        wait_exit(&pidfd, Duration::from_secs(10));
+    }
+    // The shim records the exit and leaves once the init is gone; let it
+    // finish before its directory goes.
+    if let Some(shim) = c.shim_pidfd() {
+        wait_exit(&shim, Duration::from_secs(2));
+    }
+    if let Some(cg) = &c.state.cgroup {
+        // Frozen processes do not die of SIGKILL until thawed.
+        if cg.is_frozen() {
+            let _ = cg.set_frozen(false, Duration::ZERO);
+        }
+        cg.kill_all(Duration::from_secs(10))?;
+        cg.remove()?;
+    }
+    let poststop = Kind::Poststop.of(c.state.config.hooks().as_ref());
+    let json = hook_state_json(&c.state, Status::Stopped);
+    locked.remove()?;
+    hooks::run_warn(Kind::Poststop, poststop, json.as_bytes());
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! `rt update`: a live container's resources changed in its cgroup.
+
+use std::path::Path;
+
+use super::{Container, Op};
+use crate::cgroup::{self, resources::Write};
+use crate::error::{Error, Result};
+use crate::state::Root;
+
+/// Changes a running container's resources (`rt update`). Resources whose
+/// cgroup v2 controller is missing are refused naming the controller, and
+/// what cgroup v2 cannot do is refused naming the field: never a silent
+/// no-op. Device rules cannot be changed on a live container.
+pub fn update(root: &Root, id: &str, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let locked = root.lock(id)?;
+    let c = Container::from_locked(&locked)?;
+    c.status().require(Op::Update, id)?;
+    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        return Err(Error::Unsupported(
+            "update of linux.resources.devices on a live container".into(),
+        ));
+    }
+    let mount = cgroup::find_mount()?;
+    let writes = cgroup::check_resources(r, &mount)?;
+    let cg = c
+        .state
+        .cgroup
+        .as_ref()
+        .ok_or_else(|| Error::InvalidState(format!("container {id} has no cgroup")))?;
+    let check = r
+        .memory()
+        .as_ref()
+        .and_then(|m| m.check_before_update())
+        .unwrap_or(false);
+    if check {
+        check_memory_usage(&cg.dir, &writes)?;
+    }
+    cgroup::resources::apply(&mount, &cg.dir, &writes)
+}
+
+/// `memory.checkBeforeUpdate`: a new memory.max below what the container
+/// uses now is refused rather than making the kernel reclaim or OOM-kill.
+fn check_memory_usage(dir: &Path, writes: &[Write]) -> Result<()> {
+    let Some(new) = writes
+        .iter()
+        .find(|w| w.file == "memory.max")
+        .and_then(|w| w.value.parse::<u64>().ok())
+    else {
+        return Ok(());
+    };
+    let current = std::fs::read_to_string(dir.join("memory.current"))
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match current {
+        Some(cur) if new < cur => Err(Error::Invalid(format!(
+            "linux.resources.memory.limit: {new} is below the {cur} bytes the container uses \
+             now (checkBeforeUpdate)"
+        ))),
+        _ => Ok(()),
+    }
+}
