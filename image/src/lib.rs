@@ -1,5 +1,5 @@
 //! rt-image: rt's image tool as a library. A content-addressed store of
-//! blobs and unpacked layers ([`store`]), registry pulls ([`pull`]),
+//! blobs and unpacked layers ([`store`], collected by [`gc`]), registry pulls ([`pull`]),
 //! imports of OCI layouts and docker archives ([`import`]), and bundles
 //! for `rt` made from stored images ([`bundle`]). `src/bin/rt-image.rs` is
 //! a thin command line over it. Network code lives here, never in `rt`.
@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod commit;
 pub mod digest;
 pub mod error;
+pub mod gc;
 pub mod image;
 pub mod import;
 pub mod platform;

@@ -13,7 +13,7 @@
 //! Everything reaches its final name by a rename from `tmp/`, so a killed
 //! process leaves nothing a later one would take for complete.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, BufReader, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -47,14 +47,6 @@ pub struct BundleRecord {
     /// Chain ids of the layers its overlay mounts.
     pub layers: Vec<Digest>,
     pub overlay: bool,
-}
-
-/// What `prune` removed.
-#[derive(Debug, Default)]
-pub struct PruneReport {
-    pub blobs: Vec<Digest>,
-    pub layers: Vec<Digest>,
-    pub bytes: u64,
 }
 
 pub struct Store {
@@ -366,83 +358,6 @@ impl Store {
             })?);
         }
         Ok(out)
-    }
-
-    /// Removes blobs and layers that no image and no bundle uses, and
-    /// leftovers of interrupted work in `tmp/`.
-    pub fn prune(&self) -> Result<PruneReport> {
-        let mut blobs = BTreeSet::new();
-        let mut layers = BTreeSet::new();
-        for (name, rec) in self.images()? {
-            let img = crate::image::Image::load(self, &name, &rec)?;
-            blobs.insert(img.manifest_digest.clone());
-            blobs.extend(rec.index.clone());
-            blobs.insert(img.config_digest.clone());
-            blobs.extend(img.layers.iter().map(|l| l.digest.clone()));
-            layers.extend(img.chain_ids());
-        }
-        // A bundle keeps its image's blobs too (`commit` builds on them),
-        // even when no name points at the image any more.
-        for b in self.bundles()? {
-            if !b.dir.exists() {
-                // Its directory was removed by hand: the record is stale.
-                self.remove_bundle(&b.dir)?;
-                continue;
-            }
-            let rec = ImageRecord {
-                manifest: b.manifest.clone(),
-                index: None,
-            };
-            if let Ok(img) = crate::image::Image::load(self, &b.image, &rec) {
-                blobs.insert(img.manifest_digest.clone());
-                blobs.insert(img.config_digest.clone());
-                blobs.extend(img.layers.iter().map(|l| l.digest.clone()));
-            }
-            layers.extend(b.layers);
-        }
-        let mut report = PruneReport::default();
-        let dir = self.root.join("blobs/sha256");
-        for e in fs::read_dir(&dir).at(&dir)? {
-            let e = e.at(&dir)?;
-            let name = e.file_name();
-            let keep = Digest::from_hex(&name.to_string_lossy())
-                .map(|d| blobs.contains(&d))
-                .unwrap_or(false);
-            if !keep {
-                report.bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
-                fs::remove_file(e.path()).at(e.path())?;
-                if let Ok(d) = Digest::from_hex(&name.to_string_lossy()) {
-                    report.blobs.push(d);
-                }
-            }
-        }
-        let dir = self.root.join("layers");
-        for e in fs::read_dir(&dir).at(&dir)? {
-            let e = e.at(&dir)?;
-            let name = e.file_name();
-            if name == "empty" {
-                continue;
-            }
-            match Digest::from_hex(&name.to_string_lossy()) {
-                Ok(d) if layers.contains(&d) => {}
-                Ok(d) => {
-                    self.remove_layer(&d)?;
-                    report.layers.push(d);
-                }
-                Err(_) => fs::remove_dir_all(e.path()).at(e.path())?,
-            }
-        }
-        let dir = self.tmp_dir();
-        for e in fs::read_dir(&dir).at(&dir)? {
-            let p = e.at(&dir)?.path();
-            let r = if p.is_dir() {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
-            r.at(&p)?;
-        }
-        Ok(report)
     }
 }
 

@@ -156,7 +156,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Prune => {
             let _lock = store.lock()?;
-            let r = store.prune()?;
+            let r = rt_image::gc::prune(&store)?;
             println!(
                 "Deleted {} blobs and {} layers, reclaimed {}",
                 r.blobs.len(),
