@@ -7,13 +7,14 @@
 //! ROOT/layers/<chain hex>/    a layer unpacked with overlay whiteouts
 //! ROOT/images.json            name -> manifest digest
 //! ROOT/bundles/<hex>.json     a bundle and the layers it mounts
+//! ROOT/sources.json           blob -> registry repositories known to hold it
 //! ROOT/tmp/                   work in progress, never trusted
 //! ```
 //!
 //! Everything reaches its final name by a rename from `tmp/`, so a killed
 //! process leaves nothing a later one would take for complete.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, BufReader, Write};
 use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
@@ -298,6 +299,41 @@ impl Store {
             return Err(Error::ImageNotFound(name.to_string()));
         }
         self.save_images(&images)
+    }
+
+    fn sources_path(&self) -> PathBuf {
+        self.root.join("sources.json")
+    }
+
+    /// The repositories (`registry/repository`) a blob was pulled from or
+    /// pushed to: where a push can mount it from instead of uploading it.
+    pub fn blob_sources(&self) -> Result<BTreeMap<Digest, BTreeSet<String>>> {
+        let p = self.sources_path();
+        match fs::read(&p) {
+            Ok(data) => serde_json::from_slice(&data).map_err(|e| Error::BadJson {
+                what: p.display().to_string(),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(Error::Io { path: p, err: e }),
+        }
+    }
+
+    /// Records that `repository` (`registry/repository`) holds `blobs`.
+    pub fn add_blob_sources(&self, repository: &str, blobs: &[Digest]) -> Result<()> {
+        let mut all = self.blob_sources()?;
+        let mut changed = false;
+        for b in blobs {
+            changed |= all
+                .entry(b.clone())
+                .or_default()
+                .insert(repository.to_string());
+        }
+        if !changed {
+            return Ok(());
+        }
+        let data = serde_json::to_vec_pretty(&all).expect("records serialize");
+        self.write_atomic(&self.sources_path(), &data)
     }
 
     fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
