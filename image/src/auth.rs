@@ -260,4 +260,56 @@ mod tests {
             RegistryAuth::Anonymous
         );
     }
+
+    #[test]
+    fn login_entries_are_written_0600_and_removed() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("sub/config.json");
+        std::fs::create_dir(d.path().join("sub")).unwrap();
+        std::fs::write(
+            &p,
+            r#"{"auths": {"http://127.0.0.1:5000": {"auth": "b2xkOm9sZA=="},
+                          "quay.io": {"auth": "cTpx"}}, "psFormat": "table"}"#,
+        )
+        .unwrap();
+        store_credentials(&p, "127.0.0.1:5000", "bob", "pw:with:colons").unwrap();
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        assert_eq!(v["psFormat"], "table", "other settings are kept");
+        assert_eq!(v["auths"]["quay.io"]["auth"], "cTpx");
+        assert!(
+            v["auths"].get("http://127.0.0.1:5000").is_none(),
+            "the old spelling is replaced: {v}"
+        );
+        assert_eq!(
+            for_registry(Some(&p), "127.0.0.1:5000").unwrap(),
+            RegistryAuth::Basic("bob".into(), "pw:with:colons".into())
+        );
+        assert!(remove_credentials(&p, "127.0.0.1:5000").unwrap());
+        assert!(!remove_credentials(&p, "127.0.0.1:5000").unwrap());
+        assert_eq!(
+            for_registry(Some(&p), "127.0.0.1:5000").unwrap(),
+            RegistryAuth::Anonymous
+        );
+        store_credentials(&p, "docker.io", "alice", "s").unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+        assert!(
+            v["auths"]["https://index.docker.io/v1/"]["auth"].is_string(),
+            "{v}"
+        );
+        let fresh = d.path().join("new/dir/config.json");
+        store_credentials(&fresh, "x.io", "u", "p").unwrap();
+        assert_eq!(
+            std::fs::metadata(fresh.parent().unwrap())
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o700
+        );
+    }
 }

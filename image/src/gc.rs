@@ -83,6 +83,7 @@ pub fn prune(store: &Store) -> Result<PruneReport> {
             Err(_) => fs::remove_dir_all(e.path()).at(e.path())?,
         }
     }
+    store.forget_missing_sources()?;
     let dir = store.tmp_dir();
     for e in fs::read_dir(&dir).at(&dir)? {
         let p = e.at(&dir)?.path();

@@ -336,6 +336,18 @@ impl Store {
         self.write_atomic(&self.sources_path(), &data)
     }
 
+    /// Forgets where blobs the store no longer has came from.
+    pub fn forget_missing_sources(&self) -> Result<()> {
+        let mut all = self.blob_sources()?;
+        let before = all.len();
+        all.retain(|d, _| self.has_blob(d));
+        if all.len() == before {
+            return Ok(());
+        }
+        let data = serde_json::to_vec_pretty(&all).expect("records serialize");
+        self.write_atomic(&self.sources_path(), &data)
+    }
+
     fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
         let tmp = self.tmp_dir();
         let mut f = tempfile::NamedTempFile::new_in(&tmp).at(&tmp)?;

@@ -136,6 +136,9 @@ fn empty_store(img: &RtImage) {
     }
     img.ok(&["prune"]);
     img.assert_empty();
+    let sources: Value =
+        serde_json::from_slice(&fs::read(img.root().join("sources.json")).unwrap()).unwrap();
+    assert_eq!(sources, json!({}), "prune forgets where removed blobs were");
 }
 
 /// Pulls `reference`, makes a bundle of it and runs it: its stdout.
@@ -694,4 +697,51 @@ fn an_index_pushes_every_platform_held_and_docker_manifests_stay_docker() {
         raw["mediaType"],
         "application/vnd.docker.distribution.manifest.v2+json"
     );
+}
+
+#[test]
+fn a_registry_that_breaks_the_chunked_protocol_gets_one_put() {
+    let b = broken();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    b.proxy.set(move |r| {
+        let len = r.header("content-length").unwrap_or("0").to_string();
+        log.lock()
+            .unwrap()
+            .push(format!("{} {} {len}", r.method, r.path));
+        if r.method == "PATCH" {
+            // Success, but not the 202 with a Location the spec asks for.
+            Action::Raw(
+                "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".into(),
+            )
+        } else {
+            Action::Forward
+        }
+    });
+    let out = b.img.ok(&["push", "--plain-http", &b.dest]);
+    assert_eq!(count(&out, ": Pushed"), 2, "{out}");
+    let digest = pushed_digest(&out);
+    let seen = seen.lock().unwrap().clone();
+    let layer_size = fs::read_dir(b.img.root().join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .max()
+        .unwrap();
+    assert!(
+        seen.iter()
+            .any(|s| s.starts_with("PUT /v2/me/base/blobs/uploads/")
+                && s.ends_with(&format!(" {layer_size}"))),
+        "the layer went in one PUT: {seen:#?}"
+    );
+    assert!(
+        seen.iter().any(|s| s.starts_with("PATCH ")),
+        "a chunked upload was tried first: {seen:#?}"
+    );
+    let other = RtImage::new();
+    let pulled = other.ok(&[
+        "pull",
+        "--plain-http",
+        &b.dest.replace(&b.proxy.addr, &b.reg.addr),
+    ]);
+    assert!(pulled.contains(&format!("Digest: {digest}")), "{pulled}");
 }
