@@ -745,3 +745,97 @@ fn a_registry_that_breaks_the_chunked_protocol_gets_one_put() {
     ]);
     assert!(pulled.contains(&format!("Digest: {digest}")), "{pulled}");
 }
+
+/// Runs `args` of rt-image under `script`, on a terminal of its own:
+/// `answers` are typed, each once the text before it has been shown.
+/// Returns everything the terminal showed.
+fn on_a_terminal(img: &RtImage, cfg: &Path, args: &[&str], answers: &[(&str, &str)]) -> String {
+    use std::io::{Read, Write};
+    let mut cmd = format!(
+        "{} --root {}",
+        env!("CARGO_BIN_EXE_rt-image"),
+        img.root().display()
+    );
+    for a in args {
+        cmd.push(' ');
+        cmd.push_str(a);
+    }
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("DOCKER_CONFIG", cfg)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("script (util-linux)");
+    let mut stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stdout.read(&mut buf) {
+            if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    let mut shown = String::new();
+    let mut stdin = child.stdin.take().unwrap();
+    for (wait_for, answer) in answers {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !shown.contains(wait_for) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(b) => shown.push_str(&String::from_utf8_lossy(&b)),
+                Err(_) => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!("{wait_for:?} never shown: {shown:?}");
+                }
+            }
+        }
+        stdin.write_all(answer.as_bytes()).unwrap();
+    }
+    while let Ok(b) = rx.recv_timeout(std::time::Duration::from_secs(60)) {
+        shown.push_str(&String::from_utf8_lossy(&b));
+    }
+    drop(stdin);
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert!(status.success(), "{shown}");
+    shown
+}
+
+#[test]
+fn on_a_terminal_login_asks_without_echo_and_push_draws_bars() {
+    let reg = Registry::with_basic_auth();
+    let img = RtImage::new();
+    let work = tmpdir("rt-image-push-tty.");
+    let cfg = work.path().join("docker");
+    let shown = on_a_terminal(
+        &img,
+        &cfg,
+        &["login", "--plain-http", &reg.addr],
+        &[("Username: ", "rt\n"), ("Password: ", "pw\n")],
+    );
+    let (_, after) = shown.split_once("Password: ").unwrap();
+    let (typed, _) = after
+        .split_once("Login Succeeded")
+        .unwrap_or_else(|| panic!("{shown:?}"));
+    assert!(!typed.contains("pw"), "the password was echoed: {shown:?}");
+    assert!(
+        shown.contains("Username: rt"),
+        "the user name echoes: {shown:?}"
+    );
+
+    base_image(&img, work.path());
+    let dest = format!("{}/me/tty:1", reg.addr);
+    img.ok(&["tag", "base:1", &dest]);
+    let shown = on_a_terminal(&img, &cfg, &["push", "--plain-http", &dest], &[]);
+    // Lines and bars share the terminal: counted in the whole transcript.
+    assert_eq!(shown.matches(": Pushed").count(), 2, "{shown:?}");
+    assert!(
+        shown.contains("MiB/1.13 MiB") || shown.contains("██"),
+        "a bar was drawn: {shown:?}"
+    );
+    assert!(shown.contains("1: digest: sha256:"), "{shown:?}");
+}

@@ -461,8 +461,12 @@ fn prompt_password(prompt: &str) -> Result<String> {
     let mut quiet = old.clone();
     quiet.local_flags.remove(LocalFlags::ECHO);
     quiet.local_flags.insert(LocalFlags::ECHONL);
-    (&tty).write_all(prompt.as_bytes())?;
-    termios::tcsetattr(&tty, SetArg::TCSANOW, &quiet).context("turning off echo")?;
+    // Echo off before the prompt shows, so nothing typed after it echoes.
+    termios::tcsetattr(&tty, SetArg::TCSAFLUSH, &quiet).context("turning off echo")?;
+    if let Err(e) = (&tty).write_all(prompt.as_bytes()) {
+        let _ = termios::tcsetattr(&tty, SetArg::TCSANOW, &old);
+        return Err(e.into());
+    }
     let mut line = String::new();
     let read = std::io::BufReader::new(&tty).read_line(&mut line);
     termios::tcsetattr(&tty, SetArg::TCSANOW, &old).context("restoring the terminal")?;
