@@ -306,7 +306,15 @@ impl Pusher<'_> {
             ),
             OciDistributionError::UnauthorizedError { .. } => denied(401, String::new()),
             OciDistributionError::AuthenticationFailure(m) => {
-                format!("authentication failed: {}", envelope(&m).unwrap_or(m))
+                let m = envelope(&m).unwrap_or(m);
+                match &self.auth {
+                    RegistryAuth::Anonymous => format!(
+                        "the token service refuses anonymous access ({m}): no credentials for {registry} in {config}: rt-image login {registry}"
+                    ),
+                    _ => format!(
+                        "the token service refuses the credentials for {registry} in {config} ({m}): rt-image login {registry}"
+                    ),
+                }
             }
             OciDistributionError::RegistryError { envelope, .. } => envelope
                 .errors

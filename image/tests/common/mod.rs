@@ -316,15 +316,40 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
-        Self::start_with(false)
+        Self::start_with(|_| String::new())
     }
 
     /// A registry that asks for basic auth: user `rt`, password `pw`.
     pub fn with_basic_auth() -> Registry {
-        Self::start_with(true)
+        Self::start_with(|dir| {
+            // bcrypt("pw"), as `htpasswd -B` writes it.
+            let htpasswd = dir.join("htpasswd");
+            fs::write(
+                &htpasswd,
+                "rt:$2b$05$abcdefghijklmnopqrstuuHIrMEWpUCQe2YqFR3sXwQ75u4od..9q\n",
+            )
+            .unwrap();
+            format!(
+                "auth:\n  htpasswd: {{realm: rt-test, path: {}}}\n",
+                htpasswd.display()
+            )
+        })
     }
 
-    fn start_with(basic_auth: bool) -> Registry {
+    /// A registry that takes bearer tokens from `realm`, signed by the key
+    /// of certificate `cert` (PEM), for service `rt-test` and issuer
+    /// `rt-test-issuer`.
+    pub fn with_token_auth(realm: &str, cert: &Path) -> Registry {
+        let (realm, cert) = (realm.to_string(), cert.to_path_buf());
+        Self::start_with(move |_| {
+            format!(
+                "auth:\n  token: {{realm: \"{realm}\", service: rt-test, issuer: rt-test-issuer, rootcertbundle: {}}}\n",
+                cert.display()
+            )
+        })
+    }
+
+    fn start_with(extra: impl FnOnce(&Path) -> String) -> Registry {
         require_root();
         let bin = Path::new("/usr/bin/docker-registry");
         assert!(
@@ -339,20 +364,7 @@ impl Registry {
             .unwrap()
             .port();
         let addr = format!("127.0.0.1:{port}");
-        let mut extra_config = String::new();
-        if basic_auth {
-            // bcrypt("pw"), as `htpasswd -B` writes it.
-            let htpasswd = dir.path().join("htpasswd");
-            fs::write(
-                &htpasswd,
-                "rt:$2b$05$abcdefghijklmnopqrstuuHIrMEWpUCQe2YqFR3sXwQ75u4od..9q\n",
-            )
-            .unwrap();
-            extra_config = format!(
-                "auth:\n  htpasswd: {{realm: rt-test, path: {}}}\n",
-                htpasswd.display()
-            );
-        }
+        let extra_config = extra(dir.path());
         let cfg = dir.path().join("config.yml");
         fs::write(
             &cfg,
