@@ -433,6 +433,22 @@ fn login_token_flow() {
         "GET /v2/",
         "the token is tried: {seen:?}"
     );
+
+    // Credentials are not the store's business: none is made for them.
+    let no_store = work.path().join("no-store");
+    let out = Command::new(env!("CARGO_BIN_EXE_rt-image"))
+        .arg("--root")
+        .arg(&no_store)
+        .args(["logout", &fake.addr])
+        .env("DOCKER_CONFIG", &cfg)
+        .output()
+        .unwrap();
+    let out = ok(out, "logout");
+    assert_eq!(
+        out,
+        format!("Removing login credentials for {}\n", fake.addr)
+    );
+    assert!(!no_store.exists(), "logout made a store");
 }
 
 /// A registry behind a proxy, an image tagged for the proxy's address, and

@@ -159,14 +159,45 @@ fn platform(p: Option<String>) -> Result<Platform> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Credentials are the user's, not the store's: no store is opened (or
+    // made) for them.
+    let cmd = match cli.cmd {
+        Cmd::Login {
+            registry,
+            username,
+            password_stdin,
+            plain_http,
+            insecure,
+        } => {
+            return login_cmd(
+                registry.as_deref(),
+                username,
+                password_stdin,
+                plain_http,
+                insecure,
+            )
+        }
+        Cmd::Logout { registry } => {
+            let registry = login::registry_name(registry.as_deref());
+            let path = docker_config()?;
+            if auth::remove_credentials(&path, &registry)? {
+                println!("Removing login credentials for {registry}");
+            } else {
+                println!("Not logged in to {registry}");
+            }
+            return Ok(());
+        }
+        other => other,
+    };
     let store = Store::open(&cli.root)?;
-    match cli.cmd {
+    match cmd {
         Cmd::Pull {
             reference,
             platform: p,
             plain_http,
             insecure,
         } => pull_cmd(&store, &reference, platform(p)?, plain_http, insecure),
+        Cmd::Login { .. } | Cmd::Logout { .. } => unreachable!("handled above"),
         Cmd::Push {
             reference,
             destination,
@@ -181,29 +212,6 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Cmd::Tag { source, target } => {
             rt_image::tag::tag(&store, &source, &target)?;
-            Ok(())
-        }
-        Cmd::Login {
-            registry,
-            username,
-            password_stdin,
-            plain_http,
-            insecure,
-        } => login_cmd(
-            registry.as_deref(),
-            username,
-            password_stdin,
-            plain_http,
-            insecure,
-        ),
-        Cmd::Logout { registry } => {
-            let registry = login::registry_name(registry.as_deref());
-            let path = docker_config()?;
-            if auth::remove_credentials(&path, &registry)? {
-                println!("Removing login credentials for {registry}");
-            } else {
-                println!("Not logged in to {registry}");
-            }
             Ok(())
         }
         Cmd::Import {
