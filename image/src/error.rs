@@ -66,6 +66,17 @@ pub enum Error {
     },
     #[error("{path}: {reason}")]
     Auth { path: PathBuf, reason: String },
+    /// The registry refused the credentials `login` was given.
+    #[error("login to {registry} refused: {reason}")]
+    Login { registry: String, reason: String },
+    /// What the registry says it stored is not what was sent.
+    #[error("{reference}: sent {what} {digest}, the registry reports it as {reported}")]
+    RemoteDigest {
+        reference: String,
+        what: String,
+        digest: String,
+        reported: String,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

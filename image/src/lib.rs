@@ -1,6 +1,7 @@
 //! rt-image: rt's image tool as a library. A content-addressed store of
-//! blobs and unpacked layers ([`store`]), registry pulls ([`pull`]),
-//! imports of OCI layouts and docker archives ([`import`]), and bundles
+//! blobs and unpacked layers ([`store`], collected by [`gc`]), registry pulls ([`pull`]),
+//! imports of OCI layouts and docker archives ([`import`]), pushes
+//! ([`push`], credentials checked by [`login`], names by [`tag`]), and bundles
 //! for `rt` made from stored images ([`bundle`]). `src/bin/rt-image.rs` is
 //! a thin command line over it. Network code lives here, never in `rt`.
 
@@ -9,13 +10,17 @@ pub mod bundle;
 pub mod commit;
 pub mod digest;
 pub mod error;
+pub mod gc;
 pub mod image;
 pub mod import;
+pub mod login;
 pub mod platform;
 pub mod pull;
+pub mod push;
 pub mod reference;
 pub mod runtime_config;
 pub mod store;
+pub mod tag;
 mod txn;
 pub mod unpack;
 pub mod user;

@@ -267,6 +267,14 @@ impl Puller<'_> {
                 added.layers.push(chain);
             }
         }
+        // Where the blobs came from: a push to another repository of the
+        // registry can mount them from there.
+        let mut blobs = vec![config.clone()];
+        blobs.extend(img.layers.iter().map(|l| l.digest.clone()));
+        let _ = self.store.add_blob_sources(
+            &format!("{}/{}", r.resolve_registry(), r.repository()),
+            &blobs,
+        );
         let name = r.whole();
         self.store.tag(
             &name,

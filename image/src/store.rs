@@ -7,6 +7,7 @@
 //! ROOT/layers/<chain hex>/    a layer unpacked with overlay whiteouts
 //! ROOT/images.json            name -> manifest digest
 //! ROOT/bundles/<hex>.json     a bundle and the layers it mounts
+//! ROOT/sources.json           blob -> registry repositories known to hold it
 //! ROOT/tmp/                   work in progress, never trusted
 //! ```
 //!
@@ -47,14 +48,6 @@ pub struct BundleRecord {
     /// Chain ids of the layers its overlay mounts.
     pub layers: Vec<Digest>,
     pub overlay: bool,
-}
-
-/// What `prune` removed.
-#[derive(Debug, Default)]
-pub struct PruneReport {
-    pub blobs: Vec<Digest>,
-    pub layers: Vec<Digest>,
-    pub bytes: u64,
 }
 
 pub struct Store {
@@ -308,6 +301,53 @@ impl Store {
         self.save_images(&images)
     }
 
+    fn sources_path(&self) -> PathBuf {
+        self.root.join("sources.json")
+    }
+
+    /// The repositories (`registry/repository`) a blob was pulled from or
+    /// pushed to: where a push can mount it from instead of uploading it.
+    pub fn blob_sources(&self) -> Result<BTreeMap<Digest, BTreeSet<String>>> {
+        let p = self.sources_path();
+        match fs::read(&p) {
+            Ok(data) => serde_json::from_slice(&data).map_err(|e| Error::BadJson {
+                what: p.display().to_string(),
+                reason: e.to_string(),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(Error::Io { path: p, err: e }),
+        }
+    }
+
+    /// Records that `repository` (`registry/repository`) holds `blobs`.
+    pub fn add_blob_sources(&self, repository: &str, blobs: &[Digest]) -> Result<()> {
+        let mut all = self.blob_sources()?;
+        let mut changed = false;
+        for b in blobs {
+            changed |= all
+                .entry(b.clone())
+                .or_default()
+                .insert(repository.to_string());
+        }
+        if !changed {
+            return Ok(());
+        }
+        let data = serde_json::to_vec_pretty(&all).expect("records serialize");
+        self.write_atomic(&self.sources_path(), &data)
+    }
+
+    /// Forgets where blobs the store no longer has came from.
+    pub fn forget_missing_sources(&self) -> Result<()> {
+        let mut all = self.blob_sources()?;
+        let before = all.len();
+        all.retain(|d, _| self.has_blob(d));
+        if all.len() == before {
+            return Ok(());
+        }
+        let data = serde_json::to_vec_pretty(&all).expect("records serialize");
+        self.write_atomic(&self.sources_path(), &data)
+    }
+
     fn write_atomic(&self, path: &Path, data: &[u8]) -> Result<()> {
         let tmp = self.tmp_dir();
         let mut f = tempfile::NamedTempFile::new_in(&tmp).at(&tmp)?;
@@ -366,83 +406,6 @@ impl Store {
             })?);
         }
         Ok(out)
-    }
-
-    /// Removes blobs and layers that no image and no bundle uses, and
-    /// leftovers of interrupted work in `tmp/`.
-    pub fn prune(&self) -> Result<PruneReport> {
-        let mut blobs = BTreeSet::new();
-        let mut layers = BTreeSet::new();
-        for (name, rec) in self.images()? {
-            let img = crate::image::Image::load(self, &name, &rec)?;
-            blobs.insert(img.manifest_digest.clone());
-            blobs.extend(rec.index.clone());
-            blobs.insert(img.config_digest.clone());
-            blobs.extend(img.layers.iter().map(|l| l.digest.clone()));
-            layers.extend(img.chain_ids());
-        }
-        // A bundle keeps its image's blobs too (`commit` builds on them),
-        // even when no name points at the image any more.
-        for b in self.bundles()? {
-            if !b.dir.exists() {
-                // Its directory was removed by hand: the record is stale.
-                self.remove_bundle(&b.dir)?;
-                continue;
-            }
-            let rec = ImageRecord {
-                manifest: b.manifest.clone(),
-                index: None,
-            };
-            if let Ok(img) = crate::image::Image::load(self, &b.image, &rec) {
-                blobs.insert(img.manifest_digest.clone());
-                blobs.insert(img.config_digest.clone());
-                blobs.extend(img.layers.iter().map(|l| l.digest.clone()));
-            }
-            layers.extend(b.layers);
-        }
-        let mut report = PruneReport::default();
-        let dir = self.root.join("blobs/sha256");
-        for e in fs::read_dir(&dir).at(&dir)? {
-            let e = e.at(&dir)?;
-            let name = e.file_name();
-            let keep = Digest::from_hex(&name.to_string_lossy())
-                .map(|d| blobs.contains(&d))
-                .unwrap_or(false);
-            if !keep {
-                report.bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
-                fs::remove_file(e.path()).at(e.path())?;
-                if let Ok(d) = Digest::from_hex(&name.to_string_lossy()) {
-                    report.blobs.push(d);
-                }
-            }
-        }
-        let dir = self.root.join("layers");
-        for e in fs::read_dir(&dir).at(&dir)? {
-            let e = e.at(&dir)?;
-            let name = e.file_name();
-            if name == "empty" {
-                continue;
-            }
-            match Digest::from_hex(&name.to_string_lossy()) {
-                Ok(d) if layers.contains(&d) => {}
-                Ok(d) => {
-                    self.remove_layer(&d)?;
-                    report.layers.push(d);
-                }
-                Err(_) => fs::remove_dir_all(e.path()).at(e.path())?,
-            }
-        }
-        let dir = self.tmp_dir();
-        for e in fs::read_dir(&dir).at(&dir)? {
-            let p = e.at(&dir)?.path();
-            let r = if p.is_dir() {
-                fs::remove_dir_all(&p)
-            } else {
-                fs::remove_file(&p)
-            };
-            r.at(&p)?;
-        }
-        Ok(report)
     }
 }
 

@@ -5,77 +5,11 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 
 use common::*;
 use serde_json::{json, Value};
-
-/// A private rt state root; deletes the containers it ran when dropped.
-struct Rt {
-    root: tempfile::TempDir,
-    ids: Vec<String>,
-}
-
-impl Rt {
-    fn new() -> Rt {
-        Rt {
-            root: tmpdir("rt-image-rt."),
-            ids: Vec::new(),
-        }
-    }
-
-    /// `rt run -b BUNDLE ID`: the container's stdout, and whether it exited 0.
-    fn run(&mut self, bundle: &Path, id: &str) -> (String, bool) {
-        self.ids.push(id.to_string());
-        let out = tempfile::tempfile().unwrap();
-        let status = Command::new(rt_bin())
-            .arg("--root")
-            .arg(self.root.path())
-            .args(["run", "-b"])
-            .arg(bundle)
-            .arg(id)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(Stdio::inherit())
-            .status()
-            .unwrap();
-        let mut out = out;
-        use std::io::{Read, Seek};
-        out.rewind().unwrap();
-        let mut s = String::new();
-        out.read_to_string(&mut s).unwrap();
-        (s, status.success())
-    }
-}
-
-impl Drop for Rt {
-    fn drop(&mut self) {
-        for id in &self.ids {
-            let _ = Command::new(rt_bin())
-                .arg("--root")
-                .arg(self.root.path())
-                .args(["delete", "-f", id])
-                .stderr(Stdio::null())
-                .status();
-        }
-    }
-}
-
-/// Removes bundles (unmounting) even when a test fails.
-struct Bundles<'a>(&'a RtImage, Vec<PathBuf>);
-
-impl Drop for Bundles<'_> {
-    fn drop(&mut self) {
-        for b in &self.1 {
-            if b.exists() {
-                let _ = self.0.run(&[Path::new("bundle"), Path::new("--remove"), b]);
-                let _ = nix::mount::umount2(&b.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
-                let _ = fs::remove_dir_all(b);
-            }
-        }
-    }
-}
 
 /// A two-layer image: busybox (gzip), then a layer of `top_type` that
 /// adds /hello.txt and /srv.

@@ -1,4 +1,5 @@
-//! rt-image: pull, import and list images, and make bundles for `rt`.
+//! rt-image: pull, push, import, list and commit images, log in to
+//! registries, and make bundles for `rt`.
 //! A thin command line over the `rt_image` library.
 
 use std::collections::HashMap;
@@ -10,10 +11,13 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
 
+use rt_image::auth;
 use rt_image::bundle::{self, Options as BundleOptions};
 use rt_image::image::Image;
+use rt_image::login::{self, Verified};
 use rt_image::platform::Platform;
 use rt_image::pull::{self, Event};
+use rt_image::push;
 use rt_image::reference::{self, familiar};
 use rt_image::runtime_config::Overrides;
 use rt_image::store::{ImageRecord, Store, DEFAULT_ROOT};
@@ -22,7 +26,7 @@ use rt_image::store::{ImageRecord, Store, DEFAULT_ROOT};
 #[command(
     name = "rt-image",
     version,
-    about = "Images for rt: pull, import, list, and make bundles"
+    about = "Images for rt: pull, push, import, list, commit, and make bundles"
 )]
 struct Cli {
     /// The image store.
@@ -46,6 +50,41 @@ enum Cmd {
         /// Accept any TLS certificate.
         #[arg(long)]
         insecure: bool,
+    },
+    /// Push a stored image to a registry: `push REF [DEST]` (DEST defaults to REF).
+    Push {
+        reference: String,
+        destination: Option<String>,
+        /// Talk plain HTTP to the registry (one on loopback).
+        #[arg(long)]
+        plain_http: bool,
+        /// Accept any TLS certificate.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Give a stored image another name: `tag SRC DEST`.
+    Tag { source: String, target: String },
+    /// Check credentials against a registry and store them in the docker
+    /// config ($DOCKER_CONFIG/config.json or ~/.docker/config.json).
+    Login {
+        /// The registry (docker.io when none).
+        registry: Option<String>,
+        #[arg(short, long)]
+        username: Option<String>,
+        /// Read the password from stdin (else it is asked for without echo).
+        #[arg(long)]
+        password_stdin: bool,
+        /// Talk plain HTTP to the registry (one on loopback).
+        #[arg(long)]
+        plain_http: bool,
+        /// Accept any TLS certificate.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Remove a registry's credentials from the docker config.
+    Logout {
+        /// The registry (docker.io when none).
+        registry: Option<String>,
     },
     /// Import an OCI image layout (directory or tar) or a docker-archive tarball.
     Import {
@@ -120,14 +159,61 @@ fn platform(p: Option<String>) -> Result<Platform> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Credentials are the user's, not the store's: no store is opened (or
+    // made) for them.
+    let cmd = match cli.cmd {
+        Cmd::Login {
+            registry,
+            username,
+            password_stdin,
+            plain_http,
+            insecure,
+        } => {
+            return login_cmd(
+                registry.as_deref(),
+                username,
+                password_stdin,
+                plain_http,
+                insecure,
+            )
+        }
+        Cmd::Logout { registry } => {
+            let registry = login::registry_name(registry.as_deref());
+            let path = docker_config()?;
+            if auth::remove_credentials(&path, &registry)? {
+                println!("Removing login credentials for {registry}");
+            } else {
+                println!("Not logged in to {registry}");
+            }
+            return Ok(());
+        }
+        other => other,
+    };
     let store = Store::open(&cli.root)?;
-    match cli.cmd {
+    match cmd {
         Cmd::Pull {
             reference,
             platform: p,
             plain_http,
             insecure,
         } => pull_cmd(&store, &reference, platform(p)?, plain_http, insecure),
+        Cmd::Login { .. } | Cmd::Logout { .. } => unreachable!("handled above"),
+        Cmd::Push {
+            reference,
+            destination,
+            plain_http,
+            insecure,
+        } => push_cmd(
+            &store,
+            &reference,
+            destination.as_deref(),
+            plain_http,
+            insecure,
+        ),
+        Cmd::Tag { source, target } => {
+            rt_image::tag::tag(&store, &source, &target)?;
+            Ok(())
+        }
         Cmd::Import {
             path,
             name,
@@ -156,7 +242,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Prune => {
             let _lock = store.lock()?;
-            let r = store.prune()?;
+            let r = rt_image::gc::prune(&store)?;
             println!(
                 "Deleted {} blobs and {} layers, reclaimed {}",
                 r.blobs.len(),
@@ -283,6 +369,174 @@ fn pull_cmd(
         },
         familiar(&p.name)
     );
+    Ok(())
+}
+
+fn docker_config() -> Result<PathBuf> {
+    auth::default_config_path()
+        .context("neither DOCKER_CONFIG nor HOME is set: no docker config to use")
+}
+
+fn push_cmd(
+    store: &Store,
+    reference: &str,
+    dest: Option<&str>,
+    plain_http: bool,
+    insecure: bool,
+) -> Result<()> {
+    let opts = push::Options {
+        plain_http,
+        insecure,
+        ..Default::default()
+    };
+    let tty = std::io::stdout().is_terminal();
+    let multi = MultiProgress::new();
+    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
+    let style = ProgressStyle::with_template("{prefix}: {bar:30} {bytes}/{total_bytes} {msg}")
+        .expect("valid template");
+    let say = |line: String| {
+        if tty {
+            let _ = multi.println(&line);
+        } else {
+            println!("{line}");
+        }
+    };
+    let mut on_event = |e: push::Event| match e {
+        push::Event::Target { repository } => {
+            say(format!("The push refers to repository [{repository}]"))
+        }
+        push::Event::PartialIndex { index, missing } => eprintln!(
+            "rt-image: note: index {} not pushed: the store lacks {}; pushing this platform alone",
+            index.short(),
+            missing.join(", ")
+        ),
+        push::Event::Exists { digest } => say(format!("{}: Layer already exists", digest.short())),
+        push::Event::Mounted { digest, from } => {
+            say(format!("{}: Mounted from {from}", digest.short()))
+        }
+        push::Event::Start { digest, size } if tty => {
+            let b = multi.add(ProgressBar::new(size));
+            b.set_style(style.clone());
+            b.set_prefix(digest.short().to_string());
+            bars.insert(digest.to_string(), b);
+        }
+        push::Event::Start { digest, size } => {
+            println!("{}: Pushing {}", digest.short(), HumanBytes(size))
+        }
+        push::Event::Progress { digest, bytes } => {
+            if let Some(b) = bars.get(digest.as_ref()) {
+                b.inc(bytes);
+            }
+        }
+        push::Event::Done { digest } => {
+            if let Some(b) = bars.remove(digest.as_ref()) {
+                b.finish_and_clear();
+            }
+            say(format!("{}: Pushed", digest.short()));
+        }
+        push::Event::Platform {
+            platform,
+            digest,
+            size,
+        } => say(format!("{platform}: digest: {digest} size: {size}")),
+    };
+    let result = push::push(store, reference, dest, &opts, &mut on_event);
+    // Bars of an upload that failed go before the error line.
+    for b in bars.values() {
+        b.finish_and_clear();
+    }
+    let p = result?;
+    let tag = p
+        .reference
+        .rsplit_once(':')
+        .map(|(_, t)| t)
+        .unwrap_or("latest");
+    println!("{tag}: digest: {} size: {}", p.digest, p.size);
+    Ok(())
+}
+
+/// Reads a password from the terminal with echo off (restored even when
+/// reading fails).
+fn prompt_password(prompt: &str) -> Result<String> {
+    use nix::sys::termios::{self, LocalFlags, SetArg};
+    use std::io::{BufRead, Write};
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")
+        .context("no terminal to ask for the password: use --password-stdin")?;
+    let old = termios::tcgetattr(&tty).context("reading the terminal's settings")?;
+    let mut quiet = old.clone();
+    quiet.local_flags.remove(LocalFlags::ECHO);
+    quiet.local_flags.insert(LocalFlags::ECHONL);
+    // Echo off before the prompt shows, so nothing typed after it echoes.
+    termios::tcsetattr(&tty, SetArg::TCSAFLUSH, &quiet).context("turning off echo")?;
+    if let Err(e) = (&tty).write_all(prompt.as_bytes()) {
+        let _ = termios::tcsetattr(&tty, SetArg::TCSANOW, &old);
+        return Err(e.into());
+    }
+    let mut line = String::new();
+    let read = std::io::BufReader::new(&tty).read_line(&mut line);
+    termios::tcsetattr(&tty, SetArg::TCSANOW, &old).context("restoring the terminal")?;
+    read.context("reading the password")?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
+}
+
+fn login_cmd(
+    registry: Option<&str>,
+    username: Option<String>,
+    password_stdin: bool,
+    plain_http: bool,
+    insecure: bool,
+) -> Result<()> {
+    use std::io::{BufRead, Write};
+    let registry = login::registry_name(registry);
+    let path = docker_config()?;
+    let user = match username {
+        Some(u) => u,
+        None if password_stdin => bail!("--password-stdin needs --username"),
+        None => {
+            let tty = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open("/dev/tty")
+                .context("no terminal to ask for the user name: use --username")?;
+            (&tty).write_all(b"Username: ")?;
+            let mut line = String::new();
+            std::io::BufReader::new(&tty).read_line(&mut line)?;
+            line.trim().to_string()
+        }
+    };
+    if user.is_empty() {
+        bail!("a user name is needed");
+    }
+    let password = if password_stdin {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_line(&mut s)
+            .context("reading the password from stdin")?;
+        s.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        prompt_password("Password: ")?
+    };
+    if password.is_empty() {
+        bail!("a password is needed");
+    }
+    let opts = login::Options {
+        plain_http,
+        insecure,
+    };
+    let how = login::verify(&registry, &user, &password, &opts)?;
+    auth::store_credentials(&path, &registry, &user, &password)?;
+    match how {
+        Verified::NotRequired => println!(
+            "Login Succeeded (note: {registry} asks for no credentials; stored in {})",
+            path.display()
+        ),
+        Verified::Basic | Verified::Token => {
+            println!("Login Succeeded (credentials stored in {})", path.display())
+        }
+    }
     Ok(())
 }
 

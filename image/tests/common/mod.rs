@@ -316,15 +316,40 @@ pub struct Registry {
 
 impl Registry {
     pub fn start() -> Registry {
-        Self::start_with(false)
+        Self::start_with(|_| String::new())
     }
 
     /// A registry that asks for basic auth: user `rt`, password `pw`.
     pub fn with_basic_auth() -> Registry {
-        Self::start_with(true)
+        Self::start_with(|dir| {
+            // bcrypt("pw"), as `htpasswd -B` writes it.
+            let htpasswd = dir.join("htpasswd");
+            fs::write(
+                &htpasswd,
+                "rt:$2b$05$abcdefghijklmnopqrstuuHIrMEWpUCQe2YqFR3sXwQ75u4od..9q\n",
+            )
+            .unwrap();
+            format!(
+                "auth:\n  htpasswd: {{realm: rt-test, path: {}}}\n",
+                htpasswd.display()
+            )
+        })
     }
 
-    fn start_with(basic_auth: bool) -> Registry {
+    /// A registry that takes bearer tokens from `realm`, signed by the key
+    /// of certificate `cert` (PEM), for service `rt-test` and issuer
+    /// `rt-test-issuer`.
+    pub fn with_token_auth(realm: &str, cert: &Path) -> Registry {
+        let (realm, cert) = (realm.to_string(), cert.to_path_buf());
+        Self::start_with(move |_| {
+            format!(
+                "auth:\n  token: {{realm: \"{realm}\", service: rt-test, issuer: rt-test-issuer, rootcertbundle: {}}}\n",
+                cert.display()
+            )
+        })
+    }
+
+    fn start_with(extra: impl FnOnce(&Path) -> String) -> Registry {
         require_root();
         let bin = Path::new("/usr/bin/docker-registry");
         assert!(
@@ -339,20 +364,7 @@ impl Registry {
             .unwrap()
             .port();
         let addr = format!("127.0.0.1:{port}");
-        let mut extra_config = String::new();
-        if basic_auth {
-            // bcrypt("pw"), as `htpasswd -B` writes it.
-            let htpasswd = dir.path().join("htpasswd");
-            fs::write(
-                &htpasswd,
-                "rt:$2b$05$abcdefghijklmnopqrstuuHIrMEWpUCQe2YqFR3sXwQ75u4od..9q\n",
-            )
-            .unwrap();
-            extra_config = format!(
-                "auth:\n  htpasswd: {{realm: rt-test, path: {}}}\n",
-                htpasswd.display()
-            );
-        }
+        let extra_config = extra(dir.path());
         let cfg = dir.path().join("config.yml");
         fs::write(
             &cfg,
@@ -419,6 +431,344 @@ impl Drop for Registry {
                 fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
             );
         }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A private rt state root; deletes the containers it ran when dropped.
+pub struct Rt {
+    pub root: tempfile::TempDir,
+    pub ids: Vec<String>,
+}
+
+impl Rt {
+    pub fn new() -> Rt {
+        Rt {
+            root: tmpdir("rt-image-rt."),
+            ids: Vec::new(),
+        }
+    }
+
+    /// `rt run -b BUNDLE ID`: the container's stdout, and whether it exited 0.
+    pub fn run(&mut self, bundle: &Path, id: &str) -> (String, bool) {
+        self.ids.push(id.to_string());
+        let out = tempfile::tempfile().unwrap();
+        let status = Command::new(rt_bin())
+            .arg("--root")
+            .arg(self.root.path())
+            .args(["run", "-b"])
+            .arg(bundle)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(Stdio::inherit())
+            .status()
+            .unwrap();
+        let mut out = out;
+        use std::io::{Read, Seek};
+        out.rewind().unwrap();
+        let mut s = String::new();
+        out.read_to_string(&mut s).unwrap();
+        (s, status.success())
+    }
+}
+
+impl Drop for Rt {
+    fn drop(&mut self) {
+        for id in &self.ids {
+            let _ = Command::new(rt_bin())
+                .arg("--root")
+                .arg(self.root.path())
+                .args(["delete", "-f", id])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+/// Removes bundles (unmounting) even when a test fails.
+pub struct Bundles<'a>(pub &'a RtImage, pub Vec<PathBuf>);
+
+impl Drop for Bundles<'_> {
+    fn drop(&mut self) {
+        for b in &self.1 {
+            if b.exists() {
+                let _ = self.0.run(&[Path::new("bundle"), Path::new("--remove"), b]);
+                let _ = nix::mount::umount2(&b.join("rootfs"), nix::mount::MntFlags::MNT_DETACH);
+                let _ = fs::remove_dir_all(b);
+            }
+        }
+    }
+}
+
+/// Every file, directory and symlink under `dir` with its content hash
+/// (or link target) and mode: what "nothing stored changed" compares.
+pub fn snapshot(dir: &Path) -> Vec<String> {
+    use std::os::unix::fs::PermissionsExt;
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let mut entries: Vec<_> = fs::read_dir(dir).unwrap().map(|e| e.unwrap()).collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            let rel = p.strip_prefix(base).unwrap().display().to_string();
+            let m = fs::symlink_metadata(&p).unwrap();
+            let mode = m.permissions().mode();
+            if m.file_type().is_symlink() {
+                out.push(format!("{rel} -> {}", fs::read_link(&p).unwrap().display()));
+            } else if m.is_dir() {
+                out.push(format!("{rel}/ {mode:o}"));
+                walk(base, &p, out);
+            } else if m.is_file() {
+                out.push(format!("{rel} {mode:o} {}", sha256(&fs::read(&p).unwrap())));
+            } else {
+                out.push(format!("{rel} special {mode:o}"));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// What a [`Proxy`] does with one request, decided from its head.
+pub enum Action {
+    /// Pass it to the upstream registry and its answer back.
+    Forward,
+    /// Forward, then change the answer's head (status line and headers).
+    Rewrite(Box<dyn Fn(&str) -> String + Send>),
+    /// Answer this status and JSON body without asking upstream.
+    Respond(u16, String),
+    /// Read half the body and hang up: a push cut off half-way.
+    Cut,
+    /// Answer these bytes (status line, headers, body) as they are.
+    Raw(String),
+}
+
+/// The head of a request, as a proxy rule sees it.
+pub struct Req {
+    pub method: String,
+    pub path: String,
+    /// Header lines, as sent.
+    pub headers: Vec<String>,
+}
+
+impl Req {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find_map(|h| {
+            let (k, v) = h.split_once(':')?;
+            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+}
+
+type Rule = Box<dyn FnMut(&Req) -> Action + Send>;
+
+/// An HTTP server on loopback that forwards to a registry (or answers by
+/// itself, with no upstream) and lets a test break what it chooses: one
+/// request per connection, `Connection: close`. Stopped on drop.
+pub struct Proxy {
+    pub addr: String,
+    rule: std::sync::Arc<std::sync::Mutex<Option<Rule>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Proxy {
+    pub fn start(upstream: Option<&str>) -> Proxy {
+        use std::sync::{atomic::AtomicBool, Arc, Mutex};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let rule: Arc<Mutex<Option<Rule>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (r, s, up) = (rule.clone(), stop.clone(), upstream.map(str::to_string));
+        let thread = std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let _ = serve(conn, &r, up.as_deref());
+            }
+        });
+        Proxy {
+            addr,
+            rule,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Decides what happens to each request from now on.
+    pub fn set(&self, rule: impl FnMut(&Req) -> Action + Send + 'static) {
+        *self.rule.lock().unwrap() = Some(Box::new(rule));
+    }
+
+    /// Forwards everything from now on.
+    pub fn clear(&self) {
+        *self.rule.lock().unwrap() = None;
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = std::net::TcpStream::connect(&self.addr);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn serve(
+    mut c: std::net::TcpStream,
+    rule: &std::sync::Mutex<Option<Rule>>,
+    upstream: Option<&str>,
+) -> std::io::Result<()> {
+    use std::io::Read;
+    c.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if c.read(&mut byte)? == 0 {
+            return Ok(());
+        }
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let mut lines = head.split("\r\n").filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("").to_string();
+    let mut parts = first.split(' ');
+    let req = Req {
+        method: parts.next().unwrap_or("").to_string(),
+        path: parts.next().unwrap_or("").to_string(),
+        headers: lines.map(str::to_string).collect(),
+    };
+    let len: usize = req
+        .header("content-length")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        req.header("transfer-encoding").is_none(),
+        "the proxy reads Content-Length bodies only: {first}"
+    );
+    let action = match rule.lock().unwrap().as_mut() {
+        Some(r) => r(&req),
+        None => Action::Forward,
+    };
+    if let Action::Cut = action {
+        let mut half = vec![0u8; len / 2];
+        c.read_exact(&mut half)?;
+        return c.shutdown(std::net::Shutdown::Both);
+    }
+    let mut body = vec![0u8; len];
+    c.read_exact(&mut body)?;
+    let reply = |c: &mut std::net::TcpStream, status: u16, body: &str| {
+        write!(
+            c,
+            "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    };
+    let rewrite = match action {
+        Action::Respond(status, text) => return reply(&mut c, status, &text),
+        Action::Raw(text) => return c.write_all(text.as_bytes()),
+        Action::Rewrite(f) => Some(f),
+        _ => None,
+    };
+    let Some(up) = upstream else {
+        return reply(
+            &mut c,
+            404,
+            r#"{"errors":[{"code":"NOT_FOUND","message":"no upstream"}]}"#,
+        );
+    };
+    let mut u = std::net::TcpStream::connect(up)?;
+    let mut out = format!("{first}\r\n");
+    for h in &req.headers {
+        if !h.to_ascii_lowercase().starts_with("connection:") {
+            out.push_str(h);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    u.write_all(out.as_bytes())?;
+    u.write_all(&body)?;
+    let mut answer = Vec::new();
+    u.read_to_end(&mut answer)?;
+    if let Some(f) = rewrite {
+        let split = answer
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| i + 4)
+            .unwrap_or(answer.len());
+        let head = String::from_utf8_lossy(&answer[..split]).to_string();
+        let mut new = f(&head).into_bytes();
+        new.extend_from_slice(&answer[split..]);
+        answer = new;
+    }
+    c.write_all(&answer)
+}
+
+/// A containerd with its state under `dir`, for `ctr`; killed (by pid) on
+/// drop.
+pub struct Containerd {
+    pub sock: PathBuf,
+    child: Child,
+}
+
+impl Containerd {
+    pub fn start(dir: &Path) -> Containerd {
+        let sock = dir.join("containerd.sock");
+        let config = dir.join("containerd.toml");
+        fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+                 [grpc]\n  address = \"{1}\"\n\
+                 [plugins.\"io.containerd.monitor.v1.cgroups\"]\n  no_prometheus = true\n",
+                dir.display(),
+                sock.display()
+            ),
+        )
+        .unwrap();
+        let log = fs::File::create(dir.join("containerd.log")).unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("containerd missing: bash scripts/deps.sh --test");
+        let c = Containerd { sock, child };
+        let start = Instant::now();
+        while !c
+            .ctr()
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "containerd did not start: {}",
+                fs::read_to_string(dir.join("containerd.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        c
+    }
+
+    pub fn ctr(&self) -> Command {
+        let mut c = Command::new("ctr");
+        c.env("CONTAINERD_ADDRESS", &self.sock).stdin(Stdio::null());
+        c
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
