@@ -1,0 +1,225 @@
+//! The process's own settings, applied once its namespaces and root are in
+//! place, in an order set by what each step needs (a keyring before any
+//! seccomp filter, rlimits and scheduling while privileged, capabilities
+//! kept across the uid switch, the cwd entered as the container user):
+//! shared by the init and by `rt exec`.
+
+use std::ffi::CString;
+use std::os::fd::AsFd;
+
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::unistd::{Gid, Uid};
+use oci_spec::runtime::Process;
+
+use super::capabilities;
+use super::program::{find_executable, refuse_runtime_binary, Exec};
+use super::rlimits::set_rlimit;
+use crate::error::{Context, Error, Result};
+use crate::rootfs::resolve::open_in_root;
+use crate::seccomp::Compiled;
+use crate::spawn::channel::{Channel, FromInit};
+
+/// What the last steps of making a container process need; shared by the
+/// init and by `rt exec`.
+pub struct ProcessSetup<'a> {
+    pub process: &'a Process,
+    /// In a user namespace, setgroups may be denied; an empty group list
+    /// is then fine.
+    pub in_userns: bool,
+    pub no_new_keyring: bool,
+    /// Descriptors 3..3+n stay open across the exec.
+    pub preserve_fds: i32,
+    pub extra_env: &'a [String],
+    /// The container's seccomp filters, installed last (or, without
+    /// no_new_privs, before the capabilities are dropped: installing them
+    /// then needs CAP_SYS_ADMIN).
+    pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    /// To rt: a seccomp agent's listener goes there.
+    pub channel: &'a Channel,
+}
+
+/// The process's own settings: session keyring, early seccomp, rlimits
+/// and scheduling, identity and capabilities, umask, cwd, no_new_privs,
+/// and the program to exec. Returns what to pass to execve; every
+/// descriptor but stdio and the preserved ones is close-on-exec by then.
+pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
+    let process = a.process;
+    let nnp = process.no_new_privileges().unwrap_or(false);
+    // Before any seccomp filter: the container's own profile may deny
+    // keyctl (Docker's default does, and sets no noNewPrivileges, so the
+    // filter goes in early below).
+    if !a.no_new_keyring {
+        join_session_keyring()?;
+    }
+    let early = install_early_seccomp(a, nnp)?;
+    limits_and_scheduling(process)?;
+    set_identity(process, a.in_userns)?;
+    set_umask(process);
+    enter_cwd(process)?;
+    if nnp {
+        nix::sys::prctl::set_no_new_privs().ctx("noNewPrivileges: prctl")?;
+    }
+    let mut exec = program(process, a.extra_env)?;
+    close_inherited_fds(a.preserve_fds)?;
+    if early.is_none() {
+        exec.seccomp = a.seccomp.cloned();
+    }
+    Ok(exec)
+}
+
+/// A fresh session keyring, so the container cannot read the host's.
+fn join_session_keyring() -> Result<()> {
+    match crate::sys::process::join_new_session_keyring() {
+        Ok(()) | Err(nix::Error::ENOSYS) => Ok(()),
+        Err(e) => Err(e).ctx("join a new session keyring"),
+    }
+}
+
+/// The seccomp filters go in early without no_new_privs (installing them
+/// needs CAP_SYS_ADMIN, about to be dropped), and with a seccomp agent,
+/// which must get its listener from rt while the channel is open (rt
+/// forwards it at once, so a notifying syscall of ours is answered).
+/// Returns the filters installed here.
+fn install_early_seccomp<'a>(a: &ProcessSetup<'a>, nnp: bool) -> Result<Option<&'a Compiled>> {
+    let early = a.seccomp.filter(|f| !nnp || f.has_agent());
+    if let Some(f) = early {
+        if let Some(listener) = crate::seccomp::install(f)? {
+            a.channel
+                .send_with_fd(&FromInit::SeccompListener, Some(listener.as_fd()))?;
+        }
+    }
+    Ok(early)
+}
+
+/// rlimits, then the scheduler and I/O priority, while the capabilities
+/// to raise them (CAP_SYS_RESOURCE, CAP_SYS_NICE) are still held.
+fn limits_and_scheduling(process: &Process) -> Result<()> {
+    for rl in process.rlimits().iter().flatten() {
+        set_rlimit(rl.typ(), rl.soft(), rl.hard())?;
+    }
+    if let Some(s) = process.scheduler() {
+        super::sched::apply_scheduler(s)?;
+    }
+    if let Some(p) = process.io_priority() {
+        super::sched::apply_io_priority(p)?;
+    }
+    Ok(())
+}
+
+/// Groups, gid, uid, keeping capabilities across the switch, then the
+/// capability sets. In a user namespace setgroups may be denied; an
+/// empty group list is then fine.
+fn set_identity(process: &Process, in_userns: bool) -> Result<()> {
+    let user = process.user();
+    if let Some(caps) = process.capabilities() {
+        capabilities::drop_bounding(caps)?;
+    }
+    let groups: Vec<Gid> = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .map(|g| Gid::from_raw(*g))
+        .collect();
+    match nix::unistd::setgroups(&groups) {
+        Ok(()) => {}
+        Err(nix::Error::EPERM) if in_userns && groups.is_empty() => {}
+        Err(e) => return Err(e).ctx("process.user.additionalGids: setgroups"),
+    }
+    let gid = Gid::from_raw(user.gid());
+    let uid = Uid::from_raw(user.uid());
+    nix::unistd::setresgid(gid, gid, gid)
+        .with_ctx(|| format!("process.user.gid: setresgid {gid}"))?;
+    let _ = nix::sys::prctl::set_keepcaps(true);
+    nix::unistd::setresuid(uid, uid, uid)
+        .with_ctx(|| format!("process.user.uid: setresuid {uid}"))?;
+    let _ = nix::sys::prctl::set_keepcaps(false);
+    if let Some(caps) = process.capabilities() {
+        capabilities::apply(caps)?;
+    }
+    Ok(())
+}
+
+fn set_umask(process: &Process) {
+    let mask = process.user().umask().unwrap_or(0o022);
+    nix::sys::stat::umask(Mode::from_bits_truncate(mask));
+}
+
+/// The cwd as the container user, resolved inside the root and never
+/// through a magic link (CVE-2024-21626).
+fn enter_cwd(process: &Process) -> Result<()> {
+    let slash = nix::fcntl::open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ctx("open /")?;
+    let cwd = open_in_root(&slash, process.cwd(), libc::O_PATH | libc::O_DIRECTORY)
+        .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
+    nix::unistd::fchdir(&cwd).with_ctx(|| format!("process.cwd: chdir {}", process.cwd().display()))
+}
+
+/// The environment (with HOME) and the program, found and checked.
+fn program(process: &Process, extra_env: &[String]) -> Result<Exec> {
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    env.extend(extra_env.iter().cloned());
+    let mut env = dedup_env(env);
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", home_of(process.user().uid())));
+    }
+    let args = process.args().as_deref().unwrap_or(&[]);
+    let arg0 = args
+        .first()
+        .ok_or_else(|| Error::Invalid("process.args: must not be empty".into()))?;
+    let path = find_executable(arg0, &env)?;
+    refuse_runtime_binary(&path)?;
+    let cstr = |s: &str| {
+        CString::new(s).map_err(|_| Error::Invalid(format!("process: {s:?} contains a NUL byte")))
+    };
+    Ok(Exec {
+        path: cstr(&path)?,
+        argv: args.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
+        envp: env.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
+        seccomp: None,
+    })
+}
+
+/// Only stdio and the preserved descriptors cross the exec
+/// (CVE-2024-21626): everything else is marked close-on-exec.
+fn close_inherited_fds(preserve_fds: i32) -> Result<()> {
+    let first = 3 + preserve_fds.max(0) as u32;
+    crate::sys::fd::cloexec_from(first).ctx("mark descriptors close-on-exec")?;
+    for fd in 3..first as i32 {
+        // A caller-passed number; harmless if closed.
+        let _ = crate::sys::fd::clear_cloexec(fd);
+    }
+    Ok(())
+}
+
+/// Later entries win over earlier ones with the same name (`exec -e`
+/// overrides the config's env), keeping the first one's position.
+fn dedup_env(env: Vec<String>) -> Vec<String> {
+    let key = |e: &str| e.split('=').next().unwrap_or("").to_string();
+    let mut out: Vec<String> = Vec::with_capacity(env.len());
+    for e in env {
+        match out.iter_mut().find(|o| key(o) == key(&e)) {
+            Some(slot) => *slot = e,
+            None => out.push(e),
+        }
+    }
+    out
+}
+
+/// The home directory of `uid` from the container's /etc/passwd, or "/".
+fn home_of(uid: u32) -> String {
+    std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                let f: Vec<&str> = l.split(':').collect();
+                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
+            })
+        })
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into())
+}

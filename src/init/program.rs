@@ -1,0 +1,193 @@
+//! The init's last step: the program found as execve would find it, rt's
+//! own binary refused, the start fifo waited on, the startContainer hooks,
+//! signals reset, the late seccomp filters, execve.
+
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{openat, OFlag};
+use nix::sys::stat::Mode;
+
+use super::exit;
+use crate::error::{Error, Result};
+use crate::hooks;
+use crate::state::EXEC_FIFO;
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// A program ready for execve.
+pub struct Exec {
+    pub(super) path: CString,
+    pub(super) argv: Vec<CString>,
+    pub(super) envp: Vec<CString>,
+    /// With no_new_privs, the seccomp filters go in right before execve,
+    /// so a profile need not allow the runtime's own last steps.
+    pub(super) seccomp: Option<crate::seccomp::Compiled>,
+}
+
+impl Exec {
+    /// Installs the late seccomp filters, if any, and execs. Returns only
+    /// on error.
+    pub(super) fn exec(&self) -> Error {
+        if let Some(f) = &self.seccomp {
+            if let Err(e) = crate::seccomp::install(f) {
+                return e;
+            }
+        }
+        match nix::unistd::execve(&self.path, &self.argv, &self.envp) {
+            Err(e) => Error::Sys {
+                context: format!("exec {:?}", self.path),
+                source: e,
+            },
+            Ok(never) => match never {},
+        }
+    }
+}
+
+/// Blocks until `rt start` opens the fifo, runs the startContainer hooks,
+/// tells `start` how they went ("0", or "1" and the error), then execs.
+/// Returns only on error.
+pub(super) fn wait_and_exec(
+    state_dir: &OwnedFd,
+    exec: &Exec,
+    start_hooks: &[oci_spec::runtime::Hook],
+    hook_state: Option<&str>,
+) -> Error {
+    let fifo = match openat(
+        state_dir,
+        EXEC_FIFO,
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    ) {
+        Ok(f) => f,
+        Err(e) => {
+            return Error::Sys {
+                context: "open exec fifo".into(),
+                source: e,
+            }
+        }
+    };
+    if !start_hooks.is_empty() {
+        // The state rt sent at create time, now "created": start was called
+        // and the program has not run yet.
+        let mut state: serde_json::Value =
+            serde_json::from_str(hook_state.unwrap_or("{}")).unwrap_or_default();
+        state["status"] = "created".into();
+        let state = state.to_string();
+        if let Err(e) = hooks::run(hooks::Kind::StartContainer, start_hooks, state.as_bytes()) {
+            // One write below PIPE_BUF arrives whole.
+            let mut msg = format!("1{e}").into_bytes();
+            msg.truncate(libc::PIPE_BUF - 1);
+            let _ = nix::unistd::write(&fifo, &msg);
+            // `rt start` reports it; nothing more to say here.
+            exit(1);
+        }
+    }
+    if let Err(e) = nix::unistd::write(&fifo, b"0") {
+        return Error::Sys {
+            context: "write exec fifo".into(),
+            source: e,
+        };
+    }
+    drop(fifo);
+    reset_signals();
+    exec.exec()
+}
+
+/// rt ignores SIGPIPE and may block signals; the container must start with
+/// default dispositions and an empty mask.
+pub fn reset_signals() {
+    for sig in 1..libc::SIGRTMAX() {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        crate::sys::process::default_disposition(sig);
+    }
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+}
+
+/// Refuses to exec rt's own binary, directly (`/proc/self/exe`, a hard
+/// link) or as a script's interpreter (`#!/proc/self/exe`): the process
+/// would run rt's executable, whose file a second container process
+/// could then open through /proc/<pid>/exe and overwrite on the host
+/// (CVE-2019-5736). Follows up to four levels of interpreters, as the
+/// kernel does.
+pub(super) fn refuse_runtime_binary(path: &str) -> Result<()> {
+    use std::io::Read;
+    let Some(rt) = crate::sys::process::runtime_exe() else {
+        return Ok(());
+    };
+    let mut p = PathBuf::from(path);
+    for _ in 0..5 {
+        let Ok(st) = nix::sys::stat::stat(&p) else {
+            return Ok(());
+        };
+        if (st.st_dev, st.st_ino) == rt {
+            return Err(Error::Invalid(format!(
+                "exec: {path:?}{}: is the container runtime's own binary; refused, since a container could overwrite it through /proc (CVE-2019-5736)",
+                if p.as_os_str() == path { String::new() } else { format!(" (through its interpreter {})", p.display()) }
+            )));
+        }
+        let mut head = [0u8; 256];
+        let n = match std::fs::File::open(&p).and_then(|mut f| f.read(&mut head)) {
+            Ok(n) => n,
+            Err(_) => return Ok(()),
+        };
+        let Some(line) = head[..n].strip_prefix(b"#!") else {
+            return Ok(());
+        };
+        let line = line.split(|&b| b == b'\n').next().unwrap_or_default();
+        let interp = line
+            .split(|&b| b == b' ' || b == b'\t')
+            .find(|w| !w.is_empty());
+        match interp {
+            Some(i) => p = PathBuf::from(std::ffi::OsStr::from_bytes(i)),
+            None => return Ok(()),
+        }
+    }
+    Ok(())
+}
+
+/// Finds the program as execve would after a PATH search, inside the
+/// container, so a missing program fails `create` with a clear message.
+pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let runnable = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+            .unwrap_or(false)
+    };
+    if arg0.contains('/') {
+        return if runnable(Path::new(arg0)) {
+            Ok(arg0.to_string())
+        } else if Path::new(arg0).exists() {
+            Err(Error::Invalid(format!(
+                "exec: {arg0:?}: permission denied (not an executable file)"
+            )))
+        } else {
+            Err(Error::Invalid(format!(
+                "exec: {arg0:?}: no such file or directory"
+            )))
+        };
+    }
+    let path = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    for dir in path.split(':') {
+        let dir = if dir.is_empty() { "." } else { dir };
+        let cand = Path::new(dir).join(arg0);
+        if runnable(&cand) {
+            return Ok(cand.to_string_lossy().into_owned());
+        }
+    }
+    Err(Error::Invalid(format!(
+        "exec: {arg0:?}: executable file not found in $PATH"
+    )))
+}
