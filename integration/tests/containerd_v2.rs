@@ -367,3 +367,34 @@ fn a_killed_shim_is_cleaned_up_through_the_delete_action() {
     ok(c.ctr().args(["container", "rm", "k1"]));
     c.assert_nothing_left();
 }
+
+#[test]
+fn a_refusal_reaches_containerd_with_its_grpc_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Containerd::start(dir.path());
+    import_busybox(&c, dir.path());
+    ok(c.ctr()
+        .args(["run", "-d"])
+        .args(RUNTIME)
+        .args([IMAGE, "p1", "sleep", "1000"]));
+    c.wait_status("p1", "RUNNING");
+    ok(c.ctr().args(["task", "pause", "p1"]));
+    c.wait_status("p1", "PAUSED");
+    // rt refuses an exec in a paused container: a wrong state, which
+    // containerd learns as FAILED_PRECONDITION (not UNKNOWN).
+    let out = run(c
+        .ctr()
+        .args(["task", "exec", "--exec-id", "x1", "p1", "true"]));
+    // Thawed and killed first, so that a failed check leaves nothing.
+    ok(c.ctr().args(["task", "resume", "p1"]));
+    ok(c.ctr().args(["task", "kill", "-s", "KILL", "p1"]));
+    c.wait_status("p1", "STOPPED");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("paused container"), "says why: {err}");
+    assert!(err.contains(": failed precondition"), "the code: {err}");
+    assert!(!err.contains(": unknown"), "{err}");
+    ok(c.ctr().args(["task", "delete", "p1"]));
+    ok(c.ctr().args(["container", "rm", "p1"]));
+    c.assert_nothing_left();
+}

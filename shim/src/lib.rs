@@ -2,6 +2,16 @@
 //! `rt create` hands a container to: the init's parent, which reaps it,
 //! records its exit, keeps its output and holds its terminal. `containerd`
 //! is containerd's shim v2 Task API (`containerd-shim-rt-v2`).
+//!
+//! The library logs (the `log` crate) and returns errors; only the
+//! binaries in `src/bin/` write to stdout or stderr, or exit.
+
+#![deny(
+    clippy::undocumented_unsafe_blocks,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::exit
+)]
 
 pub mod containerd;
 pub mod monitor;

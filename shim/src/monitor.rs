@@ -6,8 +6,7 @@
 //! records how, drains what output is left and exits.
 
 use std::fs::{File, OpenOptions};
-use std::io::Write as _;
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
@@ -116,141 +115,260 @@ struct Client {
     sock: OwnedFd,
     buf: Vec<u8>,
     /// Gone or too slow; removed at the end of the round, so that the
-    /// poll results still line up with the clients until then.
+    /// sources polled this round still name the right clients.
     dead: bool,
+}
+
+/// One of the container's output pipes.
+struct Output {
+    fd: OwnedFd,
+    stream: Stream,
+    /// At EOF; removed at the end of the round.
+    closed: bool,
+}
+
+/// What a polled descriptor is. `Output` and `Client` index into the
+/// monitor's lists, which keep their order until the round is over.
+#[derive(Clone, Copy)]
+enum Source {
+    /// The signalfd: SIGCHLD, a child to reap.
+    Children,
+    /// A stdout or stderr pipe.
+    Output(usize),
+    /// The pty master.
+    Console,
+    /// The attach socket: a client to accept.
+    Attach,
+    /// An attached client: input or a window size.
+    Client(usize),
+}
+
+/// The monitor's state: what it watches and where the output goes.
+struct Monitor {
+    sigfd: SignalFd,
+    init: Pid,
+    dir: PathBuf,
+    log: Option<Writer<File>>,
+    outputs: Vec<Output>,
+    console: Option<OwnedFd>,
+    listener: Option<OwnedFd>,
+    clients: Vec<Client>,
+    buf: Vec<u8>,
 }
 
 /// Runs until the init has exited and its output is logged.
 pub fn run(args: Args) -> Result<(), Error> {
-    let mut chld = SigSet::empty();
-    chld.add(Signal::SIGCHLD);
-    chld.thread_block().map_err(sys("block SIGCHLD"))?;
-    let sigfd = SignalFd::with_flags(&chld, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
-        .map_err(sys("signalfd"))?;
-    // A client that goes away must not take the shim with it.
-    // SAFETY: setting a signal's disposition to ignore installs no handler.
-    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
-
-    let mut log = if args.no_log {
-        None
-    } else {
-        let path = args.dir.join(LOG_FILE);
-        let f: File = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o640)
-            .custom_flags(libc::O_CLOEXEC)
-            .open(&path)
-            .map_err(|e| Error::Io(format!("open {}", path.display()), e))?;
-        Some(Writer::new(f))
-    };
-    let listener = match &args.console {
-        Some(_) => Some(listen_attach(&args.dir)?),
-        None => None,
-    };
-    Report::Ready.send(args.report.as_raw_fd());
-    drop(args.report);
-
-    let mut outputs: Vec<(OwnedFd, Stream)> = Vec::new();
-    outputs.extend(args.stdout.map(|fd| (fd, Stream::Stdout)));
-    outputs.extend(args.stderr.map(|fd| (fd, Stream::Stderr)));
-    let mut console = args.console;
-    let mut clients: Vec<Client> = Vec::new();
-    let mut buf = vec![0u8; 32 * 1024];
+    let mut m = Monitor::new(args)?;
     // The init may have exited before SIGCHLD was blocked: that signal is
     // gone, so look once before waiting for the next.
     let mut check_children = true;
-
     loop {
-        if check_children && reap(&sigfd, args.init, &args.dir) {
+        if check_children && reap(&m.sigfd, m.init, &m.dir) {
             break;
         }
-        let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
-        for (fd, _) in &outputs {
-            fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+        check_children = false;
+        for source in m.wait()? {
+            match source {
+                Source::Children => check_children = true,
+                Source::Output(n) => m.read_output(n),
+                Source::Console => m.read_console(),
+                Source::Client(n) => m.read_client(n),
+                Source::Attach => m.accept(),
+            }
         }
-        if let Some(m) = &console {
-            fds.push(PollFd::new(m.as_fd(), PollFlags::POLLIN));
+        m.sweep();
+    }
+    m.finish();
+    Ok(())
+}
+
+impl Monitor {
+    /// Takes over what `rt create` handed on, opens the log and the
+    /// attach socket, and says `Ready`.
+    fn new(args: Args) -> Result<Monitor, Error> {
+        let mut chld = SigSet::empty();
+        chld.add(Signal::SIGCHLD);
+        chld.thread_block().map_err(sys("block SIGCHLD"))?;
+        let sigfd = SignalFd::with_flags(&chld, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
+            .map_err(sys("signalfd"))?;
+        // A client that goes away must not take the shim with it.
+        // SAFETY: setting a signal's disposition to ignore installs no handler.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+
+        let log = if args.no_log {
+            None
+        } else {
+            Some(open_log(&args.dir)?)
+        };
+        let listener = match &args.console {
+            Some(_) => Some(listen_attach(&args.dir)?),
+            None => None,
+        };
+        Report::Ready.send(args.report.as_raw_fd());
+        drop(args.report);
+
+        let output = |fd, stream| Output {
+            fd,
+            stream,
+            closed: false,
+        };
+        let mut outputs = Vec::new();
+        outputs.extend(args.stdout.map(|fd| output(fd, Stream::Stdout)));
+        outputs.extend(args.stderr.map(|fd| output(fd, Stream::Stderr)));
+        Ok(Monitor {
+            sigfd,
+            init: args.init,
+            dir: args.dir,
+            log,
+            outputs,
+            console: args.console,
+            listener,
+            clients: Vec::new(),
+            buf: vec![0u8; 32 * 1024],
+        })
+    }
+
+    /// Everything to poll this round. The clients come before the attach
+    /// socket, so that one accepted this round is not read in it.
+    fn sources(&self) -> Vec<(Source, BorrowedFd<'_>)> {
+        let mut all = vec![(Source::Children, self.sigfd.as_fd())];
+        for (n, o) in self.outputs.iter().enumerate() {
+            all.push((Source::Output(n), o.fd.as_fd()));
         }
-        if let Some(l) = &listener {
-            fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+        if let Some(m) = &self.console {
+            all.push((Source::Console, m.as_fd()));
         }
-        for c in &clients {
-            fds.push(PollFd::new(c.sock.as_fd(), PollFlags::POLLIN));
+        for (n, c) in self.clients.iter().enumerate() {
+            all.push((Source::Client(n), c.sock.as_fd()));
         }
+        if let Some(l) = &self.listener {
+            all.push((Source::Attach, l.as_fd()));
+        }
+        all
+    }
+
+    /// Waits until a source is ready; the ready ones, in `sources` order.
+    fn wait(&self) -> Result<Vec<Source>, Error> {
+        let (sources, mut fds): (Vec<Source>, Vec<PollFd>) = self
+            .sources()
+            .into_iter()
+            .map(|(s, fd)| (s, PollFd::new(fd, PollFlags::POLLIN)))
+            .unzip();
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(Error::Sys("poll".into(), e)),
         }
-        let ready: Vec<bool> = fds
-            .iter()
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
-        drop(fds);
-        let mut i = 1;
+        Ok(sources
+            .into_iter()
+            .zip(&fds)
+            .filter(|(_, f)| f.revents().is_some_and(|r| !r.is_empty()))
+            .map(|(s, _)| s)
+            .collect())
+    }
 
-        // Output pipes: to the log. EOF when every writer is gone.
-        let mut closed = Vec::new();
-        for (n, (fd, stream)) in outputs.iter().enumerate() {
-            if ready[i] && !pump(fd, *stream, &mut log, &mut clients, &mut buf) {
-                closed.push(n);
-            }
-            i += 1;
+    /// An output pipe: to the log. EOF when every writer is gone.
+    fn read_output(&mut self, n: usize) {
+        let o = &mut self.outputs[n];
+        let to = Sink {
+            log: &mut self.log,
+            clients: &mut self.clients,
+        };
+        if !pump(o.fd.as_fd(), o.stream, to, &mut self.buf) {
+            o.closed = true;
         }
-        for n in closed.into_iter().rev() {
-            outputs.remove(n);
-        }
-        if let Some(m) = &console {
-            if ready[i] && !pump(m, Stream::Stdout, &mut log, &mut clients, &mut buf) {
-                // EIO: no one holds the terminal's other side any more.
-                console = None;
-            }
-            i += 1;
-        }
-        // Clients first: one accepted below was not polled this round.
-        let listener_at = i;
-        if listener.is_some() {
-            i += 1;
-        }
-        for c in clients.iter_mut() {
-            if ready[i] && !from_client(c, console.as_ref(), &mut buf) {
-                c.dead = true;
-            }
-            i += 1;
-        }
-        clients.retain(|c| !c.dead);
+    }
 
-        if let Some(l) = &listener {
-            if ready[listener_at] {
-                if let Ok(fd) = accept4(
-                    l.as_raw_fd(),
-                    SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-                ) {
-                    // SAFETY: accept4 returned a new descriptor we own.
-                    let sock = unsafe { OwnedFd::from_raw_fd(fd) };
-                    clients.push(Client {
-                        sock,
-                        buf: Vec::new(),
-                        dead: false,
-                    });
-                }
-            }
+    fn read_console(&mut self) {
+        let Some(m) = &self.console else { return };
+        let to = Sink {
+            log: &mut self.log,
+            clients: &mut self.clients,
+        };
+        if !pump(m.as_fd(), Stream::Stdout, to, &mut self.buf) {
+            // EIO: no one holds the terminal's other side any more.
+            self.console = None;
         }
+    }
 
-        check_children = ready[0];
+    fn read_client(&mut self, n: usize) {
+        let console = self.console.as_ref().map(|m| m.as_fd());
+        let c = &mut self.clients[n];
+        if !from_client(c, console, &mut self.buf) {
+            c.dead = true;
+        }
     }
-    // The init is gone: take what output is left, then leave.
-    for (fd, stream) in &outputs {
-        drain(fd, *stream, &mut log, &mut clients, &mut buf);
+
+    fn accept(&mut self) {
+        let Some(l) = &self.listener else { return };
+        if let Ok(fd) = accept4(
+            l.as_raw_fd(),
+            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        ) {
+            // SAFETY: accept4 returned a new descriptor we own.
+            let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+            self.clients.push(Client {
+                sock,
+                buf: Vec::new(),
+                dead: false,
+            });
+        }
     }
-    if let Some(m) = &console {
-        drain(m, Stream::Stdout, &mut log, &mut clients, &mut buf);
+
+    /// The end of a round: closed pipes and dead clients go.
+    fn sweep(&mut self) {
+        self.outputs.retain(|o| !o.closed);
+        self.clients.retain(|c| !c.dead);
     }
-    if let Some(w) = &mut log {
-        let _ = w.finish();
+
+    /// The init is gone: take what output is left, then leave.
+    fn finish(mut self) {
+        for o in &self.outputs {
+            let to = Sink {
+                log: &mut self.log,
+                clients: &mut self.clients,
+            };
+            drain(o.fd.as_fd(), o.stream, to, &mut self.buf);
+        }
+        if let Some(m) = &self.console {
+            let to = Sink {
+                log: &mut self.log,
+                clients: &mut self.clients,
+            };
+            drain(m.as_fd(), Stream::Stdout, to, &mut self.buf);
+        }
+        if let Some(w) = &mut self.log {
+            let _ = w.finish();
+        }
+        let _ = std::fs::remove_file(self.dir.join(ATTACH_SOCKET));
     }
-    let _ = std::fs::remove_file(args.dir.join(ATTACH_SOCKET));
-    Ok(())
+}
+
+/// Opens `<dir>/LOG_FILE` for appending.
+fn open_log(dir: &std::path::Path) -> Result<Writer<File>, Error> {
+    let path = dir.join(LOG_FILE);
+    let f: File = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o640)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| Error::Io(format!("open {}", path.display()), e))?;
+    Ok(Writer::new(f))
+}
+
+/// Where the container's output goes: the log and the attached clients.
+struct Sink<'a> {
+    log: &'a mut Option<Writer<File>>,
+    clients: &'a mut [Client],
+}
+
+impl Sink<'_> {
+    fn write(&mut self, stream: Stream, data: &[u8]) {
+        if let Some(w) = self.log {
+            let _ = w.write(stream, data);
+        }
+        to_clients(self.clients, data);
+    }
 }
 
 /// Listens on `<dir>/attach.sock`, bound through the directory's
@@ -278,20 +396,11 @@ fn listen_attach(dir: &std::path::Path) -> Result<OwnedFd, Error> {
 
 /// Moves one read's worth from `fd` to the log and the attached clients.
 /// False at EOF or error.
-fn pump(
-    fd: &OwnedFd,
-    stream: Stream,
-    log: &mut Option<Writer<File>>,
-    clients: &mut [Client],
-    buf: &mut [u8],
-) -> bool {
+fn pump(fd: BorrowedFd<'_>, stream: Stream, mut to: Sink<'_>, buf: &mut [u8]) -> bool {
     match nix::unistd::read(fd, buf) {
         Ok(0) => false,
         Ok(n) => {
-            if let Some(w) = log {
-                let _ = w.write(stream, &buf[..n]);
-            }
-            to_clients(clients, &buf[..n]);
+            to.write(stream, &buf[..n]);
             true
         }
         Err(Errno::EINTR | Errno::EAGAIN) => true,
@@ -307,15 +416,9 @@ fn to_clients(clients: &mut [Client], data: &[u8]) {
 }
 
 /// Reads what is left without blocking (the writers may never close).
-fn drain(
-    fd: &OwnedFd,
-    stream: Stream,
-    log: &mut Option<Writer<File>>,
-    clients: &mut [Client],
-    buf: &mut [u8],
-) {
-    // SAFETY: F_SETFL on a descriptor we hold, to make the reads below
-    // return EAGAIN instead of waiting.
+fn drain(fd: BorrowedFd<'_>, stream: Stream, mut to: Sink<'_>, buf: &mut [u8]) {
+    // SAFETY: F_SETFL on a descriptor the borrow keeps open, to make the
+    // reads below return EAGAIN instead of waiting.
     unsafe {
         let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
         libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
@@ -323,19 +426,14 @@ fn drain(
     loop {
         match nix::unistd::read(fd, buf) {
             Ok(0) | Err(_) => return,
-            Ok(n) => {
-                if let Some(w) = log {
-                    let _ = w.write(stream, &buf[..n]);
-                }
-                to_clients(clients, &buf[..n]);
-            }
+            Ok(n) => to.write(stream, &buf[..n]),
         }
     }
 }
 
 /// Handles a client's frames: input to the terminal, window sizes. False
 /// when the client is gone or spoke nonsense.
-fn from_client(c: &mut Client, console: Option<&OwnedFd>, buf: &mut [u8]) -> bool {
+fn from_client(c: &mut Client, console: Option<BorrowedFd<'_>>, buf: &mut [u8]) -> bool {
     match nix::unistd::read(&c.sock, buf) {
         Ok(0) => return false,
         Ok(n) => c.buf.extend_from_slice(&buf[..n]),
@@ -347,12 +445,12 @@ fn from_client(c: &mut Client, console: Option<&OwnedFd>, buf: &mut [u8]) -> boo
             Ok(None) => return true,
             Ok(Some(Frame::Input(data))) => {
                 if let Some(m) = console {
-                    write_all(m.as_fd(), &data);
+                    write_all(m, &data);
                 }
             }
             Ok(Some(Frame::Resize { rows, cols })) => {
                 if let Some(m) = console {
-                    let _ = rt::tty::console::set_size(m, rows, cols);
+                    let _ = rt::tty::console::set_size(&m, rows, cols);
                 }
             }
             Err(_) => return false,
@@ -360,7 +458,7 @@ fn from_client(c: &mut Client, console: Option<&OwnedFd>, buf: &mut [u8]) -> boo
     }
 }
 
-fn write_all(fd: std::os::fd::BorrowedFd, mut data: &[u8]) -> bool {
+fn write_all(fd: BorrowedFd<'_>, mut data: &[u8]) -> bool {
     while !data.is_empty() {
         match nix::unistd::write(fd, data) {
             Ok(n) => data = &data[n..],
@@ -405,6 +503,6 @@ fn record(dir: &std::path::Path, status: i32, signal: Option<i32>) {
     // If the directory is already gone (delete raced us) there is no one
     // to tell.
     if let Err(e) = rec.write(dir) {
-        let _ = writeln!(std::io::stderr(), "rt-shim: {e}");
+        log::warn!("{e}");
     }
 }

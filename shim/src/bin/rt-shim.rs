@@ -1,7 +1,11 @@
 //! rt-shim: the per-container monitor `rt create` hands a container to.
 //! Not meant to be run by hand; see `rt --help` (`--shim`).
 
+#[path = "common/stderr_log.rs"]
+mod stderr_log;
+
 fn main() {
+    stderr_log::init("rt-shim");
     let args = match rt_shim::monitor::Args::parse(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {

@@ -10,7 +10,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -101,15 +101,19 @@ pub fn copy_input(path: &str, writer: &StdinWriter) {
 /// stdout FIFO. The receiver gets a message when the output side is done
 /// (the last holder of the pty's other side is gone).
 pub fn copy_console(
-    master: &File,
+    master: BorrowedFd<'_>,
     stdin: &str,
     stdout: &str,
 ) -> Result<mpsc::Receiver<()>, String> {
+    let dup = || {
+        master
+            .try_clone_to_owned()
+            .map(File::from)
+            .map_err(|e| format!("dup the pty master: {e}"))
+    };
     let (done_tx, done_rx) = mpsc::channel();
     if !stdin.is_empty() {
-        let mut to = master
-            .try_clone()
-            .map_err(|e| format!("dup the pty master: {e}"))?;
+        let mut to = dup()?;
         let fifo = stdin.to_string();
         std::thread::spawn(move || {
             if let Ok(mut src) = File::options()
@@ -121,9 +125,7 @@ pub fn copy_console(
             }
         });
     }
-    let mut from = master
-        .try_clone()
-        .map_err(|e| format!("dup the pty master: {e}"))?;
+    let mut from = dup()?;
     let out = if stdout.is_empty() {
         "/dev/null".to_string()
     } else {
@@ -149,7 +151,7 @@ pub fn drain(done: &mpsc::Receiver<()>) {
 }
 
 /// Sets the terminal's window size.
-pub fn resize(master: &File, width: u32, height: u32) -> Result<(), String> {
+pub fn resize(master: BorrowedFd<'_>, width: u32, height: u32) -> Result<(), String> {
     let ws = libc::winsize {
         ws_row: height.min(u16::MAX as u32) as u16,
         ws_col: width.min(u16::MAX as u32) as u16,
@@ -157,14 +159,8 @@ pub fn resize(master: &File, width: u32, height: u32) -> Result<(), String> {
         ws_ypixel: 0,
     };
     // SAFETY: TIOCSWINSZ reads one winsize that outlives the call, from a
-    // descriptor we own.
-    let r = unsafe {
-        libc::ioctl(
-            std::os::fd::AsRawFd::as_raw_fd(master),
-            libc::TIOCSWINSZ,
-            &ws,
-        )
-    };
+    // descriptor the borrow keeps open.
+    let r = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
     if r < 0 {
         return Err(format!(
             "resize the terminal: {}",

@@ -18,6 +18,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, fork, ForkResult};
 use rt::container::exec::{self, ExecOptions, ProcessSource};
 use rt::container::{self, CreateOptions};
+use rt::error::ErrorKind;
 use rt::spawn::channel::Channel;
 use rt::state::Root;
 use serde::{Deserialize, Serialize};
@@ -75,10 +76,34 @@ pub enum Reply {
         pid: i32,
     },
     Done,
+    /// The request failed: what kind of failure (so that containerd is
+    /// answered with the matching code) and its message.
     Failed {
+        kind: ErrorKind,
         error: String,
     },
 }
+
+impl Reply {
+    /// The library refused or failed.
+    fn failed(e: &rt::Error) -> Reply {
+        Reply::Failed {
+            kind: e.kind(),
+            error: e.to_string(),
+        }
+    }
+
+    /// The zygote's own machinery (a fork, a channel, a mount) failed.
+    fn broken(error: impl Into<String>) -> Reply {
+        Reply::Failed {
+            kind: ErrorKind::Other,
+            error: error.into(),
+        }
+    }
+}
+
+/// What a worker answers: the reply, and a descriptor to pass with it.
+type Answer = (Reply, Option<OwnedFd>);
 
 /// The shim's end. Its owner serializes calls (one request at a time).
 pub struct Zygote {
@@ -150,20 +175,10 @@ fn serve(ch: Channel) {
             _ => return,
         };
         let stdio = if matches!(req, Request::Create { .. } | Request::Exec { .. }) {
-            let mut fds = Vec::with_capacity(3);
-            for _ in 0..3 {
-                match ch.recv_with_fd::<Stdio>() {
-                    Ok(Some((Stdio, Some(fd)))) => fds.push(fd),
-                    _ => return,
-                }
+            match recv_stdio(&ch) {
+                Some(s) => Some(s),
+                None => return,
             }
-            let mut it = fds.into_iter();
-            let (stdin, stdout, stderr) = (it.next(), it.next(), it.next());
-            Some(StdioFds {
-                stdin: stdin.expect("three"),
-                stdout: stdout.expect("three"),
-                stderr: stderr.expect("three"),
-            })
         } else {
             None
         };
@@ -177,18 +192,25 @@ fn serve(ch: Channel) {
     }
 }
 
+/// The three `Stdio` packets that follow a `Create` or `Exec`; `None`
+/// when the shim is gone or sent something else.
+fn recv_stdio(ch: &Channel) -> Option<StdioFds> {
+    let next = || match ch.recv_with_fd::<Stdio>() {
+        Ok(Some((Stdio, Some(fd)))) => Some(fd),
+        _ => None,
+    };
+    Some(StdioFds {
+        stdin: next()?,
+        stdout: next()?,
+        stderr: next()?,
+    })
+}
+
 /// Forks a worker for `req` and relays its answer.
-fn run_worker(req: Request, stdio: Option<StdioFds>) -> (Reply, Option<OwnedFd>) {
+fn run_worker(req: Request, stdio: Option<StdioFds>) -> Answer {
     let (mine, theirs) = match Channel::pair() {
         Ok(p) => p,
-        Err(e) => {
-            return (
-                Reply::Failed {
-                    error: e.to_string(),
-                },
-                None,
-            )
-        }
+        Err(e) => return (Reply::broken(e.to_string()), None),
     };
     // SAFETY: the zygote is single-threaded; the child leaves via _exit.
     match unsafe { fork() } {
@@ -206,38 +228,22 @@ fn run_worker(req: Request, stdio: Option<StdioFds>) -> (Reply, Option<OwnedFd>)
             let _ = waitpid(child, None);
             match got {
                 Ok(Some(r)) => r,
-                Ok(None) => (
-                    Reply::Failed {
-                        error: "the worker died before answering".into(),
-                    },
-                    None,
-                ),
-                Err(e) => (
-                    Reply::Failed {
-                        error: e.to_string(),
-                    },
-                    None,
-                ),
+                Ok(None) => (Reply::broken("the worker died before answering"), None),
+                Err(e) => (Reply::broken(e.to_string()), None),
             }
         }
-        Err(e) => (
-            Reply::Failed {
-                error: format!("fork a worker: {e}"),
-            },
-            None,
-        ),
+        Err(e) => (Reply::broken(format!("fork a worker: {e}")), None),
     }
 }
 
 /// The worker: one library call, in a process of its own.
-fn work(req: Request, stdio: Option<StdioFds>) -> (Reply, Option<OwnedFd>) {
+fn work(req: Request, stdio: Option<StdioFds>) -> Answer {
     if let Some(s) = stdio {
         // The library's processes inherit their maker's stdio.
         let _ = dup2_stdin(&s.stdin);
         let _ = dup2_stdout(&s.stdout);
         let _ = dup2_stderr(&s.stderr);
     }
-    let failed = |e: String| (Reply::Failed { error: e }, None);
     match req {
         Request::Create {
             root,
@@ -247,66 +253,22 @@ fn work(req: Request, stdio: Option<StdioFds>) -> (Reply, Option<OwnedFd>) {
             terminal,
             systemd_cgroup,
         } => {
-            if let Err(e) = mount_rootfs(&bundle, &rootfs) {
-                // The mounts that did succeed go too.
-                unmount(&bundle.join("rootfs"));
-                return failed(e);
-            }
             let opts = CreateOptions {
                 id,
-                bundle: bundle.clone(),
+                bundle,
                 own_console: terminal,
                 systemd_cgroup,
                 ..Default::default()
             };
-            match container::create(&Root::new(root), &opts) {
-                Ok(c) => (
-                    Reply::Made {
-                        pid: c.init.pid.as_raw(),
-                    },
-                    c.console,
-                ),
-                Err(e) => {
-                    if !rootfs.is_empty() {
-                        unmount(&bundle.join("rootfs"));
-                    }
-                    failed(e.to_string())
-                }
-            }
+            create(&Root::new(root), &opts, &rootfs)
         }
-        Request::Start { root, id } => match container::start(&Root::new(root), &id) {
-            Ok(()) => (Reply::Done, None),
-            Err(e) => failed(e.to_string()),
-        },
+        Request::Start { root, id } => done(container::start(&Root::new(root), &id)),
         Request::Exec {
             root,
             id,
             process,
             terminal,
-        } => {
-            let process = match serde_json::from_str(&process) {
-                Ok(p) => p,
-                Err(e) => return failed(format!("the exec's process spec: {e}")),
-            };
-            let opts = ExecOptions {
-                id,
-                own_console: terminal,
-                ..Default::default()
-            };
-            match exec::exec(
-                &Root::new(root),
-                &opts,
-                ProcessSource::Given(Box::new(process)),
-            ) {
-                Ok(e) => (
-                    Reply::Made {
-                        pid: e.process.pid.as_raw(),
-                    },
-                    e.console,
-                ),
-                Err(e) => failed(e.to_string()),
-            }
-        }
+        } => exec_process(&Root::new(root), id, &process, terminal),
         Request::Delete {
             root,
             id,
@@ -317,31 +279,84 @@ fn work(req: Request, stdio: Option<StdioFds>) -> (Reply, Option<OwnedFd>) {
             if let Some(dir) = rootfs {
                 unmount(&dir);
             }
-            match r {
-                Ok(()) => (Reply::Done, None),
-                Err(e) => failed(e.to_string()),
-            }
+            done(r)
         }
     }
 }
 
-/// Mounts the snapshot at `<bundle>/rootfs`: an overlay, or a bind
-/// mount of a directory (the native snapshotter), with OCI-style options.
-/// (The containerd-shim crate's own helper waits on its reaper thread,
-/// which a worker does not have.)
-fn mount_rootfs(bundle: &std::path::Path, mounts: &[RootfsMount]) -> Result<(), String> {
+fn done(r: rt::Result<()>) -> Answer {
+    match r {
+        Ok(()) => (Reply::Done, None),
+        Err(e) => (Reply::failed(&e), None),
+    }
+}
+
+/// Mounts the snapshot, then makes the container in it; a failure leaves
+/// nothing mounted.
+fn create(root: &Root, opts: &CreateOptions, rootfs: &[RootfsMount]) -> Answer {
+    let target = opts.bundle.join("rootfs");
+    if let Err(e) = mount_rootfs(&target, rootfs) {
+        // The mounts that did succeed go too.
+        unmount(&target);
+        return (Reply::failed(&e), None);
+    }
+    match container::create(root, opts) {
+        Ok(c) => (
+            Reply::Made {
+                pid: c.init.pid.as_raw(),
+            },
+            c.console,
+        ),
+        Err(e) => {
+            if !rootfs.is_empty() {
+                unmount(&target);
+            }
+            (Reply::failed(&e), None)
+        }
+    }
+}
+
+/// Starts `process` (OCI JSON) in container `id`.
+fn exec_process(root: &Root, id: String, process: &str, terminal: bool) -> Answer {
+    let process = match serde_json::from_str(process) {
+        Ok(p) => p,
+        Err(e) => {
+            let e = rt::Error::Invalid(format!("the exec's process spec: {e}"));
+            return (Reply::failed(&e), None);
+        }
+    };
+    let opts = ExecOptions {
+        id,
+        own_console: terminal,
+        ..Default::default()
+    };
+    match exec::exec(root, &opts, ProcessSource::Given(Box::new(process))) {
+        Ok(e) => (
+            Reply::Made {
+                pid: e.process.pid.as_raw(),
+            },
+            e.console,
+        ),
+        Err(e) => (Reply::failed(&e), None),
+    }
+}
+
+/// Mounts the snapshot at `target` (`<bundle>/rootfs`): an overlay, or a
+/// bind mount of a directory (the native snapshotter), with OCI-style
+/// options. (The containerd-shim crate's own helper waits on its reaper
+/// thread, which a worker does not have.)
+fn mount_rootfs(target: &std::path::Path, mounts: &[RootfsMount]) -> rt::Result<()> {
     use nix::mount::{mount, MsFlags};
-    let target = bundle.join("rootfs");
     for m in mounts {
         let what = || format!("mount {} {} at {}", m.kind, m.source, target.display());
         let o = rt::config::mount_options::MountOptions::parse(&m.options)
-            .map_err(|e| format!("{}: {e}", what()))?;
+            .map_err(|e| rt::Error::Invalid(format!("{}: {e}", what())))?;
         let data = o.data_string();
         if data.as_ref().is_some_and(|d| d.len() >= 4096) {
-            return Err(format!(
+            return Err(rt::Error::Invalid(format!(
                 "{}: the options do not fit a page (too many layers)",
                 what()
-            ));
+            )));
         }
         let mut flags = o.flags;
         if o.bind || m.kind == "bind" {
@@ -358,22 +373,28 @@ fn mount_rootfs(bundle: &std::path::Path, mounts: &[RootfsMount]) -> Result<(), 
         };
         mount(
             Some(m.source.as_str()),
-            &target,
+            target,
             kind,
             first,
             data.as_deref(),
         )
-        .map_err(|e| format!("{}: {e}", what()))?;
+        .map_err(|source| rt::Error::Sys {
+            context: what(),
+            source,
+        })?;
         // A bind mount takes read-only only on a remount.
         if flags.contains(MsFlags::MS_BIND | MsFlags::MS_RDONLY) {
             mount(
                 None::<&str>,
-                &target,
+                target,
                 None::<&str>,
                 MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
                 None::<&str>,
             )
-            .map_err(|e| format!("{}: remount read-only: {e}", what()))?;
+            .map_err(|source| rt::Error::Sys {
+                context: format!("{}: remount read-only", what()),
+                source,
+            })?;
         }
     }
     Ok(())

@@ -1,0 +1,111 @@
+//! The shim binary's own lifecycle, as the `containerd-shim` crate drives
+//! it: `start` (spawn the serving shim and say where it listens),
+//! `delete` (clean up after a shim that died), and the serving shim's
+//! set-up and wait.
+
+use std::sync::Arc;
+
+use containerd_shim::monitor::{monitor_subscribe, Subject, Topic};
+use containerd_shim::publisher::RemotePublisher;
+use containerd_shim::util::{timestamp, write_address};
+use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
+use log::{error, warn};
+
+use super::worker::{Request, Zygote};
+use super::{Inner, Service};
+
+impl containerd_shim::Shim for Service {
+    type T = Service;
+
+    fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
+        // Forked now, while this process has a single thread.
+        let zygote = match args.action.as_str() {
+            "start" => Err("none is made for the start action".to_string()),
+            _ => Zygote::spawn().map_err(|e| e.to_string()),
+        };
+        if let Err(e) = &zygote {
+            // Seen by the delete action's caller; the serving shim's
+            // logger is not set up yet (create_task_service says it again).
+            if args.action != "start" {
+                error!("{e}");
+            }
+        }
+        Service {
+            inner: Arc::new(Inner::new(
+                &args.namespace,
+                &args.id,
+                zygote,
+                None,
+                Arc::new(ExitSignal::default()),
+            )),
+        }
+    }
+
+    fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
+        let grouping = opts.id.clone();
+        let (_pid, address) = containerd_shim::spawn(opts, &grouping, Vec::new())?;
+        // containerd finds a running shim again after a restart by this.
+        write_address(&address)?;
+        Ok(address)
+    }
+
+    fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
+        // containerd cleans up after a shim that died: the container goes
+        // (with anything left in it) and so does the snapshot's mount.
+        let bundle =
+            std::env::current_dir().map_err(|e| containerd_shim::Error::Other(e.to_string()))?;
+        let rootfs = bundle.join("rootfs");
+        let req = Request::Delete {
+            root: self.inner.root(),
+            id: self.inner.id.clone(),
+            force: true,
+            rootfs: Some(rootfs),
+        };
+        if let Err(e) = self.inner.call(&req, None) {
+            warn!("delete {}: {e:?}", self.inner.id);
+        }
+        Ok(DeleteResponse {
+            exit_status: 128 + libc::SIGKILL as u32,
+            exited_at: Some(timestamp()?).into(),
+            ..Default::default()
+        })
+    }
+
+    fn wait(&mut self) {
+        self.inner.exit.wait();
+    }
+
+    fn create_task_service(&self, publisher: RemotePublisher) -> Self::T {
+        // The service is made once; the zygote moves into it.
+        let zygote = std::mem::replace(
+            &mut *self.inner.zygote.lock().unwrap_or_else(|p| p.into_inner()),
+            Err("it moved to the task service".into()),
+        );
+        if let Err(e) = &zygote {
+            error!("the shim has no zygote: {e}");
+        }
+        let inner = Arc::new(Inner::new(
+            &self.inner.namespace,
+            &self.inner.id,
+            zygote,
+            Some(publisher),
+            self.inner.exit.clone(),
+        ));
+        watch_exits(&inner);
+        Service { inner }
+    }
+}
+
+/// Hands every exit the reaper sees to `on_exit`. Subscribed before
+/// anything can exit.
+fn watch_exits(inner: &Arc<Inner>) {
+    let sub = monitor_subscribe(Topic::All).expect("subscribe to the reaper");
+    let me = inner.clone();
+    std::thread::spawn(move || {
+        while let Ok(e) = sub.rx.recv() {
+            if let Subject::Pid(pid) = e.subject {
+                me.on_exit(pid, e.exit_code);
+            }
+        }
+    });
+}

@@ -1,0 +1,521 @@
+//! containerd's Task service (ttrpc), one method per request. Each looks
+//! its container up in the bookkeeping (`tasks`), asks the zygote for
+//! what needs a process of its own (create, start, exec, delete) and
+//! calls the rt library directly for the rest.
+
+use std::collections::HashMap;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use containerd_shim::api::{
+    self, ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse, DeleteRequest,
+    ExecProcessRequest, KillRequest, PidsRequest, PidsResponse, StartRequest, StartResponse,
+    StateRequest, StateResponse, Status, WaitRequest, WaitResponse,
+};
+use containerd_shim::protos::events::task::{
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskIO, TaskOOM, TaskPaused,
+    TaskResumed, TaskStart,
+};
+use containerd_shim::protos::protobuf::Message;
+use containerd_shim::protos::ttrpc::Code;
+use containerd_shim::util::{convert_to_any, timestamp};
+use containerd_shim::{DeleteResponse, TtrpcContext, TtrpcResult};
+use log::info;
+use rt::state::Root;
+
+use super::error::{from_rt, status};
+use super::tasks::{Exit, Io, Proc, Task};
+use super::worker::{Request, RootfsMount};
+use super::{metrics, stdio, Service};
+
+impl containerd_shim::Task for Service {
+    fn state(&self, _ctx: &TtrpcContext, req: StateRequest) -> TtrpcResult<StateResponse> {
+        let tasks = self.inner.tasks();
+        let t = tasks.task(&req.id)?;
+        let p = t.proc(&req.exec_id)?;
+        let (exit_status, exited_at) = p.exit.clone().unwrap_or_default();
+        Ok(StateResponse {
+            id: req.id.clone(),
+            bundle: t.bundle.clone(),
+            pid: p.pid as u32,
+            status: self.status_of(&req.id, &req.exec_id, p).into(),
+            stdin: p.io.stdin.clone(),
+            stdout: p.io.stdout.clone(),
+            stderr: p.io.stderr.clone(),
+            terminal: p.io.terminal,
+            exit_status,
+            exited_at: p.exit.as_ref().map(|_| exited_at).into(),
+            exec_id: req.exec_id,
+            ..Default::default()
+        })
+    }
+
+    fn create(
+        &self,
+        _ctx: &TtrpcContext,
+        req: CreateTaskRequest,
+    ) -> TtrpcResult<CreateTaskResponse> {
+        if !req.checkpoint.is_empty() {
+            return Err(status(
+                Code::UNIMPLEMENTED,
+                "checkpoint/restore is not supported by rt",
+            ));
+        }
+        let opts = self.runc_options(&req)?;
+        let io = self.register_task(&req)?;
+        let create = create_request(self.inner.root(), &req, &opts);
+        let pid = match self.inner.make(&req.id, "", create, &io) {
+            Ok(pid) => pid,
+            Err(e) => {
+                self.inner.tasks().remove(&req.id);
+                return Err(e);
+            }
+        };
+        info!("created {} (pid {pid})", req.id);
+        self.watch_oom(&req.id);
+        self.inner.publish(TaskCreate {
+            container_id: req.id.clone(),
+            bundle: req.bundle.clone(),
+            rootfs: req.rootfs.clone(),
+            io: Some(TaskIO {
+                stdin: req.stdin.clone(),
+                stdout: req.stdout.clone(),
+                stderr: req.stderr.clone(),
+                terminal: req.terminal,
+                ..Default::default()
+            })
+            .into(),
+            pid: pid as u32,
+            ..Default::default()
+        });
+        Ok(CreateTaskResponse {
+            pid: pid as u32,
+            ..Default::default()
+        })
+    }
+
+    fn start(&self, _ctx: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
+        let pid = if req.exec_id.is_empty() {
+            self.start_init(&req.id)?
+        } else {
+            self.start_exec(&req.id, &req.exec_id)?
+        };
+        Ok(StartResponse {
+            pid: pid as u32,
+            ..Default::default()
+        })
+    }
+
+    fn delete(&self, _ctx: &TtrpcContext, req: DeleteRequest) -> TtrpcResult<DeleteResponse> {
+        let (pid, (exit_status, at)) = if req.exec_id.is_empty() {
+            self.delete_init(&req.id)?
+        } else {
+            self.delete_exec(&req.id, &req.exec_id)?
+        };
+        Ok(DeleteResponse {
+            pid: pid as u32,
+            exit_status,
+            exited_at: Some(at).into(),
+            ..Default::default()
+        })
+    }
+
+    fn pids(&self, _ctx: &TtrpcContext, req: PidsRequest) -> TtrpcResult<PidsResponse> {
+        // NOT_FOUND whatever went wrong: containerd reads it as "gone".
+        let pids = rt::container::pids(&self.root(), &req.id)
+            .map_err(|e| status(Code::NOT_FOUND, e.to_string()))?;
+        Ok(PidsResponse {
+            processes: pids
+                .into_iter()
+                .map(|pid| containerd_shim::protos::types::task::ProcessInfo {
+                    pid: pid as u32,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        })
+    }
+
+    fn pause(&self, _ctx: &TtrpcContext, req: api::PauseRequest) -> TtrpcResult<api::Empty> {
+        rt::container::pause(&self.root(), &req.id).map_err(|e| from_rt(&e))?;
+        self.inner.publish(TaskPaused {
+            container_id: req.id,
+            ..Default::default()
+        });
+        Ok(api::Empty::new())
+    }
+
+    fn resume(&self, _ctx: &TtrpcContext, req: api::ResumeRequest) -> TtrpcResult<api::Empty> {
+        rt::container::resume(&self.root(), &req.id).map_err(|e| from_rt(&e))?;
+        self.inner.publish(TaskResumed {
+            container_id: req.id,
+            ..Default::default()
+        });
+        Ok(api::Empty::new())
+    }
+
+    fn kill(&self, _ctx: &TtrpcContext, req: KillRequest) -> TtrpcResult<api::Empty> {
+        // NOT_FOUND for a process that is gone however it shows: containerd
+        // (and its CRI plugin) take that as "already stopped".
+        let gone = |e: String| status(Code::NOT_FOUND, e);
+        let pid = {
+            let tasks = self.inner.tasks();
+            let p = tasks.process(&req.id, &req.exec_id)?;
+            if !p.running() {
+                return Err(gone("process already finished".into()));
+            }
+            p.pid
+        };
+        let signal = req.signal as i32;
+        if req.exec_id.is_empty() {
+            rt::container::kill(&self.root(), &req.id, signal, req.all)
+                .map_err(|e| gone(e.to_string()))?;
+        } else {
+            // Still unreaped (checked above), so the pid is its own.
+            let exec = |e: nix::Error| gone(format!("exec {}: {e}", req.exec_id));
+            let fd = rt::sys::pidfd::pidfd_open(pid).map_err(exec)?;
+            rt::sys::pidfd::pidfd_send_signal(&fd, signal).map_err(exec)?;
+        }
+        Ok(api::Empty::new())
+    }
+
+    fn exec(&self, _ctx: &TtrpcContext, req: ExecProcessRequest) -> TtrpcResult<api::Empty> {
+        let spec = req
+            .spec
+            .as_ref()
+            .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+            .ok_or_else(|| status(Code::INVALID_ARGUMENT, "exec without a process spec"))?;
+        serde_json::from_str::<oci_spec::runtime::Process>(&spec)
+            .map_err(|e| status(Code::INVALID_ARGUMENT, format!("exec's process spec: {e}")))?;
+        {
+            let mut tasks = self.inner.tasks();
+            let t = tasks.task_mut(&req.id)?;
+            if t.execs.contains_key(&req.exec_id) {
+                return Err(status(
+                    Code::ALREADY_EXISTS,
+                    format!("exec {} already exists", req.exec_id),
+                ));
+            }
+            let mut p = Proc::new(Io {
+                stdin: req.stdin.clone(),
+                stdout: req.stdout.clone(),
+                stderr: req.stderr.clone(),
+                terminal: req.terminal,
+            });
+            p.spec = Some(spec);
+            t.execs.insert(req.exec_id.clone(), p);
+        }
+        self.inner.publish(TaskExecAdded {
+            container_id: req.id,
+            exec_id: req.exec_id,
+            ..Default::default()
+        });
+        Ok(api::Empty::new())
+    }
+
+    fn resize_pty(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::ResizePtyRequest,
+    ) -> TtrpcResult<api::Empty> {
+        let tasks = self.inner.tasks();
+        let p = tasks.process(&req.id, &req.exec_id)?;
+        if p.exit.is_some() {
+            // A resize that lost the race with the exit.
+            return Ok(api::Empty::new());
+        }
+        let m = p
+            .console
+            .as_ref()
+            .ok_or_else(|| status(Code::FAILED_PRECONDITION, "the process has no terminal"))?;
+        stdio::resize(m.as_fd(), req.width, req.height).map_err(|e| status(Code::INTERNAL, e))?;
+        Ok(api::Empty::new())
+    }
+
+    fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
+        let tasks = self.inner.tasks();
+        let p = tasks.process(&req.id, &req.exec_id)?;
+        if req.stdin {
+            p.stdin_writer
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+        }
+        Ok(api::Empty::new())
+    }
+
+    fn update(&self, _ctx: &TtrpcContext, req: api::UpdateTaskRequest) -> TtrpcResult<api::Empty> {
+        let any = req
+            .resources
+            .as_ref()
+            .ok_or_else(|| status(Code::INVALID_ARGUMENT, "update without resources"))?;
+        let r: oci_spec::runtime::LinuxResources = serde_json::from_slice(&any.value)
+            .map_err(|e| status(Code::INVALID_ARGUMENT, format!("resources: {e}")))?;
+        rt::container::update(&self.root(), &req.id, &r).map_err(|e| from_rt(&e))?;
+        Ok(api::Empty::new())
+    }
+
+    fn wait(&self, _ctx: &TtrpcContext, req: WaitRequest) -> TtrpcResult<WaitResponse> {
+        let (exit_status, at) = self.inner.wait_exit(&req.id, &req.exec_id)?;
+        Ok(WaitResponse {
+            exit_status,
+            exited_at: Some(at).into(),
+            ..Default::default()
+        })
+    }
+
+    fn stats(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StatsRequest,
+    ) -> TtrpcResult<api::StatsResponse> {
+        let dir = rt::container::cgroup_of(&self.root(), &req.id)
+            .map_err(|e| status(Code::NOT_FOUND, e.to_string()))?;
+        let m = metrics::from_stats(&rt::cgroup::stats::read_stats(&dir));
+        let any = convert_to_any(Box::new(m)).map_err(|e| status(Code::INTERNAL, e.to_string()))?;
+        Ok(api::StatsResponse {
+            stats: Some(any).into(),
+            ..Default::default()
+        })
+    }
+
+    fn connect(&self, _ctx: &TtrpcContext, req: ConnectRequest) -> TtrpcResult<ConnectResponse> {
+        let task_pid = self
+            .inner
+            .tasks()
+            .get(&req.id)
+            .map(|t| t.init.pid as u32)
+            .unwrap_or(0);
+        Ok(ConnectResponse {
+            shim_pid: std::process::id(),
+            task_pid,
+            version: env!("CARGO_PKG_VERSION").into(),
+            ..Default::default()
+        })
+    }
+
+    fn shutdown(&self, _ctx: &TtrpcContext, _req: api::ShutdownRequest) -> TtrpcResult<api::Empty> {
+        if self.inner.tasks().is_empty() {
+            self.inner.exit.signal();
+        }
+        Ok(api::Empty::new())
+    }
+}
+
+/// The steps of the requests above.
+impl Service {
+    fn root(&self) -> Root {
+        Root::new(self.inner.root())
+    }
+
+    /// The status containerd is told for process `p`.
+    fn status_of(&self, id: &str, exec_id: &str, p: &Proc) -> Status {
+        if p.exit.is_some() {
+            return Status::STOPPED;
+        }
+        if p.pid == 0 {
+            return Status::CREATED;
+        }
+        if !exec_id.is_empty() {
+            return Status::RUNNING;
+        }
+        use rt::container::Status as S;
+        match rt::container::state(&self.root(), id).map(|s| s.status) {
+            Ok(S::Created | S::Creating) => Status::CREATED,
+            Ok(S::Running) => Status::RUNNING,
+            Ok(S::Paused) => Status::PAUSED,
+            Ok(S::Stopped) | Err(_) => Status::STOPPED,
+        }
+    }
+
+    /// The runc shim's options containerd passes along, of which rt
+    /// takes `systemd_cgroup` and checks `root`.
+    fn runc_options(&self, req: &CreateTaskRequest) -> TtrpcResult<api::Options> {
+        let opts = match req.options.as_ref() {
+            Some(any) if !any.value.is_empty() => api::Options::parse_from_bytes(&any.value)
+                .map_err(|e| status(Code::INVALID_ARGUMENT, format!("runtime options: {e}")))?,
+            _ => api::Options::default(),
+        };
+        if !opts.root.is_empty() && Path::new(&opts.root) != self.inner.root() {
+            return Err(status(
+                Code::INVALID_ARGUMENT,
+                format!(
+                    "runtime option Root {}: containerd-shim-rt-v2 keeps its state in {}",
+                    opts.root,
+                    self.inner.root().display()
+                ),
+            ));
+        }
+        Ok(opts)
+    }
+
+    /// Enters the new container in the bookkeeping, with no process yet.
+    fn register_task(&self, req: &CreateTaskRequest) -> TtrpcResult<Io> {
+        let mut tasks = self.inner.tasks();
+        if tasks.contains_key(&req.id) {
+            return Err(status(
+                Code::ALREADY_EXISTS,
+                format!("container {} already exists", req.id),
+            ));
+        }
+        let io = Io {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+        };
+        let task = Task {
+            bundle: req.bundle.clone(),
+            rootfs: (!req.rootfs.is_empty()).then(|| Path::new(&req.bundle).join("rootfs")),
+            init: Proc::new(io.clone()),
+            execs: HashMap::new(),
+        };
+        tasks.insert(req.id.clone(), task);
+        Ok(io)
+    }
+
+    fn start_init(&self, id: &str) -> TtrpcResult<i32> {
+        let pid = self.inner.tasks().task(id)?.init.pid;
+        let start = Request::Start {
+            root: self.inner.root(),
+            id: id.to_string(),
+        };
+        self.inner.call(&start, None)?;
+        self.inner.publish(TaskStart {
+            container_id: id.to_string(),
+            pid: pid as u32,
+            ..Default::default()
+        });
+        Ok(pid)
+    }
+
+    /// Makes the exec's process (registered by `exec`), once.
+    fn start_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<i32> {
+        let (spec, io) = {
+            let tasks = self.inner.tasks();
+            let p = tasks.process(id, exec_id)?;
+            let spec = p.spec.clone().ok_or_else(|| {
+                status(
+                    Code::FAILED_PRECONDITION,
+                    format!("exec {exec_id} was started already"),
+                )
+            })?;
+            (spec, p.io.clone())
+        };
+        let exec = Request::Exec {
+            root: self.inner.root(),
+            id: id.to_string(),
+            process: spec,
+            terminal: io.terminal,
+        };
+        let pid = self.inner.make(id, exec_id, exec, &io)?;
+        if let Ok(p) = self.inner.tasks().process_mut(id, exec_id) {
+            p.spec = None;
+        }
+        self.inner.publish(TaskExecStarted {
+            container_id: id.to_string(),
+            exec_id: exec_id.to_string(),
+            pid: pid as u32,
+            ..Default::default()
+        });
+        Ok(pid)
+    }
+
+    /// Forgets an exec that is not running; its pid and exit.
+    fn delete_exec(&self, id: &str, exec_id: &str) -> TtrpcResult<(i32, Exit)> {
+        let mut tasks = self.inner.tasks();
+        let t = tasks.task_mut(id)?;
+        if t.proc(exec_id)?.running() {
+            return Err(status(
+                Code::FAILED_PRECONDITION,
+                format!("exec {exec_id} is still running"),
+            ));
+        }
+        let p = t.execs.remove(exec_id).expect("found above");
+        Ok((p.pid, p.exit.unwrap_or_default()))
+    }
+
+    /// Deletes the container (killing what is left in it) and forgets it
+    /// once its init's exit is in; its pid and exit.
+    fn delete_init(&self, id: &str) -> TtrpcResult<(i32, Exit)> {
+        let (pid, rootfs) = {
+            let tasks = self.inner.tasks();
+            let t = tasks.task(id)?;
+            (t.init.pid, t.rootfs.clone())
+        };
+        let delete = Request::Delete {
+            root: self.inner.root(),
+            id: id.to_string(),
+            force: true,
+            rootfs,
+        };
+        self.inner.call(&delete, None)?;
+        // The init is reaped by now (delete waited for it to die).
+        let exit = self.inner.remove_after_exit(id);
+        let (exit_status, at) = exit.unwrap_or_else(|| (128 + 9, timestamp().unwrap_or_default()));
+        self.inner.publish(TaskDelete {
+            container_id: id.to_string(),
+            pid: pid as u32,
+            exit_status,
+            exited_at: Some(at.clone()).into(),
+            id: id.to_string(),
+            ..Default::default()
+        });
+        Ok((pid, (exit_status, at)))
+    }
+
+    /// Publishes a TaskOOM whenever the kernel's OOM killer strikes in the
+    /// container's cgroup (`oom_kill` in memory.events grows), until the
+    /// init has exited. Nothing to watch without a memory controller.
+    fn watch_oom(&self, id: &str) {
+        let Ok(dir) = rt::container::cgroup_of(&self.root(), id) else {
+            return;
+        };
+        if !dir.join("memory.events").exists() {
+            return;
+        }
+        let inner = self.inner.clone();
+        let id = id.to_string();
+        std::thread::spawn(move || {
+            let mut seen = rt::cgroup::stats::oom_kills(&dir);
+            loop {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+                let running = inner
+                    .tasks()
+                    .get(&id)
+                    .is_some_and(|t| t.init.exit.is_none());
+                if !running {
+                    return;
+                }
+                let now = rt::cgroup::stats::oom_kills(&dir);
+                if now > seen {
+                    seen = now;
+                    inner.publish(TaskOOM {
+                        container_id: id.clone(),
+                        ..Default::default()
+                    });
+                }
+            }
+        });
+    }
+}
+
+/// The zygote's `Create` for containerd's request.
+fn create_request(root: PathBuf, req: &CreateTaskRequest, opts: &api::Options) -> Request {
+    Request::Create {
+        root,
+        id: req.id.clone(),
+        bundle: PathBuf::from(&req.bundle),
+        rootfs: req
+            .rootfs
+            .iter()
+            .map(|m| RootfsMount {
+                kind: m.type_.clone(),
+                source: m.source.clone(),
+                options: m.options.clone(),
+            })
+            .collect(),
+        terminal: req.terminal,
+        systemd_cgroup: opts.systemd_cgroup,
+    }
+}

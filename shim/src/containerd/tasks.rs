@@ -1,0 +1,236 @@
+//! The bookkeeping: the containers this shim serves, their processes
+//! (the init and the execs), and how each ended. Exits come from the
+//! reaper's thread (`Inner::on_exit`) and are waited for by `Wait` and
+//! `Delete`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::ops::{Deref, DerefMut};
+use std::path::PathBuf;
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use containerd_shim::protos::events::task::TaskExit;
+use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim::protos::ttrpc::Code;
+use containerd_shim::util::timestamp;
+use containerd_shim::TtrpcResult;
+
+use super::error::status;
+use super::{stdio, Inner};
+
+/// Where a process's stdio goes, as containerd gave it.
+#[derive(Clone)]
+pub(super) struct Io {
+    pub stdin: String,
+    pub stdout: String,
+    pub stderr: String,
+    pub terminal: bool,
+}
+
+/// How a process ended: its status and when.
+pub(super) type Exit = (u32, Timestamp);
+
+/// One process of a container: its init or an exec.
+pub(super) struct Proc {
+    /// 0 until made.
+    pub pid: i32,
+    /// Set once reaped.
+    pub exit: Option<Exit>,
+    pub io: Io,
+    /// An exec's process (JSON), until it is started.
+    pub spec: Option<String>,
+    pub stdin_writer: stdio::StdinWriter,
+    pub console: Option<File>,
+    /// Signalled when a terminal's output has been copied out.
+    pub output_done: Option<Receiver<()>>,
+}
+
+impl Proc {
+    pub fn new(io: Io) -> Proc {
+        Proc {
+            pid: 0,
+            exit: None,
+            io,
+            spec: None,
+            stdin_writer: Arc::new(Mutex::new(None)),
+            console: None,
+            output_done: None,
+        }
+    }
+
+    /// Made and not yet reaped.
+    pub fn running(&self) -> bool {
+        self.pid != 0 && self.exit.is_none()
+    }
+}
+
+/// A container.
+pub(super) struct Task {
+    pub bundle: String,
+    /// The root filesystem mount point, when the shim mounted it.
+    pub rootfs: Option<PathBuf>,
+    pub init: Proc,
+    pub execs: HashMap<String, Proc>,
+}
+
+impl Task {
+    /// The init (`exec_id` empty) or an exec.
+    pub fn proc(&self, exec_id: &str) -> TtrpcResult<&Proc> {
+        if exec_id.is_empty() {
+            return Ok(&self.init);
+        }
+        self.execs
+            .get(exec_id)
+            .ok_or_else(|| exec_not_found(exec_id))
+    }
+
+    pub fn proc_mut(&mut self, exec_id: &str) -> TtrpcResult<&mut Proc> {
+        if exec_id.is_empty() {
+            return Ok(&mut self.init);
+        }
+        self.execs
+            .get_mut(exec_id)
+            .ok_or_else(|| exec_not_found(exec_id))
+    }
+}
+
+fn exec_not_found(exec_id: &str) -> containerd_shim::protos::ttrpc::Error {
+    status(Code::NOT_FOUND, format!("exec {exec_id} not found"))
+}
+
+/// The containers, by id.
+#[derive(Default)]
+pub(super) struct Tasks(HashMap<String, Task>);
+
+impl Deref for Tasks {
+    type Target = HashMap<String, Task>;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl DerefMut for Tasks {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Tasks {
+    /// The container `id`, or NOT_FOUND.
+    pub fn task(&self, id: &str) -> TtrpcResult<&Task> {
+        self.0.get(id).ok_or_else(|| container_not_found(id))
+    }
+
+    pub fn task_mut(&mut self, id: &str) -> TtrpcResult<&mut Task> {
+        self.0.get_mut(id).ok_or_else(|| container_not_found(id))
+    }
+
+    /// A process of container `id`, or NOT_FOUND.
+    pub fn process(&self, id: &str, exec_id: &str) -> TtrpcResult<&Proc> {
+        self.task(id)?.proc(exec_id)
+    }
+
+    pub fn process_mut(&mut self, id: &str, exec_id: &str) -> TtrpcResult<&mut Proc> {
+        self.task_mut(id)?.proc_mut(exec_id)
+    }
+
+    /// The (container, exec) ids of the unreaped process `pid`.
+    fn find_unreaped(&self, pid: i32) -> Option<(String, String)> {
+        self.0.iter().find_map(|(id, t)| {
+            if t.init.pid == pid && t.init.exit.is_none() {
+                Some((id.clone(), String::new()))
+            } else {
+                t.execs
+                    .iter()
+                    .find(|(_, p)| p.pid == pid && p.exit.is_none())
+                    .map(|(e, _)| (id.clone(), e.clone()))
+            }
+        })
+    }
+}
+
+fn container_not_found(id: &str) -> containerd_shim::protos::ttrpc::Error {
+    status(Code::NOT_FOUND, format!("container {id} not found"))
+}
+
+impl Inner {
+    pub(super) fn tasks(&self) -> MutexGuard<'_, Tasks> {
+        self.tasks.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records a process's exit: its output drained, waiters woken, the
+    /// event published.
+    pub(super) fn on_exit(&self, pid: i32, code: i32) {
+        let at = timestamp().unwrap_or_default();
+        let Some((id, exec_id)) = self.tasks().find_unreaped(pid) else {
+            // Reaped before create or exec answered; they pick it up.
+            self.early_exits
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(pid, (code as u32, at));
+            return;
+        };
+        let done = match self.tasks().process_mut(&id, &exec_id) {
+            Ok(p) => p.output_done.take(),
+            Err(_) => return,
+        };
+        // Not under the lock: the copy may take a while to finish.
+        if let Some(d) = done {
+            stdio::drain(&d);
+        }
+        if let Ok(p) = self.tasks().process_mut(&id, &exec_id) {
+            p.exit = Some((code as u32, at.clone()));
+            p.console = None;
+        }
+        self.exited.notify_all();
+        self.publish(TaskExit {
+            container_id: id.clone(),
+            id: if exec_id.is_empty() { id } else { exec_id },
+            pid: pid as u32,
+            exit_status: code as u32,
+            exited_at: Some(at).into(),
+            ..Default::default()
+        });
+    }
+
+    /// An exit that came before its process was registered.
+    pub(super) fn take_early_exit(&self, pid: i32) -> Option<Exit> {
+        self.early_exits
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&pid)
+    }
+
+    /// Waits for the exit of process `exec_id` of container `id`.
+    pub(super) fn wait_exit(&self, id: &str, exec_id: &str) -> TtrpcResult<Exit> {
+        let mut tasks = self.tasks();
+        loop {
+            if let Some(exit) = tasks.process(id, exec_id)?.exit.clone() {
+                return Ok(exit);
+            }
+            tasks = self.exited.wait(tasks).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Removes container `id` once its init's exit is recorded (waiting up
+    /// to 2s for it); the exit, if it came.
+    pub(super) fn remove_after_exit(&self, id: &str) -> Option<Exit> {
+        let init_exit = |tasks: &Tasks| tasks.get(id).and_then(|t| t.init.exit.clone());
+        let mut tasks = self.tasks();
+        let mut exit = init_exit(&tasks);
+        while exit.is_none() && tasks.contains_key(id) {
+            let (g, timeout) = self
+                .exited
+                .wait_timeout(tasks, std::time::Duration::from_secs(2))
+                .unwrap_or_else(|p| p.into_inner());
+            tasks = g;
+            exit = init_exit(&tasks);
+            if timeout.timed_out() {
+                break;
+            }
+        }
+        tasks.remove(id);
+        exit
+    }
+}
