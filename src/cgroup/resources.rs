@@ -9,10 +9,13 @@
 //! and `memory.swap` (memory+swap, as on v1) becomes `memory.swap.max`
 //! (swap alone).
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
-use oci_spec::runtime::{LinuxResources, LinuxThrottleDevice};
+use oci_spec::runtime::{
+    LinuxBlockIo, LinuxCpu, LinuxMemory, LinuxRdma, LinuxResources, LinuxThrottleDevice,
+};
 
 use crate::error::{Context, Error, Result};
 
@@ -70,144 +73,187 @@ fn limit_value(v: i64) -> String {
 
 /// The files and values for `r`, in the order they are written, or the
 /// first field cgroup v2 cannot honour (named).
+/// The cgroup v2 file writes for `r`, one controller at a time. What v2
+/// cannot do is refused naming the field; nothing is written here.
 pub fn plan(r: &LinuxResources) -> Result<Vec<Write>> {
     let mut w = vec![];
     if let Some(m) = r.memory() {
-        // 0 is "not set" for kernel, kernelTCP and reservation: Docker's
-        // `update` sends `"kernel": 0, "reservation": 0` with every change.
-        if m.kernel().is_some_and(|k| k != 0) {
-            return Err(refuse(
-                "memory.kernel",
-                "kernel memory limits do not exist on cgroup v2",
-            ));
-        }
-        if m.kernel_tcp().is_some_and(|k| k != 0) {
-            return Err(refuse(
-                "memory.kernelTCP",
-                "kernel TCP memory limits do not exist on cgroup v2",
-            ));
-        }
-        if m.swappiness().is_some() {
-            return Err(refuse(
-                "memory.swappiness",
-                "cgroup v2 has no per-cgroup swappiness",
-            ));
-        }
-        if m.disable_oom_killer() == Some(true) {
-            return Err(refuse(
-                "memory.disableOOMKiller",
-                "cgroup v2 cannot turn the OOM killer off for a cgroup",
-            ));
-        }
-        if let Some(l) = m.reservation().filter(|&l| l != 0) {
-            w.push(Write::new("memory.low", limit_value(l)));
-        }
-        let limit = m.limit().filter(|&l| l != 0);
-        if let Some(l) = limit {
-            w.push(Write::new("memory.max", limit_value(l)));
-        }
-        // swap is memory+swap; 0 means unset (what Docker sends).
-        match (m.swap().filter(|&s| s != 0), limit) {
-            (None, _) => {}
-            (Some(s), _) if s < 0 => w.push(Write::new("memory.swap.max", "max")),
-            (Some(s), Some(l)) if l > 0 => {
-                if s < l {
-                    return Err(invalid(
-                        "memory.swap",
-                        format!("{s} is below memory.limit {l} (swap counts memory plus swap)"),
-                    ));
-                }
-                w.push(Write::new("memory.swap.max", (s - l).to_string()));
-            }
-            (Some(s), _) => {
-                return Err(invalid(
-                    "memory.swap",
-                    format!("{s} needs a memory.limit (swap counts memory plus swap)"),
-                ))
-            }
-        }
+        memory(m, &mut w)?;
     }
     if let Some(c) = r.cpu() {
-        if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
-            return Err(refuse(
-                "cpu.realtimeRuntime",
-                "cgroup v2 has no real-time CPU budget (the cpu controller refuses \
-                 real-time tasks in a cgroup)",
-            ));
+        cpu(c, &mut w)?;
+    }
+    pids(r, &mut w);
+    if let Some(b) = r.block_io() {
+        block_io(b, &mut w)?;
+    }
+    hugetlb(r, &mut w)?;
+    if r.network().is_some() {
+        return Err(refuse(
+            "network",
+            "net_cls and net_prio do not exist on cgroup v2",
+        ));
+    }
+    if let Some(rdma) = r.rdma() {
+        rdma_limits(rdma, &mut w)?;
+    }
+    if let Some(u) = r.unified() {
+        unified(u, &mut w)?;
+    }
+    Ok(w)
+}
+
+/// memory.low, memory.max, memory.swap.max.
+fn memory(m: &LinuxMemory, w: &mut Vec<Write>) -> Result<()> {
+    // 0 is "not set" for kernel, kernelTCP and reservation: Docker's
+    // `update` sends `"kernel": 0, "reservation": 0` with every change.
+    if m.kernel().is_some_and(|k| k != 0) {
+        return Err(refuse(
+            "memory.kernel",
+            "kernel memory limits do not exist on cgroup v2",
+        ));
+    }
+    if m.kernel_tcp().is_some_and(|k| k != 0) {
+        return Err(refuse(
+            "memory.kernelTCP",
+            "kernel TCP memory limits do not exist on cgroup v2",
+        ));
+    }
+    if m.swappiness().is_some() {
+        return Err(refuse(
+            "memory.swappiness",
+            "cgroup v2 has no per-cgroup swappiness",
+        ));
+    }
+    if m.disable_oom_killer() == Some(true) {
+        return Err(refuse(
+            "memory.disableOOMKiller",
+            "cgroup v2 cannot turn the OOM killer off for a cgroup",
+        ));
+    }
+    if let Some(l) = m.reservation().filter(|&l| l != 0) {
+        w.push(Write::new("memory.low", limit_value(l)));
+    }
+    let limit = m.limit().filter(|&l| l != 0);
+    if let Some(l) = limit {
+        w.push(Write::new("memory.max", limit_value(l)));
+    }
+    // swap is memory+swap; 0 means unset (what Docker sends).
+    match (m.swap().filter(|&s| s != 0), limit) {
+        (None, _) => {}
+        (Some(s), _) if s < 0 => w.push(Write::new("memory.swap.max", "max")),
+        (Some(s), Some(l)) if l > 0 => {
+            if s < l {
+                return Err(invalid(
+                    "memory.swap",
+                    format!("{s} is below memory.limit {l} (swap counts memory plus swap)"),
+                ));
+            }
+            w.push(Write::new("memory.swap.max", (s - l).to_string()));
         }
-        if let Some(s) = c.shares().filter(|&s| s != 0) {
-            w.push(Write::new("cpu.weight", shares_to_weight(s).to_string()));
-        }
-        let quota = c.quota().filter(|&q| q != 0);
-        let period = c.period().filter(|&p| p != 0);
-        if quota.is_some() || period.is_some() {
-            let q = quota.map_or("max".to_string(), limit_value);
-            w.push(Write::new(
-                "cpu.max",
-                format!("{q} {}", period.unwrap_or(100_000)),
-            ));
-        }
-        if let Some(b) = c.burst() {
-            w.push(Write::new("cpu.max.burst", b.to_string()));
-        }
-        if let Some(i) = c.idle() {
-            w.push(Write::new("cpu.idle", i.to_string()));
-        }
-        if let Some(s) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
-            w.push(Write::new("cpuset.cpus", s));
-        }
-        if let Some(s) = c.mems().as_deref().filter(|s| !s.is_empty()) {
-            w.push(Write::new("cpuset.mems", s));
+        (Some(s), _) => {
+            return Err(invalid(
+                "memory.swap",
+                format!("{s} needs a memory.limit (swap counts memory plus swap)"),
+            ))
         }
     }
+    Ok(())
+}
+
+/// cpu.weight, cpu.max, cpu.max.burst, cpu.idle, cpuset.cpus, cpuset.mems.
+fn cpu(c: &LinuxCpu, w: &mut Vec<Write>) -> Result<()> {
+    if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
+        return Err(refuse(
+            "cpu.realtimeRuntime",
+            "cgroup v2 has no real-time CPU budget (the cpu controller refuses \
+             real-time tasks in a cgroup)",
+        ));
+    }
+    if let Some(s) = c.shares().filter(|&s| s != 0) {
+        w.push(Write::new("cpu.weight", shares_to_weight(s).to_string()));
+    }
+    let quota = c.quota().filter(|&q| q != 0);
+    let period = c.period().filter(|&p| p != 0);
+    if quota.is_some() || period.is_some() {
+        let q = quota.map_or("max".to_string(), limit_value);
+        w.push(Write::new(
+            "cpu.max",
+            format!("{q} {}", period.unwrap_or(100_000)),
+        ));
+    }
+    if let Some(b) = c.burst() {
+        w.push(Write::new("cpu.max.burst", b.to_string()));
+    }
+    if let Some(i) = c.idle() {
+        w.push(Write::new("cpu.idle", i.to_string()));
+    }
+    if let Some(s) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
+        w.push(Write::new("cpuset.cpus", s));
+    }
+    if let Some(s) = c.mems().as_deref().filter(|s| !s.is_empty()) {
+        w.push(Write::new("cpuset.mems", s));
+    }
+    Ok(())
+}
+
+/// pids.max.
+fn pids(r: &LinuxResources, w: &mut Vec<Write>) {
     // 0 is "not set" (Podman's --pids-limit 0), negative is no limit.
     if let Some(p) = r.pids().as_ref().filter(|p| p.limit() != 0) {
         w.push(Write::new("pids.max", limit_value(p.limit())));
     }
-    if let Some(b) = r.block_io() {
-        if b.leaf_weight().is_some()
-            || b.weight_device()
-                .iter()
-                .flatten()
-                .any(|d| d.leaf_weight().is_some())
-        {
-            return Err(refuse(
-                "blockIO.leafWeight",
-                "leaf weights do not exist on cgroup v2",
+}
+
+/// io.weight (default and per device) and io.max throttles.
+fn block_io(b: &LinuxBlockIo, w: &mut Vec<Write>) -> Result<()> {
+    if b.leaf_weight().is_some()
+        || b.weight_device()
+            .iter()
+            .flatten()
+            .any(|d| d.leaf_weight().is_some())
+    {
+        return Err(refuse(
+            "blockIO.leafWeight",
+            "leaf weights do not exist on cgroup v2",
+        ));
+    }
+    if let Some(x) = b.weight().filter(|&x| x != 0) {
+        w.push(Write::new("io.weight", blkio_to_io_weight(x).to_string()));
+    }
+    for d in b.weight_device().iter().flatten() {
+        if let Some(x) = d.weight() {
+            w.push(Write::new(
+                "io.weight",
+                format!("{}:{} {}", d.major(), d.minor(), blkio_to_io_weight(x)),
             ));
         }
-        if let Some(x) = b.weight().filter(|&x| x != 0) {
-            w.push(Write::new("io.weight", blkio_to_io_weight(x).to_string()));
-        }
-        for d in b.weight_device().iter().flatten() {
-            if let Some(x) = d.weight() {
-                w.push(Write::new(
-                    "io.weight",
-                    format!("{}:{} {}", d.major(), d.minor(), blkio_to_io_weight(x)),
-                ));
-            }
-        }
-        let throttles: [(&Option<Vec<LinuxThrottleDevice>>, &str); 4] = [
-            (b.throttle_read_bps_device(), "rbps"),
-            (b.throttle_write_bps_device(), "wbps"),
-            (b.throttle_read_iops_device(), "riops"),
-            (b.throttle_write_iops_device(), "wiops"),
-        ];
-        for (list, key) in throttles {
-            for d in list.iter().flatten() {
-                // 0 lifts the limit, as on v1.
-                let rate = if d.rate() == 0 {
-                    "max".to_string()
-                } else {
-                    d.rate().to_string()
-                };
-                w.push(Write::new(
-                    "io.max",
-                    format!("{}:{} {key}={rate}", d.major(), d.minor()),
-                ));
-            }
+    }
+    let throttles: [(&Option<Vec<LinuxThrottleDevice>>, &str); 4] = [
+        (b.throttle_read_bps_device(), "rbps"),
+        (b.throttle_write_bps_device(), "wbps"),
+        (b.throttle_read_iops_device(), "riops"),
+        (b.throttle_write_iops_device(), "wiops"),
+    ];
+    for (list, key) in throttles {
+        for d in list.iter().flatten() {
+            // 0 lifts the limit, as on v1.
+            let rate = if d.rate() == 0 {
+                "max".to_string()
+            } else {
+                d.rate().to_string()
+            };
+            w.push(Write::new(
+                "io.max",
+                format!("{}:{} {key}={rate}", d.major(), d.minor()),
+            ));
         }
     }
+    Ok(())
+}
+
+/// hugetlb.<size>.max for each page size.
+fn hugetlb(r: &LinuxResources, w: &mut Vec<Write>) -> Result<()> {
     for h in r.hugepage_limits().iter().flatten() {
         let size = h.page_size();
         let ok = size.len() > 2
@@ -225,50 +271,51 @@ pub fn plan(r: &LinuxResources) -> Result<Vec<Write>> {
             limit_value(h.limit()),
         ));
     }
-    if r.network().is_some() {
-        return Err(refuse(
-            "network",
-            "net_cls and net_prio do not exist on cgroup v2",
-        ));
-    }
-    if let Some(rdma) = r.rdma() {
-        let mut devices: Vec<_> = rdma.iter().collect();
-        devices.sort_by(|a, b| a.0.cmp(b.0));
-        for (dev, l) in devices {
-            if dev.is_empty() || dev.contains(char::is_whitespace) {
-                return Err(invalid("rdma", format!("bad device name {dev:?}")));
-            }
-            let mut v = dev.clone();
-            if let Some(n) = l.hca_handles() {
-                v.push_str(&format!(" hca_handle={n}"));
-            }
-            if let Some(n) = l.hca_objects() {
-                v.push_str(&format!(" hca_object={n}"));
-            }
-            w.push(Write::new("rdma.max", v));
+    Ok(())
+}
+
+/// rdma.max, one line per device.
+fn rdma_limits(rdma: &HashMap<String, LinuxRdma>, w: &mut Vec<Write>) -> Result<()> {
+    let mut devices: Vec<_> = rdma.iter().collect();
+    devices.sort_by(|a, b| a.0.cmp(b.0));
+    for (dev, l) in devices {
+        if dev.is_empty() || dev.contains(char::is_whitespace) {
+            return Err(invalid("rdma", format!("bad device name {dev:?}")));
         }
-    }
-    if let Some(u) = r.unified() {
-        let mut keys: Vec<_> = u.iter().collect();
-        keys.sort_by(|a, b| a.0.cmp(b.0));
-        for (k, v) in keys {
-            // A file of this cgroup, never a path out of it.
-            if k.is_empty() || k.contains('/') || !k.contains('.') || k.starts_with('.') {
-                return Err(invalid(
-                    "unified",
-                    format!("{k:?} is not a cgroup interface file name"),
-                ));
-            }
-            if k == "cgroup.procs" || k == "cgroup.threads" || k == "cgroup.subtree_control" {
-                return Err(invalid(
-                    "unified",
-                    format!("{k:?} is managed by the runtime, not a resource"),
-                ));
-            }
-            w.push(Write::new(k.clone(), v.clone()));
+        let mut v = dev.clone();
+        if let Some(n) = l.hca_handles() {
+            v.push_str(&format!(" hca_handle={n}"));
         }
+        if let Some(n) = l.hca_objects() {
+            v.push_str(&format!(" hca_object={n}"));
+        }
+        w.push(Write::new("rdma.max", v));
     }
-    Ok(w)
+    Ok(())
+}
+
+/// `unified`: cgroup files by name, as given, never a path out of the
+/// cgroup nor a file the runtime manages.
+fn unified(u: &HashMap<String, String>, w: &mut Vec<Write>) -> Result<()> {
+    let mut keys: Vec<_> = u.iter().collect();
+    keys.sort_by(|a, b| a.0.cmp(b.0));
+    for (k, v) in keys {
+        // A file of this cgroup, never a path out of it.
+        if k.is_empty() || k.contains('/') || !k.contains('.') || k.starts_with('.') {
+            return Err(invalid(
+                "unified",
+                format!("{k:?} is not a cgroup interface file name"),
+            ));
+        }
+        if k == "cgroup.procs" || k == "cgroup.threads" || k == "cgroup.subtree_control" {
+            return Err(invalid(
+                "unified",
+                format!("{k:?} is managed by the runtime, not a resource"),
+            ));
+        }
+        w.push(Write::new(k.clone(), v.clone()));
+    }
+    Ok(())
 }
 
 /// The controllers `writes` need, each once, in order.

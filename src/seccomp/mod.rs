@@ -156,6 +156,7 @@ fn condition(sys: &str, arg: &oci_spec::runtime::LinuxSeccompArg) -> Result<Secc
 }
 
 /// Rules per syscall number; `None` means "unconditionally".
+type ActionRules = BTreeMap<u32, (SeccompAction, RuleMap)>;
 type RuleMap = BTreeMap<i64, Option<Vec<SeccompRule>>>;
 
 fn add_rule(map: &mut RuleMap, nr: i64, rule: Option<SeccompRule>) {
@@ -193,13 +194,57 @@ fn rule_of(sys: &str, s: &LinuxSyscall) -> Result<Option<SeccompRule>> {
 /// Compiles a profile. Syscall names this architecture does not have are
 /// skipped, as runc does (profiles list syscalls of every architecture).
 pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
+    let agent = agent_of(profile)?;
+    if profile
+        .syscalls()
+        .iter()
+        .flatten()
+        .any(|s| s.errno_ret() == Some(NOTIFY_MARK))
+    {
+        return Err(invalid(format!("errnoRet {NOTIFY_MARK} is not an errno")));
+    }
+    let (flags, wait_killable) = filter_flags(profile);
+    let default = action(profile.default_action(), profile.default_errno_ret())?;
+    let (all, by_action) = rules_by_action(profile)?;
+    let mut programs = vec![x32_guard()];
+    if default != SeccompAction::Allow {
+        programs.push(build(all, default, SeccompAction::Allow)?);
+    }
+    for (_, (act, rules)) in by_action {
+        programs.push(build(rules, SeccompAction::Allow, act)?);
+    }
+    let notify_at = mark_notify(&mut programs);
+    if wait_killable && notify_at.is_empty() {
+        return Err(invalid(
+            "flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is for profiles with SCMP_ACT_NOTIFY rules",
+        ));
+    }
+    let notify = match (notify_at.as_slice(), agent) {
+        ([], _) => None,
+        ([i], Some(a)) => Some((*i, a)),
+        _ => {
+            return Err(Error::Unsupported(
+                "linux.seccomp: SCMP_ACT_NOTIFY as the default action and for rules at once".into(),
+            ))
+        }
+    };
+    Ok(Compiled {
+        programs,
+        flags,
+        notify,
+        wait_killable,
+    })
+}
+
+/// The seccomp agent a notifying profile sends its listener to.
+fn agent_of(profile: &LinuxSeccomp) -> Result<Option<Agent>> {
     let notifies = profile.default_action() == LinuxSeccompAction::ScmpActNotify
         || profile
             .syscalls()
             .iter()
             .flatten()
             .any(|s| s.action() == LinuxSeccompAction::ScmpActNotify);
-    let agent = match (notifies, profile.listener_path()) {
+    Ok(match (notifies, profile.listener_path()) {
         (true, Some(p)) if p.is_absolute() => Some(Agent {
             listener_path: p.clone(),
             metadata: profile.listener_metadata().clone(),
@@ -221,15 +266,12 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
             ))
         }
         (false, None) => None,
-    };
-    if profile
-        .syscalls()
-        .iter()
-        .flatten()
-        .any(|s| s.errno_ret() == Some(NOTIFY_MARK))
-    {
-        return Err(invalid(format!("errnoRet {NOTIFY_MARK} is not an errno")));
-    }
+    })
+}
+
+/// The filter flags for seccomp(2), and whether the notifying filter
+/// waits killably (WAIT_KILLABLE_RECV, which only it may carry).
+fn filter_flags(profile: &LinuxSeccomp) -> (libc::c_ulong, bool) {
     let mut flags: libc::c_ulong = 0;
     let mut wait_killable = false;
     for f in profile.flags().iter().flatten() {
@@ -248,12 +290,16 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
             LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 0,
         } as libc::c_ulong;
     }
-    let default = action(profile.default_action(), profile.default_errno_ret())?;
+    (flags, wait_killable)
+}
 
+/// Rules by action: every rule (for the default filter, where they allow)
+/// and, per distinct non-allow action, the rules that take it. Keyed by
+/// the action's BPF return value, so ERRNO(1) and ERRNO(38) are different
+/// filters. Names this architecture lacks are skipped.
+fn rules_by_action(profile: &LinuxSeccomp) -> Result<(RuleMap, ActionRules)> {
     let mut all: RuleMap = BTreeMap::new();
-    // Keyed by the action's BPF return value, so ERRNO(1) and ERRNO(38)
-    // are different filters.
-    let mut by_action: BTreeMap<u32, (SeccompAction, RuleMap)> = BTreeMap::new();
+    let mut by_action: ActionRules = BTreeMap::new();
     for (i, s) in profile.syscalls().iter().flatten().enumerate() {
         let act = action(s.action(), s.errno_ret())
             .map_err(|e| invalid(format!("syscalls[{i}]: {e}")))?;
@@ -272,23 +318,19 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
             }
         }
     }
+    Ok((all, by_action))
+}
 
-    let build = |rules: RuleMap, mismatch: SeccompAction, matched: SeccompAction| {
-        let filter =
-            SeccompFilter::new(to_seccompiler(rules), mismatch, matched, TargetArch::x86_64)
-                .map_err(|e| invalid(e.to_string()))?;
-        BpfProgram::try_from(filter).map_err(|e| invalid(e.to_string()))
-    };
+/// One seccompiler filter compiled to BPF.
+fn build(rules: RuleMap, mismatch: SeccompAction, matched: SeccompAction) -> Result<BpfProgram> {
+    let filter = SeccompFilter::new(to_seccompiler(rules), mismatch, matched, TargetArch::x86_64)
+        .map_err(|e| invalid(e.to_string()))?;
+    BpfProgram::try_from(filter).map_err(|e| invalid(e.to_string()))
+}
 
-    let mut programs = vec![x32_guard()];
-    if default != SeccompAction::Allow {
-        programs.push(build(all, default, SeccompAction::Allow)?);
-    }
-    for (_, (act, rules)) in by_action {
-        programs.push(build(rules, SeccompAction::Allow, act)?);
-    }
-    // The marker becomes USER_NOTIF; the kernel allows one listener per
-    // process, so one program must hold every notifying return.
+/// The notify marker becomes USER_NOTIF; returns the programs that hold
+/// it (the kernel allows one listener per process, so there may be one).
+fn mark_notify(programs: &mut [BpfProgram]) -> Vec<usize> {
     let mut notify_at = Vec::new();
     for (i, prog) in programs.iter_mut().enumerate() {
         let mut marked = false;
@@ -302,26 +344,7 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
             notify_at.push(i);
         }
     }
-    if wait_killable && notify_at.is_empty() {
-        return Err(invalid(
-            "flags: SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is for profiles with SCMP_ACT_NOTIFY rules",
-        ));
-    }
-    let notify = match (notify_at.as_slice(), agent) {
-        ([], _) => None,
-        ([i], Some(a)) => Some((*i, a)),
-        _ => {
-            return Err(Error::Unsupported(
-                "linux.seccomp: SCMP_ACT_NOTIFY as the default action and for rules at once".into(),
-            ))
-        }
-    };
-    Ok(Compiled {
-        programs,
-        flags,
-        notify,
-        wait_killable,
-    })
+    notify_at
 }
 
 /// A filter that kills the process on any x32 syscall, allowing the rest.
