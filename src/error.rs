@@ -34,6 +34,15 @@ pub enum Error {
     #[error("container init: {0}")]
     Init(String),
 
+    /// The init (or, with `exec`, the process `rt exec` started) failed
+    /// before it could exec, with the errno of the failing call if any.
+    #[error("{}{msg}", if *exec { "exec failed: " } else { "container init: " })]
+    ChildFailed {
+        exec: bool,
+        errno: Option<nix::errno::Errno>,
+        msg: String,
+    },
+
     /// A failure of the process `rt exec` started, before it could exec.
     #[error("exec failed: {0}")]
     Exec(String),
@@ -136,6 +145,8 @@ impl Error {
     pub fn errno(&self) -> Option<nix::errno::Errno> {
         match self {
             Error::Sys { source, .. } => Some(*source),
+            Error::ChildFailed { errno, .. } => *errno,
+            Error::CleanupFailed { cause, .. } => cause.errno(),
             Error::Io { source, .. } => source.raw_os_error().map(nix::errno::Errno::from_raw),
             _ => None,
         }

@@ -78,6 +78,7 @@ pub fn run(args: InitArgs, channel: Channel) -> ! {
         }
         Err(e) => {
             let _ = channel.send(&FromInit::Failed {
+                errno: e.errno().map(|n| n as i32),
                 error: e.to_string(),
             });
             exit(1)
@@ -108,6 +109,7 @@ pub fn run_exec(args: ExecArgs, channel: Channel) -> ! {
         Err(e) => e,
     };
     let _ = channel.send(&FromInit::Failed {
+        errno: err.errno().map(|n| n as i32),
         error: err.to_string(),
     });
     exit(1)

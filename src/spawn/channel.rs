@@ -33,7 +33,11 @@ pub enum FromInit {
     /// The container is set up; the init now waits for `start`.
     Ready,
     /// Setup failed; the init exits after sending this.
-    Failed { error: String },
+    Failed {
+        /// The errno behind the failure, when a system call failed.
+        errno: Option<i32>,
+        error: String,
+    },
 }
 
 const MAX_MSG: usize = 64 * 1024;
@@ -144,6 +148,7 @@ mod tests {
     fn typed_round_trip_and_close() {
         let (a, b) = Channel::pair().unwrap();
         a.send(&FromInit::Failed {
+            errno: Some(libc::EPERM),
             error: "mount /proc: EPERM".into(),
         })
         .unwrap();
@@ -151,6 +156,7 @@ mod tests {
         assert_eq!(
             b.recv::<FromInit>().unwrap(),
             Some(FromInit::Failed {
+                errno: Some(libc::EPERM),
                 error: "mount /proc: EPERM".into()
             })
         );

@@ -118,9 +118,13 @@ pub fn spawn_exec<F: FnOnce(Channel) -> Infallible>(
                     return Err(e);
                 }
             }
-            Ok(Some((FromInit::Failed { error }, _))) => {
+            Ok(Some((FromInit::Failed { errno, error }, _))) => {
                 let _ = nix::sys::wait::waitpid(child.pid, None);
-                return Err(Error::Exec(error));
+                return Err(Error::ChildFailed {
+                    exec: true,
+                    errno: errno.map(nix::errno::Errno::from_raw),
+                    msg: error,
+                });
             }
             Ok(Some((other, _))) => {
                 kill_and_reap(&child);
@@ -197,7 +201,13 @@ fn parent_side(
                 ))
             }
             Some((FromInit::Ready, _)) => return Ok(()),
-            Some((FromInit::Failed { error }, _)) => return Err(Error::Init(error)),
+            Some((FromInit::Failed { errno, error }, _)) => {
+                return Err(Error::ChildFailed {
+                    exec: false,
+                    errno: errno.map(nix::errno::Errno::from_raw),
+                    msg: error,
+                })
+            }
             None => {
                 return Err(Error::Init(format!(
                     "exited during setup ({})",

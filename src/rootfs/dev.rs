@@ -1,0 +1,191 @@
+//! /dev: the default device nodes and symlinks, the config's devices,
+//! and /dev/console bound to the container's pty.
+
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::{makedev, Mode, SFlag};
+use nix::unistd::{fchownat, Gid, Uid};
+use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
+
+use super::Setup;
+use crate::error::{Context, Error, Result};
+use crate::rootfs::resolve::{create_in_root, fd_path, open_in_root, try_open_in_root};
+
+/// The default devices every container gets (runc's list).
+const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
+    ("/dev/null", 1, 3),
+    ("/dev/zero", 1, 5),
+    ("/dev/full", 1, 7),
+    ("/dev/tty", 5, 0),
+    ("/dev/urandom", 1, 9),
+    ("/dev/random", 1, 8),
+];
+
+const DEV_SYMLINKS: &[(&str, &str)] = &[
+    ("/proc/self/fd", "/dev/fd"),
+    ("/proc/self/fd/0", "/dev/stdin"),
+    ("/proc/self/fd/1", "/dev/stdout"),
+    ("/proc/self/fd/2", "/dev/stderr"),
+];
+
+/// Default devices, `linux.devices`, the /dev symlinks and /dev/ptmx. All
+/// through a /dev descriptor resolved inside the root (CVE-2026-41579).
+pub(super) fn setup_dev(s: &Setup, root: &OwnedFd) -> Result<()> {
+    create_in_root(root, Path::new("/dev"), false)?;
+    let dev = open_in_root(root, Path::new("/dev"), libc::O_PATH | libc::O_DIRECTORY)?;
+    let configured: &[LinuxDevice] = s
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.devices().as_deref())
+        .unwrap_or(&[]);
+    for (path, major, minor) in DEFAULT_DEVICES {
+        if configured.iter().any(|d| d.path() == Path::new(path)) {
+            continue;
+        }
+        make_device(
+            s,
+            root,
+            Path::new(path),
+            SFlag::S_IFCHR,
+            *major,
+            *minor,
+            0o666,
+            0,
+            0,
+        )?;
+    }
+    for d in configured {
+        let kind = match d.typ() {
+            LinuxDeviceType::C | LinuxDeviceType::U => SFlag::S_IFCHR,
+            LinuxDeviceType::B => SFlag::S_IFBLK,
+            LinuxDeviceType::P => SFlag::S_IFIFO,
+            LinuxDeviceType::A => {
+                return Err(Error::Invalid(format!(
+                    "linux.devices: {} has type \"a\", which is only for cgroup rules",
+                    d.path().display()
+                )))
+            }
+        };
+        if !d.path().starts_with("/dev") {
+            return Err(Error::Invalid(format!(
+                "linux.devices: {} is not under /dev",
+                d.path().display()
+            )));
+        }
+        make_device(
+            s,
+            root,
+            d.path(),
+            kind,
+            d.major() as u64,
+            d.minor() as u64,
+            d.file_mode().unwrap_or(0o666),
+            d.uid().unwrap_or(0),
+            d.gid().unwrap_or(0),
+        )?;
+    }
+    for (target, link) in DEV_SYMLINKS {
+        symlink_in(&dev, target, link.trim_start_matches("/dev/"))?;
+    }
+    if try_open_in_root(root, Path::new("/proc/kcore"), libc::O_PATH)?.is_some() {
+        symlink_in(&dev, "/proc/kcore", "core")?;
+    }
+    // With a private devpts, /dev/ptmx must be its ptmx.
+    let pts_ptmx = try_open_in_root(root, Path::new("/dev/pts/ptmx"), libc::O_PATH)?;
+    if pts_ptmx.is_some() {
+        let _ = nix::unistd::unlinkat(&dev, "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir);
+        symlink_in(&dev, "pts/ptmx", "ptmx")?;
+    }
+    Ok(())
+}
+
+fn symlink_in(dir: &OwnedFd, target: &str, name: &str) -> Result<()> {
+    match nix::unistd::symlinkat(target, dir, name) {
+        Ok(()) | Err(nix::Error::EEXIST) => Ok(()),
+        Err(e) => Err(e).with_ctx(|| format!("symlink /dev/{name} -> {target}")),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn make_device(
+    s: &Setup,
+    root: &OwnedFd,
+    path: &Path,
+    kind: SFlag,
+    major: u64,
+    minor: u64,
+    mode: u32,
+    uid: u32,
+    gid: u32,
+) -> Result<()> {
+    let parent = path.parent().unwrap_or(Path::new("/dev"));
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::Invalid(format!("linux.devices: bad path {}", path.display())))?;
+    let dir = create_in_root(root, parent, false)?;
+    let dir =
+        open_in_root(root, parent, libc::O_PATH | libc::O_DIRECTORY).or(Ok::<_, Error>(dir))?;
+    if s.in_userns {
+        // mknod is not allowed in a user namespace: bind the host's node.
+        let target = create_in_root(root, path, true)?;
+        let host = PathBuf::from(path);
+        mount(
+            Some(&host),
+            fd_path(&target).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND,
+            None::<&str>,
+        )
+        .with_ctx(|| format!("bind host device {}", host.display()))?;
+        return Ok(());
+    }
+    let _ = nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+    nix::sys::stat::mknodat(
+        &dir,
+        name,
+        kind,
+        Mode::from_bits_truncate(mode & 0o7777),
+        makedev(major, minor),
+    )
+    .with_ctx(|| format!("mknod {}", path.display()))?;
+    // mknod's mode is filtered by the umask: set it exactly.
+    nix::sys::stat::fchmodat(
+        &dir,
+        name,
+        Mode::from_bits_truncate(mode & 0o7777),
+        nix::sys::stat::FchmodatFlags::NoFollowSymlink,
+    )
+    .or_else(|e| {
+        if e == nix::Error::EOPNOTSUPP {
+            Ok(())
+        } else {
+            Err(e)
+        }
+    })
+    .with_ctx(|| format!("chmod {}", path.display()))?;
+    fchownat(
+        &dir,
+        name,
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+        nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+    )
+    .with_ctx(|| format!("chown {}", path.display()))?;
+    Ok(())
+}
+
+/// Binds the pty peer (by descriptor, never by path) onto /dev/console.
+pub fn bind_console(root: &OwnedFd, peer: &OwnedFd) -> Result<()> {
+    let target = create_in_root(root, Path::new("/dev/console"), true)?;
+    mount(
+        Some(fd_path(peer).as_str()),
+        fd_path(&target).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .ctx("bind the console onto /dev/console")
+}

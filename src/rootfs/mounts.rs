@@ -1,0 +1,243 @@
+//! The config's mounts, one at a time, each resolved inside the root and
+//! mounted through its descriptor: bind and remount flags, propagation,
+//! idmapped binds, the cgroup filesystem.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{open, OFlag};
+use nix::mount::{mount, MsFlags};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::Mount;
+
+use super::Setup;
+use crate::config::mount_options::MountOptions;
+use crate::error::{Context, Error, Result};
+use crate::rootfs::resolve::{create_in_root, fd_path, is_dir, open_in_root, try_open_in_root};
+use crate::sys::mount::{self, MountAttr};
+
+fn mount_err<'a>(what: &'a str, m: &'a Path) -> impl FnOnce() -> String + 'a {
+    let what = what.to_string();
+    move || format!("{what} {}", m.display())
+}
+
+pub(super) fn prefix_err(e: Error, prefix: &str) -> Error {
+    match e {
+        Error::Sys { context, source } => Error::Sys {
+            context: format!("{prefix}: {context}"),
+            source,
+        },
+        Error::Io { context, source } => Error::Io {
+            context: format!("{prefix}: {context}"),
+            source,
+        },
+        Error::Invalid(m) => Error::Invalid(format!("{prefix}: {m}")),
+        other => other,
+    }
+}
+
+pub(super) fn mount_one(s: &Setup, root: &OwnedFd, index: usize, m: &Mount) -> Result<()> {
+    let dest = m.destination();
+    let opts =
+        MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(Error::Invalid)?;
+    let typ = m.typ().as_deref().unwrap_or("");
+    let bind = typ == "bind" || opts.bind;
+
+    if bind {
+        let src = m
+            .source()
+            .as_ref()
+            .ok_or_else(|| Error::Invalid("a bind mount needs a source".into()))?;
+        let src = if src.is_absolute() {
+            src.clone()
+        } else {
+            s.bundle.join(src)
+        };
+        let src_fd = open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .with_ctx(|| format!("open bind source {}", src.display()))?;
+        let target = create_in_root(root, dest, !is_dir(&src_fd)?)?;
+        if let Some(idm) = s.idmaps.iter().find(|i| i.index == index) {
+            idmapped_bind(&src_fd, &target, idm, opts.recursive_bind)
+                .with_ctx(mount_err("idmapped bind mount onto", dest))?;
+        } else {
+            let mut flags = MsFlags::MS_BIND;
+            if opts.recursive_bind {
+                flags |= MsFlags::MS_REC;
+            }
+            mount(
+                Some(fd_path(&src_fd).as_str()),
+                fd_path(&target).as_str(),
+                None::<&str>,
+                flags,
+                None::<&str>,
+            )
+            .with_ctx(mount_err("bind mount onto", dest))?;
+        }
+        // A bind ignores the other flags: apply them with a remount of
+        // the new mount (reopened: the old descriptor is the covered dir).
+        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+        if !extra.is_empty() {
+            let target = open_in_root(root, dest, libc::O_PATH)?;
+            remount_bind(&target, extra, dest)?;
+        }
+        return finish_mount(root, dest, &opts);
+    }
+
+    match typ {
+        "cgroup" | "cgroup2" => return mount_cgroup(s, root, m, &opts),
+        "proc" | "sysfs" => {
+            // Only on a real directory, never through a symlink
+            // (CVE-2019-16884, CVE-2019-19921).
+            if let Some(fd) = try_open_in_root(root, dest, libc::O_PATH | libc::O_NOFOLLOW)? {
+                if !is_dir(&fd)? {
+                    return Err(Error::Invalid(format!(
+                        "{typ} may only be mounted on a directory, {} is not one",
+                        dest.display()
+                    )));
+                }
+            }
+        }
+        "" => {
+            return Err(Error::Invalid(
+                "mount type missing (and not a bind mount)".into(),
+            ))
+        }
+        _ => {}
+    }
+    let target = create_in_root(root, dest, false)?;
+    let source = m
+        .source()
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| typ.to_string());
+    let data = opts.data_string();
+    let flags = opts.flags - MsFlags::MS_REMOUNT;
+    match mount(
+        Some(source.as_str()),
+        fd_path(&target).as_str(),
+        Some(typ),
+        flags,
+        data.as_deref(),
+    ) {
+        Ok(()) => {}
+        // In a user namespace sysfs can only be mounted with a network
+        // namespace of that user namespace: bind the host's instead.
+        Err(nix::Error::EPERM) if typ == "sysfs" && s.in_userns => {
+            mount(
+                Some("/sys"),
+                fd_path(&target).as_str(),
+                None::<&str>,
+                MsFlags::MS_BIND | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .with_ctx(mount_err("bind /sys onto", dest))?;
+            let target = open_in_root(root, dest, libc::O_PATH)?;
+            remount_bind(&target, flags, dest)?;
+        }
+        Err(e) => return Err(e).with_ctx(mount_err(&format!("mount {typ}"), dest)),
+    }
+    finish_mount(root, dest, &opts)
+}
+
+pub(super) fn remount_bind(target: &OwnedFd, flags: MsFlags, dest: &Path) -> Result<()> {
+    mount(
+        None::<&str>,
+        fd_path(target).as_str(),
+        None::<&str>,
+        flags | MsFlags::MS_BIND | MsFlags::MS_REMOUNT,
+        None::<&str>,
+    )
+    .with_ctx(mount_err("remount", dest))
+}
+
+/// Propagation and recursive attributes, applied to the new mount.
+fn finish_mount(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
+    if opts.propagation.is_empty() && opts.rec_attr_set == 0 && opts.rec_attr_clr == 0 {
+        return Ok(());
+    }
+    let target = open_in_root(root, dest, libc::O_PATH)?;
+    for p in &opts.propagation {
+        mount(
+            None::<&str>,
+            fd_path(&target).as_str(),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .with_ctx(mount_err("set propagation of", dest))?;
+    }
+    if opts.rec_attr_set != 0 || opts.rec_attr_clr != 0 {
+        mount_setattr(&target, opts.rec_attr_set, opts.rec_attr_clr)
+            .with_ctx(mount_err("set recursive attributes of", dest))?;
+    }
+    Ok(())
+}
+
+/// A detached copy of the source's mount (open_tree), idmapped with the
+/// namespace's mapping (mount_setattr), then attached at the target
+/// (move_mount), all through descriptors.
+fn idmapped_bind(
+    src: &OwnedFd,
+    target: &OwnedFd,
+    idm: &crate::spawn::idmap::IdmappedMount,
+    recursive_bind: bool,
+) -> nix::Result<()> {
+    let tree = mount::open_tree_clone(src, recursive_bind)?;
+    let attr = MountAttr {
+        attr_set: mount::MOUNT_ATTR_IDMAP,
+        userns_fd: idm.userns.as_raw_fd() as u64,
+        ..Default::default()
+    };
+    mount::mount_setattr(&tree, idm.recursive, &attr)?;
+    mount::move_mount(&tree, target)
+}
+
+pub(super) fn mount_setattr(fd: &OwnedFd, set: u64, clr: u64) -> nix::Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        ..Default::default()
+    };
+    mount::mount_setattr(fd, true, &attr)
+}
+
+fn mount_cgroup(s: &Setup, root: &OwnedFd, m: &Mount, opts: &MountOptions) -> Result<()> {
+    let dest = m.destination();
+    let target = create_in_root(root, dest, false)?;
+    let flags = opts.flags
+        & (MsFlags::MS_NOSUID
+            | MsFlags::MS_NODEV
+            | MsFlags::MS_NOEXEC
+            | MsFlags::MS_RDONLY
+            | MsFlags::MS_RELATIME
+            | MsFlags::MS_NOATIME
+            | MsFlags::MS_STRICTATIME);
+    if s.cgroupns {
+        // A fresh cgroup2 whose root is the container's cgroup.
+        mount(
+            Some("cgroup2"),
+            fd_path(&target).as_str(),
+            Some("cgroup2"),
+            flags,
+            None::<&str>,
+        )
+        .with_ctx(mount_err("mount cgroup2", dest))?;
+    } else {
+        // Without a cgroup namespace, show the container only its own
+        // cgroup: bind it from the host's hierarchy.
+        let dir = s
+            .cgroup_dir
+            .ok_or_else(|| Error::Invalid("a cgroup mount needs the container's cgroup".into()))?;
+        mount(
+            Some(dir),
+            fd_path(&target).as_str(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .with_ctx(mount_err("bind the container's cgroup onto", dest))?;
+        let target = open_in_root(root, dest, libc::O_PATH)?;
+        remount_bind(&target, flags, dest)?;
+    }
+    finish_mount(root, dest, opts)
+}
