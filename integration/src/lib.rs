@@ -6,32 +6,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub use rt_testkit::{built_binary, mount_points_under as mounts_under, wait_until};
+
 /// The rt binary this workspace built (`cargo test --workspace` builds it
 /// before running any test; `make integration` builds it first).
 pub fn rt_binary() -> PathBuf {
     built_binary("rt")
 }
 
-/// A binary of this workspace (rt, rt-shim, rt-image), already built.
-pub fn built_binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    for profile in ["debug", "release"] {
-        let p = target.join(profile).join(name);
-        if p.exists() {
-            return p.canonicalize().unwrap();
-        }
-    }
-    panic!("{name} is not built: run `cargo build --workspace` first");
-}
-
 /// Panics with a clear message unless every program is on PATH.
 pub fn require(programs: &[&str]) {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "integration tests run as root (bash scripts/test.sh)"
-    );
+    rt_testkit::require_root("integration tests make containers through real managers");
     for p in programs {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {p}")])
@@ -76,17 +61,7 @@ pub fn busybox_image(dir: &Path) -> (PathBuf, PathBuf) {
         .args(["unpack", "--image"])
         .arg(format!("{}:latest", img.display()))
         .arg(&work));
-    let rootfs = work.join("rootfs");
-    for d in ["bin", "etc", "tmp", "proc", "sys", "dev"] {
-        std::fs::create_dir_all(rootfs.join(d)).unwrap();
-    }
-    std::fs::copy("/bin/busybox", rootfs.join("bin/busybox")).unwrap();
-    let list = ok(Command::new("/bin/busybox").arg("--list"));
-    for a in list.lines().filter(|a| *a != "busybox") {
-        let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(a));
-    }
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
+    rt_testkit::busybox_rootfs(&work.join("rootfs")).unwrap();
     let image = format!("{}:latest", img.display());
     ok(Command::new("umoci")
         .args(["repack", "--image", &image])
@@ -269,33 +244,8 @@ impl Drop for Scratch {
 /// Runs `cmd` for at most 20 s (then kills it), stdin closed; None if it
 /// cannot start. Never panics: guards call it while a test unwinds.
 pub fn bounded(cmd: &mut Command) -> Option<Output> {
-    let mut out = tempfile::tempfile().ok()?;
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out.try_clone().ok()?)
-        .stderr(Stdio::null())
-        .spawn()
-        .ok()?;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            break st;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            break child.wait().ok()?;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let mut stdout = Vec::new();
-    use std::io::{Read, Seek};
-    out.rewind().ok()?;
-    out.read_to_end(&mut stdout).ok()?;
-    Some(Output {
-        status,
-        stdout,
-        stderr: Vec::new(),
-    })
+    let ran = rt_testkit::run_captured(cmd, Some(Duration::from_secs(20))).ok()?;
+    Some(ran.into_output())
 }
 
 /// Processes a test started under `dir`: those whose command line names
@@ -328,32 +278,6 @@ pub fn processes_under(dir: &Path) -> Vec<(i32, String)> {
         }
     }
     found
-}
-
-/// Mount points under `dir`, from this process's mountinfo.
-pub fn mounts_under(dir: &Path) -> Vec<String> {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return Vec::new();
-    };
-    info.lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|p| Path::new(p).starts_with(dir))
-        .map(str::to_string)
-        .collect()
-}
-
-/// Waits up to `timeout` for `cond`; false if it never held.
-pub fn wait_until(timeout: Duration, cond: impl Fn() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// containerd on `scratch` paths (root, state, socket), with `extra`
@@ -407,17 +331,10 @@ pub fn containerd(scratch: &Path, cri: bool, extra: &str) -> (Daemon, PathBuf) {
 
 /// Lazily unmounts every mount point under `dir`, deepest first.
 pub fn unmount_under(dir: &Path) {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return;
-    };
-    let mut points: Vec<&str> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|p| Path::new(p).starts_with(dir))
-        .collect();
+    let mut points = mounts_under(dir);
     points.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in points {
-        let _ = nix::mount::umount2(p, nix::mount::MntFlags::MNT_DETACH);
+        let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
     }
 }
 
@@ -535,17 +452,16 @@ pub fn ctr_task_status(ctr: &dyn Fn() -> Command, id: &str) -> Option<String> {
 
 /// Waits (up to 10 s) until `ctr task ls` shows `id` as `want`.
 pub fn ctr_wait_status(ctr: &dyn Fn() -> Command, id: &str, want: &str) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
+    let seen = rt_testkit::retry(Duration::from_secs(10), || {
         let st = ctr_task_status(ctr, id);
         if st.as_deref() == Some(want) {
-            return;
+            Ok(())
+        } else {
+            Err(st)
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{id}: {st:?}, not {want}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
+    });
+    if let Err(st) = seen {
+        panic!("{id}: {st:?}, not {want}");
     }
 }
 

@@ -4,8 +4,8 @@
 //! The runtime is `$RUNTIME` (a path, or a name looked up in `PATH`). By
 //! default it is the `rt` of this workspace, built with the same profile
 //! into the same target directory as the running test or `rt-conformance`
-//! binary (found from our own executable's path, so `CARGO_TARGET_DIR`
-//! needs no special handling); it is built there with cargo if missing.
+//! binary (the test kit finds it: `$CARGO_TARGET_DIR`, else where our own
+//! executable was built); it is built there with cargo if missing.
 //!
 //! The checker is built on demand with `+crt-static` for
 //! x86_64-unknown-linux-gnu into `<target dir>/conformance-checker/`, its
@@ -19,48 +19,12 @@ use std::sync::OnceLock;
 
 const CHECKER_TARGET: &str = "x86_64-unknown-linux-gnu";
 
-/// The workspace root (this crate's parent directory).
-pub fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("spec-conformance lives inside the workspace")
-        .to_path_buf()
-}
-
-/// The profile directory we run from (`<target>/debug`): a test binary is
-/// in its `deps/`, a bin directly in it.
-fn profile_dir() -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
-    let mut dir = exe
-        .parent()
-        .ok_or("executable has no directory")?
-        .to_path_buf();
-    if dir.file_name().is_some_and(|n| n == "deps") {
-        dir.pop();
-    }
-    Ok(dir)
-}
-
 fn cargo() -> Command {
-    let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    c.current_dir(workspace());
+    let mut c = rt_testkit::bins::cargo();
     // Flags meant for the outer build must not leak into these.
     c.env_remove("CARGO_ENCODED_RUSTFLAGS")
         .env_remove("RUSTFLAGS");
     c
-}
-
-fn run_cargo(mut c: Command, what: &str) -> Result<(), String> {
-    let out = c
-        .output()
-        .map_err(|e| format!("running cargo to build {what}: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "building {what} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    Ok(())
 }
 
 /// The runtime under test.
@@ -75,19 +39,7 @@ pub fn runtime() -> Result<PathBuf, String> {
                 which(&r).ok_or_else(|| format!("RUNTIME={}: not found in PATH", r.display()))
             };
         }
-        let profile = profile_dir()?;
-        let rt = profile.join("rt");
-        if !rt.exists() {
-            let target = profile.parent().ok_or("no target directory")?;
-            let mut c = cargo();
-            c.args(["build", "-p", "rt", "--bin", "rt", "--target-dir"])
-                .arg(target);
-            if profile.file_name().is_some_and(|n| n == "release") {
-                c.arg("--release");
-            }
-            run_cargo(c, "rt")?;
-        }
-        Ok(rt)
+        rt_testkit::ensure_built("rt", "rt")
     })
     .clone()
 }
@@ -106,10 +58,7 @@ pub fn checker() -> Result<PathBuf, String> {
             if let Some(c) = std::env::var_os("CONFORMANCE_CHECKER").filter(|c| !c.is_empty()) {
                 return Ok(PathBuf::from(c));
             }
-            let target = profile_dir()?
-                .parent()
-                .ok_or("no target directory")?
-                .join("conformance-checker");
+            let target = rt_testkit::target_dir().join("conformance-checker");
             // Always asked: cargo does nothing when it is up to date, and a
             // stale checker would test yesterday's clauses.
             let mut c = cargo();
@@ -124,7 +73,7 @@ pub fn checker() -> Result<PathBuf, String> {
             .arg("--target-dir")
             .arg(&target)
             .env("RUSTFLAGS", "-C target-feature=+crt-static");
-            run_cargo(c, "the conformance checker")?;
+            rt_testkit::bins::run_cargo(&mut c, "the conformance checker")?;
             let bin = target
                 .join(CHECKER_TARGET)
                 .join("release/conformance-checker");

@@ -2,33 +2,41 @@
 //! the checker, and the config.json the test shapes.
 
 use std::fs;
-use std::os::unix::fs::{symlink, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::ops::{Deref, DerefMut};
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
 
 use serde_json::{json, Value};
 
-pub const BUSYBOX: &str = "/bin/busybox";
+pub use rt_testkit::BUSYBOX;
 
 /// Namespace kinds as /proc/self/ns names them.
 pub const NS_KINDS: [&str; 8] = ["pid", "net", "mnt", "ipc", "uts", "user", "cgroup", "time"];
 
+/// The kit's busybox bundle (its directory, rootfs and `config`), with the
+/// checker, the tokens it looks for and the files a case reads.
 pub struct Bundle {
-    dir: Option<tempfile::TempDir>,
+    kit: rt_testkit::Bundle,
     pub id: String,
-    pub config: Value,
+}
+
+impl Deref for Bundle {
+    type Target = rt_testkit::Bundle;
+    fn deref(&self) -> &rt_testkit::Bundle {
+        &self.kit
+    }
+}
+
+impl DerefMut for Bundle {
+    fn deref_mut(&mut self) -> &mut rt_testkit::Bundle {
+        &mut self.kit
+    }
 }
 
 /// An id unique across the processes that may run the suite at once (a
 /// runtime's default cgroup may be shared between state roots).
 pub fn unique_id(group: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "conf-{group}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    rt_testkit::unique_id(&format!("conf-{group}"))
 }
 
 impl Bundle {
@@ -39,41 +47,15 @@ impl Bundle {
             let what = what.to_string();
             move |err: std::io::Error| format!("bundle: {what}: {err}")
         };
-        let dir = tempfile::Builder::new()
-            .prefix("conformance-bundle.")
-            .tempdir()
-            .map_err(e("tempdir"))?;
+        let mut kit = rt_testkit::Bundle::new("conformance-bundle.")
+            .map_err(|err| format!("bundle: {err}"))?;
         // Readable by everyone: with a user namespace the container's root
         // is an unprivileged user on the host.
-        fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).map_err(e("chmod"))?;
-        let rootfs = dir.path().join("rootfs");
-        for d in [
-            "bin",
-            "etc",
-            "tmp",
-            "proc",
-            "sys",
-            "dev",
-            "root",
-            "conformance",
-        ] {
-            fs::create_dir_all(rootfs.join(d)).map_err(e(d))?;
-        }
+        fs::set_permissions(kit.path(), fs::Permissions::from_mode(0o755)).map_err(e("chmod"))?;
+        let rootfs = kit.rootfs();
+        fs::create_dir_all(rootfs.join("conformance")).map_err(e("conformance"))?;
         fs::set_permissions(rootfs.join("tmp"), fs::Permissions::from_mode(0o1777))
             .map_err(e("tmp"))?;
-        fs::copy(BUSYBOX, rootfs.join("bin/busybox")).map_err(e(BUSYBOX))?;
-        let list = Command::new(BUSYBOX)
-            .arg("--list")
-            .output()
-            .map_err(e("busybox --list"))?;
-        for applet in String::from_utf8_lossy(&list.stdout).lines() {
-            if applet != "busybox" {
-                let _ = symlink("busybox", rootfs.join("bin").join(applet));
-            }
-        }
-        fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n")
-            .map_err(e("passwd"))?;
-        fs::write(rootfs.join("etc/group"), "root:x:0:\n").map_err(e("group"))?;
         fs::copy(&checker, rootfs.join("conformance/checker")).map_err(e("checker"))?;
         let token = format!("rootfs-of-{id}");
         fs::write(rootfs.join("conformance/token"), &token).map_err(e("token"))?;
@@ -92,19 +74,11 @@ impl Bundle {
                     json!(ino.to_string());
             }
         }
+        kit.config = config;
         Ok(Bundle {
-            dir: Some(dir),
+            kit,
             id: id.to_string(),
-            config,
         })
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.as_ref().expect("bundle dir").path()
-    }
-
-    pub fn rootfs(&self) -> PathBuf {
-        self.path().join("rootfs")
     }
 
     pub fn pid_file(&self) -> PathBuf {
@@ -138,9 +112,8 @@ impl Bundle {
 
     /// Writes config.json, and the copy the checker reads inside.
     pub fn write(&self) -> Result<(), String> {
+        self.kit.save().map_err(|e| format!("config.json: {e}"))?;
         let text = serde_json::to_vec_pretty(&self.config).map_err(|e| e.to_string())?;
-        fs::write(self.path().join("config.json"), &text)
-            .map_err(|e| format!("config.json: {e}"))?;
         fs::write(self.rootfs().join("conformance/config.json"), &text)
             .map_err(|e| format!("rootfs config.json: {e}"))
     }
@@ -156,29 +129,6 @@ impl Bundle {
         fs::write(d.join("conformance-token"), &token).map_err(|e| e.to_string())?;
         self.config["annotations"][format!("conformance/bind-token{dest}")] = json!(token);
         Ok(d)
-    }
-
-    /// Host mounts under the bundle (a runtime that leaked them).
-    pub fn mounts_left(&self) -> Vec<String> {
-        let p = self.path().to_string_lossy().into_owned();
-        fs::read_to_string("/proc/self/mountinfo")
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| l.split(' ').nth(4).is_some_and(|m| m.starts_with(&p)))
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for Bundle {
-    fn drop(&mut self) {
-        // Never remove a tree something is still mounted in: that would
-        // delete through the mount. Leave it and say so.
-        if !self.mounts_left().is_empty() {
-            if let Some(d) = self.dir.take() {
-                eprintln!("leaving {}: still mounted", d.keep().display());
-            }
-        }
     }
 }
 

@@ -7,14 +7,15 @@
 //! reaped by it: a runtime sees the init stop as soon as it exits.
 
 use std::fs::File;
-use std::io::{Read, Seek};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Once;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
+use rt_testkit::runtime::read_from_start;
+use rt_testkit::Ran;
 use serde_json::Value;
 
 use crate::bundle::Bundle;
@@ -47,11 +48,34 @@ impl Out {
     }
 }
 
+impl Out {
+    /// What `args` ran to: a timeout is said at the end of stderr.
+    fn of(args: &[&str], ran: Ran) -> Out {
+        let mut stderr = ran.stderr();
+        if ran.timed_out {
+            stderr.push_str(&format!("\n{args:?} timed out after {COMMAND_TIMEOUT:?}"));
+        }
+        Out {
+            ok: ran.success(),
+            stdout: ran.stdout(),
+            stderr,
+        }
+    }
+
+    fn failed(stderr: String) -> Out {
+        Out {
+            ok: false,
+            stdout: String::new(),
+            stderr,
+        }
+    }
+}
+
+/// The runtime under test with a private state root (the kit's runner),
+/// each command killed after [`COMMAND_TIMEOUT`].
 pub struct Runtime {
-    bin: PathBuf,
-    root: tempfile::TempDir,
+    kit: rt_testkit::Runtime,
     version: String,
-    ids: std::cell::RefCell<Vec<String>>,
 }
 
 impl Runtime {
@@ -65,10 +89,6 @@ impl Runtime {
             }
         });
         let bin = crate::artifacts::runtime()?;
-        let root = tempfile::Builder::new()
-            .prefix("conformance-root.")
-            .tempdir()
-            .map_err(|e| format!("state root: {e}"))?;
         let v = Command::new(&bin)
             .arg("--version")
             .stdin(Stdio::null())
@@ -79,16 +99,14 @@ impl Runtime {
             .next()
             .unwrap_or_default()
             .to_string();
-        Ok(Runtime {
-            bin,
-            root,
-            version,
-            ids: Default::default(),
-        })
+        let kit = rt_testkit::Runtime::new(bin, "conformance-root.")
+            .map_err(|e| format!("state root: {e}"))?
+            .with_timeout(COMMAND_TIMEOUT);
+        Ok(Runtime { kit, version })
     }
 
     pub fn bin(&self) -> &Path {
-        &self.bin
+        self.kit.bin()
     }
 
     /// The first line of `--version` ("runc version 1.1.5+ds1").
@@ -102,76 +120,14 @@ impl Runtime {
 
     /// The private `--root` state directory.
     pub fn root(&self) -> &Path {
-        self.root.path()
+        self.kit.root()
     }
 
     /// Runs `RUNTIME --root ROOT ARGS...` with stdin closed.
     pub fn run(&self, args: &[&str]) -> Out {
-        let out = tempfile::tempfile().and_then(|o| Ok((o.try_clone()?, o)));
-        let err = tempfile::tempfile().and_then(|e| Ok((e.try_clone()?, e)));
-        match (out, err) {
-            (Ok((o, keep_o)), Ok((e, keep_e))) => self.run_with(args, o, e, keep_o, keep_e),
-            (Err(e), _) | (_, Err(e)) => Out {
-                ok: false,
-                stdout: String::new(),
-                stderr: format!("temporary file: {e}"),
-            },
-        }
-    }
-
-    /// Runs the command with stdout and stderr going to files (a created
-    /// container inherits them and would hold a pipe open), and returns
-    /// what was written to `read_out`/`read_err`.
-    fn run_with(
-        &self,
-        args: &[&str],
-        out: File,
-        err: File,
-        mut read_out: File,
-        mut read_err: File,
-    ) -> Out {
-        let mut cmd = Command::new(&self.bin);
-        cmd.arg("--root").arg(self.root()).args(args);
-        cmd.stdin(Stdio::null()).stdout(out).stderr(err);
-        let mut child = match cmd.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                return Out {
-                    ok: false,
-                    stdout: String::new(),
-                    stderr: format!("spawn {}: {e}", self.bin.display()),
-                }
-            }
-        };
-        let deadline = Instant::now() + COMMAND_TIMEOUT;
-        let status = loop {
-            match child.try_wait() {
-                Ok(Some(s)) => break Some(s),
-                Ok(None) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(5))
-                }
-                _ => {
-                    // Killed by its own pid, never by name.
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    break None;
-                }
-            }
-        };
-        let read = |f: &mut File| {
-            let mut s = String::new();
-            let _ = f.seek(std::io::SeekFrom::Start(0));
-            let _ = f.read_to_string(&mut s);
-            s
-        };
-        let (stdout, mut stderr) = (read(&mut read_out), read(&mut read_err));
-        if status.is_none() {
-            stderr.push_str(&format!("\n{:?} timed out after {COMMAND_TIMEOUT:?}", args));
-        }
-        Out {
-            ok: status.is_some_and(|s| s.success()),
-            stdout,
-            stderr,
+        match self.kit.run(args) {
+            Ok(ran) => Out::of(args, ran),
+            Err(e) => Out::failed(format!("spawn {}: {e}", self.bin().display())),
         }
     }
 
@@ -179,39 +135,35 @@ impl Runtime {
     /// and stderr going to the bundle's `out` and `err` files. The init is
     /// reaped by a thread of ours once it exits.
     pub fn create(&self, id: &str, bundle: &Bundle) -> Out {
-        self.ids.borrow_mut().push(id.to_string());
-        let open = |p: PathBuf| File::options().create(true).append(true).read(true).open(p);
-        let files = (|| -> std::io::Result<_> {
-            let o = open(bundle.out_file())?;
-            let e = open(bundle.err_file())?;
-            Ok((o.try_clone()?, e.try_clone()?, o, e))
-        })();
-        let (o, e, ro, re) = match files {
-            Ok(f) => f,
-            Err(e) => {
-                return Out {
-                    ok: false,
-                    stdout: String::new(),
-                    stderr: format!("bundle output files: {e}"),
-                }
+        self.kit.created(id);
+        let open = |p| File::options().create(true).append(true).read(true).open(p);
+        let (mut o, mut e) = match (open(bundle.out_file()), open(bundle.err_file())) {
+            (Ok(o), Ok(e)) => (o, e),
+            (Err(err), _) | (_, Err(err)) => {
+                return Out::failed(format!("bundle output files: {err}"))
             }
         };
         let bundle_dir = bundle.path().to_string_lossy().into_owned();
         let pid_file = bundle.pid_file().to_string_lossy().into_owned();
-        let out = self.run_with(
-            &[
-                "create",
-                "--bundle",
-                &bundle_dir,
-                "--pid-file",
-                &pid_file,
-                id,
-            ],
-            o,
-            e,
-            ro,
-            re,
-        );
+        let args = [
+            "create",
+            "--bundle",
+            &bundle_dir,
+            "--pid-file",
+            &pid_file,
+            id,
+        ];
+        let (status, timed_out) = match self.kit.run_to(&args, &o, &e) {
+            Ok(ended) => ended,
+            Err(err) => return Out::failed(format!("spawn {}: {err}", self.bin().display())),
+        };
+        let ran = Ran {
+            status,
+            timed_out,
+            stdout: read_from_start(&mut o).unwrap_or_default(),
+            stderr: read_from_start(&mut e).unwrap_or_default(),
+        };
+        let out = Out::of(&args, ran);
         if out.ok {
             if let Some(pid) = bundle.pid() {
                 reap_in_background(pid);
@@ -234,46 +186,21 @@ impl Runtime {
 
     /// `state ID` parsed, or why not.
     pub fn state(&self, id: &str) -> Result<Value, String> {
-        let out = self.run(&["state", id]);
-        if !out.ok {
-            return Err(out.why());
-        }
-        serde_json::from_str(&out.stdout)
-            .map_err(|e| format!("state is not JSON ({e}): {}", out.stdout))
+        self.kit.state(id)
     }
 
     pub fn status(&self, id: &str) -> Option<String> {
-        self.state(id).ok()?["status"].as_str().map(str::to_string)
+        self.kit.status(id).ok()
     }
 
     /// Waits until `state` reports `want`.
     pub fn wait_status(&self, id: &str, want: &str, timeout: Duration) -> Result<(), String> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let got = self.status(id);
-            if got.as_deref() == Some(want) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                return Err(format!(
-                    "status is {got:?} after {timeout:?}, wanted {want}"
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.kit.wait_status(id, want, timeout)
     }
 
     /// Forgets an id (it was deleted by the test itself).
     pub fn forget(&self, id: &str) {
-        self.ids.borrow_mut().retain(|i| i != id);
-    }
-}
-
-impl Drop for Runtime {
-    fn drop(&mut self) {
-        for id in self.ids.borrow().iter() {
-            let _ = self.run(&["delete", "--force", id]);
-        }
+        self.kit.forget(id);
     }
 }
 

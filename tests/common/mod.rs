@@ -9,46 +9,27 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 use std::fs;
-use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
-pub const BUSYBOX: &str = "/bin/busybox";
+pub use rt_testkit::unique_id;
+
 pub const CGROUP2: &str = "/sys/fs/cgroup/unified";
 
 /// Panics unless the tests run as root: they make namespaces, mounts and
 /// cgroups, and a silent skip would pass without testing anything.
 pub fn require_root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "these tests make containers: run them as root (bash scripts/test.sh)"
-    );
-    assert!(
-        Path::new(BUSYBOX).exists(),
-        "{BUSYBOX} missing: apt-get install busybox-static"
-    );
-}
-
-/// An id unique across the test binaries running at once: the default
-/// cgroup (`/rt/<id>`) is shared by every state root.
-pub fn unique_id(name: &str) -> String {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{name}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    )
+    rt_testkit::require_root("these tests make containers");
+    rt_testkit::require_busybox();
 }
 
 /// A bundle directory: `rootfs/` with busybox and its applets, and a
-/// config.json the test shapes through [`Bundle::config`].
+/// config.json the test shapes through [`Bundle::edit`].
 pub struct Bundle {
-    dir: tempfile::TempDir,
-    pub config: Value,
+    kit: rt_testkit::Bundle,
 }
 
 impl Bundle {
@@ -56,59 +37,38 @@ impl Bundle {
     /// terminal and `args` as given.
     pub fn busybox(args: &[&str]) -> Bundle {
         require_root();
-        let dir = tempfile::Builder::new()
-            .prefix("rt-test-bundle.")
-            .tempdir()
-            .expect("bundle tempdir");
-        let rootfs = dir.path().join("rootfs");
-        for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "root"] {
-            fs::create_dir_all(rootfs.join(d)).unwrap();
-        }
-        fs::copy(BUSYBOX, rootfs.join("bin/busybox")).unwrap();
-        let list = Command::new(BUSYBOX).arg("--list").output().unwrap();
-        for applet in String::from_utf8_lossy(&list.stdout).lines() {
-            if applet != "busybox" {
-                let _ = symlink("busybox", rootfs.join("bin").join(applet));
-            }
-        }
-        fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\n").unwrap();
-        fs::write(rootfs.join("etc/group"), "root:x:0:\n").unwrap();
-
+        let mut kit = rt_testkit::Bundle::new("rt-test-bundle.").expect("bundle");
         let out = Command::new(rt_bin())
             .args(["spec", "-b"])
-            .arg(dir.path())
+            .arg(kit.path())
             .output()
             .unwrap();
         assert!(out.status.success(), "rt spec: {}", stderr(&out));
-        let text = fs::read_to_string(dir.path().join("config.json")).unwrap();
-        let mut config: Value = serde_json::from_str(&text).unwrap();
-        config["process"]["terminal"] = json!(false);
-        config["process"]["args"] = json!(args);
-        let b = Bundle { dir, config };
+        let text = fs::read_to_string(kit.path().join("config.json")).unwrap();
+        kit.config = serde_json::from_str(&text).unwrap();
+        kit.config["process"]["terminal"] = json!(false);
+        kit.config["process"]["args"] = json!(args);
+        let b = Bundle { kit };
         b.save();
         b
     }
 
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        self.kit.path()
     }
 
     pub fn rootfs(&self) -> PathBuf {
-        self.dir.path().join("rootfs")
+        self.kit.rootfs()
     }
 
-    /// Writes `config` back to config.json.
+    /// Writes the config back to config.json.
     pub fn save(&self) {
-        fs::write(
-            self.path().join("config.json"),
-            serde_json::to_vec_pretty(&self.config).unwrap(),
-        )
-        .unwrap();
+        self.kit.save().unwrap();
     }
 
     /// Edits the config and writes it back.
     pub fn edit(&mut self, f: impl FnOnce(&mut Value)) {
-        f(&mut self.config);
+        f(&mut self.kit.config);
         self.save();
     }
 
@@ -126,30 +86,16 @@ pub fn rt_bin() -> &'static str {
 /// that `cargo test --workspace` builds next to rt; `cargo test -p rt`
 /// alone does not, so build it then.
 pub fn ensure_shim() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        let rt = Path::new(rt_bin());
-        if rt.with_file_name("rt-shim").exists() {
-            return;
-        }
-        let mut c = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        c.args(["build", "-q", "-p", "rt-shim", "--bin", "rt-shim"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if rt.parent().and_then(|d| d.file_name()) == Some("release".as_ref()) {
-            c.arg("--release");
-        }
-        assert!(
-            c.status().expect("run cargo").success(),
-            "building rt-shim failed"
-        );
-    });
+    let beside_rt = Path::new(rt_bin()).parent().expect("rt's directory");
+    if let Err(e) = rt_testkit::ensure_built_in(beside_rt, "rt-shim", "rt-shim") {
+        panic!("{e}");
+    }
 }
 
 /// The built `rt` with a private `--root`, deleting every id it created
 /// when dropped.
 pub struct Rt {
-    root: tempfile::TempDir,
-    ids: std::sync::Mutex<Vec<String>>,
+    kit: rt_testkit::Runtime,
 }
 
 impl Default for Rt {
@@ -163,44 +109,24 @@ impl Rt {
         require_root();
         ensure_shim();
         Rt {
-            root: tempfile::Builder::new()
-                .prefix("rt-test-root.")
-                .tempdir()
-                .unwrap(),
-            ids: Default::default(),
+            kit: rt_testkit::Runtime::new(rt_bin(), "rt-test-root.").unwrap(),
         }
     }
 
     pub fn root(&self) -> &Path {
-        self.root.path()
+        self.kit.root()
     }
 
     /// A command for `rt --root <private> ARGS...`; the caller sets stdio.
     pub fn cmd<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Command {
-        let mut c = Command::new(rt_bin());
-        c.arg("--root").arg(self.root.path()).args(args);
-        c
+        self.kit.cmd(args)
     }
 
     /// Runs `rt ARGS...` to completion with stdin closed. Output goes
     /// through files, not pipes: a created container inherits rt's stdout
     /// and stderr and would keep a pipe open long after rt exits.
     pub fn run<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) -> Output {
-        self.track(args);
-        let mut out = tempfile::tempfile().unwrap();
-        let mut err = tempfile::tempfile().unwrap();
-        let status = self
-            .cmd(args)
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(err.try_clone().unwrap())
-            .status()
-            .expect("spawn rt");
-        Output {
-            status,
-            stdout: read_all(&mut out),
-            stderr: read_all(&mut err),
-        }
+        self.kit.run(args).expect("spawn rt").into_output()
     }
 
     /// Runs `rt ARGS...` and panics with its stderr unless it succeeded.
@@ -254,76 +180,30 @@ impl Rt {
     /// Waits until the container reports `want` (init exits are seen a
     /// moment after they happen).
     pub fn wait_status(&self, id: &str, want: &str) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            // A container being made by another command may not exist yet.
-            let out = self.run(&["state", id]);
-            let s = match serde_json::from_slice::<Value>(&out.stdout) {
-                Ok(v) => v["status"].as_str().unwrap_or_default().to_string(),
-                Err(_) => format!("absent ({})", stderr(&out).trim()),
-            };
-            if s == want {
-                return;
-            }
-            assert!(Instant::now() < deadline, "{id}: status {s}, wanted {want}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Remembers ids that a command may create, for cleanup.
-    fn track<S: AsRef<std::ffi::OsStr>>(&self, args: &[S]) {
-        let args: Vec<String> = args
-            .iter()
-            .map(|a| a.as_ref().to_string_lossy().into_owned())
-            .collect();
-        let cmd = args.iter().find(|a| !a.starts_with('-'));
-        if matches!(cmd.map(String::as_str), Some("create" | "run")) {
-            if let Some(id) = args.last() {
-                self.ids.lock().unwrap().push(id.clone());
-            }
+        if let Err(e) = self.kit.wait_status(id, want, Duration::from_secs(10)) {
+            panic!("{id}: {e}");
         }
     }
 
     /// Records an id created by a command spawned through [`Rt::cmd`].
     pub fn created(&self, id: &str) {
-        self.ids.lock().unwrap().push(id.to_string());
+        self.kit.created(id);
     }
 }
 
 impl Drop for Rt {
     fn drop(&mut self) {
-        for id in self.ids.lock().unwrap().iter() {
-            let _ = self
-                .cmd(&["delete", "--force", id])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
+        for id in self.kit.delete_all() {
             // A test that failed half-way through a create may have left
             // the cgroup behind; remove it (empty cgroups only).
-            let _ = fs::remove_dir(Path::new(CGROUP2).join("rt").join(id));
+            let _ = fs::remove_dir(Path::new(CGROUP2).join("rt").join(&id));
         }
     }
 }
 
-/// Whether `pid` is a live process (a zombie waiting for its reaper is
-/// dead: it runs nothing and holds nothing but its pid).
+/// Whether `pid` is a live process (a zombie is not).
 pub fn alive(pid: i64) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let state = stat.rsplit_once(") ").map(|(_, rest)| rest.chars().next());
-            !matches!(state, Some(Some('Z' | 'X')) | None)
-        }
-        Err(_) => false,
-    }
-}
-
-fn read_all(f: &mut fs::File) -> Vec<u8> {
-    use std::io::{Read, Seek};
-    let mut v = Vec::new();
-    f.seek(std::io::SeekFrom::Start(0)).unwrap();
-    f.read_to_end(&mut v).unwrap();
-    v
+    rt_testkit::alive(pid)
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -388,14 +268,16 @@ pub fn leaks(rt: &Rt, id: &str, bundle: &Bundle) -> Vec<String> {
 /// Panics with the list if the container left anything behind.
 pub fn assert_no_leaks(rt: &Rt, id: &str, bundle: &Bundle) {
     // The init is reaped asynchronously after a kill; give it a moment.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
+    let left = rt_testkit::retry(Duration::from_secs(5), || {
         let l = leaks(rt, id, bundle);
         if l.is_empty() {
-            return;
+            Ok(())
+        } else {
+            Err(l)
         }
-        assert!(Instant::now() < deadline, "{id} left behind: {l:#?}");
-        std::thread::sleep(Duration::from_millis(20));
+    });
+    if let Err(l) = left {
+        panic!("{id} left behind: {l:#?}");
     }
 }
 

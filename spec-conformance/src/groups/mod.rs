@@ -5,6 +5,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use rt_testkit::alive;
+
 use crate::bundle::Bundle;
 use crate::report::{Outcome, Report};
 use crate::runtime::Runtime;
@@ -64,27 +66,7 @@ fn cgroup_dirs(cgroups_path: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Whether `pid` runs (a zombie does not).
-fn alive(pid: i32) -> bool {
-    match fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => !matches!(
-            stat.rsplit_once(") ").and_then(|(_, r)| r.chars().next()),
-            Some('Z' | 'X') | None
-        ),
-        Err(_) => false,
-    }
-}
-
 /// Waits up to `secs` seconds for `f` to hold.
-fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
-    loop {
-        if f() {
-            return true;
-        }
-        if std::time::Instant::now() > deadline {
-            return false;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+fn eventually(secs: u64, f: impl FnMut() -> bool) -> bool {
+    rt_testkit::wait_until(std::time::Duration::from_secs(secs), f)
 }

@@ -1,0 +1,67 @@
+//! `rt list`: the containers of the root, as ids, JSON or runc's table.
+
+use std::io::Write;
+
+use anyhow::Result;
+use rt::container;
+use rt::state::Root;
+
+use crate::cli::ListFormat;
+
+pub fn list(root: &Root, format: ListFormat, quiet: bool) -> Result<()> {
+    let all = container::list(root)?;
+    if quiet {
+        for c in &all {
+            println!("{}", c.state.id);
+        }
+        return Ok(());
+    }
+    if format == ListFormat::Json {
+        let v: Vec<serde_json::Value> = all
+            .iter()
+            .map(|c| {
+                let mut v = serde_json::to_value(&c.state).expect("state serializes");
+                v["owner"] = c.owner.clone().into();
+                v
+            })
+            .collect();
+        println!("{}", serde_json::to_string(&v)?);
+        return Ok(());
+    }
+    let rows: Vec<[String; 6]> = all
+        .iter()
+        .map(|c| {
+            [
+                c.state.id.clone(),
+                c.state.pid.to_string(),
+                match &c.state.exit {
+                    Some(e) => match e.status {
+                        Some(code) => format!("{} ({code})", c.state.status),
+                        None => format!("{} (?)", c.state.status),
+                    },
+                    None => c.state.status.to_string(),
+                },
+                c.state.bundle.display().to_string(),
+                c.state.created.clone(),
+                c.owner.clone(),
+            ]
+        })
+        .collect();
+    let header = ["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from);
+    let mut widths = header.clone().map(|h| h.len());
+    for r in &rows {
+        for (w, f) in widths.iter_mut().zip(r) {
+            *w = (*w).max(f.len());
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    for r in std::iter::once(&header).chain(rows.iter()) {
+        let line: Vec<String> = r
+            .iter()
+            .zip(widths)
+            .map(|(f, w)| format!("{f:<w$}"))
+            .collect();
+        writeln!(out, "{}", line.join("   ").trim_end())?;
+    }
+    Ok(())
+}
