@@ -5,6 +5,8 @@
 //! `unsafe` lives in `sys/` only: everything else is denied it.
 
 #![deny(unsafe_code)]
+// The library returns errors and logs; only the binary prints or exits.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 pub mod cgroup;
 pub mod config;

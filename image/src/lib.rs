@@ -5,6 +5,10 @@
 //! for `rt` made from stored images ([`bundle`]). `src/bin/rt-image.rs` is
 //! a thin command line over it. Network code lives here, never in `rt`.
 
+// The library returns errors and reports progress through callbacks;
+// only the binary prints or exits.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
 pub mod auth;
 pub mod bundle;
 pub mod commit;
