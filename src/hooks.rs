@@ -4,7 +4,7 @@
 //! container's) is the caller's business; this module runs one list.
 
 use std::io::{Read, Seek, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -149,7 +149,7 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         let _ = stdin.write_all(state);
     }
     let timeout = h.timeout().map(|t| Duration::from_secs(t as u64));
-    let exited = wait_pidfd(&pidfd, timeout);
+    let exited = wait_pidfd(pidfd.as_fd(), timeout);
     if !exited {
         // The hook leads its process group (process_group(0) above).
         let _ = nix::sys::signal::killpg(
@@ -184,7 +184,7 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
 }
 
 /// Waits for the process behind `pidfd` to exit; false on timeout.
-fn wait_pidfd(pidfd: &OwnedFd, timeout: Option<Duration>) -> bool {
+fn wait_pidfd(pidfd: BorrowedFd<'_>, timeout: Option<Duration>) -> bool {
     let deadline = timeout.map(|t| std::time::Instant::now() + t);
     loop {
         let left = match deadline {

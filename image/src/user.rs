@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
@@ -34,7 +34,7 @@ struct Group {
 /// Reads a file inside `rootfs`; `None` when it does not exist.
 fn read_in_root(root: &OwnedFd, path: &str) -> Result<Option<String>> {
     let fd = rt::rootfs::resolve::try_open_in_root(
-        root,
+        root.as_fd(),
         Path::new(path),
         libc::O_RDONLY | libc::O_CLOEXEC,
     )

@@ -204,7 +204,7 @@ impl Monitor {
             Some(_) => Some(listen_attach(&args.dir)?),
             None => None,
         };
-        Report::Ready.send(args.report.as_raw_fd());
+        Report::Ready.send(args.report.as_fd());
         drop(args.report);
 
         let output = |fd, stream| Output {

@@ -8,7 +8,7 @@
 //! matches a rule when its type and numbers match and the requested access
 //! is a subset of the rule's. No match denies.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::BorrowedFd;
 
 use oci_spec::runtime::{LinuxDeviceType, Spec};
 
@@ -239,7 +239,7 @@ impl Program {
 
     /// Loads the program and attaches it to the cgroup (BPF_F_ALLOW_MULTI,
     /// so a manager's own program on an ancestor still applies).
-    pub fn attach(&self, cgroup: &OwnedFd) -> Result<()> {
+    pub fn attach(&self, cgroup: BorrowedFd<'_>) -> Result<()> {
         let insns = self.instructions();
         let prog = match load(&insns, None) {
             Ok(fd) => fd,

@@ -2,7 +2,7 @@
 //! state directory, the exec fifo, the cgroup (limited before the init
 //! exists), the init; and any failure undoes what was made.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -153,7 +153,7 @@ fn make(
     // Saved now so that a killed create can still be cleaned up by delete.
     locked.save(&state)?;
     let cgroup_fd = placement.open_dir()?;
-    c.devices.attach(&cgroup_fd)?;
+    c.devices.attach(cgroup_fd.as_fd())?;
     // Before the init exists: it is cloned into a cgroup already limited.
     crate::cgroup::resources::apply(&c.cgroup_mount, &placement.dir, &c.limits)?;
 

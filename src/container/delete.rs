@@ -2,6 +2,7 @@
 //! let finish, the cgroup emptied and removed, the state directory gone,
 //! then the poststop hooks.
 
+use std::os::fd::AsFd;
 use std::time::Duration;
 
 use super::{hook_state_json, wait_exit, Container, Op, Status};
@@ -47,12 +48,12 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     c.status().require(Op::Delete { force }, id)?;
     if let Some(pidfd) = c.init_pidfd() {
         let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
-        wait_exit(&pidfd, Duration::from_secs(10));
+        wait_exit(pidfd.as_fd(), Duration::from_secs(10));
     }
     // The shim records the exit and leaves once the init is gone; let it
     // finish before its directory goes.
     if let Some(shim) = c.shim_pidfd() {
-        wait_exit(&shim, Duration::from_secs(2));
+        wait_exit(shim.as_fd(), Duration::from_secs(2));
     }
     if let Some(cg) = &c.state.cgroup {
         // Frozen processes do not die of SIGKILL until thawed.

@@ -4,7 +4,7 @@
 //! into the container's cgroup, and takes the container's process settings
 //! unless the caller overrides them.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -212,7 +212,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
     let pidfd = c
         .init_pidfd()
         .ok_or_else(|| Error::InvalidState("cannot exec in a stopped container".into()))?;
-    let plan = join_plan(c.state.pid, &pidfd)?;
+    let plan = join_plan(c.state.pid, pidfd.as_fd())?;
     let seccomp = prelude::compile_seccomp(&c.state.config)?;
     let cgroup = match &c.state.cgroup {
         Some(cg) => {
@@ -285,7 +285,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
 /// /proc/<pid>/ns. `pidfd` is checked afterwards: if the init was still
 /// alive then, the descriptors are surely its namespaces, not those of a
 /// process that got its pid later.
-fn join_plan(pid: i32, pidfd: &OwnedFd) -> Result<Plan> {
+fn join_plan(pid: i32, pidfd: BorrowedFd<'_>) -> Result<Plan> {
     let mut plan = Plan::empty();
     use LinuxNamespaceType::*;
     // User first (it grants the rights to join the others), mount last.

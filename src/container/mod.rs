@@ -18,7 +18,7 @@ mod status;
 mod update;
 
 use std::collections::HashMap;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -190,7 +190,7 @@ pub(crate) fn hook_state_json(state: &State, status: Status) -> String {
 }
 
 /// Waits until the process behind `pidfd` has exited (or `timeout`).
-pub fn wait_exit(pidfd: &OwnedFd, timeout: Duration) -> bool {
+pub fn wait_exit(pidfd: BorrowedFd<'_>, timeout: Duration) -> bool {
     let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     loop {

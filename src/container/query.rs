@@ -1,6 +1,7 @@
 //! What the read-only commands ask of containers: `state`, `list`, `ps`,
 //! `wait`, and the cgroup `events` reads.
 
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -91,7 +92,7 @@ pub fn wait(root: &Root, id: &str) -> Result<ExitRecord> {
     }
     if let Some(shim) = c.shim_pidfd() {
         // The shim exits right after writing the record.
-        while !wait_exit(&shim, Duration::from_secs(3600)) {}
+        while !wait_exit(shim.as_fd(), Duration::from_secs(3600)) {}
     }
     ExitRecord::read(&c.dir).ok_or_else(|| {
         Error::InvalidState(format!(

@@ -10,7 +10,7 @@
 //! shim says `Ready` once it runs, and the caller also watches the child
 //! with a pidfd in case it dies before saying anything.
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::container::{self, CreateOptions};
 use crate::error::{Context, Error, Result};
 use crate::state::Root;
-use crate::sys::fd::{clear_cloexec, dup2_onto, write_raw};
+use crate::sys::fd::{clear_cloexec, dup2_onto};
 use crate::sys::pidfd::pidfd_open;
 use crate::sys::process::{exit_now, fork_single_threaded};
 
@@ -60,11 +60,12 @@ pub enum Report {
 
 impl Report {
     /// One JSON line, written whole (pipe writes under PIPE_BUF are atomic).
-    pub fn send(&self, fd: RawFd) {
+    pub fn send(&self, fd: BorrowedFd<'_>) {
         let mut line = serde_json::to_vec(self).expect("report serializes");
         line.push(b'\n');
         line.truncate(libc::PIPE_BUF);
-        let _ = write_raw(fd, &line);
+        // Best effort: a reader that is gone learns from the exit instead.
+        let _ = nix::unistd::write(fd, &line);
     }
 }
 
@@ -113,7 +114,7 @@ pub fn create(root: &Root, opts: &CreateOptions, handoff: &Handoff) -> Result<i3
     match fork_single_threaded().ctx("fork the shim")? {
         ForkResult::Child => {
             drop(report_r);
-            let code = become_shim(root, opts, handoff, report_w.as_raw_fd());
+            let code = become_shim(root, opts, handoff, report_w.as_fd());
             // Not the parent's atexit handlers or destructors again.
             exit_now(code)
         }
@@ -121,7 +122,7 @@ pub fn create(root: &Root, opts: &CreateOptions, handoff: &Handoff) -> Result<i3
             drop(report_w);
             let pidfd = pidfd_open(child.as_raw()).ctx("pidfd of the shim")?;
             let mut created = None;
-            let outcome = await_report(&report_r, &pidfd, &mut created, &opts.id);
+            let outcome = await_report(report_r.as_fd(), pidfd.as_fd(), &mut created, &opts.id);
             if outcome.is_err() && created.is_some() {
                 // The shim died after making the container: whatever is
                 // left of it goes. (Before that, create undid its own
@@ -134,7 +135,12 @@ pub fn create(root: &Root, opts: &CreateOptions, handoff: &Handoff) -> Result<i3
 }
 
 /// Reads the child's reports until `Ready` or `Failed`, or until it dies.
-fn await_report(report: &OwnedFd, pidfd: &OwnedFd, pid: &mut Option<i32>, id: &str) -> Result<i32> {
+fn await_report(
+    report: BorrowedFd<'_>,
+    pidfd: BorrowedFd<'_>,
+    pid: &mut Option<i32>,
+    id: &str,
+) -> Result<i32> {
     let mut buf = Vec::new();
     let mut child_gone = false;
     // Never a blocking read: the init inherits the pipe's write end until
@@ -194,7 +200,12 @@ fn await_report(report: &OwnedFd, pidfd: &OwnedFd, pid: &mut Option<i32>, id: &s
 
 /// The forked child: leave the caller's session, create the container,
 /// exec rt-shim. Returns an exit code only when it failed.
-fn become_shim(root: &Root, opts: &CreateOptions, handoff: &Handoff, report: RawFd) -> i32 {
+fn become_shim(
+    root: &Root,
+    opts: &CreateOptions,
+    handoff: &Handoff,
+    report: BorrowedFd<'_>,
+) -> i32 {
     match create_and_exec(root, opts, handoff, report) {
         Ok(never) => match never {},
         Err(e) => {
@@ -211,7 +222,7 @@ fn create_and_exec(
     root: &Root,
     opts: &CreateOptions,
     handoff: &Handoff,
-    report: RawFd,
+    report: BorrowedFd<'_>,
 ) -> Result<std::convert::Infallible> {
     setsid().ctx("setsid for the shim")?;
     // Processes the init leaves behind (without a pid namespace) are
@@ -228,9 +239,9 @@ fn create_and_exec(
     if handoff.capture {
         let (out_r, out_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe for stdout")?;
         let (err_r, err_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe for stderr")?;
-        dup2_raw(&null, 0)?;
-        dup2_raw(&out_w, 1)?;
-        dup2_raw(&err_w, 2)?;
+        dup2_raw(null.as_fd(), 0)?;
+        dup2_raw(out_w.as_fd(), 1)?;
+        dup2_raw(err_w.as_fd(), 2)?;
         captured = Some((out_r, err_r));
     }
     let mut opts = opts.clone();
@@ -249,9 +260,9 @@ fn create_and_exec(
         "--init".into(),
         pid.to_string().into(),
         "--report-fd".into(),
-        report.to_string().into(),
+        report.as_raw_fd().to_string().into(),
     ];
-    let mut keep = vec![report];
+    let mut keep = vec![report.as_raw_fd()];
     if let Some((out, err)) = &captured {
         argv.extend([
             "--stdout-fd".into(),
@@ -276,7 +287,7 @@ fn create_and_exec(
     // The shim must not hold the caller's stdio (a caller reading our
     // output would wait for the container's end).
     for fd in 0..3 {
-        dup2_raw(&null, fd)?;
+        dup2_raw(null.as_fd(), fd)?;
     }
     let argv: Vec<std::ffi::CString> = argv
         .into_iter()
@@ -292,6 +303,6 @@ fn create_and_exec(
     Err(Error::Invalid(msg))
 }
 
-fn dup2_raw(from: &OwnedFd, to: RawFd) -> Result<()> {
+fn dup2_raw(from: BorrowedFd<'_>, to: RawFd) -> Result<()> {
     dup2_onto(from, to).ctx("set up the shim's stdio")
 }

@@ -12,7 +12,7 @@ mod rlimits;
 pub mod sched;
 pub mod sysctl;
 
-use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::OFlag;
@@ -137,13 +137,13 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
             Mode::empty(),
         )
         .ctx("open the container root")?;
-        let (master, peer) = console::open_pty(&root)?;
+        let (master, peer) = console::open_pty(root.as_fd())?;
         if let Some(sz) = a.process.console_size() {
             console::set_size(&master, sz.height() as u16, sz.width() as u16)?;
         }
-        console::send_master(sock, &master)?;
+        console::send_master(sock.as_fd(), master.as_fd())?;
         drop(master);
-        console::become_controlling(&peer)?;
+        console::become_controlling(peer.as_fd())?;
     }
     finish_process(&ProcessSetup {
         process: a.process,
@@ -195,18 +195,18 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         idmaps: &a.idmaps,
     };
     let root = rootfs::prepare(&setup)?;
-    let console_peer = make_console(a, process, &root)?;
+    let console_peer = make_console(a, process, root.as_fd())?;
     kernel_settings(spec, process)?;
     // Like runc, make the cwd if the image lacks it.
-    create_in_root(&root, process.cwd(), false)
+    create_in_root(root.as_fd(), process.cwd(), false)
         .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
-    rootfs::mask_and_protect(spec, &root)?;
+    rootfs::mask_and_protect(spec, root.as_fd())?;
     drop(root);
     let hook_state = create_container_hooks(spec, channel)?;
     rootfs::enter(&setup)?;
     rootfs::finish(spec)?;
     if let Some(peer) = &console_peer {
-        console::become_controlling(peer)?;
+        console::become_controlling(peer.as_fd())?;
     }
     drop(console_peer);
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
@@ -261,7 +261,7 @@ fn enter_namespaces(a: &InitArgs, channel: &Channel) -> Result<()> {
 
 /// The terminal, made from the container's own devpts: the master goes to
 /// the console socket, the peer is bound on /dev/console and returned.
-fn make_console(a: &InitArgs, process: &Process, root: &OwnedFd) -> Result<Option<OwnedFd>> {
+fn make_console(a: &InitArgs, process: &Process, root: BorrowedFd<'_>) -> Result<Option<OwnedFd>> {
     if !process.terminal().unwrap_or(false) {
         return Ok(None);
     }
@@ -272,8 +272,8 @@ fn make_console(a: &InitArgs, process: &Process, root: &OwnedFd) -> Result<Optio
     if let Some(sz) = process.console_size() {
         console::set_size(&master, sz.height() as u16, sz.width() as u16)?;
     }
-    rootfs::bind_console(root, &peer)?;
-    console::send_master(sock, &master)?;
+    rootfs::bind_console(root, peer.as_fd())?;
+    console::send_master(sock.as_fd(), master.as_fd())?;
     Ok(Some(peer))
 }
 

@@ -154,8 +154,12 @@ fn enter_cwd(process: &Process) -> Result<()> {
         Mode::empty(),
     )
     .ctx("open /")?;
-    let cwd = open_in_root(&slash, process.cwd(), libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
+    let cwd = open_in_root(
+        slash.as_fd(),
+        process.cwd(),
+        libc::O_PATH | libc::O_DIRECTORY,
+    )
+    .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
     nix::unistd::fchdir(&cwd).with_ctx(|| format!("process.cwd: chdir {}", process.cwd().display()))
 }
 

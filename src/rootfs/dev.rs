@@ -1,7 +1,7 @@
 //! /dev: the default device nodes and symlinks, the config's devices,
 //! and /dev/console bound to the container's pty.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
@@ -32,7 +32,7 @@ const DEV_SYMLINKS: &[(&str, &str)] = &[
 
 /// Default devices, `linux.devices`, the /dev symlinks and /dev/ptmx. All
 /// through a /dev descriptor resolved inside the root (CVE-2026-41579).
-pub(super) fn setup_dev(s: &Setup, root: &OwnedFd) -> Result<()> {
+pub(super) fn setup_dev(s: &Setup, root: BorrowedFd<'_>) -> Result<()> {
     create_in_root(root, Path::new("/dev"), false)?;
     let dev = open_in_root(root, Path::new("/dev"), libc::O_PATH | libc::O_DIRECTORY)?;
     let configured: &[LinuxDevice] = s
@@ -88,21 +88,21 @@ pub(super) fn setup_dev(s: &Setup, root: &OwnedFd) -> Result<()> {
         )?;
     }
     for (target, link) in DEV_SYMLINKS {
-        symlink_in(&dev, target, link.trim_start_matches("/dev/"))?;
+        symlink_in(dev.as_fd(), target, link.trim_start_matches("/dev/"))?;
     }
     if try_open_in_root(root, Path::new("/proc/kcore"), libc::O_PATH)?.is_some() {
-        symlink_in(&dev, "/proc/kcore", "core")?;
+        symlink_in(dev.as_fd(), "/proc/kcore", "core")?;
     }
     // With a private devpts, /dev/ptmx must be its ptmx.
     let pts_ptmx = try_open_in_root(root, Path::new("/dev/pts/ptmx"), libc::O_PATH)?;
     if pts_ptmx.is_some() {
         let _ = nix::unistd::unlinkat(&dev, "ptmx", nix::unistd::UnlinkatFlags::NoRemoveDir);
-        symlink_in(&dev, "pts/ptmx", "ptmx")?;
+        symlink_in(dev.as_fd(), "pts/ptmx", "ptmx")?;
     }
     Ok(())
 }
 
-fn symlink_in(dir: &OwnedFd, target: &str, name: &str) -> Result<()> {
+fn symlink_in(dir: BorrowedFd<'_>, target: &str, name: &str) -> Result<()> {
     match nix::unistd::symlinkat(target, dir, name) {
         Ok(()) | Err(nix::Error::EEXIST) => Ok(()),
         Err(e) => Err(e).with_ctx(|| format!("symlink /dev/{name} -> {target}")),
@@ -112,7 +112,7 @@ fn symlink_in(dir: &OwnedFd, target: &str, name: &str) -> Result<()> {
 #[allow(clippy::too_many_arguments)]
 fn make_device(
     s: &Setup,
-    root: &OwnedFd,
+    root: BorrowedFd<'_>,
     path: &Path,
     kind: SFlag,
     major: u64,
@@ -125,12 +125,12 @@ fn make_device(
     let name = path
         .file_name()
         .ok_or_else(|| Error::Invalid(format!("linux.devices: bad path {}", path.display())))?;
-    let dir = create_in_root(root, parent, false)?;
-    let dir =
-        open_in_root(root, parent, libc::O_PATH | libc::O_DIRECTORY).or(Ok::<_, Error>(dir))?;
+    let dir = create_in_root(root.as_fd(), parent, false)?;
+    let dir = open_in_root(root.as_fd(), parent, libc::O_PATH | libc::O_DIRECTORY)
+        .or(Ok::<_, Error>(dir))?;
     if s.in_userns {
         // mknod is not allowed in a user namespace: bind the host's node.
-        let target = create_in_root(root, path, true)?;
+        let target = create_in_root(root.as_fd(), path, true)?;
         let host = PathBuf::from(path);
         mount(
             Some(&host),
@@ -178,7 +178,7 @@ fn make_device(
 }
 
 /// Binds the pty peer (by descriptor, never by path) onto /dev/console.
-pub fn bind_console(root: &OwnedFd, peer: &OwnedFd) -> Result<()> {
+pub fn bind_console(root: BorrowedFd<'_>, peer: BorrowedFd<'_>) -> Result<()> {
     let target = create_in_root(root, Path::new("/dev/console"), true)?;
     mount(
         Some(fd_path(peer).as_str()),

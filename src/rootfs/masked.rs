@@ -1,7 +1,7 @@
 //! Masked paths (a read-only empty file or tmpfs over them) and read-only
 //! paths (a read-only bind), checked to be what they claim.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
 use nix::mount::{mount, MsFlags};
@@ -12,7 +12,7 @@ use crate::error::{Context, Error, Result};
 use crate::rootfs::resolve::{fd_path, is_dir, open_in_root, try_open_in_root};
 
 /// `linux.maskedPaths` and `linux.readonlyPaths`, before the pivot.
-pub fn mask_and_protect(spec: &Spec, root: &OwnedFd) -> Result<()> {
+pub fn mask_and_protect(spec: &Spec, root: BorrowedFd<'_>) -> Result<()> {
     let Some(linux) = spec.linux().as_ref() else {
         return Ok(());
     };
@@ -31,7 +31,7 @@ pub fn mask_and_protect(spec: &Spec, root: &OwnedFd) -> Result<()> {
             let Some(fd) = try_open_in_root(root, p, libc::O_PATH | libc::O_NOFOLLOW)? else {
                 continue;
             };
-            if is_dir(&fd)? {
+            if is_dir(fd.as_fd())? {
                 mount(
                     Some("tmpfs"),
                     fd_path(&fd).as_str(),

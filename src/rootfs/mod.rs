@@ -12,7 +12,7 @@ mod mounts;
 pub mod procfs;
 pub mod resolve;
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
@@ -76,7 +76,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
 
     let mounts: &[Mount] = s.spec.mounts().as_deref().unwrap_or(&[]);
     for (i, m) in mounts.iter().enumerate() {
-        mount_one(s, &root, i, m)
+        mount_one(s, root.as_fd(), i, m)
             .map_err(|e| prefix_err(e, &format!("mounts[{i}] ({})", m.destination().display())))?;
     }
 
@@ -89,7 +89,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
                     .any(|o| o == "bind" || o == "rbind"))
     });
     if !dev_is_bind {
-        setup_dev(s, &root)?;
+        setup_dev(s, root.as_fd())?;
     }
     Ok(root)
 }

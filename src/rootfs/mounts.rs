@@ -2,7 +2,7 @@
 //! mounted through its descriptor: bind and remount flags, propagation,
 //! idmapped binds, the cgroup filesystem.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
@@ -36,7 +36,7 @@ pub(super) fn prefix_err(e: Error, prefix: &str) -> Error {
     }
 }
 
-pub(super) fn mount_one(s: &Setup, root: &OwnedFd, index: usize, m: &Mount) -> Result<()> {
+pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount) -> Result<()> {
     let dest = m.destination();
     let opts =
         MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(Error::Invalid)?;
@@ -55,7 +55,7 @@ pub(super) fn mount_one(s: &Setup, root: &OwnedFd, index: usize, m: &Mount) -> R
         };
         let src_fd = open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .with_ctx(|| format!("open bind source {}", src.display()))?;
-        let target = create_in_root(root, dest, !is_dir(&src_fd)?)?;
+        let target = create_in_root(root, dest, !is_dir(src_fd.as_fd())?)?;
         if let Some(idm) = s.idmaps.iter().find(|i| i.index == index) {
             idmapped_bind(&src_fd, &target, idm, opts.recursive_bind)
                 .with_ctx(mount_err("idmapped bind mount onto", dest))?;
@@ -78,7 +78,7 @@ pub(super) fn mount_one(s: &Setup, root: &OwnedFd, index: usize, m: &Mount) -> R
         let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
             let target = open_in_root(root, dest, libc::O_PATH)?;
-            remount_bind(&target, extra, dest)?;
+            remount_bind(target.as_fd(), extra, dest)?;
         }
         return finish_mount(root, dest, &opts);
     }
@@ -89,7 +89,7 @@ pub(super) fn mount_one(s: &Setup, root: &OwnedFd, index: usize, m: &Mount) -> R
             // Only on a real directory, never through a symlink
             // (CVE-2019-16884, CVE-2019-19921).
             if let Some(fd) = try_open_in_root(root, dest, libc::O_PATH | libc::O_NOFOLLOW)? {
-                if !is_dir(&fd)? {
+                if !is_dir(fd.as_fd())? {
                     return Err(Error::Invalid(format!(
                         "{typ} may only be mounted on a directory, {} is not one",
                         dest.display()
@@ -132,14 +132,14 @@ pub(super) fn mount_one(s: &Setup, root: &OwnedFd, index: usize, m: &Mount) -> R
             )
             .with_ctx(mount_err("bind /sys onto", dest))?;
             let target = open_in_root(root, dest, libc::O_PATH)?;
-            remount_bind(&target, flags, dest)?;
+            remount_bind(target.as_fd(), flags, dest)?;
         }
         Err(e) => return Err(e).with_ctx(mount_err(&format!("mount {typ}"), dest)),
     }
     finish_mount(root, dest, &opts)
 }
 
-pub(super) fn remount_bind(target: &OwnedFd, flags: MsFlags, dest: &Path) -> Result<()> {
+pub(super) fn remount_bind(target: BorrowedFd<'_>, flags: MsFlags, dest: &Path) -> Result<()> {
     mount(
         None::<&str>,
         fd_path(target).as_str(),
@@ -151,7 +151,7 @@ pub(super) fn remount_bind(target: &OwnedFd, flags: MsFlags, dest: &Path) -> Res
 }
 
 /// Propagation and recursive attributes, applied to the new mount.
-fn finish_mount(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> {
+fn finish_mount(root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
     if opts.propagation.is_empty() && opts.rec_attr_set == 0 && opts.rec_attr_clr == 0 {
         return Ok(());
     }
@@ -167,7 +167,7 @@ fn finish_mount(root: &OwnedFd, dest: &Path, opts: &MountOptions) -> Result<()> 
         .with_ctx(mount_err("set propagation of", dest))?;
     }
     if opts.rec_attr_set != 0 || opts.rec_attr_clr != 0 {
-        mount_setattr(&target, opts.rec_attr_set, opts.rec_attr_clr)
+        mount_setattr(target.as_fd(), opts.rec_attr_set, opts.rec_attr_clr)
             .with_ctx(mount_err("set recursive attributes of", dest))?;
     }
     Ok(())
@@ -192,7 +192,7 @@ fn idmapped_bind(
     mount::move_mount(&tree, target)
 }
 
-pub(super) fn mount_setattr(fd: &OwnedFd, set: u64, clr: u64) -> nix::Result<()> {
+pub(super) fn mount_setattr(fd: BorrowedFd<'_>, set: u64, clr: u64) -> nix::Result<()> {
     let attr = MountAttr {
         attr_set: set,
         attr_clr: clr,
@@ -201,7 +201,7 @@ pub(super) fn mount_setattr(fd: &OwnedFd, set: u64, clr: u64) -> nix::Result<()>
     mount::mount_setattr(fd, true, &attr)
 }
 
-fn mount_cgroup(s: &Setup, root: &OwnedFd, m: &Mount, opts: &MountOptions) -> Result<()> {
+fn mount_cgroup(s: &Setup, root: BorrowedFd<'_>, m: &Mount, opts: &MountOptions) -> Result<()> {
     let dest = m.destination();
     let target = create_in_root(root, dest, false)?;
     let flags = opts.flags
@@ -237,7 +237,7 @@ fn mount_cgroup(s: &Setup, root: &OwnedFd, m: &Mount, opts: &MountOptions) -> Re
         )
         .with_ctx(mount_err("bind the container's cgroup onto", dest))?;
         let target = open_in_root(root, dest, libc::O_PATH)?;
-        remount_bind(&target, flags, dest)?;
+        remount_bind(target.as_fd(), flags, dest)?;
     }
     finish_mount(root, dest, opts)
 }

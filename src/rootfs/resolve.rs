@@ -4,7 +4,7 @@
 //! symlink in the image cannot point a mount or a write at the host.
 
 use std::ffi::CString;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path};
 
 use nix::sys::stat::{Mode, SFlag};
@@ -15,8 +15,8 @@ use crate::sys::openat2::openat2_beneath;
 const IN_ROOT: u64 = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
 
 /// The `/proc/self/fd/N` path of a descriptor, for syscalls that take paths.
-pub fn fd_path(fd: &impl AsRawFd) -> String {
-    format!("/proc/self/fd/{}", fd.as_raw_fd())
+pub fn fd_path(fd: impl AsFd) -> String {
+    format!("/proc/self/fd/{}", fd.as_fd().as_raw_fd())
 }
 
 /// The path relative to the root ("/a/b" -> "a/b"), refusing `..`.
@@ -38,14 +38,14 @@ pub fn relative(path: &Path) -> Result<String> {
 }
 
 /// Opens `path` inside `root` (O_PATH unless `flags` says otherwise).
-pub fn open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> Result<OwnedFd> {
+pub fn open_in_root(root: BorrowedFd<'_>, path: &Path, flags: i32) -> Result<OwnedFd> {
     let rel = relative(path)?;
     openat2_beneath(root, &rel, flags, IN_ROOT)
         .with_ctx(|| format!("open {} in the container root", path.display()))
 }
 
 /// Like `open_in_root` but `None` when the path does not exist.
-pub fn try_open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> Result<Option<OwnedFd>> {
+pub fn try_open_in_root(root: BorrowedFd<'_>, path: &Path, flags: i32) -> Result<Option<OwnedFd>> {
     let rel = relative(path)?;
     match openat2_beneath(root, &rel, flags, IN_ROOT) {
         Ok(fd) => Ok(Some(fd)),
@@ -57,14 +57,19 @@ pub fn try_open_in_root(root: &OwnedFd, path: &Path, flags: i32) -> Result<Optio
 /// Creates `path` inside `root` (its parents as directories, the last as a
 /// directory or an empty file) and returns an O_PATH descriptor on it.
 /// Every step resolves within the root.
-pub fn create_in_root(root: &OwnedFd, path: &Path, file: bool) -> Result<OwnedFd> {
+pub fn create_in_root(root: BorrowedFd<'_>, path: &Path, file: bool) -> Result<OwnedFd> {
     create_following(root, path, file, 0)
 }
 
 /// Symlinks followed by one `create_in_root`, as the kernel's MAXSYMLINKS.
 const MAX_SYMLINKS: usize = 40;
 
-fn create_following(root: &OwnedFd, path: &Path, file: bool, links: usize) -> Result<OwnedFd> {
+fn create_following(
+    root: BorrowedFd<'_>,
+    path: &Path,
+    file: bool,
+    links: usize,
+) -> Result<OwnedFd> {
     if links > MAX_SYMLINKS {
         return Err(crate::error::Error::Invalid(format!(
             "too many levels of symbolic links creating {} in the container root",
@@ -87,7 +92,7 @@ fn create_following(root: &OwnedFd, path: &Path, file: bool, links: usize) -> Re
             prefix.push('/');
         }
         prefix.push_str(comp);
-        let parent = cur.as_ref().unwrap_or(root);
+        let parent = cur.as_ref().map_or(root, |c| c.as_fd());
         match openat2_beneath(root, &prefix, libc::O_PATH, IN_ROOT) {
             Ok(fd) => {
                 cur = Some(fd);
@@ -151,7 +156,7 @@ fn create_following(root: &OwnedFd, path: &Path, file: bool, links: usize) -> Re
 }
 
 /// Whether an O_PATH descriptor refers to a directory.
-pub fn is_dir(fd: &OwnedFd) -> Result<bool> {
+pub fn is_dir(fd: BorrowedFd<'_>) -> Result<bool> {
     let st = nix::sys::stat::fstat(fd.as_fd()).ctx("fstat")?;
     Ok(SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFDIR)
 }
@@ -178,18 +183,18 @@ mod tests {
         std::os::unix::fs::symlink("../../../..", root.path().join("up")).unwrap();
         let r = root_of(root.path());
         // Creating through the absolute symlink lands inside the root.
-        create_in_root(&r, Path::new("/escape/x"), false).unwrap();
+        create_in_root(r.as_fd(), Path::new("/escape/x"), false).unwrap();
         assert!(!host.path().join("x").exists());
         assert!(root
             .path()
             .join(host.path().strip_prefix("/").unwrap())
             .join("x")
             .is_dir());
-        create_in_root(&r, Path::new("/up/y"), true).unwrap();
+        create_in_root(r.as_fd(), Path::new("/up/y"), true).unwrap();
         assert!(root.path().join("y").is_file());
         // `..` is clamped to the root too.
-        let fd = open_in_root(&r, Path::new("/../../y"), libc::O_PATH).unwrap();
-        assert!(!is_dir(&fd).unwrap());
+        let fd = open_in_root(r.as_fd(), Path::new("/../../y"), libc::O_PATH).unwrap();
+        assert!(!is_dir(fd.as_fd()).unwrap());
     }
 
     #[test]

@@ -50,21 +50,3 @@ pub fn dup2_onto(from: impl AsFd, to: RawFd) -> nix::Result<()> {
     let r = unsafe { libc::dup2(from.as_fd().as_raw_fd(), to) };
     nix::errno::Errno::result(r).map(drop)
 }
-
-/// Writes all of `data` to descriptor number `fd`, which the caller keeps
-/// open for the call; returns quietly on error (a best-effort report).
-pub fn write_raw(fd: RawFd, data: &[u8]) -> nix::Result<()> {
-    let mut done = 0;
-    while done < data.len() {
-        let rest = &data[done..];
-        // SAFETY: `rest` is a valid buffer of that length; write only
-        // reads it.
-        let n = unsafe { libc::write(fd, rest.as_ptr().cast(), rest.len()) };
-        match nix::errno::Errno::result(n) {
-            Ok(n) => done += n as usize,
-            Err(nix::Error::EINTR) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}

@@ -112,7 +112,7 @@ pub enum Ended {
 
 /// Relays the caller's terminal to the container's until either side is
 /// done. Ctrl-P Ctrl-Q detaches, as in Docker.
-pub fn relay(sock: &OwnedFd) -> Result<Ended> {
+pub fn relay(sock: BorrowedFd<'_>) -> Result<Ended> {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let tty = nix::unistd::isatty(stdin.as_fd()).unwrap_or(false);

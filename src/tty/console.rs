@@ -2,7 +2,7 @@
 //! its master to whoever asked with `--console-socket` (SCM_RIGHTS).
 
 use std::io::IoSlice;
-use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use nix::sys::socket::{
@@ -59,7 +59,7 @@ pub fn receive_master(ch: &Channel) -> Result<OwnedFd> {
 
 /// A new pty from the container's /dev/ptmx: (master, peer). The peer is
 /// got from the master with TIOCGPTPEER, never by path.
-pub fn open_pty(root: &OwnedFd) -> Result<(OwnedFd, OwnedFd)> {
+pub fn open_pty(root: BorrowedFd<'_>) -> Result<(OwnedFd, OwnedFd)> {
     let master = open_in_root(root, Path::new("/dev/ptmx"), libc::O_RDWR | libc::O_NOCTTY)?;
     let peer = sys::unlock_and_open_peer(&master).map_err(|(what, e)| Error::Sys {
         context: what.into(),
@@ -78,7 +78,7 @@ pub fn get_size(fd: &impl AsFd) -> Option<(u16, u16)> {
 
 /// Sends the master over the console socket, as runc does: the payload is
 /// the pty's name, the descriptor rides in SCM_RIGHTS.
-pub fn send_master(sock: &OwnedFd, master: &OwnedFd) -> Result<()> {
+pub fn send_master(sock: BorrowedFd<'_>, master: BorrowedFd<'_>) -> Result<()> {
     let name = b"/dev/ptmx";
     let iov = [IoSlice::new(name)];
     let fds: [RawFd; 1] = [master.as_raw_fd()];
@@ -94,7 +94,7 @@ pub fn send_master(sock: &OwnedFd, master: &OwnedFd) -> Result<()> {
 }
 
 /// Makes the peer the init's stdio and controlling terminal.
-pub fn become_controlling(peer: &OwnedFd) -> Result<()> {
+pub fn become_controlling(peer: BorrowedFd<'_>) -> Result<()> {
     for target in 0..=2 {
         crate::sys::fd::dup2_onto(peer, target).ctx("dup the console onto stdio")?;
     }

@@ -155,14 +155,14 @@ pub fn supervise(init: &Init, signals: &SigSet, console: Option<OwnedFd>) -> Res
         if ready[0] {
             // Drain what the container printed last.
             if let (Some(m), true) = (&console, master_open) {
-                drain(m, stdout.as_fd(), &mut buf);
+                drain(m.as_fd(), stdout.as_fd(), &mut buf);
             }
             return wait(init);
         }
     }
 }
 
-fn drain(from: &OwnedFd, to: BorrowedFd, buf: &mut [u8]) {
+fn drain(from: BorrowedFd<'_>, to: BorrowedFd, buf: &mut [u8]) {
     loop {
         let mut fds = [PollFd::new(from.as_fd(), PollFlags::POLLIN)];
         if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(n) if n > 0) {

@@ -2,6 +2,7 @@
 //! --tail, followed with -f until the shim is gone.
 
 use std::io::Write;
+use std::os::fd::AsFd;
 
 use anyhow::{bail, Result};
 use rt::container;
@@ -60,9 +61,9 @@ fn show(
     }
     // Until the shim, which writes the log, is gone.
     loop {
-        let shim_gone = c
-            .shim_pidfd()
-            .is_none_or(|fd| container::wait_exit(&fd, std::time::Duration::from_millis(200)));
+        let shim_gone = c.shim_pidfd().is_none_or(|fd| {
+            container::wait_exit(fd.as_fd(), std::time::Duration::from_millis(200))
+        });
         let mut more = Vec::new();
         offset = match rt::tty::logs::read_from(&path, offset, &mut more) {
             Ok(o) => o,
