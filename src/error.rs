@@ -30,6 +30,11 @@ pub enum Error {
     #[error("{0}: not supported by rt")]
     Unsupported(String),
 
+    /// The host lacks what the config needs (a cgroup controller, the
+    /// cgroup2 filesystem): the config is fine, this machine cannot run it.
+    #[error("{0}")]
+    HostLacks(String),
+
     /// A failure inside the container's init before it could exec.
     #[error("container init: {0}")]
     Init(String),
@@ -121,6 +126,8 @@ pub enum ErrorKind {
     InvalidInput,
     /// rt does not implement what was asked.
     Unsupported,
+    /// The host lacks what it takes (a controller, a filesystem).
+    HostLacks,
     /// Anything else: a system call, the init, I/O.
     Other,
 }
@@ -136,6 +143,7 @@ impl Error {
                 ErrorKind::InvalidInput
             }
             Error::Unsupported(_) => ErrorKind::Unsupported,
+            Error::HostLacks(_) => ErrorKind::HostLacks,
             Error::CleanupFailed { cause, .. } => cause.kind(),
             _ => ErrorKind::Other,
         }

@@ -34,7 +34,7 @@ pub struct Placement {
 pub fn find_mount() -> Result<PathBuf> {
     let info = fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
     parse_mount(&info).ok_or_else(|| {
-        Error::Invalid("no cgroup2 filesystem is mounted (rt needs cgroup v2)".into())
+        Error::HostLacks("no cgroup2 filesystem is mounted (rt needs cgroup v2)".into())
     })
 }
 
@@ -237,7 +237,7 @@ fn missing_controller(what: &str, ctl: &str, mount: &Path) -> Error {
         })
         .next()
         .unwrap_or(false);
-    Error::Invalid(format!(
+    Error::HostLacks(format!(
         "linux.resources.{what}: the {ctl} controller is not available in cgroup v2 at {} \
          (it offers: {have}){}",
         mount.display(),

@@ -178,7 +178,72 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         Some(p) => Some(std::path::absolute(p).with_ctx(|| format!("--pid-file {}", p.display()))?),
         None => None,
     };
+    let (target, process) = enter_target(root, opts, source)?;
+    let terminal = process.terminal().unwrap_or(false);
+    let (console_sock, console_recv) =
+        console::endpoints(terminal, opts.console_socket.as_deref())?;
+    let in_userns = target
+        .plan
+        .child_joins
+        .iter()
+        .any(|j| j.typ == LinuxNamespaceType::User);
+    let args = ExecArgs {
+        process: &process,
+        plan: &target.plan,
+        console_socket: console_sock,
+        in_userns,
+        preserve_fds: opts.preserve_fds,
+        seccomp: target.seccomp.as_ref(),
+    };
+    let mut on_listener =
+        prelude::listener_to_agent(Caller::Exec, target.seccomp.as_ref(), target.state);
+    let child = spawn::spawn_exec(
+        &target.plan,
+        move |ch| -> std::convert::Infallible { crate::init::run_exec(args, ch) },
+        &target.cgroup,
+        &mut on_listener,
+    )?;
+    // The process exists: whatever fails now must not leave it behind.
+    let finish = || -> Result<Option<OwnedFd>> {
+        let console = console_recv
+            .as_ref()
+            .map(console::receive_master)
+            .transpose()?;
+        if let Some(path) = &pid_file {
+            write_atomic(path, child.pid.as_raw().to_string().as_bytes(), 0o644)?;
+        }
+        Ok(console)
+    };
+    match finish() {
+        Ok(console) => Ok(Executed {
+            process: child,
+            console,
+        }),
+        Err(e) => {
+            spawn::kill_and_reap(&child);
+            Err(e)
+        }
+    }
+}
 
+/// What the new process enters, read once under the container's lock:
+/// its namespaces (opened while a pidfd proves the init is the same
+/// process), its cgroup, its seccomp filters, and its state for an agent.
+struct Target {
+    plan: Plan,
+    cgroup: OwnedFd,
+    seccomp: Option<crate::seccomp::Compiled>,
+    state: super::OciState,
+}
+
+/// Checks the container can take a process, builds the process, and
+/// opens what it will enter. The lock is held only for this, not while
+/// the process runs.
+fn enter_target(
+    root: &Root,
+    opts: &ExecOptions,
+    source: ProcessSource,
+) -> Result<(Target, Process)> {
     let locked = root.lock(&opts.id)?;
     let c = Container {
         state: locked.load()?,
@@ -202,10 +267,9 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
             p
         }
     };
-    let terminal = process.terminal().unwrap_or(false);
     prelude::check_console(
         Caller::Exec,
-        terminal,
+        process.terminal().unwrap_or(false),
         opts.console_socket.as_deref(),
         opts.own_console,
     )?;
@@ -214,71 +278,32 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         .ok_or_else(|| Error::InvalidState("cannot exec in a stopped container".into()))?;
     let plan = join_plan(c.state.pid, pidfd.as_fd())?;
     let seccomp = prelude::compile_seccomp(&c.state.config)?;
-    let cgroup = match &c.state.cgroup {
-        Some(cg) => {
-            let dir = match &opts.sub_cgroup {
-                Some(sub) => sub_cgroup(&cg.dir, sub)?,
-                None => cg.dir.clone(),
-            };
-            open(
-                &dir,
-                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-                Mode::empty(),
-            )
-            .with_ctx(|| format!("open cgroup {}", dir.display()))?
-        }
-        None => {
-            return Err(Error::InvalidState(format!(
-                "container {}: no cgroup recorded to put the process in",
-                opts.id
-            )))
-        }
+    let cg = c.state.cgroup.as_ref().ok_or_else(|| {
+        Error::InvalidState(format!(
+            "container {}: no cgroup recorded to put the process in",
+            opts.id
+        ))
+    })?;
+    let dir = match &opts.sub_cgroup {
+        Some(sub) => sub_cgroup(&cg.dir, sub)?,
+        None => cg.dir.clone(),
     };
-    drop(locked);
-
-    let (console_sock, console_recv) =
-        console::endpoints(terminal, opts.console_socket.as_deref())?;
-    let in_userns = plan
-        .child_joins
-        .iter()
-        .any(|j| j.typ == LinuxNamespaceType::User);
-    let args = ExecArgs {
-        process: &process,
-        plan: &plan,
-        console_socket: console_sock,
-        in_userns,
-        preserve_fds: opts.preserve_fds,
-        seccomp: seccomp.as_ref(),
-    };
-    let mut on_listener = prelude::listener_to_agent(Caller::Exec, seccomp.as_ref(), c.oci_state());
-    let plan = args.plan;
-    let child = spawn::spawn_exec(
-        plan,
-        move |ch| -> std::convert::Infallible { crate::init::run_exec(args, ch) },
-        &cgroup,
-        &mut on_listener,
-    )?;
-    let console = match console_recv
-        .as_ref()
-        .map(console::receive_master)
-        .transpose()
-    {
-        Ok(c) => c,
-        Err(e) => {
-            spawn::kill_and_reap(&child);
-            return Err(e);
-        }
-    };
-    if let Some(path) = &pid_file {
-        if let Err(e) = write_atomic(path, child.pid.as_raw().to_string().as_bytes(), 0o644) {
-            spawn::kill_and_reap(&child);
-            return Err(e);
-        }
-    }
-    Ok(Executed {
-        process: child,
-        console,
-    })
+    let cgroup = open(
+        &dir,
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_ctx(|| format!("open cgroup {}", dir.display()))?;
+    let state = c.oci_state();
+    Ok((
+        Target {
+            plan,
+            cgroup,
+            seccomp,
+            state,
+        },
+        process,
+    ))
 }
 
 /// The namespaces of the init that differ from rt's own, opened from

@@ -21,7 +21,7 @@
 //! the marker's return instructions are rewritten to SECCOMP_RET_USER_NOTIF
 //! (which ranks between ERRNO and TRACE). That filter is installed with
 //! SECCOMP_FILTER_FLAG_NEW_LISTENER; its descriptor goes to the agent at
-//! `listenerPath` (see `seccomp_notify`).
+//! `listenerPath` (see `notify`).
 //!
 //! Architectures: the filters are built for x86_64. A syscall made through
 //! the i386 entry (`int 0x80`) fails seccompiler's architecture check and

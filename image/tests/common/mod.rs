@@ -4,6 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod push;
+
 use std::fs;
 use std::io::Write;
 use std::net::TcpListener;

@@ -20,6 +20,7 @@ pub(super) fn code(kind: ErrorKind) -> Code {
         ErrorKind::WrongState => Code::FAILED_PRECONDITION,
         ErrorKind::InvalidInput => Code::INVALID_ARGUMENT,
         ErrorKind::Unsupported => Code::UNIMPLEMENTED,
+        ErrorKind::HostLacks => Code::FAILED_PRECONDITION,
         ErrorKind::Other => Code::UNKNOWN,
     }
 }
