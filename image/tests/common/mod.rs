@@ -16,17 +16,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use sha2::{Digest as _, Sha256};
 
-pub const BUSYBOX: &str = "/bin/busybox";
+pub use rt_testkit::bundle::BUSYBOX;
 
 pub fn require_root() {
-    assert!(
-        nix::unistd::geteuid().is_root(),
-        "these tests mount overlays and make containers: run them as root"
-    );
-    assert!(
-        Path::new(BUSYBOX).exists(),
-        "{BUSYBOX} missing: apt-get install busybox-static"
-    );
+    rt_testkit::require_root("these tests mount overlays and make containers");
+    rt_testkit::bundle::require_busybox();
 }
 
 pub fn tmpdir(prefix: &str) -> tempfile::TempDir {
@@ -81,8 +75,7 @@ pub fn busybox_layer() -> Vec<u8> {
         l = l.dir(d, if d == "tmp" { 0o1777 } else { 0o755 });
     }
     l = l.file("bin/busybox", 0o755, &fs::read(BUSYBOX).unwrap());
-    let list = Command::new(BUSYBOX).arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+    for applet in rt_testkit::bundle::applets().unwrap() {
         if applet != "busybox" {
             l = l.symlink(&format!("bin/{applet}"), "busybox");
         }
@@ -205,27 +198,17 @@ impl OciLayout {
     }
 }
 
-/// The built `rt` (and `rt-shim`), built now when a lone
-/// `cargo test -p rt-image` has not.
+/// The built `rt` (and `rt-shim` beside it, where rt looks for it),
+/// built now when a lone `cargo test -p rt-image` has not.
 pub fn rt_bin() -> PathBuf {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let rt = target.join("debug/rt");
-    ONCE.call_once(|| {
-        if rt.exists() && rt.with_file_name("rt-shim").exists() {
-            return;
-        }
-        let ok = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args(["build", "-q", "-p", "rt", "-p", "rt-shim"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo")
-            .success();
-        assert!(ok, "building rt failed");
-    });
-    rt
+    static RT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        let rt = rt_testkit::bins::ensure_built("rt", "rt").unwrap();
+        let dir = rt.parent().unwrap().to_path_buf();
+        rt_testkit::bins::ensure_built_in(&dir, "rt-shim", "rt-shim").unwrap();
+        rt
+    })
+    .clone()
 }
 
 /// The built rt-image with a private store.
