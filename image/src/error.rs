@@ -103,3 +103,14 @@ impl<T> IoContext<T> for nix::Result<T> {
         })
     }
 }
+
+/// An error and its chain of sources on one line ("a: b: c").
+pub(crate) fn with_sources(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(&format!(": {inner}"));
+        src = inner.source();
+    }
+    s
+}

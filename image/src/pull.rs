@@ -160,13 +160,10 @@ impl Puller<'_> {
                 format!("HTTP {code}: {message}")
             }
             OciDistributionError::RequestError(e) => {
-                let mut s = e.to_string();
-                let mut src = std::error::Error::source(&e);
-                while let Some(inner) = src {
-                    s.push_str(&format!(": {inner}"));
-                    src = inner.source();
-                }
-                format!("cannot reach the registry: {s}")
+                format!(
+                    "cannot reach the registry: {}",
+                    crate::error::with_sources(&e)
+                )
             }
             other => other.to_string(),
         };

@@ -328,13 +328,10 @@ impl Pusher<'_> {
                     // The URL (with the upload's state token) says nothing
                     // the reference does not.
                     let e = e.without_url();
-                    let mut s = e.to_string();
-                    let mut src = std::error::Error::source(&e);
-                    while let Some(inner) = src {
-                        s.push_str(&format!(": {inner}"));
-                        src = inner.source();
-                    }
-                    format!("connection to the registry failed: {s}")
+                    format!(
+                        "connection to the registry failed: {}",
+                        crate::error::with_sources(&e)
+                    )
                 }
             },
             other => other.to_string(),

@@ -13,6 +13,7 @@ use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
 
 use rt_image::auth;
 use rt_image::bundle::{self, Options as BundleOptions};
+use rt_image::digest::Digest;
 use rt_image::image::Image;
 use rt_image::login::{self, Verified};
 use rt_image::platform::Platform;
@@ -318,44 +319,16 @@ fn pull_cmd(
         insecure,
         ..Default::default()
     };
-    let tty = std::io::stdout().is_terminal();
-    let multi = MultiProgress::new();
-    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
-    let style = ProgressStyle::with_template("{prefix}: {bar:30} {bytes}/{total_bytes} {msg}")
-        .expect("valid template");
-    // On a terminal, lines go through the bars' owner so they stay intact.
-    let say = |line: String| {
-        if tty {
-            let _ = multi.println(&line);
-        } else {
-            println!("{line}");
-        }
-    };
+    let mut bars = Progress::new();
     let mut on_event = |e: Event| match e {
-        Event::Resolved { reference, digest } => say(format!("{reference}: resolved to {digest}")),
-        Event::Exists { digest } => say(format!("{}: Already exists", digest.short())),
-        Event::Start { digest, size } if tty => {
-            let b = multi.add(ProgressBar::new(size));
-            b.set_style(style.clone());
-            b.set_prefix(digest.short().to_string());
-            bars.insert(digest.to_string(), b);
+        Event::Resolved { reference, digest } => {
+            bars.say(format!("{reference}: resolved to {digest}"))
         }
-        Event::Start { digest, size } => {
-            println!("{}: Downloading {}", digest.short(), HumanBytes(size))
-        }
-        Event::Progress { digest, bytes } => {
-            if let Some(b) = bars.get(digest.as_ref()) {
-                b.inc(bytes);
-            }
-        }
-        Event::Done { digest } => {
-            // A finished bar gives way to a plain line, as in the log.
-            if let Some(b) = bars.remove(digest.as_ref()) {
-                b.finish_and_clear();
-            }
-            say(format!("{}: Pull complete", digest.short()));
-        }
-        Event::Unpacking { digest } if !tty => println!("{}: Unpacking", digest.short()),
+        Event::Exists { digest } => bars.say(format!("{}: Already exists", digest.short())),
+        Event::Start { digest, size } => bars.start(digest, size, "Downloading"),
+        Event::Progress { digest, bytes } => bars.advance(digest, bytes),
+        Event::Done { digest } => bars.done(digest, "Pull complete"),
+        Event::Unpacking { digest } if !bars.tty => println!("{}: Unpacking", digest.short()),
         Event::Unpacking { .. } => {}
     };
     let p = pull::pull(store, reference, &opts, &mut on_event)?;
@@ -370,6 +343,68 @@ fn pull_cmd(
         familiar(&p.name)
     );
     Ok(())
+}
+
+/// Per-blob progress of a pull or push: bars on a terminal, plain lines
+/// (as in a log) otherwise.
+struct Progress {
+    tty: bool,
+    multi: MultiProgress,
+    bars: HashMap<String, ProgressBar>,
+    style: ProgressStyle,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            tty: std::io::stdout().is_terminal(),
+            multi: MultiProgress::new(),
+            bars: HashMap::new(),
+            style: ProgressStyle::with_template("{prefix}: {bar:30} {bytes}/{total_bytes} {msg}")
+                .expect("valid template"),
+        }
+    }
+
+    /// A line; on a terminal it goes through the bars' owner so that
+    /// lines and bars stay intact.
+    fn say(&self, line: String) {
+        if self.tty {
+            let _ = self.multi.println(&line);
+        } else {
+            println!("{line}");
+        }
+    }
+
+    fn start(&mut self, digest: &Digest, size: u64, verb: &str) {
+        if !self.tty {
+            println!("{}: {verb} {}", digest.short(), HumanBytes(size));
+            return;
+        }
+        let b = self.multi.add(ProgressBar::new(size));
+        b.set_style(self.style.clone());
+        b.set_prefix(digest.short().to_string());
+        self.bars.insert(digest.to_string(), b);
+    }
+
+    fn advance(&self, digest: &Digest, bytes: u64) {
+        if let Some(b) = self.bars.get(digest.as_ref()) {
+            b.inc(bytes);
+        }
+    }
+
+    /// A finished bar gives way to a plain line, as in the log.
+    fn done(&mut self, digest: &Digest, word: &str) {
+        if let Some(b) = self.bars.remove(digest.as_ref()) {
+            b.finish_and_clear();
+        }
+        self.say(format!("{}: {word}", digest.short()));
+    }
+
+    fn clear(&mut self) {
+        for (_, b) in self.bars.drain() {
+            b.finish_and_clear();
+        }
+    }
 }
 
 fn docker_config() -> Result<PathBuf> {
@@ -389,62 +424,34 @@ fn push_cmd(
         insecure,
         ..Default::default()
     };
-    let tty = std::io::stdout().is_terminal();
-    let multi = MultiProgress::new();
-    let mut bars: HashMap<String, ProgressBar> = HashMap::new();
-    let style = ProgressStyle::with_template("{prefix}: {bar:30} {bytes}/{total_bytes} {msg}")
-        .expect("valid template");
-    let say = |line: String| {
-        if tty {
-            let _ = multi.println(&line);
-        } else {
-            println!("{line}");
-        }
-    };
+    let mut bars = Progress::new();
     let mut on_event = |e: push::Event| match e {
         push::Event::Target { repository } => {
-            say(format!("The push refers to repository [{repository}]"))
+            bars.say(format!("The push refers to repository [{repository}]"))
         }
         push::Event::PartialIndex { index, missing } => eprintln!(
             "rt-image: note: index {} not pushed: the store lacks {}; pushing this platform alone",
             index.short(),
             missing.join(", ")
         ),
-        push::Event::Exists { digest } => say(format!("{}: Layer already exists", digest.short())),
+        push::Event::Exists { digest } => {
+            bars.say(format!("{}: Layer already exists", digest.short()))
+        }
         push::Event::Mounted { digest, from } => {
-            say(format!("{}: Mounted from {from}", digest.short()))
+            bars.say(format!("{}: Mounted from {from}", digest.short()))
         }
-        push::Event::Start { digest, size } if tty => {
-            let b = multi.add(ProgressBar::new(size));
-            b.set_style(style.clone());
-            b.set_prefix(digest.short().to_string());
-            bars.insert(digest.to_string(), b);
-        }
-        push::Event::Start { digest, size } => {
-            println!("{}: Pushing {}", digest.short(), HumanBytes(size))
-        }
-        push::Event::Progress { digest, bytes } => {
-            if let Some(b) = bars.get(digest.as_ref()) {
-                b.inc(bytes);
-            }
-        }
-        push::Event::Done { digest } => {
-            if let Some(b) = bars.remove(digest.as_ref()) {
-                b.finish_and_clear();
-            }
-            say(format!("{}: Pushed", digest.short()));
-        }
+        push::Event::Start { digest, size } => bars.start(digest, size, "Pushing"),
+        push::Event::Progress { digest, bytes } => bars.advance(digest, bytes),
+        push::Event::Done { digest } => bars.done(digest, "Pushed"),
         push::Event::Platform {
             platform,
             digest,
             size,
-        } => say(format!("{platform}: digest: {digest} size: {size}")),
+        } => bars.say(format!("{platform}: digest: {digest} size: {size}")),
     };
     let result = push::push(store, reference, dest, &opts, &mut on_event);
     // Bars of an upload that failed go before the error line.
-    for b in bars.values() {
-        b.finish_and_clear();
-    }
+    bars.clear();
     let p = result?;
     let tag = p
         .reference
