@@ -408,6 +408,28 @@ pub fn apply(mount: &Path, dir: &Path, writes: &[Write]) -> Result<()> {
     write_all(dir, writes)
 }
 
+/// `memory.checkBeforeUpdate`: a new memory.max below what the container
+/// uses now is refused rather than making the kernel reclaim or OOM-kill.
+pub fn check_memory_usage(dir: &Path, writes: &[Write]) -> Result<()> {
+    let Some(new) = writes
+        .iter()
+        .find(|w| w.file == "memory.max")
+        .and_then(|w| w.value.parse::<u64>().ok())
+    else {
+        return Ok(());
+    };
+    let current = std::fs::read_to_string(dir.join("memory.current"))
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match current {
+        Some(cur) if new < cur => Err(Error::Invalid(format!(
+            "linux.resources.memory.limit: {new} is below the {cur} bytes the container uses \
+             now (checkBeforeUpdate)"
+        ))),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

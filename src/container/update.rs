@@ -1,9 +1,7 @@
 //! `rt update`: a live container's resources changed in its cgroup.
 
-use std::path::Path;
-
 use super::{Container, Op};
-use crate::cgroup::{self, resources::Write};
+use crate::cgroup;
 use crate::error::{Error, Result};
 use crate::state::Root;
 
@@ -33,29 +31,7 @@ pub fn update(root: &Root, id: &str, r: &oci_spec::runtime::LinuxResources) -> R
         .and_then(|m| m.check_before_update())
         .unwrap_or(false);
     if check {
-        check_memory_usage(&cg.dir, &writes)?;
+        cgroup::resources::check_memory_usage(&cg.dir, &writes)?;
     }
     cgroup::resources::apply(&mount, &cg.dir, &writes)
-}
-
-/// `memory.checkBeforeUpdate`: a new memory.max below what the container
-/// uses now is refused rather than making the kernel reclaim or OOM-kill.
-fn check_memory_usage(dir: &Path, writes: &[Write]) -> Result<()> {
-    let Some(new) = writes
-        .iter()
-        .find(|w| w.file == "memory.max")
-        .and_then(|w| w.value.parse::<u64>().ok())
-    else {
-        return Ok(());
-    };
-    let current = std::fs::read_to_string(dir.join("memory.current"))
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    match current {
-        Some(cur) if new < cur => Err(Error::Invalid(format!(
-            "linux.resources.memory.limit: {new} is below the {cur} bytes the container uses \
-             now (checkBeforeUpdate)"
-        ))),
-        _ => Ok(()),
-    }
 }
