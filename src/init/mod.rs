@@ -64,13 +64,18 @@ pub struct InitArgs<'a> {
 /// Runs the init. Reports failure to rt over the channel and exits.
 pub fn run(args: InitArgs, channel: Channel) -> ! {
     match setup(&args, &channel) {
-        Ok((exec, hook_state)) => {
+        Ok((mut exec, hook_state)) => {
             if channel.send(&FromInit::Ready).is_err() {
                 exit(1);
             }
             drop(channel);
             let start_hooks = hooks::Kind::StartContainer.of(args.spec.hooks().as_ref());
-            let err = wait_and_exec(&args.state_dir, &exec, start_hooks, hook_state.as_deref());
+            let err = wait_and_exec(
+                &args.state_dir,
+                &mut exec,
+                start_hooks,
+                hook_state.as_deref(),
+            );
             // Nobody is listening any more: say it on the container's stderr.
             let msg = format!("rt: container init: {err}\n");
             let _ = nix::unistd::write(std::io::stderr(), msg.as_bytes());
@@ -102,7 +107,7 @@ pub struct ExecArgs<'a> {
 /// as a message.
 pub fn run_exec(args: ExecArgs, channel: Channel) -> ! {
     let err = match exec_setup(&args, &channel) {
-        Ok(exec) => {
+        Ok(mut exec) => {
             reset_signals();
             exec.exec()
         }
