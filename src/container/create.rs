@@ -68,7 +68,7 @@ struct Checked {
 pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
-    let checked = check(&bundle, opts)?;
+    let checked = check(root, &bundle, opts)?;
     let console = console::endpoints(checked.terminal, opts.console_socket.as_deref())?;
     let mut undo = Undo {
         locked: Some(root.create_dir(&opts.id)?),
@@ -88,7 +88,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
 
 /// Every check that needs nothing made: the console, the namespaces, the
 /// cgroup's controllers and path, the device program, the seccomp filter.
-fn check(bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> {
+fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> {
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);
@@ -119,6 +119,7 @@ fn check(bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> {
     let plan = Plan::new(&nss)?;
     let cgroup_path = cgroup::resolve_path(
         linux.and_then(|l| l.cgroups_path().as_deref()),
+        &root.path,
         &opts.id,
         opts.systemd_cgroup,
     )?;
@@ -147,11 +148,18 @@ fn make(
     locked.save(&state)?;
     make_exec_fifo(&locked.dir.join(EXEC_FIFO))?;
 
-    let placement = Placement::create(&c.cgroup_mount, &c.cgroup_path)?;
-    undo.cgroup = Some(placement.clone());
+    // The plan is saved before the mkdir, so that a killed create can
+    // still be cleaned up by delete, which removes only a cgroup that
+    // rt made for this container.
+    let mut placement = Placement::plan(&c.cgroup_mount, &c.cgroup_path)?;
     state.cgroup = Some(placement.clone());
-    // Saved now so that a killed create can still be cleaned up by delete.
     locked.save(&state)?;
+    let changed = placement.make();
+    undo.cgroup = Some(placement.clone());
+    if changed? {
+        state.cgroup = Some(placement.clone());
+        locked.save(&state)?;
+    }
     let cgroup_fd = placement.open_dir()?;
     c.devices.attach(&cgroup_fd)?;
     // Before the init exists: it is cloned into a cgroup already limited.
@@ -280,7 +288,8 @@ impl Undo {
         if let Some(init) = self.init.take() {
             spawn::kill_and_reap(&init);
         }
-        if let Some(cg) = self.cgroup.take() {
+        // A cgroup rt joined is left as it was: only the init is killed.
+        if let Some(cg) = self.cgroup.take().filter(Placement::is_own) {
             if let Err(e) = cg
                 .kill_all(Duration::from_secs(5))
                 .and_then(|()| cg.remove())

@@ -1,0 +1,155 @@
+//! Situations from configs and callers rt's own tests did not write
+//! (issue 23): where runc 1.1.5 behaves one way and rt must too, or
+//! where runc is wrong and rt must not be.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::json;
+
+/// A cgroup made by the test (not by rt), removed when dropped; a host
+/// process the test put in it is killed by its pid first.
+struct TestCgroup {
+    dir: PathBuf,
+    path: String,
+    guests: Vec<std::process::Child>,
+}
+
+impl TestCgroup {
+    fn new(tag: &str) -> TestCgroup {
+        let path = format!("/rt-test-{}", unique_id(tag));
+        let dir = Path::new(CGROUP2).join(path.trim_start_matches('/'));
+        fs::create_dir(&dir).unwrap();
+        TestCgroup {
+            dir,
+            path,
+            guests: vec![],
+        }
+    }
+
+    /// A path for a config that rt will make (and remove) itself.
+    fn unmade(tag: &str) -> TestCgroup {
+        let c = TestCgroup::new(tag);
+        fs::remove_dir(&c.dir).unwrap();
+        c
+    }
+
+    /// Starts `sleep 1000` on the host and moves it into the cgroup.
+    fn add_guest(&mut self) -> u32 {
+        let child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.guests.push(child);
+        fs::write(self.dir.join("cgroup.procs"), pid.to_string()).unwrap();
+        pid
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        for g in &mut self.guests {
+            let _ = g.kill();
+            let _ = g.wait();
+        }
+        let _ = fs::write(self.dir.join("cgroup.freeze"), "0");
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+fn cgroup_of(pid: i64) -> String {
+    fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        .unwrap()
+}
+
+#[test]
+fn one_id_under_two_state_roots_gets_two_cgroups() {
+    // No cgroupsPath: each root's container has a cgroup of its own, and
+    // deleting one never reaches the other (runc 1.1.5 and rt before
+    // this used one cgroup per id, and cgroup.kill killed both).
+    let (a, b) = (Rt::new(), Rt::new());
+    let bundle = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("web");
+    let pa = a.detached(&bundle, &id);
+    let pb = b.detached(&bundle, &id);
+    assert_ne!(cgroup_of(pa), cgroup_of(pb));
+    b.ok(&["delete", "-f", &id]);
+    assert!(!alive(pb));
+    assert!(alive(pa), "deleting B's {id} killed A's");
+    assert_eq!(a.status(&id), "running");
+    a.ok(&["delete", "-f", &id]);
+    assert_no_leaks(&a, &id, &bundle);
+    assert_no_leaks(&b, &id, &bundle);
+}
+
+#[test]
+fn a_create_into_a_cgroup_in_use_is_refused_and_the_other_container_lives() {
+    let rt = Rt::new();
+    let shared = TestCgroup::unmade("shared");
+    let mut bundle = Bundle::busybox(&["sleep", "1000"]);
+    bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(shared.path));
+    let first = unique_id("first");
+    let pid = rt.detached(&bundle, &first);
+    // A second container asking for the same cgroup (runc 1.1.5 goes
+    // ahead, and its failed create then kills the first container).
+    let second = unique_id("second");
+    let err = rt.fails(&[
+        "create",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &second,
+    ]);
+    assert_one_line_error(&err, &[&shared.path, "holds 1 process"]);
+    assert!(rt.state_missing(&second), "nothing left of {second}");
+    assert!(alive(pid), "the refused create killed the first container");
+    assert_eq!(rt.status(&first), "running");
+    assert!(shared.dir.exists());
+    // The cgroup is the first container's: rt made it, and removes it.
+    rt.ok(&["delete", "-f", &first]);
+    assert!(!shared.dir.exists());
+    assert_no_leaks(&rt, &first, &bundle);
+}
+
+#[test]
+fn a_create_into_a_frozen_cgroup_is_refused() {
+    let rt = Rt::new();
+    let frozen = TestCgroup::new("frozen");
+    fs::write(frozen.dir.join("cgroup.freeze"), "1").unwrap();
+    let mut bundle = Bundle::busybox(&["true"]);
+    bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(frozen.path));
+    let id = unique_id("intofrozen");
+    let err = rt.fails(&["create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    assert_one_line_error(&err, &[&frozen.path, "is frozen"]);
+    assert!(frozen.dir.exists(), "rt removed a cgroup it did not make");
+    assert_no_leaks(&rt, &id, &bundle);
+}
+
+#[test]
+fn delete_never_kills_or_removes_a_cgroup_rt_did_not_make() {
+    let rt = Rt::new();
+    let mut joined = TestCgroup::new("joined");
+    let mut bundle = Bundle::busybox(&["sleep", "1000"]);
+    bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(joined.path));
+    let id = unique_id("joiner");
+    let init = rt.detached(&bundle, &id);
+    // Someone else's process, put in the cgroup after the create.
+    let guest = joined.add_guest();
+    rt.ok(&["delete", "-f", &id]);
+    assert!(!alive(init));
+    assert!(
+        alive(guest as i64),
+        "delete killed a process of a cgroup rt did not make"
+    );
+    assert!(
+        joined.dir.exists(),
+        "delete removed a cgroup rt did not make"
+    );
+    assert!(rt.state_missing(&id));
+}
