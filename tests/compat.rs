@@ -153,3 +153,134 @@ fn delete_never_kills_or_removes_a_cgroup_rt_did_not_make() {
     );
     assert!(rt.state_missing(&id));
 }
+
+/// Debian's runc 1.1.5, for side-by-side runs.
+const RUNC: &str = "/usr/sbin/runc";
+
+fn require_runc() {
+    assert!(
+        Path::new(RUNC).exists(),
+        "{RUNC} missing: apt-get install runc (Debian's 1.1.5, the reference here)"
+    );
+}
+
+/// `runc run` of `bundle` as `id` on cgroup v2: on a hybrid host runc
+/// would manage cgroup v1, so it runs in a mount namespace of its own
+/// with the unified hierarchy bound on /sys/fs/cgroup. Returns (success,
+/// stderr). Leaves nothing: runc's container, state root and cgroup go.
+fn runc_run_on_v2(bundle: &Bundle, id: &str) -> (bool, String) {
+    require_runc();
+    let root = tempfile::tempdir().unwrap();
+    let script = format!(
+        "mount --make-rprivate / && mount --bind {CGROUP2} /sys/fs/cgroup && \
+         exec {RUNC} --root {} run --bundle {} {id}",
+        root.path().display(),
+        bundle.path().display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new(RUNC)
+        .arg("--root")
+        .arg(root.path())
+        .args(["delete", "-f", id])
+        .output();
+    let _ = fs::remove_dir(Path::new(CGROUP2).join(id));
+    (out.status.success(), stderr(&out))
+}
+
+/// Every `linux.resources` field rt used to refuse, run on rt and on
+/// runc 1.1.5 (cgroup v2): where runc ignores a field (with a warning or
+/// without), rt goes on with a warning naming it, on stderr and in
+/// --log; where runc fails, rt fails with one line naming the field.
+#[test]
+fn resources_cgroup_v2_lacks_are_handled_as_runc_does() {
+    let kernel_warning = "Kernel memory settings are ignored and will be removed";
+    // (resources, what rt's warning names; None: both must fail)
+    let cases: &[(serde_json::Value, Option<&str>)] = &[
+        (
+            json!({"memory": {"kernel": 1048576}}),
+            Some("memory.kernel"),
+        ),
+        (
+            json!({"memory": {"kernelTCP": 1048576}}),
+            Some("memory.kernelTCP"),
+        ),
+        (
+            json!({"memory": {"kernel": 1048576, "kernelTCP": 1048576}}),
+            Some("memory.kernel, memory.kernelTCP"),
+        ),
+        (
+            json!({"memory": {"swappiness": 60}}),
+            Some("memory.swappiness"),
+        ),
+        (
+            json!({"memory": {"disableOOMKiller": true}}),
+            Some("memory.disableOOMKiller"),
+        ),
+        (
+            json!({"cpu": {"realtimeRuntime": 1000}}),
+            Some("cpu.realtimeRuntime"),
+        ),
+        (
+            json!({"cpu": {"realtimePeriod": 1000}}),
+            Some("cpu.realtimePeriod"),
+        ),
+        (
+            json!({"blockIO": {"leafWeight": 500}}),
+            Some("blockIO.leafWeight"),
+        ),
+        (
+            json!({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "leafWeight": 500}]}}),
+            Some("blockIO.leafWeight"),
+        ),
+        (json!({"network": {"classID": 1}}), Some("network")),
+        (
+            json!({"network": {"priorities": [{"name": "eth0", "priority": 1}]}}),
+            Some("network"),
+        ),
+        (json!({"memory": {"limit": 2097152, "swap": 1048576}}), None),
+    ];
+    let rt = Rt::new();
+    let log_dir = tempfile::tempdir().unwrap();
+    for (i, (resources, warns)) in cases.iter().enumerate() {
+        let mut b = Bundle::busybox(&["true"]);
+        b.edit(|c| c["linux"]["resources"] = resources.clone());
+        let (runc_ok, runc_err) = runc_run_on_v2(&b, &unique_id("runcres"));
+        let id = unique_id("res");
+        let log = log_dir.path().join(format!("{i}.log"));
+        let out = rt.run(&[
+            "--log",
+            log.to_str().unwrap(),
+            "run",
+            "--bundle",
+            b.path().to_str().unwrap(),
+            &id,
+        ]);
+        let err = stderr(&out);
+        assert_eq!(
+            out.status.success(),
+            runc_ok,
+            "{resources}: rt: {err}; runc: {runc_err}"
+        );
+        match warns {
+            Some(field) => {
+                let line = format!("rt: warning: linux.resources.{field}");
+                let warning = err.lines().find(|l| l.starts_with(&line));
+                let warning = warning.unwrap_or_else(|| panic!("{resources}: {err:?}"));
+                if runc_err.contains(kernel_warning) {
+                    assert!(warning.contains(kernel_warning), "runc's words: {warning}");
+                }
+                let logged = fs::read_to_string(&log).unwrap();
+                assert!(
+                    logged.contains("level=warning") && logged.contains(&line[13..]),
+                    "{resources}: --log has it: {logged}"
+                );
+            }
+            None => assert_one_line_error(&err, &["linux.resources.memory.swap"]),
+        }
+        assert_no_leaks(&rt, &id, &b);
+    }
+}
