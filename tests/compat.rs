@@ -284,3 +284,92 @@ fn resources_cgroup_v2_lacks_are_handled_as_runc_does() {
         assert_no_leaks(&rt, &id, &b);
     }
 }
+
+/// A directory in the rootfs with owner `uid:gid` (host ids) and `mode`.
+fn make_dir(b: &Bundle, name: &str, uid: u32, gid: u32, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let d = b.rootfs().join(name);
+    fs::create_dir(&d).unwrap();
+    std::os::unix::fs::chown(&d, Some(uid), Some(gid)).unwrap();
+    fs::set_permissions(&d, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A cwd only root can enter works for a container user, in `create` and
+/// in `exec --user`: like runc, rt enters it before dropping privileges.
+#[test]
+fn a_cwd_only_root_can_enter_works_for_a_container_user() {
+    const SCRIPT: &str = "id -u; pwd; ls . >/dev/null 2>&1 || echo cannot-list";
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sh", "-c", SCRIPT]);
+    make_dir(&b, "secret", 0, 0, 0o700);
+    b.edit(|c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["cwd"] = json!("/secret");
+    });
+    let id = unique_id("rootcwd");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "create: {err}");
+    assert_eq!(out, "1000\n/secret\ncannot-list\n");
+    assert_no_leaks(&rt, &id, &b);
+
+    b.edit(|c| {
+        c["process"]["user"] = json!({"uid": 0, "gid": 0});
+        c["process"]["cwd"] = json!("/");
+        c["process"]["args"] = json!(["sleep", "1000"]);
+    });
+    let id = unique_id("rootcwdexec");
+    rt.detached(&b, &id);
+    let out = rt.run(&[
+        "exec",
+        "--user",
+        "1000:1000",
+        "--cwd",
+        "/secret",
+        &id,
+        "sh",
+        "-c",
+        SCRIPT,
+    ]);
+    assert!(out.status.success(), "exec: {}", stderr(&out));
+    assert_eq!(stdout(&out), "1000\n/secret\ncannot-list\n");
+    rt.ok(&["delete", "-f", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}
+
+/// In a user namespace, a directory whose group is not mapped is closed
+/// to the container's root (no capability over it) but open to its
+/// owner: rt enters it as the user once denied as root. One closed to
+/// both fails in one line naming process.cwd.
+#[test]
+fn a_cwd_root_may_not_enter_is_tried_again_as_the_user() {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "id -u; pwd"]);
+    // Host 101000 is the container's 1000; host gid 0 is not mapped.
+    make_dir(&b, "mine", 101000, 0, 0o700);
+    make_dir(&b, "nobodys", 0, 0, 0o700);
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["cwd"] = json!("/mine");
+    });
+    let id = unique_id("usercwd");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1000\n/mine\n");
+    assert_no_leaks(&rt, &id, &b);
+
+    b.edit(|c| c["process"]["cwd"] = json!("/nobodys"));
+    let id = unique_id("nocwd");
+    let err = rt.fails(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_one_line_error(&err, &["process.cwd", "/nobodys", "1000:1000"]);
+    assert_no_leaks(&rt, &id, &b);
+}

@@ -56,10 +56,17 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
         join_session_keyring()?;
     }
     limits_and_scheduling(process)?;
+    // The cwd is entered with rt's rights first, as runc does: a cwd only
+    // root can enter still works for a container user. Denied, it is
+    // tried again as the user (a directory rt's root may not search: a
+    // user namespace's, a root-squashed NFS export's).
+    let in_cwd = enter_cwd_as_root(process)?;
     let hold_admin = a.seccomp.is_some() && !nnp;
     let held = set_identity(process, a.in_userns, hold_admin)?;
     set_umask(process);
-    enter_cwd(process)?;
+    if !in_cwd {
+        enter_cwd(process).map_err(|e| cwd_error(process, e))?;
+    }
     if nnp {
         nix::sys::prctl::set_no_new_privs().ctx("noNewPrivileges: prctl")?;
     }
@@ -150,8 +157,8 @@ fn set_umask(process: &Process) {
     nix::sys::stat::umask(Mode::from_bits_truncate(mask));
 }
 
-/// The cwd as the container user, resolved inside the root and never
-/// through a magic link (CVE-2024-21626).
+/// The cwd, resolved inside the root and never through a magic link
+/// (CVE-2024-21626).
 fn enter_cwd(process: &Process) -> Result<()> {
     let slash = nix::fcntl::open(
         "/",
@@ -159,9 +166,28 @@ fn enter_cwd(process: &Process) -> Result<()> {
         Mode::empty(),
     )
     .ctx("open /")?;
-    let cwd = open_in_root(&slash, process.cwd(), libc::O_PATH | libc::O_DIRECTORY)
-        .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
-    nix::unistd::fchdir(&cwd).with_ctx(|| format!("process.cwd: chdir {}", process.cwd().display()))
+    let cwd = open_in_root(&slash, process.cwd(), libc::O_PATH | libc::O_DIRECTORY)?;
+    nix::unistd::fchdir(&cwd).with_ctx(|| format!("chdir {}", process.cwd().display()))
+}
+
+/// The first try, with rt's rights: true when in the cwd, false when
+/// permission was denied (to try again as the container user).
+fn enter_cwd_as_root(process: &Process) -> Result<bool> {
+    match enter_cwd(process) {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.errno(), Some(nix::Error::EACCES | nix::Error::EPERM)) => Ok(false),
+        Err(e) => Err(Error::Invalid(format!("process.cwd: {e}"))),
+    }
+}
+
+/// The second try failed too.
+fn cwd_error(process: &Process, e: Error) -> Error {
+    let who = process.user();
+    Error::Invalid(format!(
+        "process.cwd: {e} (denied to rt, then to the container user {}:{})",
+        who.uid(),
+        who.gid()
+    ))
 }
 
 /// The environment (with HOME) and the program, found and checked.
