@@ -373,3 +373,49 @@ fn a_cwd_root_may_not_enter_is_tried_again_as_the_user() {
     assert_one_line_error(&err, &["process.cwd", "/nobodys", "1000:1000"]);
     assert_no_leaks(&rt, &id, &b);
 }
+
+/// Between create and start the init holds stdio and the exec fifo, and
+/// nothing else of the host's: not its cgroup directory, not the state
+/// directory, not a descriptor rt's caller left open (CVE-2024-21626 is
+/// that class; runc's own suite checks the same).
+#[test]
+fn a_created_containers_init_holds_only_stdio_and_the_exec_fifo() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let out_dir = tempfile::tempdir().unwrap();
+    for shim in ["--shim=never", "--shim=always"] {
+        let id = unique_id("fds");
+        let out = fs::File::create(out_dir.path().join(&id)).unwrap();
+        // The caller leaves descriptor 9 open (on /etc/passwd) for rt.
+        let status = std::process::Command::new("sh")
+            .args(["-c", "exec 9</etc/passwd; exec \"$@\"", "sh", rt_bin()])
+            .arg("--root")
+            .arg(rt.root())
+            .args([shim, "create", "--bundle", b.path().to_str().unwrap(), &id])
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .status()
+            .unwrap();
+        rt.created(&id);
+        assert!(status.success(), "{shim}: create failed");
+        let pid = rt.state(&id)["pid"].as_i64().unwrap();
+        let fifo = rt.root().join(&id).join("exec.fifo");
+        let mut others = vec![];
+        for e in fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+            let n: i32 = e.file_name().to_string_lossy().parse().unwrap();
+            let target = fs::read_link(e.path()).unwrap();
+            if n > 2 && target != fifo {
+                others.push(format!("{n} -> {}", target.display()));
+            }
+        }
+        assert!(
+            others.is_empty(),
+            "{shim}: the waiting init holds {others:?}"
+        );
+        rt.ok(&["start", &id]);
+        rt.wait_status(&id, "running");
+        rt.ok(&["delete", "-f", &id]);
+        assert_no_leaks(&rt, &id, &b);
+    }
+}

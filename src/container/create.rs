@@ -18,7 +18,7 @@ use crate::cgroup::{self, Placement};
 use crate::config::spec::Bundle;
 use crate::error::{Context, Error, Result};
 use crate::hooks::{self, Kind};
-use crate::init::InitArgs;
+use crate::init::{Fifo, InitArgs};
 use crate::seccomp::Compiled;
 use crate::spawn::channel::Channel;
 use crate::spawn::namespaces::{self, Plan};
@@ -165,12 +165,7 @@ fn make(
     // Before the init exists: it is cloned into a cgroup already limited.
     crate::cgroup::resources::apply(&c.cgroup_mount, &placement.dir, &c.limits)?;
 
-    let state_dir = open(
-        &locked.dir,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx("open state dir")?;
+    let exec_fifo = exec_fifo_handle(&locked.dir, &bundle.spec)?;
     let (listen_fds, extra_env) = listen_fds();
     let spec = &bundle.spec;
     let args = InitArgs {
@@ -178,7 +173,7 @@ fn make(
         rootfs: &bundle.rootfs,
         bundle: &bundle.dir,
         plan: &c.plan,
-        state_dir,
+        exec_fifo,
         console_socket: console_sock,
         cgroup_dir: Some(placement.dir.clone()),
         no_pivot: opts.no_pivot,
@@ -256,6 +251,31 @@ fn initial_state(bundle: &Bundle, opts: &CreateOptions) -> State {
         shim: opts.shim,
         config: bundle.spec.clone(),
     }
+}
+
+/// The init's way to the exec fifo: the fifo itself (O_PATH) when the
+/// container has procfs on /proc to reopen it through, else the state
+/// directory.
+fn exec_fifo_handle(state_dir: &Path, spec: &oci_spec::runtime::Spec) -> Result<Fifo> {
+    let has_proc = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| m.destination() == Path::new("/proc") && m.typ().as_deref() == Some("proc"));
+    let (path, flags) = if has_proc {
+        (state_dir.join(EXEC_FIFO), OFlag::O_PATH | OFlag::O_CLOEXEC)
+    } else {
+        (
+            state_dir.to_path_buf(),
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        )
+    };
+    let fd = open(&path, flags, Mode::empty()).with_ctx(|| format!("open {}", path.display()))?;
+    Ok(if has_proc {
+        Fifo::Path(fd)
+    } else {
+        Fifo::StateDir(fd)
+    })
 }
 
 /// The fifo `start` opens to let the init exec: writable by anyone (the

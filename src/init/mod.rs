@@ -31,7 +31,7 @@ use crate::tty::console;
 
 pub use process::{finish_process, ProcessSetup};
 use program::wait_and_exec;
-pub use program::{reset_signals, Exec};
+pub use program::{reset_signals, Exec, Fifo};
 pub use rlimits::rlimit_resource;
 
 /// Everything the init needs, prepared by rt before the clone.
@@ -40,9 +40,8 @@ pub struct InitArgs<'a> {
     pub rootfs: &'a Path,
     pub bundle: &'a Path,
     pub plan: &'a Plan,
-    /// The container's state directory (O_PATH): the exec fifo is opened
-    /// through it after the pivot.
-    pub state_dir: OwnedFd,
+    /// How the init reaches the exec fifo once `start` comes.
+    pub exec_fifo: Fifo,
     pub console_socket: Option<OwnedFd>,
     pub cgroup_dir: Option<PathBuf>,
     pub no_pivot: bool,
@@ -71,7 +70,7 @@ pub fn run(args: InitArgs, channel: Channel) -> ! {
             drop(channel);
             let start_hooks = hooks::Kind::StartContainer.of(args.spec.hooks().as_ref());
             let err = wait_and_exec(
-                &args.state_dir,
+                &args.exec_fifo,
                 &mut exec,
                 start_hooks,
                 hook_state.as_deref(),
@@ -158,7 +157,25 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         extra_env: &[],
         seccomp: a.seccomp,
         channel,
+        keep_fds: &[],
     })
+}
+
+/// Descriptors the program keeps for itself in its child processes
+/// (the binary's --log file): every other descriptor rt inherited is
+/// closed in the init and in `rt exec`'s child before the exec.
+static KEEP_IN_CHILD: std::sync::Mutex<Vec<RawFd>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps `fd` open in the container's init and exec'd processes until
+/// their exec (close-on-exec, as every descriptor of rt's).
+pub fn keep_in_child(fd: RawFd) {
+    if let Ok(mut k) = KEEP_IN_CHILD.lock() {
+        k.push(fd);
+    }
+}
+
+fn kept_in_child() -> Vec<RawFd> {
+    KEEP_IN_CHILD.lock().map(|k| k.clone()).unwrap_or_default()
 }
 
 pub(crate) fn exit(code: i32) -> ! {
@@ -225,6 +242,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         extra_env: &a.extra_env,
         seccomp: a.seccomp,
         channel,
+        keep_fds: &[a.exec_fifo.raw_fd()],
     })?;
     Ok((exec, hook_state))
 }

@@ -34,6 +34,9 @@ pub struct ProcessSetup<'a> {
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
     /// To rt: a seccomp agent's listener goes there.
     pub channel: &'a Channel,
+    /// Descriptors the process still needs until its exec (besides the
+    /// channel): every other one above the preserved ones is closed.
+    pub keep_fds: &'a [std::os::fd::RawFd],
 }
 
 /// The process's own settings: session keyring, rlimits and scheduling,
@@ -71,7 +74,7 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
         nix::sys::prctl::set_no_new_privs().ctx("noNewPrivileges: prctl")?;
     }
     let mut exec = program(process, a.extra_env)?;
-    close_inherited_fds(a.preserve_fds)?;
+    close_inherited_fds(a)?;
     exec.seccomp = a.seccomp.cloned();
     exec.release_admin = held;
     if a.seccomp.is_some_and(|f| f.has_agent()) {
@@ -217,9 +220,18 @@ fn program(process: &Process, extra_env: &[String]) -> Result<Exec> {
 }
 
 /// Only stdio and the preserved descriptors cross the exec
-/// (CVE-2024-21626): everything else is marked close-on-exec.
-fn close_inherited_fds(preserve_fds: i32) -> Result<()> {
-    let first = 3 + preserve_fds.max(0) as u32;
+/// (CVE-2024-21626): everything else is marked close-on-exec, and what
+/// the process no longer needs (rt's cgroup and state directories,
+/// whatever rt's caller left open) is closed now, so that a waiting init
+/// holds none of the host's descriptors.
+fn close_inherited_fds(a: &ProcessSetup) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let first = 3 + a.preserve_fds.max(0) as u32;
+    let mut keep = a.keep_fds.to_vec();
+    keep.push(a.channel.as_raw_fd());
+    keep.extend(super::kept_in_child());
+    crate::sys::fd::close_from_except(first, &keep)
+        .ctx("close the descriptors the container's process does not need")?;
     crate::sys::fd::cloexec_from(first).ctx("mark descriptors close-on-exec")?;
     for fd in 3..first as i32 {
         // A caller-passed number; harmless if closed.

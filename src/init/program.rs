@@ -82,21 +82,62 @@ impl Exec {
     }
 }
 
+/// Where the init finds the exec fifo.
+pub enum Fifo {
+    /// An O_PATH descriptor of the fifo itself, reopened for writing
+    /// through the container's procfs (/proc/self/fd/N): the waiting init
+    /// holds no host directory.
+    Path(OwnedFd),
+    /// The state directory (O_PATH), for a container without procfs on
+    /// /proc.
+    StateDir(OwnedFd),
+}
+
+impl Fifo {
+    pub(super) fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Fifo::Path(fd) | Fifo::StateDir(fd) => fd.as_raw_fd(),
+        }
+    }
+
+    /// Opens the fifo for writing; blocks until `rt start` opens it.
+    fn open_for_writing(&self) -> nix::Result<OwnedFd> {
+        use std::os::fd::AsRawFd;
+        match self {
+            Fifo::Path(fd) => {
+                // The container's /proc, which rt mounted: procfs or refused.
+                let proc = Path::new("/proc");
+                let fs = nix::sys::statfs::statfs(proc)?;
+                if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+                    return Err(nix::Error::EXDEV);
+                }
+                nix::fcntl::open(
+                    &proc.join(format!("self/fd/{}", fd.as_raw_fd())),
+                    OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+            }
+            Fifo::StateDir(dir) => openat(
+                dir,
+                EXEC_FIFO,
+                OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ),
+        }
+    }
+}
+
 /// Blocks until `rt start` opens the fifo, runs the startContainer hooks,
 /// tells `start` how they went ("0", or "1" and the error), then execs.
 /// Returns only on error.
 pub(super) fn wait_and_exec(
-    state_dir: &OwnedFd,
+    fifo: &Fifo,
     exec: &mut Exec,
     start_hooks: &[oci_spec::runtime::Hook],
     hook_state: Option<&str>,
 ) -> Error {
-    let fifo = match openat(
-        state_dir,
-        EXEC_FIFO,
-        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
+    let fifo = match fifo.open_for_writing() {
         Ok(f) => f,
         Err(e) => {
             return Error::Sys {
