@@ -55,6 +55,10 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// An existing cgroup a container was to be placed in is in use.
+    #[error("cgroup {dir}: {why}; rt does not place a container in a cgroup in use (another container's?)")]
+    CgroupInUse { dir: PathBuf, why: String },
+
     /// An operation failed, and undoing what it had made failed too.
     #[error("{cause} (cleaning up failed too: {cleanup})")]
     CleanupFailed { cause: Box<Error>, cleanup: String },
@@ -139,9 +143,10 @@ impl Error {
             Error::NotFound(_) => ErrorKind::NotFound,
             Error::Exists(_) => ErrorKind::AlreadyExists,
             Error::InvalidState(_) => ErrorKind::WrongState,
-            Error::Config { .. } | Error::InvalidId { .. } | Error::Invalid(_) => {
-                ErrorKind::InvalidInput
-            }
+            Error::Config { .. }
+            | Error::InvalidId { .. }
+            | Error::Invalid(_)
+            | Error::CgroupInUse { .. } => ErrorKind::InvalidInput,
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::HostLacks(_) => ErrorKind::HostLacks,
             Error::CleanupFailed { cause, .. } => cause.kind(),

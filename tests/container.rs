@@ -602,9 +602,9 @@ fn cgroup_placement() {
     let id = unique_id("cg");
     let pid = rt.detached(&b, &id);
     let cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    assert!(cg.lines().any(|l| l == format!("0::/rt/{id}")), "{cg}");
-    let procs =
-        fs::read_to_string(Path::new(CGROUP2).join("rt").join(&id).join("cgroup.procs")).unwrap();
+    let rel = default_cgroup(rt.root(), &id);
+    assert!(cg.lines().any(|l| l == format!("0::/{rel}")), "{cg}");
+    let procs = fs::read_to_string(Path::new(CGROUP2).join(&rel).join("cgroup.procs")).unwrap();
     assert_eq!(procs.trim(), pid.to_string());
     rt.ok(&["delete", "-f", &id]);
     assert_no_leaks(&rt, &id, &b);

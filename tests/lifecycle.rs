@@ -400,7 +400,11 @@ fn two_creates_of_one_id_at_once_one_wins_cleanly() {
         assert_one_line_error(&stderr(loser), &["container with id exists", &id]);
         // Exactly one init exists: the winner's.
         let pid = rt.state(&id)["pid"].as_i64().unwrap();
-        let procs = fs::read_to_string(format!("{CGROUP2}/rt/{id}/cgroup.procs")).unwrap();
+        let procs = fs::read_to_string(format!(
+            "{CGROUP2}/{}/cgroup.procs",
+            default_cgroup(rt.root(), &id)
+        ))
+        .unwrap();
         assert_eq!(procs.trim(), pid.to_string(), "round {round}");
         rt.ok(&["delete", "-f", &id]);
         assert_no_leaks(&rt, &id, &b);

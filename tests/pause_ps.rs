@@ -126,7 +126,7 @@ fn update_names_what_it_cannot_do() {
         .unwrap_or_default()
         .split_whitespace()
         .any(|c| c == "memory");
-    let cg = format!("{CGROUP2}/rt/{id}");
+    let cg = format!("{CGROUP2}/{}", default_cgroup(rt.root(), &id));
     if mem_available {
         rt.ok(&["update", "--memory", "67108864", &id]);
         assert_eq!(

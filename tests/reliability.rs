@@ -138,18 +138,21 @@ fn ppid(pid: i64) -> Option<i64> {
     stat.rsplit_once(") ")?.1.split(' ').nth(1)?.parse().ok()
 }
 
-fn cgroup_procs(id: &str) -> Vec<i64> {
-    fs::read_to_string(format!("{CGROUP2}/rt/{id}/cgroup.procs"))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| l.parse().ok())
-        .collect()
+fn cgroup_procs(root: &Path, id: &str) -> Vec<i64> {
+    fs::read_to_string(format!(
+        "{CGROUP2}/{}/cgroup.procs",
+        default_cgroup(root, id)
+    ))
+    .unwrap_or_default()
+    .lines()
+    .filter_map(|l| l.parse().ok())
+    .collect()
 }
 
 /// The container's init while a create is under way: the process of its
 /// cgroup whose parent is outside it (the creator).
-fn init_of(id: &str) -> Option<i64> {
-    let procs = cgroup_procs(id);
+fn init_of(root: &Path, id: &str) -> Option<i64> {
+    let procs = cgroup_procs(root, id);
     procs
         .iter()
         .copied()
@@ -261,7 +264,11 @@ fn two_creates_of_one_id_race_a_hundred_times() {
         let loser = if a.status.success() { &c } else { &a };
         assert_one_line_error(&stderr(loser), &["container with id exists", &id]);
         let pid = rt.state(&id)["pid"].as_i64().unwrap();
-        assert_eq!(cgroup_procs(&id), vec![pid], "round {round}: one init");
+        assert_eq!(
+            cgroup_procs(rt.root(), &id),
+            vec![pid],
+            "round {round}: one init"
+        );
         let shims = shims_of(&rt, &id);
         assert_eq!(shims.len(), usize::from(round % 2 == 0), "round {round}");
         rt.ok(&["delete", "-f", &id]);
@@ -419,12 +426,12 @@ fn kill_create_at(stage: Stage, shim: bool) -> bool {
     ));
     let limit = Duration::from_secs(20);
     match stage {
-        Stage::AfterClone => wait_for("the init", limit, || init_of(&id).is_some()),
+        Stage::AfterClone => wait_for("the init", limit, || init_of(rt.root(), &id).is_some()),
         _ => wait_for("the hook", limit, || marker.exists()),
     }
     // The process making the container is the init's parent: rt itself,
     // or with a shim the child rt forked to become it.
-    let init = init_of(&id).expect("the init exists");
+    let init = init_of(rt.root(), &id).expect("the init exists");
     let creator = ppid(init).unwrap();
     let caller_pid = caller.0.as_ref().unwrap().id() as i64;
     // Too late if the create already finished: the init was handed to
@@ -669,8 +676,11 @@ fn a_full_state_filesystem_fails_create_cleanly() {
                 .map(|e| e.path())
                 .collect();
             assert!(left.is_empty(), "{what}: left {left:?}");
-            assert!(!Path::new(CGROUP2).join("rt").join(&id).exists(), "{what}");
-            assert!(cgroup_procs(&id).is_empty(), "{what}");
+            assert!(
+                !Path::new(CGROUP2).join(default_cgroup(&root, &id)).exists(),
+                "{what}"
+            );
+            assert!(cgroup_procs(&root, &id).is_empty(), "{what}");
         }
     }
 }

@@ -293,6 +293,7 @@ fn a_seccomp_agent_answers_the_containers_syscalls() {
 const PROBE_C: &str = r#"
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/syscall.h>
@@ -300,6 +301,9 @@ int main(int argc, char **argv) {
     if (argc > 1 && strcmp(argv[1], "x32") == 0) {
         long r = syscall(0x40000000 | SYS_getpid);
         printf("x32: %ld %s\n", r, r < 0 ? strerror(errno) : "ok");
+    } else if (argc > 2 && strcmp(argv[1], "nr") == 0) {
+        long r = syscall(atol(argv[2]), -1, 0, 0, 0);
+        printf("nr %s: %s\n", argv[2], r < 0 ? strerror(errno) : "ok");
     } else if (argc > 1 && strcmp(argv[1], "uselib") == 0) {
         long r = syscall(SYS_uselib, "/nonexistent");
         printf("uselib: %s\n", r < 0 ? strerror(errno) : "ok");
@@ -495,4 +499,157 @@ fn a_profile_denying_keyctl_without_no_new_privs_still_runs() {
     // Joining the keyring after the filter failed with EPERM, so the
     // container did not start at all.
     assert_eq!(out, "Seccomp:\t2\n", "the profile is on");
+}
+
+/// An allow-list profile of the kind Docker shipped in 2017 and many
+/// users still copy (test data): defaultAction as given, and only
+/// syscalls of that era, so none of openat2, close_range, clone3,
+/// faccessat2, rseq...
+fn classic_profile(default: &str) -> Value {
+    let mut p: Value =
+        serde_json::from_str(include_str!("data/seccomp-classic-2017.json")).unwrap();
+    p["defaultAction"] = json!(default);
+    p
+}
+
+/// Removes `names` from the classic profile's allow list.
+fn without(mut p: Value, names: &[&str]) -> Value {
+    let list = p["syscalls"][0]["names"].as_array_mut().unwrap();
+    list.retain(|n| !names.iter().any(|x| n == x));
+    p
+}
+
+/// `grep` of the seccomp mode and capabilities of the init and of the
+/// exec'd shell.
+const STATUS: &str = "grep -E '^(Seccomp|CapEff|CapPrm):' /proc/1/status /proc/self/status";
+
+/// `rt spec`'s capabilities (AUDIT_WRITE, KILL, NET_BIND_SERVICE): no
+/// CAP_SYS_ADMIN left over from installing the filter.
+const SPEC_CAPS: &str = "0000000020000420";
+
+#[test]
+fn an_old_allow_list_profile_runs_create_and_exec_with_and_without_no_new_privs() {
+    for default in ["SCMP_ACT_ERRNO", "SCMP_ACT_KILL_PROCESS"] {
+        for nnp in [false, true] {
+            let what = format!("defaultAction {default}, noNewPrivileges {nnp}");
+            let rt = Rt::new();
+            let mut b = Bundle::busybox(&["sleep", "1000"]);
+            b.edit(|c| {
+                c["linux"]["seccomp"] = classic_profile(default);
+                c["process"]["noNewPrivileges"] = json!(nnp);
+                c["process"]["cwd"] = json!("/");
+            });
+            let id = unique_id("classic");
+            let out = rt.run(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+            assert!(out.status.success(), "{what}: create: {}", stderr(&out));
+            rt.created(&id);
+            let out = rt.run(&["exec", &id, "sh", "-c", STATUS]);
+            assert!(out.status.success(), "{what}: exec: {}", stderr(&out));
+            let out = stdout(&out);
+            for who in ["/proc/1/status", "/proc/self/status"] {
+                for want in [
+                    "Seccomp:\t2".to_string(),
+                    format!("CapEff:\t{SPEC_CAPS}"),
+                    format!("CapPrm:\t{SPEC_CAPS}"),
+                ] {
+                    assert!(
+                        out.contains(&format!("{who}:{want}")),
+                        "{what}: {who} should have {want:?}: {out}"
+                    );
+                }
+            }
+            rt.ok(&["delete", "-f", &id]);
+            assert_no_leaks(&rt, &id, &b);
+        }
+    }
+}
+
+#[test]
+fn a_profile_that_does_not_allow_seccomp_itself_is_installed_whole() {
+    // The default filter goes in last: the rule filters before it need
+    // seccomp(2), which this allow list leaves out.
+    let mut p = without(
+        classic_profile("SCMP_ACT_ERRNO"),
+        &["seccomp", "mkdir", "mkdirat"],
+    );
+    p["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 13}));
+    let out = sh(
+        |c| c["linux"]["seccomp"] = p,
+        "mkdir /tmp/d 2>&1; grep ^Seccomp: /proc/self/status",
+    );
+    assert!(out.contains("Permission denied"), "the rule's errno: {out}");
+    assert!(out.contains("Seccomp:\t2"), "{out}");
+}
+
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    // pidfd_open (434) is newer than every syscall the 2017 profile
+    // names: ENOSYS, so a program falls back to what it replaces, even
+    // with KILL_PROCESS as the default. uselib (134) is old and left out
+    // on purpose: the default action.
+    let dir = tempfile::tempdir().unwrap();
+    let probe = build_probe(dir.path());
+    for (default, old) in [
+        ("SCMP_ACT_ERRNO", "nr 134: Operation not permitted"),
+        ("SCMP_ACT_KILL_PROCESS", "killed"),
+    ] {
+        let rt = Rt::new();
+        let mut b = Bundle::busybox(&["sh", "-c", "/probe nr 434; /probe nr 134 || echo killed"]);
+        std::fs::copy(&probe, b.rootfs().join("probe")).unwrap();
+        b.edit(|c| c["linux"]["seccomp"] = classic_profile(default));
+        let id = unique_id("enosys");
+        let (code, out, err) = run_in(&rt, &b, &id);
+        assert_eq!(code, 0, "{default}: {err}");
+        assert!(
+            out.contains("nr 434: Function not implemented"),
+            "{default}: {out}"
+        );
+        assert!(out.contains(old), "{default}: {out}");
+        assert_no_leaks(&rt, &id, &b);
+    }
+}
+
+#[test]
+fn an_agent_answers_with_an_old_allow_list_profile_without_no_new_privs() {
+    let rt = Rt::new();
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let agent = std::thread::spawn(move || agent(listener));
+    let mut p = without(classic_profile("SCMP_ACT_ERRNO"), &["mkdir", "mkdirat"]);
+    p["listenerPath"] = json!(sock);
+    p["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}));
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        &format!("mkdir /tmp/made; echo rc=$?; {STATUS}"),
+    ]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = p;
+        c["process"]["noNewPrivileges"] = json!(false);
+    });
+    let id = unique_id("oldagent");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("rc=1"),
+        "mkdir failed as the agent said: {out}"
+    );
+    assert!(
+        err.contains("Read-only file system"),
+        "the agent's errno: {err}"
+    );
+    assert!(
+        out.contains(&format!("/proc/self/status:CapEff:\t{SPEC_CAPS}")),
+        "no CAP_SYS_ADMIN left: {out}"
+    );
+    let (_, answered) = agent.join().unwrap();
+    assert!(answered >= 1);
+    assert_no_leaks(&rt, &id, &b);
 }

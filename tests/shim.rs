@@ -63,7 +63,7 @@ fn create_hands_the_container_to_a_shim_that_records_its_exit() {
     assert_eq!(sid.as_raw() as i64, shim);
     // Not in the container's cgroup.
     let cg = fs::read_to_string(format!("/proc/{shim}/cgroup")).unwrap();
-    assert!(!cg.contains(&format!("/rt/{id}")), "{cg}");
+    assert!(!cg.contains(&default_cgroup(rt.root(), &id)), "{cg}");
 
     rt.ok(&["start", &id]);
     rt.ok(&["kill", &id, "KILL"]);

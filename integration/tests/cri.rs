@@ -235,7 +235,21 @@ async fn pod_lifecycle(
     };
     let st = status(c).await;
     assert_eq!(st.state, cri::ContainerState::ContainerRunning as i32);
-    let cgroups = [&sandbox, &container].map(|id| cgroups_in.join(id));
+    // rt's default cgroup is <id>@<hash of its state root>.
+    let cgroups = [&sandbox, &container].map(|id| {
+        std::fs::read_dir(cgroups_in)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name().is_some_and(|n| {
+                    let n = n.to_string_lossy();
+                    n == id.as_str() || n.starts_with(&format!("{id}@"))
+                })
+            })
+            .unwrap_or_else(|| cgroups_in.join(id))
+    });
     for cg in &cgroups {
         assert!(cg.is_dir(), "{} while the pod runs", cg.display());
     }
@@ -352,7 +366,7 @@ fn kubernetes_cri_with_rt_runtime_classes() {
     let images = [pause.as_path(), busybox.as_path()];
 
     let settings = host_settings();
-    // With disable_cgroup the specs name no cgroup: rt's default, /rt/<id>.
+    // With disable_cgroup the specs name no cgroup: rt's default, /rt/<id>@<hash>.
     let cgroups_in = if settings.contains("disable_cgroup") {
         cgroup2_root().join("rt")
     } else {

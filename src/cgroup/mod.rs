@@ -90,14 +90,19 @@ fn own_path() -> Result<String> {
 
 /// The cgroup path for a container, relative to the hierarchy root.
 ///
-/// - none: `/rt/<id>`
+/// - none: `/rt/<id>@<hash of the state root>` (see [`default_path`])
 /// - absolute: as given
 /// - relative: under rt's own cgroup
 /// - `slice:prefix:name` with `--systemd-cgroup`: the cgroupfs layout
 ///   systemd would use, `/a.slice/a-b.slice/prefix-name.scope`.
-pub fn resolve_path(spec_path: Option<&Path>, id: &str, systemd: bool) -> Result<String> {
+pub fn resolve_path(
+    spec_path: Option<&Path>,
+    state_root: &Path,
+    id: &str,
+    systemd: bool,
+) -> Result<String> {
     let Some(p) = spec_path.and_then(|p| p.to_str()).filter(|p| !p.is_empty()) else {
-        return Ok(default_path(id));
+        return Ok(default_path(state_root, id));
     };
     let path = if systemd {
         systemd_path(p)?
@@ -115,17 +120,49 @@ pub fn resolve_path(spec_path: Option<&Path>, id: &str, systemd: bool) -> Result
     Ok(path)
 }
 
-/// The cgroup of a container whose config names none.
-fn default_path(id: &str) -> String {
-    format!("/rt/{id}")
+/// The cgroup of a container whose config names none:
+/// `/rt/<id>@<hash>`, the hash (FNV-1a, 32 bits in hex) of the state
+/// root's absolute path. One id under two `--root` directories is two
+/// containers, and they get two cgroups ('@' is not allowed in an id, so
+/// no other id's cgroup has this name).
+pub fn default_path(state_root: &Path, id: &str) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let root = canonical(state_root);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in root.as_os_str().as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("/rt/{id}@{:08x}", (h ^ (h >> 32)) as u32)
 }
 
-/// Kills what is in the default cgroup of `id` and removes it: for a
-/// container whose state does not say where its cgroup is (a create
-/// killed before it recorded the cgroup).
-pub fn remove_default(id: &str) {
+/// `path` with symlinks resolved as far as it exists (a state root is made
+/// by the first create, after its cgroup path is known).
+fn canonical(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut rest = Vec::new();
+    let mut at = abs.as_path();
+    loop {
+        if let Ok(c) = fs::canonicalize(at) {
+            return rest.iter().rev().fold(c, |p, r| p.join(r));
+        }
+        match (at.parent(), at.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                at = parent;
+            }
+            _ => return abs,
+        }
+    }
+}
+
+/// For a container whose state file cannot be read: kills what is in its
+/// default cgroup and removes it. That cgroup belongs to this state root
+/// and id alone, and rt never places a container in a cgroup that holds
+/// processes, so what is in it is this container's.
+pub fn remove_default(state_root: &Path, id: &str) {
     let Ok(mount) = find_mount() else { return };
-    let dir = mount.join(default_path(id).trim_start_matches('/'));
+    let dir = mount.join(default_path(state_root, id).trim_start_matches('/'));
     if dir.exists() {
         let p = Placement {
             dir,
@@ -135,6 +172,45 @@ pub fn remove_default(id: &str) {
         let _ = p.kill_all(Duration::from_secs(5));
         let _ = fs::remove_dir(&p.dir);
     }
+}
+
+/// How many processes `dir` and the cgroups below it hold.
+fn count_processes(dir: &Path) -> usize {
+    let own = fs::read_to_string(dir.join("cgroup.procs"))
+        .map(|s| s.lines().filter(|l| !l.trim().is_empty()).count())
+        .unwrap_or(0);
+    let below: usize = fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .map(|e| count_processes(&e.path()))
+        .sum();
+    own + below
+}
+
+/// Refuses an existing cgroup that holds processes or is frozen: a
+/// container placed there would share it with whatever runs there (and be
+/// killed with it, or kill it), or hang frozen in its setup.
+fn check_unused(dir: &Path) -> Result<()> {
+    let n = count_processes(dir);
+    if n > 0 {
+        return Err(Error::CgroupInUse {
+            dir: dir.to_path_buf(),
+            why: format!(
+                "already holds {n} process{}",
+                if n == 1 { "" } else { "es" }
+            ),
+        });
+    }
+    let frozen = fs::read_to_string(dir.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1");
+    if frozen {
+        return Err(Error::CgroupInUse {
+            dir: dir.to_path_buf(),
+            why: "is frozen".into(),
+        });
+    }
+    Ok(())
 }
 
 fn systemd_path(p: &str) -> Result<String> {
@@ -250,40 +326,71 @@ fn missing_controller(what: &str, ctl: &str, mount: &Path) -> Error {
 }
 
 impl Placement {
-    /// Creates (or reuses) the container's cgroup directory. Only the leaf
-    /// is the container's: ancestors (like `/rt`) are shared and stay.
-    pub fn create(mount: &Path, path: &str) -> Result<Placement> {
+    /// Where the container's cgroup directory will be, and whether rt will
+    /// make it (`created`) or join an existing one, which must hold no
+    /// processes and not be frozen. Nothing is made yet: the caller
+    /// records the plan first, so that a create killed right after the
+    /// mkdir still knows which directory is its own.
+    pub fn plan(mount: &Path, path: &str) -> Result<Placement> {
         let dir = path
             .split('/')
             .filter(|c| !c.is_empty())
             .fold(mount.to_path_buf(), |d, c| d.join(c));
+        let created = if dir.exists() {
+            check_unused(&dir)?;
+            vec![]
+        } else {
+            vec![dir.clone()]
+        };
+        Ok(Placement {
+            dir,
+            path: path.to_string(),
+            created,
+        })
+    }
+
+    /// Makes the planned directory. Only the leaf is the container's:
+    /// ancestors (like `/rt`) are shared and stay. Returns whether the
+    /// plan changed (another process made the directory meanwhile: it is
+    /// then joined, after the same checks).
+    pub fn make(&mut self) -> Result<bool> {
+        if self.created.is_empty() {
+            return Ok(false);
+        }
         // Another manager may remove an empty ancestor between our mkdirs:
         // try again a few times.
         let mut tries = 0;
         loop {
-            if let Some(parent) = dir.parent() {
+            if let Some(parent) = self.dir.parent() {
                 fs::create_dir_all(parent)
                     .with_ctx(|| format!("create cgroup {}", parent.display()))?;
             }
-            match fs::create_dir(&dir) {
-                Ok(()) => {
-                    return Ok(Placement {
-                        dir: dir.clone(),
-                        path: path.to_string(),
-                        created: vec![dir],
-                    })
-                }
+            match fs::create_dir(&self.dir) {
+                Ok(()) => return Ok(false),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    return Ok(Placement {
-                        dir,
-                        path: path.to_string(),
-                        created: vec![],
-                    })
+                    self.created.clear();
+                    check_unused(&self.dir)?;
+                    return Ok(true);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 5 => tries += 1,
-                Err(e) => return Err(e).with_ctx(|| format!("create cgroup {}", dir.display())),
+                Err(e) => {
+                    return Err(e).with_ctx(|| format!("create cgroup {}", self.dir.display()))
+                }
             }
         }
+    }
+
+    /// Plans and makes the cgroup at once (see [`Placement::plan`]).
+    pub fn create(mount: &Path, path: &str) -> Result<Placement> {
+        let mut p = Placement::plan(mount, path)?;
+        p.make()?;
+        Ok(p)
+    }
+
+    /// Whether rt made this cgroup for the container (and so may kill
+    /// what is in it and remove it).
+    pub fn is_own(&self) -> bool {
+        !self.created.is_empty()
     }
 
     /// An O_PATH-less directory descriptor for clone3's CLONE_INTO_CGROUP.
@@ -411,22 +518,28 @@ mod tests {
 
     #[test]
     fn paths() {
-        assert_eq!(resolve_path(None, "c1", false).unwrap(), "/rt/c1");
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a"), d.path().join("b"));
+        let def = resolve_path(None, &a, "c1", false).unwrap();
+        assert!(def.starts_with("/rt/c1@"), "{def}");
+        assert_eq!(def, resolve_path(None, &a, "c1", false).unwrap());
+        assert_ne!(def, resolve_path(None, &b, "c1", false).unwrap());
+        let root = Path::new("/");
         assert_eq!(
-            resolve_path(Some(Path::new("/a/b")), "c1", false).unwrap(),
+            resolve_path(Some(Path::new("/a/b")), root, "c1", false).unwrap(),
             "/a/b"
         );
-        assert!(resolve_path(Some(Path::new("/a/../b")), "c1", false).is_err());
+        assert!(resolve_path(Some(Path::new("/a/../b")), root, "c1", false).is_err());
         assert_eq!(
-            resolve_path(Some(Path::new("machine-web.slice:rt:c1")), "c1", true).unwrap(),
+            resolve_path(Some(Path::new("machine-web.slice:rt:c1")), root, "c1", true).unwrap(),
             "/machine.slice/machine-web.slice/rt-c1.scope"
         );
         assert_eq!(
-            resolve_path(Some(Path::new(":rt:c1")), "c1", true).unwrap(),
+            resolve_path(Some(Path::new(":rt:c1")), root, "c1", true).unwrap(),
             "/system.slice/rt-c1.scope"
         );
-        assert!(resolve_path(Some(Path::new("/a/b")), "c1", true).is_err());
-        let rel = resolve_path(Some(Path::new("x/y")), "c1", false).unwrap();
+        assert!(resolve_path(Some(Path::new("/a/b")), root, "c1", true).is_err());
+        let rel = resolve_path(Some(Path::new("x/y")), root, "c1", false).unwrap();
         assert!(rel.ends_with("/x/y") && rel.starts_with('/'), "{rel}");
     }
 
@@ -441,8 +554,16 @@ mod tests {
         // Joining an existing cgroup never removes it.
         fs::create_dir(d.path().join("rt/a/c")).unwrap();
         let p = Placement::create(d.path(), "/rt/a/c").unwrap();
+        assert!(!p.is_own());
         p.remove().unwrap();
         assert!(d.path().join("rt/a/c").exists());
+        // One that holds processes is refused, naming it and the count.
+        fs::create_dir(d.path().join("rt/a/d")).unwrap();
+        fs::write(d.path().join("rt/a/d/cgroup.procs"), "7\n8\n").unwrap();
+        let e = Placement::create(d.path(), "/rt/a/d")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("rt/a/d") && e.contains("2 processes"), "{e}");
     }
 
     #[test]

@@ -42,8 +42,10 @@ impl Write {
     }
 }
 
-fn refuse(field: &str, why: &str) -> Error {
-    Error::Unsupported(format!("linux.resources.{field}: {why}"))
+/// A field cgroup v2 has no file for, which runc 1.1.5 ignores there
+/// (silently, but for kernel memory): rt goes on too, and says so.
+fn ignored(field: &str, why: &str) {
+    log::warn!("linux.resources.{field}: ignored, {why}");
 }
 
 fn invalid(field: &str, why: String) -> Error {
@@ -88,11 +90,10 @@ pub fn plan(r: &LinuxResources) -> Result<Vec<Write>> {
         block_io(b, &mut w)?;
     }
     hugetlb(r, &mut w)?;
-    if r.network().is_some() {
-        return Err(refuse(
-            "network",
-            "net_cls and net_prio do not exist on cgroup v2",
-        ));
+    if let Some(n) = r.network() {
+        if n.class_id().is_some() || n.priorities().as_ref().is_some_and(|p| !p.is_empty()) {
+            ignored("network", "net_cls and net_prio do not exist on cgroup v2");
+        }
     }
     if let Some(rdma) = r.rdma() {
         rdma_limits(rdma, &mut w)?;
@@ -107,29 +108,30 @@ pub fn plan(r: &LinuxResources) -> Result<Vec<Write>> {
 fn memory(m: &LinuxMemory, w: &mut Vec<Write>) -> Result<()> {
     // 0 is "not set" for kernel, kernelTCP and reservation: Docker's
     // `update` sends `"kernel": 0, "reservation": 0` with every change.
-    if m.kernel().is_some_and(|k| k != 0) {
-        return Err(refuse(
-            "memory.kernel",
-            "kernel memory limits do not exist on cgroup v2",
-        ));
-    }
-    if m.kernel_tcp().is_some_and(|k| k != 0) {
-        return Err(refuse(
-            "memory.kernelTCP",
-            "kernel TCP memory limits do not exist on cgroup v2",
-        ));
+    let kernel = m.kernel().is_some_and(|k| k != 0);
+    let kernel_tcp = m.kernel_tcp().is_some_and(|k| k != 0);
+    if kernel || kernel_tcp {
+        // runc's words, which callers may look for.
+        let field = match (kernel, kernel_tcp) {
+            (true, true) => "memory.kernel, memory.kernelTCP",
+            (true, false) => "memory.kernel",
+            _ => "memory.kernelTCP",
+        };
+        log::warn!(
+            "linux.resources.{field}: Kernel memory settings are ignored and will be removed"
+        );
     }
     if m.swappiness().is_some() {
-        return Err(refuse(
+        ignored(
             "memory.swappiness",
             "cgroup v2 has no per-cgroup swappiness",
-        ));
+        );
     }
     if m.disable_oom_killer() == Some(true) {
-        return Err(refuse(
+        ignored(
             "memory.disableOOMKiller",
             "cgroup v2 cannot turn the OOM killer off for a cgroup",
-        ));
+        );
     }
     if let Some(l) = m.reservation().filter(|&l| l != 0) {
         w.push(Write::new("memory.low", limit_value(l)));
@@ -163,12 +165,17 @@ fn memory(m: &LinuxMemory, w: &mut Vec<Write>) -> Result<()> {
 
 /// cpu.weight, cpu.max, cpu.max.burst, cpu.idle, cpuset.cpus, cpuset.mems.
 fn cpu(c: &LinuxCpu, w: &mut Vec<Write>) -> Result<()> {
-    if c.realtime_runtime().is_some() || c.realtime_period().is_some() {
-        return Err(refuse(
+    if c.realtime_runtime().is_some_and(|r| r != 0) {
+        ignored(
             "cpu.realtimeRuntime",
-            "cgroup v2 has no real-time CPU budget (the cpu controller refuses \
-             real-time tasks in a cgroup)",
-        ));
+            "cgroup v2 has no real-time CPU budget",
+        );
+    }
+    if c.realtime_period().is_some_and(|p| p != 0) {
+        ignored(
+            "cpu.realtimePeriod",
+            "cgroup v2 has no real-time CPU budget",
+        );
     }
     if let Some(s) = c.shares().filter(|&s| s != 0) {
         w.push(Write::new("cpu.weight", shares_to_weight(s).to_string()));
@@ -213,10 +220,10 @@ fn block_io(b: &LinuxBlockIo, w: &mut Vec<Write>) -> Result<()> {
             .flatten()
             .any(|d| d.leaf_weight().is_some())
     {
-        return Err(refuse(
+        ignored(
             "blockIO.leafWeight",
             "leaf weights do not exist on cgroup v2",
-        ));
+        );
     }
     if let Some(x) = b.weight().filter(|&x| x != 0) {
         w.push(Write::new("io.weight", blkio_to_io_weight(x).to_string()));
@@ -479,8 +486,8 @@ mod tests {
             files(r#"{"cpu": {"period": 50000}}"#),
             pairs(&[("cpu.max", "max 50000")])
         );
-        let e = plan(&res(r#"{"cpu": {"realtimeRuntime": 1000}}"#)).unwrap_err();
-        assert!(e.to_string().contains("cpu.realtimeRuntime"), "{e}");
+        // Ignored with a warning, as runc does on cgroup v2.
+        assert_eq!(files(r#"{"cpu": {"realtimeRuntime": 1000}}"#), vec![]);
     }
 
     #[test]
@@ -512,13 +519,6 @@ mod tests {
         for (json, field) in [
             (r#"{"memory": {"limit": 100, "swap": 50}}"#, "memory.swap"),
             (r#"{"memory": {"swap": 50}}"#, "memory.swap"),
-            (r#"{"memory": {"kernel": 50}}"#, "memory.kernel"),
-            (r#"{"memory": {"kernelTCP": 50}}"#, "memory.kernelTCP"),
-            (r#"{"memory": {"swappiness": 50}}"#, "memory.swappiness"),
-            (
-                r#"{"memory": {"disableOOMKiller": true}}"#,
-                "memory.disableOOMKiller",
-            ),
         ] {
             let e = plan(&res(json)).unwrap_err().to_string();
             assert!(
@@ -526,7 +526,16 @@ mod tests {
                 "{json}: {e}"
             );
         }
-        assert!(plan(&res(r#"{"memory": {"disableOOMKiller": false}}"#)).is_ok());
+        // What runc ignores on cgroup v2: ignored, with a warning.
+        for json in [
+            r#"{"memory": {"kernel": 50}}"#,
+            r#"{"memory": {"kernelTCP": 50}}"#,
+            r#"{"memory": {"swappiness": 50}}"#,
+            r#"{"memory": {"disableOOMKiller": true}}"#,
+            r#"{"memory": {"disableOOMKiller": false}}"#,
+        ] {
+            assert_eq!(files(json), vec![], "{json}");
+        }
     }
 
     #[test]
@@ -561,12 +570,10 @@ mod tests {
             ])
         );
         for (json, field) in [
-            (r#"{"blockIO": {"leafWeight": 10}}"#, "blockIO.leafWeight"),
             (
                 r#"{"hugepageLimits": [{"pageSize": "../x", "limit": 1}]}"#,
                 "hugepageLimits",
             ),
-            (r#"{"network": {"classID": 1}}"#, "network"),
             (r#"{"unified": {"../../escape.max": "1"}}"#, "unified"),
             (r#"{"unified": {"cgroup.procs": "1"}}"#, "unified"),
             (r#"{"unified": {"nodot": "1"}}"#, "unified"),

@@ -18,7 +18,7 @@ use crate::cgroup::{self, Placement};
 use crate::config::spec::Bundle;
 use crate::error::{Context, Error, Result};
 use crate::hooks::{self, Kind};
-use crate::init::InitArgs;
+use crate::init::{Fifo, InitArgs};
 use crate::seccomp::Compiled;
 use crate::spawn::channel::Channel;
 use crate::spawn::namespaces::{self, Plan};
@@ -68,7 +68,7 @@ struct Checked {
 pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     validate_id(&opts.id)?;
     let bundle = Bundle::load(&opts.bundle)?;
-    let checked = check(&bundle, opts)?;
+    let checked = check(root, &bundle, opts)?;
     let console = console::endpoints(checked.terminal, opts.console_socket.as_deref())?;
     let mut undo = Undo {
         locked: Some(root.create_dir(&opts.id)?),
@@ -88,7 +88,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
 
 /// Every check that needs nothing made: the console, the namespaces, the
 /// cgroup's controllers and path, the device program, the seccomp filter.
-fn check(bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> {
+fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> {
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("validated");
     let terminal = process.terminal().unwrap_or(false);
@@ -119,6 +119,7 @@ fn check(bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> {
     let plan = Plan::new(&nss)?;
     let cgroup_path = cgroup::resolve_path(
         linux.and_then(|l| l.cgroups_path().as_deref()),
+        &root.path,
         &opts.id,
         opts.systemd_cgroup,
     )?;
@@ -147,22 +148,24 @@ fn make(
     locked.save(&state)?;
     make_exec_fifo(&locked.dir.join(EXEC_FIFO))?;
 
-    let placement = Placement::create(&c.cgroup_mount, &c.cgroup_path)?;
-    undo.cgroup = Some(placement.clone());
+    // The plan is saved before the mkdir, so that a killed create can
+    // still be cleaned up by delete, which removes only a cgroup that
+    // rt made for this container.
+    let mut placement = Placement::plan(&c.cgroup_mount, &c.cgroup_path)?;
     state.cgroup = Some(placement.clone());
-    // Saved now so that a killed create can still be cleaned up by delete.
     locked.save(&state)?;
+    let changed = placement.make();
+    undo.cgroup = Some(placement.clone());
+    if changed? {
+        state.cgroup = Some(placement.clone());
+        locked.save(&state)?;
+    }
     let cgroup_fd = placement.open_dir()?;
     c.devices.attach(cgroup_fd.as_fd())?;
     // Before the init exists: it is cloned into a cgroup already limited.
     crate::cgroup::resources::apply(&c.cgroup_mount, &placement.dir, &c.limits)?;
 
-    let state_dir = open(
-        &locked.dir,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .ctx("open state dir")?;
+    let exec_fifo = exec_fifo_handle(&locked.dir, &bundle.spec)?;
     let (listen_fds, extra_env) = listen_fds();
     let spec = &bundle.spec;
     let args = InitArgs {
@@ -170,7 +173,7 @@ fn make(
         rootfs: &bundle.rootfs,
         bundle: &bundle.dir,
         plan: &c.plan,
-        state_dir,
+        exec_fifo,
         console_socket: console_sock,
         cgroup_dir: Some(placement.dir.clone()),
         no_pivot: opts.no_pivot,
@@ -250,6 +253,31 @@ fn initial_state(bundle: &Bundle, opts: &CreateOptions) -> State {
     }
 }
 
+/// The init's way to the exec fifo: the fifo itself (O_PATH) when the
+/// container has procfs on /proc to reopen it through, else the state
+/// directory.
+fn exec_fifo_handle(state_dir: &Path, spec: &oci_spec::runtime::Spec) -> Result<Fifo> {
+    let has_proc = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .any(|m| m.destination() == Path::new("/proc") && m.typ().as_deref() == Some("proc"));
+    let (path, flags) = if has_proc {
+        (state_dir.join(EXEC_FIFO), OFlag::O_PATH | OFlag::O_CLOEXEC)
+    } else {
+        (
+            state_dir.to_path_buf(),
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        )
+    };
+    let fd = open(&path, flags, Mode::empty()).with_ctx(|| format!("open {}", path.display()))?;
+    Ok(if has_proc {
+        Fifo::Path(fd)
+    } else {
+        Fifo::StateDir(fd)
+    })
+}
+
 /// The fifo `start` opens to let the init exec: writable by anyone (the
 /// init may run as any user), whatever the umask.
 fn make_exec_fifo(fifo: &Path) -> Result<()> {
@@ -280,7 +308,8 @@ impl Undo {
         if let Some(init) = self.init.take() {
             spawn::kill_and_reap(&init);
         }
-        if let Some(cg) = self.cgroup.take() {
+        // A cgroup rt joined is left as it was: only the init is killed.
+        if let Some(cg) = self.cgroup.take().filter(Placement::is_own) {
             if let Err(e) = cg
                 .kill_all(Duration::from_secs(5))
                 .and_then(|()| cg.remove())

@@ -9,7 +9,7 @@ use super::{hook_state_json, wait_exit, Container, Op, Status};
 use crate::cgroup;
 use crate::error::{Error, Result};
 use crate::hooks::{self, Kind};
-use crate::state::{validate_id, Phase, Root, State};
+use crate::state::{validate_id, Root};
 use crate::sys::pidfd::pidfd_send_signal;
 
 /// Removes a container. A running one needs `force` (it is killed first).
@@ -28,23 +28,11 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
                 return Err(e);
             }
             log::warn!("{e}; removing the container's state anyway");
-            cgroup::remove_default(id);
+            cgroup::remove_default(&root.path, id);
             return locked.remove();
         }
         Err(e) => return Err(e),
     };
-    // A create killed between making the default cgroup and recording it
-    // (nothing ran in it yet).
-    let no_path = |s: &State| {
-        s.config
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().as_ref())
-            .is_none()
-    };
-    if c.state.phase == Phase::Creating && c.state.cgroup.is_none() && no_path(&c.state) {
-        cgroup::remove_default(id);
-    }
     c.status().require(Op::Delete { force }, id)?;
     if let Some(pidfd) = c.init_pidfd() {
         let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
@@ -55,7 +43,10 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     if let Some(shim) = c.shim_pidfd() {
         wait_exit(shim.as_fd(), Duration::from_secs(2));
     }
-    if let Some(cg) = &c.state.cgroup {
+    // Only a cgroup rt made for this container is emptied and removed; in
+    // one it joined, the init's death is all (with a pid namespace, the
+    // kernel kills the rest of the container with it).
+    if let Some(cg) = c.state.cgroup.as_ref().filter(|cg| cg.is_own()) {
         // Frozen processes do not die of SIGKILL until thawed.
         if cg.is_frozen() {
             let _ = cg.set_frozen(false, Duration::ZERO);

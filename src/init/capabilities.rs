@@ -36,9 +36,18 @@ pub fn drop_bounding(c: &LinuxCapabilities) -> Result<()> {
 
 /// Sets permitted, inheritable and effective exactly as given, then the
 /// ambient set. Never raises inheritable or ambient beyond the config.
-pub fn apply(c: &LinuxCapabilities) -> Result<()> {
-    let permitted = convert(c.permitted())?;
-    let effective = convert(c.effective())?;
+/// With `hold_admin`, CAP_SYS_ADMIN stays permitted and effective beyond
+/// the config (to install a seccomp filter without no_new_privs), for
+/// [`release_admin`] to drop right before the exec; returns whether it
+/// was held.
+pub fn apply(c: &LinuxCapabilities, hold_admin: bool) -> Result<bool> {
+    let mut permitted = convert(c.permitted())?;
+    let mut effective = convert(c.effective())?;
+    let hold = hold_admin && !effective.contains(&Cap::CAP_SYS_ADMIN);
+    if hold {
+        permitted.insert(Cap::CAP_SYS_ADMIN);
+        effective.insert(Cap::CAP_SYS_ADMIN);
+    }
     let inheritable = convert(c.inheritable())?;
     let ambient = convert(c.ambient())?;
     // capset never grows the permitted set. Only when it fails (not on
@@ -62,6 +71,35 @@ pub fn apply(c: &LinuxCapabilities) -> Result<()> {
         } else {
             log::debug!("ambient capability {cap} is not permitted and inheritable: skipped");
         }
+    }
+    Ok(hold)
+}
+
+/// Without capabilities in the config: CAP_SYS_ADMIN made effective for
+/// the seccomp filter if it is permitted and not already effective;
+/// returns whether [`release_admin`] must drop it again.
+pub fn raise_admin_for_seccomp() -> bool {
+    let has = |set| caps::has_cap(None, set, Cap::CAP_SYS_ADMIN).unwrap_or(false);
+    if has(CapSet::Effective) || !has(CapSet::Permitted) {
+        return false;
+    }
+    caps::raise(None, CapSet::Effective, Cap::CAP_SYS_ADMIN).is_ok()
+}
+
+/// Drops the CAP_SYS_ADMIN held for the seccomp filter: the only syscalls
+/// rt makes after the filter are these (capget, capset) and the exec.
+/// `permitted` says whether the config keeps it permitted.
+pub fn release_admin(permitted: bool) -> Result<()> {
+    let fail = |e: caps::errors::CapsError| {
+        Error::Invalid(format!(
+            "linux.seccomp: without noNewPrivileges rt installs the filter while it holds \
+             CAP_SYS_ADMIN and drops that capability afterwards, which the profile refuses \
+             (it must allow capget and capset): {e}"
+        ))
+    };
+    caps::drop(None, CapSet::Effective, Cap::CAP_SYS_ADMIN).map_err(fail)?;
+    if !permitted {
+        caps::drop(None, CapSet::Permitted, Cap::CAP_SYS_ADMIN).map_err(fail)?;
     }
     Ok(())
 }

@@ -31,7 +31,7 @@ use crate::tty::console;
 
 pub use process::{finish_process, ProcessSetup};
 use program::wait_and_exec;
-pub use program::{reset_signals, Exec};
+pub use program::{reset_signals, Exec, Fifo};
 pub use rlimits::rlimit_resource;
 
 /// Everything the init needs, prepared by rt before the clone.
@@ -40,9 +40,8 @@ pub struct InitArgs<'a> {
     pub rootfs: &'a Path,
     pub bundle: &'a Path,
     pub plan: &'a Plan,
-    /// The container's state directory (O_PATH): the exec fifo is opened
-    /// through it after the pivot.
-    pub state_dir: OwnedFd,
+    /// How the init reaches the exec fifo once `start` comes.
+    pub exec_fifo: Fifo,
     pub console_socket: Option<OwnedFd>,
     pub cgroup_dir: Option<PathBuf>,
     pub no_pivot: bool,
@@ -64,13 +63,18 @@ pub struct InitArgs<'a> {
 /// Runs the init. Reports failure to rt over the channel and exits.
 pub fn run(args: InitArgs, channel: Channel) -> ! {
     match setup(&args, &channel) {
-        Ok((exec, hook_state)) => {
+        Ok((mut exec, hook_state)) => {
             if channel.send(&FromInit::Ready).is_err() {
                 exit(1);
             }
             drop(channel);
             let start_hooks = hooks::Kind::StartContainer.of(args.spec.hooks().as_ref());
-            let err = wait_and_exec(&args.state_dir, &exec, start_hooks, hook_state.as_deref());
+            let err = wait_and_exec(
+                &args.exec_fifo,
+                &mut exec,
+                start_hooks,
+                hook_state.as_deref(),
+            );
             // Nobody is listening any more: say it on the container's stderr.
             let msg = format!("rt: container init: {err}\n");
             let _ = nix::unistd::write(std::io::stderr(), msg.as_bytes());
@@ -102,7 +106,7 @@ pub struct ExecArgs<'a> {
 /// as a message.
 pub fn run_exec(args: ExecArgs, channel: Channel) -> ! {
     let err = match exec_setup(&args, &channel) {
-        Ok(exec) => {
+        Ok(mut exec) => {
             reset_signals();
             exec.exec()
         }
@@ -153,7 +157,25 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         extra_env: &[],
         seccomp: a.seccomp,
         channel,
+        keep_fds: &[],
     })
+}
+
+/// Descriptors the program keeps for itself in its child processes
+/// (the binary's --log file): every other descriptor rt inherited is
+/// closed in the init and in `rt exec`'s child before the exec.
+static KEEP_IN_CHILD: std::sync::Mutex<Vec<RawFd>> = std::sync::Mutex::new(Vec::new());
+
+/// Keeps `fd` open in the container's init and exec'd processes until
+/// their exec (close-on-exec, as every descriptor of rt's).
+pub fn keep_in_child(fd: RawFd) {
+    if let Ok(mut k) = KEEP_IN_CHILD.lock() {
+        k.push(fd);
+    }
+}
+
+fn kept_in_child() -> Vec<RawFd> {
+    KEEP_IN_CHILD.lock().map(|k| k.clone()).unwrap_or_default()
 }
 
 pub(crate) fn exit(code: i32) -> ! {
@@ -220,6 +242,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         extra_env: &a.extra_env,
         seccomp: a.seccomp,
         channel,
+        keep_fds: &[a.exec_fifo.raw_fd()],
     })?;
     Ok((exec, hook_state))
 }

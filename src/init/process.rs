@@ -5,7 +5,6 @@
 //! shared by the init and by `rt exec`.
 
 use std::ffi::CString;
-use std::os::fd::AsFd;
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -13,12 +12,11 @@ use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::Process;
 
 use super::capabilities;
-use super::program::{find_executable, refuse_runtime_binary, Exec};
+use super::program::{find_executable, refuse_runtime_binary, Exec, ReleaseAdmin};
 use super::rlimits::set_rlimit;
 use crate::error::{Context, Error, Result};
 use crate::rootfs::resolve::open_in_root;
-use crate::seccomp::Compiled;
-use crate::spawn::channel::{Channel, FromInit};
+use crate::spawn::channel::Channel;
 
 /// What the last steps of making a container process need; shared by the
 /// init and by `rt exec`.
@@ -31,65 +29,67 @@ pub struct ProcessSetup<'a> {
     /// Descriptors 3..3+n stay open across the exec.
     pub preserve_fds: i32,
     pub extra_env: &'a [String],
-    /// The container's seccomp filters, installed last (or, without
-    /// no_new_privs, before the capabilities are dropped: installing them
-    /// then needs CAP_SYS_ADMIN).
+    /// The container's seccomp filters, installed right before the exec
+    /// (with an agent, at the end of [`finish_process`]).
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
     /// To rt: a seccomp agent's listener goes there.
     pub channel: &'a Channel,
+    /// Descriptors the process still needs until its exec (besides the
+    /// channel): every other one above the preserved ones is closed.
+    pub keep_fds: &'a [std::os::fd::RawFd],
 }
 
-/// The process's own settings: session keyring, early seccomp, rlimits
-/// and scheduling, identity and capabilities, umask, cwd, no_new_privs,
-/// and the program to exec. Returns what to pass to execve; every
-/// descriptor but stdio and the preserved ones is close-on-exec by then.
+/// The process's own settings: session keyring, rlimits and scheduling,
+/// identity and capabilities, umask, cwd, no_new_privs, the program to
+/// exec and the descriptors it keeps. Returns what to pass to execve;
+/// every descriptor but stdio and the preserved ones is close-on-exec by
+/// then.
+///
+/// The seccomp filters go in after all of this, so a profile need only
+/// allow what the container's program needs: rt's own last syscalls are
+/// the exec itself and, without no_new_privs, capget and capset to drop
+/// the CAP_SYS_ADMIN that installing the filter needed (older profiles,
+/// Docker's of 2017 among them, allow none of openat2, close_range or
+/// clone3). With a seccomp agent the filters go in at the end of this
+/// function instead, for the listener to reach rt over the channel.
 pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     let process = a.process;
     let nnp = process.no_new_privileges().unwrap_or(false);
-    // Before any seccomp filter: the container's own profile may deny
-    // keyctl (Docker's default does, and sets no noNewPrivileges, so the
-    // filter goes in early below).
     if !a.no_new_keyring {
         join_session_keyring()?;
     }
-    let early = install_early_seccomp(a, nnp)?;
     limits_and_scheduling(process)?;
-    set_identity(process, a.in_userns)?;
+    // The cwd is entered with rt's rights first, as runc does: a cwd only
+    // root can enter still works for a container user. Denied, it is
+    // tried again as the user (a directory rt's root may not search: a
+    // user namespace's, a root-squashed NFS export's).
+    let in_cwd = enter_cwd_as_root(process)?;
+    let hold_admin = a.seccomp.is_some() && !nnp;
+    let held = set_identity(process, a.in_userns, hold_admin)?;
     set_umask(process);
-    enter_cwd(process)?;
+    if !in_cwd {
+        enter_cwd(process).map_err(|e| cwd_error(process, e))?;
+    }
     if nnp {
         nix::sys::prctl::set_no_new_privs().ctx("noNewPrivileges: prctl")?;
     }
     let mut exec = program(process, a.extra_env)?;
-    close_inherited_fds(a.preserve_fds)?;
-    if early.is_none() {
-        exec.seccomp = a.seccomp.cloned();
+    close_inherited_fds(a)?;
+    exec.seccomp = a.seccomp.cloned();
+    exec.release_admin = held;
+    if a.seccomp.is_some_and(|f| f.has_agent()) {
+        exec.install_seccomp_now(a.channel)?;
     }
     Ok(exec)
 }
 
 /// A fresh session keyring, so the container cannot read the host's.
+/// Before the seccomp filter, which may deny keyctl (Docker's does).
 fn join_session_keyring() -> Result<()> {
     match crate::sys::process::join_new_session_keyring() {
         Ok(()) | Err(nix::Error::ENOSYS) => Ok(()),
         Err(e) => Err(e).ctx("join a new session keyring"),
     }
-}
-
-/// The seccomp filters go in early without no_new_privs (installing them
-/// needs CAP_SYS_ADMIN, about to be dropped), and with a seccomp agent,
-/// which must get its listener from rt while the channel is open (rt
-/// forwards it at once, so a notifying syscall of ours is answered).
-/// Returns the filters installed here.
-fn install_early_seccomp<'a>(a: &ProcessSetup<'a>, nnp: bool) -> Result<Option<&'a Compiled>> {
-    let early = a.seccomp.filter(|f| !nnp || f.has_agent());
-    if let Some(f) = early {
-        if let Some(listener) = crate::seccomp::install(f)? {
-            a.channel
-                .send_with_fd(&FromInit::SeccompListener, Some(listener.as_fd()))?;
-        }
-    }
-    Ok(early)
 }
 
 /// rlimits, then the scheduler and I/O priority, while the capabilities
@@ -109,8 +109,13 @@ fn limits_and_scheduling(process: &Process) -> Result<()> {
 
 /// Groups, gid, uid, keeping capabilities across the switch, then the
 /// capability sets. In a user namespace setgroups may be denied; an
-/// empty group list is then fine.
-fn set_identity(process: &Process, in_userns: bool) -> Result<()> {
+/// empty group list is then fine. With `hold_admin`, CAP_SYS_ADMIN stays
+/// effective for the seccomp filter; returns how to release it then.
+fn set_identity(
+    process: &Process,
+    in_userns: bool,
+    hold_admin: bool,
+) -> Result<Option<ReleaseAdmin>> {
     let user = process.user();
     if let Some(caps) = process.capabilities() {
         capabilities::drop_bounding(caps)?;
@@ -134,10 +139,20 @@ fn set_identity(process: &Process, in_userns: bool) -> Result<()> {
     nix::unistd::setresuid(uid, uid, uid)
         .with_ctx(|| format!("process.user.uid: setresuid {uid}"))?;
     let _ = nix::sys::prctl::set_keepcaps(false);
-    if let Some(caps) = process.capabilities() {
-        capabilities::apply(caps)?;
+    match process.capabilities() {
+        Some(caps) => {
+            let held = capabilities::apply(caps, hold_admin)?;
+            let permitted = caps
+                .permitted()
+                .as_ref()
+                .is_some_and(|p| p.contains(&oci_spec::runtime::Capability::SysAdmin));
+            Ok(held.then_some(ReleaseAdmin { permitted }))
+        }
+        None if hold_admin && capabilities::raise_admin_for_seccomp() => {
+            Ok(Some(ReleaseAdmin { permitted: true }))
+        }
+        None => Ok(None),
     }
-    Ok(())
 }
 
 fn set_umask(process: &Process) {
@@ -145,8 +160,8 @@ fn set_umask(process: &Process) {
     nix::sys::stat::umask(Mode::from_bits_truncate(mask));
 }
 
-/// The cwd as the container user, resolved inside the root and never
-/// through a magic link (CVE-2024-21626).
+/// The cwd, resolved inside the root and never through a magic link
+/// (CVE-2024-21626).
 fn enter_cwd(process: &Process) -> Result<()> {
     let slash = nix::fcntl::open(
         "/",
@@ -154,13 +169,28 @@ fn enter_cwd(process: &Process) -> Result<()> {
         Mode::empty(),
     )
     .ctx("open /")?;
-    let cwd = open_in_root(
-        slash.as_fd(),
-        process.cwd(),
-        libc::O_PATH | libc::O_DIRECTORY,
-    )
-    .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
-    nix::unistd::fchdir(&cwd).with_ctx(|| format!("process.cwd: chdir {}", process.cwd().display()))
+    let cwd = open_in_root(slash.as_fd(), process.cwd(), libc::O_PATH | libc::O_DIRECTORY)?;
+    nix::unistd::fchdir(&cwd).with_ctx(|| format!("chdir {}", process.cwd().display()))
+}
+
+/// The first try, with rt's rights: true when in the cwd, false when
+/// permission was denied (to try again as the container user).
+fn enter_cwd_as_root(process: &Process) -> Result<bool> {
+    match enter_cwd(process) {
+        Ok(()) => Ok(true),
+        Err(e) if matches!(e.errno(), Some(nix::Error::EACCES | nix::Error::EPERM)) => Ok(false),
+        Err(e) => Err(Error::Invalid(format!("process.cwd: {e}"))),
+    }
+}
+
+/// The second try failed too.
+fn cwd_error(process: &Process, e: Error) -> Error {
+    let who = process.user();
+    Error::Invalid(format!(
+        "process.cwd: {e} (denied to rt, then to the container user {}:{})",
+        who.uid(),
+        who.gid()
+    ))
 }
 
 /// The environment (with HOME) and the program, found and checked.
@@ -185,13 +215,23 @@ fn program(process: &Process, extra_env: &[String]) -> Result<Exec> {
         argv: args.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
         envp: env.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
         seccomp: None,
+        release_admin: None,
     })
 }
 
 /// Only stdio and the preserved descriptors cross the exec
-/// (CVE-2024-21626): everything else is marked close-on-exec.
-fn close_inherited_fds(preserve_fds: i32) -> Result<()> {
-    let first = 3 + preserve_fds.max(0) as u32;
+/// (CVE-2024-21626): everything else is marked close-on-exec, and what
+/// the process no longer needs (rt's cgroup and state directories,
+/// whatever rt's caller left open) is closed now, so that a waiting init
+/// holds none of the host's descriptors.
+fn close_inherited_fds(a: &ProcessSetup) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let first = 3 + a.preserve_fds.max(0) as u32;
+    let mut keep = a.keep_fds.to_vec();
+    keep.push(a.channel.as_raw_fd());
+    keep.extend(super::kept_in_child());
+    crate::sys::fd::close_from_except(first, &keep)
+        .ctx("close the descriptors the container's process does not need")?;
     crate::sys::fd::cloexec_from(first).ctx("mark descriptors close-on-exec")?;
     for fd in 3..first as i32 {
         // A caller-passed number; harmless if closed.

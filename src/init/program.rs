@@ -3,7 +3,7 @@
 //! signals reset, the late seccomp filters, execve.
 
 use std::ffi::CString;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -13,6 +13,7 @@ use nix::sys::stat::Mode;
 use super::exit;
 use crate::error::{Error, Result};
 use crate::hooks;
+use crate::spawn::channel::{Channel, FromInit};
 use crate::state::EXEC_FIFO;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -22,19 +23,54 @@ pub struct Exec {
     pub(super) path: CString,
     pub(super) argv: Vec<CString>,
     pub(super) envp: Vec<CString>,
-    /// With no_new_privs, the seccomp filters go in right before execve,
-    /// so a profile need not allow the runtime's own last steps.
+    /// The seccomp filters, installed right before execve so a profile
+    /// need not allow the runtime's own last steps; None once installed.
     pub(super) seccomp: Option<crate::seccomp::Compiled>,
+    /// CAP_SYS_ADMIN held for installing the filters without no_new_privs,
+    /// dropped right after them.
+    pub(super) release_admin: Option<ReleaseAdmin>,
+}
+
+/// CAP_SYS_ADMIN to drop after the seccomp filters; `permitted` says
+/// whether it stays in the permitted set.
+#[derive(Debug, Clone, Copy)]
+pub struct ReleaseAdmin {
+    pub permitted: bool,
 }
 
 impl Exec {
-    /// Installs the late seccomp filters, if any, and execs. Returns only
-    /// on error.
-    pub(super) fn exec(&self) -> Error {
-        if let Some(f) = &self.seccomp {
-            if let Err(e) = crate::seccomp::install(f) {
+    /// Installs the seccomp filters now, for a profile with an agent: the
+    /// listener goes to rt over the channel, which rt forwards at once,
+    /// so syscalls of ours the profile notifies are answered.
+    pub(super) fn install_seccomp_now(&mut self, channel: &Channel) -> Result<()> {
+        let Some(f) = self.seccomp.take() else {
+            return Ok(());
+        };
+        let listener = crate::seccomp::install(&f)?;
+        self.release_held_admin()?;
+        if let Some(listener) = listener {
+            channel.send_with_fd(&FromInit::SeccompListener, Some(listener.as_fd()))?;
+        }
+        Ok(())
+    }
+
+    fn release_held_admin(&mut self) -> Result<()> {
+        match self.release_admin.take() {
+            Some(r) => super::capabilities::release_admin(r.permitted),
+            None => Ok(()),
+        }
+    }
+
+    /// Installs the seccomp filters, if not yet, drops what was held for
+    /// them, and execs. Returns only on error.
+    pub(super) fn exec(&mut self) -> Error {
+        if let Some(f) = self.seccomp.take() {
+            if let Err(e) = crate::seccomp::install(&f) {
                 return e;
             }
+        }
+        if let Err(e) = self.release_held_admin() {
+            return e;
         }
         match nix::unistd::execve(&self.path, &self.argv, &self.envp) {
             Err(e) => Error::Sys {
@@ -46,21 +82,62 @@ impl Exec {
     }
 }
 
+/// Where the init finds the exec fifo.
+pub enum Fifo {
+    /// An O_PATH descriptor of the fifo itself, reopened for writing
+    /// through the container's procfs (/proc/self/fd/N): the waiting init
+    /// holds no host directory.
+    Path(OwnedFd),
+    /// The state directory (O_PATH), for a container without procfs on
+    /// /proc.
+    StateDir(OwnedFd),
+}
+
+impl Fifo {
+    pub(super) fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        match self {
+            Fifo::Path(fd) | Fifo::StateDir(fd) => fd.as_raw_fd(),
+        }
+    }
+
+    /// Opens the fifo for writing; blocks until `rt start` opens it.
+    fn open_for_writing(&self) -> nix::Result<OwnedFd> {
+        use std::os::fd::AsRawFd;
+        match self {
+            Fifo::Path(fd) => {
+                // The container's /proc, which rt mounted: procfs or refused.
+                let proc = Path::new("/proc");
+                let fs = nix::sys::statfs::statfs(proc)?;
+                if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC {
+                    return Err(nix::Error::EXDEV);
+                }
+                nix::fcntl::open(
+                    &proc.join(format!("self/fd/{}", fd.as_raw_fd())),
+                    OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+            }
+            Fifo::StateDir(dir) => openat(
+                dir,
+                EXEC_FIFO,
+                OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            ),
+        }
+    }
+}
+
 /// Blocks until `rt start` opens the fifo, runs the startContainer hooks,
 /// tells `start` how they went ("0", or "1" and the error), then execs.
 /// Returns only on error.
 pub(super) fn wait_and_exec(
-    state_dir: &OwnedFd,
-    exec: &Exec,
+    fifo: &Fifo,
+    exec: &mut Exec,
     start_hooks: &[oci_spec::runtime::Hook],
     hook_state: Option<&str>,
 ) -> Error {
-    let fifo = match openat(
-        state_dir,
-        EXEC_FIFO,
-        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    ) {
+    let fifo = match fifo.open_for_writing() {
         Ok(f) => f,
         Err(e) => {
             return Error::Sys {

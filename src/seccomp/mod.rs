@@ -105,8 +105,9 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    /// An agent must get the listener while the process still runs rt's
-    /// code, so such a profile is installed early (during setup).
+    /// An agent must get the listener while the process still talks to
+    /// rt, so such a profile is installed at the end of setup, not at the
+    /// exec.
     pub fn has_agent(&self) -> bool {
         self.notify.is_some()
     }
@@ -207,11 +208,18 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
     let default = action(profile.default_action(), profile.default_errno_ret())?;
     let (all, by_action) = rules_by_action(profile)?;
     let mut programs = vec![x32_guard()];
-    if default != SeccompAction::Allow {
-        programs.push(build(all, default, SeccompAction::Allow)?);
-    }
     for (_, (act, rules)) in by_action {
         programs.push(build(rules, SeccompAction::Allow, act)?);
+    }
+    // The default filter last: once it is in, seccomp(2) itself must pass
+    // it, which an allow-list profile need not allow.
+    if default != SeccompAction::Allow {
+        let newest = all.keys().max().copied();
+        let mut prog = build(all, default, SeccompAction::Allow)?;
+        if let Some(newest) = newest {
+            prog = newer_than_profile_enosys(newest, prog);
+        }
+        programs.push(prog);
     }
     let notify_at = mark_notify(&mut programs);
     if wait_killable && notify_at.is_empty() {
@@ -347,6 +355,35 @@ fn mark_notify(programs: &mut [BpfProgram]) -> Vec<usize> {
     notify_at
 }
 
+/// The default filter, preceded by: a syscall numbered above every one
+/// the profile names gets ENOSYS, not the default action. A profile
+/// written before the syscall existed cannot mean to refuse it, and
+/// ENOSYS is what makes a program fall back to the older call it
+/// replaces (glibc's rseq, clone3, faccessat2...); runc does the same.
+/// Only for the native architecture: the x32 guard and the architecture
+/// check of the filter itself still apply.
+fn newer_than_profile_enosys(newest: i64, prog: BpfProgram) -> BpfProgram {
+    use seccompiler::sock_filter;
+    const LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const JEQ_K: u16 = 0x05 | 0x10; // BPF_JMP | BPF_JEQ | BPF_K
+    const JGT_K: u16 = 0x05 | 0x20; // BPF_JMP | BPF_JGT | BPF_K
+    const RET_K: u16 = 0x06;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    let ins = |code, jt, jf, k| sock_filter { code, jt, jf, k };
+    let mut out = vec![
+        // seccomp_data.arch is at offset 4, .nr at 0.
+        ins(LD_W_ABS, 0, 0, 4),
+        ins(JEQ_K, 0, 3, AUDIT_ARCH_X86_64),
+        ins(LD_W_ABS, 0, 0, 0),
+        ins(JGT_K, 0, 1, newest as u32),
+        ins(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
+    ];
+    // Jumps in BPF are relative and only forward: the program after the
+    // stub is unchanged.
+    out.extend(prog);
+    out
+}
+
 /// A filter that kills the process on any x32 syscall, allowing the rest.
 fn x32_guard() -> BpfProgram {
     use seccompiler::sock_filter;
@@ -374,8 +411,8 @@ fn x32_guard() -> BpfProgram {
 }
 
 /// Installs the filters in the calling thread. Without no_new_privs this
-/// needs CAP_SYS_ADMIN, so the init installs them before dropping its
-/// capabilities then. Returns the notification listener, if the profile
+/// needs CAP_SYS_ADMIN, which the init holds for it until right after
+/// (see `init::process::finish_process`). Returns the notification listener, if the profile
 /// has an agent.
 pub fn install(c: &Compiled) -> Result<Option<std::os::fd::OwnedFd>> {
     let mut listener = None;

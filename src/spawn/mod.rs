@@ -71,6 +71,7 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
     }
 
     let parent_raw = parent_ch.as_raw_fd();
+    let cgroup_raw = cgroup.map(|c| c.as_raw_fd());
     let init = clone_into(plan.clone_flags.bits() as u64, cgroup, move || {
         // The child keeps only its own end of the channel, so that it sees
         // EOF if rt dies, and none of rt's lock (see InitArgs::state_lock).
@@ -78,6 +79,10 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
         // (it leaves with _exit or exec).
         close_in_child(parent_raw);
         if let Some(fd) = state_lock {
+            close_in_child(fd);
+        }
+        // The cgroup directory was for clone3 only.
+        if let Some(fd) = cgroup_raw {
             close_in_child(fd);
         }
         child_init(child_ch)

@@ -42,6 +42,30 @@ pub fn cloexec_from(first: u32) -> nix::Result<()> {
     nix::errno::Errno::result(r).map(drop)
 }
 
+/// Closes every descriptor from `first` up but those in `keep`
+/// (close_range over the gaps).
+pub fn close_from_except(first: u32, keep: &[RawFd]) -> nix::Result<()> {
+    let mut keep: Vec<u32> = keep
+        .iter()
+        .filter_map(|&k| u32::try_from(k).ok())
+        .filter(|&k| k >= first)
+        .collect();
+    keep.sort_unstable();
+    keep.dedup();
+    let mut lo = first;
+    for k in keep.into_iter().chain(std::iter::once(u32::MAX)) {
+        if k > lo {
+            let hi = if k == u32::MAX { u32::MAX } else { k - 1 };
+            // SAFETY: closes descriptors nothing in this process uses any
+            // more: the caller keeps what it still needs.
+            let r = unsafe { libc::syscall(libc::SYS_close_range, lo, hi, 0) };
+            nix::errno::Errno::result(r)?;
+        }
+        lo = k.saturating_add(1);
+    }
+    Ok(())
+}
+
 /// dup2(2) of `from` onto the number `to` (stdio of a process about to
 /// exec, or of the shim).
 pub fn dup2_onto(from: impl AsFd, to: RawFd) -> nix::Result<()> {

@@ -19,6 +19,14 @@ pub use rt_testkit::unique_id;
 
 pub const CGROUP2: &str = "/sys/fs/cgroup/unified";
 
+/// The cgroup rt gives container `id` of the state root `root` when its
+/// config names none, relative to the hierarchy (`rt/<id>@<hash>`).
+pub fn default_cgroup(root: &Path, id: &str) -> String {
+    rt::cgroup::default_path(root, id)
+        .trim_start_matches('/')
+        .to_string()
+}
+
 /// Panics unless the tests run as root: they make namespaces, mounts and
 /// cgroups, and a silent skip would pass without testing anything.
 pub fn require_root() {
@@ -196,7 +204,7 @@ impl Drop for Rt {
         for id in self.kit.delete_all() {
             // A test that failed half-way through a create may have left
             // the cgroup behind; remove it (empty cgroups only).
-            let _ = fs::remove_dir(Path::new(CGROUP2).join("rt").join(&id));
+            let _ = fs::remove_dir(Path::new(CGROUP2).join(default_cgroup(self.root(), &id)));
         }
     }
 }
@@ -232,7 +240,8 @@ pub fn leaks(rt: &Rt, id: &str, bundle: &Bundle) -> Vec<String> {
     if state_dir.exists() {
         found.push(format!("state dir {}", state_dir.display()));
     }
-    let cg = Path::new(CGROUP2).join("rt").join(id);
+    let rel = default_cgroup(rt.root(), id);
+    let cg = Path::new(CGROUP2).join(&rel);
     if cg.exists() {
         found.push(format!("cgroup {}", cg.display()));
     }
@@ -245,7 +254,7 @@ pub fn leaks(rt: &Rt, id: &str, bundle: &Bundle) -> Vec<String> {
     }
     // A process still in the container's cgroup (the init is cloned
     // straight into it, so every container process is there).
-    let cg_line = format!("0::/rt/{id}");
+    let cg_line = format!("0::/{rel}");
     for entry in fs::read_dir("/proc").unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         if !name.bytes().all(|b| b.is_ascii_digit()) {

@@ -64,6 +64,7 @@ pub fn init(cli: &Cli) {
             .open(p)
             .map_err(|e| eprintln!("rt: cannot open --log {}: {e}", p.display()))
             .ok()
+            .inspect(|f| rt::init::keep_in_child(std::os::fd::AsRawFd::as_raw_fd(f)))
             .map(Mutex::new)
     });
     let logger = Logger {

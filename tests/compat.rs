@@ -1,0 +1,421 @@
+//! Situations from configs and callers rt's own tests did not write
+//! (issue 23): where runc 1.1.5 behaves one way and rt must too, or
+//! where runc is wrong and rt must not be.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use serde_json::json;
+
+/// A cgroup made by the test (not by rt), removed when dropped; a host
+/// process the test put in it is killed by its pid first.
+struct TestCgroup {
+    dir: PathBuf,
+    path: String,
+    guests: Vec<std::process::Child>,
+}
+
+impl TestCgroup {
+    fn new(tag: &str) -> TestCgroup {
+        let path = format!("/rt-test-{}", unique_id(tag));
+        let dir = Path::new(CGROUP2).join(path.trim_start_matches('/'));
+        fs::create_dir(&dir).unwrap();
+        TestCgroup {
+            dir,
+            path,
+            guests: vec![],
+        }
+    }
+
+    /// A path for a config that rt will make (and remove) itself.
+    fn unmade(tag: &str) -> TestCgroup {
+        let c = TestCgroup::new(tag);
+        fs::remove_dir(&c.dir).unwrap();
+        c
+    }
+
+    /// Starts `sleep 1000` on the host and moves it into the cgroup.
+    fn add_guest(&mut self) -> u32 {
+        let child = std::process::Command::new("sleep")
+            .arg("1000")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        self.guests.push(child);
+        fs::write(self.dir.join("cgroup.procs"), pid.to_string()).unwrap();
+        pid
+    }
+}
+
+impl Drop for TestCgroup {
+    fn drop(&mut self) {
+        for g in &mut self.guests {
+            let _ = g.kill();
+            let _ = g.wait();
+        }
+        let _ = fs::write(self.dir.join("cgroup.freeze"), "0");
+        let _ = fs::remove_dir(&self.dir);
+    }
+}
+
+fn cgroup_of(pid: i64) -> String {
+    fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        .unwrap()
+}
+
+#[test]
+fn one_id_under_two_state_roots_gets_two_cgroups() {
+    // No cgroupsPath: each root's container has a cgroup of its own, and
+    // deleting one never reaches the other (runc 1.1.5 and rt before
+    // this used one cgroup per id, and cgroup.kill killed both).
+    let (a, b) = (Rt::new(), Rt::new());
+    let bundle = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("web");
+    let pa = a.detached(&bundle, &id);
+    let pb = b.detached(&bundle, &id);
+    assert_ne!(cgroup_of(pa), cgroup_of(pb));
+    b.ok(&["delete", "-f", &id]);
+    assert!(!alive(pb));
+    assert!(alive(pa), "deleting B's {id} killed A's");
+    assert_eq!(a.status(&id), "running");
+    a.ok(&["delete", "-f", &id]);
+    assert_no_leaks(&a, &id, &bundle);
+    assert_no_leaks(&b, &id, &bundle);
+}
+
+#[test]
+fn a_create_into_a_cgroup_in_use_is_refused_and_the_other_container_lives() {
+    let rt = Rt::new();
+    let shared = TestCgroup::unmade("shared");
+    let mut bundle = Bundle::busybox(&["sleep", "1000"]);
+    bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(shared.path));
+    let first = unique_id("first");
+    let pid = rt.detached(&bundle, &first);
+    // A second container asking for the same cgroup (runc 1.1.5 goes
+    // ahead, and its failed create then kills the first container).
+    let second = unique_id("second");
+    let err = rt.fails(&[
+        "create",
+        "--bundle",
+        bundle.path().to_str().unwrap(),
+        &second,
+    ]);
+    assert_one_line_error(&err, &[&shared.path, "holds 1 process"]);
+    assert!(rt.state_missing(&second), "nothing left of {second}");
+    assert!(alive(pid), "the refused create killed the first container");
+    assert_eq!(rt.status(&first), "running");
+    assert!(shared.dir.exists());
+    // The cgroup is the first container's: rt made it, and removes it.
+    rt.ok(&["delete", "-f", &first]);
+    assert!(!shared.dir.exists());
+    assert_no_leaks(&rt, &first, &bundle);
+}
+
+#[test]
+fn a_create_into_a_frozen_cgroup_is_refused() {
+    let rt = Rt::new();
+    let frozen = TestCgroup::new("frozen");
+    fs::write(frozen.dir.join("cgroup.freeze"), "1").unwrap();
+    let mut bundle = Bundle::busybox(&["true"]);
+    bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(frozen.path));
+    let id = unique_id("intofrozen");
+    let err = rt.fails(&["create", "--bundle", bundle.path().to_str().unwrap(), &id]);
+    assert_one_line_error(&err, &[&frozen.path, "is frozen"]);
+    assert!(frozen.dir.exists(), "rt removed a cgroup it did not make");
+    assert_no_leaks(&rt, &id, &bundle);
+}
+
+#[test]
+fn delete_never_kills_or_removes_a_cgroup_rt_did_not_make() {
+    let rt = Rt::new();
+    let mut joined = TestCgroup::new("joined");
+    let mut bundle = Bundle::busybox(&["sleep", "1000"]);
+    bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(joined.path));
+    let id = unique_id("joiner");
+    let init = rt.detached(&bundle, &id);
+    // Someone else's process, put in the cgroup after the create.
+    let guest = joined.add_guest();
+    rt.ok(&["delete", "-f", &id]);
+    assert!(!alive(init));
+    assert!(
+        alive(guest as i64),
+        "delete killed a process of a cgroup rt did not make"
+    );
+    assert!(
+        joined.dir.exists(),
+        "delete removed a cgroup rt did not make"
+    );
+    assert!(rt.state_missing(&id));
+}
+
+/// Debian's runc 1.1.5, for side-by-side runs.
+const RUNC: &str = "/usr/sbin/runc";
+
+fn require_runc() {
+    assert!(
+        Path::new(RUNC).exists(),
+        "{RUNC} missing: apt-get install runc (Debian's 1.1.5, the reference here)"
+    );
+}
+
+/// `runc run` of `bundle` as `id` on cgroup v2: on a hybrid host runc
+/// would manage cgroup v1, so it runs in a mount namespace of its own
+/// with the unified hierarchy bound on /sys/fs/cgroup. Returns (success,
+/// stderr). Leaves nothing: runc's container, state root and cgroup go.
+fn runc_run_on_v2(bundle: &Bundle, id: &str) -> (bool, String) {
+    require_runc();
+    let root = tempfile::tempdir().unwrap();
+    let script = format!(
+        "mount --make-rprivate / && mount --bind {CGROUP2} /sys/fs/cgroup && \
+         exec {RUNC} --root {} run --bundle {} {id}",
+        root.path().display(),
+        bundle.path().display()
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new(RUNC)
+        .arg("--root")
+        .arg(root.path())
+        .args(["delete", "-f", id])
+        .output();
+    let _ = fs::remove_dir(Path::new(CGROUP2).join(id));
+    (out.status.success(), stderr(&out))
+}
+
+/// Every `linux.resources` field rt used to refuse, run on rt and on
+/// runc 1.1.5 (cgroup v2): where runc ignores a field (with a warning or
+/// without), rt goes on with a warning naming it, on stderr and in
+/// --log; where runc fails, rt fails with one line naming the field.
+#[test]
+fn resources_cgroup_v2_lacks_are_handled_as_runc_does() {
+    let kernel_warning = "Kernel memory settings are ignored and will be removed";
+    // (resources, what rt's warning names; None: both must fail)
+    let cases: &[(serde_json::Value, Option<&str>)] = &[
+        (
+            json!({"memory": {"kernel": 1048576}}),
+            Some("memory.kernel"),
+        ),
+        (
+            json!({"memory": {"kernelTCP": 1048576}}),
+            Some("memory.kernelTCP"),
+        ),
+        (
+            json!({"memory": {"kernel": 1048576, "kernelTCP": 1048576}}),
+            Some("memory.kernel, memory.kernelTCP"),
+        ),
+        (
+            json!({"memory": {"swappiness": 60}}),
+            Some("memory.swappiness"),
+        ),
+        (
+            json!({"memory": {"disableOOMKiller": true}}),
+            Some("memory.disableOOMKiller"),
+        ),
+        (
+            json!({"cpu": {"realtimeRuntime": 1000}}),
+            Some("cpu.realtimeRuntime"),
+        ),
+        (
+            json!({"cpu": {"realtimePeriod": 1000}}),
+            Some("cpu.realtimePeriod"),
+        ),
+        (
+            json!({"blockIO": {"leafWeight": 500}}),
+            Some("blockIO.leafWeight"),
+        ),
+        (
+            json!({"blockIO": {"weightDevice": [{"major": 8, "minor": 0, "leafWeight": 500}]}}),
+            Some("blockIO.leafWeight"),
+        ),
+        (json!({"network": {"classID": 1}}), Some("network")),
+        (
+            json!({"network": {"priorities": [{"name": "eth0", "priority": 1}]}}),
+            Some("network"),
+        ),
+        (json!({"memory": {"limit": 2097152, "swap": 1048576}}), None),
+    ];
+    let rt = Rt::new();
+    let log_dir = tempfile::tempdir().unwrap();
+    for (i, (resources, warns)) in cases.iter().enumerate() {
+        let mut b = Bundle::busybox(&["true"]);
+        b.edit(|c| c["linux"]["resources"] = resources.clone());
+        let (runc_ok, runc_err) = runc_run_on_v2(&b, &unique_id("runcres"));
+        let id = unique_id("res");
+        let log = log_dir.path().join(format!("{i}.log"));
+        let out = rt.run(&[
+            "--log",
+            log.to_str().unwrap(),
+            "run",
+            "--bundle",
+            b.path().to_str().unwrap(),
+            &id,
+        ]);
+        let err = stderr(&out);
+        assert_eq!(
+            out.status.success(),
+            runc_ok,
+            "{resources}: rt: {err}; runc: {runc_err}"
+        );
+        match warns {
+            Some(field) => {
+                let line = format!("rt: warning: linux.resources.{field}");
+                let warning = err.lines().find(|l| l.starts_with(&line));
+                let warning = warning.unwrap_or_else(|| panic!("{resources}: {err:?}"));
+                if runc_err.contains(kernel_warning) {
+                    assert!(warning.contains(kernel_warning), "runc's words: {warning}");
+                }
+                let logged = fs::read_to_string(&log).unwrap();
+                assert!(
+                    logged.contains("level=warning") && logged.contains(&line[13..]),
+                    "{resources}: --log has it: {logged}"
+                );
+            }
+            None => assert_one_line_error(&err, &["linux.resources.memory.swap"]),
+        }
+        assert_no_leaks(&rt, &id, &b);
+    }
+}
+
+/// A directory in the rootfs with owner `uid:gid` (host ids) and `mode`.
+fn make_dir(b: &Bundle, name: &str, uid: u32, gid: u32, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let d = b.rootfs().join(name);
+    fs::create_dir(&d).unwrap();
+    std::os::unix::fs::chown(&d, Some(uid), Some(gid)).unwrap();
+    fs::set_permissions(&d, fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// A cwd only root can enter works for a container user, in `create` and
+/// in `exec --user`: like runc, rt enters it before dropping privileges.
+#[test]
+fn a_cwd_only_root_can_enter_works_for_a_container_user() {
+    const SCRIPT: &str = "id -u; pwd; ls . >/dev/null 2>&1 || echo cannot-list";
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sh", "-c", SCRIPT]);
+    make_dir(&b, "secret", 0, 0, 0o700);
+    b.edit(|c| {
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["cwd"] = json!("/secret");
+    });
+    let id = unique_id("rootcwd");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "create: {err}");
+    assert_eq!(out, "1000\n/secret\ncannot-list\n");
+    assert_no_leaks(&rt, &id, &b);
+
+    b.edit(|c| {
+        c["process"]["user"] = json!({"uid": 0, "gid": 0});
+        c["process"]["cwd"] = json!("/");
+        c["process"]["args"] = json!(["sleep", "1000"]);
+    });
+    let id = unique_id("rootcwdexec");
+    rt.detached(&b, &id);
+    let out = rt.run(&[
+        "exec",
+        "--user",
+        "1000:1000",
+        "--cwd",
+        "/secret",
+        &id,
+        "sh",
+        "-c",
+        SCRIPT,
+    ]);
+    assert!(out.status.success(), "exec: {}", stderr(&out));
+    assert_eq!(stdout(&out), "1000\n/secret\ncannot-list\n");
+    rt.ok(&["delete", "-f", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}
+
+/// In a user namespace, a directory whose group is not mapped is closed
+/// to the container's root (no capability over it) but open to its
+/// owner: rt enters it as the user once denied as root. One closed to
+/// both fails in one line naming process.cwd.
+#[test]
+fn a_cwd_root_may_not_enter_is_tried_again_as_the_user() {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "id -u; pwd"]);
+    // Host 101000 is the container's 1000; host gid 0 is not mapped.
+    make_dir(&b, "mine", 101000, 0, 0o700);
+    make_dir(&b, "nobodys", 0, 0, 0o700);
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
+        c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+        c["process"]["cwd"] = json!("/mine");
+    });
+    let id = unique_id("usercwd");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "1000\n/mine\n");
+    assert_no_leaks(&rt, &id, &b);
+
+    b.edit(|c| c["process"]["cwd"] = json!("/nobodys"));
+    let id = unique_id("nocwd");
+    let err = rt.fails(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_one_line_error(&err, &["process.cwd", "/nobodys", "1000:1000"]);
+    assert_no_leaks(&rt, &id, &b);
+}
+
+/// Between create and start the init holds stdio and the exec fifo, and
+/// nothing else of the host's: not its cgroup directory, not the state
+/// directory, not a descriptor rt's caller left open (CVE-2024-21626 is
+/// that class; runc's own suite checks the same).
+#[test]
+fn a_created_containers_init_holds_only_stdio_and_the_exec_fifo() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let out_dir = tempfile::tempdir().unwrap();
+    for shim in ["--shim=never", "--shim=always"] {
+        let id = unique_id("fds");
+        let out = fs::File::create(out_dir.path().join(&id)).unwrap();
+        // The caller leaves descriptor 9 open (on /etc/passwd) for rt.
+        let status = std::process::Command::new("sh")
+            .args(["-c", "exec 9</etc/passwd; exec \"$@\"", "sh", rt_bin()])
+            .arg("--root")
+            .arg(rt.root())
+            .args([shim, "create", "--bundle", b.path().to_str().unwrap(), &id])
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .status()
+            .unwrap();
+        rt.created(&id);
+        assert!(status.success(), "{shim}: create failed");
+        let pid = rt.state(&id)["pid"].as_i64().unwrap();
+        let fifo = rt.root().join(&id).join("exec.fifo");
+        let mut others = vec![];
+        for e in fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+            let n: i32 = e.file_name().to_string_lossy().parse().unwrap();
+            let target = fs::read_link(e.path()).unwrap();
+            if n > 2 && target != fifo {
+                others.push(format!("{n} -> {}", target.display()));
+            }
+        }
+        assert!(
+            others.is_empty(),
+            "{shim}: the waiting init holds {others:?}"
+        );
+        rt.ok(&["start", &id]);
+        rt.wait_status(&id, "running");
+        rt.ok(&["delete", "-f", &id]);
+        assert_no_leaks(&rt, &id, &b);
+    }
+}
