@@ -225,14 +225,18 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
                 OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
                 Mode::empty(),
             )
+            .map(Some)
             .with_ctx(|| format!("open cgroup {}", dir.display()))?
         }
-        None => {
+        None if opts.sub_cgroup.is_some() => {
             return Err(Error::InvalidState(format!(
-                "container {}: no cgroup recorded to put the process in",
+                "container {}: --cgroup: the container has no cgroup of its own \
+                 (rootless, none delegated)",
                 opts.id
             )))
         }
+        // Rootless without a delegated cgroup: the process stays in rt's.
+        None => None,
     };
     drop(locked);
 
@@ -241,6 +245,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
     let in_userns = plan
         .child_joins
         .iter()
+        .chain(&plan.parent_joins)
         .any(|j| j.typ == LinuxNamespaceType::User);
     let args = ExecArgs {
         process: &process,
@@ -255,7 +260,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
     let child = spawn::spawn_exec(
         plan,
         move |ch| -> std::convert::Infallible { crate::init::run_exec(args, ch) },
-        &cgroup,
+        cgroup.as_ref(),
         &mut on_listener,
     )?;
     let console = match console_recv
@@ -307,6 +312,15 @@ fn join_plan(pid: i32, pidfd: &OwnedFd) -> Result<Plan> {
         }
         let join = Join { typ, path, fd };
         match typ {
+            // Without root, rt may join the container's pid namespace only
+            // as a member of the user namespace that owns it: rt joins
+            // that first, and its child is born inside both.
+            User if !crate::rootless::detect().root_in_own_namespace() => {
+                log::debug!(
+                    "rootless: joining the container's user namespace before its pid namespace"
+                );
+                plan.parent_joins.insert(0, join)
+            }
             Pid | Time => plan.parent_joins.push(join),
             _ => plan.child_joins.push(join),
         }

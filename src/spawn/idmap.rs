@@ -58,8 +58,7 @@ fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<OwnedFd
         crate::sys::process::exit_now(0)
     })?;
     let result = (|| {
-        crate::spawn::write_map(helper.pid, "uid_map", uid)?;
-        crate::spawn::write_map(helper.pid, "gid_map", gid)?;
+        crate::spawn::write_maps(helper.pid, uid, gid)?;
         open(
             format!("/proc/{}/ns/user", helper.pid).as_str(),
             OFlag::O_RDONLY | OFlag::O_CLOEXEC,
