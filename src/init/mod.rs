@@ -230,7 +230,11 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
 fn enter_namespaces(a: &InitArgs, channel: &Channel) -> Result<()> {
     if a.plan.new_user {
         match channel.recv::<ToInit>()? {
-            Some(ToInit::IdMapsWritten) => {}
+            Some(ToInit::IdMapsWritten) => {
+                // A rootless rt kept the init dumpable to write the maps
+                // (see sys::clone::clone3); from here on it is not.
+                nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE, 0)")?;
+            }
             Some(other) => return Err(Error::Invalid(format!("unexpected message {other:?}"))),
             None => {
                 return Err(Error::Invalid(

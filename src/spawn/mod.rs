@@ -71,17 +71,25 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
     }
 
     let parent_raw = parent_ch.as_raw_fd();
-    let init = clone_into(plan.clone_flags.bits() as u64, cgroup, move || {
-        // The child keeps only its own end of the channel, so that it sees
-        // EOF if rt dies, and none of rt's lock (see InitArgs::state_lock).
-        // The child never drops its copies of `parent_ch` or of the lock
-        // (it leaves with _exit or exec).
-        close_in_child(parent_raw);
-        if let Some(fd) = state_lock {
-            close_in_child(fd);
-        }
-        child_init(child_ch)
-    })?;
+    // Rootless, rt writes the maps of the new user namespace through the
+    // init's /proc files: the init stays dumpable until they are written.
+    let dumpable = plan.new_user && crate::rootless::detect().is_rootless();
+    let init = clone_into(
+        plan.clone_flags.bits() as u64,
+        cgroup,
+        dumpable,
+        move || {
+            // The child keeps only its own end of the channel, so that it sees
+            // EOF if rt dies, and none of rt's lock (see InitArgs::state_lock).
+            // The child never drops its copies of `parent_ch` or of the lock
+            // (it leaves with _exit or exec).
+            close_in_child(parent_raw);
+            if let Some(fd) = state_lock {
+                close_in_child(fd);
+            }
+            child_init(child_ch)
+        },
+    )?;
     match parent_side(&init, spec, plan, &parent_ch, on_hooks, on_listener) {
         Ok(()) => Ok(init),
         Err(e) => {
@@ -106,7 +114,7 @@ pub fn spawn_exec<F: FnOnce(Channel) -> Infallible>(
     let (parent_ch, child_ch) = Channel::pair()?;
     plan.enter_parent_namespaces()?;
     let parent_raw = parent_ch.as_raw_fd();
-    let child = clone_into(0, cgroup, move || {
+    let child = clone_into(0, cgroup, false, move || {
         close_in_child(parent_raw);
         exec(child_ch)
     })?;
@@ -142,14 +150,17 @@ pub fn spawn_exec<F: FnOnce(Channel) -> Infallible>(
 /// clone3 with a pidfd (and into `cgroup` when given); the child runs
 /// `child`, which never returns. The parent gets the new process; its copy
 /// of whatever `child` captured is dropped.
+/// `dumpable`: see [`clone3`]; the child must then make itself not
+/// dumpable.
 pub fn clone_into<F: FnOnce() -> std::convert::Infallible>(
     flags: u64,
     cgroup: Option<&OwnedFd>,
+    dumpable: bool,
     child: F,
 ) -> Result<Init> {
     // Known before the child exists, so it can refuse to exec rt itself.
     runtime_exe();
-    let (pid, pidfd) = clone3(flags, cgroup.map(|c| c.as_fd()), child).map_err(|e| {
+    let (pid, pidfd) = clone3(flags, cgroup.map(|c| c.as_fd()), dumpable, child).map_err(|e| {
         let hint = if e == nix::Error::EINVAL || e == nix::Error::EPERM {
             " (are all asked namespace types supported here?)"
         } else {
