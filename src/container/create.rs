@@ -225,7 +225,15 @@ fn make(
         plan: &c.plan,
         state_dir,
         console_socket: console_sock,
-        cgroup_dir: placement.as_ref().map(|p| p.dir.clone()),
+        // Without a cgroup of its own (rootless, none delegated), a cgroup
+        // mount shows the one the container is in: rt's.
+        cgroup_dir: match &placement {
+            Some(p) => Some(p.dir.clone()),
+            None => Some(
+                c.cgroup_mount
+                    .join(cgroup::own_path()?.trim_start_matches('/')),
+            ),
+        },
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds + listen_fds,

@@ -246,7 +246,8 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         .child_joins
         .iter()
         .chain(&plan.parent_joins)
-        .any(|j| j.typ == LinuxNamespaceType::User);
+        .any(|j| j.typ == LinuxNamespaceType::User)
+        || crate::rootless::detect() == crate::rootless::Mode::NamespacedRoot;
     let args = ExecArgs {
         process: &process,
         plan: &plan,
