@@ -1,4 +1,5 @@
-//! Rootless Podman driving rt: a real user (made by the test, with its
+//! Rootless Podman driving rt (run, run -d, exec, run -it, exec -it,
+//! logs, stop, rm): a real user (made by the test, with its
 //! subuid range) runs Debian's podman with `--runtime` this build's rt.
 //! Podman runs rt inside its own user namespace, where rt is root but
 //! owns nothing on the host, with no `--root`: rt's state goes to
@@ -95,6 +96,61 @@ fn rootless_podman_runs_execs_logs_stops_and_removes_with_rt() {
         "podman logs: {}",
         podman(&["logs", "p1"])
     );
+    // With a terminal (podman's -t needs one of its own: script gives it).
+    let rt_path = u.rt();
+    let through_script = |podman_args: &str| {
+        let cmd = format!(
+            "podman --runtime {} --cgroup-manager cgroupfs --events-backend file {podman_args}",
+            rt_path.display()
+        );
+        // stdin kept open until script is done (at EOF it would end the
+        // session early), output through a file.
+        let mut file = tempfile::tempfile().unwrap();
+        let mut child = u
+            .command_of(
+                Path::new("/usr/bin/script"),
+                &u.home,
+                true,
+                &["-q", "-e", "-c", &cmd, "/dev/null"],
+            )
+            .stdin(std::process::Stdio::piped())
+            .stdout(file.try_clone().unwrap())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take();
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill(); // by its pid
+                panic!("{cmd}: still running after 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        drop(stdin);
+        let mut out = String::new();
+        use std::io::{Read, Seek};
+        file.rewind().unwrap();
+        file.read_to_string(&mut out).unwrap();
+        assert!(status.success(), "{cmd}: {out}");
+        out
+    };
+    let out = through_script(&format!(
+        "run --rm -it --network none {img} sh -c 'tty; echo run-tty-ok'"
+    ));
+    assert!(
+        out.contains("/dev/pts/") && out.contains("run-tty-ok"),
+        "{out:?}"
+    );
+    let out = through_script("exec -it p1 sh -c 'tty; echo exec-tty-ok'");
+    assert!(
+        out.contains("/dev/pts/") && out.contains("exec-tty-ok"),
+        "{out:?}"
+    );
+
     podman(&["stop", "-t", "1", "p1"]);
     podman(&["rm", "p1"]);
     assert!(podman(&["ps", "-aq"]).trim().is_empty());
