@@ -270,3 +270,34 @@ fn rootless_delegated_cgroup_gets_limits_freeze_kill_and_stats() {
     assert!(!dir.exists(), "delete should remove the container's cgroup");
     u.assert_nothing_left();
 }
+
+#[test]
+fn rootless_terminal_container_is_held_by_the_shim_and_attachable() {
+    let u = user();
+    let b = u.bundle("b", &["sh"], |c| c["process"]["terminal"] = json!(true));
+    u.ok(&["run", "-d", "--bundle", b.to_str().unwrap(), "t1"]);
+    // `script` gives rt attach a terminal; the input is typed into it.
+    let attach = format!("{} attach t1", u.rt().display());
+    let r = rt_testkit::run_captured(
+        &mut u.command_of(
+            Path::new("/bin/sh"),
+            &u.home,
+            true,
+            &[
+                "-c",
+                &format!(
+                    "(sleep 0.5; printf 'echo hi-$((6*7)) $(id -u)\\n'; sleep 0.5; printf 'exit 5\\n'; sleep 2) | script -qec '{attach}' /dev/null; echo \"attach-exit=$?\""
+                ),
+            ],
+        ),
+        Some(Duration::from_secs(60)),
+    )
+    .unwrap();
+    let text = r.stdout();
+    assert!(text.contains("hi-42 0"), "{text}");
+    assert!(text.contains("attach-exit=5"), "{text}");
+    assert_eq!(u.ok(&["wait", "t1"]).trim(), "5");
+    assert!(u.ok(&["logs", "t1"]).contains("hi-42"));
+    u.ok(&["delete", "t1"]);
+    u.assert_nothing_left();
+}
