@@ -16,6 +16,7 @@ pub mod features;
 pub mod hooks;
 pub mod init;
 pub mod rootfs;
+pub mod rootless;
 pub mod seccomp;
 pub mod spawn;
 pub mod state;

@@ -58,6 +58,9 @@ pub enum Error {
     Registry { reference: String, reason: String },
     #[error("bundle {path}: {reason}")]
     Bundle { path: PathBuf, reason: String },
+    /// Where the image store is cannot be known.
+    #[error("{0}")]
+    NoStore(String),
     #[error("image {image}: user {user:?}: {reason}")]
     User {
         image: String,

@@ -57,7 +57,11 @@ pub fn build(
     };
     let u = user::resolve(rootfs, c.user().as_deref().unwrap_or(""), name)?;
 
-    let mut spec = rt::config::template::default_spec();
+    let mut spec = if rt::rootless::detect().is_rootless() {
+        rootless_base()
+    } else {
+        rt::config::template::default_spec()
+    };
     let p = &mut spec["process"];
     p["terminal"] = json!(o.terminal);
     p["args"] = json!(args);
@@ -107,10 +111,62 @@ pub fn build(
     Ok(spec)
 }
 
+/// `rt spec --rootless` for the caller: its uid and gid mapped to root,
+/// and, when /etc/subuid and /etc/subgid give it ranges (and newuidmap is
+/// installed to map them), ids from 1 up mapped onto them, so that an
+/// image's non-root USER exists in the container.
+fn rootless_base() -> Value {
+    let uid = nix::unistd::geteuid();
+    let gid = nix::unistd::getegid();
+    let mut spec = rt::config::template::rootless_spec(uid.as_raw(), gid.as_raw());
+    let name = nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_default();
+    let helpers =
+        Path::new("/usr/bin/newuidmap").exists() && Path::new("/usr/bin/newgidmap").exists();
+    for (file, own, key) in [
+        ("/etc/subuid", uid.as_raw(), "uidMappings"),
+        ("/etc/subgid", gid.as_raw(), "gidMappings"),
+    ] {
+        let range = std::fs::read_to_string(file)
+            .ok()
+            .and_then(|t| sub_range(&t, &name, own));
+        if let (Some((start, count)), true) = (range, helpers) {
+            spec["linux"][key] = json!([
+                {"containerID": 0, "hostID": own, "size": 1},
+                {"containerID": 1, "hostID": start, "size": count}
+            ]);
+        }
+    }
+    spec
+}
+
+/// The first range of `name` (or of its numeric id) in an /etc/subuid-style
+/// file.
+fn sub_range(text: &str, name: &str, id: u32) -> Option<(u32, u32)> {
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.trim().split(':').collect();
+        if f.len() != 3 || (f[0] != name && f[0] != id.to_string()) {
+            return None;
+        }
+        Some((f[1].parse().ok()?, f[2].parse().ok()?))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs;
+
+    #[test]
+    fn subordinate_ranges_by_name_or_id() {
+        let t = "alice:100000:65536\n1001:200000:1000\n";
+        assert_eq!(sub_range(t, "alice", 1000), Some((100000, 65536)));
+        assert_eq!(sub_range(t, "bob", 1001), Some((200000, 1000)));
+        assert_eq!(sub_range(t, "carol", 1002), None);
+    }
 
     fn rootfs() -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();

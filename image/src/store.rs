@@ -29,6 +29,26 @@ use crate::unpack::{self, Compression, Whiteouts};
 
 pub const DEFAULT_ROOT: &str = "/var/lib/rt/images";
 
+/// The store without `--root`: [`DEFAULT_ROOT`] for root; for a rootless
+/// caller `$XDG_DATA_HOME/rt/images`, else `~/.local/share/rt/images`.
+pub fn default_root() -> Result<PathBuf> {
+    if !rt::rootless::detect().is_rootless() {
+        return Ok(PathBuf::from(DEFAULT_ROOT));
+    }
+    let non_empty = |v: &str| std::env::var_os(v).filter(|d| !d.is_empty());
+    if let Some(d) = non_empty("XDG_DATA_HOME") {
+        return Ok(PathBuf::from(d).join("rt/images"));
+    }
+    if let Some(h) = non_empty("HOME") {
+        return Ok(PathBuf::from(h).join(".local/share/rt/images"));
+    }
+    Err(Error::NoStore(
+        "rootless: neither XDG_DATA_HOME nor HOME is set, so there is no image store of this \
+         user's (set one, or pass --root DIR)"
+            .into(),
+    ))
+}
+
 /// What the store records for an image name.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ImageRecord {

@@ -117,6 +117,7 @@ pub fn unpack(tar: impl Read, dest: &Path, mode: Whiteouts, layer: &str) -> Resu
         layer,
         written: HashSet::new(),
         dirs: Vec::new(),
+        rootless: rt::rootless::detect().is_rootless(),
     }
     .run(tar)
 }
@@ -130,6 +131,11 @@ struct Unpacker<'a> {
     /// Directories whose mode and mtime are set last (adding entries to a
     /// directory changes its mtime; a read-only mode would block them).
     dirs: Vec<(PathBuf, u32, u64)>,
+    /// Without root: files keep the unpacking user as their owner (root
+    /// in a rootless container's user namespace) when chown to the
+    /// layer's owner is refused, device nodes the kernel refuses are left
+    /// out, and so are xattrs only root may set.
+    rootless: bool,
 }
 
 impl Unpacker<'_> {
@@ -300,7 +306,12 @@ impl Unpacker<'_> {
                     EntryType::Block => (SFlag::S_IFBLK, device(&header)),
                     _ => (SFlag::S_IFIFO, 0),
                 };
-                mknod(&full, kind_flag, Mode::from_bits_truncate(mode), dev).at(&full)?;
+                match mknod(&full, kind_flag, Mode::from_bits_truncate(mode), dev) {
+                    Ok(()) => {}
+                    // A rootless container gets the host's devices bound.
+                    Err(nix::Error::EPERM) if self.rootless => return Ok(()),
+                    Err(e) => return Err(e).at(&full),
+                }
             }
             other => {
                 return Err(self.unsafe_entry(&rel, format!("unsupported tar entry type {other:?}")))
@@ -309,14 +320,17 @@ impl Unpacker<'_> {
 
         let uid = header.uid().unwrap_or(0) as u32;
         let gid = header.gid().unwrap_or(0) as u32;
-        fchownat(
+        match fchownat(
             AT_FDCWD,
             &full,
             Some(Uid::from_raw(uid)),
             Some(Gid::from_raw(gid)),
             AtFlags::AT_SYMLINK_NOFOLLOW,
-        )
-        .at(&full)?;
+        ) {
+            Ok(()) => {}
+            Err(nix::Error::EPERM | nix::Error::EINVAL) if self.rootless => {}
+            Err(e) => return Err(e).at(&full),
+        }
         if kind != EntryType::Symlink {
             self.xattrs(&mut e, &full)?;
         }
@@ -347,7 +361,13 @@ impl Unpacker<'_> {
             if name.starts_with("trusted.overlay.") {
                 continue;
             }
-            xattr::set(full, name, ext.value_bytes()).at(full)?;
+            match xattr::set(full, name, ext.value_bytes()) {
+                Ok(()) => {}
+                Err(e)
+                    if self.rootless
+                        && matches!(e.raw_os_error(), Some(libc::EPERM | libc::ENOTSUP)) => {}
+                Err(e) => return Err(e).at(full),
+            }
         }
         Ok(())
     }

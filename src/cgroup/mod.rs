@@ -80,7 +80,7 @@ fn unescape_octal(s: &str) -> String {
 }
 
 /// rt's own cgroup v2 path (the `0::` line of /proc/self/cgroup).
-fn own_path() -> Result<String> {
+pub fn own_path() -> Result<String> {
     let s = fs::read_to_string("/proc/self/cgroup").ctx("read /proc/self/cgroup")?;
     Ok(s.lines()
         .find_map(|l| l.strip_prefix("0::"))
@@ -163,6 +163,15 @@ fn canonical(path: &Path) -> PathBuf {
 pub fn remove_default(state_root: &Path, id: &str) {
     let Ok(mount) = find_mount() else { return };
     let dir = mount.join(default_path(state_root, id).trim_start_matches('/'));
+    // Without root, never touch a cgroup of the same name that is not
+    // this user's.
+    let ours = || {
+        use std::os::unix::fs::MetadataExt;
+        fs::metadata(&dir).is_ok_and(|m| m.uid() == nix::unistd::geteuid().as_raw())
+    };
+    if crate::rootless::detect().is_rootless() && !ours() {
+        return;
+    }
     if dir.exists() {
         let p = Placement {
             dir,

@@ -19,6 +19,7 @@ use crate::config::spec::Bundle;
 use crate::error::{Context, Error, Result};
 use crate::hooks::{self, Kind};
 use crate::init::{Fifo, InitArgs};
+use crate::rootless;
 use crate::seccomp::Compiled;
 use crate::spawn::channel::Channel;
 use crate::spawn::namespaces::{self, Plan};
@@ -57,9 +58,12 @@ struct Checked {
     terminal: bool,
     plan: Plan,
     cgroup_mount: PathBuf,
-    cgroup_path: String,
+    /// None: rootless without a delegated cgroup, the container stays in
+    /// rt's own.
+    cgroup_path: Option<String>,
     limits: Vec<Write>,
-    devices: Program,
+    /// None: rootless, no device program (loading one needs root).
+    devices: Option<Program>,
     seccomp: Option<Compiled>,
 }
 
@@ -123,6 +127,45 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
         &opts.id,
         opts.systemd_cgroup,
     )?;
+    let mode = rootless::detect();
+    let (cgroup_path, devices) = if mode.is_rootless() {
+        let own = cgroup::own_path()?;
+        let dir = cgroup_mount.join(cgroup_path.trim_start_matches('/'));
+        let path = if rootless::cgroup_delegated(&cgroup_mount, &own, &cgroup_path) {
+            log::debug!(
+                "rootless: cgroup {} is delegated to this user",
+                dir.display()
+            );
+            Some(cgroup_path)
+        } else if !limits.is_empty() {
+            let files: Vec<&str> = limits.iter().map(|w| w.file.as_str()).collect();
+            return Err(Error::Config {
+                file: bundle.dir.join("config.json"),
+                msg: format!(
+                    "linux.resources asks for limits ({}), but the cgroup {} is not delegated \
+                     to this user (uid {}): remove the limits, or have an admin delegate a \
+                     cgroup this user owns and name it in linux.cgroupsPath",
+                    files.join(", "),
+                    dir.display(),
+                    nix::unistd::geteuid()
+                ),
+            });
+        } else {
+            log::debug!(
+                "rootless: cgroup {} is not delegated to this user and no limit is asked: \
+                 the container runs without a cgroup of its own (in rt's, {own})",
+                dir.display()
+            );
+            None
+        };
+        log::debug!(
+            "rootless: device rules are not enforced (a BPF device program needs root); \
+             the container's devices are the host's, bound with this user's permissions"
+        );
+        (path, None)
+    } else {
+        (Some(cgroup_path), Some(devices))
+    };
     Ok(Checked {
         terminal,
         plan,
@@ -148,22 +191,32 @@ fn make(
     locked.save(&state)?;
     make_exec_fifo(&locked.dir.join(EXEC_FIFO))?;
 
-    // The plan is saved before the mkdir, so that a killed create can
-    // still be cleaned up by delete, which removes only a cgroup that
-    // rt made for this container.
-    let mut placement = Placement::plan(&c.cgroup_mount, &c.cgroup_path)?;
-    state.cgroup = Some(placement.clone());
-    locked.save(&state)?;
-    let changed = placement.make();
-    undo.cgroup = Some(placement.clone());
-    if changed? {
-        state.cgroup = Some(placement.clone());
-        locked.save(&state)?;
+    let placement = match &c.cgroup_path {
+        Some(path) => {
+            // The plan is saved before the mkdir, so that a killed create
+            // can still be cleaned up by delete, which removes only a
+            // cgroup that rt made for this container.
+            let mut placement = Placement::plan(&c.cgroup_mount, path)?;
+            state.cgroup = Some(placement.clone());
+            locked.save(&state)?;
+            let changed = placement.make();
+            undo.cgroup = Some(placement.clone());
+            if changed? {
+                state.cgroup = Some(placement.clone());
+                locked.save(&state)?;
+            }
+            Some(placement)
+        }
+        None => None,
+    };
+    let cgroup_fd = placement.as_ref().map(|p| p.open_dir()).transpose()?;
+    if let (Some(fd), Some(devices)) = (&cgroup_fd, &c.devices) {
+        devices.attach(fd.as_fd())?;
     }
-    let cgroup_fd = placement.open_dir()?;
-    c.devices.attach(cgroup_fd.as_fd())?;
-    // Before the init exists: it is cloned into a cgroup already limited.
-    crate::cgroup::resources::apply(&c.cgroup_mount, &placement.dir, &c.limits)?;
+    if let Some(placement) = &placement {
+        // Before the init exists: it is cloned into a cgroup already limited.
+        crate::cgroup::resources::apply(&c.cgroup_mount, &placement.dir, &c.limits)?;
+    }
 
     let exec_fifo = exec_fifo_handle(&locked.dir, &bundle.spec)?;
     let (listen_fds, extra_env) = listen_fds();
@@ -175,7 +228,15 @@ fn make(
         plan: &c.plan,
         exec_fifo,
         console_socket: console_sock,
-        cgroup_dir: Some(placement.dir.clone()),
+        // Without a cgroup of its own (rootless, none delegated), a cgroup
+        // mount shows the one the container is in: rt's.
+        cgroup_dir: match &placement {
+            Some(p) => Some(p.dir.clone()),
+            None => Some(
+                c.cgroup_mount
+                    .join(cgroup::own_path()?.trim_start_matches('/')),
+            ),
+        },
         no_pivot: opts.no_pivot,
         no_new_keyring: opts.no_new_keyring,
         preserve_fds: opts.preserve_fds + listen_fds,
@@ -209,7 +270,7 @@ fn make(
         spec,
         &c.plan,
         state_lock,
-        Some(&cgroup_fd),
+        cgroup_fd.as_ref(),
         move |ch| -> std::convert::Infallible { crate::init::run(args, ch) },
         &mut on_hooks,
         &mut on_listener,

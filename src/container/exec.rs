@@ -186,7 +186,9 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         .plan
         .child_joins
         .iter()
-        .any(|j| j.typ == LinuxNamespaceType::User);
+        .chain(&target.plan.parent_joins)
+        .any(|j| j.typ == LinuxNamespaceType::User)
+        || crate::rootless::detect() == crate::rootless::Mode::NamespacedRoot;
     let args = ExecArgs {
         process: &process,
         plan: &target.plan,
@@ -200,7 +202,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
     let child = spawn::spawn_exec(
         &target.plan,
         move |ch| -> std::convert::Infallible { crate::init::run_exec(args, ch) },
-        &target.cgroup,
+        target.cgroup.as_ref(),
         &mut on_listener,
     )?;
     // The process exists: whatever fails now must not leave it behind.
@@ -231,7 +233,8 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
 /// process), its cgroup, its seccomp filters, and its state for an agent.
 struct Target {
     plan: Plan,
-    cgroup: OwnedFd,
+    /// None: rootless without a delegated cgroup.
+    cgroup: Option<OwnedFd>,
     seccomp: Option<crate::seccomp::Compiled>,
     state: super::OciState,
 }
@@ -278,22 +281,30 @@ fn enter_target(
         .ok_or_else(|| Error::InvalidState("cannot exec in a stopped container".into()))?;
     let plan = join_plan(c.state.pid, pidfd.as_fd())?;
     let seccomp = prelude::compile_seccomp(&c.state.config)?;
-    let cg = c.state.cgroup.as_ref().ok_or_else(|| {
-        Error::InvalidState(format!(
-            "container {}: no cgroup recorded to put the process in",
-            opts.id
-        ))
-    })?;
-    let dir = match &opts.sub_cgroup {
-        Some(sub) => sub_cgroup(&cg.dir, sub)?,
-        None => cg.dir.clone(),
+    let cgroup = match &c.state.cgroup {
+        Some(cg) => {
+            let dir = match &opts.sub_cgroup {
+                Some(sub) => sub_cgroup(&cg.dir, sub)?,
+                None => cg.dir.clone(),
+            };
+            open(
+                &dir,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )
+            .map(Some)
+            .with_ctx(|| format!("open cgroup {}", dir.display()))?
+        }
+        None if opts.sub_cgroup.is_some() => {
+            return Err(Error::InvalidState(format!(
+                "container {}: --cgroup: the container has no cgroup of its own \
+                 (rootless, none delegated)",
+                opts.id
+            )))
+        }
+        // Rootless without a delegated cgroup: the process stays in rt's.
+        None => None,
     };
-    let cgroup = open(
-        &dir,
-        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_ctx(|| format!("open cgroup {}", dir.display()))?;
     let state = c.oci_state();
     Ok((
         Target {
@@ -332,6 +343,15 @@ fn join_plan(pid: i32, pidfd: BorrowedFd<'_>) -> Result<Plan> {
         }
         let join = Join { typ, path, fd };
         match typ {
+            // Without root, rt may join the container's pid namespace only
+            // as a member of the user namespace that owns it: rt joins
+            // that first, and its child is born inside both.
+            User if !crate::rootless::detect().root_in_own_namespace() => {
+                log::debug!(
+                    "rootless: joining the container's user namespace before its pid namespace"
+                );
+                plan.parent_joins.insert(0, join)
+            }
             Pid | Time => plan.parent_joins.push(join),
             _ => plan.child_joins.push(join),
         }

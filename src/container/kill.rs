@@ -14,7 +14,9 @@ pub fn kill(root: &Root, id: &str, sig: i32, all: bool) -> Result<()> {
     if all {
         let cg = c.state.cgroup.as_ref().ok_or_else(|| {
             Error::InvalidState(format!(
-                "container {id} has no cgroup: --all cannot find its processes"
+                "container {id} has no cgroup of its own (rootless, and no cgroup is \
+                 delegated to this user): kill --all cannot find its processes; kill the \
+                 init, which takes its pid namespace with it"
             ))
         })?;
         return cg.signal_all(sig);

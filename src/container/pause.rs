@@ -23,9 +23,11 @@ fn set_paused(root: &Root, id: &str, pause: bool) -> Result<()> {
     let c = Container::from_locked(&locked)?;
     c.status()
         .require(if pause { Op::Pause } else { Op::Resume }, id)?;
-    let cg =
-        c.state.cgroup.as_ref().ok_or_else(|| {
-            Error::InvalidState(format!("container {id} has no cgroup to freeze"))
-        })?;
+    let cg = c.state.cgroup.as_ref().ok_or_else(|| {
+        Error::InvalidState(format!(
+            "container {id} has no cgroup of its own to freeze (rootless, and no cgroup \
+                 is delegated to this user)"
+        ))
+    })?;
     cg.set_frozen(pause, Duration::from_secs(10))
 }

@@ -58,7 +58,12 @@ pub fn cgroup_of(root: &Root, id: &str) -> Result<PathBuf> {
         .cgroup
         .as_ref()
         .map(|cg| cg.dir.clone())
-        .ok_or_else(|| Error::InvalidState(format!("container {id} has no cgroup")))
+        .ok_or_else(|| {
+            Error::InvalidState(format!(
+                "container {id} has no cgroup of its own (rootless, and no cgroup is \
+                 delegated to this user): no stats"
+            ))
+        })
 }
 
 /// Whether the container is still alive (created, running or paused).
@@ -74,10 +79,10 @@ pub fn pids(root: &Root, id: &str) -> Result<Vec<i32>> {
     }
     match &c.state.cgroup {
         Some(cg) => cg.pids(),
-        None => Ok(c
-            .init_pidfd()
-            .map(|_| vec![c.state.pid])
-            .unwrap_or_default()),
+        None => Err(Error::InvalidState(format!(
+            "container {id} has no cgroup of its own (rootless, and no cgroup is delegated \
+             to this user): its processes cannot be listed"
+        ))),
     }
 }
 

@@ -201,11 +201,15 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         .as_ref()
         .ok_or_else(|| Error::Invalid("process: missing".into()))?;
     enter_namespaces(a, channel)?;
+    // rt itself may be in a user namespace that is not the initial one
+    // (rootless Podman makes one and runs rt inside): what a user
+    // namespace forbids is forbidden then too.
     let in_userns = a.plan.new_user
         || a.plan
             .child_joins
             .iter()
-            .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::User);
+            .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::User)
+        || crate::rootless::detect() == crate::rootless::Mode::NamespacedRoot;
     let setup = rootfs::Setup {
         spec,
         rootfs: a.rootfs,
@@ -253,7 +257,11 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
 fn enter_namespaces(a: &InitArgs, channel: &Channel) -> Result<()> {
     if a.plan.new_user {
         match channel.recv::<ToInit>()? {
-            Some(ToInit::IdMapsWritten) => {}
+            Some(ToInit::IdMapsWritten) => {
+                // A rootless rt kept the init dumpable to write the maps
+                // (see sys::clone::clone3); from here on it is not.
+                nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE, 0)")?;
+            }
             Some(other) => return Err(Error::Invalid(format!("unexpected message {other:?}"))),
             None => {
                 return Err(Error::Invalid(

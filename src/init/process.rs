@@ -5,6 +5,7 @@
 //! shared by the init and by `rt exec`.
 
 use std::ffi::CString;
+use std::os::fd::AsFd;
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -169,7 +170,11 @@ fn enter_cwd(process: &Process) -> Result<()> {
         Mode::empty(),
     )
     .ctx("open /")?;
-    let cwd = open_in_root(slash.as_fd(), process.cwd(), libc::O_PATH | libc::O_DIRECTORY)?;
+    let cwd = open_in_root(
+        slash.as_fd(),
+        process.cwd(),
+        libc::O_PATH | libc::O_DIRECTORY,
+    )?;
     nix::unistd::fchdir(&cwd).with_ctx(|| format!("chdir {}", process.cwd().display()))
 }
 

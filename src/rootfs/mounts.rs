@@ -110,7 +110,10 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
         .as_ref()
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_else(|| typ.to_string());
-    let data = opts.data_string();
+    let mut data = opts.data_string();
+    if typ == "devpts" && s.in_userns {
+        data = data.map(|d| devpts_data_in_userns(&d, &read_gid_map()));
+    }
     let flags = opts.flags - MsFlags::MS_REMOUNT;
     match mount(
         Some(source.as_str()),
@@ -137,6 +140,47 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
         Err(e) => return Err(e).with_ctx(mount_err(&format!("mount {typ}"), dest)),
     }
     finish_mount(root, dest, &opts)
+}
+
+/// The gid map of the init's user namespace (inside id, outside id,
+/// count), as the init sees it.
+fn read_gid_map() -> Vec<(u32, u32, u32)> {
+    std::fs::read_to_string("/proc/self/gid_map")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<u32> = l
+                .split_whitespace()
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            (f.len() == 3).then(|| (f[0], f[1], f[2]))
+        })
+        .collect()
+}
+
+/// devpts options in a user namespace: a `gid=N` the namespace does not
+/// map is refused by the kernel (EINVAL), so it is dropped and the ptys
+/// belong to the mounting process's group, as with runc's rootless spec.
+fn devpts_data_in_userns(data: &str, gid_map: &[(u32, u32, u32)]) -> String {
+    data.split(',')
+        .filter(
+            |o| match o.strip_prefix("gid=").and_then(|g| g.parse::<u32>().ok()) {
+                Some(g) => {
+                    let mapped = gid_map
+                        .iter()
+                        .any(|&(inside, _, n)| g >= inside && (g - inside) < n);
+                    if !mapped {
+                        log::debug!(
+                        "devpts: gid={g} is not mapped in the container's user namespace: dropped"
+                    );
+                    }
+                    mapped
+                }
+                None => true,
+            },
+        )
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub(super) fn remount_bind(target: BorrowedFd<'_>, flags: MsFlags, dest: &Path) -> Result<()> {
@@ -240,4 +284,23 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd<'_>, m: &Mount, opts: &MountOptions)
         remount_bind(target.as_fd(), flags, dest)?;
     }
     finish_mount(root, dest, opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devpts_gid_dropped_only_when_unmapped() {
+        let one = [(0, 1000, 1)];
+        assert_eq!(
+            devpts_data_in_userns("newinstance,gid=5,mode=0620", &one),
+            "newinstance,mode=0620"
+        );
+        let many = [(0, 1000, 1), (1, 100000, 65536)];
+        assert_eq!(
+            devpts_data_in_userns("newinstance,gid=5,mode=0620", &many),
+            "newinstance,gid=5,mode=0620"
+        );
+    }
 }

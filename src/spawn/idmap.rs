@@ -48,7 +48,10 @@ pub fn prepare(spec: &Spec) -> Result<Vec<IdmappedMount>> {
 fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<OwnedFd> {
     let (hold_r, hold_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx("pipe")?;
     let hold_w_raw = std::os::fd::AsRawFd::as_raw_fd(&hold_w);
-    let helper = crate::spawn::clone_into(libc::CLONE_NEWUSER as u64, None, move || {
+    // Rootless, the helper stays dumpable so that rt can write its maps;
+    // it runs nothing but a read and _exit.
+    let dumpable = crate::rootless::detect().is_rootless();
+    let helper = crate::spawn::clone_into(libc::CLONE_NEWUSER as u64, None, dumpable, move || {
         // The helper's copy of rt's end, closed so that rt dropping its
         // own is the EOF the helper waits for; the helper never touches
         // `hold_w` (it leaves with _exit).
@@ -58,8 +61,7 @@ fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<OwnedFd
         crate::sys::process::exit_now(0)
     })?;
     let result = (|| {
-        crate::spawn::write_map(helper.pid, "uid_map", uid)?;
-        crate::spawn::write_map(helper.pid, "gid_map", gid)?;
+        crate::spawn::write_maps(helper.pid, uid, gid)?;
         open(
             format!("/proc/{}/ns/user", helper.pid).as_str(),
             OFlag::O_RDONLY | OFlag::O_CLOEXEC,

@@ -72,21 +72,29 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
 
     let parent_raw = parent_ch.as_raw_fd();
     let cgroup_raw = cgroup.map(|c| c.as_raw_fd());
-    let init = clone_into(plan.clone_flags.bits() as u64, cgroup, move || {
-        // The child keeps only its own end of the channel, so that it sees
-        // EOF if rt dies, and none of rt's lock (see InitArgs::state_lock).
-        // The child never drops its copies of `parent_ch` or of the lock
-        // (it leaves with _exit or exec).
-        close_in_child(parent_raw);
-        if let Some(fd) = state_lock {
-            close_in_child(fd);
-        }
-        // The cgroup directory was for clone3 only.
-        if let Some(fd) = cgroup_raw {
-            close_in_child(fd);
-        }
-        child_init(child_ch)
-    })?;
+    // Rootless, rt writes the maps of the new user namespace through the
+    // init's /proc files: the init stays dumpable until they are written.
+    let dumpable = plan.new_user && crate::rootless::detect().is_rootless();
+    let init = clone_into(
+        plan.clone_flags.bits() as u64,
+        cgroup,
+        dumpable,
+        move || {
+            // The child keeps only its own end of the channel, so that it
+            // sees EOF if rt dies, and none of rt's lock (see
+            // InitArgs::state_lock). The child never drops its copies of
+            // `parent_ch` or of the lock (it leaves with _exit or exec).
+            close_in_child(parent_raw);
+            if let Some(fd) = state_lock {
+                close_in_child(fd);
+            }
+            // The cgroup directory was for clone3 only.
+            if let Some(fd) = cgroup_raw {
+                close_in_child(fd);
+            }
+            child_init(child_ch)
+        },
+    )?;
     match parent_side(&init, spec, plan, &parent_ch, on_hooks, on_listener) {
         Ok(()) => Ok(init),
         Err(e) => {
@@ -98,19 +106,20 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
 
 /// Starts a process in a running container (`rt exec`): rt joins the
 /// container's pid and time namespaces for its children, clones straight
-/// into the container's cgroup, and the child joins the rest. Returns once
+/// into the container's cgroup (when it has one), and the child joins the
+/// rest. Returns once
 /// the child has exec'd (its end of the channel closed on exec), or the
 /// child's error.
 pub fn spawn_exec<F: FnOnce(Channel) -> Infallible>(
     plan: &Plan,
     exec: F,
-    cgroup: &OwnedFd,
+    cgroup: Option<&OwnedFd>,
     on_listener: &mut dyn FnMut(Pid, OwnedFd) -> Result<()>,
 ) -> Result<Init> {
     let (parent_ch, child_ch) = Channel::pair()?;
     plan.enter_parent_namespaces()?;
     let parent_raw = parent_ch.as_raw_fd();
-    let child = clone_into(0, Some(cgroup), move || {
+    let child = clone_into(0, cgroup, false, move || {
         close_in_child(parent_raw);
         exec(child_ch)
     })?;
@@ -146,14 +155,17 @@ pub fn spawn_exec<F: FnOnce(Channel) -> Infallible>(
 /// clone3 with a pidfd (and into `cgroup` when given); the child runs
 /// `child`, which never returns. The parent gets the new process; its copy
 /// of whatever `child` captured is dropped.
+/// `dumpable`: see [`clone3`]; the child must then make itself not
+/// dumpable.
 pub fn clone_into<F: FnOnce() -> std::convert::Infallible>(
     flags: u64,
     cgroup: Option<&OwnedFd>,
+    dumpable: bool,
     child: F,
 ) -> Result<Init> {
     // Known before the child exists, so it can refuse to exec rt itself.
     runtime_exe();
-    let (pid, pidfd) = clone3(flags, cgroup.map(|c| c.as_fd()), child).map_err(|e| {
+    let (pid, pidfd) = clone3(flags, cgroup.map(|c| c.as_fd()), dumpable, child).map_err(|e| {
         let hint = if e == nix::Error::EINVAL || e == nix::Error::EPERM {
             " (are all asked namespace types supported here?)"
         } else {
@@ -177,16 +189,11 @@ fn parent_side(
 ) -> Result<()> {
     if plan.new_user {
         let linux = spec.linux().as_ref();
-        write_map(
+        write_maps(
             init.pid,
-            "uid_map",
             linux
                 .and_then(|l| l.uid_mappings().as_deref())
                 .unwrap_or(&[]),
-        )?;
-        write_map(
-            init.pid,
-            "gid_map",
             linux
                 .and_then(|l| l.gid_mappings().as_deref())
                 .unwrap_or(&[]),
@@ -221,6 +228,95 @@ fn parent_side(
             }
         }
     }
+}
+
+/// Writes the uid and gid maps of the user namespace of `pid`. As root
+/// rt writes them itself. Without root the kernel lets a process map only
+/// its own uid and gid (one id, with setgroups denied); any other mapping
+/// goes through the setuid helpers newuidmap and newgidmap, which allow
+/// the ranges /etc/subuid and /etc/subgid give the user.
+pub(crate) fn write_maps(pid: Pid, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<()> {
+    if crate::rootless::detect().root_in_own_namespace() {
+        write_map(pid, "uid_map", uid)?;
+        return write_map(pid, "gid_map", gid);
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    let egid = nix::unistd::getegid().as_raw();
+    if is_own_id(uid, euid) {
+        write_map(pid, "uid_map", uid)?;
+    } else {
+        log::debug!("rootless: linux.uidMappings maps more than uid {euid}: newuidmap");
+        helper_map(pid, "newuidmap", "uidMappings", "/etc/subuid", uid)?;
+    }
+    if is_own_id(gid, egid) {
+        // Without CAP_SETGID the kernel takes a gid map only once
+        // setgroups is denied in the namespace.
+        std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
+            .with_ctx(|| format!("linux.gidMappings: write /proc/{pid}/setgroups"))?;
+        write_map(pid, "gid_map", gid)
+    } else {
+        log::debug!("rootless: linux.gidMappings maps more than gid {egid}: newgidmap");
+        helper_map(pid, "newgidmap", "gidMappings", "/etc/subgid", gid)
+    }
+}
+
+/// One mapping of one id, this process's own (or no mapping at all).
+fn is_own_id(maps: &[LinuxIdMapping], own: u32) -> bool {
+    match maps {
+        [] => true,
+        [m] => m.size() == 1 && m.host_id() == own,
+        _ => false,
+    }
+}
+
+/// Runs newuidmap or newgidmap for `pid` with `maps`.
+fn helper_map(
+    pid: Pid,
+    helper: &str,
+    field: &str,
+    ranges: &str,
+    maps: &[LinuxIdMapping],
+) -> Result<()> {
+    let Some(bin) = find_in_path(helper) else {
+        return Err(Error::Invalid(format!(
+            "linux.{field} maps more than this user's own id: that needs {helper} \
+             (Debian's package uidmap), which is not installed"
+        )));
+    };
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.arg(pid.to_string());
+    for m in maps {
+        cmd.args([
+            m.container_id().to_string(),
+            m.host_id().to_string(),
+            m.size().to_string(),
+        ]);
+    }
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .with_ctx(|| format!("linux.{field}: run {}", bin.display()))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let err = err.lines().last().unwrap_or("").trim();
+        return Err(Error::Invalid(format!(
+            "linux.{field}: {helper} refused the mapping ({}): {err} (this user's ranges \
+             are in {ranges})",
+            maps.iter()
+                .map(|m| format!("{} {} {}", m.container_id(), m.host_id(), m.size()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn find_in_path(name: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/bin".into(), "/bin".into()])
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
 }
 
 pub(crate) fn write_map(pid: Pid, file: &str, maps: &[LinuxIdMapping]) -> Result<()> {

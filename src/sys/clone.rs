@@ -26,8 +26,15 @@ const CLONE_INTO_CGROUP: u64 = 0x200000000;
 
 /// clone3 with CLONE_PIDFD and `flags` (never CLONE_VM: the child is a
 /// copy of the caller), into `cgroup` when given. The child is made not
-/// dumpable and runs `child`, which never returns; the parent gets the
-/// child's pid and pidfd, and drops its copy of `child`.
+/// dumpable (unless `stay_dumpable`: see below) and runs `child`, which
+/// never returns; the parent gets the child's pid and pidfd, and drops its
+/// copy of `child`.
+///
+/// `stay_dumpable`: a rootless parent writes the id maps of the child's
+/// new user namespace, and /proc/<pid>/uid_map of a task that is not
+/// dumpable belongs to a root the parent is not. The child then makes
+/// itself not dumpable once the maps are written, before anything of the
+/// container can exist.
 ///
 /// Call it from a single-threaded process (rt, the shim's zygote and its
 /// workers are): the child runs Rust code before it execs, which is only
@@ -35,6 +42,7 @@ const CLONE_INTO_CGROUP: u64 = 0x200000000;
 pub fn clone3<F: FnOnce() -> Infallible>(
     flags: u64,
     cgroup: Option<BorrowedFd>,
+    stay_dumpable: bool,
     child: F,
 ) -> nix::Result<(Pid, OwnedFd)> {
     let mut pidfd: libc::c_int = -1;
@@ -64,7 +72,9 @@ pub fn clone3<F: FnOnce() -> Infallible>(
         // the container can ptrace it or open its /proc/<pid>/exe, fds
         // or memory (CVE-2016-9962, CVE-2019-5736). execve of the user's
         // program makes it dumpable again.
-        let _ = nix::sys::prctl::set_dumpable(false);
+        if !stay_dumpable {
+            let _ = nix::sys::prctl::set_dumpable(false);
+        }
         child();
     }
     drop(child);

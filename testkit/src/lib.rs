@@ -21,6 +21,7 @@
 pub mod bins;
 pub mod bundle;
 pub mod runtime;
+pub mod user;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -21,7 +21,7 @@ use rt_image::pull::{self, Event};
 use rt_image::push;
 use rt_image::reference::{self, familiar};
 use rt_image::runtime_config::Overrides;
-use rt_image::store::{ImageRecord, Store, DEFAULT_ROOT};
+use rt_image::store::{ImageRecord, Store};
 
 #[derive(Parser)]
 #[command(
@@ -30,9 +30,10 @@ use rt_image::store::{ImageRecord, Store, DEFAULT_ROOT};
     about = "Images for rt: pull, push, import, list, commit, and make bundles"
 )]
 struct Cli {
-    /// The image store.
-    #[arg(long, global = true, env = "RT_IMAGE_ROOT", default_value = DEFAULT_ROOT)]
-    root: PathBuf,
+    /// The image store [default: /var/lib/rt/images; without root
+    /// $XDG_DATA_HOME/rt/images, or ~/.local/share/rt/images]
+    #[arg(long, global = true, env = "RT_IMAGE_ROOT")]
+    root: Option<PathBuf>,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -190,7 +191,11 @@ fn run(cli: Cli) -> Result<()> {
         }
         other => other,
     };
-    let store = Store::open(&cli.root)?;
+    let root = match &cli.root {
+        Some(r) => r.clone(),
+        None => rt_image::store::default_root()?,
+    };
+    let store = Store::open(&root)?;
     match cmd {
         Cmd::Pull {
             reference,

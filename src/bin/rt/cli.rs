@@ -12,9 +12,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     disable_version_flag = true
 )]
 pub struct Cli {
-    /// Root directory for the containers' state
-    #[arg(long, global = true, default_value = "/run/rt", env = "RT_ROOT")]
-    pub root: PathBuf,
+    /// Root directory for the containers' state [default: /run/rt, or
+    /// $XDG_RUNTIME_DIR/rt without root]
+    #[arg(long, global = true, env = "RT_ROOT")]
+    pub root: Option<PathBuf>,
     /// Also write log lines to this file
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,

@@ -54,6 +54,20 @@ fn main() {
     }
 }
 
+/// The state root without --root: /run/rt for root; for a rootless
+/// caller $XDG_RUNTIME_DIR/rt, as runc uses $XDG_RUNTIME_DIR/runc. Root
+/// inside a user namespace (rootless Podman) uses it when it is set.
+fn default_root(mode: rt::rootless::Mode) -> Result<std::path::PathBuf> {
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR");
+    match mode {
+        rt::rootless::Mode::Root => Ok("/run/rt".into()),
+        rt::rootless::Mode::NamespacedRoot if xdg.as_deref().is_none_or(|d| d.is_empty()) => {
+            Ok("/run/rt".into())
+        }
+        _ => Ok(rt::rootless::default_root(xdg.as_deref())?),
+    }
+}
+
 /// The error and its causes on one line. rt's library errors already
 /// show their source (`write F: No space left on device`), so a cause
 /// the line ends with is not repeated.
@@ -82,7 +96,15 @@ fn run(cli: Cli) -> Result<i32> {
         Cli::command().print_help()?;
         return Ok(0);
     };
-    let root = Root::new(&cli.root);
+    let mode = rt::rootless::detect();
+    log::debug!("{}", mode.describe());
+    let root = match (&cmd, &cli.root) {
+        // These never touch the state root.
+        (Cmd::Spec { .. } | Cmd::Features, _) => Root::new("/run/rt"),
+        (_, Some(r)) => Root::new(r),
+        (_, None) => Root::new(default_root(mode)?),
+    };
+    log::debug!("state root {}", root.path.display());
     match cmd {
         Cmd::Create(a) => create::create(&root, &a, cli.systemd_cgroup, cli.shim)?,
         Cmd::Start { id } => container::start(&root, &id)?,
