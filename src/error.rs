@@ -50,6 +50,15 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// `--systemd-cgroup` on a host where systemd is not running (or its
+    /// bus cannot be reached).
+    #[error("--systemd-cgroup: systemd is not running on this host ({0}), so rt cannot ask it for the container's cgroup")]
+    SystemdNotRunning(String),
+
+    /// systemd refused or failed a request over D-Bus.
+    #[error("systemd: {what}: {msg}")]
+    Systemd { what: String, msg: String },
+
     /// An operation failed, and undoing what it had made failed too.
     #[error("{cause} (cleaning up failed too: {cleanup})")]
     CleanupFailed { cause: Box<Error>, cleanup: String },

@@ -46,6 +46,14 @@ pub struct ProcessSetup<'a> {
 pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     let process = a.process;
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // Opened while rt's procfs access is not yet filtered or dropped;
+    // written right before execve.
+    let apparmor = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(super::apparmor::prepare)
+        .transpose()?;
     // Before any seccomp filter: the container's own profile may deny
     // keyctl (Docker's default does, and sets no noNewPrivileges, so the
     // filter goes in early below).
@@ -61,6 +69,7 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
         nix::sys::prctl::set_no_new_privs().ctx("noNewPrivileges: prctl")?;
     }
     let mut exec = program(process, a.extra_env)?;
+    exec.apparmor = apparmor;
     close_inherited_fds(a.preserve_fds)?;
     if early.is_none() {
         exec.seccomp = a.seccomp.cloned();
@@ -181,6 +190,7 @@ fn program(process: &Process, extra_env: &[String]) -> Result<Exec> {
         argv: args.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
         envp: env.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
         seccomp: None,
+        apparmor: None,
     })
 }
 

@@ -25,12 +25,19 @@ pub struct Exec {
     /// With no_new_privs, the seccomp filters go in right before execve,
     /// so a profile need not allow the runtime's own last steps.
     pub(super) seccomp: Option<crate::seccomp::Compiled>,
+    /// The AppArmor profile to switch to at the execve.
+    pub(super) apparmor: Option<super::apparmor::OnExec>,
 }
 
 impl Exec {
     /// Installs the late seccomp filters, if any, and execs. Returns only
     /// on error.
     pub(super) fn exec(&self) -> Error {
+        if let Some(a) = &self.apparmor {
+            if let Err(e) = a.apply() {
+                return e;
+            }
+        }
         if let Some(f) = &self.seccomp {
             if let Err(e) = crate::seccomp::install(f) {
                 return e;
