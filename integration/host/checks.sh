@@ -257,10 +257,11 @@ rt_failed_create_leaves_no_unit() {
 }
 
 rt_run_without_a_path_uses_rt_scope() {
-	bundle $W/b3 "" cat /proc/self/cgroup
-	out=$($RT --systemd-cgroup run --bundle $W/b3 c3 2>&1) || fail "run: $out" || return 1
-	want "0::/system.slice/rt-c3.scope" "$out" "cgroup" || return 1
-	$RT --systemd-cgroup delete c3 2>/dev/null
+	bundle $W/b3 "" sleep 1000
+	$RT --systemd-cgroup run -d --bundle $W/b3 c3 </dev/null >$W/c3.out 2>&1 || fail "run: $(cat $W/c3.out)" || return 1
+	pid=$($RT state c3 | jq .pid)
+	want "0::/system.slice/rt-c3.scope" "$(cat /proc/$pid/cgroup)" "cgroup of the init" || return 1
+	$RT --systemd-cgroup delete --force c3 || return 1
 	want inactive "$(unit_prop rt-c3.scope ActiveState)" "ActiveState after delete"
 }
 
@@ -282,8 +283,9 @@ rt_apparmor_profile_applies() {
 	bundle $W/b5 system.slice:rt-test:ab cat /proc/self/attr/current
 	jq '.process.apparmorProfile = "docker-default"' $W/b5/config.json >$W/c.json && mv $W/c.json $W/b5/config.json
 	out=$($RT --systemd-cgroup run --bundle $W/b5 ab 2>&1) || fail "run: $out" || return 1
-	want "docker-default (enforce)" "$out" "label"
-	$RT --systemd-cgroup delete ab 2>/dev/null
+	want "docker-default (enforce)" "$out" "label" || return 1
+	# run removed it.
+	[ -z "$($RT list -q)" ] || fail "left: $($RT list)"
 }
 
 # --- containerd with SystemdCgroup = true
@@ -296,16 +298,35 @@ ctr_setup() {
 
 ctr_runc_shim_with_rt_and_systemd_cgroup() {
 	out=$(ctr -n default run --rm --runc-binary $RT --runc-systemd-cgroup \
-		--cgroup system.slice:ctr:t1 $IMG:latest t1 cat /proc/self/cgroup /sys/fs/cgroup/memory.max 2>&1) || fail "ctr run: $out" || return 1
-	want "0::/system.slice/ctr-t1.scope
-max" "$out" "cgroup and memory.max"
+		--cgroup system.slice:ctr:t1 $IMG:latest t1 cat /proc/self/cgroup 2>&1) || fail "ctr run: $out" || return 1
+	want "0::/system.slice/ctr-t1.scope" "$out" "cgroup" || return 1
+	want inactive "$(unit_prop ctr-t1.scope ActiveState)" "scope after --rm"
 }
 
 ctr_memory_limit_through_systemd() {
-	out=$(ctr -n default run --rm --runc-binary $RT --runc-systemd-cgroup --memory-limit 67108864 \
-		--cgroup system.slice:ctr:t2 $IMG:latest t2 cat /sys/fs/cgroup/memory.max 2>&1) || fail "ctr run: $out" || return 1
-	want 67108864 "$out" "memory.max" || return 1
-	want inactive "$(unit_prop ctr-t2.scope ActiveState)" "scope after --rm"
+	# ctr's spec mounts no cgroup filesystem: read the scope from here.
+	ctr -n default run -d --runc-binary $RT --runc-systemd-cgroup --memory-limit 67108864 \
+		--cgroup system.slice:ctr:t2 $IMG:latest t2 sleep 1000 >/dev/null || return 1
+	want 67108864 "$(cat /sys/fs/cgroup/system.slice/ctr-t2.scope/memory.max)" "memory.max" || return 1
+	want 67108864 "$(unit_prop ctr-t2.scope MemoryMax)" "MemoryMax" || return 1
+	ctr -n default task kill -s KILL t2 || return 1
+	for _ in $(seq 50); do ctr -n default task ls | grep -q "^t2 .*STOPPED" && break; sleep 0.2; done
+	ctr -n default task rm t2 >/dev/null || return 1
+	ctr -n default container rm t2 || return 1
+	want inactive "$(unit_prop ctr-t2.scope ActiveState)" "scope after task rm"
+}
+
+ctr_rt_shim_publishes_tasks_oom() {
+	ctr -n default events >$W/events 2>&1 &
+	ev=$!
+	sleep 1
+	ctr -n default run --rm --runtime io.containerd.rt.v2 --memory-limit 33554432 \
+		$IMG:latest t4 sh -c 'head -c 200m /dev/zero | tail >/dev/null'
+	rc=$?
+	sleep 1
+	kill $ev
+	want 137 "$rc" "exit code of a 200 MB hog under 32 MB" || return 1
+	grep -q '/tasks/oom' $W/events || fail "no /tasks/oom event: $(grep -o '/tasks/[a-z]*' $W/events | sort | uniq -c | tr '\n' ' ')"
 }
 
 # --- Podman, its systemd cgroup manager
@@ -316,18 +337,27 @@ podman_setup() {
 
 podman_run_memory_and_default_pids_limit() {
 	out=$(podman --runtime $RT run --rm --network none --memory 64m $IMG \
-		sh -c 'cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max; cat /proc/self/cgroup' 2>&1) || fail "podman run: $out" || return 1
-	want 67108864 "$(echo "$out" | sed -n 1p)" "memory.max" || return 1
-	want 2048 "$(echo "$out" | sed -n 2p)" "pids.max (podman's default)" || return 1
-	echo "$out" | sed -n 3p | grep -q '^0::/machine.slice/libpod-[0-9a-f]*.scope' || fail "cgroup: $(echo "$out" | sed -n 3p)"
+		cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max 2>&1) || fail "podman run: $out" || return 1
+	want "67108864
+2048" "$out" "memory.max, pids.max (podman's default)"
 }
 
-podman_exec_and_stop() {
+podman_run_d_in_a_libpod_scope_then_exec() {
 	podman --runtime $RT run -d --name pe --network none $IMG sleep 1000 >/dev/null || return 1
-	want hi "$(podman --runtime $RT exec pe echo hi)" "exec" || return 1
+	id=$(podman inspect -f '{{.Id}}' pe)
+	pid=$(podman inspect -f '{{.State.Pid}}' pe)
+	u=libpod-$id.scope
+	want "0::/machine.slice/$u" "$(cat /proc/$pid/cgroup)" "cgroup of the init" || return 1
+	want active "$(unit_prop $u ActiveState)" "$u ActiveState" || return 1
+	want hi "$(podman --runtime $RT exec pe echo hi)" "exec"
+}
+
+podman_stop_and_rm() {
+	id=$(podman inspect -f '{{.Id}}' pe)
 	podman --runtime $RT stop -t 2 pe >/dev/null || return 1
 	want exited "$(podman inspect -f '{{.State.Status}}' pe)" "status" || return 1
-	podman --runtime $RT rm pe >/dev/null
+	podman --runtime $RT rm pe >/dev/null || return 1
+	want inactive "$(unit_prop libpod-$id.scope ActiveState)" "scope after rm"
 }
 
 say "RT-HOST start $(uname -r) $(systemctl --version | head -1)"
@@ -360,8 +390,10 @@ check rt_apparmor_profile_applies rt_apparmor_profile_applies
 check ctr_image_import ctr_setup
 check ctr_runc_shim_with_rt_and_systemd_cgroup ctr_runc_shim_with_rt_and_systemd_cgroup
 check ctr_memory_limit_through_systemd ctr_memory_limit_through_systemd
+check ctr_rt_shim_publishes_tasks_oom ctr_rt_shim_publishes_tasks_oom
 check podman_image_import podman_setup
 check podman_run_memory_and_default_pids_limit podman_run_memory_and_default_pids_limit
-check podman_exec_and_stop podman_exec_and_stop
+check podman_run_d_in_a_libpod_scope_then_exec podman_run_d_in_a_libpod_scope_then_exec
+check podman_stop_and_rm podman_stop_and_rm
 say "RT-HOST done"
 systemctl poweroff --force
