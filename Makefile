@@ -1,7 +1,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build release test test-vm integration install demo bench conformance soak fuzz clean
+.PHONY: build release test test-vm test-host integration install demo bench conformance soak fuzz clean
 
 build:
 	$(CARGO) build -p rt -p rt-shim -p rt-image
@@ -16,6 +16,14 @@ test:
 test-vm:
 	bash scripts/deps.sh --vm
 	bash integration/vm/run.sh
+
+# rt where its users run it: Debian 12 under qemu with systemd as pid 1,
+# pure cgroup v2, AppArmor, and Docker, containerd and Podman at their
+# defaults (the systemd cgroup driver). PASS/FAIL per check, then
+# "N passed, N failed". HOST_RELEASE=1 tests release builds.
+test-host:
+	bash scripts/deps.sh --host
+	bash integration/host/run.sh
 
 # rt under real managers and from a real registry (as root): containerd
 # (ctr and the Kubernetes CRI), Docker, Podman, docker-registry. Each test

@@ -58,6 +58,14 @@ pub enum Error {
     /// An existing cgroup a container was to be placed in is in use.
     #[error("cgroup {dir}: {why}; rt does not place a container in a cgroup in use (another container's?)")]
     CgroupInUse { dir: PathBuf, why: String },
+    /// `--systemd-cgroup` on a host where systemd is not running (or its
+    /// bus cannot be reached).
+    #[error("--systemd-cgroup: systemd is not running on this host ({0}), so rt cannot ask it for the container's cgroup")]
+    SystemdNotRunning(String),
+
+    /// systemd refused or failed a request over D-Bus.
+    #[error("systemd: {what}: {msg}")]
+    Systemd { what: String, msg: String },
 
     /// An operation failed, and undoing what it had made failed too.
     #[error("{cause} (cleaning up failed too: {cleanup})")]

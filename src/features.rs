@@ -26,9 +26,9 @@ pub fn document() -> Value {
             "cgroup": {
                 "v1": false,
                 "v2": true,
-                // The slice:prefix:name path form is understood, but rt
-                // does not talk to systemd.
-                "systemd": false,
+                // --systemd-cgroup: a transient scope asked of systemd
+                // over the system bus.
+                "systemd": true,
                 "systemdUser": false,
                 "rdma": false
             },
@@ -41,7 +41,7 @@ pub fn document() -> Value {
                 "knownFlags": crate::seccomp::FLAGS,
                 "supportedFlags": crate::seccomp::FLAGS
             },
-            "apparmor": {"enabled": false},
+            "apparmor": {"enabled": crate::config::apparmor::enabled()},
             "selinux": {"enabled": false},
             "intelRdt": {"enabled": false},
             "mountExtensions": {"idmap": {"enabled": true}}

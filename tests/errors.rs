@@ -4,6 +4,7 @@
 mod common;
 
 use std::fs;
+use std::path::Path;
 
 use common::*;
 use serde_json::json;
@@ -349,5 +350,41 @@ fn a_capability_rt_does_not_hold_is_named() {
             ],
         );
         assert_no_leaks(&rt, &id, &b);
+    }
+}
+
+/// `--systemd-cgroup` where systemd is not pid 1 (these machines): one
+/// line saying so, as runc does, and nothing made: no state, no cgroup
+/// laid out behind systemd's back under the slice.
+#[test]
+fn systemd_cgroup_without_systemd_says_systemd_is_not_running() {
+    if Path::new("/run/systemd/system").exists() {
+        // The systemd driver itself is tested on a systemd host
+        // (integration/host).
+        return;
+    }
+    let rt = Rt::new();
+    for path in [Some("system.slice:rt-test:x"), None] {
+        let mut b = Bundle::busybox(&["true"]);
+        if let Some(p) = path {
+            b.edit(|c| c["linux"]["cgroupsPath"] = json!(p));
+        }
+        let id = unique_id("nosd");
+        for op in ["create", "run"] {
+            let err = rt.fails(&[
+                "--systemd-cgroup",
+                op,
+                "--bundle",
+                b.path().to_str().unwrap(),
+                &id,
+            ]);
+            assert_one_line_error(&err, &["--systemd-cgroup", "systemd is not running"]);
+            assert!(rt.state_missing(&id), "no state for {id}");
+            assert_eq!(leaks(&rt, &id, &b), Vec::<String>::new());
+            for scope in ["rt-test-x.scope".to_string(), format!("rt-{id}.scope")] {
+                let p = Path::new(CGROUP2).join("system.slice").join(scope);
+                assert!(!p.exists(), "{} left behind", p.display());
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@
 pub mod devices;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 
 use std::fs;
 use std::os::fd::OwnedFd;
@@ -27,6 +28,10 @@ pub struct Placement {
     pub path: String,
     /// The directory rt created (empty if it joined an existing cgroup).
     pub created: Vec<PathBuf>,
+    /// With `--systemd-cgroup`: the scope unit systemd made for the
+    /// container, stopped by `delete`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
 }
 
 /// The mount point of the cgroup2 hierarchy: pure v2 at /sys/fs/cgroup, or
@@ -88,25 +93,38 @@ pub fn own_path() -> Result<String> {
         .to_string())
 }
 
+/// The cgroup v2 path of process `pid` (its `0::` line).
+pub fn cgroup_of(pid: i32) -> Result<String> {
+    let f = format!("/proc/{pid}/cgroup");
+    let s = fs::read_to_string(&f).with_ctx(|| format!("read {f}"))?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|p| p.trim().to_string())
+        .ok_or_else(|| Error::Invalid(format!("{f}: no cgroup v2 line")))
+}
+
 /// The cgroup path for a container, relative to the hierarchy root.
 ///
 /// - none: `/rt/<id>@<hash of the state root>` (see [`default_path`])
 /// - absolute: as given
 /// - relative: under rt's own cgroup
-/// - `slice:prefix:name` with `--systemd-cgroup`: the cgroupfs layout
-///   systemd would use, `/a.slice/a-b.slice/prefix-name.scope`.
+/// - `slice:prefix:name` with `--systemd-cgroup`: where systemd puts the
+///   scope unit, `/a.slice/a-b.slice/prefix-name.scope` (none:
+///   `system.slice:rt:<id>`); see [`systemd::Scope`].
 pub fn resolve_path(
     spec_path: Option<&Path>,
     state_root: &Path,
     id: &str,
     systemd: bool,
 ) -> Result<String> {
-    let Some(p) = spec_path.and_then(|p| p.to_str()).filter(|p| !p.is_empty()) else {
+    let spec_path = spec_path.and_then(|p| p.to_str()).filter(|p| !p.is_empty());
+    if systemd {
+        return Ok(systemd_scope(spec_path, id)?.cgroup_path());
+    }
+    let Some(p) = spec_path else {
         return Ok(default_path(state_root, id));
     };
-    let path = if systemd {
-        systemd_path(p)?
-    } else if p.starts_with('/') {
+    let path = if p.starts_with('/') {
         p.to_string()
     } else {
         let own = own_path()?;
@@ -177,6 +195,7 @@ pub fn remove_default(state_root: &Path, id: &str) {
             dir,
             path: String::new(),
             created: vec![],
+            unit: None,
         };
         let _ = p.kill_all(Duration::from_secs(5));
         let _ = fs::remove_dir(&p.dir);
@@ -222,55 +241,12 @@ fn check_unused(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn systemd_path(p: &str) -> Result<String> {
-    let parts: Vec<&str> = p.split(':').collect();
-    let [slice, prefix, name] = parts[..] else {
-        return Err(Error::Invalid(format!(
-            "linux.cgroupsPath: {p:?} is not of the form slice:prefix:name (--systemd-cgroup)"
-        )));
-    };
-    let slice = if slice.is_empty() {
-        "system.slice"
-    } else {
-        slice
-    };
-    let Some(stem) = slice.strip_suffix(".slice") else {
-        return Err(Error::Invalid(format!(
-            "linux.cgroupsPath: slice {slice:?} must end in .slice"
-        )));
-    };
-    if stem.is_empty() || stem.contains('/') {
-        return Err(Error::Invalid(format!(
-            "linux.cgroupsPath: bad slice {slice:?}"
-        )));
+/// The scope unit of a container under `--systemd-cgroup`.
+pub fn systemd_scope(spec_path: Option<&str>, id: &str) -> Result<systemd::Scope> {
+    match spec_path {
+        Some(p) => systemd::Scope::parse(p),
+        None => systemd::Scope::parse(&format!("system.slice:{}:{id}", systemd::DEFAULT_PREFIX)),
     }
-    // a-b-c.slice lives in a.slice/a-b.slice/a-b-c.slice.
-    let mut path = String::new();
-    if stem != "-" {
-        let mut acc = String::new();
-        for (i, part) in stem.split('-').enumerate() {
-            if part.is_empty() {
-                return Err(Error::Invalid(format!(
-                    "linux.cgroupsPath: bad slice {slice:?}"
-                )));
-            }
-            if i > 0 {
-                acc.push('-');
-            }
-            acc.push_str(part);
-            path.push('/');
-            path.push_str(&acc);
-            path.push_str(".slice");
-        }
-    }
-    let unit = if name.ends_with(".slice") || name.ends_with(".scope") {
-        name.to_string()
-    } else if prefix.is_empty() {
-        format!("{name}.scope")
-    } else {
-        format!("{prefix}-{name}.scope")
-    };
-    Ok(format!("{path}/{unit}"))
 }
 
 /// The files `r` needs written, once every controller they need is known
@@ -355,6 +331,7 @@ impl Placement {
             dir,
             path: path.to_string(),
             created,
+            unit: None,
         })
     }
 
@@ -548,6 +525,10 @@ mod tests {
             "/system.slice/rt-c1.scope"
         );
         assert!(resolve_path(Some(Path::new("/a/b")), root, "c1", true).is_err());
+        assert_eq!(
+            resolve_path(None, root, "c1", true).unwrap(),
+            "/system.slice/rt-c1.scope"
+        );
         let rel = resolve_path(Some(Path::new("x/y")), root, "c1", false).unwrap();
         assert!(rel.ends_with("/x/y") && rel.starts_with('/'), "{rel}");
     }

@@ -1,6 +1,7 @@
 //! What config.json says: loading and validating it, the `rt spec`
 //! template and mount options. document.
 
+pub mod apparmor;
 pub mod capabilities;
 pub mod idmap;
 pub mod mount_options;

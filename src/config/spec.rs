@@ -244,12 +244,12 @@ pub fn check_process(process: &Process) -> std::result::Result<(), String> {
             return Err(format!("env[{i}]: {e:?} is not of the form KEY=value"));
         }
     }
-    if process
+    if let Some(p) = process
         .apparmor_profile()
-        .as_ref()
-        .is_some_and(|s| !s.is_empty())
+        .as_deref()
+        .filter(|s| !s.is_empty())
     {
-        return Err("apparmorProfile: AppArmor is not enabled on this host".into());
+        crate::config::apparmor::check(p).map_err(|e| format!("apparmorProfile: {e}"))?;
     }
     if process
         .selinux_label()

@@ -14,6 +14,7 @@ use super::prelude::{self, Caller};
 use super::{OciState, Status};
 use crate::cgroup::devices::Program;
 use crate::cgroup::resources::Write;
+use crate::cgroup::systemd::{self, Scope, Systemd};
 use crate::cgroup::{self, Placement};
 use crate::config::spec::Bundle;
 use crate::error::{Context, Error, Result};
@@ -65,6 +66,8 @@ struct Checked {
     /// None: rootless, no device program (loading one needs root).
     devices: Option<Program>,
     seccomp: Option<Compiled>,
+    /// With `--systemd-cgroup`: the bus connection and the scope to ask for.
+    systemd: Option<(Systemd, Scope)>,
 }
 
 /// Creates a container: validates everything first, then makes the state
@@ -77,6 +80,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let mut undo = Undo {
         locked: Some(root.create_dir(&opts.id)?),
         cgroup: None,
+        unit: None,
         init: None,
     };
     match make(&mut undo, &bundle, &checked, opts, console) {
@@ -113,6 +117,20 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
                 .into(),
         });
     }
+    // Before anything else about the cgroup: without systemd, say so.
+    let systemd = if opts.systemd_cgroup {
+        let sd = Systemd::connect()?;
+        let scope = cgroup::systemd_scope(
+            linux
+                .and_then(|l| l.cgroups_path().as_deref())
+                .and_then(|p| p.to_str())
+                .filter(|p| !p.is_empty()),
+            &opts.id,
+        )?;
+        Some((sd, scope))
+    } else {
+        None
+    };
     let cgroup_mount = cgroup::find_mount()?;
     let limits = match linux.and_then(|l| l.resources().as_ref()) {
         Some(r) => cgroup::check_resources(r, &cgroup_mount)?,
@@ -174,6 +192,7 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
         limits,
         devices,
         seccomp,
+        systemd,
     })
 }
 
@@ -191,8 +210,33 @@ fn make(
     locked.save(&state)?;
     make_exec_fifo(&locked.dir.join(EXEC_FIFO))?;
 
-    let placement = match &c.cgroup_path {
-        Some(path) => {
+    // With systemd, a placeholder process holds the scope until the init
+    // is cloned into it (systemd makes no scope without a process).
+    let mut holder = None;
+    let placement = match (&c.systemd, &c.cgroup_path) {
+        (Some((sd, scope)), _) => {
+            let h = holder.insert(Holder(spawn::placeholder()?));
+            undo.unit = Some(scope.unit.clone());
+            let limits = systemd::properties(&c.limits);
+            let desc = format!("rt container {}", opts.id);
+            sd.start_scope(scope, h.0.pid.as_raw(), &desc, limits)?;
+            let path = cgroup::cgroup_of(h.0.pid.as_raw())?;
+            if Some(&path) != c.cgroup_path.as_ref() {
+                log::debug!("systemd put {} at {path}", scope.unit);
+            }
+            let placement = Placement {
+                dir: c.cgroup_mount.join(path.trim_start_matches('/')),
+                path,
+                created: vec![],
+                unit: Some(scope.unit.clone()),
+            };
+            undo.cgroup = Some(placement.clone());
+            state.cgroup = Some(placement.clone());
+            // Saved now so that a killed create can still be cleaned up.
+            locked.save(&state)?;
+            Some(placement)
+        }
+        (None, Some(path)) => {
             // The plan is saved before the mkdir, so that a killed create
             // can still be cleaned up by delete, which removes only a
             // cgroup that rt made for this container.
@@ -207,7 +251,7 @@ fn make(
             }
             Some(placement)
         }
-        None => None,
+        (None, None) => None,
     };
     let cgroup_fd = placement.as_ref().map(|p| p.open_dir()).transpose()?;
     if let (Some(fd), Some(devices)) = (&cgroup_fd, &c.devices) {
@@ -277,6 +321,8 @@ fn make(
     )?;
     let pid = init.pid.as_raw();
     let init = undo.init.insert(init);
+    // The init holds the scope now.
+    drop(holder);
     let console = console_recv
         .as_ref()
         .map(console::receive_master)
@@ -358,7 +404,19 @@ fn make_exec_fifo(fifo: &Path) -> Result<()> {
 struct Undo {
     locked: Option<Locked>,
     cgroup: Option<Placement>,
+    /// The systemd scope asked for (it may exist even if the start failed).
+    unit: Option<String>,
     init: Option<Init>,
+}
+
+/// The placeholder process that holds a new systemd scope: killed and
+/// reaped when dropped.
+struct Holder(Init);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        spawn::kill_and_reap(&self.0);
+    }
 }
 
 impl Undo {
@@ -375,6 +433,11 @@ impl Undo {
                 .kill_all(Duration::from_secs(5))
                 .and_then(|()| cg.remove())
             {
+                failed.push(e.to_string());
+            }
+        }
+        if let Some(unit) = self.unit.take() {
+            if let Err(e) = Systemd::connect().and_then(|sd| sd.stop(&unit)) {
                 failed.push(e.to_string());
             }
         }

@@ -53,6 +53,9 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         }
         cg.kill_all(Duration::from_secs(10))?;
         cg.remove()?;
+        if let Some(unit) = &cg.unit {
+            cgroup::systemd::Systemd::connect()?.stop(unit)?;
+        }
     }
     let poststop = Kind::Poststop.of(c.state.config.hooks().as_ref());
     let json = hook_state_json(&c.state, Status::Stopped);

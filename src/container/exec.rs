@@ -97,10 +97,12 @@ pub fn process_from_flags(base: &Process, f: &ProcessFlags) -> Result<Process> {
     if f.process_label.as_deref().is_some_and(|l| !l.is_empty()) {
         return Err(Error::Unsupported("--process-label (SELinux)".into()));
     }
-    if f.apparmor.as_deref().is_some_and(|l| !l.is_empty()) {
-        return Err(Error::Unsupported("--apparmor".into()));
-    }
     let mut p = base.clone();
+    if let Some(profile) = f.apparmor.as_deref().filter(|l| !l.is_empty()) {
+        crate::config::apparmor::check(profile)
+            .map_err(|e| Error::Invalid(format!("--apparmor: {e}")))?;
+        p.set_apparmor_profile(Some(profile.to_string()));
+    }
     p.set_args(Some(f.args.clone()));
     p.set_terminal(Some(f.tty));
     p.set_console_size(None);

@@ -33,5 +33,10 @@ pub fn update(root: &Root, id: &str, r: &oci_spec::runtime::LinuxResources) -> R
     if check {
         cgroup::resources::check_memory_usage(&cg.dir, &writes)?;
     }
+    if let Some(unit) = &cg.unit {
+        // systemd first, so that it does not undo the files on a reload.
+        let sd = cgroup::systemd::Systemd::connect()?;
+        sd.set_properties(unit, cgroup::systemd::properties(&writes))?;
+    }
     cgroup::resources::apply(&mount, &cg.dir, &writes)
 }

@@ -5,6 +5,7 @@
 //! the exec (program.rs). Runs in the child of clone3 (a copy of rt's
 //! single-threaded address space) and never returns.
 
+pub mod apparmor;
 pub mod capabilities;
 mod process;
 mod program;

@@ -56,6 +56,14 @@ pub struct ProcessSetup<'a> {
 pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     let process = a.process;
     let nnp = process.no_new_privileges().unwrap_or(false);
+    // Opened while rt's procfs access is not yet filtered or dropped;
+    // written right before execve.
+    let apparmor = process
+        .apparmor_profile()
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(super::apparmor::prepare)
+        .transpose()?;
     if !a.no_new_keyring {
         join_session_keyring()?;
     }
@@ -75,6 +83,7 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
         nix::sys::prctl::set_no_new_privs().ctx("noNewPrivileges: prctl")?;
     }
     let mut exec = program(process, a.extra_env)?;
+    exec.apparmor = apparmor;
     close_inherited_fds(a)?;
     exec.seccomp = a.seccomp.cloned();
     exec.release_admin = held;
@@ -221,6 +230,7 @@ fn program(process: &Process, extra_env: &[String]) -> Result<Exec> {
         envp: env.iter().map(|s| cstr(s)).collect::<Result<_>>()?,
         seccomp: None,
         release_admin: None,
+        apparmor: None,
     })
 }
 

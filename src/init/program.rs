@@ -29,6 +29,8 @@ pub struct Exec {
     /// CAP_SYS_ADMIN held for installing the filters without no_new_privs,
     /// dropped right after them.
     pub(super) release_admin: Option<ReleaseAdmin>,
+    /// The AppArmor profile to switch to at the execve.
+    pub(super) apparmor: Option<super::apparmor::OnExec>,
 }
 
 /// CAP_SYS_ADMIN to drop after the seccomp filters; `permitted` says
@@ -64,6 +66,13 @@ impl Exec {
     /// Installs the seccomp filters, if not yet, drops what was held for
     /// them, and execs. Returns only on error.
     pub(super) fn exec(&mut self) -> Error {
+        // Before the filters: writing the attr file is a syscall the
+        // profile may deny.
+        if let Some(a) = &self.apparmor {
+            if let Err(e) = a.apply() {
+                return e;
+            }
+        }
         if let Some(f) = self.seccomp.take() {
             if let Err(e) = crate::seccomp::install(&f) {
                 return e;

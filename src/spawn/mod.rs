@@ -152,6 +152,17 @@ pub fn spawn_exec<F: FnOnce(Channel) -> Infallible>(
     }
 }
 
+/// A process that only waits to be killed (and dies with rt): it holds a
+/// new systemd scope until the init is cloned into it.
+pub fn placeholder() -> Result<Init> {
+    clone_into(0, None, false, || {
+        let _ = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL);
+        loop {
+            nix::unistd::pause();
+        }
+    })
+}
+
 /// clone3 with a pidfd (and into `cgroup` when given); the child runs
 /// `child`, which never returns. The parent gets the new process; its copy
 /// of whatever `child` captured is dropped.

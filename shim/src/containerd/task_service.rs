@@ -480,13 +480,12 @@ impl Service {
             let mut seen = rt::cgroup::stats::oom_kills(&dir);
             loop {
                 std::thread::sleep(std::time::Duration::from_millis(500));
+                // Whether it ran before the count is read: an OOM kill that
+                // ended the init (or made it exit) is still published.
                 let running = inner
                     .tasks()
                     .get(&id)
                     .is_some_and(|t| t.init.exit.is_none());
-                if !running {
-                    return;
-                }
                 let now = rt::cgroup::stats::oom_kills(&dir);
                 if now > seen {
                     seen = now;
@@ -494,6 +493,9 @@ impl Service {
                         container_id: id.clone(),
                         ..Default::default()
                     });
+                }
+                if !running {
+                    return;
                 }
             }
         });

@@ -25,7 +25,7 @@ pub struct Cli {
     /// Log debug lines too
     #[arg(long, global = true)]
     pub debug: bool,
-    /// Interpret cgroupsPath as systemd's slice:prefix:name
+    /// Ask systemd for the cgroup: a transient scope from slice:prefix:name
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
     /// Accepted for runc compatibility; rt has no checkpoint support
@@ -139,7 +139,7 @@ pub struct ExecArgs {
     /// SELinux label (not supported: an error if not empty)
     #[arg(long = "process-label")]
     pub process_label: Option<String>,
-    /// AppArmor profile (not supported: an error if not empty)
+    /// AppArmor profile for the process (instead of the config's)
     #[arg(long)]
     pub apparmor: Option<String>,
     /// Exec even if the container is paused

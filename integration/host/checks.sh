@@ -1,0 +1,399 @@
+#!/bin/bash
+# The checks of `make test-host`, run inside the guest by
+# rt-host-checks.service: one `PASS name` or `FAIL name` line each on the
+# serial console (a failure's output follows, indented with "  | "), then
+# "RT-HOST done" and poweroff. Each manager runs at its default settings.
+set -u
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
+only=$(cat /usr/local/lib/rt-host/only 2>/dev/null || true)
+RT=/usr/local/bin/rt
+IMG=localhost/busybox
+W=/tmp/rt-host
+mkdir -p $W
+
+say() { echo "$*" >/dev/ttyS0; }
+fail() { echo "$*"; return 1; }
+check() {
+	local name=$1
+	shift
+	if [ -n "$only" ] && ! echo "$name" | grep -Eq "$only"; then
+		return 0
+	fi
+	local out rc
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ $rc = 0 ]; then
+		say "PASS $name"
+	else
+		say "FAIL $name"
+		echo "$out" | tail -15 | sed 's/^/  | /' >/dev/ttyS0
+	fi
+}
+# want EXPECTED ACTUAL WHAT
+want() { [ "$1" = "$2" ] || fail "$3: want '$1', got '$2'"; }
+unit_prop() { systemctl show -P "$2" "$1" 2>&1; }
+
+# A busybox root filesystem, as an image for each manager.
+rootfs() {
+	rm -rf $W/bb
+	mkdir -p $W/bb/bin $W/bb/etc $W/bb/tmp $W/bb/proc $W/bb/sys $W/bb/dev
+	cp /bin/busybox $W/bb/bin/
+	for a in $(/bin/busybox --list); do [ "$a" = busybox ] || ln -sf busybox $W/bb/bin/$a; done
+	echo 'root:x:0:0:root:/root:/bin/sh' >$W/bb/etc/passwd
+	echo 'root:x:0:' >$W/bb/etc/group
+	tar -C $W/bb -cf $W/bb.tar .
+}
+
+wait_docker() {
+	for _ in $(seq 120); do docker info >/dev/null 2>&1 && return 0; sleep 1; done
+	fail "dockerd did not answer"
+}
+
+drun() { docker run --runtime rt --network none "$@"; }
+
+# --- Docker, with its default systemd cgroup driver and AppArmor profile
+
+docker_setup() {
+	wait_docker || return 1
+	want systemd "$(docker info -f '{{.CgroupDriver}}')" "docker's cgroup driver" || return 1
+	want 2 "$(docker info -f '{{.CgroupVersion}}')" "cgroup version" || return 1
+	docker import -c 'CMD ["/bin/sh"]' $W/bb.tar $IMG >/dev/null
+}
+
+docker_run_prints_and_exits() {
+	out=$(docker run --rm --runtime rt $IMG echo hello from rt) || fail "docker run: $out" || return 1
+	want "hello from rt" "$out" "output"
+}
+
+docker_run_exit_code_is_kept() {
+	drun --rm $IMG sh -c 'exit 7'
+	want 7 "$?" "exit code"
+}
+
+docker_run_d_then_exec() {
+	drun -d --name ex $IMG sleep 1000 >/dev/null || return 1
+	out=$(docker exec ex sh -c 'echo in; cat /proc/1/cmdline | tr "\0" " "')
+	want "in
+sleep 1000 " "$out" "exec output"
+}
+
+docker_logs_has_the_output() {
+	drun -d --name lg $IMG sh -c 'echo logged line; sleep 1000' >/dev/null || return 1
+	for _ in $(seq 20); do docker logs lg 2>&1 | grep -q 'logged line' && return 0; sleep 0.5; done
+	fail "docker logs: $(docker logs lg 2>&1)"
+}
+
+docker_stop_stops_it() {
+	docker stop -t 2 ex >/dev/null || return 1
+	want exited "$(docker inspect -f '{{.State.Status}}' ex)" "status after stop"
+}
+
+docker_rm_removes_container_and_scope() {
+	id=$(docker inspect -f '{{.Id}}' ex) || return 1
+	docker rm ex >/dev/null || return 1
+	docker rm -f lg >/dev/null || return 1
+	[ -z "$(docker ps -aq -f name=ex)" ] || fail "ex still listed"
+	st=$(unit_prop docker-$id.scope ActiveState)
+	[ "$st" = inactive ] || fail "docker-$id.scope: ActiveState $st after rm"
+	[ ! -d /sys/fs/cgroup/system.slice/docker-$id.scope ] || fail "scope cgroup left"
+}
+
+docker_container_runs_in_its_systemd_scope() {
+	drun -d --name sc $IMG sleep 1000 >/dev/null || return 1
+	id=$(docker inspect -f '{{.Id}}' sc)
+	u=docker-$id.scope
+	want active "$(unit_prop $u ActiveState)" "$u ActiveState" || return 1
+	want yes "$(unit_prop $u Delegate)" "$u Delegate" || return 1
+	want system.slice "$(unit_prop $u Slice)" "$u Slice" || return 1
+	pid=$(docker inspect -f '{{.State.Pid}}' sc)
+	want "0::/system.slice/$u" "$(cat /proc/$pid/cgroup)" "cgroup of the init" || return 1
+	# In its own cgroup namespace the container sees the scope as its root.
+	want "0::/" "$(docker exec sc cat /proc/self/cgroup)" "cgroup of an exec, inside" || return 1
+	docker exec -d sc sleep 777 || return 1
+	for _ in $(seq 20); do epid=$(pgrep -f '^sleep 777$') && break; sleep 0.2; done
+	want "0::/system.slice/$u" "$(cat /proc/$epid/cgroup)" "cgroup of an exec, from the host" || return 1
+	docker rm -f sc >/dev/null
+}
+
+docker_apparmor_label_is_docker_default() {
+	docker info -f '{{.SecurityOptions}}' | grep -q apparmor || fail "docker does not use AppArmor: $(docker info -f '{{.SecurityOptions}}')" || return 1
+	want "docker-default (enforce)" "$(drun --rm $IMG cat /proc/self/attr/current)" "the init's label" || return 1
+	drun -d --name aa $IMG sleep 1000 >/dev/null || return 1
+	want "docker-default (enforce)" "$(docker exec aa cat /proc/self/attr/current)" "an exec's label"
+	r=$?
+	docker rm -f aa >/dev/null
+	return $r
+}
+
+docker_memory_64m_holds() {
+	want 67108864 "$(drun --rm --memory 64m $IMG cat /sys/fs/cgroup/memory.max)" "memory.max" || return 1
+	drun --rm --memory 64m --memory-swap 64m $IMG sh -c 'head -c 300m /dev/zero | tail >/dev/null'
+	want 137 "$?" "exit code of a 300 MB hog"
+}
+
+docker_memory_is_a_unit_property() {
+	drun -d --name mp --memory 64m $IMG sleep 1000 >/dev/null || return 1
+	id=$(docker inspect -f '{{.Id}}' mp)
+	want 67108864 "$(unit_prop docker-$id.scope MemoryMax)" "MemoryMax"
+	r=$?
+	docker rm -f mp >/dev/null
+	return $r
+}
+
+docker_cpus_half_is_cpu_max() {
+	want "50000 100000" "$(drun --rm --cpus 0.5 $IMG cat /sys/fs/cgroup/cpu.max)" "cpu.max"
+}
+
+docker_pids_limit_20_holds() {
+	out=$(drun --rm --pids-limit 20 $IMG sh -c '
+		cat /sys/fs/cgroup/pids.max
+		for i in $(seq 40); do sleep 30 & done 2>/dev/null
+		cat /sys/fs/cgroup/pids.current')
+	want 20 "$(echo "$out" | head -1)" "pids.max" || return 1
+	n=$(echo "$out" | tail -1)
+	[ "$n" -le 20 ] || fail "pids.current $n after a fork loop"
+}
+
+docker_update_changes_the_limits() {
+	drun -d --name up --memory 64m $IMG sleep 1000 >/dev/null || return 1
+	id=$(docker inspect -f '{{.Id}}' up)
+	docker update --memory 128m --memory-swap 256m --cpus 0.25 --pids-limit 30 up >/dev/null || return 1
+	want 134217728 "$(docker exec up cat /sys/fs/cgroup/memory.max)" "memory.max" || return 1
+	want "25000 100000" "$(docker exec up cat /sys/fs/cgroup/cpu.max)" "cpu.max" || return 1
+	want 30 "$(docker exec up cat /sys/fs/cgroup/pids.max)" "pids.max" || return 1
+	want 134217728 "$(unit_prop docker-$id.scope MemoryMax)" "MemoryMax" || return 1
+	want 30 "$(unit_prop docker-$id.scope TasksMax)" "TasksMax"
+}
+
+docker_stats_reads_the_cgroup() {
+	out=$(docker stats --no-stream --format '{{.MemUsage}} {{.PIDs}}' up) || return 1
+	echo "$out" | grep -Eq '^[0-9.]+[KMG]i?B / 128MiB 1$' || fail "docker stats: '$out'"
+}
+
+daemon_reload_keeps_limits() {
+	systemctl daemon-reload
+	sleep 1
+	want 134217728 "$(docker exec up cat /sys/fs/cgroup/memory.max)" "memory.max after daemon-reload" || return 1
+	want "25000 100000" "$(docker exec up cat /sys/fs/cgroup/cpu.max)" "cpu.max after daemon-reload" || return 1
+	want 30 "$(docker exec up cat /sys/fs/cgroup/pids.max)" "pids.max after daemon-reload" || return 1
+	# Devices: /dev/sda is not in a container's rules; /dev/null is.
+	docker exec up sh -c 'echo x >/dev/null' || fail "/dev/null not writable after daemon-reload"
+	# The guest's disk: no rule lets a container read it, even through a
+	# node it makes itself.
+	dev=$(cat /sys/block/vda/dev)
+	head -c1 /dev/vda >/dev/null || fail "the host cannot read its own disk" || return 1
+	docker exec up sh -c "mknod /tmp/m b ${dev%:*} ${dev#*:} && head -c1 /tmp/m >/dev/null" && fail "the disk is readable from the container after daemon-reload" && return 1
+	docker rm -f up >/dev/null
+}
+
+# --- rt by hand, --systemd-cgroup
+
+bundle() { # DIR CGROUPSPATH ARGS...
+	local d=$1 cg=$2
+	shift 2
+	rm -rf $d
+	mkdir -p $d
+	cp -a $W/bb $d/rootfs
+	(cd $d && $RT spec)
+	args=$(printf '%s\n' "$@" | jq -R . | jq -s .)
+	jq --argjson a "$args" '.process.args = $a | .process.terminal = false' $d/config.json >$d/c.json && mv $d/c.json $d/config.json
+	jq --arg cg "$cg" '.linux.cgroupsPath = $cg | .linux.resources = {"memory": {"limit": 67108864}, "pids": {"limit": 25}, "cpu": {"quota": 20000, "period": 100000}}' $d/config.json >$d/c.json && mv $d/c.json $d/config.json
+}
+
+rt_create_makes_a_scope_with_the_limits() {
+	bundle $W/b1 system.slice:rt-test:c1 sleep 1000
+	# The container's stdio: not this check's output pipe, which it would
+	# hold open.
+	$RT --systemd-cgroup create --bundle $W/b1 c1 </dev/null >$W/c1.out 2>&1 || fail "create: $(cat $W/c1.out)" || return 1
+	u=rt-test-c1.scope
+	want active "$(unit_prop $u ActiveState)" "ActiveState" || return 1
+	want yes "$(unit_prop $u Delegate)" "Delegate" || return 1
+	want 67108864 "$(unit_prop $u MemoryMax)" "MemoryMax" || return 1
+	want 25 "$(unit_prop $u TasksMax)" "TasksMax" || return 1
+	want 200ms "$(unit_prop $u CPUQuotaPerSecUSec)" "CPUQuotaPerSecUSec" || return 1
+	pid=$($RT state c1 | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
+	want "0::/system.slice/$u" "$(cat /proc/$pid/cgroup)" "cgroup of the init" || return 1
+	want 67108864 "$(cat /sys/fs/cgroup/system.slice/$u/memory.max)" "memory.max" || return 1
+	want "20000 100000" "$(cat /sys/fs/cgroup/system.slice/$u/cpu.max)" "cpu.max" || return 1
+	# Only the init: the placeholder that held the scope is gone.
+	want "$pid" "$(cat /sys/fs/cgroup/system.slice/$u/cgroup.procs)" "cgroup.procs"
+}
+
+rt_start_and_update_set_unit_properties() {
+	$RT --systemd-cgroup start c1 || return 1
+	$RT --systemd-cgroup update --memory 134217728 --pids-limit 40 c1 || return 1
+	u=rt-test-c1.scope
+	want 134217728 "$(unit_prop $u MemoryMax)" "MemoryMax" || return 1
+	want 40 "$(unit_prop $u TasksMax)" "TasksMax" || return 1
+	want 134217728 "$(cat /sys/fs/cgroup/system.slice/$u/memory.max)" "memory.max" || return 1
+	systemctl daemon-reload
+	want 134217728 "$(cat /sys/fs/cgroup/system.slice/$u/memory.max)" "memory.max after daemon-reload" || return 1
+	want "20000 100000" "$(cat /sys/fs/cgroup/system.slice/$u/cpu.max)" "cpu.max after daemon-reload"
+}
+
+rt_pause_and_resume_in_the_scope() {
+	$RT --systemd-cgroup pause c1 || return 1
+	$RT state c1 | grep -q '"status": *"paused"' || fail "not paused: $($RT state c1)" || return 1
+	want 1 "$(cat /sys/fs/cgroup/system.slice/rt-test-c1.scope/cgroup.freeze)" "cgroup.freeze" || return 1
+	$RT --systemd-cgroup resume c1 || return 1
+	$RT state c1 | grep -q '"status": *"running"' || fail "not running: $($RT state c1)"
+}
+
+rt_delete_stops_the_unit() {
+	$RT --systemd-cgroup delete --force c1 || return 1
+	st=$(unit_prop rt-test-c1.scope ActiveState)
+	want inactive "$st" "ActiveState after delete" || return 1
+	[ ! -d /sys/fs/cgroup/system.slice/rt-test-c1.scope ] || fail "scope cgroup left"
+}
+
+rt_failed_create_leaves_no_unit() {
+	bundle $W/b2 system.slice:rt-test:bad /no/such/program
+	out=$($RT --systemd-cgroup create --bundle $W/b2 bad 2>&1) && fail "create succeeded" && return 1
+	echo "$out" | grep -q '/no/such/program' || fail "error: $out" || return 1
+	want inactive "$(unit_prop rt-test-bad.scope ActiveState)" "ActiveState" || return 1
+	systemctl list-units --all --no-legend 'rt-test-bad*' | grep -q . && fail "unit listed: $(systemctl list-units --all 'rt-test-bad*')"
+	[ ! -d /sys/fs/cgroup/system.slice/rt-test-bad.scope ] || fail "scope cgroup left" || return 1
+	[ ! -d /run/rt/bad ] || fail "state left"
+}
+
+rt_run_without_a_path_uses_rt_scope() {
+	bundle $W/b3 "" sleep 1000
+	$RT --systemd-cgroup run -d --bundle $W/b3 c3 </dev/null >$W/c3.out 2>&1 || fail "run: $(cat $W/c3.out)" || return 1
+	pid=$($RT state c3 | jq .pid)
+	want "0::/system.slice/rt-c3.scope" "$(cat /proc/$pid/cgroup)" "cgroup of the init" || return 1
+	$RT --systemd-cgroup delete --force c3 || return 1
+	want inactive "$(unit_prop rt-c3.scope ActiveState)" "ActiveState after delete"
+}
+
+rt_features_lists_apparmor_and_systemd() {
+	out=$($RT features)
+	want "true true" "$(echo "$out" | jq -r '[.linux.apparmor.enabled, .linux.cgroup.systemd] | join(" ")')" "apparmor.enabled, cgroup.systemd"
+}
+
+rt_apparmor_profile_not_loaded_is_named() {
+	bundle $W/b4 system.slice:rt-test:aa true
+	jq '.process.apparmorProfile = "no-such-profile"' $W/b4/config.json >$W/c.json && mv $W/c.json $W/b4/config.json
+	out=$($RT --systemd-cgroup run --bundle $W/b4 aa 2>&1) && fail "run succeeded" && return 1
+	want 1 "$(echo "$out" | wc -l)" "error lines ($out)" || return 1
+	echo "$out" | grep -q '"no-such-profile" is not loaded' || fail "error: $out" || return 1
+	want inactive "$(unit_prop rt-test-aa.scope ActiveState)" "ActiveState"
+}
+
+rt_apparmor_profile_applies() {
+	bundle $W/b5 system.slice:rt-test:ab cat /proc/self/attr/current
+	jq '.process.apparmorProfile = "docker-default"' $W/b5/config.json >$W/c.json && mv $W/c.json $W/b5/config.json
+	out=$($RT --systemd-cgroup run --bundle $W/b5 ab 2>&1) || fail "run: $out" || return 1
+	want "docker-default (enforce)" "$out" "label" || return 1
+	# run removed it.
+	[ -z "$($RT list -q)" ] || fail "left: $($RT list)"
+}
+
+# --- containerd with SystemdCgroup = true
+
+ctr_setup() {
+	docker save $IMG -o $W/bb-docker.tar || return 1
+	ctr -n default image import --all-platforms --base-name $IMG $W/bb-docker.tar >/dev/null || return 1
+	ctr -n default image ls -q | grep -q busybox || fail "image not imported: $(ctr -n default image ls)"
+}
+
+ctr_runc_shim_with_rt_and_systemd_cgroup() {
+	out=$(ctr -n default run --rm --runc-binary $RT --runc-systemd-cgroup \
+		--cgroup system.slice:ctr:t1 $IMG:latest t1 cat /proc/self/cgroup 2>&1) || fail "ctr run: $out" || return 1
+	want "0::/system.slice/ctr-t1.scope" "$out" "cgroup" || return 1
+	want inactive "$(unit_prop ctr-t1.scope ActiveState)" "scope after --rm"
+}
+
+ctr_memory_limit_through_systemd() {
+	# ctr's spec mounts no cgroup filesystem: read the scope from here.
+	ctr -n default run -d --runc-binary $RT --runc-systemd-cgroup --memory-limit 67108864 \
+		--cgroup system.slice:ctr:t2 $IMG:latest t2 sleep 1000 >/dev/null || return 1
+	want 67108864 "$(cat /sys/fs/cgroup/system.slice/ctr-t2.scope/memory.max)" "memory.max" || return 1
+	want 67108864 "$(unit_prop ctr-t2.scope MemoryMax)" "MemoryMax" || return 1
+	ctr -n default task kill -s KILL t2 || return 1
+	for _ in $(seq 50); do ctr -n default task ls | grep -q "^t2 .*STOPPED" && break; sleep 0.2; done
+	ctr -n default task rm t2 >/dev/null || return 1
+	ctr -n default container rm t2 || return 1
+	want inactive "$(unit_prop ctr-t2.scope ActiveState)" "scope after task rm"
+}
+
+ctr_rt_shim_publishes_tasks_oom() {
+	ctr -n default events >$W/events 2>&1 &
+	ev=$!
+	sleep 1
+	ctr -n default run --rm --runtime io.containerd.rt.v2 --memory-limit 33554432 \
+		$IMG:latest t4 sh -c 'head -c 200m /dev/zero | tail >/dev/null'
+	rc=$?
+	sleep 1
+	kill $ev
+	want 137 "$rc" "exit code of a 200 MB hog under 32 MB" || return 1
+	grep -q '/tasks/oom' $W/events || fail "no /tasks/oom event: $(grep -o '/tasks/[a-z]*' $W/events | sort | uniq -c | tr '\n' ' ')"
+}
+
+# --- Podman, its systemd cgroup manager
+
+podman_setup() {
+	podman import -q $W/bb.tar $IMG >/dev/null
+}
+
+podman_run_memory_and_default_pids_limit() {
+	out=$(podman --runtime $RT run --rm --network none --memory 64m $IMG \
+		cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max 2>&1) || fail "podman run: $out" || return 1
+	want "67108864
+2048" "$out" "memory.max, pids.max (podman's default)"
+}
+
+podman_run_d_in_a_libpod_scope_then_exec() {
+	podman --runtime $RT run -d --name pe --network none $IMG sleep 1000 >/dev/null || return 1
+	id=$(podman inspect -f '{{.Id}}' pe)
+	pid=$(podman inspect -f '{{.State.Pid}}' pe)
+	u=libpod-$id.scope
+	want "0::/machine.slice/$u" "$(cat /proc/$pid/cgroup)" "cgroup of the init" || return 1
+	want active "$(unit_prop $u ActiveState)" "$u ActiveState" || return 1
+	want hi "$(podman --runtime $RT exec pe echo hi)" "exec"
+}
+
+podman_stop_and_rm() {
+	id=$(podman inspect -f '{{.Id}}' pe)
+	podman --runtime $RT stop -t 2 pe >/dev/null || return 1
+	want exited "$(podman inspect -f '{{.State.Status}}' pe)" "status" || return 1
+	podman --runtime $RT rm pe >/dev/null || return 1
+	want inactive "$(unit_prop libpod-$id.scope ActiveState)" "scope after rm"
+}
+
+say "RT-HOST start $(uname -r) $(systemctl --version | head -1)"
+rootfs
+check docker_uses_systemd_cgroups_v2 docker_setup
+check docker_run_prints_and_exits docker_run_prints_and_exits
+check docker_run_exit_code_is_kept docker_run_exit_code_is_kept
+check docker_run_d_then_exec docker_run_d_then_exec
+check docker_logs_has_the_output docker_logs_has_the_output
+check docker_stop_stops_it docker_stop_stops_it
+check docker_rm_removes_container_and_scope docker_rm_removes_container_and_scope
+check docker_container_runs_in_its_systemd_scope docker_container_runs_in_its_systemd_scope
+check docker_apparmor_label_is_docker_default docker_apparmor_label_is_docker_default
+check docker_memory_64m_holds docker_memory_64m_holds
+check docker_memory_is_a_unit_property docker_memory_is_a_unit_property
+check docker_cpus_half_is_cpu_max docker_cpus_half_is_cpu_max
+check docker_pids_limit_20_holds docker_pids_limit_20_holds
+check docker_update_changes_the_limits docker_update_changes_the_limits
+check docker_stats_reads_the_cgroup docker_stats_reads_the_cgroup
+check daemon_reload_keeps_limits daemon_reload_keeps_limits
+check rt_create_makes_a_scope_with_the_limits rt_create_makes_a_scope_with_the_limits
+check rt_start_and_update_set_unit_properties rt_start_and_update_set_unit_properties
+check rt_pause_and_resume_in_the_scope rt_pause_and_resume_in_the_scope
+check rt_delete_stops_the_unit rt_delete_stops_the_unit
+check rt_failed_create_leaves_no_unit rt_failed_create_leaves_no_unit
+check rt_run_without_a_path_uses_rt_scope rt_run_without_a_path_uses_rt_scope
+check rt_features_lists_apparmor_and_systemd rt_features_lists_apparmor_and_systemd
+check rt_apparmor_profile_not_loaded_is_named rt_apparmor_profile_not_loaded_is_named
+check rt_apparmor_profile_applies rt_apparmor_profile_applies
+check ctr_image_import ctr_setup
+check ctr_runc_shim_with_rt_and_systemd_cgroup ctr_runc_shim_with_rt_and_systemd_cgroup
+check ctr_memory_limit_through_systemd ctr_memory_limit_through_systemd
+check ctr_rt_shim_publishes_tasks_oom ctr_rt_shim_publishes_tasks_oom
+check podman_image_import podman_setup
+check podman_run_memory_and_default_pids_limit podman_run_memory_and_default_pids_limit
+check podman_run_d_in_a_libpod_scope_then_exec podman_run_d_in_a_libpod_scope_then_exec
+check podman_stop_and_rm podman_stop_and_rm
+say "RT-HOST done"
+systemctl poweroff --force

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# `make test-host`: rt where its users run it. A Debian 12 root filesystem
+# (systemd, dbus, Docker, containerd, Podman, AppArmor; built once with
+# mmdebstrap and cached under /var/tmp, see rootfs.sh) with rt, rt-shim,
+# containerd-shim-rt-v2 and rt-image from this checkout, made into an ext4
+# image without loop mounts (mke2fs -d), booted under qemu (software
+# emulation) with systemd as pid 1 and only the unified cgroup hierarchy.
+# A systemd unit runs checks.sh, which writes PASS/FAIL lines to the serial
+# console and powers off; this script turns them into an exit code.
+#
+# HOST_RELEASE=1 installs release builds (default: debug). HOST_TIMEOUT
+# bounds the boot (default 1500 s). HOST_ONLY=REGEX runs only matching
+# checks. HOST_WORK: scratch dir (default /var/tmp/rt-host-work).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+work=${HOST_WORK:-/var/tmp/rt-host-work}
+start=$(date +%s)
+for p in mmdebstrap qemu-system-x86_64 mke2fs cpio busybox; do
+	command -v $p >/dev/null || { echo "test-host: $p is missing (bash scripts/deps.sh --host)" >&2; exit 1; }
+done
+
+cache=$(bash "$here/rootfs.sh")
+root=$cache/root
+kernel=$(ls "$root"/boot/vmlinuz-* | head -1)
+kver=${kernel##*/vmlinuz-}
+mods=$root/lib/modules/$kver
+
+target=${CARGO_TARGET_DIR:-$repo/target}
+if [ "${HOST_RELEASE:-0}" = 1 ]; then
+	(cd "$repo" && cargo build -q --release -p rt -p rt-shim -p rt-image)
+	bin=$target/release
+else
+	(cd "$repo" && cargo build -q -p rt -p rt-shim -p rt-image)
+	bin=$target/debug
+fi
+
+rm -rf "$work"
+mkdir -p "$work"
+# The guest's tree: hard links to the cached one (nothing in it is
+# written in place), plus this checkout's binaries and the checks.
+stage=$work/stage
+cp -al "$root" "$stage"
+for b in rt rt-shim containerd-shim-rt-v2 rt-image; do
+	install -m 0755 "$bin/$b" "$stage/usr/local/bin/$b"
+done
+mkdir -p "$stage/usr/local/lib/rt-host"
+install -m 0755 "$here/checks.sh" "$stage/usr/local/lib/rt-host/checks.sh"
+echo "${HOST_ONLY:-}" > "$stage/usr/local/lib/rt-host/only"
+install -m 0644 "$here/rt-host-checks.service" "$stage/etc/systemd/system/rt-host-checks.service"
+mkdir -p "$stage/etc/systemd/system/multi-user.target.wants"
+ln -sf ../rt-host-checks.service "$stage/etc/systemd/system/multi-user.target.wants/rt-host-checks.service"
+ln -sf /dev/null "$stage/etc/systemd/system/serial-getty@ttyS0.service"
+ln -sf /dev/null "$stage/etc/systemd/system/getty@tty1.service"
+# Docker: rt as an added runtime, everything else at its defaults (the
+# systemd cgroup driver on cgroup v2, the docker-default AppArmor profile).
+mkdir -p "$stage/etc/docker"
+rm -f "$stage/etc/docker/daemon.json"
+printf '{"runtimes": {"rt": {"path": "/usr/local/bin/rt"}}}\n' > "$stage/etc/docker/daemon.json"
+# containerd: Debian's config plus rt through the Go runc shim, with
+# SystemdCgroup = true, for the CRI plugin.
+rm -f "$stage/etc/containerd/config.toml"
+cat "$root/etc/containerd/config.toml" - > "$stage/etc/containerd/config.toml" <<'TOML'
+
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rt]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rt.options]
+    BinaryName = "/usr/local/bin/rt"
+    SystemdCgroup = true
+TOML
+
+img=$work/disk.img
+mke2fs -q -t ext4 -d "$stage" -L root "$img" 6G
+rm -rf "$stage"
+
+# A small initramfs: the virtio disk and ext4 modules, then /sbin/init.
+ird=$work/initrd
+mkdir -p "$ird"/{bin,proc,sys,dev,newroot,lib/modules}
+cp "$(command -v busybox)" "$ird/bin/busybox"
+order="virtio_pci_legacy_dev virtio_pci_modern_dev virtio_ring virtio virtio_pci virtio_blk crc32c_generic crc16 mbcache jbd2 ext4"
+for m in $order; do
+	f=$(find "$mods/kernel" -name "$m.ko" | head -1)
+	[ -n "$f" ] || { echo "test-host: module $m not found in $mods" >&2; exit 1; }
+	cp "$f" "$ird/lib/modules/"
+done
+cat > "$ird/init" <<INIT
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
+for m in $order; do insmod /lib/modules/\$m.ko 2>/dev/null; done
+n=0; while [ ! -b /dev/vda ] && [ \$n -lt 100 ]; do sleep 0.1; n=\$((n+1)); done
+mount -t ext4 -o rw /dev/vda /newroot || { echo "RT-HOST no root disk"; poweroff -f; }
+mount --move /dev /newroot/dev; umount /proc /sys
+exec switch_root /newroot /sbin/init
+INIT
+chmod +x "$ird/init"
+(cd "$ird" && find . | cpio -o -H newc --quiet | gzip -1) > "$work/initrd.gz"
+
+accel="-accel tcg -cpu qemu64"
+log=$work/console.log
+echo "test-host: booting Debian 12 ($kver) with systemd under qemu (log: $log)"
+timeout "${HOST_TIMEOUT:-1500}" qemu-system-x86_64 $accel -m 2048 -smp 2 -nographic -no-reboot \
+	-nodefaults -serial stdio -kernel "$kernel" -initrd "$work/initrd.gz" \
+	-drive "file=$img,if=virtio,format=raw" \
+	-append "console=ttyS0 root=/dev/vda rw panic=-1 quiet loglevel=3 systemd.show_status=0 systemd.unified_cgroup_hierarchy=1" \
+	</dev/null >"$log" 2>&1 || true
+rm -f "$img"
+lines=$(tr -d '\r' <"$log" | grep -E '^(PASS|FAIL|  \|) ' || true)
+echo "$lines"
+passed=$(echo "$lines" | grep -c '^PASS ' || true)
+failed=$(echo "$lines" | grep -c '^FAIL ' || true)
+took=$(( $(date +%s) - start ))
+if ! tr -d '\r' <"$log" | grep -q '^RT-HOST done'; then
+	echo "test-host: the guest did not finish (see $log)" >&2
+	tr -d '\r' <"$log" | tail -20 >&2
+	echo "test-host: $passed passed, $failed failed, unfinished, in ${took}s"
+	exit 1
+fi
+echo "test-host: $passed passed, $failed failed in ${took}s"
+[ "$failed" = 0 ] && [ "$passed" -gt 0 ]
