@@ -51,7 +51,7 @@ impl Bundle {
 /// Parses config.json text into a `Spec`; the error names the field.
 pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
     let de = &mut serde_json::Deserializer::from_slice(data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         // A broken document has no field to blame; a field of the wrong
@@ -65,7 +65,26 @@ pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
         } else {
             format!("{path}: {inner}")
         }
-    })
+    })?;
+    empty_namespace_paths_mean_new(&mut spec);
+    Ok(spec)
+}
+
+/// A namespace with `"path": ""` is a new one, as runc takes it (configs
+/// that join some namespaces of another container write it for the rest).
+fn empty_namespace_paths_mean_new(spec: &mut Spec) {
+    let Some(nss) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.namespaces_mut().as_mut())
+    else {
+        return;
+    };
+    for ns in nss.iter_mut() {
+        if ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            ns.set_path(None);
+        }
+    }
 }
 
 /// Checks what the runtime spec requires and what rt can honour. Returns
