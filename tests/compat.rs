@@ -519,3 +519,29 @@ fn a_namespace_path_of_another_type_is_refused() {
     }
     rt.ok(&["delete", "-f", &a]);
 }
+
+/// `run` and `exec -t` in the foreground proxy a terminal's output with
+/// its "\n" as "\n" (runc clears ONLCR on the pty it proxies): scripts
+/// comparing lines see the same bytes from both runtimes.
+#[test]
+fn foreground_terminal_output_keeps_its_line_endings() {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "echo a; echo b"]);
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    let id = unique_id("onlcr");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "a\nb\n");
+    assert_no_leaks(&rt, &id, &b);
+
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("onlcrexec");
+    rt.detached(&b, &id);
+    // The exec'd process may run before rt has the master and clears
+    // ONLCR (rt receives it while the child goes on): it waits a moment.
+    let out = rt.run(&["exec", "-t", &id, "sh", "-c", "sleep 0.2; echo a; echo b"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "a\nb\n");
+    rt.ok(&["delete", "-f", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}
