@@ -53,7 +53,11 @@ fn main() {
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            let msg = one_line(&e);
+            let mut msg = one_line(&e);
+            // runc's words for every failed exec.
+            if fail_code == 255 && !msg.starts_with("exec failed") {
+                msg = format!("exec failed: {msg}");
+            }
             log::error!("{msg}");
             eprintln!("rt: {msg}");
             std::process::exit(fail_code);
