@@ -545,3 +545,29 @@ fn foreground_terminal_output_keeps_its_line_endings() {
     rt.ok(&["delete", "-f", &id]);
     assert_no_leaks(&rt, &id, &b);
 }
+
+/// A capability name rt and this kernel do not know (a config written
+/// for a newer kernel) is skipped with a warning naming it, as runc 1.3
+/// does; the known ones still apply.
+#[test]
+fn an_unknown_capability_name_is_skipped_with_a_warning() {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "grep ^CapEff: /proc/self/status"]);
+    b.edit(|c| {
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set] = json!(["CAP_KILL", "CAP_FUTURE_THING"]);
+        }
+    });
+    let id = unique_id("unknowncap");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "CapEff:\t0000000000000020\n", "CAP_KILL only");
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| {
+            l.starts_with("rt: warning: process.capabilities.") && l.contains("CAP_FUTURE_THING")
+        })
+        .collect();
+    assert_eq!(warnings.len(), 3, "one per set: {err}");
+    assert_no_leaks(&rt, &id, &b);
+}

@@ -50,8 +50,10 @@ impl Bundle {
 
 /// Parses config.json text into a `Spec`; the error names the field.
 pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
-    let de = &mut serde_json::Deserializer::from_slice(data);
-    let mut spec: Spec = serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(data).map_err(|e| format!("malformed JSON: {e}"))?;
+    skip_unknown_capabilities(&mut doc);
+    let mut spec: Spec = serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         // A broken document has no field to blame; a field of the wrong
@@ -68,6 +70,38 @@ pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
     })?;
     empty_namespace_paths_mean_new(&mut spec);
     Ok(spec)
+}
+
+/// Capability names neither rt nor this kernel knows (a newer kernel's,
+/// in a config written for it) are dropped with a warning, as runc 1.3
+/// does, instead of failing the whole config.
+fn skip_unknown_capabilities(doc: &mut serde_json::Value) {
+    let Some(sets) = doc
+        .get_mut("process")
+        .and_then(|p| p.get_mut("capabilities"))
+        .and_then(|c| c.as_object_mut())
+    else {
+        return;
+    };
+    let supported = caps::runtime::thread_all_supported();
+    for (set, names) in sets.iter_mut() {
+        let Some(names) = names.as_array_mut() else {
+            continue;
+        };
+        names.retain(|n| {
+            let Some(name) = n.as_str() else { return true };
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(n.clone()).is_ok()
+                && name
+                    .parse::<caps::Capability>()
+                    .is_ok_and(|c| supported.contains(&c));
+            if !known {
+                log::warn!(
+                    "process.capabilities.{set}: {name} is not a capability this kernel or rt knows; skipped"
+                );
+            }
+            known
+        });
+    }
 }
 
 /// A namespace with `"path": ""` is a new one, as runc takes it (configs
