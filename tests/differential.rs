@@ -180,6 +180,27 @@ impl Pair {
     }
 }
 
+/// A failed scenario leaves nothing either: whatever is in either root
+/// is force-deleted, and rt's default cgroups of those ids removed.
+impl Drop for Pair {
+    fn drop(&mut self) {
+        let scratch = Bundle::busybox(&["true"]);
+        for r in [&self.rt, &self.runc] {
+            let ids: Vec<String> = std::fs::read_dir(r.root.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            for id in &ids {
+                let _ = r.run(&scratch, &["delete", "-f", id]);
+                let cg = Path::new(CGROUP2).join(default_cgroup(r.root.path(), id));
+                let _ = std::fs::remove_dir(cg);
+            }
+        }
+    }
+}
+
 /// Field names, and the fields a caller compares by value (the rest
 /// carry pids, times and versions).
 fn same_state(what: &str, rt: &Value, runc: &Value) {
