@@ -419,3 +419,155 @@ fn a_created_containers_init_holds_only_stdio_and_the_exec_fifo() {
         assert_no_leaks(&rt, &id, &b);
     }
 }
+
+/// Sets the namespaces of `c` to `nss` (type, path) in that order.
+fn set_namespaces(c: &mut serde_json::Value, nss: &[(&str, String)]) {
+    c["linux"]["namespaces"] = nss
+        .iter()
+        .map(|(t, p)| json!({"type": t, "path": p}))
+        .collect();
+}
+
+/// `"path": ""` is a new namespace (runc's reading; configs that join a
+/// few namespaces of another container write it for the others).
+#[test]
+fn an_empty_namespace_path_means_a_new_namespace() {
+    let nss: Vec<(&str, String)> = ["pid", "network", "ipc", "uts", "mount", "cgroup"]
+        .iter()
+        .map(|t| (*t, String::new()))
+        .collect();
+    let out = sh(|c| set_namespaces(c, &nss), "echo $$; hostname");
+    assert_eq!(out.lines().next(), Some("1"), "a new pid namespace: {out}");
+}
+
+/// A second container joins the first one's namespaces through
+/// /proc/<pid>/ns, listed in any order, the rest new.
+#[test]
+fn a_container_joins_another_ones_namespaces_by_path_in_any_order() {
+    let rt = Rt::new();
+    let mut first = Bundle::busybox(&["sleep", "1000"]);
+    first.edit(|c| c["hostname"] = json!("first"));
+    let a = unique_id("nsfirst");
+    let pid = rt.detached(&first, &a);
+    let ns = |t: &str| format!("/proc/{pid}/ns/{t}");
+    let mut second = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "hostname; for n in net ipc uts pid mnt; do readlink /proc/self/ns/$n; done",
+    ]);
+    second.edit(|c| {
+        c.as_object_mut().unwrap().remove("hostname");
+        set_namespaces(
+            c,
+            &[
+                ("network", ns("net")),
+                ("mount", String::new()),
+                ("uts", ns("uts")),
+                ("pid", ns("pid")),
+                ("ipc", ns("ipc")),
+            ],
+        )
+    });
+    let b = unique_id("nssecond");
+    let (code, out, err) = run_in(&rt, &second, &b);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = out.lines();
+    assert_eq!(lines.next(), Some("first"), "the first one's uts: {out}");
+    for t in ["net", "ipc", "uts", "pid"] {
+        let theirs = fs::read_link(ns(t)).unwrap();
+        assert_eq!(lines.next(), theirs.to_str(), "{t}: {out}");
+    }
+    let own_mnt = fs::read_link(ns("mnt")).unwrap();
+    assert_ne!(
+        lines.next(),
+        own_mnt.to_str(),
+        "a mount namespace of its own"
+    );
+    rt.ok(&["delete", "-f", &a]);
+    assert_no_leaks(&rt, &a, &first);
+    assert_no_leaks(&rt, &b, &second);
+}
+
+/// A path whose namespace is of another type than the entry, or that is
+/// no namespace at all: one line naming both, nothing made.
+#[test]
+fn a_namespace_path_of_another_type_is_refused() {
+    let rt = Rt::new();
+    let first = Bundle::busybox(&["sleep", "1000"]);
+    let a = unique_id("nsother");
+    let pid = rt.detached(&first, &a);
+    let uts = format!("/proc/{pid}/ns/uts");
+    for (path, needles) in [
+        (
+            uts.as_str(),
+            vec!["is a uts namespace", "not the net namespace"],
+        ),
+        ("/etc/hostname", vec!["is not a namespace file"]),
+    ] {
+        let mut b = Bundle::busybox(&["true"]);
+        b.edit(|c| {
+            c.as_object_mut().unwrap().remove("hostname");
+            c["linux"]["namespaces"] =
+                json!([{"type": "mount"}, {"type": "network", "path": path}]);
+        });
+        let id = unique_id("nsmismatch");
+        let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+        let mut want = needles.clone();
+        want.push(path);
+        assert_one_line_error(&err, &want);
+        assert_no_leaks(&rt, &id, &b);
+    }
+    rt.ok(&["delete", "-f", &a]);
+}
+
+/// `run` and `exec -t` in the foreground proxy a terminal's output with
+/// its "\n" as "\n" (runc clears ONLCR on the pty it proxies): scripts
+/// comparing lines see the same bytes from both runtimes.
+#[test]
+fn foreground_terminal_output_keeps_its_line_endings() {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "echo a; echo b"]);
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    let id = unique_id("onlcr");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "a\nb\n");
+    assert_no_leaks(&rt, &id, &b);
+
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("onlcrexec");
+    rt.detached(&b, &id);
+    // The exec'd process may run before rt has the master and clears
+    // ONLCR (rt receives it while the child goes on): it waits a moment.
+    let out = rt.run(&["exec", "-t", &id, "sh", "-c", "sleep 0.2; echo a; echo b"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "a\nb\n");
+    rt.ok(&["delete", "-f", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}
+
+/// A capability name rt and this kernel do not know (a config written
+/// for a newer kernel) is skipped with a warning naming it, as runc 1.3
+/// does; the known ones still apply.
+#[test]
+fn an_unknown_capability_name_is_skipped_with_a_warning() {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "grep ^CapEff: /proc/self/status"]);
+    b.edit(|c| {
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set] = json!(["CAP_KILL", "CAP_FUTURE_THING"]);
+        }
+    });
+    let id = unique_id("unknowncap");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "CapEff:\t0000000000000020\n", "CAP_KILL only");
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| {
+            l.starts_with("rt: warning: process.capabilities.") && l.contains("CAP_FUTURE_THING")
+        })
+        .collect();
+    assert_eq!(warnings.len(), 3, "one per set: {err}");
+    assert_no_leaks(&rt, &id, &b);
+}

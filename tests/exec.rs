@@ -150,13 +150,19 @@ fn exec_with_a_process_file_and_detach() {
 #[test]
 fn exec_errors() {
     let rt = Rt::new();
+    // rt's own failures exit 255, as runc's: the process's code is the
+    // rest.
     let (code, _, err) = exec(&rt, &["no-such-container", "true"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 255);
     assert_one_line_error(&err, &["container does not exist", "no-such-container"]);
 
     let (b, id, _) = running(&rt);
     let (code, _, err) = exec(&rt, &[&id, "no-such-program"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 255);
+    let (code, _, _) = exec(&rt, &[&id, "sh", "-c", "exit 1"]);
+    assert_eq!(code, 1, "the process's own code");
+    let (code, _, err2) = exec(&rt, &["--pid-file", "/no/such/dir/pid", &id, "true"]);
+    assert_eq!(code, 255, "{err2}");
     assert_one_line_error(&err, &["no-such-program", "executable file not found"]);
     let (_, _, err) = exec(&rt, &[&id]);
     assert_one_line_error(&err, &["no command given"]);
@@ -180,7 +186,7 @@ fn exec_errors() {
     rt.ok(&["kill", &id, "KILL"]);
     rt.wait_status(&id, "stopped");
     let (code, _, err) = exec(&rt, &[&id, "true"]);
-    assert_eq!(code, 1);
+    assert_eq!(code, 255);
     assert_one_line_error(&err, &["cannot exec in a stopped container"]);
     rt.ok(&["delete", &id]);
     assert_no_leaks(&rt, &id, &b);

@@ -50,8 +50,10 @@ impl Bundle {
 
 /// Parses config.json text into a `Spec`; the error names the field.
 pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
-    let de = &mut serde_json::Deserializer::from_slice(data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(data).map_err(|e| format!("malformed JSON: {e}"))?;
+    skip_unknown_capabilities(&mut doc);
+    let mut spec: Spec = serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         // A broken document has no field to blame; a field of the wrong
@@ -65,7 +67,58 @@ pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
         } else {
             format!("{path}: {inner}")
         }
-    })
+    })?;
+    empty_namespace_paths_mean_new(&mut spec);
+    Ok(spec)
+}
+
+/// Capability names neither rt nor this kernel knows (a newer kernel's,
+/// in a config written for it) are dropped with a warning, as runc 1.3
+/// does, instead of failing the whole config.
+fn skip_unknown_capabilities(doc: &mut serde_json::Value) {
+    let Some(sets) = doc
+        .get_mut("process")
+        .and_then(|p| p.get_mut("capabilities"))
+        .and_then(|c| c.as_object_mut())
+    else {
+        return;
+    };
+    let supported = caps::runtime::thread_all_supported();
+    for (set, names) in sets.iter_mut() {
+        let Some(names) = names.as_array_mut() else {
+            continue;
+        };
+        names.retain(|n| {
+            let Some(name) = n.as_str() else { return true };
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(n.clone()).is_ok()
+                && name
+                    .parse::<caps::Capability>()
+                    .is_ok_and(|c| supported.contains(&c));
+            if !known {
+                log::warn!(
+                    "process.capabilities.{set}: {name} is not a capability this kernel or rt knows; skipped"
+                );
+            }
+            known
+        });
+    }
+}
+
+/// A namespace with `"path": ""` is a new one, as runc takes it (configs
+/// that join some namespaces of another container write it for the rest).
+fn empty_namespace_paths_mean_new(spec: &mut Spec) {
+    let Some(nss) = spec
+        .linux_mut()
+        .as_mut()
+        .and_then(|l| l.namespaces_mut().as_mut())
+    else {
+        return;
+    };
+    for ns in nss.iter_mut() {
+        if ns.path().as_ref().is_some_and(|p| p.as_os_str().is_empty()) {
+            ns.set_path(None);
+        }
+    }
 }
 
 /// Checks what the runtime spec requires and what rt can honour. Returns

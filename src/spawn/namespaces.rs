@@ -10,7 +10,7 @@ use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 
 pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
     match t {
@@ -88,6 +88,7 @@ impl Plan {
                                 path.display()
                             )
                         })?;
+                    check_type(t, &fd, path)?;
                     let join = Join {
                         typ: t,
                         path: path.clone(),
@@ -139,6 +140,44 @@ impl Plan {
             })?;
         }
         Ok(())
+    }
+}
+
+/// Refuses a namespace file of another type than the entry says (setns
+/// would fail with a bare EINVAL later, in the init) or a file that is no
+/// namespace at all.
+fn check_type(t: LinuxNamespaceType, fd: &OwnedFd, path: &std::path::Path) -> Result<()> {
+    use crate::config::namespaces::name;
+    let want = flag(t).bits();
+    let types = [
+        LinuxNamespaceType::Mount,
+        LinuxNamespaceType::Cgroup,
+        LinuxNamespaceType::Uts,
+        LinuxNamespaceType::Ipc,
+        LinuxNamespaceType::User,
+        LinuxNamespaceType::Pid,
+        LinuxNamespaceType::Network,
+        LinuxNamespaceType::Time,
+    ];
+    match crate::sys::ns::ns_type(fd.as_fd()) {
+        Ok(got) if got == want => Ok(()),
+        Ok(got) => {
+            let is = types
+                .iter()
+                .find(|x| flag(**x).bits() == got)
+                .map_or("unknown", |x| name(*x));
+            Err(Error::Invalid(format!(
+                "linux.namespaces: {} is a {is} namespace, not the {} namespace the entry names",
+                path.display(),
+                name(t)
+            )))
+        }
+        Err(nix::Error::ENOTTY) | Err(nix::Error::EINVAL) => Err(Error::Invalid(format!(
+            "linux.namespaces: {} (for the {} namespace) is not a namespace file",
+            path.display(),
+            name(t)
+        ))),
+        Err(e) => Err(e).with_ctx(|| format!("linux.namespaces: {}", path.display())),
     }
 }
 

@@ -6,6 +6,7 @@ pub mod bpf;
 pub mod clone;
 pub mod fd;
 pub mod mount;
+pub mod ns;
 pub mod openat2;
 pub mod pidfd;
 pub mod process;

@@ -47,14 +47,24 @@ pub fn endpoints(
     Ok((Some(a.into_fd()), Some(b)))
 }
 
-/// Receives the pty master the process sent on rt's end of `endpoints`.
+/// Receives the pty master the process sent on rt's end of `endpoints`,
+/// for rt to proxy in the foreground: with ONLCR cleared, so that the
+/// container's "\n" reaches the caller as "\n", not "\r\n" (runc's
+/// proxy does the same; termios set on the master apply to its peer).
 pub fn receive_master(ch: &Channel) -> Result<OwnedFd> {
-    match ch.recv_bytes_with_fd()? {
-        Some((_, Some(fd))) => Ok(fd),
-        _ => Err(Error::Invalid(
-            "the container process sent no pty master".into(),
-        )),
-    }
+    let master = match ch.recv_bytes_with_fd()? {
+        Some((_, Some(fd))) => fd,
+        _ => {
+            return Err(Error::Invalid(
+                "the container process sent no pty master".into(),
+            ))
+        }
+    };
+    let mut t = nix::sys::termios::tcgetattr(&master).ctx("read the pty's mode")?;
+    t.output_flags.remove(nix::sys::termios::OutputFlags::ONLCR);
+    nix::sys::termios::tcsetattr(&master, nix::sys::termios::SetArg::TCSANOW, &t)
+        .ctx("clear ONLCR on the pty")?;
+    Ok(master)
 }
 
 /// A new pty from the container's /dev/ptmx: (master, peer). The peer is

@@ -28,6 +28,13 @@ fn main() {
             std::process::exit(code);
         }
     };
+    // `exec` exits with its process's code, so rt's own failure there is
+    // 255, as runc's, for callers to tell the two apart.
+    let fail_code = if matches!(cli.cmd, Some(Cmd::Exec(_))) {
+        255
+    } else {
+        1
+    };
     // Before rt opens any file of its own (the log): the descriptors to
     // pass must be the caller's.
     let preserve = match &cli.cmd {
@@ -38,7 +45,7 @@ fn main() {
     if let Some(n) = preserve {
         if let Err(e) = container::check_passed_fds(n) {
             eprintln!("rt: {e}");
-            std::process::exit(1);
+            std::process::exit(fail_code);
         }
     }
     logger::init(&cli);
@@ -46,10 +53,14 @@ fn main() {
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            let msg = one_line(&e);
+            let mut msg = one_line(&e);
+            // runc's words for every failed exec.
+            if fail_code == 255 && !msg.starts_with("exec failed") {
+                msg = format!("exec failed: {msg}");
+            }
             log::error!("{msg}");
             eprintln!("rt: {msg}");
-            std::process::exit(1);
+            std::process::exit(fail_code);
         }
     }
 }

@@ -17,15 +17,21 @@ pub fn list(root: &Root, format: ListFormat, quiet: bool) -> Result<()> {
         return Ok(());
     }
     if format == ListFormat::Json {
-        let v: Vec<serde_json::Value> = all
+        // runc's shape: the state's fields in its order, and `null` (a
+        // nil list) when there is no container.
+        let v: Vec<container::OciState> = all
             .iter()
             .map(|c| {
-                let mut v = serde_json::to_value(&c.state).expect("state serializes");
-                v["owner"] = c.owner.clone().into();
-                v
+                let mut s = c.state.clone();
+                s.owner = c.owner.clone();
+                s
             })
             .collect();
-        println!("{}", serde_json::to_string(&v)?);
+        if v.is_empty() {
+            println!("null");
+        } else {
+            println!("{}", serde_json::to_string(&v)?);
+        }
         return Ok(());
     }
     let rows: Vec<[String; 6]> = all
@@ -54,14 +60,16 @@ pub fn list(root: &Root, format: ListFormat, quiet: bool) -> Result<()> {
             *w = (*w).max(f.len());
         }
     }
+    // runc's tabwriter: each column its widest cell plus 3 spaces, and
+    // at least 12 wide.
     let mut out = std::io::stdout().lock();
     for r in std::iter::once(&header).chain(rows.iter()) {
-        let line: Vec<String> = r
+        let line: String = r
             .iter()
             .zip(widths)
-            .map(|(f, w)| format!("{f:<w$}"))
+            .map(|(f, w)| format!("{f:<width$}", width = (w + 3).max(12)))
             .collect();
-        writeln!(out, "{}", line.join("   ").trim_end())?;
+        writeln!(out, "{}", line.trim_end())?;
     }
     Ok(())
 }
