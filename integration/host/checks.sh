@@ -329,6 +329,22 @@ ctr_rt_shim_publishes_tasks_oom() {
 	grep -q '/tasks/oom' $W/events || fail "no /tasks/oom event: $(grep -o '/tasks/[a-z]*' $W/events | sort | uniq -c | tr '\n' ' ')"
 }
 
+cri_images() {
+	docker import -c 'ENTRYPOINT ["/bin/sleep", "inf"]' $W/bb.tar localhost/pause:3.9 >/dev/null || return 1
+	docker save localhost/pause:3.9 -o $W/pause.tar || return 1
+	ctr -n k8s.io image import --all-platforms $W/pause.tar >/dev/null || return 1
+	ctr -n k8s.io image import --all-platforms $W/bb-docker.tar >/dev/null || return 1
+	n=$(ctr -n k8s.io image ls -q | grep -c -E 'localhost/(pause|busybox)')
+	[ "$n" -ge 2 ] || fail "images in k8s.io: $(ctr -n k8s.io image ls -q)"
+}
+
+cri_pod_with_limits_in_systemd_scopes() {
+	cri-check /run/containerd/containerd.sock rt $IMG:latest || {
+		journalctl -u containerd --no-pager | grep -iE 'cri|level=error' | tail -8
+		return 1
+	}
+}
+
 # --- Podman, its systemd cgroup manager
 
 podman_setup() {
@@ -391,6 +407,8 @@ check ctr_image_import ctr_setup
 check ctr_runc_shim_with_rt_and_systemd_cgroup ctr_runc_shim_with_rt_and_systemd_cgroup
 check ctr_memory_limit_through_systemd ctr_memory_limit_through_systemd
 check ctr_rt_shim_publishes_tasks_oom ctr_rt_shim_publishes_tasks_oom
+check cri_images_import cri_images
+check cri_pod_with_limits_in_systemd_scopes cri_pod_with_limits_in_systemd_scopes
 check podman_image_import podman_setup
 check podman_run_memory_and_default_pids_limit podman_run_memory_and_default_pids_limit
 check podman_run_d_in_a_libpod_scope_then_exec podman_run_d_in_a_libpod_scope_then_exec

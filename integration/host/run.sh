@@ -28,10 +28,12 @@ mods=$root/lib/modules/$kver
 
 target=${CARGO_TARGET_DIR:-$repo/target}
 if [ "${HOST_RELEASE:-0}" = 1 ]; then
-	(cd "$repo" && cargo build -q --release -p rt -p rt-shim -p rt-image)
+	(cd "$repo" && cargo build -q --release -p rt -p rt-shim -p rt-image &&
+		cargo build -q --release -p rt-integration --example cri-check)
 	bin=$target/release
 else
-	(cd "$repo" && cargo build -q -p rt -p rt-shim -p rt-image)
+	(cd "$repo" && cargo build -q -p rt -p rt-shim -p rt-image &&
+		cargo build -q -p rt-integration --example cri-check)
 	bin=$target/debug
 fi
 
@@ -44,6 +46,7 @@ cp -al "$root" "$stage"
 for b in rt rt-shim containerd-shim-rt-v2 rt-image; do
 	install -m 0755 "$bin/$b" "$stage/usr/local/bin/$b"
 done
+install -m 0755 "$bin/examples/cri-check" "$stage/usr/local/bin/cri-check"
 mkdir -p "$stage/usr/local/lib/rt-host"
 install -m 0755 "$here/checks.sh" "$stage/usr/local/lib/rt-host/checks.sh"
 echo "${HOST_ONLY:-}" > "$stage/usr/local/lib/rt-host/only"
@@ -60,14 +63,25 @@ printf '{"runtimes": {"rt": {"path": "/usr/local/bin/rt"}}}\n' > "$stage/etc/doc
 # containerd: Debian's config plus rt through the Go runc shim, with
 # SystemdCgroup = true, for the CRI plugin.
 rm -f "$stage/etc/containerd/config.toml"
-cat "$root/etc/containerd/config.toml" - > "$stage/etc/containerd/config.toml" <<'TOML'
+# The pause image is busybox's `sleep inf`, imported by checks.sh.
+{
+	sed 's|^\(  \[plugins."io.containerd.grpc.v1.cri"\]\)$|\1\n    sandbox_image = "localhost/pause:3.9"|' \
+		"$root/etc/containerd/config.toml"
+	cat <<'TOML'
 
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+    SystemdCgroup = true
 [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rt]
   runtime_type = "io.containerd.runc.v2"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rt.options]
     BinaryName = "/usr/local/bin/rt"
     SystemdCgroup = true
 TOML
+} > "$stage/etc/containerd/config.toml"
+grep -q 'sandbox_image = "localhost/pause:3.9"' "$stage/etc/containerd/config.toml" ||
+	{ echo "test-host: could not set the CRI plugin's sandbox_image" >&2; exit 1; }
 
 img=$work/disk.img
 mke2fs -q -t ext4 -d "$stage" -L root "$img" 6G

@@ -54,7 +54,13 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
         cg.kill_all(Duration::from_secs(10))?;
         cg.remove()?;
         if let Some(unit) = &cg.unit {
-            cgroup::systemd::Systemd::connect()?.stop(unit)?;
+            match cgroup::systemd::Systemd::connect() {
+                Ok(sd) => sd.stop(unit)?,
+                // No systemd, no unit: nothing to stop (the scope went
+                // with the systemd that ran it).
+                Err(e @ Error::SystemdNotRunning(_)) => log::warn!("{e}; not stopping {unit}"),
+                Err(e) => return Err(e),
+            }
         }
     }
     let poststop = Kind::Poststop.of(c.state.config.hooks().as_ref());

@@ -1,0 +1,194 @@
+//! A pod through containerd's CRI plugin as kubelet with its systemd
+//! cgroup driver runs one, for `make test-host` (integration/host): the
+//! sandbox and a container with CPU and memory limits in a
+//! `kubepods-...slice`, ExecSync, stop, remove. Prints `ok STEP` lines and
+//! exits non-zero with the failing step on stderr.
+//!
+//! Usage: cri-check SOCKET HANDLER IMAGE
+
+use std::process::Command;
+
+use k8s_cri::v1 as cri;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+
+const SLICE: &str = "kubepods-besteffort-podrthost.slice";
+const SLICE_DIR: &str =
+    "/sys/fs/cgroup/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-podrthost.slice";
+
+fn unit_state(unit: &str) -> String {
+    let out = Command::new("systemctl")
+        .args(["show", "-P", "ActiveState", unit])
+        .output()
+        .expect("systemctl");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn check(ok: bool, what: String) -> Result<(), String> {
+    if ok {
+        println!("ok {what}");
+        Ok(())
+    } else {
+        Err(what)
+    }
+}
+
+async fn pod(sock: &str, handler: &str, image: &str) -> Result<(), String> {
+    let channel = tonic::transport::Endpoint::from_shared(format!("unix://{sock}"))
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| format!("connect to {sock}: {e:?}"))?;
+    let mut c = RuntimeServiceClient::new(channel);
+    let ns = cri::NamespaceOption {
+        network: cri::NamespaceMode::Node as i32,
+        pid: cri::NamespaceMode::Container as i32,
+        ..Default::default()
+    };
+    let pod = cri::PodSandboxConfig {
+        metadata: Some(cri::PodSandboxMetadata {
+            name: "rthost".into(),
+            uid: "rthost".into(),
+            namespace: "default".into(),
+            attempt: 0,
+        }),
+        log_directory: "/tmp/rt-host/pod-logs".into(),
+        linux: Some(cri::LinuxPodSandboxConfig {
+            cgroup_parent: SLICE.into(),
+            security_context: Some(cri::LinuxSandboxSecurityContext {
+                namespace_options: Some(ns.clone()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let sandbox = c
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(pod.clone()),
+            runtime_handler: handler.into(),
+        })
+        .await
+        .map_err(|e| format!("RunPodSandbox: {}", e.message()))?
+        .into_inner()
+        .pod_sandbox_id;
+    let unit = |id: &str| format!("cri-containerd-{id}.scope");
+    check(
+        unit_state(&unit(&sandbox)) == "active",
+        format!("sandbox in an active {}", unit(&sandbox)),
+    )?;
+    let container = c
+        .create_container(cri::CreateContainerRequest {
+            pod_sandbox_id: sandbox.clone(),
+            config: Some(cri::ContainerConfig {
+                metadata: Some(cri::ContainerMetadata {
+                    name: "main".into(),
+                    attempt: 0,
+                }),
+                image: Some(cri::ImageSpec {
+                    image: image.into(),
+                    ..Default::default()
+                }),
+                command: vec!["sleep".into(), "1000".into()],
+                log_path: "main.log".into(),
+                linux: Some(cri::LinuxContainerConfig {
+                    resources: Some(cri::LinuxContainerResources {
+                        cpu_period: 100000,
+                        cpu_quota: 50000,
+                        cpu_shares: 512,
+                        memory_limit_in_bytes: 67108864,
+                        ..Default::default()
+                    }),
+                    security_context: Some(cri::LinuxContainerSecurityContext {
+                        namespace_options: Some(ns),
+                        ..Default::default()
+                    }),
+                }),
+                ..Default::default()
+            }),
+            sandbox_config: Some(pod.clone()),
+        })
+        .await
+        .map_err(|e| format!("CreateContainer: {}", e.message()))?
+        .into_inner()
+        .container_id;
+    c.start_container(cri::StartContainerRequest {
+        container_id: container.clone(),
+    })
+    .await
+    .map_err(|e| format!("StartContainer: {}", e.message()))?;
+    check(
+        unit_state(&unit(&container)) == "active",
+        format!("container in an active {}", unit(&container)),
+    )?;
+    let dir = format!("{SLICE_DIR}/{}", unit(&container));
+    let read = |f: &str| {
+        std::fs::read_to_string(format!("{dir}/{f}"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_else(|e| format!("{f}: {e}"))
+    };
+    let (mem, cpu) = (read("memory.max"), read("cpu.max"));
+    check(
+        mem == "67108864" && cpu == "50000 100000",
+        format!("limits in {dir}: memory.max {mem}, cpu.max {cpu}"),
+    )?;
+    let exec = c
+        .exec_sync(cri::ExecSyncRequest {
+            container_id: container.clone(),
+            cmd: vec![
+                "sh".into(),
+                "-c".into(),
+                "cat /sys/fs/cgroup/memory.max; exit 3".into(),
+            ],
+            timeout: 30,
+        })
+        .await
+        .map_err(|e| format!("ExecSync: {}", e.message()))?
+        .into_inner();
+    let out = String::from_utf8_lossy(&exec.stdout).to_string();
+    check(
+        out == "67108864\n" && exec.exit_code == 3,
+        format!("ExecSync: {out:?}, exit {}", exec.exit_code),
+    )?;
+    c.stop_container(cri::StopContainerRequest {
+        container_id: container.clone(),
+        timeout: 2,
+    })
+    .await
+    .map_err(|e| format!("StopContainer: {}", e.message()))?;
+    c.remove_container(cri::RemoveContainerRequest {
+        container_id: container.clone(),
+    })
+    .await
+    .map_err(|e| format!("RemoveContainer: {}", e.message()))?;
+    c.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: sandbox.clone(),
+    })
+    .await
+    .map_err(|e| format!("StopPodSandbox: {}", e.message()))?;
+    c.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: sandbox.clone(),
+    })
+    .await
+    .map_err(|e| format!("RemovePodSandbox: {}", e.message()))?;
+    for id in [&container, &sandbox] {
+        let st = unit_state(&unit(id));
+        check(st == "inactive", format!("{} {st} after removal", unit(id)))?;
+    }
+    Ok(())
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, sock, handler, image] = &args[..] else {
+        eprintln!("usage: cri-check SOCKET HANDLER IMAGE");
+        std::process::exit(2);
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    if let Err(e) = rt.block_on(pod(sock, handler, image)) {
+        eprintln!("cri-check: {e}");
+        std::process::exit(1);
+    }
+}
