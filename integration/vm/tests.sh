@@ -13,13 +13,19 @@ echo 16 > /proc/sys/vm/nr_hugepages 2>/dev/null
 echo "RT-VM controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 
 CG=/sys/fs/cgroup/rt
+# A container's cgroup, from its init's /proc/<pid>/cgroup: the default
+# path is /rt/<id>@<hash of the state root>.
+cgof() {
+	pid=$(rt state "$1" | sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' | head -n 1)
+	echo "/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$pid/cgroup)"
+}
 B=/bundles
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; }
 # check NAME WANT GOT
 check() { if [ -n "$3" ] && [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "want '$2', got '$3'"; fi; }
 rtd() { rt --shim=never run -d --bundle "$B/$1" "$2" >/tmp/out 2>&1 || fail "$2" "run -d: $(cat /tmp/out)"; }
-gone() { rt delete -f "$1" >/dev/null 2>&1; [ -d "$CG/$1" ] && fail "$1 cleanup" "cgroup left"; }
+gone() { rt delete -f "$1" >/dev/null 2>&1; ls -d "$CG/$1"@* >/dev/null 2>&1 && fail "$1 cleanup" "cgroup left"; }
 
 # A memory hog is OOM-killed at memory.max.
 rt --shim=never run --bundle $B/oom oom >/tmp/out 2>&1
@@ -48,29 +54,29 @@ for i in 1 2 3 4 5 6 7 8 9 10 11 12; do
 	rt exec -d pids sleep 100 >/dev/null 2>&1 && ok=$((ok + 1))
 done
 check "pids.max 8: 7 more processes started" 7 "$ok"
-check "pids.current" 8 "$(cat $CG/pids/pids.current)"
-grep -q '^max [1-9]' $CG/pids/pids.events && pass "pids.events counts refused forks" ||
-	fail "pids.events" "$(cat $CG/pids/pids.events)"
+check "pids.current" 8 "$(cat $(cgof pids)/pids.current)"
+grep -q '^max [1-9]' $(cgof pids)/pids.events && pass "pids.events counts refused forks" ||
+	fail "pids.events" "$(cat $(cgof pids)/pids.events)"
 gone pids
 
 # cpu: weight from shares, cpu.max throttles, cpuset, memory.low; update.
 rtd cpu cpu
-check "cpu.weight from shares 1024" 39 "$(cat $CG/cpu/cpu.weight)"
-check "cpu.max" "10000 100000" "$(cat $CG/cpu/cpu.max)"
-check "cpuset.cpus" 0 "$(cat $CG/cpu/cpuset.cpus)"
-check "memory.max" 134217728 "$(cat $CG/cpu/memory.max)"
-check "memory.low" 16777216 "$(cat $CG/cpu/memory.low)"
-check "memory.swap.max (swap minus limit)" 67108864 "$(cat $CG/cpu/memory.swap.max)"
-check "cpu.max.burst" 5000 "$(cat $CG/cpu/cpu.max.burst)"
-check "cpuset.mems" 0 "$(cat $CG/cpu/cpuset.mems)"
+check "cpu.weight from shares 1024" 39 "$(cat $(cgof cpu)/cpu.weight)"
+check "cpu.max" "10000 100000" "$(cat $(cgof cpu)/cpu.max)"
+check "cpuset.cpus" 0 "$(cat $(cgof cpu)/cpuset.cpus)"
+check "memory.max" 134217728 "$(cat $(cgof cpu)/memory.max)"
+check "memory.low" 16777216 "$(cat $(cgof cpu)/memory.low)"
+check "memory.swap.max (swap minus limit)" 67108864 "$(cat $(cgof cpu)/memory.swap.max)"
+check "cpu.max.burst" 5000 "$(cat $(cgof cpu)/cpu.max.burst)"
+check "cpuset.mems" 0 "$(cat $(cgof cpu)/cpuset.mems)"
 sleep 2
-thr=$(awk '/^nr_throttled/ {print $2}' $CG/cpu/cpu.stat)
+thr=$(awk '/^nr_throttled/ {print $2}' $(cgof cpu)/cpu.stat)
 [ "${thr:-0}" -gt 0 ] && pass "cpu.max throttles the busy loop (nr_throttled $thr)" ||
 	fail "cpu.max throttling" "nr_throttled ${thr:-none}"
 rt update --cpu-quota 20000 --memory 100663296 --pids-limit 50 cpu >/tmp/out 2>&1 || fail "update" "$(cat /tmp/out)"
-check "update: cpu.max" "20000 100000" "$(cat $CG/cpu/cpu.max)"
-check "update: memory.max" 100663296 "$(cat $CG/cpu/memory.max)"
-check "update: pids.max" 50 "$(cat $CG/cpu/pids.max)"
+check "update: cpu.max" "20000 100000" "$(cat $(cgof cpu)/cpu.max)"
+check "update: memory.max" 100663296 "$(cat $(cgof cpu)/memory.max)"
+check "update: pids.max" 50 "$(cat $(cgof cpu)/pids.max)"
 echo '{"cpu": {"shares": 2048}, "memory": {"limit": 4096, "checkBeforeUpdate": true}}' |
 	rt update --resources - cpu >/tmp/out 2>&1 && fail "checkBeforeUpdate" "a limit below usage was applied" ||
 	{ grep -q checkBeforeUpdate /tmp/out && pass "checkBeforeUpdate refuses a limit below usage" || fail "checkBeforeUpdate" "$(cat /tmp/out)"; }
@@ -79,16 +85,16 @@ gone cpu
 # A frozen container makes no progress.
 rtd freeze freeze
 sleep 1
-check "cpu.idle" 1 "$(cat $CG/freeze/cpu.idle)"
+check "cpu.idle" 1 "$(cat $(cgof freeze)/cpu.idle)"
 rt pause freeze || fail "pause" "failed"
-check "pause: cgroup.events frozen" "frozen 1" "$(grep frozen $CG/freeze/cgroup.events)"
-u1=$(awk '/^usage_usec/ {print $2}' $CG/freeze/cpu.stat)
+check "pause: cgroup.events frozen" "frozen 1" "$(grep frozen $(cgof freeze)/cgroup.events)"
+u1=$(awk '/^usage_usec/ {print $2}' $(cgof freeze)/cpu.stat)
 sleep 1
-u2=$(awk '/^usage_usec/ {print $2}' $CG/freeze/cpu.stat)
+u2=$(awk '/^usage_usec/ {print $2}' $(cgof freeze)/cpu.stat)
 check "paused: no CPU used" "$u1" "$u2"
 rt resume freeze
 sleep 1
-u3=$(awk '/^usage_usec/ {print $2}' $CG/freeze/cpu.stat)
+u3=$(awk '/^usage_usec/ {print $2}' $(cgof freeze)/cpu.stat)
 [ "$u3" -gt "$u2" ] && pass "resumed: runs again" || fail "resume" "$u2 -> $u3"
 gone freeze
 
@@ -101,8 +107,8 @@ code=$?
 # io: weight and a read throttle on a RAM disk that really slows reads.
 insmod /lib/modules/brd.ko rd_nr=1 rd_size=8192 && dd if=/dev/zero of=/dev/ram0 bs=1M count=8 2>/dev/null
 rtd io io
-check "io.weight from blkio weight 500" "default 4950" "$(cat $CG/io/io.weight)"
-grep -q '^1:0 rbps=1048576 ' $CG/io/io.max && pass "io.max" || fail "io.max" "$(cat $CG/io/io.max)"
+check "io.weight from blkio weight 500" "default 4950" "$(cat $(cgof io)/io.weight)"
+grep -q '^1:0 rbps=1048576 ' $(cgof io)/io.max && pass "io.max" || fail "io.max" "$(cat $(cgof io)/io.max)"
 rt delete -f io >/dev/null 2>&1
 # io.max holds back I/O, not reads the page cache answers.
 sync; echo 3 >/proc/sys/vm/drop_caches
@@ -112,11 +118,11 @@ grep -q '^48+0 records out' /tmp/out && [ "${secs:-0}" -ge 2 ] 2>/dev/null && pa
 
 # hugetlb and unified keys as given.
 rtd hugetlb hugetlb
-check "hugetlb.2MB.max" 4194304 "$(cat $CG/hugetlb/hugetlb.2MB.max)"
+check "hugetlb.2MB.max" 4194304 "$(cat $(cgof hugetlb)/hugetlb.2MB.max)"
 gone hugetlb
 rtd unified unified
-check "unified: memory.high" 50331648 "$(cat $CG/unified/memory.high)"
-check "unified: pids.max" 33 "$(cat $CG/unified/pids.max)"
+check "unified: memory.high" 50331648 "$(cat $(cgof unified)/memory.high)"
+check "unified: pids.max" 33 "$(cat $(cgof unified)/pids.max)"
 gone unified
 
 left=$(ls $CG 2>/dev/null | grep -v '\.' | tr '\n' ' ')
