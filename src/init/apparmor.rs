@@ -4,7 +4,7 @@
 //! verified procfs handle early (before seccomp filters and the identity
 //! switch), and written right before execve.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -14,6 +14,12 @@ use crate::rootfs::procfs::ProcFs;
 pub struct OnExec {
     file: OwnedFd,
     profile: String,
+}
+
+impl AsFd for OnExec {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.file.as_fd()
+    }
 }
 
 /// Opens `attr/apparmor/exec` of this thread (`attr/exec` on kernels

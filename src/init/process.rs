@@ -5,7 +5,7 @@
 //! shared by the init and by `rt exec`.
 
 use std::ffi::CString;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd, RawFd};
 
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
@@ -83,8 +83,10 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
         nix::sys::prctl::set_no_new_privs().ctx("noNewPrivileges: prctl")?;
     }
     let mut exec = program(process, a.extra_env)?;
+    // The AppArmor attr file stays open for the write at the execve.
+    let apparmor_fd = apparmor.as_ref().map(|p| p.as_fd().as_raw_fd());
     exec.apparmor = apparmor;
-    close_inherited_fds(a)?;
+    close_inherited_fds(a, apparmor_fd)?;
     exec.seccomp = a.seccomp.cloned();
     exec.release_admin = held;
     if a.seccomp.is_some_and(|f| f.has_agent()) {
@@ -239,10 +241,10 @@ fn program(process: &Process, extra_env: &[String]) -> Result<Exec> {
 /// the process no longer needs (rt's cgroup and state directories,
 /// whatever rt's caller left open) is closed now, so that a waiting init
 /// holds none of the host's descriptors.
-fn close_inherited_fds(a: &ProcessSetup) -> Result<()> {
-    use std::os::fd::AsRawFd;
+fn close_inherited_fds(a: &ProcessSetup, also_keep: Option<RawFd>) -> Result<()> {
     let first = 3 + a.preserve_fds.max(0) as u32;
     let mut keep = a.keep_fds.to_vec();
+    keep.extend(also_keep);
     keep.push(a.channel.as_raw_fd());
     keep.extend(super::kept_in_child());
     crate::sys::fd::close_from_except(first, &keep)
