@@ -59,6 +59,14 @@ fn is_identity_map(uid_map: &str) -> bool {
 
 /// How this process runs (see [`Mode`]).
 pub fn detect() -> Mode {
+    // Asked several times per create (the CLI, create, spawn, the child):
+    // read once. A forked child keeps the parent's answer, which stays
+    // right for it (a new user namespace is known from the plan).
+    static MODE: std::sync::OnceLock<Mode> = std::sync::OnceLock::new();
+    *MODE.get_or_init(read_mode)
+}
+
+fn read_mode() -> Mode {
     let euid = nix::unistd::geteuid().as_raw();
     if euid != 0 {
         return Mode::User { euid };
