@@ -10,11 +10,13 @@
 //! - `make`: asking the zygote, and wiring a new process's stdio;
 //! - `worker`: the zygote and its workers, which call the rt library;
 //! - `error`: the codes containerd is answered with;
-//! - `stdio`, `metrics`: containerd's FIFOs, and cgroup stats as its metrics.
+//! - `stdio`, `metrics`: containerd's FIFOs, and cgroup stats as its metrics;
+//! - `oom`: the kernel's OOM kills, published as TaskOOM.
 
 mod error;
 mod make;
 mod metrics;
+mod oom;
 mod shim;
 mod stdio;
 mod task_service;

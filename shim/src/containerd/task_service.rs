@@ -13,8 +13,8 @@ use containerd_shim::api::{
     StateRequest, StateResponse, Status, WaitRequest, WaitResponse,
 };
 use containerd_shim::protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskIO, TaskOOM, TaskPaused,
-    TaskResumed, TaskStart,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskIO, TaskPaused, TaskResumed,
+    TaskStart,
 };
 use containerd_shim::protos::protobuf::Message;
 use containerd_shim::protos::ttrpc::Code;
@@ -24,6 +24,7 @@ use log::info;
 use rt::state::Root;
 
 use super::error::{from_rt, status};
+use super::oom::OomWatch;
 use super::tasks::{Exit, Io, Proc, Task};
 use super::worker::{Request, RootfsMount};
 use super::{metrics, stdio, Service};
@@ -369,6 +370,7 @@ impl Service {
             rootfs: (!req.rootfs.is_empty()).then(|| Path::new(&req.bundle).join("rootfs")),
             init: Proc::new(io.clone()),
             execs: HashMap::new(),
+            oom: None,
         };
         tasks.insert(req.id.clone(), task);
         Ok(io)
@@ -465,40 +467,18 @@ impl Service {
     }
 
     /// Publishes a TaskOOM whenever the kernel's OOM killer strikes in the
-    /// container's cgroup (`oom_kill` in memory.events grows), until the
-    /// init has exited. Nothing to watch without a memory controller.
+    /// container's cgroup (see `oom`).
     fn watch_oom(&self, id: &str) {
         let Ok(dir) = rt::container::cgroup_of(&self.root(), id) else {
             return;
         };
-        if !dir.join("memory.events").exists() {
+        let Some(watch) = OomWatch::new(dir) else {
             return;
+        };
+        if let Ok(t) = self.inner.tasks().task_mut(id) {
+            t.oom = Some(watch.clone());
         }
-        let inner = self.inner.clone();
-        let id = id.to_string();
-        std::thread::spawn(move || {
-            let mut seen = rt::cgroup::stats::oom_kills(&dir);
-            loop {
-                std::thread::sleep(std::time::Duration::from_millis(500));
-                // Whether it ran before the count is read: an OOM kill that
-                // ended the init (or made it exit) is still published.
-                let running = inner
-                    .tasks()
-                    .get(&id)
-                    .is_some_and(|t| t.init.exit.is_none());
-                let now = rt::cgroup::stats::oom_kills(&dir);
-                if now > seen {
-                    seen = now;
-                    inner.publish(TaskOOM {
-                        container_id: id.clone(),
-                        ..Default::default()
-                    });
-                }
-                if !running {
-                    return;
-                }
-            }
-        });
+        watch.spawn_poller(self.inner.clone(), id.to_string());
     }
 }
 

@@ -17,6 +17,7 @@ use containerd_shim::util::timestamp;
 use containerd_shim::TtrpcResult;
 
 use super::error::status;
+use super::oom::OomWatch;
 use super::{stdio, Inner};
 
 /// Where a process's stdio goes, as containerd gave it.
@@ -72,6 +73,9 @@ pub(super) struct Task {
     pub rootfs: Option<PathBuf>,
     pub init: Proc,
     pub execs: HashMap<String, Proc>,
+    /// Its cgroup's OOM kills, once created (none without a memory
+    /// controller).
+    pub oom: Option<Arc<OomWatch>>,
 }
 
 impl Task {
@@ -178,6 +182,14 @@ impl Inner {
         // Not under the lock: the copy may take a while to finish.
         if let Some(d) = done {
             stdio::drain(&d);
+        }
+        // Before the exit is known to anyone: whoever sees the exit may
+        // delete the cgroup, and with it the count of kills.
+        if exec_id.is_empty() {
+            let oom = self.tasks().get(&id).and_then(|t| t.oom.clone());
+            if let Some(oom) = oom {
+                oom.at_exit(self, &id, code == 128 + libc::SIGKILL);
+            }
         }
         if let Ok(p) = self.tasks().process_mut(&id, &exec_id) {
             p.exit = Some((code as u32, at.clone()));
