@@ -211,6 +211,11 @@ rt_create_makes_a_scope_with_the_limits() {
 	want 67108864 "$(unit_prop $u MemoryMax)" "MemoryMax" || return 1
 	want 25 "$(unit_prop $u TasksMax)" "TasksMax" || return 1
 	want 200ms "$(unit_prop $u CPUQuotaPerSecUSec)" "CPUQuotaPerSecUSec" || return 1
+	# rt spec's device rules (deny all, then the defaults) as systemd's
+	# allow list, so that systemd's own device program allows them too.
+	want strict "$(unit_prop $u DevicePolicy)" "DevicePolicy" || return 1
+	unit_prop $u DeviceAllow | grep -qx '/dev/char/1:3 rwm' || fail "DeviceAllow has no /dev/null: $(unit_prop $u DeviceAllow | tr '\n' ,)" || return 1
+	unit_prop $u DeviceAllow | grep -qx 'char-pts rwm' || fail "DeviceAllow has no char-pts: $(unit_prop $u DeviceAllow | tr '\n' ,)" || return 1
 	pid=$($RT state c1 | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
 	want "0::/system.slice/$u" "$(cat /proc/$pid/cgroup)" "cgroup of the init" || return 1
 	want 67108864 "$(cat /sys/fs/cgroup/system.slice/$u/memory.max)" "memory.max" || return 1
@@ -228,7 +233,11 @@ rt_start_and_update_set_unit_properties() {
 	want 134217728 "$(cat /sys/fs/cgroup/system.slice/$u/memory.max)" "memory.max" || return 1
 	systemctl daemon-reload
 	want 134217728 "$(cat /sys/fs/cgroup/system.slice/$u/memory.max)" "memory.max after daemon-reload" || return 1
-	want "20000 100000" "$(cat /sys/fs/cgroup/system.slice/$u/cpu.max)" "cpu.max after daemon-reload"
+	want "20000 100000" "$(cat /sys/fs/cgroup/system.slice/$u/cpu.max)" "cpu.max after daemon-reload" || return 1
+	# systemd re-applies its device program (from DeviceAllow) at a
+	# reload: /dev/null stays usable (daemon_reload_keeps_limits checks
+	# that a disk stays out of reach).
+	$RT exec c1 sh -c 'echo x >/dev/null' || fail "/dev/null not writable after daemon-reload"
 }
 
 rt_pause_and_resume_in_the_scope() {
