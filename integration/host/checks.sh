@@ -354,6 +354,15 @@ cri_pod_with_limits_in_systemd_scopes() {
 	}
 }
 
+cri_pod_on_the_rt_v2_handler_in_systemd_scopes() {
+	# containerd-shim-rt-v2: containerd passes it no SystemdCgroup option,
+	# and the slice:prefix:name path the CRI plugin writes says systemd.
+	cri-check /run/containerd/containerd.sock rt-v2 $IMG:latest || {
+		journalctl -u containerd --no-pager | grep -iE 'cri|level=error' | tail -8
+		return 1
+	}
+}
+
 # --- Podman, its systemd cgroup manager
 
 podman_setup() {
@@ -418,6 +427,7 @@ check ctr_memory_limit_through_systemd ctr_memory_limit_through_systemd
 check ctr_rt_shim_publishes_tasks_oom ctr_rt_shim_publishes_tasks_oom
 check cri_images_import cri_images
 check cri_pod_with_limits_in_systemd_scopes cri_pod_with_limits_in_systemd_scopes
+check cri_pod_on_the_rt_v2_handler_in_systemd_scopes cri_pod_on_the_rt_v2_handler_in_systemd_scopes
 check podman_image_import podman_setup
 check podman_run_memory_and_default_pids_limit podman_run_memory_and_default_pids_limit
 check podman_run_d_in_a_libpod_scope_then_exec podman_run_d_in_a_libpod_scope_then_exec
