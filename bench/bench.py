@@ -13,8 +13,12 @@ repeated REPS times after WARMUP runs; the batch figures (100 in sequence,
 50 in parallel) BATCH_REPS times. Medians, min and max are reported, and
 the ratios rt/crun and rt/runc of the medians.
 
-Writes bench/results.md (a Markdown table and the machine), bench/runs.dat
-and, if gnuplot is installed, bench/results.png.
+With containerd and ctr installed, the same container also runs through
+containerd with each shim (bench/managers.py), and the shims' memory is
+read for one container and for a pod of POD.
+
+Writes bench/results.md (Markdown tables and the machine), bench/runs.dat
+and, if gnuplot is installed, bench/results.png and bench/managers.png.
 """
 
 import argparse
@@ -34,6 +38,8 @@ import managers
 import terminal
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Containers in the pod whose shims' memory is measured.
+POD = 4
 ROOT = os.path.dirname(HERE)
 
 
@@ -305,7 +311,7 @@ def fmt(vals):
     return f"{statistics.median(vals):.2f} ({min(vals):.2f}–{max(vals):.2f})"
 
 
-def report(bench, args, shim, conmon, cshim, out_dir):
+def report(bench, args, shim, conmon, cshim, pod, out_dir):
     names = [rt.name for rt in bench.rts] + ["floor"]
     lines = [
         "# rt against runc and crun",
@@ -338,17 +344,19 @@ def report(bench, args, shim, conmon, cshim, out_dir):
         lines.append(f"| {figure} | " + " | ".join(cells) + f" | {ratio('crun')} | {ratio('runc')} |")
     lines.append("")
     if bench.managed:
+        # In VARIANTS' order, whatever order the repetitions ran in.
+        managed = {n: bench.managed[n] for n, _ in managers.VARIANTS if n in bench.managed}
         lines += ["",
                   "Through containerd (its own, on scratch paths, CRI plugin off): `ctr run --rm "
                   "--cpu-shares 0 --rootfs BUNDLE/rootfs ID /bin/true`, the same busybox root, "
                   "interleaved with the rows above; ratios against the runc-v2 shim with runc.",
                   "",
-                  "| ctr run --rm /bin/true (ms) | " + " | ".join(bench.managed) + " |",
-                  "| --- | " + " | ".join("---" for _ in bench.managed) + " |",
-                  "| median (min–max) | " + " | ".join(fmt(v) for v in bench.managed.values()) + " |"]
-        base = statistics.median(next(iter(bench.managed.values())))
+                  "| ctr run --rm /bin/true (ms) | " + " | ".join(managed) + " |",
+                  "| --- | " + " | ".join("---" for _ in managed) + " |",
+                  "| median (min–max) | " + " | ".join(fmt(v) for v in managed.values()) + " |"]
+        base = statistics.median(next(iter(managed.values())))
         lines.append("| ratio | " + " | ".join(f"{statistics.median(v) / base:.2f}"
-                                                for v in bench.managed.values()) + " |")
+                                                for v in managed.values()) + " |")
     lines += ["",
               "| shim watching one container (MiB, from /proc/<pid>/smaps_rollup) | RSS | PSS |",
               "| --- | --- | --- |"]
@@ -359,6 +367,16 @@ def report(bench, args, shim, conmon, cshim, out_dir):
         else:
             lines.append(f"| {name} | n/a (not installed or not built) | |")
 
+    if pod:
+        lines += ["",
+                  f"| a pod of {POD} sleeping containers, one `io.kubernetes.cri.sandbox-id` "
+                  "(MiB, smaps_rollup of every shim process, summed) | shim processes | PSS per container | RSS, all |",
+                  "| --- | --- | --- | --- |"]
+        for name, v in pod.items():
+            if v:
+                lines.append(f"| {name} | {v['shims']} | {v['Pss'] / 1024 / POD:.2f} | {v['Rss'] / 1024:.2f} |")
+            else:
+                lines.append(f"| {name} | n/a | | |")
     lines.append("")
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write("\n".join(lines))
@@ -379,7 +397,8 @@ def plot(bench, out_dir):
             "Each run, interleaved; same wrapper for every runtime",
             os.path.join(out_dir, "results.png"))
     if bench.managed:
-        scatter({"ctr run --rm /bin/true": bench.managed}, list(bench.managed),
+        names = [n for n, _ in managers.VARIANTS if n in bench.managed]
+        scatter({"ctr run --rm /bin/true": bench.managed}, names,
                 "Through containerd: each ctr run --rm, interleaved",
                 os.path.join(out_dir, "managers.png"))
 
@@ -478,7 +497,7 @@ def main():
             print(f"bench: batches {i + 1}/{args.batch_reps}", file=sys.stderr)
         shim = shim_rss(rt_binary)
         conmon = conmon_rss(rt_binary)
-        cshim = {}
+        cshim, pod = {}, {}
         if cd:
             for name, flags, shim_bin in [
                     ("containerd-shim-runc-v2 (runc)", [], "containerd-shim-runc-v2"),
@@ -486,17 +505,18 @@ def main():
                      "containerd-shim-rt-v2")]:
                 try:
                     cshim[name] = cd.shim_rss(flags, f"{sleep_b}/rootfs", shim_bin)
+                    pod[name] = cd.shim_rss(flags, f"{sleep_b}/rootfs", shim_bin, count=POD)
                 except (subprocess.CalledProcessError, OSError, ValueError, IndexError) as e:
                     print(f"bench: {name} not measured: {e} {getattr(e, 'stderr', '')}", file=sys.stderr)
-                    cshim[name] = None
-        report(bench, args, shim, conmon, cshim, args.out)
+                    cshim[name] = pod[name] = None
+        report(bench, args, shim, conmon, cshim, pod, args.out)
         plot(bench, args.out)
     finally:
         for rt in runtimes:
             rt.cleanup()
         if cd:
             cd.stop()
-        for b in (true_b, sleep_b, tty_b):
+        for b in (true_b, sleep_b, tty_b, os.path.dirname(floor.binary)):
             shutil.rmtree(b, ignore_errors=True)
 
 

@@ -70,25 +70,35 @@ class Containerd:
                  f"brm{self.n}", "/bin/true")
         return time.perf_counter() - t0
 
-    def shim_rss(self, flags, rootfs, shim_name):
-        """RSS and PSS (KiB) of the shim of one sleeping container."""
-        cid = "shimrss"
+    def shim_rss(self, flags, rootfs, shim_name, count=1):
+        """RSS and PSS (KiB) of the shims of `count` sleeping containers of
+        one pod, summed, and how many shims they are. The pod is the
+        annotation containerd's CRI plugin gives a pod's containers, which
+        containerd-shim-runc-v2 groups its containers by."""
+        ids = [f"shimrss{i}" for i in range(count)]
         try:
-            self.ctr("run", "-d", "--cpu-shares", "0", *flags, "--rootfs", rootfs,
-                     cid, "/bin/sleep", "1000")
-            out = subprocess.run(["pgrep", "-f", f"{shim_name} .*-address {self.sock}"],
-                                 check=True, capture_output=True, text=True).stdout.split()
-            return smaps(out[0])
+            for cid in ids:
+                self.ctr("run", "-d", "--cpu-shares", "0", *flags,
+                         "--annotation", "io.kubernetes.cri.sandbox-id=benchpod",
+                         "--rootfs", rootfs, cid, "/bin/sleep", "1000")
+            pids = subprocess.run(["pgrep", "-f", f"{shim_name} .*-address {self.sock}"],
+                                  check=True, capture_output=True, text=True).stdout.split()
+            total = {"Rss": 0, "Pss": 0, "shims": len(pids)}
+            for pid in pids:
+                for k, v in smaps(pid).items():
+                    total[k] += v
+            return total
         finally:
-            self.ctr("task", "kill", "-s", "KILL", cid, check=False)
-            deadline = time.time() + 5
-            while time.time() < deadline:
-                if "STOPPED" in self.ctr("task", "ls", check=False).stdout or \
-                        cid not in self.ctr("task", "ls", check=False).stdout:
-                    break
-                time.sleep(0.05)
-            self.ctr("task", "delete", cid, check=False)
-            self.ctr("container", "rm", cid, check=False)
+            for cid in ids:
+                self.ctr("task", "kill", "-s", "KILL", cid, check=False)
+            for cid in ids:
+                deadline = time.time() + 5
+                while time.time() < deadline:
+                    out = self.ctr("task", "delete", cid, check=False)
+                    if out.returncode == 0 or "not found" in out.stderr:
+                        break
+                    time.sleep(0.05)
+                self.ctr("container", "rm", cid, check=False)
 
     def stop(self):
         self.daemon.terminate()
