@@ -195,6 +195,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         process: &process,
         plan: &target.plan,
         console_socket: console_sock,
+        console_proxied: console_recv.is_some(),
         in_userns,
         preserve_fds: opts.preserve_fds,
         seccomp: target.seccomp.as_ref(),

@@ -97,6 +97,9 @@ pub struct ExecArgs<'a> {
     /// The container's namespaces to join (user first), from its init.
     pub plan: &'a Plan,
     pub console_socket: Option<OwnedFd>,
+    /// rt proxies the terminal itself (no `--console-socket`): ONLCR is
+    /// cleared here, before the process can write its first line.
+    pub console_proxied: bool,
     pub in_userns: bool,
     pub preserve_fds: i32,
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
@@ -145,6 +148,9 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         let (master, peer) = console::open_pty(root.as_fd())?;
         if let Some(sz) = a.process.console_size() {
             console::set_size(&master, sz.height() as u16, sz.width() as u16)?;
+        }
+        if a.console_proxied {
+            console::clear_onlcr(&master)?;
         }
         console::send_master(sock.as_fd(), master.as_fd())?;
         drop(master);
