@@ -254,11 +254,11 @@ pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<String> {
             Ok(arg0.to_string())
         } else if Path::new(arg0).exists() {
             Err(Error::Invalid(format!(
-                "exec: {arg0:?}: permission denied (not an executable file)"
+                "unable to start container process: exec: {arg0:?}: permission denied (not an executable file)"
             )))
         } else {
             Err(Error::Invalid(format!(
-                "exec: {arg0:?}: no such file or directory"
+                "unable to start container process: exec: {arg0:?}: stat {arg0}: no such file or directory"
             )))
         };
     }
@@ -273,7 +273,8 @@ pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<String> {
             return Ok(cand.to_string_lossy().into_owned());
         }
     }
+    // runc's words, which callers match.
     Err(Error::Invalid(format!(
-        "exec: {arg0:?}: executable file not found in $PATH"
+        "unable to start container process: exec: {arg0:?}: executable file not found in $PATH"
     )))
 }

@@ -292,7 +292,7 @@ mod tests {
         let root = Root::new(d.path());
         let _l = root.create_dir("c1").unwrap();
         let e = root.create_dir("c1").unwrap_err();
-        assert_eq!(e.to_string(), "container with id exists: c1");
+        assert_eq!(e.to_string(), "container with given ID already exists: c1");
     }
 
     #[test]

@@ -10,6 +10,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod cli;
 mod configs;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,16 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "limits for a controller this hybrid host has on cgroup v1 only",
         "rt manages cgroup v2 only and refuses the limit with one line naming it; runc 1.1.5 writes v1's files (on a v2 host both apply it)",
     ),
+    (
+        "every subcommand in the wrong state",
+        "pause of a created container",
+        "runc freezes it (its start then fails until resumed); rt refuses with runc's `container not running`, since a created init waits on the exec fifo and has nothing to freeze",
+    ),
+    (
+        "exec with a bad --pid-file",
+        "the error's words",
+        "rt names the pid file it could not write with the OS's words; runc names its temporary `.pid` beside it in Go's; the exit code (255) is the same",
+    ),
 ];
 
 /// One runtime under test: its binary and a private state root.
@@ -67,6 +78,11 @@ impl Outcome {
     /// The error message: runc's `msg="..."` of its last error line, or
     /// rt's line without the `rt: ` prefix.
     fn message(&self) -> String {
+        let last = self.stderr.lines().last().unwrap_or("");
+        if last.starts_with('{') {
+            let v: Value = serde_json::from_str(last).unwrap();
+            return v["msg"].as_str().unwrap_or("").to_string();
+        }
         if let Some(l) = self
             .stderr
             .lines()
@@ -74,10 +90,38 @@ impl Outcome {
             .find(|l| l.contains("level=error"))
         {
             let m = l.split_once("msg=").map_or(l, |(_, m)| m);
-            return m.trim_matches('"').replace("\\\"", "\"");
+            let m = unquote(m);
+            // runc names itself first on create and run: the runtime's
+            // name, masked.
+            return ["runc create failed: ", "runc run failed: "]
+                .iter()
+                .fold(m, |m, p| m.strip_prefix(p).map_or(m.clone(), str::to_string));
         }
         self.stderr.trim().trim_start_matches("rt: ").to_string()
     }
+}
+
+/// A logrus value: a Go-quoted string up to its closing quote, or a bare
+/// word.
+fn unquote(v: &str) -> String {
+    let Some(q) = v.strip_prefix('"') else {
+        return v.split(' ').next().unwrap_or("").to_string();
+    };
+    let mut out = String::new();
+    let mut chars = q.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => break,
+            '\\' => match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some(c) => out.push(c),
+                None => break,
+            },
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 impl Runtime {
@@ -156,7 +200,10 @@ impl Pair {
         if stdout {
             assert_eq!(rt.stdout, runc.stdout, "{what}: stdout");
         }
-        if runc.code != 0 {
+        let words_differ = KNOWN
+            .iter()
+            .any(|(s, w, _)| *s == what && *w == "the error's words");
+        if runc.code != 0 && !words_differ {
             let (mine, theirs) = (rt.message(), runc.message());
             assert!(
                 mine.contains(&theirs),
