@@ -282,6 +282,10 @@ fn enter_namespaces(a: &InitArgs, channel: &Channel) -> Result<()> {
             .ctx("setresuid 0 in the user namespace")?;
     }
     for j in &a.plan.child_joins {
+        // The intermediate that made the pid namespace joined it already.
+        if a.plan.new_pid_in.is_some() && j.typ == oci_spec::runtime::LinuxNamespaceType::User {
+            continue;
+        }
         nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ)).with_ctx(|| {
             format!(
                 "join {} namespace {}",
@@ -289,6 +293,19 @@ fn enter_namespaces(a: &InitArgs, channel: &Channel) -> Result<()> {
                 j.path.display()
             )
         })?;
+    }
+    // Root of a joined user namespace, as runc's init becomes (files it
+    // makes in the root then belong to that namespace's root).
+    if a
+        .plan
+        .child_joins
+        .iter()
+        .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::User)
+    {
+        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .ctx("setresgid 0 in the joined user namespace")?;
+        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .ctx("setresuid 0 in the joined user namespace")?;
     }
     if !a.plan.unshare_flags.is_empty() {
         nix::sched::unshare(a.plan.unshare_flags).ctx("unshare the new namespaces")?;

@@ -162,7 +162,14 @@ pub(super) fn wait_and_exec(
             serde_json::from_str(hook_state.unwrap_or("{}")).unwrap_or_default();
         state["status"] = "created".into();
         let state = state.to_string();
-        if let Err(e) = hooks::run(hooks::Kind::StartContainer, start_hooks, state.as_bytes()) {
+        let env: Vec<String> = exec
+            .envp
+            .iter()
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        if let Err(e) =
+            hooks::run_with_env(hooks::Kind::StartContainer, start_hooks, state.as_bytes(), &env)
+        {
             // One write below PIPE_BUF arrives whole.
             let mut msg = format!("1{e}").into_bytes();
             msg.truncate(libc::PIPE_BUF - 1);

@@ -8,6 +8,7 @@
 
 mod dev;
 mod masked;
+mod tmpfs;
 mod mounts;
 pub mod procfs;
 pub mod resolve;

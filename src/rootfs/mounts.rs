@@ -1,6 +1,6 @@
 //! The config's mounts, one at a time, each resolved inside the root and
 //! mounted through its descriptor: bind and remount flags, propagation,
-//! idmapped binds, the cgroup filesystem.
+//! idmapped binds, the cgroup filesystem (tmpfs in tmpfs.rs).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -42,6 +42,11 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
         MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(Error::Invalid)?;
     let typ = m.typ().as_deref().unwrap_or("");
     let bind = typ == "bind" || opts.bind;
+    if opts.tmpcopyup && (bind || typ != "tmpfs") {
+        return Err(Error::Invalid(format!(
+            "\"tmpcopyup\" applies to tmpfs mounts only, not {typ}"
+        )));
+    }
 
     if bind {
         let src = m
@@ -102,8 +107,15 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
                 "mount type missing (and not a bind mount)".into(),
             ))
         }
+        "tmpfs" => {
+            let source = m.source().as_ref().map_or("tmpfs".into(), |p| p.to_string_lossy());
+            let flags = opts.flags - MsFlags::MS_REMOUNT;
+            super::tmpfs::mount_tmpfs(root, dest, &source, flags, &opts)?;
+            return finish_mount(root, dest, &opts);
+        }
         _ => {}
     }
+
     let target = create_in_root(root, dest, false)?;
     let source = m
         .source()

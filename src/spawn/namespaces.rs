@@ -53,6 +53,11 @@ pub struct Plan {
     pub new_mount: bool,
     pub new_uts: bool,
     pub new_cgroup: bool,
+    /// A new pid namespace inside a user namespace joined by path: an
+    /// intermediate process joins that user namespace and unshares the pid
+    /// namespace (so that the user namespace owns it), then clones the
+    /// init as rt's child (CLONE_PARENT), pid 1 there.
+    pub new_pid_in: Option<OwnedFd>,
 }
 
 impl Plan {
@@ -67,6 +72,7 @@ impl Plan {
             new_user: false,
             new_mount: false,
             new_uts: false,
+            new_pid_in: None,
             new_cgroup: false,
         }
     }
@@ -106,11 +112,10 @@ impl Plan {
                     match t {
                         LinuxNamespaceType::Time => plan.new_time = true,
                         // With a joined user namespace, new ones must be
-                        // made after the join to be owned by it. A new pid
-                        // namespace there is refused by spec validation.
-                        _ if joins_user && t != LinuxNamespaceType::Pid => {
-                            plan.unshare_flags |= flag(t)
-                        }
+                        // made after the join to be owned by it; the pid
+                        // namespace before the clone (see new_pid_in).
+                        LinuxNamespaceType::Pid if joins_user => {}
+                        _ if joins_user => plan.unshare_flags |= flag(t),
                         _ => plan.clone_flags |= flag(t),
                     }
                     match t {
@@ -122,6 +127,18 @@ impl Plan {
                     }
                 }
             }
+        }
+        let new_pid = nss
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none());
+        if joins_user && new_pid {
+            let user = plan
+                .child_joins
+                .iter()
+                .find(|j| j.typ == LinuxNamespaceType::User)
+                .expect("joins_user");
+            let owner = user.fd.try_clone().ctx("dup the user namespace")?;
+            plan.new_pid_in = Some(owner);
         }
         Ok(plan)
     }
