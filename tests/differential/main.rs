@@ -10,6 +10,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod accepted;
 mod cli;
 mod configs;
 
@@ -58,6 +59,11 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "the error's words",
         "rt names the pid file it could not write with the OS's words; runc names its temporary `.pid` beside it in Go's; the exit code (255) is the same",
     ),
+    (
+        "a tmpfs with mode=",
+        "the tmpfs root's mode",
+        "rt keeps an explicit mode= (runc 1.2 and later do too); runc 1.1.5 chmods every tmpfs to the covered directory's mode",
+    ),
 ];
 
 /// One runtime under test: its binary and a private state root.
@@ -68,7 +74,7 @@ struct Runtime {
 
 /// What one command gave.
 #[derive(Debug)]
-struct Outcome {
+pub(crate) struct Outcome {
     code: i32,
     stdout: String,
     stderr: String,
