@@ -397,7 +397,10 @@ fn two_creates_of_one_id_at_once_one_wins_cleanly() {
         let wins = [&a, &c].iter().filter(|o| o.status.success()).count();
         assert_eq!(wins, 1, "round {round}: {a:?} {c:?}");
         let loser = if a.status.success() { &c } else { &a };
-        assert_one_line_error(&stderr(loser), &["container with given ID already exists", &id]);
+        assert_one_line_error(
+            &stderr(loser),
+            &["container with given ID already exists", &id],
+        );
         // Exactly one init exists: the winner's.
         let pid = rt.state(&id)["pid"].as_i64().unwrap();
         let procs = fs::read_to_string(format!(

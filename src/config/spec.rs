@@ -76,10 +76,7 @@ pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
 /// The config's id maps against those of the user namespace joined at
 /// `path`, read from /proc/<pid>/{uid,gid}_map (the only kind of path
 /// whose maps can be read without joining it).
-fn maps_match_joined(
-    l: &oci_spec::runtime::Linux,
-    path: &Path,
-) -> std::result::Result<(), String> {
+fn maps_match_joined(l: &oci_spec::runtime::Linux, path: &Path) -> std::result::Result<(), String> {
     let pid_dir = path
         .strip_prefix("/proc")
         .ok()
@@ -102,7 +99,10 @@ fn maps_match_joined(
         let mut have: Vec<(u32, u32, u32)> = text
             .lines()
             .filter_map(|line| {
-                let f: Vec<u32> = line.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+                let f: Vec<u32> = line
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
                 (f.len() == 3).then(|| (f[0], f[1], f[2]))
             })
             .collect();
@@ -506,7 +506,10 @@ mod tests {
             "\"mounts\":[{\"destination\":\"proc\",\"type\":\"proc\"}],\"root\"",
         );
         let spec = parse(c.as_bytes()).unwrap();
-        assert_eq!(spec.mounts().as_ref().unwrap()[0].destination(), Path::new("/proc"));
+        assert_eq!(
+            spec.mounts().as_ref().unwrap()[0].destination(),
+            Path::new("/proc")
+        );
         let c = MINIMAL.replace("\"root\"", "\"hostname\":\"x\",\"root\"");
         assert!(err_of(&c).contains("uts namespace"));
         let c = MINIMAL.replace(

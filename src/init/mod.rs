@@ -296,8 +296,7 @@ fn enter_namespaces(a: &InitArgs, channel: &Channel) -> Result<()> {
     }
     // Root of a joined user namespace, as runc's init becomes (files it
     // makes in the root then belong to that namespace's root).
-    if a
-        .plan
+    if a.plan
         .child_joins
         .iter()
         .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::User)

@@ -167,9 +167,12 @@ pub(super) fn wait_and_exec(
             .iter()
             .map(|e| e.to_string_lossy().into_owned())
             .collect();
-        if let Err(e) =
-            hooks::run_with_env(hooks::Kind::StartContainer, start_hooks, state.as_bytes(), &env)
-        {
+        if let Err(e) = hooks::run_with_env(
+            hooks::Kind::StartContainer,
+            start_hooks,
+            state.as_bytes(),
+            &env,
+        ) {
             // One write below PIPE_BUF arrives whole.
             let mut msg = format!("1{e}").into_bytes();
             msg.truncate(libc::PIPE_BUF - 1);

@@ -38,7 +38,8 @@ pub fn mask_and_protect(spec: &Spec, root: BorrowedFd<'_>) -> Result<()> {
         let kept = fstatvfs(&fd)
             .with_ctx(|| format!("linux.readonlyPaths: statfs {}", p.display()))?
             .flags();
-        let mut flags = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
+        let mut flags =
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | MsFlags::MS_REC;
         for (st, ms) in [
             (FsFlags::ST_NOSUID, MsFlags::MS_NOSUID),
             (FsFlags::ST_NODEV, MsFlags::MS_NODEV),
@@ -51,8 +52,14 @@ pub fn mask_and_protect(spec: &Spec, root: BorrowedFd<'_>) -> Result<()> {
                 flags |= ms;
             }
         }
-        mount(None::<&str>, fd_path(&fd).as_str(), None::<&str>, flags, None::<&str>)
-            .with_ctx(|| format!("linux.readonlyPaths: remount {} read-only", p.display()))?;
+        mount(
+            None::<&str>,
+            fd_path(&fd).as_str(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .with_ctx(|| format!("linux.readonlyPaths: remount {} read-only", p.display()))?;
     }
     let masked = linux.masked_paths().as_deref().unwrap_or(&[]);
     if !masked.is_empty() {

@@ -8,10 +8,10 @@
 
 mod dev;
 mod masked;
-mod tmpfs;
 mod mounts;
 pub mod procfs;
 pub mod resolve;
+mod tmpfs;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;

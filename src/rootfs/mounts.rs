@@ -108,7 +108,10 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
             ))
         }
         "tmpfs" => {
-            let source = m.source().as_ref().map_or("tmpfs".into(), |p| p.to_string_lossy());
+            let source = m
+                .source()
+                .as_ref()
+                .map_or("tmpfs".into(), |p| p.to_string_lossy());
             let flags = opts.flags - MsFlags::MS_REMOUNT;
             super::tmpfs::mount_tmpfs(root, dest, &source, flags, &opts)?;
             return finish_mount(root, dest, &opts);

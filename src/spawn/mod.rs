@@ -91,7 +91,9 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
         child_init(child_ch)
     };
     let init = match &plan.new_pid_in {
-        Some(userns) => clone_in_user_pid_ns(userns, plan.clone_flags.bits() as u64, cgroup, child)?,
+        Some(userns) => {
+            clone_in_user_pid_ns(userns, plan.clone_flags.bits() as u64, cgroup, child)?
+        }
         None => clone_into(plan.clone_flags.bits() as u64, cgroup, dumpable, child)?,
     };
     match parent_side(&init, spec, plan, &parent_ch, on_hooks, on_listener) {

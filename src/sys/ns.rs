@@ -12,4 +12,3 @@ pub fn ns_type(fd: BorrowedFd) -> nix::Result<libc::c_int> {
     let r = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_NSTYPE) };
     nix::errno::Errno::result(r)
 }
-

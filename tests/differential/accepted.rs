@@ -75,7 +75,9 @@ fn a_tmpfs_without_mode_keeps_the_covered_mode() {
 fn a_tmpfs_with_mode_keeps_it() {
     let mut b = bundle(&["stat", "-c", "%a", "/cov"]);
     mkdir(&b, "cov", 0o710);
-    b.add_mount(json!({"destination": "/cov", "type": "tmpfs", "source": "tmpfs", "options": ["mode=750"]}));
+    b.add_mount(
+        json!({"destination": "/cov", "type": "tmpfs", "source": "tmpfs", "options": ["mode=750"]}),
+    );
     let rt = Rt::new();
     let id = unique_id("tmpfsmode");
     let (code, out, err) = run_in(&rt, &b, &id);

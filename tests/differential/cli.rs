@@ -47,13 +47,20 @@ fn log_lines_on_stderr_are_logrus_lines() {
         );
     }
     // JSON: the same keys in the same order.
-    let (rt, runc) = p.step("json", &b, &["--log-format", "json", "kill", "nosuch"], true);
+    let (rt, runc) = p.step(
+        "json",
+        &b,
+        &["--log-format", "json", "kill", "nosuch"],
+        true,
+    );
     let keys = |s: &str| -> Vec<String> {
         let v: Value = serde_json::from_str(s.lines().last().unwrap()).unwrap();
         v.as_object().unwrap().keys().cloned().collect()
     };
     assert_eq!(keys(&rt.stderr), keys(&runc.stderr));
-    assert!(rt.stderr.starts_with("{\"level\":\"error\",\"msg\":\"container does not exist"));
+    assert!(rt
+        .stderr
+        .starts_with("{\"level\":\"error\",\"msg\":\"container does not exist"));
 }
 
 /// `--debug run`: the container's output the same, and every line rt
@@ -92,20 +99,32 @@ fn every_subcommand_in_the_wrong_state() {
     p.step("create an existing id", &b, &["create", id], true);
     p.step("resume a created container", &b, &["resume", id], true);
     // runc freezes a created container; rt refuses (see KNOWN).
-    let (rt, runc) = (
-        p.rt.run(&b, &["pause", id]),
-        p.runc.run(&b, &["pause", id]),
-    );
+    let (rt, runc) = (p.rt.run(&b, &["pause", id]), p.runc.run(&b, &["pause", id]));
     assert_eq!((rt.code, runc.code), (1, 0), "{rt:?}");
     assert!(rt.message().starts_with("container not running"), "{rt:?}");
     assert_eq!(p.runc.run(&b, &["resume", id]).code, 0, "runc's resume");
-    p.step("exec in a created container", &b, &["exec", id, "true"], true);
+    p.step(
+        "exec in a created container",
+        &b,
+        &["exec", id, "true"],
+        true,
+    );
     p.step("start", &b, &["start", id], true);
     p.step("start a running container", &b, &["start", id], true);
     p.step("delete a running container", &b, &["delete", id], true);
     p.step("resume a running container", &b, &["resume", id], true);
-    p.step("exec a missing executable", &b, &["exec", id, "/nosuch"], true);
-    p.step("exec exits with its code", &b, &["exec", id, "sh", "-c", "exit 7"], true);
+    p.step(
+        "exec a missing executable",
+        &b,
+        &["exec", id, "/nosuch"],
+        true,
+    );
+    p.step(
+        "exec exits with its code",
+        &b,
+        &["exec", id, "sh", "-c", "exit 7"],
+        true,
+    );
     p.step(
         "exec with a bad --pid-file",
         &b,

@@ -12,7 +12,8 @@ use crate::{Pair, KNOWN};
 /// What the process reports from inside: who it is, its capabilities,
 /// seccomp and no_new_privs, limits, hostname, devices, and every mount
 /// point with its per-mount options and file system type.
-const PROBE: &str = "echo hi; grep -E '^(Uid|Gid|Groups|Cap[A-Za-z]+|NoNewPrivs|Seccomp):' /proc/self/status; \
+const PROBE: &str =
+    "echo hi; grep -E '^(Uid|Gid|Groups|Cap[A-Za-z]+|NoNewPrivs|Seccomp):' /proc/self/status; \
     echo nofile=$(ulimit -n) umask=$(umask) cwd=$(pwd) host=$(hostname); \
     ls /dev | tr '\\n' ' '; echo; \
     awk '{ for (i = 7; $i != \"-\"; i++); print $5, $6, $(i+1) }' /proc/self/mountinfo";
@@ -75,7 +76,10 @@ fn same_run_but_v1_limits(name: &str, controllers: &[&str]) -> String {
     let have = std::fs::read_to_string(Path::new(CGROUP2).join("cgroup.controllers")).unwrap();
     let mut b = Bundle::busybox(&["true"]);
     adopt(&mut b, name, "rootfs");
-    if controllers.iter().all(|c| !have.split_whitespace().any(|h| h == *c)) {
+    if controllers
+        .iter()
+        .all(|c| !have.split_whitespace().any(|h| h == *c))
+    {
         let rt = Rt::new();
         let id = unique_id("diffv1");
         let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
@@ -174,7 +178,11 @@ fn runtime_tools_generator() {
     assert_eq!(rt.code, 0, "{rt:?}");
     assert_eq!(seen(&rt.stdout), seen(&runc.stdout), "generator: stdout");
     assert_eq!(rt.stderr, runc.stderr);
-    assert!(rt.stdout.contains("CapAmb:\t00000000a80425fb"), "{}", rt.stdout);
+    assert!(
+        rt.stdout.contains("CapAmb:\t00000000a80425fb"),
+        "{}",
+        rt.stdout
+    );
     p.clean(&b, &[&id]);
 }
 

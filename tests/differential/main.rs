@@ -8,10 +8,10 @@
 //! rt one `rt: X...` line; the harness checks that rt's line carries
 //! runc's message (rt often adds what it is about, like the id).
 
-#[path = "../common/mod.rs"]
-mod common;
 mod accepted;
 mod cli;
+#[path = "../common/mod.rs"]
+mod common;
 mod configs;
 
 use std::path::{Path, PathBuf};
@@ -101,7 +101,9 @@ impl Outcome {
             // name, masked.
             return ["runc create failed: ", "runc run failed: "]
                 .iter()
-                .fold(m, |m, p| m.strip_prefix(p).map_or(m.clone(), str::to_string));
+                .fold(m, |m, p| {
+                    m.strip_prefix(p).map_or(m.clone(), str::to_string)
+                });
         }
         self.stderr.trim().trim_start_matches("rt: ").to_string()
     }

@@ -61,7 +61,9 @@ fn line(format: LogFormat, level: log::Level, msg: &str) -> String {
     let time = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
     let level = level_name(level);
     match format {
-        LogFormat::Json => serde_json::json!({"level": level, "msg": msg, "time": time}).to_string(),
+        LogFormat::Json => {
+            serde_json::json!({"level": level, "msg": msg, "time": time}).to_string()
+        }
         LogFormat::Text => format!(
             "time={} level={level} msg={}",
             text_value(&time),
