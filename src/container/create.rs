@@ -265,6 +265,22 @@ fn make(
     let exec_fifo = exec_fifo_handle(&locked.dir, &bundle.spec)?;
     let (listen_fds, extra_env) = listen_fds();
     let spec = &bundle.spec;
+    let idmaps = crate::spawn::idmap::prepare(spec)?;
+    // In a user namespace the init may not reach a source rt can, nor
+    // idmap a host file system: rt clones (and idmaps) the binds itself.
+    // Rootless, rt could not either: the init does as before.
+    let joins_user = c
+        .plan
+        .child_joins
+        .iter()
+        .any(|j| j.typ == LinuxNamespaceType::User);
+    // Only root in the initial user namespace may clone host mounts.
+    let host_root = crate::rootless::detect() == crate::rootless::Mode::Root;
+    let prepared_binds = if (c.plan.new_user || joins_user) && host_root {
+        crate::spawn::bind_sources::prepare(spec, &bundle.dir, &idmaps)?
+    } else {
+        Vec::new()
+    };
     let args = InitArgs {
         spec,
         rootfs: &bundle.rootfs,
@@ -286,7 +302,8 @@ fn make(
         preserve_fds: opts.preserve_fds + listen_fds,
         extra_env,
         seccomp: c.seccomp.as_ref(),
-        idmaps: crate::spawn::idmap::prepare(spec)?,
+        idmaps,
+        prepared_binds: std::cell::RefCell::new(prepared_binds),
         state_lock: Some(locked.raw_fd()),
     };
     // prestart and createRuntime run here, in rt's namespaces, once the

@@ -54,6 +54,9 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
     /// User namespaces for the idmapped mounts.
     pub idmaps: Vec<crate::spawn::idmap::IdmappedMount>,
+    /// With a user namespace: the bind mounts rt cloned before the clone,
+    /// taken out (and closed) as the init attaches them.
+    pub prepared_binds: std::cell::RefCell<Vec<crate::spawn::bind_sources::PreparedBind>>,
     /// The creating rt's descriptor of its lock on the state directory.
     /// The child closes its inherited copy at once: a flock lives while
     /// any copy is open, so an init holding one would keep the id locked
@@ -226,6 +229,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         cgroup_dir: a.cgroup_dir.as_deref(),
         no_pivot: a.no_pivot,
         idmaps: &a.idmaps,
+        prepared_binds: &a.prepared_binds,
     };
     let root = rootfs::prepare(&setup)?;
     let console_peer = make_console(a, process, root.as_fd())?;

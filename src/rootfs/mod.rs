@@ -45,6 +45,9 @@ pub struct Setup<'a> {
     pub no_pivot: bool,
     /// The user namespaces of the config's idmapped mounts.
     pub idmaps: &'a [crate::spawn::idmap::IdmappedMount],
+    /// Bind mounts rt made ready before the clone (a container with a
+    /// user namespace), attached instead of opening their source here.
+    pub prepared_binds: &'a std::cell::RefCell<Vec<crate::spawn::bind_sources::PreparedBind>>,
 }
 
 /// Makes the rest of the host's mount tree invisible to propagation, binds

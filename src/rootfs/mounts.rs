@@ -49,6 +49,23 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
     }
 
     if bind {
+        let prepared = {
+            let mut list = s.prepared_binds.borrow_mut();
+            list.iter()
+                .position(|p| p.index == index)
+                .map(|i| list.remove(i))
+        };
+        if let Some(p) = prepared {
+            let target = create_in_root(root, dest, !is_dir(p.tree.as_fd())?)?;
+            mount::move_mount(&p.tree, &target)
+                .with_ctx(mount_err("attach the bind mount onto", dest))?;
+            let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+            if !extra.is_empty() {
+                let target = open_in_root(root, dest, libc::O_PATH)?;
+                remount_bind(target.as_fd(), extra, dest)?;
+            }
+            return finish_mount(root, dest, &opts);
+        }
         let src = m
             .source()
             .as_ref()

@@ -3,6 +3,7 @@
 //! moment of the clone, and the parent's half of the setup: id maps, then
 //! waiting for the init to report ready or failed.
 
+pub mod bind_sources;
 pub mod channel;
 pub mod idmap;
 pub mod namespaces;
