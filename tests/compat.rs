@@ -744,3 +744,67 @@ fn runc_run(bundle: &Bundle, id: &str) -> (bool, String) {
         (false, stderr(&out))
     }
 }
+
+/// A container that keeps the host's mount namespace: with nothing to
+/// mount it runs, chrooted into its root (or in the host's `/`), and the
+/// host's mount table is the same after; asking for a mount is one line
+/// naming the field. (runc 1.1.5 runs it too but binds the root over the
+/// host's `/`, which breaks the host: not run here.)
+#[test]
+fn a_container_in_the_host_mount_namespace() {
+    // Mounts on the host's `/` (other tests may mount elsewhere meanwhile).
+    let on_root = || -> usize {
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.split(' ').nth(4) == Some("/"))
+            .count()
+    };
+    let on_root_before = on_root();
+    let host_mnt = fs::read_link("/proc/self/ns/mnt").unwrap();
+    let rt = Rt::new();
+    let keep_host = |c: &mut serde_json::Value| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "mount");
+        c["mounts"] = json!([]);
+        let l = c["linux"].as_object_mut().unwrap();
+        l.remove("maskedPaths");
+        l.remove("readonlyPaths");
+        c["root"]["readonly"] = json!(false);
+    };
+    let mut b = Bundle::busybox(&["sh", "-c", "echo ok; ls /"]);
+    b.edit(keep_host);
+    let id = unique_id("hostmnt");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("ok\nbin\n"),
+        "chrooted into the rootfs: {out}"
+    );
+    assert_no_leaks(&rt, &id, &b);
+
+    let mut b = Bundle::busybox(&["/bin/sh", "-c", "readlink /proc/self/ns/mnt"]);
+    b.edit(|c| {
+        keep_host(c);
+        c["root"]["path"] = json!("/");
+        c["process"]["env"] = json!(["PATH=/usr/bin:/bin"]);
+    });
+    let id = unique_id("hostmntroot");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim_end(), host_mnt.to_str().unwrap());
+    assert_no_leaks(&rt, &id, &b);
+
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| {
+        keep_host(c);
+        c["mounts"] = json!([{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}]);
+    });
+    let id = unique_id("hostmntbad");
+    let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_one_line_error(&err, &["mounts", "host's mounts"]);
+    assert_no_leaks(&rt, &id, &b);
+    assert_eq!(on_root(), on_root_before, "a mount on the host's /");
+}

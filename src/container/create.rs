@@ -111,11 +111,12 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
     if !namespaces::has(&nss, LinuxNamespaceType::Mount) {
-        return Err(Error::Config {
+        host_mount_ns_allows(spec, terminal).map_err(|msg| Error::Config {
             file: bundle.dir.join("config.json"),
-            msg: "linux.namespaces: rt needs a mount namespace to set up the root filesystem"
-                .into(),
-        });
+            msg: format!(
+                "{msg}: it would change the host's mounts (no mount namespace in linux.namespaces)"
+            ),
+        })?;
     }
     // Before anything else about the cgroup: without systemd, say so.
     let systemd = if opts.systemd_cgroup {
@@ -516,4 +517,49 @@ pub fn check_passed_fds(preserve_fds: i32) -> Result<()> {
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let path = std::path::absolute(path).with_ctx(|| format!("--pid-file {}", path.display()))?;
     write_atomic(&path, pid.to_string().as_bytes(), 0o644)
+}
+
+/// Without a mount namespace of its own a container may not ask for
+/// anything rt would have to mount or make under its root: that would
+/// land in the host's mount table (runc 1.1.5 even binds the root over
+/// the host's `/`). Names the first field that asks.
+fn host_mount_ns_allows(
+    spec: &oci_spec::runtime::Spec,
+    terminal: bool,
+) -> std::result::Result<(), String> {
+    let linux = spec.linux().as_ref();
+    let non_empty = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
+    if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+        return Err("mounts: not empty".into());
+    }
+    if non_empty(linux.and_then(|l| l.masked_paths().as_ref())) {
+        return Err("linux.maskedPaths: not empty".into());
+    }
+    if non_empty(linux.and_then(|l| l.readonly_paths().as_ref())) {
+        return Err("linux.readonlyPaths: not empty".into());
+    }
+    if linux
+        .and_then(|l| l.devices().as_ref())
+        .is_some_and(|d| !d.is_empty())
+    {
+        return Err("linux.devices: not empty".into());
+    }
+    if linux
+        .and_then(|l| l.rootfs_propagation().as_ref())
+        .is_some()
+    {
+        return Err("linux.rootfsPropagation: set".into());
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        return Err("root.readonly: true".into());
+    }
+    if terminal {
+        return Err("process.terminal: true (its console is bound on /dev/console)".into());
+    }
+    Ok(())
 }

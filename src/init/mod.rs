@@ -231,17 +231,41 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         idmaps: &a.idmaps,
         prepared_binds: &a.prepared_binds,
     };
-    let root = rootfs::prepare(&setup)?;
-    let console_peer = make_console(a, process, root.as_fd())?;
-    kernel_settings(spec, process)?;
-    // Like runc, make the cwd if the image lacks it.
-    create_in_root(root.as_fd(), process.cwd(), false)
-        .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
-    rootfs::mask_and_protect(spec, root.as_fd())?;
-    drop(root);
-    let hook_state = create_container_hooks(spec, channel)?;
-    rootfs::enter(&setup)?;
-    rootfs::finish(spec)?;
+    let own_mounts = a.plan.new_mount
+        || a.plan
+            .child_joins
+            .iter()
+            .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::Mount);
+    let (console_peer, hook_state) = if own_mounts {
+        let root = rootfs::prepare(&setup)?;
+        let console_peer = make_console(a, process, root.as_fd())?;
+        kernel_settings(spec, process)?;
+        // Like runc, make the cwd if the image lacks it.
+        create_in_root(root.as_fd(), process.cwd(), false)
+            .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
+        rootfs::mask_and_protect(spec, root.as_fd())?;
+        drop(root);
+        let hook_state = create_container_hooks(spec, channel)?;
+        rootfs::enter(&setup)?;
+        rootfs::finish(spec)?;
+        (console_peer, hook_state)
+    } else {
+        // The host's mount namespace (create refused all that would mount
+        // something): nothing is mounted; the root is entered by chroot.
+        kernel_settings(spec, process)?;
+        let root = nix::fcntl::open(
+            a.rootfs,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_ctx(|| format!("open root {}", a.rootfs.display()))?;
+        create_in_root(root.as_fd(), process.cwd(), false)
+            .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
+        drop(root);
+        let hook_state = create_container_hooks(spec, channel)?;
+        rootfs::enter_by_chroot(a.rootfs)?;
+        (None, hook_state)
+    };
     if let Some(peer) = &console_peer {
         console::become_controlling(peer.as_fd())?;
     }

@@ -120,6 +120,17 @@ pub fn enter(s: &Setup) -> Result<()> {
     Ok(())
 }
 
+/// A container in the host's mount namespace: its root entered with
+/// chroot (as runc does), nothing mounted or moved.
+pub fn enter_by_chroot(rootfs: &Path) -> Result<()> {
+    if rootfs != Path::new("/") {
+        chdir(rootfs).with_ctx(|| format!("chdir {}", rootfs.display()))?;
+        nix::unistd::chroot(".").ctx("chroot")?;
+    }
+    chdir("/").ctx("chdir /")?;
+    Ok(())
+}
+
 /// After the pivot: `root.readonly` and `linux.rootfsPropagation`.
 pub fn finish(spec: &Spec) -> Result<()> {
     if spec
