@@ -453,7 +453,7 @@ fn a_container_joins_another_ones_namespaces_by_path_in_any_order() {
     let mut second = Bundle::busybox(&[
         "sh",
         "-c",
-        "hostname; for n in net ipc uts pid mnt; do readlink /proc/self/ns/$n; done",
+        "hostname; for n in net ipc uts pid cgroup mnt; do readlink /proc/self/ns/$n; done",
     ]);
     second.edit(|c| {
         c.as_object_mut().unwrap().remove("hostname");
@@ -463,6 +463,7 @@ fn a_container_joins_another_ones_namespaces_by_path_in_any_order() {
                 ("network", ns("net")),
                 ("mount", String::new()),
                 ("uts", ns("uts")),
+                ("cgroup", ns("cgroup")),
                 ("pid", ns("pid")),
                 ("ipc", ns("ipc")),
             ],
@@ -473,7 +474,7 @@ fn a_container_joins_another_ones_namespaces_by_path_in_any_order() {
     assert_eq!(code, 0, "{err}");
     let mut lines = out.lines();
     assert_eq!(lines.next(), Some("first"), "the first one's uts: {out}");
-    for t in ["net", "ipc", "uts", "pid"] {
+    for t in ["net", "ipc", "uts", "pid", "cgroup"] {
         let theirs = fs::read_link(ns(t)).unwrap();
         assert_eq!(lines.next(), theirs.to_str(), "{t}: {out}");
     }
