@@ -648,4 +648,3 @@ fn a_new_pid_namespace_inside_a_user_namespace_joined_by_path() {
     assert_no_leaks(&rt, &a, &first);
     assert_no_leaks(&rt, &b, &second);
 }
-

@@ -55,17 +55,6 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
                 .position(|p| p.index == index)
                 .map(|i| list.remove(i))
         };
-        if let Some(p) = prepared {
-            let target = create_in_root(root, dest, !is_dir(p.tree.as_fd())?)?;
-            mount::move_mount(&p.tree, &target)
-                .with_ctx(mount_err("attach the bind mount onto", dest))?;
-            let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-            if !extra.is_empty() {
-                let target = open_in_root(root, dest, libc::O_PATH)?;
-                remount_bind(target.as_fd(), extra, dest)?;
-            }
-            return finish_mount(root, dest, &opts);
-        }
         let src = m
             .source()
             .as_ref()
@@ -75,8 +64,28 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
         } else {
             s.bundle.join(src)
         };
-        let src_fd = open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-            .with_ctx(|| format!("open bind source {}", src.display()))?;
+        // rt's clone serves an idmapped bind, and a source the init may
+        // not open; any other bind is made here, in the config's order.
+        let idmapped = s.idmaps.iter().any(|i| i.index == index);
+        let opened = if prepared.is_some() && idmapped {
+            Err(nix::Error::EPERM)
+        } else {
+            open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        };
+        let src_fd = match (opened, prepared) {
+            (Err(nix::Error::EACCES | nix::Error::EPERM), Some(p)) => {
+                let target = create_in_root(root, dest, !is_dir(p.tree.as_fd())?)?;
+                mount::move_mount(&p.tree, &target)
+                    .with_ctx(mount_err("attach the bind mount onto", dest))?;
+                let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+                if !extra.is_empty() {
+                    let target = open_in_root(root, dest, libc::O_PATH)?;
+                    remount_bind(target.as_fd(), extra, dest)?;
+                }
+                return finish_mount(root, dest, &opts);
+            }
+            (opened, _) => opened.with_ctx(|| format!("open bind source {}", src.display()))?,
+        };
         let target = create_in_root(root, dest, !is_dir(src_fd.as_fd())?)?;
         if let Some(idm) = s.idmaps.iter().find(|i| i.index == index) {
             idmapped_bind(&src_fd, &target, idm, opts.recursive_bind)
