@@ -43,9 +43,12 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
     let typ = m.typ().as_deref().unwrap_or("");
     let bind = typ == "bind" || opts.bind;
     if opts.tmpcopyup && (bind || typ != "tmpfs") {
-        return Err(Error::Invalid(format!(
-            "\"tmpcopyup\" applies to tmpfs mounts only, not {typ}"
-        )));
+        // runc acts on it for tmpfs only, and ignores it elsewhere.
+        log::warn!(
+            "mounts[{index}] ({}): \"tmpcopyup\" applies to tmpfs mounts only: ignored on {}",
+            dest.display(),
+            if bind { "a bind mount" } else { typ }
+        );
     }
 
     if bind {
