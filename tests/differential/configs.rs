@@ -186,6 +186,39 @@ fn runtime_tools_generator() {
     p.clean(&b, &[&id]);
 }
 
+/// containerd's CRI plugin: a pod's sandbox (`sleep inf` as its pause)
+/// and a container joining its namespaces through /proc/<pid>/ns, as
+/// kubelet makes them. Each runtime gets its own pod; the container's
+/// view is compared.
+#[test]
+fn containerd_cri_pod() {
+    let p = Pair::new();
+    let mut sandbox = Bundle::busybox(&["true"]);
+    adopt(&mut sandbox, "cri-sandbox.json", "rootfs");
+    sandbox.edit(|c| c["process"]["args"] = json!(["sleep", "inf"]));
+    let pod = unique_id("diffpod");
+    let mut seen_by = Vec::new();
+    for r in [&p.rt, &p.runc] {
+        let o = r.run(&sandbox, &["run", "-d", &pod]);
+        assert_eq!(o.code, 0, "{}: sandbox: {o:?}", r.bin.display());
+        let st: Value = serde_json::from_str(&r.run(&sandbox, &["state", &pod]).stdout).unwrap();
+        let pid = st["pid"].as_i64().unwrap();
+        let mut ctr = Bundle::busybox(&["true"]);
+        adopt(&mut ctr, "cri-container.json", "rootfs");
+        ctr.edit(|c| {
+            let text = c.to_string().replace("@SANDBOX_PID@", &pid.to_string());
+            *c = serde_json::from_str(&text).unwrap();
+        });
+        let id = unique_id("diffctr");
+        let o = r.run(&ctr, &["run", &id]);
+        assert_eq!(o.code, 0, "{}: container: {o:?}", r.bin.display());
+        seen_by.push(seen(&o.stdout));
+        r.clean(&ctr, &[&id]);
+    }
+    assert_eq!(seen_by[0], seen_by[1], "the container's view: rt, runc");
+    p.clean(&sandbox, &[&pod]);
+}
+
 #[test]
 fn every_config_has_a_scenario() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/configs");
@@ -200,5 +233,6 @@ fn every_config_has_a_scenario() {
     for n in &names {
         assert!(src.contains(&format!("\"{n}\"")), "{n} has no scenario");
     }
+    assert!(names.len() >= 9, "{names:?}");
     assert!(!KNOWN.is_empty());
 }
