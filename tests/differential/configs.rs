@@ -53,9 +53,10 @@ fn adopt(b: &mut Bundle, name: &str, root: &str) {
                 .retain(|h| !h.to_string().contains("@SCRATCH@"));
         }
     }
-    if let Some(cg) = c["linux"]["cgroupsPath"].as_str() {
-        let parent = cg.rsplit_once('/').map_or("", |(p, _)| p);
-        c["linux"]["cgroupsPath"] = json!(format!("{parent}/{}", unique_id("diffcfg")));
+    // Top level: a parent (`/docker`) would be made by both runtimes
+    // and removed by neither.
+    if c["linux"]["cgroupsPath"].is_string() {
+        c["linux"]["cgroupsPath"] = json!(format!("/{}", unique_id("diffcfg")));
     }
     b.edit(|cfg| *cfg = c);
 }

@@ -15,6 +15,12 @@ cleanup() {
 	for p in "$S"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
 	sleep 1
 	grep " $S" /proc/self/mountinfo | awk '{print $5}' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+	# The managers' parent cgroups, made under runc and left by it.
+	for d in default docker libpod_parent; do
+		for h in /sys/fs/cgroup/*/; do
+			[ -d "$h$d" ] && find "$h$d" -depth -type d -exec rmdir {} \; 2>/dev/null
+		done
+	done
 	rm -rf "$S" 2>/dev/null || true
 	return 0
 }
