@@ -46,6 +46,26 @@ fn log_lines_on_stderr_are_logrus_lines() {
             runc.stderr
         );
     }
+    // A --log file in text: the same line as runc's there (runc prints
+    // its plain message on stderr then, rt its `rt: ` line).
+    let mut lines = Vec::new();
+    for r in [&p.rt, &p.runc] {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("log");
+        let log_s = log.to_str().unwrap();
+        let o = r.run(
+            &b,
+            &["--log", log_s, "--log-format", "text", "kill", "nosuch"],
+        );
+        assert_eq!(o.code, 1, "{o:?}");
+        let text = std::fs::read_to_string(&log).unwrap();
+        lines.push(masked(text.lines().last().unwrap()));
+    }
+    assert_eq!(
+        lines[0].replace(": nosuch\"", "\""),
+        lines[1],
+        "--log text lines"
+    );
     // JSON: the same keys in the same order.
     let (rt, runc) = p.step(
         "json",
