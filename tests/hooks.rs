@@ -216,10 +216,19 @@ fn a_failing_poststart_hook_fails_run_and_leaves_nothing() {
         }
         args.extend(["--bundle", bundle_arg(&h.bundle), &id]);
         let out = rt.run(&args);
-        assert_eq!(out.status.code(), Some(1), "detach {detach}: {}", stderr(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "detach {detach}: {}",
+            stderr(&out)
+        );
         assert_one_line_error(
             &stderr(&out),
-            &["poststart hook 0", "exit status 4", "the container was stopped"],
+            &[
+                "poststart hook 0",
+                "exit status 4",
+                "the container was stopped",
+            ],
         );
         assert!(rt.state_missing(&id), "detach {detach}: {id} still exists");
         assert_no_leaks(&rt, &id, &h.bundle);

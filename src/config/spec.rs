@@ -245,8 +245,8 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
             crate::config::sched::check_personality(p)
                 .map_err(|e| format!("linux.personality: {e}"))?;
         }
-        if l.memory_policy().is_some() {
-            return Err("linux.memoryPolicy: not supported by rt yet".into());
+        if let Some(p) = l.memory_policy() {
+            crate::config::mempolicy::plan(p).map_err(|e| format!("linux.memoryPolicy.{e}"))?;
         }
         if l.net_devices().is_some() {
             return Err("linux.netDevices: not supported by rt yet".into());
@@ -317,9 +317,7 @@ pub fn check_process(process: &Process) -> std::result::Result<(), String> {
     if let Some(p) = process.io_priority() {
         crate::config::sched::check_io_priority(p).map_err(|e| format!("ioPriority: {e}"))?;
     }
-    if process.exec_cpu_affinity().is_some() {
-        return Err("execCPUAffinity: not supported by rt yet".into());
-    }
+    crate::config::sched::check_exec_cpu_affinity(process)?;
     if let Some(c) = process.capabilities() {
         crate::config::capabilities::check(c)?;
     }

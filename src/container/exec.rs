@@ -198,15 +198,19 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         in_userns,
         preserve_fds: opts.preserve_fds,
         seccomp: target.seccomp.as_ref(),
+        final_cpus: crate::init::affinity::final_set(&process)?,
     };
     let mut on_listener =
         prelude::listener_to_agent(Caller::Exec, target.seccomp.as_ref(), target.state);
+    // The clone inherits rt's affinity: `initial` is taken for it alone.
+    let initial = crate::init::affinity::Initial::take(&process)?;
     let child = spawn::spawn_exec(
         &target.plan,
         move |ch| -> std::convert::Infallible { crate::init::run_exec(args, ch) },
         target.cgroup.as_ref(),
         &mut on_listener,
     )?;
+    drop(initial);
     // The process exists: whatever fails now must not leave it behind.
     let finish = || -> Result<Option<OwnedFd>> {
         let console = console_recv

@@ -5,8 +5,10 @@
 //! the exec (program.rs). Runs in the child of clone3 (a copy of rt's
 //! single-threaded address space) and never returns.
 
+pub mod affinity;
 pub mod apparmor;
 pub mod capabilities;
+mod mempolicy;
 mod process;
 mod program;
 mod rlimits;
@@ -100,6 +102,8 @@ pub struct ExecArgs<'a> {
     pub in_userns: bool,
     pub preserve_fds: i32,
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    /// `process.execCPUAffinity.final`, set right before execve.
+    pub final_cpus: Option<nix::sched::CpuSet>,
 }
 
 /// Runs the child of `rt exec`: joins the container, sets the process up
@@ -150,7 +154,7 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         drop(master);
         console::become_controlling(peer.as_fd())?;
     }
-    finish_process(&ProcessSetup {
+    let exec = finish_process(&ProcessSetup {
         process: a.process,
         in_userns: a.in_userns,
         no_new_keyring: false,
@@ -159,7 +163,13 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         seccomp: a.seccomp,
         channel,
         keep_fds: &[],
-    })
+    })?;
+    // Last before the exec, and before the seccomp filters, which may
+    // deny sched_setaffinity.
+    if let Some(set) = &a.final_cpus {
+        affinity::apply_final(set)?;
+    }
+    Ok(exec)
 }
 
 /// Descriptors the program keeps for itself in its child processes
@@ -238,6 +248,13 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
     drop(console_peer);
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         sched::apply_personality(p)?;
+    }
+    if let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+    {
+        mempolicy::apply(p)?;
     }
     let exec = finish_process(&ProcessSetup {
         process,
