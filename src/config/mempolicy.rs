@@ -1,15 +1,44 @@
 //! `linux.memoryPolicy` (runtime-spec 1.3) in set_mempolicy(2)'s terms:
 //! checked when the config is loaded, applied by the init before exec.
 
-use oci_spec::runtime::{LinuxMemoryPolicy, MemoryPolicyFlagType, MemoryPolicyModeType};
+use oci_spec::runtime::LinuxMemoryPolicy;
 
 use crate::config::ranges;
 
 /// The kernel's MAX_NUMNODES at its largest (NODES_SHIFT 10).
 const MAX_NODES: usize = 1 << 10;
-const MPOL_F_NUMA_BALANCING: i32 = 1 << 13;
-const MPOL_F_RELATIVE_NODES: i32 = 1 << 14;
-const MPOL_F_STATIC_NODES: i32 = 1 << 15;
+
+/// The modes of set_mempolicy(2) by their spec names (`rt features`
+/// lists these).
+pub const MODES: [(&str, i32); 7] = [
+    ("MPOL_DEFAULT", 0),
+    ("MPOL_PREFERRED", 1),
+    ("MPOL_BIND", 2),
+    ("MPOL_INTERLEAVE", 3),
+    ("MPOL_LOCAL", 4),
+    ("MPOL_PREFERRED_MANY", 5),
+    ("MPOL_WEIGHTED_INTERLEAVE", 6),
+];
+
+/// The mode flags, likewise.
+pub const FLAGS: [(&str, i32); 3] = [
+    ("MPOL_F_NUMA_BALANCING", 1 << 13),
+    ("MPOL_F_RELATIVE_NODES", 1 << 14),
+    ("MPOL_F_STATIC_NODES", 1 << 15),
+];
+
+/// The kernel's value of a spec name in `table`.
+fn value_of<T: serde::Serialize>(table: &[(&'static str, i32)], v: &T) -> (&'static str, i32) {
+    let name = serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default();
+    table
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|&(n, v)| (n, v))
+        .expect("oci-spec's names are the kernel's")
+}
 
 /// What set_mempolicy(2) is given: the mode with its flags, and the node
 /// mask in words of 64 nodes.
@@ -22,16 +51,7 @@ pub struct MemPolicy {
 /// Checks `linux.memoryPolicy` and turns it into set_mempolicy's
 /// arguments. The message names the field below `linux.memoryPolicy`.
 pub fn plan(p: &LinuxMemoryPolicy) -> Result<MemPolicy, String> {
-    use MemoryPolicyModeType::*;
-    let (mode, name) = match p.mode() {
-        MpolDefault => (0, "MPOL_DEFAULT"),
-        MpolPreferred => (1, "MPOL_PREFERRED"),
-        MpolBind => (2, "MPOL_BIND"),
-        MpolInterleave => (3, "MPOL_INTERLEAVE"),
-        MpolLocal => (4, "MPOL_LOCAL"),
-        MpolPreferredMany => (5, "MPOL_PREFERRED_MANY"),
-        MpolWeightedInterleave => (6, "MPOL_WEIGHTED_INTERLEAVE"),
-    };
+    let (name, mode) = value_of(&MODES, &p.mode());
     let nodes = match p.nodes().as_deref().map(str::trim) {
         None | Some("") => Vec::new(),
         Some(list) => ranges::parse(list, MAX_NODES).map_err(|e| format!("nodes: {e}"))?,
@@ -47,15 +67,13 @@ pub fn plan(p: &LinuxMemoryPolicy) -> Result<MemPolicy, String> {
         }
         _ => {}
     }
+    const RELATIVE: i32 = 1 << 14;
+    const STATIC: i32 = 1 << 15;
     let mut flags = 0;
     for f in p.flags().iter().flatten() {
-        flags |= match f {
-            MemoryPolicyFlagType::MpolFNumaBalancing => MPOL_F_NUMA_BALANCING,
-            MemoryPolicyFlagType::MpolFRelativeNodes => MPOL_F_RELATIVE_NODES,
-            MemoryPolicyFlagType::MpolFStaticNodes => MPOL_F_STATIC_NODES,
-        };
+        flags |= value_of(&FLAGS, f).1;
     }
-    if flags & MPOL_F_STATIC_NODES != 0 && flags & MPOL_F_RELATIVE_NODES != 0 {
+    if flags & STATIC != 0 && flags & RELATIVE != 0 {
         return Err(
             "flags: MPOL_F_STATIC_NODES and MPOL_F_RELATIVE_NODES exclude each other".into(),
         );
@@ -101,10 +119,10 @@ mod tests {
                 nodemask: vec![0, 1]
             }
         );
-        assert_eq!(
-            policy(r#"{"mode":"MPOL_DEFAULT"}"#).unwrap().nodemask,
-            vec![]
-        );
+        assert!(policy(r#"{"mode":"MPOL_DEFAULT"}"#)
+            .unwrap()
+            .nodemask
+            .is_empty());
     }
 
     #[test]

@@ -236,10 +236,8 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
                 ));
             }
         }
-        if l.intel_rdt().is_some() {
-            return Err(
-                "linux.intelRdt: Intel RDT is not supported by rt (no resctrl here)".into(),
-            );
+        if let Some(rdt) = l.intel_rdt() {
+            crate::resctrl::validate(rdt)?;
         }
         if let Some(p) = l.personality() {
             crate::config::sched::check_personality(p)

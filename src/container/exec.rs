@@ -211,8 +211,13 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         &mut on_listener,
     )?;
     drop(initial);
+    let joined = match &target.resctrl {
+        Some(groups) => crate::resctrl::join(groups, child.pid.as_raw()),
+        None => Ok(()),
+    };
     // The process exists: whatever fails now must not leave it behind.
     let finish = || -> Result<Option<OwnedFd>> {
+        joined?;
         let console = console_recv
             .as_ref()
             .map(console::receive_master)
@@ -243,6 +248,7 @@ struct Target {
     cgroup: Option<OwnedFd>,
     seccomp: Option<crate::seccomp::Compiled>,
     state: super::OciState,
+    resctrl: Option<crate::resctrl::Groups>,
 }
 
 /// Checks the container can take a process, builds the process, and
@@ -318,6 +324,7 @@ fn enter_target(
             cgroup,
             seccomp,
             state,
+            resctrl: c.state.resctrl.clone(),
         },
         process,
     ))
