@@ -50,7 +50,7 @@ pub fn document() -> Value {
                 "modes": mempolicy::MODES.map(|(n, _)| n),
                 "flags": mempolicy::FLAGS.map(|(n, _)| n)
             },
-            "netDevices": {"enabled": false},
+            "netDevices": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {

@@ -193,11 +193,6 @@ fn disabled_features_are_refused() {
     b.edit(|c| c["process"]["selinuxLabel"] = json!("system_u:system_r:container_t:s0"));
     refused(&rt, &b, &["selinuxLabel"]);
 
-    assert_eq!(linux["netDevices"]["enabled"], false);
-    let mut b = Bundle::busybox(&["true"]);
-    b.edit(|c| c["linux"]["netDevices"] = json!({"eth9": {}}));
-    refused(&rt, &b, &["linux.netDevices"]);
-
     assert_eq!(linux["cgroup"]["v1"], false);
     assert_eq!(linux["cgroup"]["v2"], true);
 }
@@ -328,6 +323,17 @@ fn intel_rdt_is_reported_with_schemata_and_monitoring() {
         rdt,
         &json!({"enabled": true, "schemata": true, "monitoring": true})
     );
+}
+
+/// runtime-spec 1.3's netDevices and memoryPolicy are reported, and the
+/// version with them: spec_1_3.rs moves a device in and applies the
+/// policies (as does every_listed_memory_policy_mode_and_flag_is_applied).
+#[test]
+fn runtime_spec_1_3_is_reported() {
+    let rt = Rt::new();
+    let f = features(&rt);
+    assert_eq!(f["ociVersionMax"], "1.3.0");
+    assert_eq!(f["linux"]["netDevices"], json!({"enabled": true}));
 }
 
 /// A tmpfs mounted on `dir`, unmounted when dropped.

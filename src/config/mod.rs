@@ -7,6 +7,7 @@ pub mod idmap;
 pub mod mempolicy;
 pub mod mount_options;
 pub mod namespaces;
+pub mod netdev;
 pub mod ranges;
 pub mod sched;
 pub mod spec;

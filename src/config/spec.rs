@@ -12,7 +12,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use crate::error::{Error, Result};
 
 /// The runtime-spec version rt implements and writes into state JSON.
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.3.0";
 
 /// A bundle: its absolute directory and its parsed, validated config.
 #[derive(Debug, Clone)]
@@ -246,8 +246,8 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
         if let Some(p) = l.memory_policy() {
             crate::config::mempolicy::plan(p).map_err(|e| format!("linux.memoryPolicy.{e}"))?;
         }
-        if l.net_devices().is_some() {
-            return Err("linux.netDevices: not supported by rt yet".into());
+        if let Some(devices) = l.net_devices() {
+            crate::config::netdev::check(devices, has_ns(LinuxNamespaceType::Network))?;
         }
         if l.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
             return Err("linux.mountLabel: SELinux is not enabled on this host".into());

@@ -71,6 +71,8 @@ struct Checked {
     systemd: Option<(Systemd, Scope)>,
     /// `linux.intelRdt`: the resctrl groups to make.
     rdt: Option<resctrl::Plan>,
+    /// `linux.netDevices`: the host interfaces to move in.
+    netdevs: Option<super::netdev::Plan>,
 }
 
 /// Creates a container: validates everything first, then makes the state
@@ -139,6 +141,16 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
         .and_then(|l| l.intel_rdt().as_ref())
         .map(|r| resctrl::check(r, &opts.id))
         .transpose()?;
+    let netdevs = match linux.and_then(|l| l.net_devices().as_ref()) {
+        Some(d) if !d.is_empty() => {
+            let joined = nss
+                .iter()
+                .find(|n| n.typ() == LinuxNamespaceType::Network)
+                .and_then(|n| n.path().as_deref());
+            Some(super::netdev::check(d, joined)?)
+        }
+        _ => None,
+    };
     let cgroup_mount = cgroup::find_mount()?;
     let limits = match linux.and_then(|l| l.resources().as_ref()) {
         Some(r) => cgroup::check_resources(r, &cgroup_mount)?,
@@ -202,6 +214,7 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
         seccomp,
         systemd,
         rdt,
+        netdevs,
     })
 }
 
@@ -341,6 +354,12 @@ fn make(
     // The init waits on the exec fifo: it joins before its program runs.
     if let Some(groups) = &state.resctrl {
         resctrl::join(groups, pid)?;
+    }
+    // Its network namespace exists now. Should a move fail, the undo
+    // kills the init: the kernel then gives physical devices back to the
+    // host and deletes virtual ones with the namespace.
+    if let Some(devices) = &c.netdevs {
+        devices.move_into(pid)?;
     }
     // The init holds the scope now.
     drop(holder);
