@@ -20,7 +20,7 @@ use crate::error::{Context, Error, Result};
 /// filesystems/resctrl.rst); runc and crun look only here too.
 pub const ROOT: &str = "/sys/fs/resctrl";
 /// RDTGROUP_SUPER_MAGIC.
-const RESCTRL_MAGIC: i64 = 0x7655821;
+const RESCTRL_MAGIC: nix::sys::statfs::FsType = nix::sys::statfs::FsType(0x7655821);
 
 /// What create will make, checked: the group, the schemata lines to
 /// write into it, whether a monitoring group is wanted.
@@ -71,7 +71,7 @@ pub fn validate(rdt: &LinuxIntelRdt) -> std::result::Result<(), String> {
 pub fn check(rdt: &LinuxIntelRdt, id: &str) -> Result<Plan> {
     let root = Path::new(ROOT);
     let mounted =
-        nix::sys::statfs::statfs(root).is_ok_and(|s| s.filesystem_type().0 as i64 == RESCTRL_MAGIC);
+        nix::sys::statfs::statfs(root).is_ok_and(|s| s.filesystem_type() == RESCTRL_MAGIC);
     if !mounted {
         return Err(Error::HostLacks(format!(
             "linux.intelRdt: resctrl is not mounted at {ROOT} (this host has no Intel RDT, \
