@@ -154,6 +154,13 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         drop(master);
         console::become_controlling(peer.as_fd())?;
     }
+    // `final` goes last before the exec, ahead of the seccomp filters
+    // (which may deny sched_setaffinity); with an agent the filters go in
+    // within finish_process, so it goes before that.
+    let agent = a.seccomp.is_some_and(|f| f.has_agent());
+    if let (Some(set), true) = (&a.final_cpus, agent) {
+        affinity::apply_final(set)?;
+    }
     let exec = finish_process(&ProcessSetup {
         process: a.process,
         in_userns: a.in_userns,
@@ -164,9 +171,7 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         channel,
         keep_fds: &[],
     })?;
-    // Last before the exec, and before the seccomp filters, which may
-    // deny sched_setaffinity.
-    if let Some(set) = &a.final_cpus {
+    if let (Some(set), false) = (&a.final_cpus, agent) {
         affinity::apply_final(set)?;
     }
     Ok(exec)
