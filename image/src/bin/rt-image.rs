@@ -143,6 +143,27 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    // A plain user with subuid ranges: the command runs in rt-image's own
+    // user namespace, where layers get their owners (rt_image::userns).
+    if let Err(e) = rt_image::userns::enter_if_asked() {
+        eprintln!("rt-image: {e}");
+        return ExitCode::FAILURE;
+    }
+    match rt_image::userns::run_inside() {
+        Ok(None) => {}
+        Ok(Some(status)) => {
+            use std::os::unix::process::ExitStatusExt;
+            let code = status
+                .code()
+                .or_else(|| status.signal().map(|s| 128 + s))
+                .unwrap_or(1);
+            return ExitCode::from(u8::try_from(code).unwrap_or(1));
+        }
+        Err(e) => {
+            eprintln!("rt-image: {e}");
+            return ExitCode::FAILURE;
+        }
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
