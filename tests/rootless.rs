@@ -301,3 +301,39 @@ fn rootless_terminal_container_is_held_by_the_shim_and_attachable() {
     u.ok(&["delete", "t1"]);
     u.assert_nothing_left();
 }
+
+#[test]
+fn rootless_joins_a_user_and_pid_namespace_by_path() {
+    let u = user();
+    let a = u.bundle("a", &["sleep", "1000"], |_| {});
+    u.ok(&["run", "-d", "--bundle", a.to_str().unwrap(), "p1"]);
+    let pid = serde_json::from_str::<Value>(&u.ok(&["state", "p1"])).unwrap()["pid"]
+        .as_i64()
+        .unwrap();
+    // The second container joins the first one's user and pid namespaces
+    // by path (so it takes no id maps of its own) and sees its processes.
+    let b = u.bundle("b", &["sh", "-c", "ps -o pid,args; id -u"], |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        for n in ns.iter_mut() {
+            if n["type"] == "user" || n["type"] == "pid" {
+                n["path"] = json!(format!("/proc/{pid}/ns/{}", n["type"].as_str().unwrap()));
+            }
+        }
+        let l = c["linux"].as_object_mut().unwrap();
+        l.remove("uidMappings");
+        l.remove("gidMappings");
+    });
+    let r = u.run_in(&b, &["run", "p2"]);
+    assert!(r.success(), "rt run joining by path: {}", r.stderr());
+    let out = r.stdout();
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["1", "sleep", "1000"]),
+        "the joined pid namespace's init should be pid 1 there: {out}"
+    );
+    assert_eq!(out.lines().last(), Some("0"), "{out}");
+    u.ok(&["kill", "p1", "KILL"]);
+    u.ok(&["wait", "p1"]);
+    u.ok(&["delete", "p1"]);
+    u.assert_nothing_left();
+}
