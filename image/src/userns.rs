@@ -93,6 +93,11 @@ pub(crate) fn sub_range(text: &str, name: &str, id: u32) -> Option<(u32, u32)> {
     })
 }
 
+/// Whether this process is the one run inside rt-image's namespace.
+pub fn inside() -> bool {
+    std::env::var_os(ENV).is_some()
+}
+
 /// In the child (first thing in main, while single-threaded): unshare the
 /// user and mount namespaces and wait, stopped, for the parent's maps.
 pub fn enter_if_asked() -> Result<()> {

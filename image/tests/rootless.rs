@@ -42,17 +42,10 @@ fn find_under(dir: &Path, rel: &str) -> std::path::PathBuf {
         .unwrap_or_else(|| panic!("no {rel} under {}", dir.display()))
 }
 
-#[test]
-fn a_plain_user_imports_bundles_and_runs_an_image_with_many_owners() {
-    use std::os::unix::fs::MetadataExt;
-    require_root();
-    let rt = rt_bin();
-    let u = User::new(rt.parent().unwrap());
-    let rt_image = u.bin_dir.join("rt-image");
-    fs::copy(env!("CARGO_BIN_EXE_rt-image"), &rt_image).unwrap();
-
-    // Layer 2 gives files to uids 33 and 1000; layer 3 deletes one of
-    // them and makes a directory opaque (OCI whiteouts).
+/// An OCI layout in the user's home whose layer 2 gives files to uids 33
+/// and 1000 and whose layer 3 deletes one of them and makes a directory
+/// opaque (OCI whiteouts).
+fn many_owners_image(u: &User) -> std::path::PathBuf {
     let src = u.home.join("layout");
     let mut l = OciLayout::new(&src);
     let mut mid = tar::Builder::new(Vec::new());
@@ -83,19 +76,88 @@ fn a_plain_user_imports_bundles_and_runs_an_image_with_many_owners() {
         .status()
         .unwrap();
 
-    let as_user = |env: &[&str], args: &[&str]| {
-        let mut all: Vec<&str> = env.to_vec();
-        let prog = rt_image.to_str().unwrap();
-        all.push(prog);
-        all.extend_from_slice(args);
-        let r = rt_testkit::run_captured(
-            &mut u.command_of(Path::new("/usr/bin/env"), &u.home, true, &all),
-            Some(Duration::from_secs(60)),
-        )
-        .unwrap();
-        assert!(r.success(), "rt-image {args:?} as the user: {}", r.stderr());
-        r
-    };
+    src
+}
+
+/// `rt-image ARGS` as the user (after `env ENV...`), which must succeed.
+fn rt_image_as(u: &User, rt_image: &Path, env: &[&str], args: &[&str]) -> rt_testkit::Ran {
+    let mut all: Vec<&str> = env.to_vec();
+    all.push(rt_image.to_str().unwrap());
+    all.extend_from_slice(args);
+    let r = rt_testkit::run_captured(
+        &mut u.command_of(Path::new("/usr/bin/env"), &u.home, true, &all),
+        Some(Duration::from_secs(60)),
+    )
+    .unwrap();
+    assert!(r.success(), "rt-image {args:?} as the user: {}", r.stderr());
+    r
+}
+
+#[test]
+fn a_plain_user_goes_from_import_to_a_running_container_in_two_commands() {
+    require_root();
+    let rt = rt_bin();
+    let u = User::new(rt.parent().unwrap());
+    let rt_image = u.bin_dir.join("rt-image");
+    fs::copy(env!("CARGO_BIN_EXE_rt-image"), &rt_image).unwrap();
+    let src = many_owners_image(&u);
+
+    rt_image_as(
+        &u,
+        &rt_image,
+        &[],
+        &["import", "--name", "bb", src.to_str().unwrap()],
+    );
+    let r = rt_image_as(
+        &u,
+        &rt_image,
+        &[],
+        &[
+            "run",
+            "--rm",
+            "bb",
+            "c1",
+            "--",
+            "sh",
+            "-c",
+            "id -u; hostname; stat -c %u:%g /srv/www",
+        ],
+    );
+    assert_eq!(
+        r.stdout().lines().collect::<Vec<_>>(),
+        ["0", "c1", "33:34"],
+        "{}",
+        r.stderr()
+    );
+    // --rm: the bundle is gone, and so is the container.
+    let containers = u.home.join(".local/share/rt/images/containers");
+    assert_eq!(fs::read_dir(&containers).unwrap().count(), 0, "bundle left");
+    assert!(u.ok(&["list", "-q"]).trim().is_empty());
+
+    // A bad id is refused before anything is made.
+    let bad = rt_testkit::run_captured(
+        &mut u.command_of(&rt_image, &u.home, true, &["run", "bb", "../x"]),
+        Some(Duration::from_secs(60)),
+    )
+    .unwrap();
+    assert!(!bad.success());
+    assert_eq!(bad.stderr().trim().lines().count(), 1, "{}", bad.stderr());
+    assert!(bad.stderr().contains("../x"), "{}", bad.stderr());
+    assert_eq!(fs::read_dir(&containers).unwrap().count(), 0);
+    u.assert_nothing_left();
+}
+
+#[test]
+fn a_plain_user_imports_bundles_and_runs_an_image_with_many_owners() {
+    use std::os::unix::fs::MetadataExt;
+    require_root();
+    let rt = rt_bin();
+    let u = User::new(rt.parent().unwrap());
+    let rt_image = u.bin_dir.join("rt-image");
+    fs::copy(env!("CARGO_BIN_EXE_rt-image"), &rt_image).unwrap();
+
+    let src = many_owners_image(&u);
+    let as_user = |env: &[&str], args: &[&str]| rt_image_as(&u, &rt_image, env, args);
 
     // $XDG_DATA_HOME is respected; without it the store is in ~/.local/share.
     let xdg = format!("XDG_DATA_HOME={}", u.home.join("data").display());
