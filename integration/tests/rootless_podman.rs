@@ -5,10 +5,11 @@
 //! owns nothing on the host, with no `--root`: rt's state goes to
 //! $XDG_RUNTIME_DIR/rt.
 //!
-//! Not here: slirp4netns networking. On these machines /dev/net/tun is
-//! mode 0600 (Debian's udev makes it 0666 on a real host), so slirp4netns
-//! fails to open it for the user with any runtime (runc too); every
-//! container here uses `--network none`.
+//! slirp4netns networking (Podman's default): on these machines
+//! /dev/net/tun is mode 0600 (Debian's udev makes it 0666 on a real
+//! host), so slirp4netns fails to open it for the user with any runtime
+//! (runc too); the last test checks that, then gives the user a 0666 node
+//! in a private mount namespace. The other containers use `--network none`.
 
 use std::fs;
 use std::path::Path;
