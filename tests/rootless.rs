@@ -332,6 +332,24 @@ fn rootless_joins_a_user_and_pid_namespace_by_path() {
         "the joined pid namespace's init should be pid 1 there: {out}"
     );
     assert_eq!(out.lines().last(), Some("0"), "{out}");
+    // The pid namespace alone, with a new user namespace: the kernel
+    // refuses, and rt says what is missing.
+    let c = u.bundle("c", &["true"], |c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "pid" {
+                n["path"] = json!(format!("/proc/{pid}/ns/pid"));
+            }
+        }
+    });
+    let r = u.run_in(&c, &["run", "p3"]);
+    assert!(
+        !r.success(),
+        "joined a pid namespace from outside its owner"
+    );
+    assert_one_line_error(
+        &r.stderr(),
+        &["pid namespace", "user namespace that owns it"],
+    );
     u.ok(&["kill", "p1", "KILL"]);
     u.ok(&["wait", "p1"]);
     u.ok(&["delete", "p1"]);

@@ -149,13 +149,23 @@ impl Plan {
     /// requires for these.
     pub fn enter_parent_namespaces(&self) -> Result<()> {
         for j in &self.parent_joins {
-            nix::sched::setns(j.fd.as_fd(), flag(j.typ)).with_ctx(|| {
-                format!(
-                    "join {} namespace {}",
-                    crate::config::namespaces::name(j.typ),
-                    j.path.display()
-                )
-            })?;
+            if let Err(e) = nix::sched::setns(j.fd.as_fd(), flag(j.typ)) {
+                let hint = if e == nix::Error::EPERM
+                    && !self.user_in_parent
+                    && !crate::rootless::detect().root_in_own_namespace()
+                {
+                    " (rootless: give the user namespace that owns it by path too)"
+                } else {
+                    ""
+                };
+                return Err(e).with_ctx(|| {
+                    format!(
+                        "join {} namespace {}{hint}",
+                        crate::config::namespaces::name(j.typ),
+                        j.path.display()
+                    )
+                });
+            }
         }
         Ok(())
     }
