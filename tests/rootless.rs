@@ -355,3 +355,44 @@ fn rootless_joins_a_user_and_pid_namespace_by_path() {
     u.ok(&["delete", "p1"]);
     u.assert_nothing_left();
 }
+
+#[test]
+fn rootless_without_a_cgroups_path_goes_beside_rt_in_a_delegated_parent() {
+    let mut u = user();
+    let deleg = u.delegate_cgroup();
+    // rt runs in DELEG/shell; the config names no cgroup (as rootless
+    // Podman's cgroupfs manager writes it) and asks for a limit.
+    let b = u.bundle("b", &["sleep", "1000"], |c| {
+        c["linux"]["resources"] =
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]});
+    });
+    let r = u.run_in(&b, &["run", "-d", "c1"]);
+    assert!(r.success(), "rt run -d: {}", r.stderr());
+    let dir = Path::new(CGROUP2).join(deleg.trim_start_matches('/'));
+    let made: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("rt-c1@"))
+        .collect();
+    assert_eq!(made.len(), 1, "one cgroup beside rt's in {}", dir.display());
+    let cg = dir.join(&made[0]);
+    assert_eq!(
+        fs::read_to_string(cg.join("hugetlb.2MB.max"))
+            .unwrap()
+            .trim(),
+        "2097152"
+    );
+    let pid = serde_json::from_str::<Value>(&u.ok(&["state", "c1"])).unwrap()["pid"]
+        .as_i64()
+        .unwrap();
+    assert!(fs::read_to_string(cg.join("cgroup.procs"))
+        .unwrap()
+        .lines()
+        .any(|l| l == pid.to_string()));
+    u.ok(&["kill", "c1", "KILL"]);
+    u.ok(&["wait", "c1"]);
+    u.ok(&["delete", "c1"]);
+    assert!(!cg.exists(), "delete should remove it");
+    u.assert_nothing_left();
+}

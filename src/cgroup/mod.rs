@@ -122,8 +122,9 @@ pub fn resolve_path(
         return Ok(systemd_scope(spec_path, id)?.cgroup_path());
     }
     let Some(p) = spec_path else {
-        return Ok(rootless_default_path(state_root, id)
-            .unwrap_or_else(|| default_path(state_root, id)));
+        return Ok(
+            rootless_default_path(state_root, id).unwrap_or_else(|| default_path(state_root, id))
+        );
     };
     let path = if p.starts_with('/') {
         p.to_string()
