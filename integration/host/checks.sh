@@ -211,6 +211,11 @@ rt_create_makes_a_scope_with_the_limits() {
 	want 67108864 "$(unit_prop $u MemoryMax)" "MemoryMax" || return 1
 	want 25 "$(unit_prop $u TasksMax)" "TasksMax" || return 1
 	want 200ms "$(unit_prop $u CPUQuotaPerSecUSec)" "CPUQuotaPerSecUSec" || return 1
+	# rt spec's device rules (deny all, then the defaults) as systemd's
+	# allow list, so that systemd's own device program allows them too.
+	want strict "$(unit_prop $u DevicePolicy)" "DevicePolicy" || return 1
+	unit_prop $u DeviceAllow | grep -qx '/dev/char/1:3 rwm' || fail "DeviceAllow has no /dev/null: $(unit_prop $u DeviceAllow | tr '\n' ,)" || return 1
+	unit_prop $u DeviceAllow | grep -qx 'char-pts rwm' || fail "DeviceAllow has no char-pts: $(unit_prop $u DeviceAllow | tr '\n' ,)" || return 1
 	pid=$($RT state c1 | sed -n 's/.*"pid": *\([0-9]*\).*/\1/p')
 	want "0::/system.slice/$u" "$(cat /proc/$pid/cgroup)" "cgroup of the init" || return 1
 	want 67108864 "$(cat /sys/fs/cgroup/system.slice/$u/memory.max)" "memory.max" || return 1
@@ -228,7 +233,11 @@ rt_start_and_update_set_unit_properties() {
 	want 134217728 "$(cat /sys/fs/cgroup/system.slice/$u/memory.max)" "memory.max" || return 1
 	systemctl daemon-reload
 	want 134217728 "$(cat /sys/fs/cgroup/system.slice/$u/memory.max)" "memory.max after daemon-reload" || return 1
-	want "20000 100000" "$(cat /sys/fs/cgroup/system.slice/$u/cpu.max)" "cpu.max after daemon-reload"
+	want "20000 100000" "$(cat /sys/fs/cgroup/system.slice/$u/cpu.max)" "cpu.max after daemon-reload" || return 1
+	# systemd re-applies its device program (from DeviceAllow) at a
+	# reload: /dev/null stays usable (daemon_reload_keeps_limits checks
+	# that a disk stays out of reach).
+	$RT exec c1 sh -c 'echo x >/dev/null' || fail "/dev/null not writable after daemon-reload"
 }
 
 rt_pause_and_resume_in_the_scope() {
@@ -340,6 +349,15 @@ cri_images() {
 
 cri_pod_with_limits_in_systemd_scopes() {
 	cri-check /run/containerd/containerd.sock rt $IMG:latest || {
+		journalctl -u containerd --no-pager | grep -iE 'cri|level=error' | tail -8
+		return 1
+	}
+}
+
+cri_pod_on_the_rt_v2_handler_in_systemd_scopes() {
+	# containerd-shim-rt-v2: containerd passes it no SystemdCgroup option,
+	# and the slice:prefix:name path the CRI plugin writes says systemd.
+	cri-check /run/containerd/containerd.sock rt-v2 $IMG:latest || {
 		journalctl -u containerd --no-pager | grep -iE 'cri|level=error' | tail -8
 		return 1
 	}
@@ -478,6 +496,7 @@ check ctr_memory_limit_through_systemd ctr_memory_limit_through_systemd
 check ctr_rt_shim_publishes_tasks_oom ctr_rt_shim_publishes_tasks_oom
 check cri_images_import cri_images
 check cri_pod_with_limits_in_systemd_scopes cri_pod_with_limits_in_systemd_scopes
+check cri_pod_on_the_rt_v2_handler_in_systemd_scopes cri_pod_on_the_rt_v2_handler_in_systemd_scopes
 check podman_image_import podman_setup
 check podman_run_memory_and_default_pids_limit podman_run_memory_and_default_pids_limit
 check podman_run_d_in_a_libpod_scope_then_exec podman_run_d_in_a_libpod_scope_then_exec

@@ -78,6 +78,8 @@ rm -f "$stage/etc/containerd/config.toml"
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rt.options]
     BinaryName = "/usr/local/bin/rt"
     SystemdCgroup = true
+[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.rt-v2]
+  runtime_type = "io.containerd.rt.v2"
 TOML
 } > "$stage/etc/containerd/config.toml"
 grep -q 'sandbox_image = "localhost/pause:3.9"' "$stage/etc/containerd/config.toml" ||

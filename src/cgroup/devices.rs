@@ -14,11 +14,11 @@ use oci_spec::runtime::{LinuxDeviceType, Spec};
 
 use crate::error::{Context, Error, Result};
 
-const ACC_MKNOD: u32 = 1;
-const ACC_READ: u32 = 2;
-const ACC_WRITE: u32 = 4;
-const DEV_BLOCK: u32 = 1;
-const DEV_CHAR: u32 = 2;
+pub(super) const ACC_MKNOD: u32 = 1;
+pub(super) const ACC_READ: u32 = 2;
+pub(super) const ACC_WRITE: u32 = 4;
+pub(super) const DEV_BLOCK: u32 = 1;
+pub(super) const DEV_CHAR: u32 = 2;
 
 /// One rule: `None` type, major or minor is a wildcard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

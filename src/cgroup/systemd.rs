@@ -9,6 +9,9 @@
 //!   and the limits systemd knows as unit properties; rt waits for the job.
 //! - update: `SetUnitProperties`, then the files as without systemd.
 //! - delete: `StopUnit`, waiting for the job, then `ResetFailedUnit`.
+//! - devices: `DevicePolicy=strict` and `DeviceAllow` when the rules are an
+//!   allow list systemd can say exactly (see [`device_properties`]); rt's
+//!   own device program stays attached either way.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -18,6 +21,7 @@ use dbus::blocking::Connection;
 use dbus::message::MessageType;
 use dbus::Message;
 
+use super::devices::{self, Rule};
 use super::resources::Write;
 use crate::error::{Error, Result};
 
@@ -433,6 +437,98 @@ pub fn properties(writes: &[Write]) -> Vec<Property> {
     out
 }
 
+/// The device rules as unit properties, so that systemd's own device
+/// program, which it attaches to the scope and re-applies at every
+/// daemon-reload, allows what rt's does. systemd only has allow lists
+/// (everything else denied), so the rules are said only when they are one:
+/// every deny before every allow (rules match last to first, so that is a
+/// union of the allows). Otherwise, and for "allow everything", nothing is
+/// set and systemd attaches no device program of its own; rt's is attached
+/// to the scope either way (with BPF_F_ALLOW_MULTI, both must allow).
+pub fn device_properties(rules: &[Rule]) -> Vec<Property> {
+    let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+    match device_allow(rules, &proc_devices) {
+        Some(allow) => vec![
+            prop("DevicePolicy", "strict".to_string()),
+            prop("DeviceAllow", allow),
+        ],
+        None => vec![],
+    }
+}
+
+/// DeviceAllow's (specifier, access) pairs for `rules`, or None when
+/// systemd should be given no device policy (see [`device_properties`]).
+/// A major without a minor is named as /proc/devices names it
+/// (`char-pts`); a major no driver registered is left out, since no node
+/// of it can be opened.
+fn device_allow(rules: &[Rule], proc_devices: &str) -> Option<Vec<(String, String)>> {
+    let first_allow = rules.iter().position(|r| r.allow)?;
+    if rules[first_allow..].iter().any(|r| !r.allow) {
+        return None;
+    }
+    let allows = &rules[first_allow..];
+    if allows
+        .iter()
+        .any(|r| r.typ.is_none() && r.major.is_none() && r.minor.is_none() && r.access == 7)
+    {
+        return None;
+    }
+    let mut out = Vec::new();
+    for r in allows {
+        let access = access_string(r.access);
+        let types: &[(u32, &str)] = match r.typ {
+            Some(devices::DEV_BLOCK) => &[(devices::DEV_BLOCK, "block")],
+            Some(devices::DEV_CHAR) => &[(devices::DEV_CHAR, "char")],
+            Some(_) => &[],
+            None => &[(devices::DEV_CHAR, "char"), (devices::DEV_BLOCK, "block")],
+        };
+        for (typ, kind) in types {
+            let spec = match (r.major, r.minor) {
+                (Some(maj), Some(min)) => Some(format!("/dev/{kind}/{maj}:{min}")),
+                (Some(maj), None) => {
+                    major_name(proc_devices, *typ, maj).map(|n| format!("{kind}-{n}"))
+                }
+                // systemd has no "any major, this minor": all of the type
+                // (broader, but rt's own program still holds the minor).
+                (None, _) => Some(format!("{kind}-*")),
+            };
+            out.extend(spec.map(|s| (s, access.clone())));
+        }
+    }
+    Some(out)
+}
+
+/// "rwm" order, as systemd prints it back.
+fn access_string(access: u32) -> String {
+    [
+        (devices::ACC_READ, 'r'),
+        (devices::ACC_WRITE, 'w'),
+        (devices::ACC_MKNOD, 'm'),
+    ]
+    .iter()
+    .filter(|(bit, _)| access & bit != 0)
+    .map(|(_, c)| *c)
+    .collect()
+}
+
+/// The name /proc/devices gives `major` of type `typ`.
+fn major_name(proc_devices: &str, typ: u32, major: u32) -> Option<&str> {
+    let header = if typ == devices::DEV_CHAR {
+        "Character devices:"
+    } else {
+        "Block devices:"
+    };
+    proc_devices
+        .lines()
+        .skip_while(|l| l.trim() != header)
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .find_map(|l| {
+            let (n, name) = l.trim().split_once(char::is_whitespace)?;
+            (n.parse::<u32>().ok()? == major).then(|| name.trim())
+        })
+}
+
 /// A cpu list ("0-2,4") as systemd's bitmask: byte i bit j is cpu 8i+j.
 fn cpu_mask(list: &str) -> Option<Vec<u8>> {
     let mut mask = Vec::new();
@@ -538,5 +634,76 @@ mod tests {
         }
         let e = Systemd::connect().err().unwrap().to_string();
         assert!(e.contains("systemd is not running"), "{e}");
+    }
+
+    const PROC_DEVICES: &str = "Character devices:\n  1 mem\n  5 /dev/tty\n136 pts\n\nBlock devices:\n  8 sd\n254 virtblk\n";
+
+    fn rule(
+        allow: bool,
+        typ: Option<u32>,
+        major: Option<u32>,
+        minor: Option<u32>,
+        access: u32,
+    ) -> Rule {
+        Rule {
+            allow,
+            typ,
+            major,
+            minor,
+            access,
+        }
+    }
+
+    #[test]
+    fn an_allow_list_becomes_device_allow() {
+        let mut rules = vec![rule(false, None, None, None, 7)];
+        rules.push(rule(
+            true,
+            Some(devices::DEV_BLOCK),
+            Some(8),
+            None,
+            devices::ACC_READ,
+        ));
+        rules.push(rule(
+            true,
+            None,
+            Some(4),
+            Some(1),
+            devices::ACC_READ | devices::ACC_WRITE,
+        ));
+        rules.extend_from_slice(devices::DEFAULT_ALLOWED);
+        let allow = device_allow(&rules, PROC_DEVICES).unwrap();
+        let got: Vec<String> = allow.iter().map(|(d, a)| format!("{d} {a}")).collect();
+        for want in [
+            "block-sd r",
+            "/dev/char/4:1 rw",
+            "/dev/block/4:1 rw",
+            "char-* m",
+            "block-* m",
+            "/dev/char/1:3 rwm",
+            "/dev/char/5:2 rwm",
+            "char-pts rwm",
+        ] {
+            assert!(got.iter().any(|g| g == want), "{want} not in {got:?}");
+        }
+    }
+
+    #[test]
+    fn what_systemd_cannot_say_is_left_to_rts_program() {
+        // A deny after an allow: not a union of allows.
+        let rules = [
+            rule(true, Some(devices::DEV_CHAR), None, None, 7),
+            rule(false, Some(devices::DEV_CHAR), Some(1), Some(3), 7),
+        ];
+        assert_eq!(device_allow(&rules, PROC_DEVICES), None);
+        // Everything allowed (a privileged container): no policy at all.
+        let rules = [
+            rule(false, None, None, None, 7),
+            rule(true, None, None, None, 7),
+        ];
+        assert_eq!(device_allow(&rules, PROC_DEVICES), None);
+        // A major no driver registered cannot be opened: left out.
+        let rules = [rule(true, Some(devices::DEV_CHAR), Some(77), None, 7)];
+        assert_eq!(device_allow(&rules, PROC_DEVICES), Some(vec![]));
     }
 }

@@ -217,7 +217,10 @@ fn make(
         (Some((sd, scope)), _) => {
             let h = holder.insert(Holder(spawn::placeholder()?));
             undo.unit = Some(scope.unit.clone());
-            let limits = systemd::properties(&c.limits);
+            let mut limits = systemd::properties(&c.limits);
+            if let Some(d) = &c.devices {
+                limits.extend(systemd::device_properties(&d.rules));
+            }
             let desc = format!("rt container {}", opts.id);
             sd.start_scope(scope, h.0.pid.as_raw(), &desc, limits)?;
             let path = cgroup::cgroup_of(h.0.pid.as_raw())?;

@@ -62,7 +62,10 @@ impl containerd_shim::Task for Service {
                 "checkpoint/restore is not supported by rt",
             ));
         }
-        let opts = self.runc_options(&req)?;
+        let mut opts = self.runc_options(&req)?;
+        if !opts.systemd_cgroup && rt::cgroup::systemd::running() {
+            opts.systemd_cgroup = asks_for_a_scope(Path::new(&req.bundle));
+        }
         let io = self.register_task(&req)?;
         let create = create_request(self.inner.root(), &req, &opts);
         let pid = match self.inner.make(&req.id, "", create, &io) {
@@ -482,6 +485,34 @@ impl Service {
     }
 }
 
+/// Whether the bundle's `linux.cgroupsPath` has systemd's form
+/// (`<name>.slice:<prefix>:<name>`). containerd's CRI plugin writes that
+/// form whenever kubelet's pod cgroup parent is a slice (its systemd
+/// driver), but passes `SystemdCgroup` only to runtimes of runc's shim
+/// type; the path alone is unambiguous, since it is no cgroupfs path.
+fn asks_for_a_scope(bundle: &Path) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Config {
+        linux: Option<Linux>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Linux {
+        #[serde(rename = "cgroupsPath")]
+        cgroups_path: Option<String>,
+    }
+    let Ok(text) = std::fs::read(bundle.join("config.json")) else {
+        return false;
+    };
+    let path = serde_json::from_slice::<Config>(&text)
+        .ok()
+        .and_then(|c| c.linux)
+        .and_then(|l| l.cgroups_path);
+    path.is_some_and(|p| {
+        let parts: Vec<&str> = p.split(':').collect();
+        parts.len() == 3 && parts[0].ends_with(".slice") && !parts[0].contains('/')
+    })
+}
+
 /// The zygote's `Create` for containerd's request.
 fn create_request(root: PathBuf, req: &CreateTaskRequest, opts: &api::Options) -> Request {
     Request::Create {
@@ -499,5 +530,26 @@ fn create_request(root: PathBuf, req: &CreateTaskRequest, opts: &api::Options) -
             .collect(),
         terminal: req.terminal,
         systemd_cgroup: opts.systemd_cgroup,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_slice_path_asks_for_a_scope() {
+        let d = tempfile::tempdir().unwrap();
+        let with = |p: &str| {
+            let c = serde_json::json!({"ociVersion": "1.0.2", "linux": {"cgroupsPath": p}});
+            std::fs::write(d.path().join("config.json"), c.to_string()).unwrap();
+            asks_for_a_scope(d.path())
+        };
+        assert!(with("kubepods-besteffort-pod1.slice:cri-containerd:abc"));
+        assert!(!with("/kubepods/besteffort/pod1/abc"));
+        assert!(!with("kubepods.slice/abc"));
+        assert!(!with("a:b"));
+        std::fs::write(d.path().join("config.json"), "{}").unwrap();
+        assert!(!asks_for_a_scope(d.path()));
     }
 }
