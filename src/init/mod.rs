@@ -221,6 +221,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
     // (rootless Podman makes one and runs rt inside): what a user
     // namespace forbids is forbidden then too.
     let in_userns = a.plan.new_user
+        || a.plan.user_in_parent
         || a.plan
             .child_joins
             .iter()
