@@ -110,8 +110,8 @@ pub fn run_with_env(kind: Kind, hooks: &[Hook], state: &[u8], inherited: &[Strin
     Ok(())
 }
 
-/// Runs every hook of `kind`, logging failures as warnings (poststart and
-/// poststop: the spec says their failure must not stop the lifecycle).
+/// Runs every hook of `kind`, logging failures as warnings (poststop: the
+/// spec says its failure must not stop the lifecycle).
 pub fn run_warn(kind: Kind, hooks: &[Hook], state: &[u8]) {
     for (i, h) in hooks.iter().enumerate() {
         if let Err(msg) = run_one(h, state, &[]) {

@@ -172,13 +172,6 @@ fn namespace_path_that_does_not_exist() {
 }
 
 #[test]
-fn unsupported_features_are_refused() {
-    let mut b = Bundle::busybox(&["true"]);
-    b.edit(|c| c["linux"]["intelRdt"] = json!({"closID": "x"}));
-    create_fails(&b, &["intelRdt", "not supported"]);
-}
-
-#[test]
 fn bad_scheduler_io_priority_and_personality_values() {
     let cases = [
         (

@@ -12,7 +12,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use crate::error::{Error, Result};
 
 /// The runtime-spec version rt implements and writes into state JSON.
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.3.0";
 
 /// A bundle: its absolute directory and its parsed, validated config.
 #[derive(Debug, Clone)]
@@ -316,20 +316,18 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
                 ));
             }
         }
-        if l.intel_rdt().is_some() {
-            return Err(
-                "linux.intelRdt: Intel RDT is not supported by rt (no resctrl here)".into(),
-            );
+        if let Some(rdt) = l.intel_rdt() {
+            crate::resctrl::validate(rdt)?;
         }
         if let Some(p) = l.personality() {
             crate::config::sched::check_personality(p)
                 .map_err(|e| format!("linux.personality: {e}"))?;
         }
-        if l.memory_policy().is_some() {
-            return Err("linux.memoryPolicy: not supported by rt yet".into());
+        if let Some(p) = l.memory_policy() {
+            crate::config::mempolicy::plan(p).map_err(|e| format!("linux.memoryPolicy.{e}"))?;
         }
-        if l.net_devices().is_some() {
-            return Err("linux.netDevices: not supported by rt yet".into());
+        if let Some(devices) = l.net_devices() {
+            crate::config::netdev::check(devices, has_ns(LinuxNamespaceType::Network))?;
         }
         if l.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
             return Err("linux.mountLabel: SELinux is not enabled on this host".into());
@@ -389,9 +387,7 @@ pub fn check_process(process: &Process) -> std::result::Result<(), String> {
     if let Some(p) = process.io_priority() {
         crate::config::sched::check_io_priority(p).map_err(|e| format!("ioPriority: {e}"))?;
     }
-    if process.exec_cpu_affinity().is_some() {
-        return Err("execCPUAffinity: not supported by rt yet".into());
-    }
+    crate::config::sched::check_exec_cpu_affinity(process)?;
     if let Some(c) = process.capabilities() {
         crate::config::capabilities::check(c)?;
     }

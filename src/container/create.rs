@@ -20,6 +20,7 @@ use crate::config::spec::Bundle;
 use crate::error::{Context, Error, Result};
 use crate::hooks::{self, Kind};
 use crate::init::{Fifo, InitArgs};
+use crate::resctrl;
 use crate::rootless;
 use crate::seccomp::Compiled;
 use crate::spawn::channel::Channel;
@@ -68,6 +69,10 @@ struct Checked {
     seccomp: Option<Compiled>,
     /// With `--systemd-cgroup`: the bus connection and the scope to ask for.
     systemd: Option<(Systemd, Scope)>,
+    /// `linux.intelRdt`: the resctrl groups to make.
+    rdt: Option<resctrl::Plan>,
+    /// `linux.netDevices`: the host interfaces to move in.
+    netdevs: Option<super::netdev::Plan>,
 }
 
 /// Creates a container: validates everything first, then makes the state
@@ -80,6 +85,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let mut undo = Undo {
         locked: Some(root.create_dir(&opts.id)?),
         cgroup: None,
+        resctrl: None,
         unit: None,
         init: None,
     };
@@ -131,6 +137,20 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
         Some((sd, scope))
     } else {
         None
+    };
+    let rdt = linux
+        .and_then(|l| l.intel_rdt().as_ref())
+        .map(|r| resctrl::check(r, &opts.id))
+        .transpose()?;
+    let netdevs = match linux.and_then(|l| l.net_devices().as_ref()) {
+        Some(d) if !d.is_empty() => {
+            let joined = nss
+                .iter()
+                .find(|n| n.typ() == LinuxNamespaceType::Network)
+                .and_then(|n| n.path().as_deref());
+            Some(super::netdev::check(d, joined)?)
+        }
+        _ => None,
     };
     let cgroup_mount = cgroup::find_mount()?;
     let limits = match linux.and_then(|l| l.resources().as_ref()) {
@@ -194,6 +214,8 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
         devices,
         seccomp,
         systemd,
+        rdt,
+        netdevs,
     })
 }
 
@@ -264,6 +286,14 @@ fn make(
     if let Some(placement) = &placement {
         // Before the init exists: it is cloned into a cgroup already limited.
         crate::cgroup::resources::apply(&c.cgroup_mount, &placement.dir, &c.limits)?;
+    }
+    if let Some(plan) = &c.rdt {
+        let mut groups = resctrl::Groups::default();
+        let made = plan.make(&mut groups);
+        undo.resctrl = Some(groups.clone());
+        state.resctrl = Some(groups);
+        locked.save(&state)?;
+        made?;
     }
 
     let exec_fifo = exec_fifo_handle(&locked.dir, &bundle.spec)?;
@@ -342,6 +372,16 @@ fn make(
     )?;
     let pid = init.pid.as_raw();
     let init = undo.init.insert(init);
+    // The init waits on the exec fifo: it joins before its program runs.
+    if let Some(groups) = &state.resctrl {
+        resctrl::join(groups, pid)?;
+    }
+    // Its network namespace exists now. Should a move fail, the undo
+    // kills the init: the kernel then gives physical devices back to the
+    // host and deletes virtual ones with the namespace.
+    if let Some(devices) = &c.netdevs {
+        devices.move_into(pid)?;
+    }
     // The init holds the scope now.
     drop(holder);
     let console = console_recv
@@ -377,6 +417,7 @@ fn initial_state(bundle: &Bundle, opts: &CreateOptions) -> State {
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         cgroup: None,
         shim: opts.shim,
+        resctrl: None,
         config: bundle.spec.clone(),
     }
 }
@@ -427,6 +468,8 @@ struct Undo {
     cgroup: Option<Placement>,
     /// The systemd scope asked for (it may exist even if the start failed).
     unit: Option<String>,
+    /// The resctrl groups made for the container.
+    resctrl: Option<resctrl::Groups>,
     init: Option<Init>,
 }
 
@@ -454,6 +497,11 @@ impl Undo {
                 .kill_all(Duration::from_secs(5))
                 .and_then(|()| cg.remove())
             {
+                failed.push(e.to_string());
+            }
+        }
+        if let Some(groups) = self.resctrl.take() {
+            if let Err(e) = resctrl::remove(&groups) {
                 failed.push(e.to_string());
             }
         }

@@ -5,8 +5,10 @@
 //! the exec (program.rs). Runs in the child of clone3 (a copy of rt's
 //! single-threaded address space) and never returns.
 
+pub mod affinity;
 pub mod apparmor;
 pub mod capabilities;
+mod mempolicy;
 mod process;
 mod program;
 mod rlimits;
@@ -106,6 +108,8 @@ pub struct ExecArgs<'a> {
     pub in_userns: bool,
     pub preserve_fds: i32,
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    /// `process.execCPUAffinity.final`, set right before execve.
+    pub final_cpus: Option<nix::sched::CpuSet>,
 }
 
 /// Runs the child of `rt exec`: joins the container, sets the process up
@@ -159,7 +163,14 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         drop(master);
         console::become_controlling(peer.as_fd())?;
     }
-    finish_process(&ProcessSetup {
+    // `final` goes last before the exec, ahead of the seccomp filters
+    // (which may deny sched_setaffinity); with an agent the filters go in
+    // within finish_process, so it goes before that.
+    let agent = a.seccomp.is_some_and(|f| f.has_agent());
+    if let (Some(set), true) = (&a.final_cpus, agent) {
+        affinity::apply_final(set)?;
+    }
+    let exec = finish_process(&ProcessSetup {
         process: a.process,
         in_userns: a.in_userns,
         no_new_keyring: false,
@@ -168,7 +179,11 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         seccomp: a.seccomp,
         channel,
         keep_fds: &[],
-    })
+    })?;
+    if let (Some(set), false) = (&a.final_cpus, agent) {
+        affinity::apply_final(set)?;
+    }
+    Ok(exec)
 }
 
 /// Descriptors the program keeps for itself in its child processes
@@ -215,6 +230,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
     // (rootless Podman makes one and runs rt inside): what a user
     // namespace forbids is forbidden then too.
     let in_userns = a.plan.new_user
+        || a.plan.user_in_parent
         || a.plan
             .child_joins
             .iter()
@@ -272,6 +288,13 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
     drop(console_peer);
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         sched::apply_personality(p)?;
+    }
+    if let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+    {
+        mempolicy::apply(p)?;
     }
     let exec = finish_process(&ProcessSetup {
         process,

@@ -71,17 +71,25 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
         None::<&str>,
     )
     .with_ctx(|| format!("bind the root {} onto itself", s.rootfs.display()))?;
-    let root = open(
-        s.rootfs,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_ctx(|| format!("open root {}", s.rootfs.display()))?;
+    let open_root = || {
+        open(
+            s.rootfs,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_ctx(|| format!("open root {}", s.rootfs.display()))
+    };
+    let mut root = open_root()?;
 
     let mounts: &[Mount] = s.spec.mounts().as_deref().unwrap_or(&[]);
     for (i, m) in mounts.iter().enumerate() {
         mount_one(s, root.as_fd(), i, m)
             .map_err(|e| prefix_err(e, &format!("mounts[{i}] ({})", m.destination().display())))?;
+        // A mount on "/" (a rootless overlay root, made in the container's
+        // user namespace) covers the root: what follows goes on top of it.
+        if m.destination() == Path::new("/") {
+            root = open_root()?;
+        }
     }
 
     let dev_is_bind = mounts.iter().any(|m| {

@@ -49,6 +49,11 @@ pub struct Plan {
     pub new_time: bool,
     /// Joined by the init, user namespace first.
     pub child_joins: Vec<Join>,
+    /// The user namespace given by path is joined by rt itself, first of
+    /// `parent_joins`: a rootless rt may join a pid or time namespace
+    /// only from inside the user namespace that owns it (the kernel asks
+    /// for CAP_SYS_ADMIN in the caller's own user namespace too).
+    pub user_in_parent: bool,
     pub new_user: bool,
     pub new_mount: bool,
     pub new_uts: bool,
@@ -69,6 +74,7 @@ impl Plan {
             parent_joins: Vec::new(),
             new_time: false,
             child_joins: Vec::new(),
+            user_in_parent: false,
             new_user: false,
             new_mount: false,
             new_uts: false,
@@ -128,17 +134,34 @@ impl Plan {
                 }
             }
         }
+        let user_first = plan
+            .child_joins
+            .first()
+            .is_some_and(|j| j.typ == LinuxNamespaceType::User);
+        if user_first
+            && !plan.parent_joins.is_empty()
+            && !crate::rootless::detect().root_in_own_namespace()
+        {
+            let user = plan.child_joins.remove(0);
+            plan.parent_joins.insert(0, user);
+            plan.user_in_parent = true;
+        }
         let new_pid = nss
             .iter()
             .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none());
         if joins_user && new_pid {
-            let user = plan
-                .child_joins
-                .iter()
-                .find(|j| j.typ == LinuxNamespaceType::User)
-                .expect("joins_user");
-            let owner = user.fd.try_clone().ctx("dup the user namespace")?;
-            plan.new_pid_in = Some(owner);
+            if plan.user_in_parent {
+                // rt itself is in the user namespace at the clone.
+                plan.clone_flags |= CloneFlags::CLONE_NEWPID;
+            } else {
+                let user = plan
+                    .child_joins
+                    .iter()
+                    .find(|j| j.typ == LinuxNamespaceType::User)
+                    .expect("joins_user");
+                let owner = user.fd.try_clone().ctx("dup the user namespace")?;
+                plan.new_pid_in = Some(owner);
+            }
         }
         Ok(plan)
     }
@@ -148,13 +171,23 @@ impl Plan {
     /// requires for these.
     pub fn enter_parent_namespaces(&self) -> Result<()> {
         for j in &self.parent_joins {
-            nix::sched::setns(j.fd.as_fd(), flag(j.typ)).with_ctx(|| {
-                format!(
-                    "join {} namespace {}",
-                    crate::config::namespaces::name(j.typ),
-                    j.path.display()
-                )
-            })?;
+            if let Err(e) = nix::sched::setns(j.fd.as_fd(), flag(j.typ)) {
+                let hint = if e == nix::Error::EPERM
+                    && !self.user_in_parent
+                    && !crate::rootless::detect().root_in_own_namespace()
+                {
+                    " (rootless: give the user namespace that owns it by path too)"
+                } else {
+                    ""
+                };
+                return Err(e).with_ctx(|| {
+                    format!(
+                        "join {} namespace {}{hint}",
+                        crate::config::namespaces::name(j.typ),
+                        j.path.display()
+                    )
+                });
+            }
         }
         Ok(())
     }
