@@ -12,7 +12,7 @@ pub enum Error {
     #[error("invalid container id {id:?}: {reason}")]
     InvalidId { id: String, reason: &'static str },
 
-    #[error("container with id exists: {0}")]
+    #[error("container with given ID already exists: {0}")]
     Exists(String),
 
     #[error("container does not exist: {0}")]

@@ -4,8 +4,8 @@
 
 use serde_json::{json, Value};
 
-use crate::config::mount_options;
 use crate::config::spec::OCI_VERSION;
+use crate::config::{mempolicy, mount_options};
 use crate::hooks::Kind;
 
 /// The oldest runtime-spec version whose configs rt accepts.
@@ -43,7 +43,14 @@ pub fn document() -> Value {
             },
             "apparmor": {"enabled": crate::config::apparmor::enabled()},
             "selinux": {"enabled": false},
-            "intelRdt": {"enabled": false},
+            // Where /sys/fs/resctrl is mounted; elsewhere a config that
+            // asks for it is refused with that reason.
+            "intelRdt": {"enabled": true, "schemata": true, "monitoring": true},
+            "memoryPolicy": {
+                "modes": mempolicy::MODES.map(|(n, _)| n),
+                "flags": mempolicy::FLAGS.map(|(n, _)| n)
+            },
+            "netDevices": {"enabled": true},
             "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {

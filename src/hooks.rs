@@ -90,8 +90,15 @@ pub fn validate(hooks: &Hooks) -> std::result::Result<(), String> {
 /// Runs the hooks of `kind` in order; the first failure stops the list
 /// and is returned. Each hook's output goes to the log.
 pub fn run(kind: Kind, hooks: &[Hook], state: &[u8]) -> Result<()> {
+    run_with_env(kind, hooks, state, &[])
+}
+
+/// As [`run`], but a hook that gives no `env` of its own gets `inherited`
+/// (startContainer hooks: the container process's environment, as under
+/// runc, whose hooks inherit the environment of the init running them).
+pub fn run_with_env(kind: Kind, hooks: &[Hook], state: &[u8], inherited: &[String]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state).map_err(|msg| {
+        run_one(h, state, inherited).map_err(|msg| {
             Error::Invalid(format!(
                 "{} hook {} ({}): {msg}",
                 kind.name(),
@@ -103,17 +110,17 @@ pub fn run(kind: Kind, hooks: &[Hook], state: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Runs every hook of `kind`, logging failures as warnings (poststart and
-/// poststop: the spec says their failure must not stop the lifecycle).
+/// Runs every hook of `kind`, logging failures as warnings (poststop: the
+/// spec says its failure must not stop the lifecycle).
 pub fn run_warn(kind: Kind, hooks: &[Hook], state: &[u8]) {
     for (i, h) in hooks.iter().enumerate() {
-        if let Err(msg) = run_one(h, state) {
+        if let Err(msg) = run_one(h, state, &[]) {
             log::warn!("{} hook {} ({}): {msg}", kind.name(), i, h.path().display());
         }
     }
 }
 
-fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
+fn run_one(h: &Hook, state: &[u8], inherited: &[String]) -> std::result::Result<(), String> {
     let mut cmd = Command::new(h.path());
     if let Some(args) = h.args() {
         if let Some((arg0, rest)) = args.split_first() {
@@ -121,7 +128,11 @@ fn run_one(h: &Hook, state: &[u8]) -> std::result::Result<(), String> {
         }
     }
     cmd.env_clear();
-    for e in h.env().iter().flatten() {
+    let env = match h.env() {
+        Some(e) if !e.is_empty() => e.as_slice(),
+        _ => inherited,
+    };
+    for e in env {
         match e.split_once('=') {
             Some((k, v)) => cmd.env(k, v),
             None => cmd.env(e, ""),

@@ -15,6 +15,7 @@ pub mod error;
 pub mod features;
 pub mod hooks;
 pub mod init;
+pub mod resctrl;
 pub mod rootfs;
 pub mod rootless;
 pub mod seccomp;

@@ -170,23 +170,80 @@ fn a_failing_start_container_hook_fails_start() {
     assert_no_leaks(&rt, &id, &h.bundle);
 }
 
+/// runtime-spec 1.3 (runtime.md, lifecycle step 9): a failing poststart
+/// hook is an error and the container is stopped. `rt start` says so in
+/// one line and exits 1; the container is left stopped for delete.
 #[test]
-fn poststart_and_poststop_failures_are_warnings() {
+fn a_failing_poststart_hook_fails_start_and_stops_the_container() {
     let rt = Rt::new();
     let mut h = Hooked::new(&["sleep", "1000"]);
-    let hooks = json!({
-        "poststart": [h.host_hook("poststart", &["CODE=1"])],
-        "poststop": [h.host_hook("poststop", &["CODE=1"])],
-    });
+    let hooks = json!({ "poststart": [h.host_hook("poststart", &["CODE=1"])] });
+    h.set(hooks);
+    let id = unique_id("poststartfail");
+    rt.ok(&["create", "--bundle", bundle_arg(&h.bundle), &id]);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let out = rt.run(&["start", &id]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert_one_line_error(
+        &stderr(&out),
+        &[
+            "poststart hook 0",
+            "exit status 1",
+            "hook poststart failing",
+            "the container was stopped",
+        ],
+    );
+    // Stopped by the time rt returns: no wait needed.
+    assert!(!alive(pid), "the init {pid} outlived the failed poststart");
+    assert_eq!(rt.status(&id), "stopped");
+    rt.ok(&["delete", &id]);
+    assert_no_leaks(&rt, &id, &h.bundle);
+}
+
+/// `rt run` (detached and in the foreground) with a failing poststart
+/// hook: exit 1, the one line, and no container left at all.
+#[test]
+fn a_failing_poststart_hook_fails_run_and_leaves_nothing() {
+    let rt = Rt::new();
+    for detach in [true, false] {
+        let mut h = Hooked::new(&["sleep", "1000"]);
+        let hooks = json!({ "poststart": [h.host_hook("poststart", &["CODE=4"])] });
+        h.set(hooks);
+        let id = unique_id("poststartrun");
+        let mut args = vec!["run"];
+        if detach {
+            args.push("-d");
+        }
+        args.extend(["--bundle", bundle_arg(&h.bundle), &id]);
+        let out = rt.run(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "detach {detach}: {}",
+            stderr(&out)
+        );
+        assert_one_line_error(
+            &stderr(&out),
+            &[
+                "poststart hook 0",
+                "exit status 4",
+                "the container was stopped",
+            ],
+        );
+        assert!(rt.state_missing(&id), "detach {detach}: {id} still exists");
+        assert_no_leaks(&rt, &id, &h.bundle);
+    }
+}
+
+#[test]
+fn poststop_failures_are_warnings() {
+    let rt = Rt::new();
+    let mut h = Hooked::new(&["sleep", "1000"]);
+    let hooks = json!({ "poststop": [h.host_hook("poststop", &["CODE=1"])] });
     h.set(hooks);
     let id = unique_id("postfail");
     let out = rt.run(&["run", "-d", "--bundle", bundle_arg(&h.bundle), &id]);
     assert!(out.status.success(), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("warning: poststart hook"),
-        "{}",
-        stderr(&out)
-    );
     assert_eq!(rt.status(&id), "running");
     let out = rt.run(&["delete", "-f", &id]);
     assert!(out.status.success(), "{}", stderr(&out));

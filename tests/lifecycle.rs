@@ -64,7 +64,7 @@ fn create_start_state_kill_delete() {
     let err = rt.fails(&["delete", &id]);
     assert_one_line_error(&err, &[&id, "running"]);
     let err = rt.fails(&["create", "--bundle", bundle, &id]);
-    assert_one_line_error(&err, &["container with id exists", &id]);
+    assert_one_line_error(&err, &["container with given ID already exists", &id]);
 
     rt.ok(&["kill", &id, "KILL"]);
     rt.wait_status(&id, "stopped");
@@ -397,7 +397,10 @@ fn two_creates_of_one_id_at_once_one_wins_cleanly() {
         let wins = [&a, &c].iter().filter(|o| o.status.success()).count();
         assert_eq!(wins, 1, "round {round}: {a:?} {c:?}");
         let loser = if a.status.success() { &c } else { &a };
-        assert_one_line_error(&stderr(loser), &["container with id exists", &id]);
+        assert_one_line_error(
+            &stderr(loser),
+            &["container with given ID already exists", &id],
+        );
         // Exactly one init exists: the winner's.
         let pid = rt.state(&id)["pid"].as_i64().unwrap();
         let procs = fs::read_to_string(format!(

@@ -262,7 +262,10 @@ fn two_creates_of_one_id_race_a_hundred_times() {
         let wins = [&a, &c].iter().filter(|o| o.status.success()).count();
         assert_eq!(wins, 1, "round {round} ({shim}): {a:?} {c:?}");
         let loser = if a.status.success() { &c } else { &a };
-        assert_one_line_error(&stderr(loser), &["container with id exists", &id]);
+        assert_one_line_error(
+            &stderr(loser),
+            &["container with given ID already exists", &id],
+        );
         let pid = rt.state(&id)["pid"].as_i64().unwrap();
         assert_eq!(
             cgroup_procs(rt.root(), &id),

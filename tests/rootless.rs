@@ -301,3 +301,98 @@ fn rootless_terminal_container_is_held_by_the_shim_and_attachable() {
     u.ok(&["delete", "t1"]);
     u.assert_nothing_left();
 }
+
+#[test]
+fn rootless_joins_a_user_and_pid_namespace_by_path() {
+    let u = user();
+    let a = u.bundle("a", &["sleep", "1000"], |_| {});
+    u.ok(&["run", "-d", "--bundle", a.to_str().unwrap(), "p1"]);
+    let pid = serde_json::from_str::<Value>(&u.ok(&["state", "p1"])).unwrap()["pid"]
+        .as_i64()
+        .unwrap();
+    // The second container joins the first one's user and pid namespaces
+    // by path (so it takes no id maps of its own) and sees its processes.
+    let b = u.bundle("b", &["sh", "-c", "ps -o pid,args; id -u"], |c| {
+        let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+        for n in ns.iter_mut() {
+            if n["type"] == "user" || n["type"] == "pid" {
+                n["path"] = json!(format!("/proc/{pid}/ns/{}", n["type"].as_str().unwrap()));
+            }
+        }
+        let l = c["linux"].as_object_mut().unwrap();
+        l.remove("uidMappings");
+        l.remove("gidMappings");
+    });
+    let r = u.run_in(&b, &["run", "p2"]);
+    assert!(r.success(), "rt run joining by path: {}", r.stderr());
+    let out = r.stdout();
+    assert!(
+        out.lines()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>() == ["1", "sleep", "1000"]),
+        "the joined pid namespace's init should be pid 1 there: {out}"
+    );
+    assert_eq!(out.lines().last(), Some("0"), "{out}");
+    // The pid namespace alone, with a new user namespace: the kernel
+    // refuses, and rt says what is missing.
+    let c = u.bundle("c", &["true"], |c| {
+        for n in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if n["type"] == "pid" {
+                n["path"] = json!(format!("/proc/{pid}/ns/pid"));
+            }
+        }
+    });
+    let r = u.run_in(&c, &["run", "p3"]);
+    assert!(
+        !r.success(),
+        "joined a pid namespace from outside its owner"
+    );
+    assert_one_line_error(
+        &r.stderr(),
+        &["pid namespace", "user namespace that owns it"],
+    );
+    u.ok(&["kill", "p1", "KILL"]);
+    u.ok(&["wait", "p1"]);
+    u.ok(&["delete", "p1"]);
+    u.assert_nothing_left();
+}
+
+#[test]
+fn rootless_without_a_cgroups_path_goes_beside_rt_in_a_delegated_parent() {
+    let mut u = user();
+    let deleg = u.delegate_cgroup();
+    // rt runs in DELEG/shell; the config names no cgroup (as rootless
+    // Podman's cgroupfs manager writes it) and asks for a limit.
+    let b = u.bundle("b", &["sleep", "1000"], |c| {
+        c["linux"]["resources"] =
+            json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 2097152}]});
+    });
+    let r = u.run_in(&b, &["run", "-d", "c1"]);
+    assert!(r.success(), "rt run -d: {}", r.stderr());
+    let dir = Path::new(CGROUP2).join(deleg.trim_start_matches('/'));
+    let made: Vec<_> = fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("rt-c1@"))
+        .collect();
+    assert_eq!(made.len(), 1, "one cgroup beside rt's in {}", dir.display());
+    let cg = dir.join(&made[0]);
+    assert_eq!(
+        fs::read_to_string(cg.join("hugetlb.2MB.max"))
+            .unwrap()
+            .trim(),
+        "2097152"
+    );
+    let pid = serde_json::from_str::<Value>(&u.ok(&["state", "c1"])).unwrap()["pid"]
+        .as_i64()
+        .unwrap();
+    assert!(fs::read_to_string(cg.join("cgroup.procs"))
+        .unwrap()
+        .lines()
+        .any(|l| l == pid.to_string()));
+    u.ok(&["kill", "c1", "KILL"]);
+    u.ok(&["wait", "c1"]);
+    u.ok(&["delete", "c1"]);
+    assert!(!cg.exists(), "delete should remove it");
+    u.assert_nothing_left();
+}

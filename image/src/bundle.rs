@@ -129,9 +129,29 @@ pub fn make(store: &Store, input: &str, dir: &Path, opts: &Options) -> Result<Ma
 
     let mut copied = opts.copy.then(|| "--copy".to_string());
     let chains = img.chain_ids();
+    let rootless = rt::rootless::detect().is_rootless();
+    // Rootless, the container mounts the overlay itself (first in its
+    // mounts, after its user namespace is made): tried here first, in
+    // rt-image's own namespaces, so a kernel that refuses it is said now.
+    let mut container_overlay = None;
     if !opts.copy {
-        match mount_overlay(store, &chains, &rootfs, &meta) {
-            Ok(()) => guard.mounted = true,
+        let data = overlay_data(store, &chains, &rootfs, &meta, rootless);
+        let mounted = data.and_then(|d| {
+            mount_overlay(&rootfs, &d)?;
+            Ok(d)
+        });
+        match mounted {
+            Ok(d) if rootless => {
+                umount2(&rootfs, MntFlags::MNT_DETACH).at(&rootfs)?;
+                container_overlay = Some(d);
+            }
+            Ok(_) => guard.mounted = true,
+            Err(e) if rootless && !in_own_userns() => {
+                copied = Some(format!(
+                    "overlay unavailable ({e}; without a subuid range and newuidmap rt-image \
+                     has no user namespace to try it in)"
+                ))
+            }
             Err(e) => copied = Some(format!("overlay unavailable ({e})")),
         }
     }
@@ -147,7 +167,16 @@ pub fn make(store: &Store, input: &str, dir: &Path, opts: &Options) -> Result<Ma
         }
     }
 
-    let spec = runtime_config::build(&img.config, &shown, &rootfs, &opts.overrides)?;
+    let mut spec = runtime_config::build(&img.config, &shown, &rootfs, &opts.overrides)?;
+    if let Some(d) = container_overlay {
+        let options: Vec<&str> = d.split(',').collect();
+        let m = serde_json::json!({
+            "destination": "/", "type": "overlay", "source": "overlay", "options": options
+        });
+        if let Some(mounts) = spec["mounts"].as_array_mut() {
+            mounts.insert(0, m);
+        }
+    }
     let path = dir.join("config.json");
     fs::write(&path, serde_json::to_vec_pretty(&spec).expect("json")).at(&path)?;
     store.add_bundle(&BundleRecord {
@@ -179,12 +208,21 @@ pub fn make(store: &Store, input: &str, dir: &Path, opts: &Options) -> Result<Ma
     })
 }
 
-fn mount_overlay(
+/// Whether this is rt-image's own user namespace (crate::userns).
+fn in_own_userns() -> bool {
+    rt::rootless::detect() == rt::rootless::Mode::NamespacedRoot
+}
+
+/// The overlay's mount data: the layers (top first), the bundle's upper
+/// and work directories, and `userxattr` without root (the whiteouts are
+/// `user.overlay.*` then, see crate::unpack).
+fn overlay_data(
     store: &Store,
     chains: &[crate::digest::Digest],
     rootfs: &Path,
     meta: &Path,
-) -> Result<()> {
+    rootless: bool,
+) -> Result<String> {
     // overlayfs lists the top layer first.
     let mut lower: Vec<String> = chains
         .iter()
@@ -202,18 +240,25 @@ fn mount_overlay(
             ));
         }
     }
-    let data = format!(
+    let mut data = format!(
         "lowerdir={},upperdir={},workdir={}",
         lower.join(":"),
         meta.join("upper").display(),
         meta.join("work").display()
     );
+    if rootless {
+        data.push_str(",userxattr");
+    }
+    Ok(data)
+}
+
+fn mount_overlay(rootfs: &Path, data: &str) -> Result<()> {
     mount(
         Some("overlay"),
         rootfs,
         Some("overlay"),
         MsFlags::empty(),
-        Some(data.as_str()),
+        Some(data),
     )
     .at(rootfs)
 }

@@ -213,11 +213,11 @@ impl<W: Write> Layer<'_, W> {
             let xattrs = xattrs(&child)?;
             if ft.is_dir() {
                 self.entry(&name, &m, EntryType::Directory, 0, io::empty(), &xattrs)?;
-                if xattr::get(&child, "trusted.overlay.opaque")
-                    .at(&child)?
-                    .as_deref()
-                    == Some(b"y")
-                {
+                // trusted.* as root, user.* for a rootless (userxattr) overlay.
+                let opaque = |n: &str| -> Result<bool> {
+                    Ok(xattr::get(&child, n).at(&child)?.as_deref() == Some(b"y"))
+                };
+                if opaque("trusted.overlay.opaque")? || opaque("user.overlay.opaque")? {
                     let opq = child_rel.join(".wh..wh..opq");
                     self.entry(
                         &opq.to_string_lossy(),
@@ -317,7 +317,7 @@ fn xattrs(path: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     let mut out = Vec::new();
     for name in xattr::list(path).at(path)? {
         let n = name.to_string_lossy().to_string();
-        if n.starts_with("trusted.overlay.") {
+        if n.starts_with("trusted.overlay.") || n.starts_with("user.overlay.") {
             continue;
         }
         if let Some(v) = xattr::get(path, &name).at(path)? {

@@ -61,6 +61,9 @@ pub enum Error {
     /// Where the image store is cannot be known.
     #[error("{0}")]
     NoStore(String),
+    /// rt-image's own user namespace (for a user with subuid ranges).
+    #[error("rootless: rt-image's user namespace: {0}")]
+    UserNamespace(String),
     #[error("image {image}: user {user:?}: {reason}")]
     User {
         image: String,

@@ -28,5 +28,6 @@ pub mod tag;
 mod txn;
 pub mod unpack;
 pub mod user;
+pub mod userns;
 
 pub use error::{Error, Result};

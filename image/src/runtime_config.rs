@@ -8,6 +8,7 @@ use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
 use crate::user;
+use crate::userns;
 
 const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -114,59 +115,38 @@ pub fn build(
 /// `rt spec --rootless` for the caller: its uid and gid mapped to root,
 /// and, when /etc/subuid and /etc/subgid give it ranges (and newuidmap is
 /// installed to map them), ids from 1 up mapped onto them, so that an
-/// image's non-root USER exists in the container.
+/// image's non-root USER exists in the container. These are the maps
+/// rt-image unpacked the layers with ([`userns::maps`]), so the
+/// container sees the owners the image gives.
 fn rootless_base() -> Value {
-    let uid = nix::unistd::geteuid();
-    let gid = nix::unistd::getegid();
-    let mut spec = rt::config::template::rootless_spec(uid.as_raw(), gid.as_raw());
-    let name = nix::unistd::User::from_uid(uid)
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_default();
-    let helpers =
-        Path::new("/usr/bin/newuidmap").exists() && Path::new("/usr/bin/newgidmap").exists();
-    for (file, own, key) in [
-        ("/etc/subuid", uid.as_raw(), "uidMappings"),
-        ("/etc/subgid", gid.as_raw(), "gidMappings"),
-    ] {
-        let range = std::fs::read_to_string(file)
-            .ok()
-            .and_then(|t| sub_range(&t, &name, own));
-        if let (Some((start, count)), true) = (range, helpers) {
-            spec["linux"][key] = json!([
-                {"containerID": 0, "hostID": own, "size": 1},
-                {"containerID": 1, "hostID": start, "size": count}
-            ]);
+    let maps = userns::maps();
+    let own = |m: &[userns::Map]| m.iter().find(|l| l.0 == 0).map(|l| l.1);
+    let (uid, gid) = match &maps {
+        Some((u, g)) if own(u).is_some() && own(g).is_some() => {
+            (own(u).unwrap_or(0), own(g).unwrap_or(0))
         }
+        _ => (
+            nix::unistd::geteuid().as_raw(),
+            nix::unistd::getegid().as_raw(),
+        ),
+    };
+    let mut spec = rt::config::template::rootless_spec(uid, gid);
+    if let Some((u, g)) = maps {
+        let json_of = |m: Vec<userns::Map>| {
+            m.into_iter()
+                .map(|(c, h, n)| json!({"containerID": c, "hostID": h, "size": n}))
+                .collect::<Vec<_>>()
+        };
+        spec["linux"]["uidMappings"] = json!(json_of(u));
+        spec["linux"]["gidMappings"] = json!(json_of(g));
     }
     spec
-}
-
-/// The first range of `name` (or of its numeric id) in an /etc/subuid-style
-/// file.
-fn sub_range(text: &str, name: &str, id: u32) -> Option<(u32, u32)> {
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.trim().split(':').collect();
-        if f.len() != 3 || (f[0] != name && f[0] != id.to_string()) {
-            return None;
-        }
-        Some((f[1].parse().ok()?, f[2].parse().ok()?))
-    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::fs;
-
-    #[test]
-    fn subordinate_ranges_by_name_or_id() {
-        let t = "alice:100000:65536\n1001:200000:1000\n";
-        assert_eq!(sub_range(t, "alice", 1000), Some((100000, 65536)));
-        assert_eq!(sub_range(t, "bob", 1001), Some((200000, 1000)));
-        assert_eq!(sub_range(t, "carol", 1002), None);
-    }
 
     fn rootfs() -> tempfile::TempDir {
         let d = tempfile::tempdir().unwrap();

@@ -2,7 +2,10 @@
 //!
 //! Two ways to treat OCI whiteouts: [`Whiteouts::Overlay`] writes them the
 //! way overlayfs reads them (a 0/0 character device for a deleted path, the
-//! `trusted.overlay.opaque` xattr for an opaque directory), so a layer is
+//! `trusted.overlay.opaque` xattr for an opaque directory; without root
+//! `user.overlay.opaque`, which an overlay mounted with `userxattr` in a
+//! user namespace reads, the kernel letting anyone make a 0/0 device since
+//! 5.8), so a layer is
 //! unpacked once into its own directory and stacked as a lower layer;
 //! [`Whiteouts::Apply`] deletes what they name from the directory the
 //! layers are applied to in order (a bundle's full copy).
@@ -30,6 +33,8 @@ use crate::error::{Error, IoContext, Result};
 const WHITEOUT_PREFIX: &str = ".wh.";
 const OPAQUE_MARKER: &str = ".wh..wh..opq";
 const OVERLAY_OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// What a rootless (`userxattr`) overlay reads instead.
+const USER_OVERLAY_OPAQUE_XATTR: &str = "user.overlay.opaque";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Whiteouts {
@@ -358,7 +363,7 @@ impl Unpacker<'_> {
                 continue;
             };
             // overlayfs's own attributes would change what the mount shows.
-            if name.starts_with("trusted.overlay.") {
+            if name.starts_with("trusted.overlay.") || name.starts_with("user.overlay.") {
                 continue;
             }
             match xattr::set(full, name, ext.value_bytes()) {
@@ -386,7 +391,12 @@ impl Unpacker<'_> {
         if name == OPAQUE_MARKER.as_bytes() {
             match self.mode {
                 Whiteouts::Overlay => {
-                    xattr::set(&parent, OVERLAY_OPAQUE_XATTR, b"y").at(&parent)?;
+                    let name = if self.rootless {
+                        USER_OVERLAY_OPAQUE_XATTR
+                    } else {
+                        OVERLAY_OPAQUE_XATTR
+                    };
+                    xattr::set(&parent, name, b"y").at(&parent)?;
                 }
                 Whiteouts::Apply => {
                     if parent.is_dir() {

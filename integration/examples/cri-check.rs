@@ -32,13 +32,43 @@ fn check(ok: bool, what: String) -> Result<(), String> {
     }
 }
 
-async fn pod(sock: &str, handler: &str, image: &str) -> Result<(), String> {
+type Client = RuntimeServiceClient<tonic::transport::Channel>;
+
+async fn connect(sock: &str) -> Result<Client, String> {
     let channel = tonic::transport::Endpoint::from_shared(format!("unix://{sock}"))
         .map_err(|e| e.to_string())?
         .connect()
         .await
         .map_err(|e| format!("connect to {sock}: {e:?}"))?;
-    let mut c = RuntimeServiceClient::new(channel);
+    Ok(RuntimeServiceClient::new(channel))
+}
+
+/// After a failure: the pod's sandboxes (and with them their containers)
+/// are stopped and removed, so that the next check can make its own.
+async fn remove_pods(c: &mut Client) {
+    let Ok(list) = c
+        .list_pod_sandbox(cri::ListPodSandboxRequest::default())
+        .await
+    else {
+        return;
+    };
+    for p in list.into_inner().items {
+        if p.metadata.as_ref().is_some_and(|m| m.name == "rthost") {
+            let _ = c
+                .stop_pod_sandbox(cri::StopPodSandboxRequest {
+                    pod_sandbox_id: p.id.clone(),
+                })
+                .await;
+            let _ = c
+                .remove_pod_sandbox(cri::RemovePodSandboxRequest {
+                    pod_sandbox_id: p.id,
+                })
+                .await;
+        }
+    }
+}
+
+async fn pod(c: &mut Client, handler: &str, image: &str) -> Result<(), String> {
     let ns = cri::NamespaceOption {
         network: cri::NamespaceMode::Node as i32,
         pid: cri::NamespaceMode::Container as i32,
@@ -187,7 +217,15 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
-    if let Err(e) = rt.block_on(pod(sock, handler, image)) {
+    let r = rt.block_on(async {
+        let mut c = connect(sock).await?;
+        let r = pod(&mut c, handler, image).await;
+        if r.is_err() {
+            remove_pods(&mut c).await;
+        }
+        r
+    });
+    if let Err(e) = r {
         eprintln!("cri-check: {e}");
         std::process::exit(1);
     }

@@ -394,6 +394,75 @@ podman_stop_and_rm() {
 	want inactive "$(unit_prop libpod-$id.scope ActiveState)" "scope after rm"
 }
 
+# --- Rootless: a plain user with subuids, its systemd user manager
+# (user@.service, Delegate=yes) from lingering, rootless Podman on rt
+# with its default network (slirp4netns) and a --memory limit.
+
+RU_NAME=rtu
+ru_id() { id -u $RU_NAME; }
+# As the user, with its runtime dir and session bus, in its home.
+asu() {
+	local u
+	u=$(ru_id)
+	runuser -u $RU_NAME -- env -i HOME=/home/$RU_NAME PATH=$PATH XDG_RUNTIME_DIR=/run/user/$u \
+		DBUS_SESSION_BUS_ADDRESS=unix:path=/run/user/$u/bus sh -c "cd; $1"
+}
+
+rootless_setup() {
+	id $RU_NAME >/dev/null 2>&1 || useradd -m -s /bin/sh $RU_NAME || return 1
+	grep -q "^$RU_NAME:" /etc/subuid || fail "useradd gave $RU_NAME no subuid range" || return 1
+	loginctl enable-linger $RU_NAME || return 1
+	local u
+	u=$(ru_id)
+	for _ in $(seq 120); do
+		[ "$(unit_prop user@$u.service ActiveState)" = active ] && [ -S /run/user/$u/bus ] && break
+		sleep 1
+	done
+	want active "$(unit_prop user@$u.service ActiveState)" "user@$u.service" || return 1
+	want yes "$(unit_prop user@$u.service Delegate)" "user@$u.service Delegate" || return 1
+	asu "podman import -q /tmp/rt-host/bb.tar $IMG" >/dev/null
+}
+
+rootless_rt_run_as_the_user() {
+	out=$(asu "rm -rf b && mkdir -p b/rootfs && tar -C b/rootfs -xf /tmp/rt-host/bb.tar && cd b &&
+		$RT spec --rootless && sed -i 's/\"terminal\": true/\"terminal\": false/; s/\"sh\"/\"id\", \"-u\"/' config.json &&
+		$RT run r1" 2>&1) || fail "rt run: $out" || return 1
+	want 0 "$out" "id -u in the rootless container"
+}
+
+# Podman's systemd cgroup manager (its default with a user session) has
+# rt ask the user's systemd over D-Bus from inside Podman's user
+# namespace, which rt's libdbus client cannot authenticate from: refused
+# in one line naming the way out. The other checks use cgroupfs.
+rootless_podman_systemd_manager_refused_clearly() {
+	out=$(asu "podman --runtime $RT run --rm --network none $IMG true" 2>&1) && fail "ran: $out" && return 1
+	echo "$out" | grep -q -- "--systemd-cgroup.*cgroupfs" || fail "unclear: $out"
+}
+
+PCG="--cgroup-manager cgroupfs"
+
+rootless_podman_slirp4netns_default_network() {
+	out=$(asu "podman --runtime $RT $PCG run --rm $IMG sh -c 'grep -o tap0 /proc/net/dev'" 2>&1) ||
+		fail "podman run: $out" || return 1
+	echo "$out" | grep -qx tap0 || fail "no slirp4netns tap0: $out"
+}
+
+# In a scope of the user's manager (delegated), rt puts the container
+# (Podman's cgroupfs manager names no cgroup) beside its own cgroup, in
+# the delegated parent, and sets the limit there.
+rootless_podman_memory_in_the_delegated_user_slice() {
+	out=$(asu "systemd-run --user --scope -q podman --runtime $RT $PCG run --rm --network none --memory 64m $IMG cat /sys/fs/cgroup/memory.max" 2>&1) ||
+		fail "podman run --memory: $out" || return 1
+	want 67108864 "$out" "memory.max"
+}
+
+rootless_podman_memory_limit_holds() {
+	# 64m, and the container asks for more: the kernel kills it (137).
+	out=$(asu "systemd-run --user --scope -q podman --runtime $RT $PCG run --rm --network none --memory 64m --memory-swap 64m $IMG sh -c 'head -c 200000000 /dev/zero | tail >/dev/null'" 2>&1)
+	rc=$?
+	want 137 "$rc" "exit of a container over its limit ($out)"
+}
+
 say "RT-HOST start $(uname -r) $(systemctl --version | head -1)"
 rootfs
 check docker_uses_systemd_cgroups_v2 docker_setup
@@ -432,5 +501,11 @@ check podman_image_import podman_setup
 check podman_run_memory_and_default_pids_limit podman_run_memory_and_default_pids_limit
 check podman_run_d_in_a_libpod_scope_then_exec podman_run_d_in_a_libpod_scope_then_exec
 check podman_stop_and_rm podman_stop_and_rm
+check rootless_user_with_a_delegated_manager rootless_setup
+check rootless_rt_run_as_the_user rootless_rt_run_as_the_user
+check rootless_podman_systemd_manager_refused_clearly rootless_podman_systemd_manager_refused_clearly
+check rootless_podman_slirp4netns_default_network rootless_podman_slirp4netns_default_network
+check rootless_podman_memory_in_the_delegated_user_slice rootless_podman_memory_in_the_delegated_user_slice
+check rootless_podman_memory_limit_holds rootless_podman_memory_limit_holds
 say "RT-HOST done"
 systemctl poweroff --force

@@ -122,7 +122,9 @@ pub fn resolve_path(
         return Ok(systemd_scope(spec_path, id)?.cgroup_path());
     }
     let Some(p) = spec_path else {
-        return Ok(default_path(state_root, id));
+        return Ok(
+            rootless_default_path(state_root, id).unwrap_or_else(|| default_path(state_root, id))
+        );
     };
     let path = if p.starts_with('/') {
         p.to_string()
@@ -152,6 +154,27 @@ pub fn default_path(state_root: &Path, id: &str) -> String {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     format!("/rt/{id}@{:08x}", (h ^ (h >> 32)) as u32)
+}
+
+/// Without root and with no path in the config: beside rt's own cgroup
+/// (in its parent, as `rt-<id>@<hash>`) when that parent is delegated to
+/// this user, as under a systemd user manager's scope (Delegate=yes),
+/// where rootless Podman's cgroupfs manager runs rt. rt's own cgroup holds
+/// processes, so the container cannot go below it. None otherwise.
+fn rootless_default_path(state_root: &Path, id: &str) -> Option<String> {
+    if !crate::rootless::detect().is_rootless() {
+        return None;
+    }
+    let own = own_path().ok()?;
+    let parent = Path::new(&own).parent()?.to_str()?.trim_end_matches('/');
+    if parent.is_empty() {
+        return None;
+    }
+    let name = default_path(state_root, id);
+    let name = name.strip_prefix("/rt/")?;
+    let path = format!("{parent}/rt-{name}");
+    let mount = find_mount().ok()?;
+    crate::rootless::cgroup_delegated(&mount, &own, &path).then_some(path)
 }
 
 /// `path` with symlinks resolved as far as it exists (a state root is made

@@ -4,8 +4,11 @@
 pub mod apparmor;
 pub mod capabilities;
 pub mod idmap;
+pub mod mempolicy;
 pub mod mount_options;
 pub mod namespaces;
+pub mod netdev;
+pub mod ranges;
 pub mod sched;
 pub mod spec;
 pub mod sysctl;

@@ -20,6 +20,8 @@ pub struct MountOptions {
     pub recursive_bind: bool,
     /// `idmap` or `ridmap` was given.
     pub idmap: Idmap,
+    /// `tmpcopyup`: a tmpfs gets the content of the directory it covers.
+    pub tmpcopyup: bool,
 }
 
 /// Whether a bind mount is idmapped, and whether its submounts are too.
@@ -100,6 +102,7 @@ pub const KNOWN: &[&str] = &[
     "suid",
     "symfollow",
     "sync",
+    "tmpcopyup",
     "unbindable",
 ];
 
@@ -114,6 +117,7 @@ impl Default for MountOptions {
             bind: false,
             recursive_bind: false,
             idmap: Idmap::None,
+            tmpcopyup: false,
         }
     }
 }
@@ -245,7 +249,8 @@ impl MountOptions {
                     continue;
                 }
                 "tmpcopyup" => {
-                    return Err(format!("{opt:?}: not supported by rt yet"));
+                    o.tmpcopyup = true;
+                    continue;
                 }
                 _ if opt.is_empty() => return Err("empty mount option".into()),
                 _ => {
@@ -340,7 +345,7 @@ mod tests {
             MountOptions::parse(&["rbind", "ridmap"]).unwrap().idmap,
             Idmap::Recursive
         );
-        assert!(MountOptions::parse(&["tmpcopyup"]).is_err());
+        assert!(MountOptions::parse(&["tmpcopyup"]).unwrap().tmpcopyup);
         assert!(MountOptions::parse(&[""]).is_err());
     }
 }

@@ -1,12 +1,17 @@
-//! `process.scheduler`, `process.ioPriority` and `linux.personality` in
-//! the kernel's terms: checked when the config is loaded, and the values
-//! the init hands to sched_setattr, ioprio_set and personality.
+//! `process.scheduler`, `process.ioPriority`, `linux.personality` and
+//! `process.execCPUAffinity` in the kernel's terms: checked when the
+//! config is loaded, and the values the init hands to sched_setattr,
+//! ioprio_set, personality and sched_setaffinity.
 
 use oci_spec::runtime::{
     IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
     LinuxSchedulerPolicy, Scheduler,
 };
 
+use nix::sched::CpuSet;
+use oci_spec::runtime::Process;
+
+use crate::config::ranges;
 use crate::sys::sched::SchedAttr;
 
 const SCHED_OTHER: u32 = 0;
@@ -130,6 +135,21 @@ pub fn check_io_priority(p: &LinuxIOPriority) -> std::result::Result<(), String>
 
 pub fn check_personality(p: &LinuxPersonality) -> std::result::Result<(), String> {
     personality_value(p).map(|_| ())
+}
+
+/// `process.execCPUAffinity`: each list well-formed and every CPU
+/// below the kernel's CPU_SETSIZE. The message names the field.
+pub fn check_exec_cpu_affinity(process: &Process) -> std::result::Result<(), String> {
+    if let Some(a) = process.exec_cpu_affinity() {
+        if let Some(l) = a.initial() {
+            ranges::parse(l, CpuSet::count())
+                .map_err(|e| format!("execCPUAffinity.initial: {e}"))?;
+        }
+        if let Some(l) = a.cpu_affinity_final() {
+            ranges::parse(l, CpuSet::count()).map_err(|e| format!("execCPUAffinity.final: {e}"))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 use crate::error::{Error, Result};
 
 /// The runtime-spec version rt implements and writes into state JSON.
-pub const OCI_VERSION: &str = "1.2.0";
+pub const OCI_VERSION: &str = "1.3.0";
 
 /// A bundle: its absolute directory and its parsed, validated config.
 #[derive(Debug, Clone)]
@@ -69,7 +69,78 @@ pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
         }
     })?;
     empty_namespace_paths_mean_new(&mut spec);
+    relative_destinations_from_root(&mut spec);
     Ok(spec)
+}
+
+/// The config's id maps against those of the user namespace joined at
+/// `path`, read from /proc/<pid>/{uid,gid}_map (the only kind of path
+/// whose maps can be read without joining it).
+fn maps_match_joined(l: &oci_spec::runtime::Linux, path: &Path) -> std::result::Result<(), String> {
+    let pid_dir = path
+        .strip_prefix("/proc")
+        .ok()
+        .filter(|rest| rest.ends_with("ns/user") && rest.components().count() == 3)
+        .and_then(|_| path.parent().and_then(Path::parent))
+        .ok_or_else(|| {
+            format!(
+                "linux.uidMappings: given with the user namespace joined at {}, which rt can check only for a /proc/<pid>/ns/user path",
+                path.display()
+            )
+        })?;
+    let sets = [
+        ("uidMappings", "uid_map", l.uid_mappings()),
+        ("gidMappings", "gid_map", l.gid_mappings()),
+    ];
+    for (field, file, want) in sets {
+        let Some(want) = want else { continue };
+        let text = std::fs::read_to_string(pid_dir.join(file))
+            .map_err(|e| format!("linux.{field}: read {}: {e}", pid_dir.join(file).display()))?;
+        let mut have: Vec<(u32, u32, u32)> = text
+            .lines()
+            .filter_map(|line| {
+                let f: Vec<u32> = line
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                (f.len() == 3).then(|| (f[0], f[1], f[2]))
+            })
+            .collect();
+        let mut want: Vec<(u32, u32, u32)> = want
+            .iter()
+            .map(|m| (m.container_id(), m.host_id(), m.size()))
+            .collect();
+        have.sort_unstable();
+        want.sort_unstable();
+        if have != want {
+            return Err(format!(
+                "linux.{field}: not the maps of the user namespace joined at {} ({})",
+                path.display(),
+                pid_dir.join(file).display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A relative mount destination is taken relative to `/`, with a warning,
+/// as runc does (deprecated; configs of older tools still write them).
+fn relative_destinations_from_root(spec: &mut Spec) {
+    let Some(mounts) = spec.mounts_mut().as_mut() else {
+        return;
+    };
+    for (i, m) in mounts.iter_mut().enumerate() {
+        let dest = m.destination();
+        if dest.is_relative() {
+            let abs = Path::new("/").join(dest);
+            log::warn!(
+                "mounts[{i}].destination: {} is not absolute (deprecated): taken as {}",
+                dest.display(),
+                abs.display()
+            );
+            m.set_destination(abs);
+        }
+    }
 }
 
 /// Capability names neither rt nor this kernel knows (a newer kernel's,
@@ -191,7 +262,16 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
 
     if let Some(l) = linux {
         let maps = l.uid_mappings().is_some() || l.gid_mappings().is_some();
-        if maps && !new_ns(LinuxNamespaceType::User) {
+        let joined_user = nss
+            .into_iter()
+            .flatten()
+            .find(|n| n.typ() == LinuxNamespaceType::User)
+            .and_then(|n| n.path().as_ref());
+        if let (true, Some(path)) = (maps, joined_user) {
+            // runc 1.1.5 wants the maps even when joining: they must be
+            // the joined namespace's own.
+            maps_match_joined(l, path)?;
+        } else if maps && !new_ns(LinuxNamespaceType::User) {
             return Err(
                 "linux.uidMappings: id mappings need a new user namespace in linux.namespaces"
                     .into(),
@@ -236,20 +316,18 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
                 ));
             }
         }
-        if l.intel_rdt().is_some() {
-            return Err(
-                "linux.intelRdt: Intel RDT is not supported by rt (no resctrl here)".into(),
-            );
+        if let Some(rdt) = l.intel_rdt() {
+            crate::resctrl::validate(rdt)?;
         }
         if let Some(p) = l.personality() {
             crate::config::sched::check_personality(p)
                 .map_err(|e| format!("linux.personality: {e}"))?;
         }
-        if l.memory_policy().is_some() {
-            return Err("linux.memoryPolicy: not supported by rt yet".into());
+        if let Some(p) = l.memory_policy() {
+            crate::config::mempolicy::plan(p).map_err(|e| format!("linux.memoryPolicy.{e}"))?;
         }
-        if l.net_devices().is_some() {
-            return Err("linux.netDevices: not supported by rt yet".into());
+        if let Some(devices) = l.net_devices() {
+            crate::config::netdev::check(devices, has_ns(LinuxNamespaceType::Network))?;
         }
         if l.mount_label().as_ref().is_some_and(|s| !s.is_empty()) {
             return Err("linux.mountLabel: SELinux is not enabled on this host".into());
@@ -260,14 +338,6 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
                     .map_err(|e| format!("linux.sysctl: {e}"))?;
             }
         }
-    }
-    if new_ns(LinuxNamespaceType::Pid)
-        && nss
-            .into_iter()
-            .flatten()
-            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some())
-    {
-        return Err("linux.namespaces: a new pid namespace inside a user namespace joined by path is not supported by rt yet".into());
     }
     if (spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
         || spec.domainname().as_ref().is_some_and(|h| !h.is_empty()))
@@ -317,9 +387,7 @@ pub fn check_process(process: &Process) -> std::result::Result<(), String> {
     if let Some(p) = process.io_priority() {
         crate::config::sched::check_io_priority(p).map_err(|e| format!("ioPriority: {e}"))?;
     }
-    if process.exec_cpu_affinity().is_some() {
-        return Err("execCPUAffinity: not supported by rt yet".into());
-    }
+    crate::config::sched::check_exec_cpu_affinity(process)?;
     if let Some(c) = process.capabilities() {
         crate::config::capabilities::check(c)?;
     }
@@ -428,11 +496,16 @@ mod tests {
             "\"linux\":{\"namespaces\":[{\"type\":\"pid\"},{\"type\":\"pid\"}]},\"root\"",
         );
         assert!(err_of(&c).contains("duplicate"));
+        // A relative destination is taken from / (runc's reading).
         let c = MINIMAL.replace(
             "\"root\"",
             "\"mounts\":[{\"destination\":\"proc\",\"type\":\"proc\"}],\"root\"",
         );
-        assert!(err_of(&c).contains("mounts[0].destination"));
+        let spec = parse(c.as_bytes()).unwrap();
+        assert_eq!(
+            spec.mounts().as_ref().unwrap()[0].destination(),
+            Path::new("/proc")
+        );
         let c = MINIMAL.replace("\"root\"", "\"hostname\":\"x\",\"root\"");
         assert!(err_of(&c).contains("uts namespace"));
         let c = MINIMAL.replace(

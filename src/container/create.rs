@@ -20,6 +20,7 @@ use crate::config::spec::Bundle;
 use crate::error::{Context, Error, Result};
 use crate::hooks::{self, Kind};
 use crate::init::{Fifo, InitArgs};
+use crate::resctrl;
 use crate::rootless;
 use crate::seccomp::Compiled;
 use crate::spawn::channel::Channel;
@@ -68,6 +69,10 @@ struct Checked {
     seccomp: Option<Compiled>,
     /// With `--systemd-cgroup`: the bus connection and the scope to ask for.
     systemd: Option<(Systemd, Scope)>,
+    /// `linux.intelRdt`: the resctrl groups to make.
+    rdt: Option<resctrl::Plan>,
+    /// `linux.netDevices`: the host interfaces to move in.
+    netdevs: Option<super::netdev::Plan>,
 }
 
 /// Creates a container: validates everything first, then makes the state
@@ -80,6 +85,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let mut undo = Undo {
         locked: Some(root.create_dir(&opts.id)?),
         cgroup: None,
+        resctrl: None,
         unit: None,
         init: None,
     };
@@ -111,11 +117,12 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
     if !namespaces::has(&nss, LinuxNamespaceType::Mount) {
-        return Err(Error::Config {
+        host_mount_ns_allows(spec, terminal).map_err(|msg| Error::Config {
             file: bundle.dir.join("config.json"),
-            msg: "linux.namespaces: rt needs a mount namespace to set up the root filesystem"
-                .into(),
-        });
+            msg: format!(
+                "{msg}: it would change the host's mounts (no mount namespace in linux.namespaces)"
+            ),
+        })?;
     }
     // Before anything else about the cgroup: without systemd, say so.
     let systemd = if opts.systemd_cgroup {
@@ -130,6 +137,20 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
         Some((sd, scope))
     } else {
         None
+    };
+    let rdt = linux
+        .and_then(|l| l.intel_rdt().as_ref())
+        .map(|r| resctrl::check(r, &opts.id))
+        .transpose()?;
+    let netdevs = match linux.and_then(|l| l.net_devices().as_ref()) {
+        Some(d) if !d.is_empty() => {
+            let joined = nss
+                .iter()
+                .find(|n| n.typ() == LinuxNamespaceType::Network)
+                .and_then(|n| n.path().as_deref());
+            Some(super::netdev::check(d, joined)?)
+        }
+        _ => None,
     };
     let cgroup_mount = cgroup::find_mount()?;
     let limits = match linux.and_then(|l| l.resources().as_ref()) {
@@ -193,6 +214,8 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
         devices,
         seccomp,
         systemd,
+        rdt,
+        netdevs,
     })
 }
 
@@ -264,10 +287,34 @@ fn make(
         // Before the init exists: it is cloned into a cgroup already limited.
         crate::cgroup::resources::apply(&c.cgroup_mount, &placement.dir, &c.limits)?;
     }
+    if let Some(plan) = &c.rdt {
+        let mut groups = resctrl::Groups::default();
+        let made = plan.make(&mut groups);
+        undo.resctrl = Some(groups.clone());
+        state.resctrl = Some(groups);
+        locked.save(&state)?;
+        made?;
+    }
 
     let exec_fifo = exec_fifo_handle(&locked.dir, &bundle.spec)?;
     let (listen_fds, extra_env) = listen_fds();
     let spec = &bundle.spec;
+    let idmaps = crate::spawn::idmap::prepare(spec)?;
+    // In a user namespace the init may not reach a source rt can, nor
+    // idmap a host file system: rt clones (and idmaps) the binds itself.
+    // Rootless, rt could not either: the init does as before.
+    let joins_user = c
+        .plan
+        .child_joins
+        .iter()
+        .any(|j| j.typ == LinuxNamespaceType::User);
+    // Only root in the initial user namespace may clone host mounts.
+    let host_root = crate::rootless::detect() == crate::rootless::Mode::Root;
+    let prepared_binds = if (c.plan.new_user || joins_user) && host_root {
+        crate::spawn::bind_sources::prepare(spec, &bundle.dir, &idmaps)?
+    } else {
+        Vec::new()
+    };
     let args = InitArgs {
         spec,
         rootfs: &bundle.rootfs,
@@ -289,7 +336,8 @@ fn make(
         preserve_fds: opts.preserve_fds + listen_fds,
         extra_env,
         seccomp: c.seccomp.as_ref(),
-        idmaps: crate::spawn::idmap::prepare(spec)?,
+        idmaps,
+        prepared_binds: std::cell::RefCell::new(prepared_binds),
         state_lock: Some(locked.raw_fd()),
     };
     // prestart and createRuntime run here, in rt's namespaces, once the
@@ -324,6 +372,16 @@ fn make(
     )?;
     let pid = init.pid.as_raw();
     let init = undo.init.insert(init);
+    // The init waits on the exec fifo: it joins before its program runs.
+    if let Some(groups) = &state.resctrl {
+        resctrl::join(groups, pid)?;
+    }
+    // Its network namespace exists now. Should a move fail, the undo
+    // kills the init: the kernel then gives physical devices back to the
+    // host and deletes virtual ones with the namespace.
+    if let Some(devices) = &c.netdevs {
+        devices.move_into(pid)?;
+    }
     // The init holds the scope now.
     drop(holder);
     let console = console_recv
@@ -359,6 +417,7 @@ fn initial_state(bundle: &Bundle, opts: &CreateOptions) -> State {
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         cgroup: None,
         shim: opts.shim,
+        resctrl: None,
         config: bundle.spec.clone(),
     }
 }
@@ -409,6 +468,8 @@ struct Undo {
     cgroup: Option<Placement>,
     /// The systemd scope asked for (it may exist even if the start failed).
     unit: Option<String>,
+    /// The resctrl groups made for the container.
+    resctrl: Option<resctrl::Groups>,
     init: Option<Init>,
 }
 
@@ -436,6 +497,11 @@ impl Undo {
                 .kill_all(Duration::from_secs(5))
                 .and_then(|()| cg.remove())
             {
+                failed.push(e.to_string());
+            }
+        }
+        if let Some(groups) = self.resctrl.take() {
+            if let Err(e) = resctrl::remove(&groups) {
                 failed.push(e.to_string());
             }
         }
@@ -502,4 +568,49 @@ pub fn check_passed_fds(preserve_fds: i32) -> Result<()> {
 fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     let path = std::path::absolute(path).with_ctx(|| format!("--pid-file {}", path.display()))?;
     write_atomic(&path, pid.to_string().as_bytes(), 0o644)
+}
+
+/// Without a mount namespace of its own a container may not ask for
+/// anything rt would have to mount or make under its root: that would
+/// land in the host's mount table (runc 1.1.5 even binds the root over
+/// the host's `/`). Names the first field that asks.
+fn host_mount_ns_allows(
+    spec: &oci_spec::runtime::Spec,
+    terminal: bool,
+) -> std::result::Result<(), String> {
+    let linux = spec.linux().as_ref();
+    let non_empty = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
+    if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+        return Err("mounts: not empty".into());
+    }
+    if non_empty(linux.and_then(|l| l.masked_paths().as_ref())) {
+        return Err("linux.maskedPaths: not empty".into());
+    }
+    if non_empty(linux.and_then(|l| l.readonly_paths().as_ref())) {
+        return Err("linux.readonlyPaths: not empty".into());
+    }
+    if linux
+        .and_then(|l| l.devices().as_ref())
+        .is_some_and(|d| !d.is_empty())
+    {
+        return Err("linux.devices: not empty".into());
+    }
+    if linux
+        .and_then(|l| l.rootfs_propagation().as_ref())
+        .is_some()
+    {
+        return Err("linux.rootfsPropagation: set".into());
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        return Err("root.readonly: true".into());
+    }
+    if terminal {
+        return Err("process.terminal: true (its console is bound on /dev/console)".into());
+    }
+    Ok(())
 }

@@ -63,6 +63,9 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
             }
         }
     }
+    if let Some(groups) = &c.state.resctrl {
+        crate::resctrl::remove(groups)?;
+    }
     let poststop = Kind::Poststop.of(c.state.config.hooks().as_ref());
     let json = hook_state_json(&c.state, Status::Stopped);
     locked.remove()?;

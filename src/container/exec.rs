@@ -195,20 +195,30 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         process: &process,
         plan: &target.plan,
         console_socket: console_sock,
+        console_proxied: console_recv.is_some(),
         in_userns,
         preserve_fds: opts.preserve_fds,
         seccomp: target.seccomp.as_ref(),
+        final_cpus: crate::init::affinity::final_set(&process)?,
     };
     let mut on_listener =
         prelude::listener_to_agent(Caller::Exec, target.seccomp.as_ref(), target.state);
+    // The clone inherits rt's affinity: `initial` is taken for it alone.
+    let initial = crate::init::affinity::Initial::take(&process)?;
     let child = spawn::spawn_exec(
         &target.plan,
         move |ch| -> std::convert::Infallible { crate::init::run_exec(args, ch) },
         target.cgroup.as_ref(),
         &mut on_listener,
     )?;
+    drop(initial);
+    let joined = match &target.resctrl {
+        Some(groups) => crate::resctrl::join(groups, child.pid.as_raw()),
+        None => Ok(()),
+    };
     // The process exists: whatever fails now must not leave it behind.
     let finish = || -> Result<Option<OwnedFd>> {
+        joined?;
         let console = console_recv
             .as_ref()
             .map(console::receive_master)
@@ -239,6 +249,7 @@ struct Target {
     cgroup: Option<OwnedFd>,
     seccomp: Option<crate::seccomp::Compiled>,
     state: super::OciState,
+    resctrl: Option<crate::resctrl::Groups>,
 }
 
 /// Checks the container can take a process, builds the process, and
@@ -314,6 +325,7 @@ fn enter_target(
             cgroup,
             seccomp,
             state,
+            resctrl: c.state.resctrl.clone(),
         },
         process,
     ))

@@ -8,6 +8,7 @@ mod create;
 mod delete;
 pub mod exec;
 mod kill;
+mod netdev;
 mod pause;
 mod prelude;
 mod query;

@@ -77,6 +77,24 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     locked.save(&state)?;
     let json = hook_state_json(&state, Status::Running);
     let list = Kind::Poststart.of(state.config.hooks().as_ref());
-    hooks::run_warn(Kind::Poststart, list, json.as_bytes());
+    // runtime-spec 1.3: a failing poststart hook is an error, and the
+    // container is stopped (delete then destroys it, as after any exit).
+    if let Err(e) = hooks::run(Kind::Poststart, list, json.as_bytes()) {
+        let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
+        wait_exit(&pidfd);
+        return Err(Error::Invalid(format!("{e}; the container was stopped")));
+    }
     Ok(())
+}
+
+/// Waits until the process behind `pidfd` has exited, so that the caller
+/// sees the container stopped when the error reaches it.
+fn wait_exit(pidfd: &std::os::fd::OwnedFd) {
+    loop {
+        let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(nix::Error::EINTR) => continue,
+            _ => return,
+        }
+    }
 }

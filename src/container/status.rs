@@ -63,14 +63,16 @@ impl Status {
             }
             (Op::Start, Created) => Ok(()),
             (Op::Start, Stopped) => refuse("cannot start a container that has stopped".into()),
+            (Op::Start, Paused) => refuse("cannot start a container in the paused state".into()),
             (Op::Start, _) => refuse("cannot start an already running container".into()),
             (Op::Kill, Stopped) => refuse("container not running".into()),
             (Op::Kill, _) => Ok(()),
             (Op::Pause, Running) | (Op::Resume, Paused) => Ok(()),
-            (Op::Pause, Paused) => refuse(format!("container {id} is already paused")),
-            (Op::Resume, Running) => refuse(format!("container {id} is not paused")),
-            (Op::Pause | Op::Resume, s) => refuse(format!(
-                "container {id} is {s}: only a running container can be paused or resumed"
+            // runc's words first (callers match them), then why.
+            (Op::Pause, Paused) => refuse(format!("container not running: {id} is already paused")),
+            (Op::Resume, s) => refuse(format!("container not paused: {id} is {s}")),
+            (Op::Pause, s) => refuse(format!(
+                "container not running: {id} is {s}, and only a running container can be paused"
             )),
             (Op::Update, s) if s.is_live() => Ok(()),
             (Op::Update, s) => refuse(format!(

@@ -5,8 +5,10 @@
 //! the exec (program.rs). Runs in the child of clone3 (a copy of rt's
 //! single-threaded address space) and never returns.
 
+pub mod affinity;
 pub mod apparmor;
 pub mod capabilities;
+mod mempolicy;
 mod process;
 mod program;
 mod rlimits;
@@ -54,6 +56,9 @@ pub struct InitArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
     /// User namespaces for the idmapped mounts.
     pub idmaps: Vec<crate::spawn::idmap::IdmappedMount>,
+    /// With a user namespace: the bind mounts rt cloned before the clone,
+    /// taken out (and closed) as the init attaches them.
+    pub prepared_binds: std::cell::RefCell<Vec<crate::spawn::bind_sources::PreparedBind>>,
     /// The creating rt's descriptor of its lock on the state directory.
     /// The child closes its inherited copy at once: a flock lives while
     /// any copy is open, so an init holding one would keep the id locked
@@ -97,9 +102,14 @@ pub struct ExecArgs<'a> {
     /// The container's namespaces to join (user first), from its init.
     pub plan: &'a Plan,
     pub console_socket: Option<OwnedFd>,
+    /// rt proxies the terminal itself (no `--console-socket`): ONLCR is
+    /// cleared here, before the process can write its first line.
+    pub console_proxied: bool,
     pub in_userns: bool,
     pub preserve_fds: i32,
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
+    /// `process.execCPUAffinity.final`, set right before execve.
+    pub final_cpus: Option<nix::sched::CpuSet>,
 }
 
 /// Runs the child of `rt exec`: joins the container, sets the process up
@@ -146,11 +156,21 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         if let Some(sz) = a.process.console_size() {
             console::set_size(&master, sz.height() as u16, sz.width() as u16)?;
         }
+        if a.console_proxied {
+            console::clear_onlcr(&master)?;
+        }
         console::send_master(sock.as_fd(), master.as_fd())?;
         drop(master);
         console::become_controlling(peer.as_fd())?;
     }
-    finish_process(&ProcessSetup {
+    // `final` goes last before the exec, ahead of the seccomp filters
+    // (which may deny sched_setaffinity); with an agent the filters go in
+    // within finish_process, so it goes before that.
+    let agent = a.seccomp.is_some_and(|f| f.has_agent());
+    if let (Some(set), true) = (&a.final_cpus, agent) {
+        affinity::apply_final(set)?;
+    }
+    let exec = finish_process(&ProcessSetup {
         process: a.process,
         in_userns: a.in_userns,
         no_new_keyring: false,
@@ -159,7 +179,11 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         seccomp: a.seccomp,
         channel,
         keep_fds: &[],
-    })
+    })?;
+    if let (Some(set), false) = (&a.final_cpus, agent) {
+        affinity::apply_final(set)?;
+    }
+    Ok(exec)
 }
 
 /// Descriptors the program keeps for itself in its child processes
@@ -206,6 +230,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
     // (rootless Podman makes one and runs rt inside): what a user
     // namespace forbids is forbidden then too.
     let in_userns = a.plan.new_user
+        || a.plan.user_in_parent
         || a.plan
             .child_joins
             .iter()
@@ -220,24 +245,56 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         cgroup_dir: a.cgroup_dir.as_deref(),
         no_pivot: a.no_pivot,
         idmaps: &a.idmaps,
+        prepared_binds: &a.prepared_binds,
     };
-    let root = rootfs::prepare(&setup)?;
-    let console_peer = make_console(a, process, root.as_fd())?;
-    kernel_settings(spec, process)?;
-    // Like runc, make the cwd if the image lacks it.
-    create_in_root(root.as_fd(), process.cwd(), false)
-        .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
-    rootfs::mask_and_protect(spec, root.as_fd())?;
-    drop(root);
-    let hook_state = create_container_hooks(spec, channel)?;
-    rootfs::enter(&setup)?;
-    rootfs::finish(spec)?;
+    let own_mounts = a.plan.new_mount
+        || a.plan
+            .child_joins
+            .iter()
+            .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::Mount);
+    let (console_peer, hook_state) = if own_mounts {
+        let root = rootfs::prepare(&setup)?;
+        let console_peer = make_console(a, process, root.as_fd())?;
+        kernel_settings(spec, process)?;
+        // Like runc, make the cwd if the image lacks it.
+        create_in_root(root.as_fd(), process.cwd(), false)
+            .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
+        rootfs::mask_and_protect(spec, root.as_fd())?;
+        drop(root);
+        let hook_state = create_container_hooks(spec, channel)?;
+        rootfs::enter(&setup)?;
+        rootfs::finish(spec)?;
+        (console_peer, hook_state)
+    } else {
+        // The host's mount namespace (create refused all that would mount
+        // something): nothing is mounted; the root is entered by chroot.
+        kernel_settings(spec, process)?;
+        let root = nix::fcntl::open(
+            a.rootfs,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_ctx(|| format!("open root {}", a.rootfs.display()))?;
+        create_in_root(root.as_fd(), process.cwd(), false)
+            .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
+        drop(root);
+        let hook_state = create_container_hooks(spec, channel)?;
+        rootfs::enter_by_chroot(a.rootfs)?;
+        (None, hook_state)
+    };
     if let Some(peer) = &console_peer {
         console::become_controlling(peer.as_fd())?;
     }
     drop(console_peer);
     if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
         sched::apply_personality(p)?;
+    }
+    if let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.memory_policy().as_ref())
+    {
+        mempolicy::apply(p)?;
     }
     let exec = finish_process(&ProcessSetup {
         process,
@@ -276,6 +333,10 @@ fn enter_namespaces(a: &InitArgs, channel: &Channel) -> Result<()> {
             .ctx("setresuid 0 in the user namespace")?;
     }
     for j in &a.plan.child_joins {
+        // The intermediate that made the pid namespace joined it already.
+        if a.plan.new_pid_in.is_some() && j.typ == oci_spec::runtime::LinuxNamespaceType::User {
+            continue;
+        }
         nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ)).with_ctx(|| {
             format!(
                 "join {} namespace {}",
@@ -283,6 +344,18 @@ fn enter_namespaces(a: &InitArgs, channel: &Channel) -> Result<()> {
                 j.path.display()
             )
         })?;
+    }
+    // Root of a joined user namespace, as runc's init becomes (files it
+    // makes in the root then belong to that namespace's root).
+    if a.plan
+        .child_joins
+        .iter()
+        .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::User)
+    {
+        nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .ctx("setresgid 0 in the joined user namespace")?;
+        nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .ctx("setresuid 0 in the joined user namespace")?;
     }
     if !a.plan.unshare_flags.is_empty() {
         nix::sched::unshare(a.plan.unshare_flags).ctx("unshare the new namespaces")?;

@@ -162,7 +162,17 @@ pub(super) fn wait_and_exec(
             serde_json::from_str(hook_state.unwrap_or("{}")).unwrap_or_default();
         state["status"] = "created".into();
         let state = state.to_string();
-        if let Err(e) = hooks::run(hooks::Kind::StartContainer, start_hooks, state.as_bytes()) {
+        let env: Vec<String> = exec
+            .envp
+            .iter()
+            .map(|e| e.to_string_lossy().into_owned())
+            .collect();
+        if let Err(e) = hooks::run_with_env(
+            hooks::Kind::StartContainer,
+            start_hooks,
+            state.as_bytes(),
+            &env,
+        ) {
             // One write below PIPE_BUF arrives whole.
             let mut msg = format!("1{e}").into_bytes();
             msg.truncate(libc::PIPE_BUF - 1);
@@ -254,11 +264,11 @@ pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<String> {
             Ok(arg0.to_string())
         } else if Path::new(arg0).exists() {
             Err(Error::Invalid(format!(
-                "exec: {arg0:?}: permission denied (not an executable file)"
+                "unable to start container process: exec: {arg0:?}: permission denied (not an executable file)"
             )))
         } else {
             Err(Error::Invalid(format!(
-                "exec: {arg0:?}: no such file or directory"
+                "unable to start container process: exec: {arg0:?}: stat {arg0}: no such file or directory"
             )))
         };
     }
@@ -273,7 +283,8 @@ pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<String> {
             return Ok(cand.to_string_lossy().into_owned());
         }
     }
+    // runc's words, which callers match.
     Err(Error::Invalid(format!(
-        "exec: {arg0:?}: executable file not found in $PATH"
+        "unable to start container process: exec: {arg0:?}: executable file not found in $PATH"
     )))
 }

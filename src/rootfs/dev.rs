@@ -13,14 +13,15 @@ use super::Setup;
 use crate::error::{Context, Error, Result};
 use crate::rootfs::resolve::{create_in_root, fd_path, open_in_root, try_open_in_root};
 
-/// The default devices every container gets (runc's list).
+/// The default devices every container gets (runc's list, in runc's
+/// order: a rootless container's binds show it in its mount table).
 const DEFAULT_DEVICES: &[(&str, u64, u64)] = &[
     ("/dev/null", 1, 3),
-    ("/dev/zero", 1, 5),
+    ("/dev/random", 1, 8),
     ("/dev/full", 1, 7),
     ("/dev/tty", 5, 0),
+    ("/dev/zero", 1, 5),
     ("/dev/urandom", 1, 9),
-    ("/dev/random", 1, 8),
 ];
 
 const DEV_SYMLINKS: &[(&str, &str)] = &[

@@ -11,6 +11,7 @@ mod masked;
 mod mounts;
 pub mod procfs;
 pub mod resolve;
+mod tmpfs;
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
@@ -44,6 +45,9 @@ pub struct Setup<'a> {
     pub no_pivot: bool,
     /// The user namespaces of the config's idmapped mounts.
     pub idmaps: &'a [crate::spawn::idmap::IdmappedMount],
+    /// Bind mounts rt made ready before the clone (a container with a
+    /// user namespace), attached instead of opening their source here.
+    pub prepared_binds: &'a std::cell::RefCell<Vec<crate::spawn::bind_sources::PreparedBind>>,
 }
 
 /// Makes the rest of the host's mount tree invisible to propagation, binds
@@ -67,17 +71,25 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
         None::<&str>,
     )
     .with_ctx(|| format!("bind the root {} onto itself", s.rootfs.display()))?;
-    let root = open(
-        s.rootfs,
-        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .with_ctx(|| format!("open root {}", s.rootfs.display()))?;
+    let open_root = || {
+        open(
+            s.rootfs,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_ctx(|| format!("open root {}", s.rootfs.display()))
+    };
+    let mut root = open_root()?;
 
     let mounts: &[Mount] = s.spec.mounts().as_deref().unwrap_or(&[]);
     for (i, m) in mounts.iter().enumerate() {
         mount_one(s, root.as_fd(), i, m)
             .map_err(|e| prefix_err(e, &format!("mounts[{i}] ({})", m.destination().display())))?;
+        // A mount on "/" (a rootless overlay root, made in the container's
+        // user namespace) covers the root: what follows goes on top of it.
+        if m.destination() == Path::new("/") {
+            root = open_root()?;
+        }
     }
 
     let dev_is_bind = mounts.iter().any(|m| {
@@ -111,6 +123,17 @@ pub fn enter(s: &Setup) -> Result<()> {
         // does not cross onto the mount stacked on the cwd, and would undo
         // every `shared` mount of the config.)
         umount2(".", MntFlags::MNT_DETACH).ctx("detach the old root")?;
+    }
+    chdir("/").ctx("chdir /")?;
+    Ok(())
+}
+
+/// A container in the host's mount namespace: its root entered with
+/// chroot (as runc does), nothing mounted or moved.
+pub fn enter_by_chroot(rootfs: &Path) -> Result<()> {
+    if rootfs != Path::new("/") {
+        chdir(rootfs).with_ctx(|| format!("chdir {}", rootfs.display()))?;
+        nix::unistd::chroot(".").ctx("chroot")?;
     }
     chdir("/").ctx("chdir /")?;
     Ok(())

@@ -1,6 +1,6 @@
 //! The config's mounts, one at a time, each resolved inside the root and
 //! mounted through its descriptor: bind and remount flags, propagation,
-//! idmapped binds, the cgroup filesystem.
+//! idmapped binds, the cgroup filesystem (tmpfs in tmpfs.rs).
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -42,8 +42,22 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
         MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(Error::Invalid)?;
     let typ = m.typ().as_deref().unwrap_or("");
     let bind = typ == "bind" || opts.bind;
+    if opts.tmpcopyup && (bind || typ != "tmpfs") {
+        // runc acts on it for tmpfs only, and ignores it elsewhere.
+        log::warn!(
+            "mounts[{index}] ({}): \"tmpcopyup\" applies to tmpfs mounts only: ignored on {}",
+            dest.display(),
+            if bind { "a bind mount" } else { typ }
+        );
+    }
 
     if bind {
+        let prepared = {
+            let mut list = s.prepared_binds.borrow_mut();
+            list.iter()
+                .position(|p| p.index == index)
+                .map(|i| list.remove(i))
+        };
         let src = m
             .source()
             .as_ref()
@@ -53,8 +67,28 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
         } else {
             s.bundle.join(src)
         };
-        let src_fd = open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-            .with_ctx(|| format!("open bind source {}", src.display()))?;
+        // rt's clone serves an idmapped bind, and a source the init may
+        // not open; any other bind is made here, in the config's order.
+        let idmapped = s.idmaps.iter().any(|i| i.index == index);
+        let opened = if prepared.is_some() && idmapped {
+            Err(nix::Error::EPERM)
+        } else {
+            open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        };
+        let src_fd = match (opened, prepared) {
+            (Err(nix::Error::EACCES | nix::Error::EPERM), Some(p)) => {
+                let target = create_in_root(root, dest, !is_dir(p.tree.as_fd())?)?;
+                mount::move_mount(&p.tree, &target)
+                    .with_ctx(mount_err("attach the bind mount onto", dest))?;
+                let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
+                if !extra.is_empty() {
+                    let target = open_in_root(root, dest, libc::O_PATH)?;
+                    remount_bind(target.as_fd(), extra, dest)?;
+                }
+                return finish_mount(root, dest, &opts);
+            }
+            (opened, _) => opened.with_ctx(|| format!("open bind source {}", src.display()))?,
+        };
         let target = create_in_root(root, dest, !is_dir(src_fd.as_fd())?)?;
         if let Some(idm) = s.idmaps.iter().find(|i| i.index == index) {
             idmapped_bind(&src_fd, &target, idm, opts.recursive_bind)
@@ -102,8 +136,18 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
                 "mount type missing (and not a bind mount)".into(),
             ))
         }
+        "tmpfs" => {
+            let source = m
+                .source()
+                .as_ref()
+                .map_or("tmpfs".into(), |p| p.to_string_lossy());
+            let flags = opts.flags - MsFlags::MS_REMOUNT;
+            super::tmpfs::mount_tmpfs(root, dest, &source, flags, &opts)?;
+            return finish_mount(root, dest, &opts);
+        }
         _ => {}
     }
+
     let target = create_in_root(root, dest, false)?;
     let source = m
         .source()

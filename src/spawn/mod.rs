@@ -3,6 +3,7 @@
 //! moment of the clone, and the parent's half of the setup: id maps, then
 //! waiting for the init to report ready or failed.
 
+pub mod bind_sources;
 pub mod channel;
 pub mod idmap;
 pub mod namespaces;
@@ -75,26 +76,27 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
     // Rootless, rt writes the maps of the new user namespace through the
     // init's /proc files: the init stays dumpable until they are written.
     let dumpable = plan.new_user && crate::rootless::detect().is_rootless();
-    let init = clone_into(
-        plan.clone_flags.bits() as u64,
-        cgroup,
-        dumpable,
-        move || {
-            // The child keeps only its own end of the channel, so that it
-            // sees EOF if rt dies, and none of rt's lock (see
-            // InitArgs::state_lock). The child never drops its copies of
-            // `parent_ch` or of the lock (it leaves with _exit or exec).
-            close_in_child(parent_raw);
-            if let Some(fd) = state_lock {
-                close_in_child(fd);
-            }
-            // The cgroup directory was for clone3 only.
-            if let Some(fd) = cgroup_raw {
-                close_in_child(fd);
-            }
-            child_init(child_ch)
-        },
-    )?;
+    let child = move || {
+        // The child keeps only its own end of the channel, so that it
+        // sees EOF if rt dies, and none of rt's lock (see
+        // InitArgs::state_lock). The child never drops its copies of
+        // `parent_ch` or of the lock (it leaves with _exit or exec).
+        close_in_child(parent_raw);
+        if let Some(fd) = state_lock {
+            close_in_child(fd);
+        }
+        // The cgroup directory was for clone3 only.
+        if let Some(fd) = cgroup_raw {
+            close_in_child(fd);
+        }
+        child_init(child_ch)
+    };
+    let init = match &plan.new_pid_in {
+        Some(userns) => {
+            clone_in_user_pid_ns(userns, plan.clone_flags.bits() as u64, cgroup, child)?
+        }
+        None => clone_into(plan.clone_flags.bits() as u64, cgroup, dumpable, child)?,
+    };
     match parent_side(&init, spec, plan, &parent_ch, on_hooks, on_listener) {
         Ok(()) => Ok(init),
         Err(e) => {
@@ -168,6 +170,55 @@ pub fn placeholder() -> Result<Init> {
 /// of whatever `child` captured is dropped.
 /// `dumpable`: see [`clone3`]; the child must then make itself not
 /// dumpable.
+/// The init of a new pid namespace inside a user namespace joined by
+/// path: an intermediate (in the container's cgroup) joins `userns`,
+/// unshares the pid namespace, so that `userns` owns it, and clones the
+/// init with CLONE_PARENT, so that the init is rt's child and pid 1 of
+/// the new namespace; it sends the init's pidfd and exits.
+fn clone_in_user_pid_ns<F: FnOnce() -> std::convert::Infallible>(
+    userns: &OwnedFd,
+    flags: u64,
+    cgroup: Option<&OwnedFd>,
+    child: F,
+) -> Result<Init> {
+    let (rt_end, mid_end) = Channel::pair()?;
+    let rt_raw = rt_end.as_raw_fd();
+    let mid = clone_into(0, cgroup, false, move || {
+        close_in_child(rt_raw);
+        let made = nix::sched::setns(userns.as_fd(), nix::sched::CloneFlags::CLONE_NEWUSER)
+            .and_then(|()| nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID))
+            .and_then(|()| {
+                crate::sys::clone::clone3(flags | libc::CLONE_PARENT as u64, None, false, child)
+            });
+        let code = match made {
+            Ok((pid, pidfd)) => {
+                let _ = mid_end.send_with_fd(&pid.as_raw(), Some(pidfd.as_fd()));
+                0
+            }
+            Err(e) => {
+                let _ = mid_end.send(&-(e as i32));
+                1
+            }
+        };
+        crate::sys::process::exit_now(code)
+    })?;
+    let got = rt_end.recv_with_fd::<i32>();
+    let _ = crate::sys::pidfd::wait_exited(&mid.pidfd);
+    match got? {
+        Some((pid, Some(pidfd))) if pid > 0 => Ok(Init {
+            pid: Pid::from_raw(pid),
+            pidfd,
+        }),
+        Some((e, _)) if e < 0 => Err(Error::Sys {
+            context: "linux.namespaces: make the pid namespace in the joined user namespace".into(),
+            source: nix::Error::from_raw(-e),
+        }),
+        _ => Err(Error::Invalid(
+            "linux.namespaces: the process making the pid namespace in the joined user namespace exited".into(),
+        )),
+    }
+}
+
 pub fn clone_into<F: FnOnce() -> std::convert::Infallible>(
     flags: u64,
     cgroup: Option<&OwnedFd>,

@@ -49,10 +49,20 @@ pub struct Plan {
     pub new_time: bool,
     /// Joined by the init, user namespace first.
     pub child_joins: Vec<Join>,
+    /// The user namespace given by path is joined by rt itself, first of
+    /// `parent_joins`: a rootless rt may join a pid or time namespace
+    /// only from inside the user namespace that owns it (the kernel asks
+    /// for CAP_SYS_ADMIN in the caller's own user namespace too).
+    pub user_in_parent: bool,
     pub new_user: bool,
     pub new_mount: bool,
     pub new_uts: bool,
     pub new_cgroup: bool,
+    /// A new pid namespace inside a user namespace joined by path: an
+    /// intermediate process joins that user namespace and unshares the pid
+    /// namespace (so that the user namespace owns it), then clones the
+    /// init as rt's child (CLONE_PARENT), pid 1 there.
+    pub new_pid_in: Option<OwnedFd>,
 }
 
 impl Plan {
@@ -64,9 +74,11 @@ impl Plan {
             parent_joins: Vec::new(),
             new_time: false,
             child_joins: Vec::new(),
+            user_in_parent: false,
             new_user: false,
             new_mount: false,
             new_uts: false,
+            new_pid_in: None,
             new_cgroup: false,
         }
     }
@@ -106,11 +118,10 @@ impl Plan {
                     match t {
                         LinuxNamespaceType::Time => plan.new_time = true,
                         // With a joined user namespace, new ones must be
-                        // made after the join to be owned by it. A new pid
-                        // namespace there is refused by spec validation.
-                        _ if joins_user && t != LinuxNamespaceType::Pid => {
-                            plan.unshare_flags |= flag(t)
-                        }
+                        // made after the join to be owned by it; the pid
+                        // namespace before the clone (see new_pid_in).
+                        LinuxNamespaceType::Pid if joins_user => {}
+                        _ if joins_user => plan.unshare_flags |= flag(t),
                         _ => plan.clone_flags |= flag(t),
                     }
                     match t {
@@ -123,6 +134,35 @@ impl Plan {
                 }
             }
         }
+        let user_first = plan
+            .child_joins
+            .first()
+            .is_some_and(|j| j.typ == LinuxNamespaceType::User);
+        if user_first
+            && !plan.parent_joins.is_empty()
+            && !crate::rootless::detect().root_in_own_namespace()
+        {
+            let user = plan.child_joins.remove(0);
+            plan.parent_joins.insert(0, user);
+            plan.user_in_parent = true;
+        }
+        let new_pid = nss
+            .iter()
+            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none());
+        if joins_user && new_pid {
+            if plan.user_in_parent {
+                // rt itself is in the user namespace at the clone.
+                plan.clone_flags |= CloneFlags::CLONE_NEWPID;
+            } else {
+                let user = plan
+                    .child_joins
+                    .iter()
+                    .find(|j| j.typ == LinuxNamespaceType::User)
+                    .expect("joins_user");
+                let owner = user.fd.try_clone().ctx("dup the user namespace")?;
+                plan.new_pid_in = Some(owner);
+            }
+        }
         Ok(plan)
     }
 
@@ -131,13 +171,23 @@ impl Plan {
     /// requires for these.
     pub fn enter_parent_namespaces(&self) -> Result<()> {
         for j in &self.parent_joins {
-            nix::sched::setns(j.fd.as_fd(), flag(j.typ)).with_ctx(|| {
-                format!(
-                    "join {} namespace {}",
-                    crate::config::namespaces::name(j.typ),
-                    j.path.display()
-                )
-            })?;
+            if let Err(e) = nix::sched::setns(j.fd.as_fd(), flag(j.typ)) {
+                let hint = if e == nix::Error::EPERM
+                    && !self.user_in_parent
+                    && !crate::rootless::detect().root_in_own_namespace()
+                {
+                    " (rootless: give the user namespace that owns it by path too)"
+                } else {
+                    ""
+                };
+                return Err(e).with_ctx(|| {
+                    format!(
+                        "join {} namespace {}{hint}",
+                        crate::config::namespaces::name(j.typ),
+                        j.path.display()
+                    )
+                });
+            }
         }
         Ok(())
     }

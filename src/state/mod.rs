@@ -63,6 +63,9 @@ pub struct State {
     /// The creator stayed as the init's monitor (rt-shim).
     #[serde(default)]
     pub shim: bool,
+    /// The container's Intel RDT groups (`linux.intelRdt`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resctrl: Option<crate::resctrl::Groups>,
     /// The config as it was at create time: later commands never re-read
     /// the bundle (it may have changed).
     pub config: Spec,
@@ -263,6 +266,7 @@ mod tests {
             annotations: HashMap::new(),
             cgroup: None,
             shim: false,
+            resctrl: None,
             config: Spec::default(),
         }
     }
@@ -292,7 +296,7 @@ mod tests {
         let root = Root::new(d.path());
         let _l = root.create_dir("c1").unwrap();
         let e = root.create_dir("c1").unwrap_err();
-        assert_eq!(e.to_string(), "container with id exists: c1");
+        assert_eq!(e.to_string(), "container with given ID already exists: c1");
     }
 
     #[test]

@@ -49,7 +49,13 @@ pub fn clone3<F: FnOnce() -> Infallible>(
     let mut ca = CloneArgs {
         flags: flags | libc::CLONE_PIDFD as u64,
         pidfd: &mut pidfd as *mut libc::c_int as u64,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT the kernel wants 0 here and gives the child
+        // the caller's own exit signal (SIGCHLD, to the shared parent).
+        exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         ..Default::default()
     };
     if let Some(cg) = cgroup {

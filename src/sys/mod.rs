@@ -7,6 +7,7 @@ pub mod clone;
 pub mod fd;
 pub mod mount;
 pub mod ns;
+pub mod numa;
 pub mod openat2;
 pub mod pidfd;
 pub mod process;

@@ -60,11 +60,18 @@ pub fn receive_master(ch: &Channel) -> Result<OwnedFd> {
             ))
         }
     };
-    let mut t = nix::sys::termios::tcgetattr(&master).ctx("read the pty's mode")?;
-    t.output_flags.remove(nix::sys::termios::OutputFlags::ONLCR);
-    nix::sys::termios::tcsetattr(&master, nix::sys::termios::SetArg::TCSANOW, &t)
-        .ctx("clear ONLCR on the pty")?;
+    clear_onlcr(&master)?;
     Ok(master)
+}
+
+/// Clears ONLCR on a pty (set on the master, it applies to its peer).
+/// `exec` does it in the child before the master is sent, since the
+/// process runs while rt receives it.
+pub fn clear_onlcr(master: &impl AsFd) -> Result<()> {
+    let mut t = nix::sys::termios::tcgetattr(master).ctx("read the pty's mode")?;
+    t.output_flags.remove(nix::sys::termios::OutputFlags::ONLCR);
+    nix::sys::termios::tcsetattr(master, nix::sys::termios::SetArg::TCSANOW, &t)
+        .ctx("clear ONLCR on the pty")
 }
 
 /// A new pty from the container's /dev/ptmx: (master, peer). The peer is

@@ -118,6 +118,28 @@ enum Cmd {
         #[arg(short, long, default_value = "")]
         message: String,
     },
+    /// Make a bundle of an image and run it with `rt run`: `run REF ID
+    /// [-- ARGS...]` (the bundle is STORE/containers/ID).
+    Run {
+        reference: String,
+        /// The container's id (rt's).
+        id: String,
+        /// Give the process a terminal.
+        #[arg(short, long)]
+        tty: bool,
+        /// Detach (`rt run -d`).
+        #[arg(short, long)]
+        detach: bool,
+        /// Remove the bundle when the container has exited (not with -d).
+        #[arg(long, conflicts_with = "detach")]
+        rm: bool,
+        /// Copy the layers instead of an overlay.
+        #[arg(long)]
+        copy: bool,
+        /// Replace the image's Cmd.
+        #[arg(last = true)]
+        args: Vec<String>,
+    },
     /// Make a bundle for `rt` from an image: `bundle REF DIR [-- ARGS...]`,
     /// or remove one: `bundle --remove DIR`.
     Bundle {
@@ -143,14 +165,125 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
+    // A plain user with subuid ranges: the command runs in rt-image's own
+    // user namespace, where layers get their owners (rt_image::userns).
+    if let Err(e) = rt_image::userns::enter_if_asked() {
+        eprintln!("rt-image: {e}");
+        return ExitCode::FAILURE;
+    }
     let cli = Cli::parse();
-    match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    let done = |r: Result<ExitCode>| {
+        r.unwrap_or_else(|e| {
             eprintln!("rt-image: {e:#}");
             ExitCode::FAILURE
+        })
+    };
+    let root = cli.root.clone();
+    let started = match &cli.cmd {
+        Cmd::Run { id, detach, rm, .. } => Some(Start {
+            id: id.clone(),
+            detach: *detach,
+            rm: *rm,
+        }),
+        _ => None,
+    };
+    match rt_image::userns::run_inside() {
+        Ok(None) => {}
+        // `run`: the bundle was made inside; rt runs it from out here,
+        // where its user namespace maps the same ids.
+        Ok(Some(status)) => {
+            return match started {
+                Some(s) if status.success() => done(start(root, &s)),
+                _ => exit_code(status),
+            }
+        }
+        Err(e) => {
+            eprintln!("rt-image: {e}");
+            return ExitCode::FAILURE;
         }
     }
+    match (run(cli), started) {
+        (Ok(()), Some(s)) if !rt_image::userns::inside() => done(start(root, &s)),
+        (r, _) => done(r.map(|()| ExitCode::SUCCESS)),
+    }
+}
+
+fn exit_code(status: std::process::ExitStatus) -> ExitCode {
+    use std::os::unix::process::ExitStatusExt;
+    let code = status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1);
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// `run`'s bundle directory.
+fn run_dir(root: &Path, id: &str) -> PathBuf {
+    root.join("containers").join(id)
+}
+
+/// What `run` does once its bundle is made.
+struct Start {
+    id: String,
+    detach: bool,
+    rm: bool,
+}
+
+/// `run` once its bundle is made: `rt run` (the rt beside rt-image, else
+/// PATH's), then with --rm `rt-image bundle --remove`.
+fn start(root: Option<PathBuf>, s: &Start) -> Result<ExitCode> {
+    let Start { id, detach, rm } = s;
+    let root = match root {
+        Some(r) => r,
+        None => rt_image::store::default_root()?,
+    };
+    let dir = run_dir(&root, id);
+    let me = std::env::current_exe().context("find rt-image")?;
+    let rt = me
+        .parent()
+        .map(|d| d.join("rt"))
+        .filter(|p| p.is_file())
+        .unwrap_or_else(|| PathBuf::from("rt"));
+    let mut c = std::process::Command::new(&rt);
+    c.arg("run").arg("-b").arg(&dir);
+    if *detach {
+        c.arg("-d");
+    }
+    let status = c
+        .arg(id)
+        .status()
+        .with_context(|| format!("run {}", rt.display()))?;
+    if *rm {
+        let removed = std::process::Command::new(&me)
+            .arg("--root")
+            .arg(&root)
+            .args(["bundle", "--remove"])
+            .arg(&dir)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .context("remove the bundle")?;
+        if !removed.success() {
+            bail!("the bundle {} was not removed", dir.display());
+        }
+    }
+    Ok(exit_code(status))
+}
+
+/// A bundle, with what it does not do said on stderr.
+fn make_bundle(
+    store: &Store,
+    image: &str,
+    dir: &Path,
+    opts: &BundleOptions,
+) -> Result<bundle::Made> {
+    let made = bundle::make(store, image, dir, opts)?;
+    if let Some(why) = &made.copied {
+        eprintln!("rt-image: rootfs is a copy: {why}");
+    }
+    for n in &made.notes {
+        eprintln!("rt-image: note: {n}");
+    }
+    Ok(made)
 }
 
 fn platform(p: Option<String>) -> Result<Platform> {
@@ -266,6 +399,29 @@ fn run(cli: Cli) -> Result<()> {
             println!("{} ({})", familiar(&c.name), c.config);
             Ok(())
         }
+        Cmd::Run {
+            reference,
+            id,
+            tty,
+            copy,
+            args,
+            ..
+        } => {
+            rt::state::validate_id(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let dir = run_dir(store.root(), &id);
+            std::fs::create_dir_all(dir.parent().expect("a parent"))
+                .with_context(|| format!("create {}", store.root().join("containers").display()))?;
+            let opts = BundleOptions {
+                copy,
+                overrides: Overrides {
+                    args,
+                    hostname: Some(id),
+                    terminal: tty,
+                },
+            };
+            make_bundle(&store, &reference, &dir, &opts)?;
+            Ok(())
+        }
         Cmd::Bundle {
             operands,
             remove,
@@ -293,13 +449,7 @@ fn run(cli: Cli) -> Result<()> {
                     terminal: tty,
                 },
             };
-            let made = bundle::make(&store, image, Path::new(dir), &opts)?;
-            if let Some(why) = &made.copied {
-                eprintln!("rt-image: rootfs is a copy: {why}");
-            }
-            for n in &made.notes {
-                eprintln!("rt-image: note: {n}");
-            }
+            let made = make_bundle(&store, image, Path::new(dir), &opts)?;
             println!(
                 "Bundle {} from {}: rt run -b {} ID",
                 made.dir.display(),

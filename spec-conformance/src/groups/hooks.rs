@@ -34,10 +34,6 @@ const RUNC_DEVIATIONS: &[(&str, &str)] = &[
         "runc 1.1.5 runs poststart hooks during create, so a failing one fails create",
     ),
     (
-        "runtime.md, Lifecycle: the hooks after a failing poststart hook",
-        "runc 1.1.5 runs poststart hooks during create, so a failing one fails create",
-    ),
-    (
         "config.md, POSIX-platform Hooks: createContainer hooks MUST get the container's state",
         "runc 1.1.5 gives the hooks it runs inside the container the pid seen from the container's pid namespace (1), not the host's",
     ),
@@ -382,8 +378,9 @@ fn failing(rt: &Runtime, report: &mut Report) {
     }
 }
 
-/// A failing poststart or poststop hook is only a warning: the operation
-/// succeeds and the hooks after it still run.
+/// A failing poststop hook is only a warning: delete succeeds and the
+/// hooks after it still run. A failing poststart hook, since
+/// runtime-spec 1.3, makes start fail and stops the container.
 fn failing_post(rt: &Runtime, report: &mut Report, kind: &str) {
     report.case(&format!("hooks: failing {kind}"));
     let Some((mut b, dir)) = hooked(report, "exec sleep 600") else {
@@ -393,13 +390,31 @@ fn failing_post(rt: &Runtime, report: &mut Report, kind: &str) {
     b.config["hooks"] = json!({ kind: [hook(&dir, kind, 1), hook(&dir, &next, 0)] });
     let _ = b.write();
     let id = b.id.clone();
-    let fails_op = format!(
-        "runtime.md, Lifecycle: a failing {kind} hook MUST NOT make {} fail (only a warning)",
-        if kind == "poststart" {
-            "start"
-        } else {
-            "delete"
+    if kind == "poststart" {
+        let clause = "runtime.md, Lifecycle: a failing poststart hook MUST make start fail \
+                      and stop the container (runtime-spec 1.3)"
+            .to_string();
+        let created = rt.create(&id, &b);
+        if !created.ok {
+            let why = format!("create failed: {}", created.why());
+            check(rt, report, clause, false, || why);
+            return;
         }
+        let started = rt.start(&id);
+        let stopped = rt
+            .wait_status(&id, "stopped", Duration::from_secs(10))
+            .is_ok();
+        check(rt, report, clause, !started.ok && stopped, || {
+            format!(
+                "start succeeded: {}; status {:?}",
+                started.ok,
+                rt.status(&id)
+            )
+        });
+        return;
+    }
+    let fails_op = format!(
+        "runtime.md, Lifecycle: a failing {kind} hook MUST NOT make delete fail (only a warning)"
     );
     let rest = format!(
         "runtime.md, Lifecycle: the hooks after a failing {kind} hook MUST still be called"
@@ -411,18 +426,14 @@ fn failing_post(rt: &Runtime, report: &mut Report, kind: &str) {
         check(rt, report, rest, false, || why);
         return;
     }
-    let started = rt.start(&id);
-    let op_ok = if kind == "poststart" {
-        started.ok && rt.status(&id).as_deref() == Some("running")
-    } else {
-        let _ = rt.kill(&id, "KILL");
-        let _ = rt.wait_status(&id, "stopped", Duration::from_secs(10));
-        let deleted = rt.delete(&id);
-        if deleted.ok {
-            rt.forget(&id);
-        }
-        deleted.ok && rt.state(&id).is_err()
-    };
+    let _ = rt.start(&id);
+    let _ = rt.kill(&id, "KILL");
+    let _ = rt.wait_status(&id, "stopped", Duration::from_secs(10));
+    let deleted = rt.delete(&id);
+    if deleted.ok {
+        rt.forget(&id);
+    }
+    let op_ok = deleted.ok && rt.state(&id).is_err();
     check(rt, report, fails_op, op_ok, || {
         format!("status {:?}", rt.status(&id))
     });

@@ -19,9 +19,9 @@ pub struct Cli {
     /// Also write log lines to this file
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
-    /// Format of the log file
-    #[arg(long = "log-format", global = true, value_enum, default_value_t = LogFormat::Text)]
-    pub log_format: LogFormat,
+    /// Format of the log lines: text (logrus's key=value) or json [default: text]
+    #[arg(long = "log-format", global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
     /// Log debug lines too
     #[arg(long, global = true)]
     pub debug: bool,

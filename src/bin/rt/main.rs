@@ -59,7 +59,9 @@ fn main() {
                 msg = format!("exec failed: {msg}");
             }
             log::error!("{msg}");
-            eprintln!("rt: {msg}");
+            if !logger::stderr_is_log() {
+                eprintln!("rt: {msg}");
+            }
             std::process::exit(fail_code);
         }
     }

@@ -1,0 +1,182 @@
+//! Mounts in situations configs of other tools make (issue 23, item 7):
+//! bind sources and idmapped binds in a user namespace, a container left
+//! in the host's mount namespace; compared with runc 1.1.5 where it can
+//! run them here.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use common::*;
+use serde_json::json;
+
+const RUNC: &str = "/usr/sbin/runc";
+
+fn require_runc() {
+    assert!(
+        Path::new(RUNC).exists(),
+        "{RUNC} missing: apt-get install runc (Debian's 1.1.5, the reference here)"
+    );
+}
+
+/// A config with a user namespace (container root is host 100000),
+/// without the sysfs mount a user namespace cannot make.
+fn userns_bundle(args: &[&str]) -> Bundle {
+    let mut b = Bundle::busybox(args);
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "user"}));
+        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        c["mounts"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
+    });
+    // The mount point: the container's root may not make it in the image.
+    fs::create_dir_all(b.rootfs().join("mnt")).unwrap();
+    b
+}
+
+/// A bind source under a directory only host root may enter: rt opens it
+/// before the container's user exists, as runc does.
+#[test]
+fn a_bind_source_only_rt_can_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let secret = tempfile::tempdir().unwrap();
+    fs::set_permissions(secret.path(), fs::Permissions::from_mode(0o700)).unwrap();
+    fs::create_dir(secret.path().join("dir")).unwrap();
+    fs::write(secret.path().join("dir/f"), "only root\n").unwrap();
+    let mut b = userns_bundle(&["cat", "/mnt/f"]);
+    b.add_mount(json!({"destination": "/mnt", "type": "bind",
+        "source": secret.path().join("dir"), "options": ["rbind", "ro"]}));
+    let rt = Rt::new();
+    let id = unique_id("bindsecret");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!((code, out.as_str()), (0, "only root\n"), "{err}");
+    assert_no_leaks(&rt, &id, &b);
+    require_runc();
+    let (ok, theirs) = runc_run(&b, &id);
+    assert!(ok && theirs == out, "runc: {theirs}");
+}
+
+/// An idmapped bind in a container with a user namespace (EPERM before:
+/// the init may not idmap a host file system; rt does it before the
+/// clone). Disk uid 0 is the container's root through the mount's map,
+/// and what the container writes lands as disk uid 0. runc 1.1.5 has no
+/// idmapped mounts (it binds without the map), so this is rt's alone.
+#[test]
+fn an_idmapped_bind_inside_a_user_namespace() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("root-owned"), "").unwrap();
+    let mut b = userns_bundle(&[
+        "sh",
+        "-c",
+        "stat -c '%u %n' /mnt/root-owned; touch /mnt/new; stat -c '%u %n' /mnt/new",
+    ]);
+    b.edit(|c| c["root"]["readonly"] = json!(false));
+    b.add_mount(
+        json!({"destination": "/mnt", "type": "bind", "source": dir.path(),
+        "options": ["rbind", "idmap"],
+        "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+        "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}),
+    );
+    let rt = Rt::new();
+    let id = unique_id("idmapuserns");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, "0 /mnt/root-owned\n0 /mnt/new\n");
+    assert_eq!(fs::metadata(dir.path().join("new")).unwrap().uid(), 0);
+    assert_no_leaks(&rt, &id, &b);
+}
+
+/// Plain `runc run` of `bundle` as `id` in a state root of its own:
+/// (success, stdout, or stderr on failure). The container is deleted.
+fn runc_run(bundle: &Bundle, id: &str) -> (bool, String) {
+    let root = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(RUNC)
+        .arg("--root")
+        .arg(root.path())
+        .args(["run", "--bundle", bundle.path().to_str().unwrap(), id])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new(RUNC)
+        .arg("--root")
+        .arg(root.path())
+        .args(["delete", "-f", id])
+        .output();
+    if out.status.success() {
+        (true, stdout(&out))
+    } else {
+        (false, stderr(&out))
+    }
+}
+
+/// A container that keeps the host's mount namespace: with nothing to
+/// mount it runs, chrooted into its root (or in the host's `/`), and the
+/// host's mount table is the same after; asking for a mount is one line
+/// naming the field. (runc 1.1.5 runs it too but binds the root over the
+/// host's `/`, which breaks the host: not run here.)
+#[test]
+fn a_container_in_the_host_mount_namespace() {
+    // Mounts on the host's `/` (other tests may mount elsewhere meanwhile).
+    let on_root = || -> usize {
+        fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter(|l| l.split(' ').nth(4) == Some("/"))
+            .count()
+    };
+    let on_root_before = on_root();
+    let host_mnt = fs::read_link("/proc/self/ns/mnt").unwrap();
+    let rt = Rt::new();
+    let keep_host = |c: &mut serde_json::Value| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "mount");
+        c["mounts"] = json!([]);
+        let l = c["linux"].as_object_mut().unwrap();
+        l.remove("maskedPaths");
+        l.remove("readonlyPaths");
+        c["root"]["readonly"] = json!(false);
+    };
+    let mut b = Bundle::busybox(&["sh", "-c", "echo ok; ls /"]);
+    b.edit(keep_host);
+    let id = unique_id("hostmnt");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("ok\nbin\n"),
+        "chrooted into the rootfs: {out}"
+    );
+    assert_no_leaks(&rt, &id, &b);
+
+    let mut b = Bundle::busybox(&["/bin/sh", "-c", "readlink /proc/self/ns/mnt"]);
+    b.edit(|c| {
+        keep_host(c);
+        c["root"]["path"] = json!("/");
+        c["process"]["env"] = json!(["PATH=/usr/bin:/bin"]);
+    });
+    let id = unique_id("hostmntroot");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim_end(), host_mnt.to_str().unwrap());
+    assert_no_leaks(&rt, &id, &b);
+
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| {
+        keep_host(c);
+        c["mounts"] = json!([{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}]);
+    });
+    let id = unique_id("hostmntbad");
+    let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_one_line_error(&err, &["mounts", "host's mounts"]);
+    assert_no_leaks(&rt, &id, &b);
+    assert_eq!(on_root(), on_root_before, "a mount on the host's /");
+}
