@@ -347,17 +347,8 @@ fn a_cwd_root_may_not_enter_is_tried_again_as_the_user() {
     // Host 101000 is the container's 1000; host gid 0 is not mapped.
     make_dir(&b, "mine", 101000, 0, 0o700);
     make_dir(&b, "nobodys", 0, 0, 0o700);
+    b.add_user_namespace(100000);
     b.edit(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["mounts"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
         c["process"]["user"] = json!({"uid": 1000, "gid": 1000});
         c["process"]["cwd"] = json!("/mine");
     });
@@ -581,14 +572,7 @@ fn an_unknown_capability_name_is_skipped_with_a_warning() {
 fn a_new_pid_namespace_inside_a_user_namespace_joined_by_path() {
     let rt = Rt::new();
     let mut first = Bundle::busybox(&["sleep", "1000"]);
-    first.edit(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-    });
+    first.add_user_namespace(100000);
     let a = unique_id("pidinuser");
     let pid = rt.detached(&first, &a);
     let userns = format!("/proc/{pid}/ns/user");

@@ -24,18 +24,7 @@ fn require_runc() {
 /// without the sysfs mount a user namespace cannot make.
 fn userns_bundle(args: &[&str]) -> Bundle {
     let mut b = Bundle::busybox(args);
-    b.edit(|c| {
-        c["linux"]["namespaces"]
-            .as_array_mut()
-            .unwrap()
-            .push(json!({"type": "user"}));
-        c["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
-        c["mounts"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
-    });
+    b.add_user_namespace(100000);
     // The mount point: the container's root may not make it in the image.
     fs::create_dir_all(b.rootfs().join("mnt")).unwrap();
     b

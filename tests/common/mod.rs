@@ -84,6 +84,25 @@ impl Bundle {
     pub fn add_mount(&mut self, mount: Value) {
         self.edit(|c| c["mounts"].as_array_mut().unwrap().push(mount));
     }
+
+    /// A new user namespace whose ids 0-65535 are the host's from
+    /// `host`, without the sysfs and cgroup mounts such a namespace cannot
+    /// make when the network namespace is not its own.
+    pub fn add_user_namespace(&mut self, host: u32) {
+        self.edit(|c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user"}));
+            let map = json!([{"containerID": 0, "hostID": host, "size": 65536}]);
+            c["linux"]["uidMappings"] = map.clone();
+            c["linux"]["gidMappings"] = map;
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
+        });
+    }
 }
 
 pub fn rt_bin() -> &'static str {
