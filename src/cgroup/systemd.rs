@@ -133,7 +133,8 @@ fn prop<T: RefArg + 'static>(name: &'static str, v: T) -> Property {
 }
 
 /// A connection to systemd's manager on the system bus (the user's bus
-/// for a caller that is not root).
+/// for a caller that is not root, or root only in a user namespace that
+/// is a user outside: see [`super::user_bus`]).
 pub struct Systemd {
     conn: Connection,
 }
