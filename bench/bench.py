@@ -13,8 +13,12 @@ repeated REPS times after WARMUP runs; the batch figures (100 in sequence,
 50 in parallel) BATCH_REPS times. Medians, min and max are reported, and
 the ratios rt/crun and rt/runc of the medians.
 
-Writes bench/results.md (a Markdown table and the machine), bench/runs.dat
-and, if gnuplot is installed, bench/results.png.
+With containerd and ctr installed, the same container also runs through
+containerd with each shim (bench/managers.py), and the shims' memory is
+read for one container and for a pod of POD.
+
+Writes bench/results.md (Markdown tables and the machine), bench/runs.dat
+and, if gnuplot is installed, bench/results.png and bench/managers.png.
 """
 
 import argparse
@@ -30,7 +34,12 @@ import sys
 import tempfile
 import time
 
+import managers
+import terminal
+
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Containers in the pod whose shims' memory is measured.
+POD = 4
 ROOT = os.path.dirname(HERE)
 
 
@@ -103,7 +112,7 @@ class Floor:
         return time.perf_counter() - t0
 
 
-def make_bundle(rt_binary, args, readonly=True):
+def make_bundle(rt_binary, args, readonly=True, terminal=False):
     d = tempfile.mkdtemp(prefix="bench-bundle.")
     rootfs = os.path.join(d, "rootfs")
     for sub in ["bin", "etc", "tmp", "proc", "sys", "dev", "root"]:
@@ -117,7 +126,7 @@ def make_bundle(rt_binary, args, readonly=True):
         cfg = json.load(f)
     # crun 1.8 knows runtime-spec versions up to 1.1.
     cfg["ociVersion"] = "1.0.2"
-    cfg["process"]["terminal"] = False
+    cfg["process"]["terminal"] = terminal
     cfg["process"]["args"] = args
     cfg["root"]["readonly"] = readonly
     with open(cfg_path, "w") as f:
@@ -141,6 +150,7 @@ class Bench:
         self.true_b = true_bundle
         self.sleep_b = sleep_bundle
         self.samples = {}  # figure -> runtime -> [values]
+        self.managed = {}  # `ctr run --rm` through a shim -> [ms]
         self.n = 0
 
     def add(self, figure, rt, value):
@@ -176,8 +186,21 @@ class Bench:
 
     def exec_(self, rt, cid, record):
         dt, _ = rt.call("exec", cid, "/bin/true")
+        dtt = terminal.exec_tty(rt, cid)
         if record:
             self.add("exec /bin/true (ms)", rt, dt * 1000)
+            self.add("exec -t, to first byte (ms)", rt, dtt * 1000)
+
+    def attach(self, rt, cid, record):
+        dt = terminal.attach(rt, cid)
+        if record:
+            self.add("attach, to first byte (ms)", rt, dt * 1000)
+
+    def managers(self, cd, rootfs, record):
+        for name, flags in cd.variants()[self.n % 3:] + cd.variants()[:self.n % 3]:
+            dt = cd.run_rm(flags, rootfs)
+            if record:
+                self.managed.setdefault(name, []).append(dt * 1000)
 
     def sequence(self, rt, count):
         t0 = time.perf_counter()
@@ -268,57 +291,6 @@ def conmon_rss(rt_binary):
         shutil.rmtree(b, ignore_errors=True)
 
 
-def containerd_shim_rss(rt_binary):
-    """RSS and PSS (KiB) of containerd-shim-runc-v2 for a runc container of
-    the same root filesystem, with containerd on scratch paths, or None
-    without containerd."""
-    if not (shutil.which("containerd") and shutil.which("ctr")):
-        return None
-    d = tempfile.mkdtemp(prefix="bench-containerd.")
-    b = make_bundle(rt_binary, ["sleep", "1000"])
-    sock = f"{d}/c.sock"
-    q = dict(capture_output=True, text=True)
-    with open(f"{d}/config.toml", "w") as f:
-        f.write('version = 2\n[plugins."io.containerd.grpc.v1.cri"]\n  disable = true\n')
-    daemon = subprocess.Popen(["containerd", "--config", f"{d}/config.toml", "--root", f"{d}/root",
-                               "--state", f"{d}/state", "--address", sock],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
-    ctr = ["ctr", "-a", sock]
-    try:
-        deadline = time.time() + 10
-        while not os.path.exists(sock) and time.time() < deadline:
-            time.sleep(0.05)
-        # ctr's default cpu shares ask for a controller this host has on v1.
-        subprocess.run([*ctr, "run", "-d", "--cpu-shares", "0", "--rootfs", f"{b}/rootfs",
-                        "shimrss", "/bin/sleep", "1000"], check=True, **q)
-        out = subprocess.run(["pgrep", "-f", f"containerd-shim-runc-v2 .*-address {sock}"],
-                             check=True, **q).stdout.split()
-        vals = {}
-        with open(f"/proc/{out[0]}/smaps_rollup") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("Rss", "Pss"):
-                    vals[k] = int(v.split()[0])
-        return vals
-    except (subprocess.CalledProcessError, OSError, ValueError, IndexError) as e:
-        print(f"bench: containerd-shim-runc-v2 not measured: {e}", file=sys.stderr)
-        return None
-    finally:
-        subprocess.run([*ctr, "task", "kill", "-s", "KILL", "shimrss"], **q)
-        time.sleep(0.3)
-        subprocess.run([*ctr, "task", "delete", "shimrss"], **q)
-        subprocess.run([*ctr, "container", "rm", "shimrss"], **q)
-        daemon.terminate()
-        daemon.wait()
-        with open("/proc/self/mountinfo") as f:
-            points = [l.split()[4] for l in f if l.split()[4].startswith(d)]
-        for m in sorted(points, key=len, reverse=True):
-            subprocess.run(["umount", "-l", m], **q)
-        shutil.rmtree(d, ignore_errors=True)
-        shutil.rmtree(b, ignore_errors=True)
-
-
 def machine():
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:
@@ -339,7 +311,7 @@ def fmt(vals):
     return f"{statistics.median(vals):.2f} ({min(vals):.2f}–{max(vals):.2f})"
 
 
-def report(bench, args, shim, conmon, cshim, out_dir):
+def report(bench, args, shim, conmon, cshim, pod, out_dir):
     names = [rt.name for rt in bench.rts] + ["floor"]
     lines = [
         "# rt against runc and crun",
@@ -356,7 +328,11 @@ def report(bench, args, shim, conmon, cshim, out_dir):
         "proc, tmpfs and sysfs mounts and a chroot exec of /bin/true, nothing else: "
         "what the kernel needs. "
         "Peak RSS is GNU time's %M for the wrapper process, which execs the runtime "
-        "(so the figure is the largest of unshare, sh and the runtime).",
+        "(so the figure is the largest of unshare, sh and the runtime). "
+        "To first byte: from the command's start on a pty of its own (raw) to the first "
+        "byte on it; `exec -t` of `busybox echo x` in a running container, `attach` "
+        "(rt's only) to a terminal container's shell with a return typed at once, "
+        "then Ctrl-P Ctrl-Q.",
         "",
         "| figure | " + " | ".join(names) + " | rt/crun | rt/runc |",
         "| --- | " + " | ".join("---" for _ in names) + " | --- | --- |",
@@ -367,15 +343,40 @@ def report(bench, args, shim, conmon, cshim, out_dir):
         ratio = lambda other: f"{med['rt'] / med[other]:.2f}" if other in med and med[other] else "n/a"
         lines.append(f"| {figure} | " + " | ".join(cells) + f" | {ratio('crun')} | {ratio('runc')} |")
     lines.append("")
-    lines += ["| shim watching one container (MiB, from /proc/<pid>/smaps_rollup) | RSS | PSS |",
+    if bench.managed:
+        # In VARIANTS' order, whatever order the repetitions ran in.
+        managed = {n: bench.managed[n] for n, _ in managers.VARIANTS if n in bench.managed}
+        lines += ["",
+                  "Through containerd (its own, on scratch paths, CRI plugin off): `ctr run --rm "
+                  "--cpu-shares 0 --rootfs BUNDLE/rootfs ID /bin/true`, the same busybox root, "
+                  "interleaved with the rows above; ratios against the runc-v2 shim with runc.",
+                  "",
+                  "| ctr run --rm /bin/true (ms) | " + " | ".join(managed) + " |",
+                  "| --- | " + " | ".join("---" for _ in managed) + " |",
+                  "| median (min–max) | " + " | ".join(fmt(v) for v in managed.values()) + " |"]
+        base = statistics.median(next(iter(managed.values())))
+        lines.append("| ratio | " + " | ".join(f"{statistics.median(v) / base:.2f}"
+                                                for v in managed.values()) + " |")
+    lines += ["",
+              "| shim watching one container (MiB, from /proc/<pid>/smaps_rollup) | RSS | PSS |",
               "| --- | --- | --- |"]
-    for name, v in [("rt-shim", shim), ("conmon (Podman, runc)", conmon),
-                    ("containerd-shim-runc-v2 (runc)", cshim)]:
+    rows = [("rt-shim", shim), ("conmon (Podman, runc)", conmon)] + list(cshim.items())
+    for name, v in rows:
         if v:
             lines.append(f"| {name} | {v['Rss'] / 1024:.2f} | {v['Pss'] / 1024:.2f} |")
         else:
             lines.append(f"| {name} | n/a (not installed or not built) | |")
 
+    if pod:
+        lines += ["",
+                  f"| a pod of {POD} sleeping containers, one `io.kubernetes.cri.sandbox-id` "
+                  "(MiB, smaps_rollup of every shim process, summed) | shim processes | PSS per container | RSS, all |",
+                  "| --- | --- | --- | --- |"]
+        for name, v in pod.items():
+            if v:
+                lines.append(f"| {name} | {v['shims']} | {v['Pss'] / 1024 / POD:.2f} | {v['Rss'] / 1024:.2f} |")
+            else:
+                lines.append(f"| {name} | n/a | | |")
     lines.append("")
     with open(os.path.join(out_dir, "results.md"), "w") as f:
         f.write("\n".join(lines))
@@ -391,27 +392,41 @@ def plot(bench, out_dir):
     if not shutil.which("gnuplot"):
         print("bench: gnuplot not installed (apt-get install gnuplot-nox): no plot", file=sys.stderr)
         return
-    figures = [f for f in bench.samples if f.endswith("(ms)")]
-    names = [rt.name for rt in bench.rts]
-    data = os.path.join(out_dir, "plot.dat")
+    figures = {f: bench.samples[f] for f in bench.samples if f.endswith("(ms)")}
+    scatter(figures, [rt.name for rt in bench.rts],
+            "Each run, interleaved; same wrapper for every runtime",
+            os.path.join(out_dir, "results.png"))
+    if bench.managed:
+        names = [n for n, _ in managers.VARIANTS if n in bench.managed]
+        scatter({"ctr run --rm /bin/true": bench.managed}, names,
+                "Through containerd: each ctr run --rm, interleaved",
+                os.path.join(out_dir, "managers.png"))
+
+
+def scatter(figures, names, title, path):
+    """One column of points per figure and name, a colour per name."""
+    data = path + ".dat"
     with open(data, "w") as f:
-        # One block per runtime, so each gets its colour and key entry.
+        # One block per name, so each gets its colour and key entry.
         for j, n in enumerate(names):
-            for i, figure in enumerate(figures):
-                for v in bench.samples[figure].get(n, []):
+            for i, per in enumerate(figures.values()):
+                for v in per.get(n, []):
                     f.write(f"{i * (len(names) + 1) + j} {v:.4f}\n")
             f.write("\n\n")
     tics = ", ".join(f'"{fig.replace(" (ms)", "")}" {i * (len(names) + 1) + 1}'
                      for i, fig in enumerate(figures))
+    # Names may hold spaces, which gnuplot's word() splits on: an array.
     script = f"""
-set terminal pngcairo size 1100,500
-set output '{os.path.join(out_dir, "results.png")}'
-set title 'Each run, interleaved; same wrapper for every runtime'
+set terminal pngcairo size 1300,500
+set output '{path}'
+set title '{title}'
 set ylabel 'ms'
 set yrange [0:*]
+set offsets 0.5, 0.5, 0, 0
 set xtics ({tics})
 set key top right
-plot for [j=0:{len(names) - 1}] '{data}' index j using 1:2 with points pt 7 ps 0.6 title word('{" ".join(names)}', j+1)
+array t[{len(names)}] = [{", ".join(f'"{n}"' for n in names)}]
+plot for [j=0:{len(names) - 1}] '{data}' index j using 1:2 with points pt 7 ps 0.6 title t[j+1]
 """
     subprocess.run(["gnuplot"], input=script, text=True, check=False)
     os.unlink(data)
@@ -446,20 +461,34 @@ def main():
             print(f"bench: {name} not installed: left out", file=sys.stderr)
     true_b = make_bundle(rt_binary, ["/bin/true"])
     sleep_b = make_bundle(rt_binary, ["sleep", "1000"])
+    tty_b = make_bundle(rt_binary, ["sh"], terminal=True)
     bench = Bench(runtimes, true_b, sleep_b)
     floor = Floor(true_b)
+    cd = None
     try:
+        if shutil.which("containerd") and shutil.which("ctr"):
+            cd = managers.Containerd(rt_binary)
+        else:
+            print("bench: containerd or ctr not installed: no rows through containerd", file=sys.stderr)
         execs = {}
         for rt in runtimes:
             cid = bench.cid(rt, "exec")
             rt.call("run", "-d", "--bundle", sleep_b, cid)
             execs[rt.name] = cid
+        # Only rt has `attach` (a shim holding the pty).
+        rt = runtimes[0]
+        tty_cid = bench.cid(rt, "tty")
+        rt.call("run", "-d", "--bundle", tty_b, tty_cid)
         for i in range(args.warmup + args.reps):
+            record = i >= args.warmup
             order = runtimes[i % len(runtimes):] + runtimes[:i % len(runtimes)]
             for rt in order:
-                bench.single(rt, record=i >= args.warmup)
-                bench.exec_(rt, execs[rt.name], record=i >= args.warmup)
-            bench.floor(floor, record=i >= args.warmup)
+                bench.single(rt, record)
+                bench.exec_(rt, execs[rt.name], record)
+            bench.attach(runtimes[0], tty_cid, record)
+            bench.floor(floor, record)
+            if cd:
+                bench.managers(cd, f"{true_b}/rootfs", record)
             print(f"bench: single operations {i + 1}/{args.warmup + args.reps}", file=sys.stderr)
         for i in range(args.batch_reps):
             for rt in runtimes[i % len(runtimes):] + runtimes[:i % len(runtimes)]:
@@ -468,14 +497,27 @@ def main():
             print(f"bench: batches {i + 1}/{args.batch_reps}", file=sys.stderr)
         shim = shim_rss(rt_binary)
         conmon = conmon_rss(rt_binary)
-        cshim = containerd_shim_rss(rt_binary)
-        report(bench, args, shim, conmon, cshim, args.out)
+        cshim, pod = {}, {}
+        if cd:
+            for name, flags, shim_bin in [
+                    ("containerd-shim-runc-v2 (runc)", [], "containerd-shim-runc-v2"),
+                    ("containerd-shim-rt-v2", ["--runtime", "io.containerd.rt.v2"],
+                     "containerd-shim-rt-v2")]:
+                try:
+                    cshim[name] = cd.shim_rss(flags, f"{sleep_b}/rootfs", shim_bin)
+                    pod[name] = cd.shim_rss(flags, f"{sleep_b}/rootfs", shim_bin, count=POD)
+                except (subprocess.CalledProcessError, OSError, ValueError, IndexError) as e:
+                    print(f"bench: {name} not measured: {e} {getattr(e, 'stderr', '')}", file=sys.stderr)
+                    cshim[name] = pod[name] = None
+        report(bench, args, shim, conmon, cshim, pod, args.out)
         plot(bench, args.out)
     finally:
         for rt in runtimes:
             rt.cleanup()
-        shutil.rmtree(true_b, ignore_errors=True)
-        shutil.rmtree(sleep_b, ignore_errors=True)
+        if cd:
+            cd.stop()
+        for b in (true_b, sleep_b, tty_b, os.path.dirname(floor.binary)):
+            shutil.rmtree(b, ignore_errors=True)
 
 
 if __name__ == "__main__":

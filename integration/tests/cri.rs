@@ -309,6 +309,152 @@ async fn pod_lifecycle(
     }
 }
 
+/// The processes of containerd-shim-rt-v2 serving the containerd whose
+/// socket is under `node` (the shim and its zygote share a command line).
+fn rt_v2_shims(node: &Path) -> Vec<String> {
+    let out = Command::new("pgrep")
+        .arg("-f")
+        .arg(format!(
+            "containerd-shim-rt-v2 .*-address {}/",
+            node.display()
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .map(String::from)
+        .collect()
+}
+
+/// A pod of three containers on rt-v2 runs in the sandbox's shim, as
+/// containerd-shim-runc-v2 groups a pod: no shim per container; removing
+/// one container leaves the others running; the pod's removal ends it.
+async fn pod_shares_one_shim(
+    c: &mut RuntimeServiceClient<Channel>,
+    logs: &Path,
+    cgroup_parent: &str,
+    node: &Path,
+) {
+    let handler = "rt-v2";
+    let mut pod = pod_config(handler, logs, cgroup_parent);
+    pod.metadata.as_mut().unwrap().name = "shared".into();
+    pod.metadata.as_mut().unwrap().uid = "uid-shared".into();
+    let sandbox = c
+        .run_pod_sandbox(cri::RunPodSandboxRequest {
+            config: Some(pod.clone()),
+            runtime_handler: handler.into(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("RunPodSandbox: {e:?}"))
+        .into_inner()
+        .pod_sandbox_id;
+    let shims = rt_v2_shims(node);
+    assert!(
+        !shims.is_empty(),
+        "no containerd-shim-rt-v2 for the sandbox"
+    );
+    let mut ids = Vec::new();
+    for name in ["a", "b", "c"] {
+        let id = c
+            .create_container(cri::CreateContainerRequest {
+                pod_sandbox_id: sandbox.clone(),
+                config: Some(cri::ContainerConfig {
+                    metadata: Some(cri::ContainerMetadata {
+                        name: name.into(),
+                        attempt: 0,
+                    }),
+                    image: Some(cri::ImageSpec {
+                        image: IMAGE.into(),
+                        ..Default::default()
+                    }),
+                    command: vec!["sleep".into(), "1000".into()],
+                    log_path: format!("{name}.log"),
+                    linux: Some(cri::LinuxContainerConfig {
+                        security_context: Some(cri::LinuxContainerSecurityContext {
+                            namespace_options: Some(namespaces()),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                sandbox_config: Some(pod.clone()),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("CreateContainer {name}: {e:?}"))
+            .into_inner()
+            .container_id;
+        c.start_container(cri::StartContainerRequest {
+            container_id: id.clone(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("StartContainer {name}: {e:?}"));
+        ids.push(id);
+    }
+    assert_eq!(
+        rt_v2_shims(node),
+        shims,
+        "the pod's containers in its one shim"
+    );
+    let state = |c: &mut RuntimeServiceClient<Channel>, id: String| {
+        let mut c = c.clone();
+        async move {
+            c.container_status(cri::ContainerStatusRequest {
+                container_id: id,
+                verbose: false,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status
+            .unwrap()
+            .state
+        }
+    };
+    let remove = |c: &mut RuntimeServiceClient<Channel>, id: String| {
+        let mut c = c.clone();
+        async move {
+            c.stop_container(cri::StopContainerRequest {
+                container_id: id.clone(),
+                timeout: 0,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("StopContainer {id}: {e:?}"));
+            c.remove_container(cri::RemoveContainerRequest { container_id: id })
+                .await
+                .unwrap();
+        }
+    };
+    remove(c, ids[1].clone()).await;
+    for id in [&ids[0], &ids[2]] {
+        assert_eq!(
+            state(c, id.clone()).await,
+            cri::ContainerState::ContainerRunning as i32,
+            "{id} after another container of its pod is removed"
+        );
+    }
+    assert_eq!(rt_v2_shims(node), shims, "the shim serves the rest");
+    for id in [&ids[0], &ids[2]] {
+        remove(c, id.clone()).await;
+    }
+    assert_eq!(rt_v2_shims(node), shims, "the shim serves the sandbox");
+    c.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: sandbox.clone(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("StopPodSandbox: {e:?}"));
+    c.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: sandbox,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("RemovePodSandbox: {e:?}"));
+    assert!(
+        wait_until(Duration::from_secs(10), || rt_v2_shims(node).is_empty()),
+        "the shim outlived its pod: {:?}",
+        rt_v2_shims(node)
+    );
+}
+
 /// containerd with the CRI plugin on `dir`, the pause and busybox images
 /// imported into its `k8s.io` namespace; a CRI client on its socket.
 fn cri_containerd(
@@ -408,6 +554,12 @@ fn kubernetes_cri_with_rt_runtime_classes() {
             &cgroups_in,
         ));
     }
+    tokio.block_on(pod_shares_one_shim(
+        &mut c,
+        &s.join("logs"),
+        &format!("/{parent}"),
+        &s.join("node"),
+    ));
     drop(c);
     drop(ctd);
     scratch.assert_clean();

@@ -42,7 +42,11 @@ impl containerd_shim::Shim for Service {
     }
 
     fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
-        let grouping = opts.id.clone();
+        // A pod's containers share one shim (and zygote), as with
+        // containerd-shim-runc-v2: the socket is named after the sandbox,
+        // and a shim spawned for an address already served hands it back
+        // and exits (the containerd-shim crate's serve does that).
+        let grouping = sandbox_id().unwrap_or_else(|| opts.id.clone());
         let (_pid, address) = containerd_shim::spawn(opts, &grouping, Vec::new())?;
         // containerd finds a running shim again after a restart by this.
         write_address(&address)?;
@@ -94,6 +98,24 @@ impl containerd_shim::Shim for Service {
         watch_exits(&inner);
         Service { inner }
     }
+}
+
+/// The annotation containerd's CRI plugin gives every container of a pod,
+/// the sandbox's own included.
+const SANDBOX_ID: &str = "io.kubernetes.cri.sandbox-id";
+
+/// The pod of the container whose bundle is the current directory (where
+/// containerd runs `start`), if it has one. An unreadable config.json
+/// means a shim of its own: `Create` then reports what is wrong with it.
+fn sandbox_id() -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Annotated {
+        #[serde(default)]
+        annotations: std::collections::HashMap<String, String>,
+    }
+    let data = std::fs::read("config.json").ok()?;
+    let mut doc: Annotated = serde_json::from_slice(&data).ok()?;
+    doc.annotations.remove(SANDBOX_ID).filter(|s| !s.is_empty())
 }
 
 /// Hands every exit the reaper sees to `on_exit`. Subscribed before
