@@ -430,13 +430,25 @@ rootless_rt_run_as_the_user() {
 	want 0 "$out" "id -u in the rootless container"
 }
 
-# Podman's systemd cgroup manager (its default with a user session) has
-# rt ask the user's systemd over D-Bus from inside Podman's user
-# namespace, which rt's libdbus client cannot authenticate from: refused
-# in one line naming the way out. The other checks use cgroupfs.
-rootless_podman_systemd_manager_refused_clearly() {
-	out=$(asu "podman --runtime $RT run --rm --network none $IMG true" 2>&1) && fail "ran: $out" && return 1
-	echo "$out" | grep -q -- "--systemd-cgroup.*cgroupfs" || fail "unclear: $out"
+# Podman at its defaults with a user session: its systemd cgroup manager,
+# so rt (root only inside Podman's user namespace) asks the user's
+# manager over the user's bus, authenticated as the user outside, for a
+# libpod-<id>.scope with the limit; the scope goes with `podman rm`.
+rootless_podman_systemd_manager_scope_with_memory() {
+	out=$(asu "podman --runtime $RT run -d --name ps --network none --memory 64m $IMG sleep 600" 2>&1) ||
+		fail "podman run: $out" || return 1
+	id=$(asu "podman inspect -f '{{.Id}}' ps")
+	local ok=0
+	{
+		want active "$(asu "systemctl --user show -P ActiveState libpod-$id.scope" 2>&1)" "user scope libpod-$id.scope" &&
+			cg=$(asu "systemctl --user show -P ControlGroup libpod-$id.scope") &&
+			want 67108864 "$(cat /sys/fs/cgroup$cg/memory.max 2>&1)" "memory.max of $cg" &&
+			want 67108864 "$(asu "podman exec ps cat /sys/fs/cgroup/memory.max" 2>&1)" "memory.max in the container" &&
+			ok=1
+	}
+	out=$(asu "podman --runtime $RT rm -f -t 0 ps" 2>&1) || fail "podman rm: $out" || return 1
+	[ $ok = 1 ] || return 1
+	want inactive "$(asu "systemctl --user show -P ActiveState libpod-$id.scope" 2>&1)" "user scope after rm"
 }
 
 PCG="--cgroup-manager cgroupfs"
@@ -503,7 +515,7 @@ check podman_run_d_in_a_libpod_scope_then_exec podman_run_d_in_a_libpod_scope_th
 check podman_stop_and_rm podman_stop_and_rm
 check rootless_user_with_a_delegated_manager rootless_setup
 check rootless_rt_run_as_the_user rootless_rt_run_as_the_user
-check rootless_podman_systemd_manager_refused_clearly rootless_podman_systemd_manager_refused_clearly
+check rootless_podman_systemd_manager_scope_with_memory rootless_podman_systemd_manager_scope_with_memory
 check rootless_podman_slirp4netns_default_network rootless_podman_slirp4netns_default_network
 check rootless_podman_memory_in_the_delegated_user_slice rootless_podman_memory_in_the_delegated_user_slice
 check rootless_podman_memory_limit_holds rootless_podman_memory_limit_holds

@@ -5,6 +5,7 @@ pub mod devices;
 pub mod resources;
 pub mod stats;
 pub mod systemd;
+pub mod user_bus;
 
 use std::fs;
 use std::os::fd::OwnedFd;

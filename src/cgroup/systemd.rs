@@ -133,7 +133,8 @@ fn prop<T: RefArg + 'static>(name: &'static str, v: T) -> Property {
 }
 
 /// A connection to systemd's manager on the system bus (the user's bus
-/// for a caller that is not root).
+/// for a caller that is not root, or root only in a user namespace that
+/// is a user outside: see [`super::user_bus`]).
 pub struct Systemd {
     conn: Connection,
 }
@@ -149,29 +150,6 @@ fn bus_error(what: &str, e: &dbus::Error) -> Error {
     }
 }
 
-/// Root only inside a user namespace whose uid 0 is another uid outside
-/// (rootless Podman's): libdbus authenticates as uid 0, which the bus
-/// (seeing the outer uid) refuses after a timeout. Said at once instead.
-fn refuse_in_user_namespace() -> Result<()> {
-    if crate::rootless::detect() != crate::rootless::Mode::NamespacedRoot {
-        return Ok(());
-    }
-    let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
-    let root_outside = map.lines().find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        (f.len() == 3 && f[0] == "0").then(|| f[1].to_string())
-    });
-    if root_outside.as_deref() == Some("0") {
-        return Ok(());
-    }
-    Err(Error::Unsupported(
-        "--systemd-cgroup in a user namespace whose root is another user outside (rootless \
-         Podman's; use its --cgroup-manager cgroupfs there), since rt's D-Bus client would \
-         authenticate as uid 0"
-            .into(),
-    ))
-}
-
 impl Systemd {
     /// Connects, failing in one line when systemd is not running or its
     /// bus cannot be reached.
@@ -179,18 +157,28 @@ impl Systemd {
         if !running() {
             return Err(not_running("no /run/systemd/system"));
         }
-        refuse_in_user_namespace()?;
-        let conn = if nix::unistd::geteuid().is_root() {
-            Connection::new_system()
+        let conn = if let Some(uid) = super::user_bus::namespaced_root_uid() {
+            // Root of a user namespace that is a user outside (rootless
+            // Podman's): that user's manager, authenticated as that user.
+            let bus = super::user_bus::find(
+                std::env::var("DBUS_SESSION_BUS_ADDRESS").ok().as_deref(),
+                std::env::var("XDG_RUNTIME_DIR").ok().as_deref(),
+                uid,
+            )?;
+            super::user_bus::connect(&bus, uid)?
         } else {
-            Connection::new_session()
-        }
-        .map_err(|e| {
-            not_running(&format!(
-                "cannot connect to its bus: {}",
-                e.message().unwrap_or("failed")
-            ))
-        })?;
+            if nix::unistd::geteuid().is_root() {
+                Connection::new_system()
+            } else {
+                Connection::new_session()
+            }
+            .map_err(|e| {
+                not_running(&format!(
+                    "cannot connect to its bus: {}",
+                    e.message().unwrap_or("failed")
+                ))
+            })?
+        };
         let sd = Systemd { conn };
         // Job signals are sent only to subscribed clients.
         sd.call("Subscribe", |m| m)

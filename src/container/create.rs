@@ -170,7 +170,12 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
     let (cgroup_path, devices) = if mode.is_rootless() {
         let own = cgroup::own_path()?;
         let dir = cgroup_mount.join(cgroup_path.trim_start_matches('/'));
-        let path = if rootless::cgroup_delegated(&cgroup_mount, &own, &cgroup_path) {
+        let path = if systemd.is_some() {
+            // The user's manager makes the scope with Delegate=yes; where
+            // it is (under user@<uid>.service) is known once it exists.
+            log::debug!("rootless: the user's systemd makes and delegates the scope");
+            Some(cgroup_path)
+        } else if rootless::cgroup_delegated(&cgroup_mount, &own, &cgroup_path) {
             log::debug!(
                 "rootless: cgroup {} is delegated to this user",
                 dir.display()
