@@ -182,7 +182,21 @@ impl Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
-        // Whatever the outcome: the shims (by pid), then containerd.
+        // Whatever the outcome: the containers (rt deletes each, with its
+        // processes and cgroup), the shims (by pid), then containerd, and
+        // the namespace's parent cgroup, which rt shares and leaves.
+        let ids: Vec<_> = std::fs::read_dir(self.state_dir())
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        for id in ids {
+            bounded(
+                Command::new(rt_binary())
+                    .arg("--root")
+                    .arg(self.state_dir())
+                    .args(["delete", "--force"])
+                    .arg(id),
+            );
+        }
         for pid in self.shim_processes() {
             let _ = nix::sys::signal::kill(
                 nix::unistd::Pid::from_raw(pid),
@@ -192,6 +206,7 @@ impl Drop for Containerd {
         self.daemon.take();
         unmount_under(&self.dir);
         let _ = std::fs::remove_dir_all(self.state_dir());
+        drop(CgroupDir::v2(&self.ns));
     }
 }
 
