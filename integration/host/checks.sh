@@ -468,6 +468,21 @@ rootless_podman_memory_in_the_delegated_user_slice() {
 	want 67108864 "$out" "memory.max"
 }
 
+# A second user with subuids but no user manager (no linger, no login):
+# no cgroup is delegated to it, so the limit cannot be set, and rt says so
+# in one line instead of running the container without it.
+rootless_podman_memory_refused_without_delegation() {
+	id rtu2 >/dev/null 2>&1 || useradd -m -s /bin/sh rtu2 || return 1
+	local d=/tmp/rtu2-run
+	mkdir -p $d && chown rtu2 $d && chmod 700 $d
+	as2() { runuser -u rtu2 -- env -i HOME=/home/rtu2 PATH=$PATH XDG_RUNTIME_DIR=$d sh -c "cd; $1"; }
+	as2 "podman import -q /tmp/rt-host/bb.tar $IMG" >/dev/null || return 1
+	out=$(as2 "podman --runtime $RT $PCG run --rm --network none --memory 64m $IMG cat /sys/fs/cgroup/memory.max" 2>&1) &&
+		fail "podman run --memory ran without a delegated cgroup: $out" && return 1
+	echo "$out" | grep -q "not delegated to this user" || fail "no clear refusal: $out" || return 1
+	want "" "$(as2 "podman ps -aq")" "containers left"
+}
+
 rootless_podman_memory_limit_holds() {
 	# 64m, and the container asks for more: the kernel kills it (137).
 	out=$(asu "systemd-run --user --scope -q podman --runtime $RT $PCG run --rm --network none --memory 64m --memory-swap 64m $IMG sh -c 'head -c 200000000 /dev/zero | tail >/dev/null'" 2>&1)
@@ -519,5 +534,6 @@ check rootless_podman_systemd_manager_scope_with_memory rootless_podman_systemd_
 check rootless_podman_slirp4netns_default_network rootless_podman_slirp4netns_default_network
 check rootless_podman_memory_in_the_delegated_user_slice rootless_podman_memory_in_the_delegated_user_slice
 check rootless_podman_memory_limit_holds rootless_podman_memory_limit_holds
+check rootless_podman_memory_refused_without_delegation rootless_podman_memory_refused_without_delegation
 say "RT-HOST done"
 systemctl poweroff --force

@@ -191,7 +191,9 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
                      cgroup this user owns and name it in linux.cgroupsPath",
                     files.join(", "),
                     dir.display(),
-                    nix::unistd::geteuid()
+                    // Inside rootless Podman's user namespace: who outside.
+                    cgroup::user_bus::namespaced_root_uid()
+                        .unwrap_or_else(|| nix::unistd::geteuid().as_raw())
                 ),
             });
         } else {
