@@ -47,6 +47,17 @@ impl containerd_shim::Shim for Service {
         // and a shim spawned for an address already served hands it back
         // and exits (the containerd-shim crate's serve does that).
         let grouping = sandbox_id().unwrap_or_else(|| opts.id.clone());
+        // A pod's shim already serving: its address, with no shim spawned.
+        // (One spawned would find the address taken and exit at once, and
+        // this `start` process, a subreaper, would then take the exits of
+        // that shim and its zygote while the containerd-shim crate tears
+        // its signal handling down: seen to spin there for good, hanging
+        // containerd's StartContainer.)
+        let served = containerd_shim::socket_address(&opts.address, &opts.namespace, &grouping);
+        if grouping != opts.id && serving(&served) {
+            write_address(&served)?;
+            return Ok(served);
+        }
         let (_pid, address) = containerd_shim::spawn(opts, &grouping, Vec::new())?;
         // containerd finds a running shim again after a restart by this.
         write_address(&address)?;
@@ -116,6 +127,13 @@ fn sandbox_id() -> Option<String> {
     let data = std::fs::read("config.json").ok()?;
     let mut doc: Annotated = serde_json::from_slice(&data).ok()?;
     doc.annotations.remove(SANDBOX_ID).filter(|s| !s.is_empty())
+}
+
+/// Whether a shim answers at `address` (`unix://PATH`).
+fn serving(address: &str) -> bool {
+    address
+        .strip_prefix("unix://")
+        .is_some_and(|path| std::os::unix::net::UnixStream::connect(path).is_ok())
 }
 
 /// Hands every exit the reaper sees to `on_exit`. Subscribed before
