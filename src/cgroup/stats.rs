@@ -223,9 +223,25 @@ pub fn read_stats(dir: &Path) -> Stats {
 
 /// How many processes the OOM killer has killed in the cgroup.
 pub fn oom_kills(dir: &Path) -> u64 {
-    keyed(dir, "memory.events")
-        .and_then(|e| e.get("oom_kill").copied())
-        .unwrap_or(0)
+    oom_counts(dir).kills
+}
+
+/// `memory.events`' two OOM counters: `oom` moves when the cgroup hits its
+/// limit and reclaim fails (before the killer picks a victim), `oom_kill`
+/// once the victim has been sent SIGKILL.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OomCounts {
+    pub ooms: u64,
+    pub kills: u64,
+}
+
+/// Both counters, zero where the file or a key is missing.
+pub fn oom_counts(dir: &Path) -> OomCounts {
+    let e = keyed(dir, "memory.events").unwrap_or_default();
+    OomCounts {
+        ooms: e.get("oom").copied().unwrap_or(0),
+        kills: e.get("oom_kill").copied().unwrap_or(0),
+    }
 }
 
 #[cfg(test)]
@@ -267,6 +283,7 @@ mod tests {
             serde_json::json!({"2MB": {"usage": 0, "max": 4194304, "failcnt": 0}})
         );
         assert_eq!(oom_kills(d), 1);
+        assert_eq!(oom_counts(d), OomCounts { ooms: 1, kills: 1 });
     }
 
     #[test]

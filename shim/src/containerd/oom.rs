@@ -19,10 +19,12 @@ use super::Inner;
 /// How often the thread looks while the init runs.
 const POLL: Duration = Duration::from_millis(500);
 
-/// One container's `oom_kill` count, as last published.
+/// One container's `oom_kill` count, as last published, and its `oom`
+/// count when the watch began.
 pub(super) struct OomWatch {
     dir: PathBuf,
     seen: AtomicU64,
+    ooms: u64,
 }
 
 impl OomWatch {
@@ -31,29 +33,41 @@ impl OomWatch {
         if !dir.join("memory.events").exists() {
             return None;
         }
-        let seen = AtomicU64::new(rt::cgroup::stats::oom_kills(&dir));
-        Some(Arc::new(OomWatch { dir, seen }))
+        let now = rt::cgroup::stats::oom_counts(&dir);
+        Some(Arc::new(OomWatch {
+            dir,
+            seen: AtomicU64::new(now.kills),
+            ooms: now.ooms,
+        }))
     }
 
-    /// Whether kills happened since the last call that said so.
-    fn struck(&self) -> bool {
-        let now = rt::cgroup::stats::oom_kills(&self.dir);
-        self.seen.fetch_max(now, Ordering::SeqCst) < now
+    /// Whether kills happened since the last call that said so, and the
+    /// counts read.
+    fn struck(&self) -> (bool, rt::cgroup::stats::OomCounts) {
+        let now = rt::cgroup::stats::oom_counts(&self.dir);
+        let struck = self.seen.fetch_max(now.kills, Ordering::SeqCst) < now.kills;
+        (struck, now)
     }
 
     /// At the init's exit, before TaskExit. The kernel counts a kill just
     /// after it sends SIGKILL, so an init killed outright (`killed`) may be
-    /// reaped a moment before the count moves: look a few times then.
+    /// reaped a moment before the count moves. It counts `oom` before it
+    /// picks a victim, so only when that count has moved since the watch
+    /// began is it worth looking again: a plain `kill -9` costs one read.
     pub fn at_exit(&self, inner: &Inner, id: &str, killed: bool) {
-        let tries = if killed { 5 } else { 1 };
-        for i in 0..tries {
-            if i > 0 {
+        let (struck, now) = self.struck();
+        let ran_out = self.ooms < now.ooms;
+        if !struck && killed && ran_out {
+            for _ in 0..5 {
                 std::thread::sleep(Duration::from_millis(10));
+                if self.struck().0 {
+                    publish(inner, id);
+                    return;
+                }
             }
-            if self.struck() {
-                publish(inner, id);
-                return;
-            }
+        }
+        if struck {
+            publish(inner, id);
         }
     }
 
@@ -69,7 +83,7 @@ impl OomWatch {
             if !running {
                 return;
             }
-            if watch.struck() {
+            if watch.struck().0 {
                 publish(&inner, &id);
             }
         });
