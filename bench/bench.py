@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import managers
@@ -43,8 +44,14 @@ POD = 4
 ROOT = os.path.dirname(HERE)
 
 
+def run(*args, **kw):
+    """subprocess.run that cannot hang the bench (CI runs it)."""
+    kw.setdefault("timeout", managers.CALL_TIMEOUT)
+    return subprocess.run(*args, **kw)
+
+
 def sh(*args, **kw):
-    return subprocess.run(args, check=True, **kw)
+    return run(args, check=True, **kw)
 
 
 class Runtime:
@@ -64,9 +71,9 @@ class Runtime:
         """Peak RSS (KiB) of one command, as GNU time reports it: its child
         starts from time's small image, not from this Python process."""
         with tempfile.NamedTemporaryFile("r") as out:
-            subprocess.run(["/usr/bin/time", "-f", "%M", "-o", out.name, *self.argv(*args)],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.DEVNULL, check=True)
+            run(["/usr/bin/time", "-f", "%M", "-o", out.name, *self.argv(*args)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL, check=True)
             return int(out.read().split()[-1])
 
     def call(self, *args, check=True):
@@ -77,8 +84,13 @@ class Runtime:
             t0 = time.perf_counter()
             p = subprocess.Popen(self.argv(*args), stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=err)
+            # A runtime that hangs is killed (and the bench fails) rather
+            # than hanging the bench.
+            watchdog = threading.Timer(managers.CALL_TIMEOUT, p.kill)
+            watchdog.start()
             _, status, usage = os.wait4(p.pid, 0)
             dt = time.perf_counter() - t0
+            watchdog.cancel()
             p.returncode = os.waitstatus_to_exitcode(status)
             if check and p.returncode != 0:
                 err.seek(0)
@@ -87,9 +99,9 @@ class Runtime:
         return dt, usage.ru_maxrss
 
     def cleanup(self):
-        out = subprocess.run(self.argv("list", "-q"), capture_output=True, text=True)
+        out = run(self.argv("list", "-q"), capture_output=True, text=True)
         for cid in out.stdout.split():
-            subprocess.run(self.argv("delete", "-f", cid), capture_output=True)
+            run(self.argv("delete", "-f", cid), capture_output=True)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -107,8 +119,8 @@ class Floor:
 
     def call(self):
         t0 = time.perf_counter()
-        subprocess.run(["unshare", "-m", "sh", "-c", f'exec {self.binary} "$@"', "sh", self.rootfs],
-                       check=True, stdin=subprocess.DEVNULL)
+        run(["unshare", "-m", "sh", "-c", f'exec {self.binary} "$@"', "sh", self.rootfs],
+            check=True, stdin=subprocess.DEVNULL)
         return time.perf_counter() - t0
 
 
@@ -137,7 +149,7 @@ def make_bundle(rt_binary, args, readonly=True, terminal=False):
 def wait_stopped(rt, cid, timeout=10):
     deadline = time.time() + timeout
     while time.time() < deadline:
-        out = subprocess.run(rt.argv("state", cid), capture_output=True, text=True)
+        out = run(rt.argv("state", cid), capture_output=True, text=True)
         if out.returncode == 0 and json.loads(out.stdout)["status"] == "stopped":
             return
         time.sleep(0.002)
@@ -151,6 +163,7 @@ class Bench:
         self.sleep_b = sleep_bundle
         self.samples = {}  # figure -> runtime -> [values]
         self.managed = {}  # `ctr run --rm` through a shim -> [ms]
+        self.cri = {}  # a CRI pod start through a shim -> [ms]
         self.n = 0
 
     def add(self, figure, rt, value):
@@ -231,23 +244,26 @@ def shim_rss(rt_binary):
     root = tempfile.mkdtemp(prefix="bench-shim-root.")
     b = make_bundle(rt_binary, ["sleep", "1000"])
     try:
-        sh(rt_binary, "--root", root, "run", "-d", "--bundle", b, "shimrss",
-           stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-        st = json.loads(subprocess.run([rt_binary, "--root", root, "state", "shimrss"],
-                                       capture_output=True, text=True, check=True).stdout)
-        with open(f"/proc/{st['pid']}/stat") as f:
-            ppid = int(f.read().rsplit(") ", 1)[1].split()[1])
-        vals = {}
-        with open(f"/proc/{ppid}/smaps_rollup") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("Rss", "Pss"):
-                    vals[k] = int(v.split()[0])
-        return vals
+        return shim_smaps(rt_binary, root, b)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError, ValueError) as e:
+        print(f"bench: rt-shim not measured: {e}", file=sys.stderr)
+        return None
     finally:
-        subprocess.run([rt_binary, "--root", root, "delete", "-f", "shimrss"], capture_output=True)
+        run([rt_binary, "--root", root, "delete", "-f", "shimrss"], capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
         shutil.rmtree(b, ignore_errors=True)
+
+
+def shim_smaps(rt_binary, root, b):
+    """smaps_rollup's Rss and Pss of the shim of a container run in `root`."""
+    # No pipe for the shim to inherit: stdio is /dev/null.
+    sh(rt_binary, "--root", root, "run", "-d", "--bundle", b, "shimrss",
+       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    st = json.loads(run([rt_binary, "--root", root, "state", "shimrss"],
+                        capture_output=True, text=True, check=True).stdout)
+    with open(f"/proc/{st['pid']}/stat") as f:
+        ppid = int(f.read().rsplit(") ", 1)[1].split()[1])
+    return managers.smaps(ppid)
 
 
 def conmon_rss(rt_binary):
@@ -262,31 +278,33 @@ def conmon_rss(rt_binary):
     q = dict(capture_output=True, text=True)
     try:
         tar = subprocess.Popen(["tar", "-C", f"{b}/rootfs", "-c", "."], stdout=subprocess.PIPE)
-        subprocess.run([*p, "import", "-q", "-", "localhost/benchbox"], stdin=tar.stdout, check=True, **q)
+        run([*p, "import", "-q", "-", "localhost/benchbox"], stdin=tar.stdout, check=True, **q)
         tar.wait()
         # Podman's defaults ask for limits this host does not give
         # (pids on cgroup v1, nofile above the hard limit).
-        subprocess.run([*p, "run", "-d", "--runtime", "runc", "--network", "none",
-                        "--pids-limit", "0", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024",
-                        "--name", "shimrss", "localhost/benchbox", "/bin/sleep", "1000"],
-                       check=True, **q)
-        pid = int(subprocess.run([*p, "inspect", "--format", "{{.State.ConmonPid}}", "shimrss"],
-                                 check=True, **q).stdout.strip())
-        vals = {}
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("Rss", "Pss"):
-                    vals[k] = int(v.split()[0])
-        return vals
-    except (subprocess.CalledProcessError, OSError, ValueError) as e:
+        # Output to a file, not a pipe: conmon outlives the call and would
+        # hold a pipe open for as long as the container runs.
+        with tempfile.TemporaryFile() as err:
+            started = run([*p, "run", "-d", "--runtime", "runc", "--network", "none",
+                           "--pids-limit", "0", "--ulimit", "nofile=1024:1024",
+                           "--ulimit", "nproc=1024:1024",
+                           "--name", "shimrss", "localhost/benchbox", "/bin/sleep", "1000"],
+                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
+            if started.returncode != 0:
+                err.seek(0)
+                raise ValueError(f"podman run -d: exit {started.returncode}: "
+                                 f"{err.read().decode(errors='replace').strip()}")
+        pid = int(run([*p, "inspect", "--format", "{{.State.ConmonPid}}", "shimrss"],
+                      check=True, **q).stdout.strip())
+        return managers.smaps(pid)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError, ValueError) as e:
         detail = getattr(e, "stderr", "") or ""
         print(f"bench: conmon not measured: {e} {detail.strip()}", file=sys.stderr)
         return None
     finally:
-        subprocess.run([*p, "rm", "-f", "-t", "0", "shimrss"], **q)
-        subprocess.run([*p, "system", "reset", "-f"], **q)
-        subprocess.run(["umount", "-R", f"{d}/storage"], **q)
+        run([*p, "rm", "-f", "-t", "0", "shimrss"], **q)
+        run([*p, "system", "reset", "-f"], **q)
+        run(["umount", "-R", f"{d}/storage"], **q)
         shutil.rmtree(d, ignore_errors=True)
         shutil.rmtree(b, ignore_errors=True)
 
@@ -301,7 +319,7 @@ def machine():
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     versions = []
     for name, cmd in [("runc", ["runc", "--version"]), ("crun", ["crun", "--version"])]:
-        out = subprocess.run(cmd, capture_output=True, text=True).stdout.splitlines()
+        out = run(cmd, capture_output=True, text=True).stdout.splitlines()
         versions.append(out[0] if out else f"{name}: unknown")
     return (f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Linux {platform.release()}, "
             f"cgroups hybrid (v2 with hugetlb only); {'; '.join(versions)}")
@@ -357,6 +375,22 @@ def report(bench, args, shim, conmon, cshim, pod, out_dir):
         base = statistics.median(next(iter(managed.values())))
         lines.append("| ratio | " + " | ".join(f"{statistics.median(v) / base:.2f}"
                                                 for v in managed.values()) + " |")
+    if bench.cri:
+        cri = {n: bench.cri[n] for n, _ in managers.VARIANTS if n in bench.cri}
+        lines += ["",
+                  "Through containerd's CRI plugin (its own containerd, as kubelet drives it; "
+                  "`integration/examples/cri-bench.rs`): RunPodSandbox, CreateContainer and "
+                  "StartContainer of a busybox `echo started` in a hostNetwork pod, to that line "
+                  "in the container's CRI log; RuntimeClass handlers `runc`, `rt` (the runc-v2 "
+                  "shim with rt as BinaryName) and `rt-v2` taking turns, "
+                  f"{args.reps} starts each after {args.warmup} warm-up; ratios against runc.",
+                  "",
+                  "| CRI pod start (ms) | " + " | ".join(cri) + " |",
+                  "| --- | " + " | ".join("---" for _ in cri) + " |",
+                  "| median (min–max) | " + " | ".join(fmt(v) for v in cri.values()) + " |"]
+        base = statistics.median(next(iter(cri.values())))
+        lines.append("| ratio | " + " | ".join(f"{statistics.median(v) / base:.2f}"
+                                                for v in cri.values()) + " |")
     lines += ["",
               "| shim watching one container (MiB, from /proc/<pid>/smaps_rollup) | RSS | PSS |",
               "| --- | --- | --- |"]
@@ -398,8 +432,11 @@ def plot(bench, out_dir):
             os.path.join(out_dir, "results.png"))
     if bench.managed:
         names = [n for n, _ in managers.VARIANTS if n in bench.managed]
-        scatter({"ctr run --rm /bin/true": bench.managed}, names,
-                "Through containerd: each ctr run --rm, interleaved",
+        figures = {"ctr run --rm /bin/true": bench.managed}
+        if bench.cri:
+            figures["CRI pod start"] = bench.cri
+        scatter(figures, names,
+                "Through containerd: each ctr run --rm and CRI pod start, interleaved",
                 os.path.join(out_dir, "managers.png"))
 
 
@@ -428,7 +465,7 @@ set key top right
 array t[{len(names)}] = [{", ".join(f'"{n}"' for n in names)}]
 plot for [j=0:{len(names) - 1}] '{data}' index j using 1:2 with points pt 7 ps 0.6 title t[j+1]
 """
-    subprocess.run(["gnuplot"], input=script, text=True, check=False)
+    run(["gnuplot"], input=script, text=True, check=False)
     os.unlink(data)
 
 
@@ -490,13 +527,23 @@ def main():
             if cd:
                 bench.managers(cd, f"{true_b}/rootfs", record)
             print(f"bench: single operations {i + 1}/{args.warmup + args.reps}", file=sys.stderr)
+        if cd:
+            try:
+                bench.cri = managers.cri_pod_starts(rt_binary, args.warmup, args.reps)
+            except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError, ValueError,
+                    KeyError) as e:
+                print(f"bench: CRI pod starts not measured: {e} {getattr(e, 'stderr', '')}",
+                      file=sys.stderr)
+            print("bench: CRI pod starts", file=sys.stderr)
         for i in range(args.batch_reps):
             for rt in runtimes[i % len(runtimes):] + runtimes[:i % len(runtimes)]:
                 bench.sequence(rt, args.sequence)
                 bench.parallel(rt, args.parallel)
             print(f"bench: batches {i + 1}/{args.batch_reps}", file=sys.stderr)
         shim = shim_rss(rt_binary)
+        print("bench: rt-shim's memory", file=sys.stderr)
         conmon = conmon_rss(rt_binary)
+        print("bench: conmon's memory", file=sys.stderr)
         cshim, pod = {}, {}
         if cd:
             for name, flags, shim_bin in [
@@ -506,9 +553,11 @@ def main():
                 try:
                     cshim[name] = cd.shim_rss(flags, f"{sleep_b}/rootfs", shim_bin)
                     pod[name] = cd.shim_rss(flags, f"{sleep_b}/rootfs", shim_bin, count=POD)
-                except (subprocess.CalledProcessError, OSError, ValueError, IndexError) as e:
+                except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError, ValueError,
+                        IndexError) as e:
                     print(f"bench: {name} not measured: {e} {getattr(e, 'stderr', '')}", file=sys.stderr)
                     cshim[name] = pod[name] = None
+                print(f"bench: {name}'s memory", file=sys.stderr)
         report(bench, args, shim, conmon, cshim, pod, args.out)
         plot(bench, args.out)
     finally:

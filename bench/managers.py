@@ -6,19 +6,25 @@ containerd's CRI plugin is disabled (ctr does not need it), and every
 controller is on cgroup v1, which rt (cgroup v2 only) does not drive,
 as integration/tests/containerd_v2.rs runs it."""
 
+import json
 import os
 import shutil
 import subprocess
 import tempfile
 import time
 
+# No call of the bench may hang it (CI runs it): seconds for one call.
+CALL_TIMEOUT = 120
+
 # Name, and the `ctr run` flags that pick the shim and runtime; rt_binary
-# is filled in by Containerd.variants.
+# is filled in by Containerd.variants. CRI_HANDLERS: the RuntimeClass
+# handler of examples/cri-bench.rs for each.
 VARIANTS = [
     ("runc-v2 shim + runc", []),
     ("runc-v2 shim + rt", ["--runc-binary", "RT"]),
     ("containerd-shim-rt-v2", ["--runtime", "io.containerd.rt.v2"]),
 ]
+CRI_HANDLERS = {"runc": VARIANTS[0][0], "rt": VARIANTS[1][0], "rt-v2": VARIANTS[2][0]}
 
 
 def smaps(pid):
@@ -56,7 +62,7 @@ class Containerd:
 
     def ctr(self, *args, check=True):
         return subprocess.run(["ctr", "-a", self.sock, *args], check=check,
-                              capture_output=True, text=True)
+                              capture_output=True, text=True, timeout=CALL_TIMEOUT)
 
     def variants(self):
         return [(name, [self.rt_binary if a == "RT" else a for a in flags])
@@ -82,7 +88,8 @@ class Containerd:
                          "--annotation", "io.kubernetes.cri.sandbox-id=benchpod",
                          "--rootfs", rootfs, cid, "/bin/sleep", "1000")
             pids = subprocess.run(["pgrep", "-f", f"{shim_name} .*-address {self.sock}"],
-                                  check=True, capture_output=True, text=True).stdout.split()
+                                  check=True, capture_output=True, text=True,
+                                  timeout=CALL_TIMEOUT).stdout.split()
             total = {"Rss": 0, "Pss": 0, "shims": len(pids)}
             for pid in pids:
                 for k, v in smaps(pid).items():
@@ -102,9 +109,29 @@ class Containerd:
 
     def stop(self):
         self.daemon.terminate()
-        self.daemon.wait()
+        try:
+            self.daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.daemon.kill()
+            self.daemon.wait()
         with open("/proc/self/mountinfo") as f:
             points = [l.split()[4] for l in f if l.split()[4].startswith(self.d)]
         for m in sorted(points, key=len, reverse=True):
-            subprocess.run(["umount", "-l", m], capture_output=True)
+            subprocess.run(["umount", "-l", m], capture_output=True, timeout=CALL_TIMEOUT)
         shutil.rmtree(self.d, ignore_errors=True)
+
+
+def cri_pod_starts(rt_binary, warmup, reps):
+    """Milliseconds per CRI pod start on each handler, by VARIANTS' names:
+    integration/examples/cri-bench.rs, with a containerd and CRI plugin of
+    its own. The client is a debug build (what `cargo test` builds), the
+    same for every handler."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run(["cargo", "build", "-q", "-p", "rt-integration", "--example", "cri-bench"],
+                   cwd=root, check=True, timeout=1800)
+    out = subprocess.run([os.path.join(root, "target/debug/examples/cri-bench"), rt_binary,
+                          str(warmup), str(reps)],
+                         cwd=root, check=True, capture_output=True, text=True,
+                         timeout=CALL_TIMEOUT + 60 * (warmup + reps))
+    times = json.loads(out.stdout)
+    return {CRI_HANDLERS[h]: [t * 1000 for t in times[h]] for h in CRI_HANDLERS if h in times}

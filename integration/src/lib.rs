@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+pub mod cri;
+
 pub use rt_testkit::{built_binary, mount_points_under as mounts_under, wait_until};
 
 /// The rt binary this workspace built (`cargo test --workspace` builds it
@@ -284,6 +286,11 @@ pub fn processes_under(dir: &Path) -> Vec<(i32, String)> {
 /// appended to its config (the CRI plugin is disabled unless `cri`).
 /// Returns the daemon and its socket.
 pub fn containerd(scratch: &Path, cri: bool, extra: &str) -> (Daemon, PathBuf) {
+    containerd_in(scratch, cri, extra, rt_binary().parent().unwrap())
+}
+
+/// [`containerd`] finding containerd-shim-rt-v2 in `bins`.
+pub fn containerd_in(scratch: &Path, cri: bool, extra: &str, bins: &Path) -> (Daemon, PathBuf) {
     let sock = scratch.join("containerd.sock");
     let disabled = if cri {
         ""
@@ -305,7 +312,7 @@ pub fn containerd(scratch: &Path, cri: bool, extra: &str) -> (Daemon, PathBuf) {
     // containerd finds containerd-shim-rt-v2 (io.containerd.rt.v2) on PATH.
     let path = format!(
         "{}:{}",
-        rt_binary().parent().unwrap().display(),
+        bins.display(),
         std::env::var("PATH").unwrap_or_default()
     );
     let d = Daemon::start(

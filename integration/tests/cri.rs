@@ -6,124 +6,15 @@
 //! RemovePodSandbox. The pause image is busybox's `sleep inf`, built
 //! offline and imported into containerd's `k8s.io` namespace.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use rt_integration::cri::*;
 use rt_integration::*;
 use tonic::transport::Channel;
-
-const PAUSE: &str = "localhost/pause:3.9";
-const IMAGE: &str = "localhost/busybox:latest";
-
-/// The RuntimeClass handlers this test runs a pod with: name and
-/// containerd `runtime_type`. Each is a `[...runtimes.NAME]` in the
-/// config; the Go runc shim's get `BinaryName` = rt and a `Root` in the
-/// scratch dir; `rt-v2` is rt's own shim, `containerd-shim-rt-v2`, which
-/// containerd finds on its PATH.
-const HANDLERS: &[(&str, &str)] = &[
-    ("rt", "io.containerd.runc.v2"),
-    ("rt-v2", "io.containerd.rt.v2"),
-];
-
-/// What the CRI plugin needs on this host beyond its defaults, as lines
-/// of its `[plugins."io.containerd.grpc.v1.cri"]` table:
-///
-/// - With no cpu controller on cgroup v2 (a hybrid host), containerd sees
-///   a cgroup v1 host and gives every sandbox `cpu.shares` 2, which rt
-///   (cgroup v2 only) cannot honour: `disable_cgroup` keeps cgroup paths
-///   and resources out of the specs.
-/// - With no CAP_SYS_RESOURCE in the bounding set (the development
-///   machines), the sandbox's oomScoreAdj -998 cannot be written:
-///   `restrict_oom_score_adj` caps it at containerd's own.
-fn host_settings() -> String {
-    let mut lines = String::new();
-    if !cgroup2_controllers().iter().any(|c| c == "cpu") {
-        lines += "  disable_cgroup = true\n";
-    }
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let bounding = status
-        .lines()
-        .find_map(|l| l.strip_prefix("CapBnd:"))
-        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-        .unwrap();
-    const CAP_SYS_RESOURCE: u32 = 24;
-    if bounding & (1 << CAP_SYS_RESOURCE) == 0 {
-        lines += "  restrict_oom_score_adj = true\n";
-    }
-    lines
-}
-
-/// containerd's CRI plugin config for `HANDLERS` (and `runc`, the node's
-/// default runtime, which CRI insists on), all on `s`'s paths, with
-/// `settings` in its table.
-fn cri_config(s: &Path, settings: &str) -> String {
-    let cri = "[plugins.\"io.containerd.grpc.v1.cri\"]";
-    let runtimes = "[plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes";
-    // The stream server (exec/attach/port-forward URLs) on a free port.
-    let mut c = format!(
-        "{cri}\n  sandbox_image = \"{PAUSE}\"\n  stream_server_port = \"0\"\n{settings}\
-         [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = \"{0}/cni/bin\"\n  conf_dir = \"{0}/cni/conf\"\n\
-         {runtimes}.runc]\n  runtime_type = \"io.containerd.runc.v2\"\n",
-        s.display()
-    );
-    for (name, runtime_type) in HANDLERS {
-        c += &format!("{runtimes}.{name}]\n  runtime_type = \"{runtime_type}\"\n");
-        if *runtime_type == "io.containerd.runc.v2" {
-            c += &format!(
-                "{runtimes}.{name}.options]\n  BinaryName = \"{}\"\n  Root = \"{}/rt-root-{name}\"\n",
-                rt_binary().display(),
-                s.display()
-            );
-        }
-    }
-    c
-}
-
-async fn connect(sock: &Path) -> RuntimeServiceClient<Channel> {
-    let channel = tonic::transport::Endpoint::from_shared(format!("unix://{}", sock.display()))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("CRI at {}: {e:?}", sock.display()));
-    RuntimeServiceClient::new(channel)
-}
-
-/// What kubelet asks for a hostNetwork pod: the node's network, a pid
-/// namespace per container (no shareProcessNamespace).
-fn namespaces() -> cri::NamespaceOption {
-    cri::NamespaceOption {
-        network: cri::NamespaceMode::Node as i32,
-        pid: cri::NamespaceMode::Container as i32,
-        ..Default::default()
-    }
-}
-
-/// The sandbox config kubelet sends for a hostNetwork pod on `handler`.
-fn pod_config(handler: &str, logs: &Path, cgroup_parent: &str) -> cri::PodSandboxConfig {
-    cri::PodSandboxConfig {
-        metadata: Some(cri::PodSandboxMetadata {
-            name: format!("pod-{handler}"),
-            uid: format!("uid-{handler}"),
-            namespace: "default".into(),
-            attempt: 0,
-        }),
-        // kubelet sets no hostname for a pod on the host's network (it
-        // keeps the host's UTS namespace).
-        log_directory: logs.join(handler).display().to_string(),
-        linux: Some(cri::LinuxPodSandboxConfig {
-            cgroup_parent: cgroup_parent.to_string(),
-            security_context: Some(cri::LinuxSandboxSecurityContext {
-                namespace_options: Some(namespaces()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    }
-}
 
 /// One pod on `handler`, as kubelet runs it: a sandbox on the host's
 /// network under `cgroup_parent`, one container that logs and sleeps, an
@@ -162,29 +53,12 @@ async fn pod_lifecycle(
         .create_container(cri::CreateContainerRequest {
             pod_sandbox_id: sandbox.clone(),
             config: Some(cri::ContainerConfig {
-                metadata: Some(cri::ContainerMetadata {
-                    name: "main".into(),
-                    attempt: 0,
-                }),
-                image: Some(cri::ImageSpec {
-                    image: IMAGE.into(),
-                    ..Default::default()
-                }),
-                command: vec!["sh".into()],
                 args: vec!["-c".into(), "echo started; exec sleep 1000".into()],
-                log_path: "main.log".into(),
-                linux: Some(cri::LinuxContainerConfig {
-                    security_context: Some(cri::LinuxContainerSecurityContext {
-                        namespace_options: Some(namespaces()),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
                 envs: vec![cri::KeyValue {
                     key: "GREETING".into(),
                     value: format!("hello from {handler}"),
                 }],
-                ..Default::default()
+                ..container_config("main", &["sh"])
             }),
             sandbox_config: Some(pod.clone()),
         })
@@ -358,26 +232,7 @@ async fn pod_shares_one_shim(
         let id = c
             .create_container(cri::CreateContainerRequest {
                 pod_sandbox_id: sandbox.clone(),
-                config: Some(cri::ContainerConfig {
-                    metadata: Some(cri::ContainerMetadata {
-                        name: name.into(),
-                        attempt: 0,
-                    }),
-                    image: Some(cri::ImageSpec {
-                        image: IMAGE.into(),
-                        ..Default::default()
-                    }),
-                    command: vec!["sleep".into(), "1000".into()],
-                    log_path: format!("{name}.log"),
-                    linux: Some(cri::LinuxContainerConfig {
-                        security_context: Some(cri::LinuxContainerSecurityContext {
-                            namespace_options: Some(namespaces()),
-                            ..Default::default()
-                        }),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
+                config: Some(container_config(name, &["sleep", "1000"])),
                 sandbox_config: Some(pod.clone()),
             })
             .await
@@ -455,34 +310,6 @@ async fn pod_shares_one_shim(
     );
 }
 
-/// containerd with the CRI plugin on `dir`, the pause and busybox images
-/// imported into its `k8s.io` namespace; a CRI client on its socket.
-fn cri_containerd(
-    scratch: &Scratch,
-    dir: &Path,
-    settings: &str,
-    images: &[&Path],
-    tokio: &tokio::runtime::Runtime,
-) -> (Daemon, RuntimeServiceClient<Channel>) {
-    std::fs::create_dir_all(dir).unwrap();
-    for (name, _) in HANDLERS {
-        scratch.rt_root(dir.join(format!("rt-root-{name}/k8s.io")));
-    }
-    // containerd-shim-rt-v2 keeps its state in a fixed place: what a
-    // failed test leaves there goes with the scratch directory too (this
-    // binary's only test is the one that uses the k8s.io namespace).
-    scratch.rt_root(PathBuf::from("/run/containerd/rt/k8s.io"));
-    let (ctd, sock) = containerd(dir, true, &cri_config(dir, settings));
-    for archive in images {
-        ok(Command::new("ctr")
-            .env("CONTAINERD_ADDRESS", &sock)
-            .args(["-n", "k8s.io", "image", "import"])
-            .arg(archive));
-    }
-    let client = tokio.block_on(connect(&sock));
-    (ctd, client)
-}
-
 #[test]
 fn kubernetes_cri_with_rt_runtime_classes() {
     require(&["containerd", "ctr", "umoci", "skopeo"]);
@@ -492,23 +319,7 @@ fn kubernetes_cri_with_rt_runtime_classes() {
     let scratch = Scratch::new("cri");
     let s = scratch.path();
     let (_, busybox) = busybox_image(s);
-    // The pause image: busybox's `sleep inf`.
-    ok(Command::new("umoci")
-        .args(["config", "--image"])
-        .arg(format!("{}:latest", s.join("img").display()))
-        .args([
-            "--tag",
-            "pause",
-            "--config.cmd",
-            "sleep",
-            "--config.cmd",
-            "inf",
-        ]));
-    let pause = s.join("pause.tar");
-    ok(Command::new("skopeo")
-        .args(["copy", "-q"])
-        .arg(format!("oci:{}:pause", s.join("img").display()))
-        .arg(format!("docker-archive:{}:{PAUSE}", pause.display())));
+    let pause = pause_image(s);
     let tokio = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -526,7 +337,14 @@ fn kubernetes_cri_with_rt_runtime_classes() {
         // containerd's defaults on a hybrid host: the sandbox's cpu.shares
         // is refused in one line naming the controller, and rt leaves no
         // cgroup behind.
-        let (ctd, mut c) = cri_containerd(&scratch, &s.join("defaults"), "", &images, &tokio);
+        let (ctd, mut c) = cri_containerd(
+            &scratch,
+            &s.join("defaults"),
+            "",
+            &rt_binary(),
+            &images,
+            &tokio,
+        );
         let err = tokio
             .block_on(c.run_pod_sandbox(cri::RunPodSandboxRequest {
                 config: Some(pod_config("rt", &s.join("logs"), &format!("/{parent}"))),
@@ -548,7 +366,14 @@ fn kubernetes_cri_with_rt_runtime_classes() {
         drop(ctd);
     }
 
-    let (ctd, mut c) = cri_containerd(&scratch, &s.join("node"), &settings, &images, &tokio);
+    let (ctd, mut c) = cri_containerd(
+        &scratch,
+        &s.join("node"),
+        &settings,
+        &rt_binary(),
+        &images,
+        &tokio,
+    );
     for (handler, _) in HANDLERS {
         tokio.block_on(pod_lifecycle(
             &mut c,

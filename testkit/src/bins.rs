@@ -20,11 +20,15 @@ pub fn workspace_root() -> PathBuf {
 }
 
 /// The profile directory the running executable is in (`<target>/debug`):
-/// a test binary is in its `deps/`, a program directly in it.
+/// a test binary is in its `deps/`, an example in `examples/`, a program
+/// directly in it.
 fn exe_profile_dir() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     let mut dir = exe.parent()?.to_path_buf();
-    if dir.file_name().is_some_and(|n| n == "deps") {
+    if dir
+        .file_name()
+        .is_some_and(|n| n == "deps" || n == "examples")
+    {
         dir.pop();
     }
     Some(dir)
