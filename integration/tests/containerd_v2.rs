@@ -413,3 +413,51 @@ fn a_refusal_reaches_containerd_with_its_grpc_code() {
     ok(c.ctr().args(["container", "rm", "p1"]));
     c.assert_nothing_left();
 }
+
+/// A pod's containers (the annotation containerd's CRI plugin gives them)
+/// start in the sandbox's shim, round after round: each later container's
+/// `start` hands back the pod shim's address at once. Once a shim was
+/// spawned for each and exited, and its `start` process could spin for
+/// good, so a `ctr run -d` here would hang (each is bounded at 20 s).
+#[test]
+fn a_pods_containers_start_in_its_shim_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Containerd::start(dir.path());
+    import_busybox(&c, dir.path());
+    for round in 0..4 {
+        let pod = format!("pod{round}");
+        let ids: Vec<String> = (0..4).map(|i| format!("{pod}c{i}")).collect();
+        for id in &ids {
+            let out = bounded(
+                c.ctr()
+                    .args(["run", "-d"])
+                    .args(RUNTIME)
+                    .args([
+                        "--annotation",
+                        &format!("io.kubernetes.cri.sandbox-id={pod}"),
+                    ])
+                    .args([IMAGE, id, "sleep", "1000"]),
+            )
+            .expect("ctr runs");
+            assert!(
+                out.status.success(),
+                "round {round}: ctr run -d {id}: {}{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        for id in &ids {
+            c.wait_status(id, "RUNNING");
+        }
+        assert_eq!(c.shims().len(), 1, "round {round}: one shim for the pod");
+        for id in &ids {
+            ok(c.ctr().args(["task", "kill", "-s", "KILL", id]));
+        }
+        for id in &ids {
+            c.wait_status(id, "STOPPED");
+            ok(c.ctr().args(["task", "delete", id]));
+            ok(c.ctr().args(["container", "rm", id]));
+        }
+    }
+    c.assert_nothing_left();
+}
