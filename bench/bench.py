@@ -14,8 +14,9 @@ repeated REPS times after WARMUP runs; the batch figures (100 in sequence,
 the ratios rt/crun and rt/runc of the medians.
 
 With containerd and ctr installed, the same container also runs through
-containerd with each shim (bench/managers.py), and the shims' memory is
-read for one container and for a pod of POD.
+containerd with each shim (bench/managers.py), a pod starts through its
+CRI plugin on each RuntimeClass handler (integration/examples/cri-bench.rs),
+and the shims' memory is read for one container and for a pod of POD.
 
 Writes bench/results.md (Markdown tables and the machine), bench/runs.dat
 and, if gnuplot is installed, bench/results.png and bench/managers.png.
