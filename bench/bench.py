@@ -330,6 +330,17 @@ def fmt(vals):
     return f"{statistics.median(vals):.2f} ({min(vals):.2f}–{max(vals):.2f})"
 
 
+def manager_table(figure, samples):
+    """A column per shim, in VARIANTS' order whatever order the runs took:
+    median (min–max) and the ratio to the first (runc-v2 with runc)."""
+    per = {n: samples[n] for n, _ in managers.VARIANTS if n in samples}
+    base = statistics.median(next(iter(per.values())))
+    return ["| " + figure + " | " + " | ".join(per) + " |",
+            "| --- | " + " | ".join("---" for _ in per) + " |",
+            "| median (min–max) | " + " | ".join(fmt(v) for v in per.values()) + " |",
+            "| ratio | " + " | ".join(f"{statistics.median(v) / base:.2f}" for v in per.values()) + " |"]
+
+
 def report(bench, args, shim, conmon, cshim, pod, out_dir):
     names = [rt.name for rt in bench.rts] + ["floor"]
     lines = [
@@ -363,35 +374,18 @@ def report(bench, args, shim, conmon, cshim, pod, out_dir):
         lines.append(f"| {figure} | " + " | ".join(cells) + f" | {ratio('crun')} | {ratio('runc')} |")
     lines.append("")
     if bench.managed:
-        # In VARIANTS' order, whatever order the repetitions ran in.
-        managed = {n: bench.managed[n] for n, _ in managers.VARIANTS if n in bench.managed}
-        lines += ["",
-                  "Through containerd (its own, on scratch paths, CRI plugin off): `ctr run --rm "
+        lines += ["", "Through containerd (its own, on scratch paths, CRI plugin off): `ctr run --rm "
                   "--cpu-shares 0 --rootfs BUNDLE/rootfs ID /bin/true`, the same busybox root, "
-                  "interleaved with the rows above; ratios against the runc-v2 shim with runc.",
-                  "",
-                  "| ctr run --rm /bin/true (ms) | " + " | ".join(managed) + " |",
-                  "| --- | " + " | ".join("---" for _ in managed) + " |",
-                  "| median (min–max) | " + " | ".join(fmt(v) for v in managed.values()) + " |"]
-        base = statistics.median(next(iter(managed.values())))
-        lines.append("| ratio | " + " | ".join(f"{statistics.median(v) / base:.2f}"
-                                                for v in managed.values()) + " |")
+                  "interleaved with the rows above; ratios against the runc-v2 shim with runc.", ""]
+        lines += manager_table("ctr run --rm /bin/true (ms)", bench.managed)
     if bench.cri:
-        cri = {n: bench.cri[n] for n, _ in managers.VARIANTS if n in bench.cri}
-        lines += ["",
-                  "Through containerd's CRI plugin (its own containerd, as kubelet drives it; "
+        lines += ["", "Through containerd's CRI plugin (its own containerd, as kubelet drives it; "
                   "`integration/examples/cri-bench.rs`): RunPodSandbox, CreateContainer and "
                   "StartContainer of a busybox `echo started` in a hostNetwork pod, to that line "
                   "in the container's CRI log; RuntimeClass handlers `runc`, `rt` (the runc-v2 "
                   "shim with rt as BinaryName) and `rt-v2` taking turns, "
-                  f"{args.reps} starts each after {args.warmup} warm-up; ratios against runc.",
-                  "",
-                  "| CRI pod start (ms) | " + " | ".join(cri) + " |",
-                  "| --- | " + " | ".join("---" for _ in cri) + " |",
-                  "| median (min–max) | " + " | ".join(fmt(v) for v in cri.values()) + " |"]
-        base = statistics.median(next(iter(cri.values())))
-        lines.append("| ratio | " + " | ".join(f"{statistics.median(v) / base:.2f}"
-                                                for v in cri.values()) + " |")
+                  f"{args.reps} starts each after {args.warmup} warm-up; ratios against runc.", ""]
+        lines += manager_table("CRI pod start (ms)", bench.cri)
     lines += ["",
               "| shim watching one container (MiB, from /proc/<pid>/smaps_rollup) | RSS | PSS |",
               "| --- | --- | --- |"]

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use rt_integration::cri::*;
 use rt_integration::*;
@@ -32,44 +31,21 @@ async fn pod_start(
     let pod = pod_config(&name, logs, "");
     let log = logs.join(&name).join("main.log");
     let t0 = Instant::now();
-    let sandbox = c
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(pod.clone()),
-            runtime_handler: handler.into(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("RunPodSandbox on {handler}: {e:?}"))
-        .into_inner()
-        .pod_sandbox_id;
-    let id = c
-        .create_container(cri::CreateContainerRequest {
-            pod_sandbox_id: sandbox.clone(),
-            config: Some(container_config("main", &["echo", "started"])),
-            sandbox_config: Some(pod),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("CreateContainer on {handler}: {e:?}"))
-        .into_inner()
-        .container_id;
-    c.start_container(cri::StartContainerRequest { container_id: id })
-        .await
-        .unwrap_or_else(|e| panic!("StartContainer on {handler}: {e:?}"));
+    let sandbox = run_pod(c, &pod, handler).await;
+    start_in_pod(
+        c,
+        &sandbox,
+        &pod,
+        container_config("main", &["echo", "started"]),
+    )
+    .await;
     // containerd writes the line as `<time> stdout F started`.
     let seen = wait_until(Duration::from_secs(20), || {
         std::fs::read(&log).is_ok_and(|l| l.ends_with(b" stdout F started\n"))
     });
     let took = t0.elapsed().as_secs_f64();
     assert!(seen, "{handler}: no first line in {}", log.display());
-    c.stop_pod_sandbox(cri::StopPodSandboxRequest {
-        pod_sandbox_id: sandbox.clone(),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("StopPodSandbox on {handler}: {e:?}"));
-    c.remove_pod_sandbox(cri::RemovePodSandboxRequest {
-        pod_sandbox_id: sandbox,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("RemovePodSandbox on {handler}: {e:?}"));
+    remove_pod(c, &sandbox).await;
     took
 }
 
@@ -85,12 +61,8 @@ fn main() {
     require(&["containerd", "ctr", "umoci", "skopeo", "runc"]);
     let scratch = Scratch::new("cri-bench");
     let s = scratch.path();
-    let (_, busybox) = busybox_image(s);
-    let pause = pause_image(s);
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let [pause, busybox] = node_images(s);
+    let tokio = client_runtime();
     let (ctd, mut c) = cri_containerd(
         &scratch,
         &s.join("node"),

@@ -102,6 +102,21 @@ pub fn pause_image(s: &Path) -> PathBuf {
     pause
 }
 
+/// The node's images, made in `s`: the pause image and busybox, as
+/// docker-archives for `ctr image import`.
+pub fn node_images(s: &Path) -> [PathBuf; 2] {
+    let (_, busybox) = crate::busybox_image(s);
+    [pause_image(s), busybox]
+}
+
+/// The runtime a CRI client runs on (one thread, as the tests need).
+pub fn client_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
 /// A CRI client on `sock`.
 pub async fn connect(sock: &Path) -> RuntimeServiceClient<Channel> {
     let channel = tonic::transport::Endpoint::from_shared(format!("unix://{}", sock.display()))
@@ -170,6 +185,67 @@ pub fn container_config(name: &str, command: &[&str]) -> cri::ContainerConfig {
         }),
         ..Default::default()
     }
+}
+
+/// RunPodSandbox of `pod` on `handler`: the sandbox's id.
+pub async fn run_pod(
+    c: &mut RuntimeServiceClient<Channel>,
+    pod: &cri::PodSandboxConfig,
+    handler: &str,
+) -> String {
+    c.run_pod_sandbox(cri::RunPodSandboxRequest {
+        config: Some(pod.clone()),
+        runtime_handler: handler.into(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("RunPodSandbox on {handler}: {e:?}"))
+    .into_inner()
+    .pod_sandbox_id
+}
+
+/// CreateContainer of `config` in the sandbox `pod` runs as, then
+/// StartContainer: the container's id.
+pub async fn start_in_pod(
+    c: &mut RuntimeServiceClient<Channel>,
+    sandbox: &str,
+    pod: &cri::PodSandboxConfig,
+    config: cri::ContainerConfig,
+) -> String {
+    let name = config
+        .metadata
+        .as_ref()
+        .map(|m| m.name.clone())
+        .unwrap_or_default();
+    let id = c
+        .create_container(cri::CreateContainerRequest {
+            pod_sandbox_id: sandbox.into(),
+            config: Some(config),
+            sandbox_config: Some(pod.clone()),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("CreateContainer {name} in {sandbox}: {e:?}"))
+        .into_inner()
+        .container_id;
+    c.start_container(cri::StartContainerRequest {
+        container_id: id.clone(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("StartContainer {name} in {sandbox}: {e:?}"));
+    id
+}
+
+/// StopPodSandbox, then RemovePodSandbox (its containers go with it).
+pub async fn remove_pod(c: &mut RuntimeServiceClient<Channel>, sandbox: &str) {
+    c.stop_pod_sandbox(cri::StopPodSandboxRequest {
+        pod_sandbox_id: sandbox.into(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("StopPodSandbox {sandbox}: {e:?}"));
+    c.remove_pod_sandbox(cri::RemovePodSandboxRequest {
+        pod_sandbox_id: sandbox.into(),
+    })
+    .await
+    .unwrap_or_else(|e| panic!("RemovePodSandbox {sandbox}: {e:?}"));
 }
 
 /// containerd with the CRI plugin on `dir` (`settings` in its table),

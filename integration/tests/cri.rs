@@ -27,15 +27,7 @@ async fn pod_lifecycle(
     cgroups_in: &Path,
 ) {
     let pod = pod_config(handler, logs, cgroup_parent);
-    let sandbox = c
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(pod.clone()),
-            runtime_handler: handler.to_string(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("RunPodSandbox on {handler}: {e:?}"))
-        .into_inner()
-        .pod_sandbox_id;
+    let sandbox = run_pod(c, &pod, handler).await;
     let status = c
         .pod_sandbox_status(cri::PodSandboxStatusRequest {
             pod_sandbox_id: sandbox.clone(),
@@ -49,28 +41,15 @@ async fn pod_lifecycle(
     assert_eq!(status.state, cri::PodSandboxState::SandboxReady as i32);
     assert_eq!(status.runtime_handler, handler);
 
-    let container = c
-        .create_container(cri::CreateContainerRequest {
-            pod_sandbox_id: sandbox.clone(),
-            config: Some(cri::ContainerConfig {
-                args: vec!["-c".into(), "echo started; exec sleep 1000".into()],
-                envs: vec![cri::KeyValue {
-                    key: "GREETING".into(),
-                    value: format!("hello from {handler}"),
-                }],
-                ..container_config("main", &["sh"])
-            }),
-            sandbox_config: Some(pod.clone()),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("CreateContainer on {handler}: {e:?}"))
-        .into_inner()
-        .container_id;
-    c.start_container(cri::StartContainerRequest {
-        container_id: container.clone(),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("StartContainer on {handler}: {e:?}"));
+    let config = cri::ContainerConfig {
+        args: vec!["-c".into(), "echo started; exec sleep 1000".into()],
+        envs: vec![cri::KeyValue {
+            key: "GREETING".into(),
+            value: format!("hello from {handler}"),
+        }],
+        ..container_config("main", &["sh"])
+    };
+    let container = start_in_pod(c, &sandbox, &pod, config).await;
 
     let exec = c
         .exec_sync(cri::ExecSyncRequest {
@@ -161,16 +140,7 @@ async fn pod_lifecycle(
     .await
     .unwrap();
 
-    c.stop_pod_sandbox(cri::StopPodSandboxRequest {
-        pod_sandbox_id: sandbox.clone(),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("StopPodSandbox on {handler}: {e:?}"));
-    c.remove_pod_sandbox(cri::RemovePodSandboxRequest {
-        pod_sandbox_id: sandbox.clone(),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("RemovePodSandbox on {handler}: {e:?}"));
+    remove_pod(c, &sandbox).await;
     let left = c
         .list_pod_sandbox(cri::ListPodSandboxRequest { filter: None })
         .await
@@ -213,15 +183,7 @@ async fn pod_shares_one_shim(
     let mut pod = pod_config(handler, logs, cgroup_parent);
     pod.metadata.as_mut().unwrap().name = "shared".into();
     pod.metadata.as_mut().unwrap().uid = "uid-shared".into();
-    let sandbox = c
-        .run_pod_sandbox(cri::RunPodSandboxRequest {
-            config: Some(pod.clone()),
-            runtime_handler: handler.into(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("RunPodSandbox: {e:?}"))
-        .into_inner()
-        .pod_sandbox_id;
+    let sandbox = run_pod(c, &pod, handler).await;
     let shims = rt_v2_shims(node);
     assert!(
         !shims.is_empty(),
@@ -229,21 +191,8 @@ async fn pod_shares_one_shim(
     );
     let mut ids = Vec::new();
     for name in ["a", "b", "c"] {
-        let id = c
-            .create_container(cri::CreateContainerRequest {
-                pod_sandbox_id: sandbox.clone(),
-                config: Some(container_config(name, &["sleep", "1000"])),
-                sandbox_config: Some(pod.clone()),
-            })
-            .await
-            .unwrap_or_else(|e| panic!("CreateContainer {name}: {e:?}"))
-            .into_inner()
-            .container_id;
-        c.start_container(cri::StartContainerRequest {
-            container_id: id.clone(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("StartContainer {name}: {e:?}"));
+        let config = container_config(name, &["sleep", "1000"]);
+        let id = start_in_pod(c, &sandbox, &pod, config).await;
         ids.push(id);
     }
     assert_eq!(
@@ -293,16 +242,7 @@ async fn pod_shares_one_shim(
         remove(c, id.clone()).await;
     }
     assert_eq!(rt_v2_shims(node), shims, "the shim serves the sandbox");
-    c.stop_pod_sandbox(cri::StopPodSandboxRequest {
-        pod_sandbox_id: sandbox.clone(),
-    })
-    .await
-    .unwrap_or_else(|e| panic!("StopPodSandbox: {e:?}"));
-    c.remove_pod_sandbox(cri::RemovePodSandboxRequest {
-        pod_sandbox_id: sandbox,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("RemovePodSandbox: {e:?}"));
+    remove_pod(c, &sandbox).await;
     assert!(
         wait_until(Duration::from_secs(10), || rt_v2_shims(node).is_empty()),
         "the shim outlived its pod: {:?}",
@@ -318,12 +258,8 @@ fn kubernetes_cri_with_rt_runtime_classes() {
     let cgroup = CgroupDir::v2(&parent);
     let scratch = Scratch::new("cri");
     let s = scratch.path();
-    let (_, busybox) = busybox_image(s);
-    let pause = pause_image(s);
-    let tokio = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let [pause, busybox] = node_images(s);
+    let tokio = client_runtime();
     let images = [pause.as_path(), busybox.as_path()];
 
     let settings = host_settings();
