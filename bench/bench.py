@@ -525,11 +525,11 @@ def main():
         if cd:
             try:
                 bench.cri = managers.cri_pod_starts(rt_binary, args.warmup, args.reps)
+                print("bench: CRI pod starts", file=sys.stderr)
             except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError, ValueError,
                     KeyError) as e:
                 print(f"bench: CRI pod starts not measured: {e} {getattr(e, 'stderr', '')}",
                       file=sys.stderr)
-            print("bench: CRI pod starts", file=sys.stderr)
         for i in range(args.batch_reps):
             for rt in runtimes[i % len(runtimes):] + runtimes[:i % len(runtimes)]:
                 bench.sequence(rt, args.sequence)

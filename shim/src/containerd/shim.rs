@@ -44,15 +44,15 @@ impl containerd_shim::Shim for Service {
     fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
         // A pod's containers share one shim (and zygote), as with
         // containerd-shim-runc-v2: the socket is named after the sandbox,
-        // and a shim spawned for an address already served hands it back
-        // and exits (the containerd-shim crate's serve does that).
+        // and while the pod's shim answers on it, its address is the
+        // answer and no shim is spawned. (A shim spawned for a served
+        // address exits at once, and this `start` process, a subreaper,
+        // then takes the exits of that shim and its zygote while the
+        // containerd-shim crate tears its signal handling down: seen to
+        // spin there for good, hanging containerd's StartContainer. Two
+        // starts racing for a pod whose shim is not up yet still take
+        // that path.)
         let grouping = sandbox_id().unwrap_or_else(|| opts.id.clone());
-        // A pod's shim already serving: its address, with no shim spawned.
-        // (One spawned would find the address taken and exit at once, and
-        // this `start` process, a subreaper, would then take the exits of
-        // that shim and its zygote while the containerd-shim crate tears
-        // its signal handling down: seen to spin there for good, hanging
-        // containerd's StartContainer.)
         let served = containerd_shim::socket_address(&opts.address, &opts.namespace, &grouping);
         if grouping != opts.id && serving(&served) {
             write_address(&served)?;
