@@ -63,6 +63,21 @@ pub fn open_input(path: &str) -> Result<(OwnedFd, StdinWriter), String> {
     Ok((r, writer))
 }
 
+/// `CloseIO` of stdin: ctr and the CRI plugin send it right after closing
+/// their end of the FIFO, while what they wrote may still be in it, so the
+/// copier gets a moment to drain it and close the writer at its EOF; after
+/// `grace` (someone else still holds the FIFO) the writer is closed here.
+pub fn close_stdin(writer: &StdinWriter, grace: Duration) {
+    let deadline = std::time::Instant::now() + grace;
+    while std::time::Instant::now() < deadline {
+        if writer.lock().unwrap_or_else(|p| p.into_inner()).is_none() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+}
+
 /// Copies the FIFO at `path` into the stdin pipe until containerd closes
 /// it or `CloseIO` closes the writer. (Started only for a process that
 /// exists: the open blocks until containerd's side is open.)

@@ -237,13 +237,14 @@ impl containerd_shim::Task for Service {
     }
 
     fn close_io(&self, _ctx: &TtrpcContext, req: api::CloseIORequest) -> TtrpcResult<api::Empty> {
-        let tasks = self.inner.tasks();
-        let p = tasks.process(&req.id, &req.exec_id)?;
+        // The writer is shared with the copier: the tasks' lock is not held
+        // while the copier drains.
+        let writer = {
+            let tasks = self.inner.tasks();
+            tasks.process(&req.id, &req.exec_id)?.stdin_writer.clone()
+        };
         if req.stdin {
-            p.stdin_writer
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
+            super::stdio::close_stdin(&writer, std::time::Duration::from_millis(200));
         }
         Ok(api::Empty::new())
     }
