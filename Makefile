@@ -1,13 +1,18 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build release test test-vm test-host integration install demo bench conformance soak fuzz clean
+.PHONY: build release hot-order test test-vm test-host integration install demo bench conformance soak fuzz clean
 
 build:
 	$(CARGO) build -p rt -p rt-shim -p rt-image
 
+# Into target/dist; rt linked static with its hot code first (scripts/release.sh).
 release:
-	$(CARGO) build --release -p rt -p rt-shim -p rt-image
+	bash scripts/release.sh
+
+# Regenerates src/bin/rt/hot.order after a toolchain or Cargo.lock change (root).
+hot-order:
+	bash scripts/hot-order.sh
 
 test:
 	bash scripts/test.sh
@@ -37,10 +42,10 @@ demo:
 	bash scripts/demo.sh
 
 install: release
-	install -D -m 0755 target/release/rt $(DESTDIR)$(PREFIX)/bin/rt
-	install -D -m 0755 target/release/rt-shim $(DESTDIR)$(PREFIX)/bin/rt-shim
-	install -D -m 0755 target/release/containerd-shim-rt-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-rt-v2
-	install -D -m 0755 target/release/rt-image $(DESTDIR)$(PREFIX)/bin/rt-image
+	install -D -m 0755 target/dist/rt $(DESTDIR)$(PREFIX)/bin/rt
+	install -D -m 0755 target/dist/rt-shim $(DESTDIR)$(PREFIX)/bin/rt-shim
+	install -D -m 0755 target/dist/containerd-shim-rt-v2 $(DESTDIR)$(PREFIX)/bin/containerd-shim-rt-v2
+	install -D -m 0755 target/dist/rt-image $(DESTDIR)$(PREFIX)/bin/rt-image
 
 # rt against runc and crun (as root): bench/results.md and bench/results.png.
 bench: release

@@ -1,5 +1,5 @@
 //! Records the git commit for `rt --version` (runc prints one too, and
-//! containerd shows it).
+//! containerd shows it), and relinks rt when its function order changes.
 use std::process::Command;
 
 fn main() {
@@ -16,6 +16,8 @@ fn main() {
         commit.as_deref().unwrap_or("unknown")
     );
     println!("cargo:rerun-if-env-changed=RT_COMMIT");
+    // scripts/release.sh links rt in this order: a new order relinks it.
+    println!("cargo:rerun-if-changed=src/bin/rt/hot.order");
     for f in [".git/HEAD", ".git/refs/heads"] {
         if std::path::Path::new(f).exists() {
             println!("cargo:rerun-if-changed={f}");

@@ -326,6 +326,23 @@ def machine():
             f"cgroups hybrid (v2 with hugetlb only); {'; '.join(versions)}")
 
 
+def rt_build(rt_binary):
+    """How the measured rt was linked, and how much of its function order
+    (src/bin/rt/hot.order, scripts/release.sh) its symbols still match: a
+    stale order is what a peak RSS regression would come from."""
+    hdr = run(["readelf", "-hlW", rt_binary], capture_output=True, text=True).stdout
+    kind = "position-independent" if "DYN (" in hdr else "not position-independent"
+    linked = "dynamically linked" if "INTERP" in hdr else "statically linked"
+    desc = f"`{os.path.relpath(rt_binary, ROOT)}`, {linked}, {kind}"
+    order = os.path.join(ROOT, "src/bin/rt/hot.order")
+    nm = run(["nm", "--defined-only", rt_binary], capture_output=True, text=True)
+    if os.path.exists(order) and nm.returncode == 0:
+        have = {line.split()[-1] for line in nm.stdout.splitlines() if line.strip()}
+        want = [n.strip() for n in open(order) if n.strip()]
+        desc += f"; {sum(n in have for n in want)} of the {len(want)} functions of hot.order are in it"
+    return desc
+
+
 def fmt(vals):
     return f"{statistics.median(vals):.2f} ({min(vals):.2f}–{max(vals):.2f})"
 
@@ -347,6 +364,8 @@ def report(bench, args, shim, conmon, cshim, pod, out_dir):
         "# rt against runc and crun",
         "",
         f"Machine: {machine()}.",
+        "",
+        f"rt: {rt_build(bench.rts[0].binary)}.",
         "",
         "Every runtime runs through the same wrapper, "
         "`unshare -m sh -c 'PREP; exec RUNTIME \"$@\"'` (crun's PREP unmounts "
@@ -466,7 +485,7 @@ plot for [j=0:{len(names) - 1}] '{data}' index j using 1:2 with points pt 7 ps 0
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rt", default=os.path.join(ROOT, "target/release/rt"))
+    ap.add_argument("--rt", default=os.path.join(ROOT, "target/dist/rt"))
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--batch-reps", type=int, default=3)

@@ -6,8 +6,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "demo: run as root (containers need it)" >&2; exit 1; }
 bash scripts/deps.sh
-cargo build --release --quiet -p rt -p rt-shim
-rt=$PWD/target/release/rt
+CARGO_TERM_QUIET=true bash scripts/release.sh rt
+rt=$PWD/target/dist/rt
 bundle=$(mktemp -d /tmp/rt-demo.XXXXXX)
 trap 'rm -rf "$bundle"' EXIT
 bash scripts/make-bundle.sh "$bundle" "$rt" >/dev/null

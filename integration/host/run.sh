@@ -28,13 +28,17 @@ mods=$root/lib/modules/$kver
 
 target=${CARGO_TARGET_DIR:-$repo/target}
 if [ "${HOST_RELEASE:-0}" = 1 ]; then
-	(cd "$repo" && cargo build -q --release -p rt -p rt-shim -p rt-image &&
-		cargo build -q --release -p rt-integration --example cri-check)
-	bin=$target/release
+	# What `make install` installs (rt static, scripts/release.sh); the
+	# CRI check is a test program, built as the debug one is.
+	(cd "$repo" && CARGO_TERM_QUIET=true bash scripts/release.sh &&
+		cargo build -q -p rt-integration --example cri-check)
+	bin=$target/dist
+	examples=$target/debug/examples
 else
 	(cd "$repo" && cargo build -q -p rt -p rt-shim -p rt-image &&
 		cargo build -q -p rt-integration --example cri-check)
 	bin=$target/debug
+	examples=$bin/examples
 fi
 
 rm -rf "$work"
@@ -46,7 +50,7 @@ cp -al "$root" "$stage"
 for b in rt rt-shim containerd-shim-rt-v2 rt-image; do
 	install -m 0755 "$bin/$b" "$stage/usr/local/bin/$b"
 done
-install -m 0755 "$bin/examples/cri-check" "$stage/usr/local/bin/cri-check"
+install -m 0755 "$examples/cri-check" "$stage/usr/local/bin/cri-check"
 mkdir -p "$stage/usr/local/lib/rt-host"
 install -m 0755 "$here/checks.sh" "$stage/usr/local/lib/rt-host/checks.sh"
 echo "${HOST_ONLY:-}" > "$stage/usr/local/lib/rt-host/only"
