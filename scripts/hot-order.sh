@@ -25,15 +25,11 @@ cleanup() {
 trap cleanup EXIT
 gcc -O2 -Wall -o "$work/hot-trace" scripts/hot-trace.c
 
-# bundle NAME ARGS_JSON [docker]: a busybox bundle with `rt spec`'s config.
+# bundle NAME ARGS_JSON [docker]: scripts/make-bundle.sh's busybox bundle,
+# running ARGS, its root read-only; with docker, Docker's security settings.
 bundle() {
 	local b=$work/$1
-	mkdir -p "$b/rootfs/bin"
-	cp /bin/busybox "$b/rootfs/bin/busybox"
-	ln -s busybox "$b/rootfs/bin/sh"
-	ln -s busybox "$b/rootfs/bin/true"
-	ln -s busybox "$b/rootfs/bin/sleep"
-	"$rt" spec -b "$b"
+	bash scripts/make-bundle.sh "$b" "$rt"
 	python3 - "$b/config.json" "$2" "${3:-}" <<-'EOF'
 		import json, sys
 		path, args, docker = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
