@@ -336,6 +336,17 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
             for key in sysctl.keys() {
                 crate::config::sysctl::check_key(key, &|t| has_ns(t))
                     .map_err(|e| format!("linux.sysctl: {e}"))?;
+                let ns = crate::config::sysctl::namespace_of(key);
+                let joined = nss
+                    .into_iter()
+                    .flatten()
+                    .find(|n| Some(n.typ()) == ns)
+                    .and_then(|n| n.path().as_ref());
+                if let (Some(ns), Some(path)) = (ns, joined) {
+                    let own = Path::new("/proc/self/ns").join(crate::config::namespaces::name(ns));
+                    crate::config::sysctl::check_joined(key, path, &own)
+                        .map_err(|e| format!("linux.sysctl: {e}"))?;
+                }
             }
         }
     }
@@ -355,6 +366,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
 /// spec requires of it and what rt can honour. Messages name the field
 /// relative to the process ("args: ...").
 pub fn check_process(process: &Process) -> std::result::Result<(), String> {
+    check_user(process.user())?;
     match process.args() {
         Some(args) if !args.is_empty() && !args[0].is_empty() => {}
         _ => return Err("args: must name a program to run".into()),
@@ -394,6 +406,31 @@ pub fn check_process(process: &Process) -> std::result::Result<(), String> {
     check_rlimits(process)
 }
 
+/// The kernel reads an id of 4294967295 ((uid_t)-1) as "leave unchanged":
+/// setresuid(-1, -1, -1) keeps rt's uid 0, so such a user would run as
+/// root. No user namespace can map it either, so it is never a real id.
+fn check_user(user: &oci_spec::runtime::User) -> std::result::Result<(), String> {
+    const UNCHANGED: u32 = u32::MAX;
+    let bad = |field: &str, id: u32| {
+        format!("user.{field}: {id} is not a valid id (the kernel reads it as \"leave unchanged\", which would keep root)")
+    };
+    if user.uid() == UNCHANGED {
+        return Err(bad("uid", user.uid()));
+    }
+    if user.gid() == UNCHANGED {
+        return Err(bad("gid", user.gid()));
+    }
+    if let Some(i) = user
+        .additional_gids()
+        .iter()
+        .flatten()
+        .position(|g| *g == UNCHANGED)
+    {
+        return Err(bad(&format!("additionalGids[{i}]"), UNCHANGED));
+    }
+    Ok(())
+}
+
 /// config.md: a type given twice MUST be an error, and setrlimit(2) would
 /// refuse a soft limit above the hard one only inside the container.
 fn check_rlimits(process: &Process) -> std::result::Result<(), String> {
@@ -431,6 +468,31 @@ mod tests {
 
     fn err_of(config: &str) -> String {
         bundle_with(config).1.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn an_id_of_minus_one_is_refused() {
+        for (user, field) in [
+            (
+                r#"{"uid":4294967295,"gid":0}"#,
+                "process.user.uid: 4294967295",
+            ),
+            (
+                r#"{"uid":1,"gid":4294967295}"#,
+                "process.user.gid: 4294967295",
+            ),
+            (
+                r#"{"uid":1,"gid":1,"additionalGids":[2,4294967295]}"#,
+                "process.user.additionalGids[1]: 4294967295",
+            ),
+        ] {
+            let config = MINIMAL.replace(r#"{"uid":0,"gid":0}"#, user);
+            let e = err_of(&config);
+            assert!(e.contains(field), "{e}");
+            assert!(e.contains("not a valid id"), "{e}");
+        }
+        let ok = MINIMAL.replace(r#"{"uid":0,"gid":0}"#, r#"{"uid":4294967294,"gid":1}"#);
+        assert!(bundle_with(&ok).1.is_ok());
     }
 
     #[test]

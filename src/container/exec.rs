@@ -132,9 +132,20 @@ pub fn process_from_flags(base: &Process, f: &ProcessFlags) -> Result<Process> {
             None => (spec.as_str(), None),
         };
         let bad = || Error::Invalid(format!("--user {spec:?}: want UID[:GID] as numbers"));
-        user.set_uid(uid.parse().map_err(|_| bad())?);
+        // (uid_t)-1 means "leave unchanged" to setresuid: it would keep root.
+        let id = |s: &str| {
+            match s.parse::<u32>() {
+            Ok(u32::MAX) => Err(Error::Invalid(format!(
+                "--user {spec:?}: {} is not a valid id (the kernel reads it as \"leave unchanged\", which would keep root)",
+                u32::MAX
+            ))),
+            Ok(n) => Ok(n),
+            Err(_) => Err(bad()),
+        }
+        };
+        user.set_uid(id(uid)?);
         if let Some(g) = gid {
-            user.set_gid(g.parse().map_err(|_| bad())?);
+            user.set_gid(id(g)?);
         }
     }
     if !f.additional_gids.is_empty() {

@@ -272,14 +272,42 @@ fn dedup_env(env: Vec<String>) -> Vec<String> {
 }
 
 /// The home directory of `uid` from the container's /etc/passwd, or "/".
+/// The image controls that file: it is opened without blocking (a FIFO
+/// there must not hang run and exec), used only if it is a regular file,
+/// and read up to a bound.
 fn home_of(uid: u32) -> String {
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|s| {
-            s.lines().find_map(|l| {
-                let f: Vec<&str> = l.split(':').collect();
-                (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
-            })
+    const MAX_PASSWD: u64 = 16 << 20;
+    let regular = |st: nix::sys::stat::FileStat| {
+        nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
+            == nix::sys::stat::SFlag::S_IFREG
+    };
+    let text = (|| -> Option<String> {
+        // Looked at before it is opened, so that no device is opened.
+        if !regular(nix::sys::stat::stat("/etc/passwd").ok()?) {
+            return None;
+        }
+        let fd = nix::fcntl::open(
+            "/etc/passwd",
+            OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC | OFlag::O_NOCTTY,
+            Mode::empty(),
+        )
+        .ok()?;
+        if !regular(nix::sys::stat::fstat(&fd).ok()?) {
+            return None;
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(std::fs::File::from(fd), MAX_PASSWD),
+            &mut text,
+        )
+        .ok()?;
+        Some(text)
+    })()
+    .unwrap_or_default();
+    text.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| f[5].to_string())
         })
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "/".into())

@@ -4,6 +4,7 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
+use nix::fcntl::OFlag;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{makedev, Mode, SFlag};
 use nix::unistd::{fchownat, Gid, Uid};
@@ -130,8 +131,31 @@ fn make_device(
     let dir = open_in_root(root.as_fd(), parent, libc::O_PATH | libc::O_DIRECTORY)
         .or(Ok::<_, Error>(dir))?;
     if s.in_userns {
-        // mknod is not allowed in a user namespace: bind the host's node.
-        let target = create_in_root(root.as_fd(), path, true)?;
+        // mknod is not allowed in a user namespace: bind the host's node
+        // onto a file made here. Whatever the image has at the path is
+        // removed first, never followed (CVE-2025-31133: a /dev/null that
+        // is a symlink to a procfs file).
+        match nix::unistd::unlinkat(&dir, name, nix::unistd::UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(nix::Error::ENOENT) => {}
+            Err(e) => {
+                return Err(e).with_ctx(|| format!("remove {} from the image", path.display()))
+            }
+        }
+        nix::sys::stat::mknodat(
+            &dir,
+            name,
+            SFlag::S_IFREG,
+            Mode::from_bits_truncate(0o644),
+            0,
+        )
+        .with_ctx(|| format!("create {}", path.display()))?;
+        let target = nix::fcntl::openat(
+            &dir,
+            name,
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_ctx(|| format!("open {}", path.display()))?;
         let host = PathBuf::from(path);
         mount(
             Some(&host),
@@ -179,8 +203,53 @@ fn make_device(
 }
 
 /// Binds the pty peer (by descriptor, never by path) onto /dev/console.
+/// The target is made or opened in /dev's descriptor without following a
+/// symlink (CVE-2025-52565: an image's /dev/console pointing at
+/// /etc/passwd or a procfs file would get the pty mounted over it), and
+/// must be a regular file or a character device.
 pub fn bind_console(root: BorrowedFd<'_>, peer: BorrowedFd<'_>) -> Result<()> {
-    let target = create_in_root(root, Path::new("/dev/console"), true)?;
+    let dev = open_in_root(root, Path::new("/dev"), libc::O_PATH | libc::O_DIRECTORY)?;
+    let open = || {
+        nix::fcntl::openat(
+            &dev,
+            "console",
+            OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    let target = match open() {
+        Ok(fd) => fd,
+        Err(nix::Error::ENOENT) => {
+            match nix::sys::stat::mknodat(
+                &dev,
+                "console",
+                SFlag::S_IFREG,
+                Mode::from_bits_truncate(0o600),
+                0,
+            ) {
+                Ok(()) | Err(nix::Error::EEXIST) => {}
+                Err(e) => return Err(e).ctx("create /dev/console"),
+            }
+            open().ctx("open /dev/console")?
+        }
+        Err(e) => return Err(e).ctx("open /dev/console"),
+    };
+    let kind = SFlag::from_bits_truncate(
+        nix::sys::stat::fstat(&target)
+            .ctx("stat /dev/console")?
+            .st_mode,
+    ) & SFlag::S_IFMT;
+    if kind == SFlag::S_IFLNK {
+        return Err(Error::Sys {
+            context: "/dev/console in the container is a symlink: refusing to mount the console through it".into(),
+            source: nix::Error::ELOOP,
+        });
+    }
+    if kind != SFlag::S_IFREG && kind != SFlag::S_IFCHR {
+        return Err(Error::Invalid(
+            "/dev/console in the container is neither a file nor a character device: refusing to mount the console on it".into(),
+        ));
+    }
     mount(
         Some(fd_path(peer).as_str()),
         fd_path(&target).as_str(),

@@ -9,6 +9,7 @@
 mod dev;
 mod masked;
 mod mounts;
+mod proc_mount;
 pub mod procfs;
 pub mod resolve;
 mod tmpfs;

@@ -42,6 +42,17 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
         MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(Error::Invalid)?;
     let typ = m.typ().as_deref().unwrap_or("");
     let bind = typ == "bind" || opts.bind;
+    let source_is_procfs = bind
+        && m.source().as_ref().is_some_and(|src| {
+            nix::sys::statfs::statfs(&s.bundle.join(src))
+                .is_ok_and(|f| f.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
+        });
+    super::proc_mount::check(
+        &super::proc_mount::resolve(root, dest)?,
+        typ,
+        source_is_procfs,
+    )
+    .map_err(Error::Invalid)?;
     if opts.tmpcopyup && (bind || typ != "tmpfs") {
         // runc acts on it for tmpfs only, and ignores it elsewhere.
         log::warn!(

@@ -10,6 +10,7 @@ use crate::error::{Context, Error, Result};
 use crate::sys::openat2::openat2_beneath;
 
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+const PROC_ROOT_INO: u64 = 1;
 
 pub struct ProcFs {
     root: OwnedFd,
@@ -32,6 +33,17 @@ impl ProcFs {
         if st.filesystem_type().0 as i64 != PROC_SUPER_MAGIC {
             return Err(Error::Invalid(format!(
                 "{} is not a procfs mount: refusing to write through it",
+                path.display()
+            )));
+        }
+        // The root of a procfs, not a directory inside one bind-mounted
+        // over /proc (its inode is PROC_ROOT_INO).
+        let ino = nix::sys::stat::fstat(root.as_fd())
+            .with_ctx(|| format!("stat {}", path.display()))?
+            .st_ino;
+        if ino != PROC_ROOT_INO {
+            return Err(Error::Invalid(format!(
+                "{} is not the root of a procfs: refusing to write through it",
                 path.display()
             )));
         }

@@ -2,13 +2,17 @@
 //! the mode of the directory it covers (not tmpfs's own 1777); with
 //! `tmpcopyup`, the covered directory's content is copied in.
 
-use std::os::fd::{AsFd, BorrowedFd};
-use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+use std::ffi::{CStr, CString};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
-use nix::fcntl::{open, OFlag};
+use nix::dir::Dir;
+use nix::fcntl::{open, openat, readlinkat, AtFlags, OFlag};
 use nix::mount::{mount, MsFlags};
-use nix::sys::stat::{fstat, Mode};
+use nix::sys::stat::{
+    fchmod, fchmodat, fstat, fstatat, mkdirat, mknodat, FchmodatFlags, Mode, SFlag,
+};
+use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
 
 use crate::config::mount_options::MountOptions;
 use crate::error::{Context, Result};
@@ -60,8 +64,8 @@ pub(super) fn mount_tmpfs(
     let Some(covered) = covered else {
         return Ok(());
     };
-    let new = open_in_root(root, dest, libc::O_PATH | libc::O_DIRECTORY)?;
-    copy_tree(Path::new(&fd_path(&covered)), Path::new(&fd_path(&new)))
+    let new = open_in_root(root, dest, libc::O_RDONLY | libc::O_DIRECTORY)?;
+    copy_tree(covered.as_fd(), new.as_fd())
         .with_ctx(|| at("tmpcopyup: copy the directory's content into the tmpfs on"))?;
     if flags.contains(MsFlags::MS_RDONLY) {
         mount(
@@ -76,34 +80,94 @@ pub(super) fn mount_tmpfs(
     Ok(())
 }
 
-/// Copies the entries of `from` into `to`: directories, files, symlinks
-/// (never followed) and device nodes, with their modes and owners.
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        let md = std::fs::symlink_metadata(&src)?;
-        let ft = md.file_type();
-        if ft.is_dir() {
-            std::fs::create_dir(&dst)?;
-            copy_tree(&src, &dst)?;
-        } else if ft.is_symlink() {
-            std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-        } else if ft.is_file() {
-            std::fs::copy(&src, &dst)?;
-        } else {
-            nix::sys::stat::mknod(
-                &dst,
-                nix::sys::stat::SFlag::from_bits_truncate(md.mode()),
-                Mode::from_bits_truncate(md.mode()),
-                md.rdev(),
-            )
-            .map_err(std::io::Error::from)?;
-        }
-        lchown(&dst, Some(md.uid()), Some(md.gid()))?;
-        if !ft.is_symlink() {
-            std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(md.mode() & 0o7777))?;
-        }
+/// Copies the entries of the directory `from` into the directory `to`:
+/// directories, files, symlinks (copied as links, never followed) and
+/// device nodes, with their modes and owners. Every step is relative to a
+/// directory descriptor and opens with O_NOFOLLOW, and a file is checked
+/// once open to be the regular file that was listed: an entry swapped for
+/// a symlink while rt copies (a racing container) cannot make rt copy a
+/// host file into the container.
+fn copy_tree(from: BorrowedFd<'_>, to: BorrowedFd<'_>) -> nix::Result<()> {
+    let list = Dir::openat(
+        from,
+        ".",
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )?;
+    let names: Vec<CString> = list
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_owned())
+        .filter(|n| n.as_bytes() != b"." && n.as_bytes() != b"..")
+        .collect();
+    for name in names {
+        copy_entry(from, to, &name)?;
     }
     Ok(())
+}
+
+fn copy_entry(from: BorrowedFd<'_>, to: BorrowedFd<'_>, name: &CStr) -> nix::Result<()> {
+    let nofollow = OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let st = fstatat(from, name, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+    let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+    let mode = Mode::from_bits_truncate(st.st_mode & 0o7777);
+    let (uid, gid) = (
+        Some(Uid::from_raw(st.st_uid)),
+        Some(Gid::from_raw(st.st_gid)),
+    );
+    let made = match kind {
+        SFlag::S_IFDIR => {
+            let src = openat(
+                from,
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow,
+                Mode::empty(),
+            )?;
+            mkdirat(to, name, Mode::from_bits_truncate(0o700))?;
+            let dst = openat(
+                to,
+                name,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | nofollow,
+                Mode::empty(),
+            )?;
+            copy_tree(src.as_fd(), dst.as_fd())?;
+            dst
+        }
+        SFlag::S_IFREG => {
+            let src = openat(
+                from,
+                name,
+                OFlag::O_RDONLY | OFlag::O_NONBLOCK | nofollow,
+                Mode::empty(),
+            )?;
+            let now = fstat(&src)?;
+            if SFlag::from_bits_truncate(now.st_mode) & SFlag::S_IFMT != SFlag::S_IFREG
+                || (now.st_dev, now.st_ino) != (st.st_dev, st.st_ino)
+            {
+                return Err(nix::Error::ELOOP);
+            }
+            let dst = openat(
+                to,
+                name,
+                OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | nofollow,
+                Mode::from_bits_truncate(0o600),
+            )?;
+            let (mut r, mut w) = (std::fs::File::from(src), std::fs::File::from(dst));
+            std::io::copy(&mut r, &mut w)
+                .map_err(|e| nix::Error::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+            OwnedFd::from(w)
+        }
+        SFlag::S_IFLNK => {
+            let target = readlinkat(from, name)?;
+            symlinkat(target.as_os_str(), to, name)?;
+            return fchownat(to, name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW);
+        }
+        _ => {
+            mknodat(to, name, kind, mode, st.st_rdev)?;
+            fchownat(to, name, uid, gid, AtFlags::AT_SYMLINK_NOFOLLOW)?;
+            return fchmodat(to, name, mode, FchmodatFlags::NoFollowSymlink);
+        }
+    };
+    fchown(&made, uid, gid)?;
+    fchmod(&made, mode)
 }

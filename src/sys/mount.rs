@@ -6,6 +6,7 @@ use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 const OPEN_TREE_CLONE: libc::c_uint = 1;
 const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
 const MOVE_MOUNT_T_EMPTY_PATH: libc::c_uint = 0x40;
+pub const MOUNT_ATTR_RDONLY: u64 = 0x0000_0001;
 pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
 
 /// The kernel's `struct mount_attr`.
@@ -74,4 +75,58 @@ pub fn move_mount(from: impl AsFd, to: impl AsFd) -> nix::Result<()> {
         )
     };
     nix::errno::Errno::result(r).map(drop)
+}
+
+const FSOPEN_CLOEXEC: libc::c_uint = 1;
+const FSMOUNT_CLOEXEC: libc::c_uint = 1;
+const FSCONFIG_SET_STRING: libc::c_uint = 1;
+const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+
+/// A new superblock of `fstype` with `options` (key, value), made with
+/// fsopen/fsconfig and returned as a detached mount (fsmount) with
+/// `attr` (MOUNT_ATTR_*): attached later by descriptor, never by path.
+pub fn fs_detached(
+    fstype: &std::ffi::CStr,
+    options: &[(&std::ffi::CStr, &std::ffi::CStr)],
+    attr: u64,
+) -> nix::Result<OwnedFd> {
+    // SAFETY: fsopen with a NUL-terminated name; it returns a new
+    // descriptor, owned below.
+    let fs = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
+    let fs = nix::errno::Errno::result(fs)?;
+    // SAFETY: a new descriptor nothing else owns.
+    let fs = unsafe { OwnedFd::from_raw_fd(fs as i32) };
+    for (key, value) in options {
+        // SAFETY: fsconfig on our fs context with two NUL-terminated
+        // strings the kernel only reads.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                key.as_ptr(),
+                value.as_ptr(),
+                0,
+            )
+        };
+        nix::errno::Errno::result(r)?;
+    }
+    // SAFETY: fsconfig's create command takes no pointers.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_CMD_CREATE,
+            std::ptr::null::<libc::c_char>(),
+            std::ptr::null::<libc::c_void>(),
+            0,
+        )
+    };
+    nix::errno::Errno::result(r)?;
+    // SAFETY: fsmount on our configured context; it returns a new
+    // descriptor, owned below.
+    let m = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attr) };
+    let m = nix::errno::Errno::result(m)?;
+    // SAFETY: a new descriptor nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(m as i32) })
 }

@@ -74,15 +74,78 @@ pub fn clear_onlcr(master: &impl AsFd) -> Result<()> {
         .ctx("clear ONLCR on the pty")
 }
 
-/// A new pty from the container's /dev/ptmx: (master, peer). The peer is
-/// got from the master with TIOCGPTPEER, never by path.
+/// devpts' superblock magic, the inode number devpts gives its ptmx, and
+/// the major of the ptys it hands out (UNIX98_PTY_SLAVE_MAJOR and the
+/// seven after it).
+const DEVPTS_SUPER_MAGIC: i64 = 0x1cd1;
+const DEVPTS_PTMX_INO: u64 = 2;
+const PTY_SLAVE_MAJORS: std::ops::RangeInclusive<u64> = 136..=143;
+
+/// A new pty from the container's devpts: (master, peer). The master is
+/// `/dev/pts/ptmx`, resolved in the root without following a symlink at
+/// the end and checked to be devpts' own ptmx (superblock, inode, device)
+/// before it is opened for reading and writing, then checked again once
+/// open (CVE-2025-52565: a container controls its /dev, and an `exec -t`
+/// into it must not open a FIFO, a file or a procfs file as its
+/// terminal). The peer is got from the master with TIOCGPTPEER, never by
+/// path, and checked to be a pty of devpts too.
 pub fn open_pty(root: BorrowedFd<'_>) -> Result<(OwnedFd, OwnedFd)> {
-    let master = open_in_root(root, Path::new("/dev/ptmx"), libc::O_RDWR | libc::O_NOCTTY)?;
+    let path = Path::new("/dev/pts/ptmx");
+    let probe = match crate::rootfs::resolve::try_open_in_root(
+        root,
+        path,
+        libc::O_PATH | libc::O_NOFOLLOW,
+    )? {
+        Some(fd) => fd,
+        None => {
+            return Err(Error::Invalid(
+                "process.terminal: /dev/pts/ptmx does not exist in the container (a terminal needs a devpts mounted at /dev/pts)".into(),
+            ))
+        }
+    };
+    let id = check_ptmx(&probe)?;
+    let master = open_in_root(root, path, libc::O_RDWR | libc::O_NOCTTY | libc::O_NOFOLLOW)?;
+    if check_ptmx(&master)? != id {
+        return Err(Error::Invalid(
+            "/dev/pts/ptmx in the container changed while it was opened: refusing it as the terminal".into(),
+        ));
+    }
     let peer = sys::unlock_and_open_peer(&master).map_err(|(what, e)| Error::Sys {
         context: what.into(),
         source: e,
     })?;
+    let st = nix::sys::stat::fstat(&peer).ctx("stat the pty peer")?;
+    let on_devpts = nix::sys::statfs::fstatfs(&peer)
+        .ctx("statfs the pty peer")?
+        .filesystem_type()
+        .0 as i64
+        == DEVPTS_SUPER_MAGIC;
+    if !on_devpts || !PTY_SLAVE_MAJORS.contains(&nix::sys::stat::major(st.st_rdev)) {
+        return Err(Error::Invalid(
+            "the pty peer is not a devpts pty: refusing it as the terminal".into(),
+        ));
+    }
     Ok((master, peer))
+}
+
+/// That `fd` is devpts' ptmx (character device 5:2, devpts' ptmx inode on
+/// a devpts superblock); returns its (device, inode) to compare a reopen.
+fn check_ptmx(fd: &OwnedFd) -> Result<(u64, u64)> {
+    let st = nix::sys::stat::fstat(fd).ctx("stat /dev/pts/ptmx")?;
+    let fs = nix::sys::statfs::fstatfs(fd).ctx("statfs /dev/pts/ptmx")?;
+    let chr = nix::sys::stat::SFlag::from_bits_truncate(st.st_mode) & nix::sys::stat::SFlag::S_IFMT
+        == nix::sys::stat::SFlag::S_IFCHR;
+    if fs.filesystem_type().0 as i64 != DEVPTS_SUPER_MAGIC
+        || !chr
+        || st.st_rdev != nix::sys::stat::makedev(5, 2)
+        || st.st_ino != DEVPTS_PTMX_INO
+    {
+        return Err(Error::Invalid(
+            "/dev/pts/ptmx in the container is not devpts' ptmx: refusing it as the terminal"
+                .into(),
+        ));
+    }
+    Ok((st.st_dev, st.st_ino))
 }
 
 pub fn set_size(fd: &impl AsFd, rows: u16, cols: u16) -> Result<()> {
