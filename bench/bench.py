@@ -147,6 +147,26 @@ def make_bundle(rt_binary, args, readonly=True, terminal=False):
     return d
 
 
+MASKED = 200
+
+
+def make_masked_bundle(rt_binary):
+    """A bundle whose config masks MASKED directories (a node with many CPUs
+    masks ~100 per-CPU directories per container): what one tmpfs per
+    directory costs against one shared one."""
+    d = make_bundle(rt_binary, ["/bin/true"])
+    dirs = [f"/m/{i}" for i in range(MASKED)]
+    for m in dirs:
+        os.makedirs(os.path.join(d, "rootfs", m.lstrip("/")))
+    cfg_path = os.path.join(d, "config.json")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    cfg["linux"]["maskedPaths"] = cfg["linux"].get("maskedPaths", []) + dirs
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f)
+    return d
+
+
 def wait_stopped(rt, cid, timeout=10):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -165,6 +185,7 @@ class Bench:
         self.samples = {}  # figure -> runtime -> [values]
         self.managed = {}  # `ctr run --rm` through a shim -> [ms]
         self.cri = {}  # a CRI pod start through a shim -> [ms]
+        self.masked_create = {}  # runtime -> [ms] of a create masking MASKED dirs
         self.n = 0
 
     def add(self, figure, rt, value):
@@ -197,6 +218,13 @@ class Bench:
             self.add("create (ms)", rt, dc * 1000)
             self.add("start (ms)", rt, ds * 1000)
             self.add("delete (ms)", rt, dd * 1000)
+
+    def masked(self, rt, bundle, record):
+        cid = self.cid(rt, "mask")
+        dc, _ = rt.call("create", "--bundle", bundle, cid)
+        rt.call("delete", "-f", cid)
+        if record:
+            self.masked_create.setdefault(rt.name, []).append(dc * 1000)
 
     def exec_(self, rt, cid, record):
         dt, _ = rt.call("exec", cid, "/bin/true")
@@ -392,6 +420,17 @@ def report(bench, args, shim, conmon, cshim, pod, out_dir):
         ratio = lambda other: f"{med['rt'] / med[other]:.2f}" if other in med and med[other] else "n/a"
         lines.append(f"| {figure} | " + " | ".join(cells) + f" | {ratio('crun')} | {ratio('runc')} |")
     lines.append("")
+    if bench.masked_create:
+        lines += ["", f"`create` of a container whose config masks {MASKED} directories (and "
+                  "`rt spec`'s masked paths), then `delete -f`, interleaved with the rows above; "
+                  "ratios against each runtime.", ""]
+        per = bench.masked_create
+        rt_med = statistics.median(per["rt"])
+        lines += [f"| create, {MASKED} masked directories (ms) | " + " | ".join(per) + " |",
+                  "| --- | " + " | ".join("---" for _ in per) + " |",
+                  "| median (min–max) | " + " | ".join(fmt(v) for v in per.values()) + " |",
+                  "| rt / this | " + " | ".join(f"{rt_med / statistics.median(v):.2f}"
+                                                 for v in per.values()) + " |"]
     if bench.managed:
         lines += ["", "Through containerd (its own, on scratch paths, CRI plugin off): `ctr run --rm "
                   "--cpu-shares 0 --rootfs BUNDLE/rootfs ID /bin/true`, the same busybox root, "
@@ -513,6 +552,15 @@ def main():
     true_b = make_bundle(rt_binary, ["/bin/true"])
     sleep_b = make_bundle(rt_binary, ["sleep", "1000"])
     tty_b = make_bundle(rt_binary, ["sh"], terminal=True)
+    masked_b = make_masked_bundle(rt_binary)
+    # runc 1.3.5 (../shared/runc-suite, outside the repository; left out
+    # when absent) beside Debian's 1.1.5 for the masked-directory row.
+    runc135 = os.path.join(os.path.dirname(ROOT), "shared", "runc-suite", "runc")
+    masked_rts = list(runtimes)
+    if os.access(runc135, os.X_OK):
+        masked_rts.append(Runtime("runc 1.3.5", runc135))
+    else:
+        print(f"bench: {runc135} missing: runc 1.3.5 left out of the masked row", file=sys.stderr)
     bench = Bench(runtimes, true_b, sleep_b)
     floor = Floor(true_b)
     cd = None
@@ -536,6 +584,8 @@ def main():
             for rt in order:
                 bench.single(rt, record)
                 bench.exec_(rt, execs[rt.name], record)
+            for rt in masked_rts[i % len(masked_rts):] + masked_rts[:i % len(masked_rts)]:
+                bench.masked(rt, masked_b, record)
             bench.attach(runtimes[0], tty_cid, record)
             bench.floor(floor, record)
             if cd:
@@ -575,11 +625,11 @@ def main():
         report(bench, args, shim, conmon, cshim, pod, args.out)
         plot(bench, args.out)
     finally:
-        for rt in runtimes:
+        for rt in masked_rts:
             rt.cleanup()
         if cd:
             cd.stop()
-        for b in (true_b, sleep_b, tty_b, os.path.dirname(floor.binary)):
+        for b in (true_b, sleep_b, tty_b, masked_b, os.path.dirname(floor.binary)):
             shutil.rmtree(b, ignore_errors=True)
 
 

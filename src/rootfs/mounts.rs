@@ -89,18 +89,20 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
         let src_fd = match (opened, prepared) {
             (Err(nix::Error::EACCES | nix::Error::EPERM), Some(p)) => {
                 let target = create_in_root(root, dest, !is_dir(p.tree.as_fd())?)?;
+                let made = Made::bind_of(p.tree.as_fd())?;
                 mount::move_mount(&p.tree, &target)
                     .with_ctx(mount_err("attach the bind mount onto", dest))?;
                 let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
                 if !extra.is_empty() {
-                    let target = open_in_root(root, dest, libc::O_PATH)?;
+                    let target = reopen_mounted(root, dest, made)?;
                     remount_bind(target.as_fd(), extra, dest)?;
                 }
-                return finish_mount(root, dest, &opts);
+                return finish_mount(root, dest, &opts, made);
             }
             (opened, _) => opened.with_ctx(|| format!("open bind source {}", src.display()))?,
         };
         let target = create_in_root(root, dest, !is_dir(src_fd.as_fd())?)?;
+        let made = Made::bind_of(src_fd.as_fd())?;
         if let Some(idm) = s.idmaps.iter().find(|i| i.index == index) {
             idmapped_bind(&src_fd, &target, idm, opts.recursive_bind)
                 .with_ctx(mount_err("idmapped bind mount onto", dest))?;
@@ -122,10 +124,10 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
         // the new mount (reopened: the old descriptor is the covered dir).
         let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
         if !extra.is_empty() {
-            let target = open_in_root(root, dest, libc::O_PATH)?;
+            let target = reopen_mounted(root, dest, made)?;
             remount_bind(target.as_fd(), extra, dest)?;
         }
-        return finish_mount(root, dest, &opts);
+        return finish_mount(root, dest, &opts, made);
     }
 
     match typ {
@@ -153,13 +155,14 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
                 .as_ref()
                 .map_or("tmpfs".into(), |p| p.to_string_lossy());
             let flags = opts.flags - MsFlags::MS_REMOUNT;
-            super::tmpfs::mount_tmpfs(root, dest, &source, flags, &opts)?;
-            return finish_mount(root, dest, &opts);
+            let made = super::tmpfs::mount_tmpfs(root, dest, &source, flags, &opts)?;
+            return finish_mount(root, dest, &opts, made);
         }
         _ => {}
     }
 
     let target = create_in_root(root, dest, false)?;
+    let mut made = Made::fresh_over(target.as_fd())?;
     let source = m
         .source()
         .as_ref()
@@ -189,12 +192,13 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
                 None::<&str>,
             )
             .with_ctx(mount_err("bind /sys onto", dest))?;
-            let target = open_in_root(root, dest, libc::O_PATH)?;
+            made = Made::bind_of_path(Path::new("/sys"))?;
+            let target = reopen_mounted(root, dest, made)?;
             remount_bind(target.as_fd(), flags, dest)?;
         }
         Err(e) => return Err(e).with_ctx(mount_err(&format!("mount {typ}"), dest)),
     }
-    finish_mount(root, dest, &opts)
+    finish_mount(root, dest, &opts, made)
 }
 
 /// The gid map of the init's user namespace (inside id, outside id,
@@ -249,12 +253,69 @@ pub(super) fn remount_bind(target: BorrowedFd<'_>, flags: MsFlags, dest: &Path) 
     .with_ctx(mount_err("remount", dest))
 }
 
+/// What a mount just made at a destination shows there, to prove that the
+/// destination opened again is that mount (a racing container may have
+/// swapped the path for a symlink meanwhile): a bind shows its source's
+/// inode; a fresh filesystem a device other than the directory it covers.
+#[derive(Clone, Copy)]
+pub(super) enum Made {
+    Bind { dev: u64, ino: u64 },
+    Fresh { covered_dev: u64 },
+}
+
+impl Made {
+    pub(super) fn bind_of(src: BorrowedFd<'_>) -> Result<Made> {
+        let st = nix::sys::stat::fstat(src).ctx("stat the bind source")?;
+        Ok(Made::Bind {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        })
+    }
+
+    fn bind_of_path(src: &Path) -> Result<Made> {
+        let st = nix::sys::stat::stat(src).with_ctx(|| format!("stat {}", src.display()))?;
+        Ok(Made::Bind {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        })
+    }
+
+    pub(super) fn fresh_over(covered: BorrowedFd<'_>) -> Result<Made> {
+        let st = nix::sys::stat::fstat(covered).ctx("stat the mount point")?;
+        Ok(Made::Fresh {
+            covered_dev: st.st_dev,
+        })
+    }
+
+    fn shown_by(self, st: &nix::sys::stat::FileStat) -> bool {
+        match self {
+            Made::Bind { dev, ino } => st.st_dev == dev && st.st_ino == ino,
+            Made::Fresh { covered_dev } => st.st_dev != covered_dev,
+        }
+    }
+}
+
+/// The mount just made at `dest`, opened again (the descriptor rt mounted
+/// through is the covered directory) without following a symlink at the
+/// end, and proved to be that mount before flags are applied to it.
+pub(super) fn reopen_mounted(root: BorrowedFd<'_>, dest: &Path, made: Made) -> Result<OwnedFd> {
+    let fd = open_in_root(root, dest, libc::O_PATH | libc::O_NOFOLLOW)?;
+    let st = nix::sys::stat::fstat(&fd).with_ctx(mount_err("stat the new mount at", dest))?;
+    if !made.shown_by(&st) {
+        return Err(Error::Invalid(format!(
+            "{} changed while rt mounted it (a racing process?): refusing to change the flags of what is there now",
+            dest.display()
+        )));
+    }
+    Ok(fd)
+}
+
 /// Propagation and recursive attributes, applied to the new mount.
-fn finish_mount(root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions) -> Result<()> {
+fn finish_mount(root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions, made: Made) -> Result<()> {
     if opts.propagation.is_empty() && opts.rec_attr_set == 0 && opts.rec_attr_clr == 0 {
         return Ok(());
     }
-    let target = open_in_root(root, dest, libc::O_PATH)?;
+    let target = reopen_mounted(root, dest, made)?;
     for p in &opts.propagation {
         mount(
             None::<&str>,
@@ -311,6 +372,7 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd<'_>, m: &Mount, opts: &MountOptions)
             | MsFlags::MS_RELATIME
             | MsFlags::MS_NOATIME
             | MsFlags::MS_STRICTATIME);
+    let mut made = Made::fresh_over(target.as_fd())?;
     if s.cgroupns {
         // A fresh cgroup2 whose root is the container's cgroup.
         mount(
@@ -335,10 +397,11 @@ fn mount_cgroup(s: &Setup, root: BorrowedFd<'_>, m: &Mount, opts: &MountOptions)
             None::<&str>,
         )
         .with_ctx(mount_err("bind the container's cgroup onto", dest))?;
-        let target = open_in_root(root, dest, libc::O_PATH)?;
+        made = Made::bind_of_path(dir)?;
+        let target = reopen_mounted(root, dest, made)?;
         remount_bind(target.as_fd(), flags, dest)?;
     }
-    finish_mount(root, dest, opts)
+    finish_mount(root, dest, opts, made)
 }
 
 #[cfg(test)]

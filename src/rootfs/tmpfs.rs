@@ -14,9 +14,10 @@ use nix::sys::stat::{
 };
 use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
 
+use super::mounts::{reopen_mounted, Made};
 use crate::config::mount_options::MountOptions;
 use crate::error::{Context, Result};
-use crate::rootfs::resolve::{create_in_root, fd_path, open_in_root};
+use crate::rootfs::resolve::{create_in_root, fd_path};
 
 /// Mounts a tmpfs at `dest` inside `root` with `flags` and the options'
 /// data.
@@ -26,9 +27,10 @@ pub(super) fn mount_tmpfs(
     source: &str,
     flags: MsFlags,
     opts: &MountOptions,
-) -> Result<()> {
+) -> Result<Made> {
     let at = |what: &str| format!("{what} {}", dest.display());
     let target = create_in_root(root, dest, false)?;
+    let made = Made::fresh_over(target.as_fd())?;
     let st = fstat(target.as_fd()).with_ctx(|| at("stat"))?;
     let mut data = opts.data.clone();
     if !data.iter().any(|d| d.starts_with("mode=")) {
@@ -62,9 +64,15 @@ pub(super) fn mount_tmpfs(
     )
     .with_ctx(|| at("mount tmpfs"))?;
     let Some(covered) = covered else {
-        return Ok(());
+        return Ok(made);
     };
-    let new = open_in_root(root, dest, libc::O_RDONLY | libc::O_DIRECTORY)?;
+    let new = reopen_mounted(root, dest, made)?;
+    let new = open(
+        fd_path(&new).as_str(),
+        OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_ctx(|| at("tmpcopyup: open the tmpfs on"))?;
     copy_tree(covered.as_fd(), new.as_fd())
         .with_ctx(|| at("tmpcopyup: copy the directory's content into the tmpfs on"))?;
     if flags.contains(MsFlags::MS_RDONLY) {
@@ -77,7 +85,7 @@ pub(super) fn mount_tmpfs(
         )
         .with_ctx(|| at("remount read-only the tmpfs on"))?;
     }
-    Ok(())
+    Ok(made)
 }
 
 /// Copies the entries of the directory `from` into the directory `to`:

@@ -105,14 +105,28 @@ impl Bundle {
     }
 }
 
+/// The built rt; or, for a side-by-side run of a test file against a peer,
+/// the runtime named by `RT_TEST_RUNTIME` (`../shared/runc-suite/runc`).
 pub fn rt_bin() -> &'static str {
-    env!("CARGO_BIN_EXE_rt")
+    static BIN: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        std::env::var("RT_TEST_RUNTIME").unwrap_or_else(|_| env!("CARGO_BIN_EXE_rt").to_string())
+    })
+}
+
+/// Whether the tests drive rt (not a peer named by `RT_TEST_RUNTIME`):
+/// rt's own wording is checked only then.
+pub fn is_rt() -> bool {
+    std::env::var_os("RT_TEST_RUNTIME").is_none()
 }
 
 /// rt hands what `create` makes to `rt-shim`, a binary of the shim crate
 /// that `cargo test --workspace` builds next to rt; `cargo test -p rt`
 /// alone does not, so build it then.
 pub fn ensure_shim() {
+    if !is_rt() {
+        return;
+    }
     let beside_rt = Path::new(rt_bin()).parent().expect("rt's directory");
     if let Err(e) = rt_testkit::ensure_built_in(beside_rt, "rt-shim", "rt-shim") {
         panic!("{e}");
