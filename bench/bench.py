@@ -558,7 +558,7 @@ def main():
     runc135 = os.path.join(os.path.dirname(ROOT), "shared", "runc-suite", "runc")
     masked_rts = list(runtimes)
     if os.access(runc135, os.X_OK):
-        masked_rts.append(Runtime("runc 1.3.5", runc135))
+        masked_rts.append(Runtime("runc-1.3.5", runc135))
     else:
         print(f"bench: {runc135} missing: runc 1.3.5 left out of the masked row", file=sys.stderr)
     bench = Bench(runtimes, true_b, sleep_b)
