@@ -72,8 +72,17 @@ pub struct Executed {
 /// Reads a `--process` file: an OCI process JSON.
 pub fn process_from_file(path: &Path) -> Result<Process> {
     let data = std::fs::read(path).with_ctx(|| format!("--process {}", path.display()))?;
-    let de = &mut serde_json::Deserializer::from_slice(&data);
-    let p: Process = serde_path_to_error::deserialize(de).map_err(|e| Error::Config {
+    let mut doc: serde_json::Value = serde_json::from_slice(&data).map_err(|e| Error::Config {
+        file: path.to_path_buf(),
+        msg: format!("malformed JSON: {e}"),
+    })?;
+    if let Some(obj) = doc.as_object_mut() {
+        // runc takes a process without "user" as uid 0, gid 0.
+        obj.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    crate::config::sched::spec_flag_names(&mut doc);
+    let p: Process = serde_path_to_error::deserialize(doc).map_err(|e| Error::Config {
         file: path.to_path_buf(),
         msg: format!("{}: {}", e.path(), e.inner()),
     })?;
@@ -200,6 +209,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         preserve_fds: opts.preserve_fds,
         seccomp: target.seccomp.as_ref(),
         final_cpus: crate::init::affinity::final_set(&process)?,
+        personality: target.personality.as_ref(),
     };
     let mut on_listener =
         prelude::listener_to_agent(Caller::Exec, target.seccomp.as_ref(), target.state);
@@ -250,6 +260,8 @@ struct Target {
     seccomp: Option<crate::seccomp::Compiled>,
     state: super::OciState,
     resctrl: Option<crate::resctrl::Groups>,
+    /// `linux.personality`, which runc sets for exec'd processes too.
+    personality: Option<oci_spec::runtime::LinuxPersonality>,
 }
 
 /// Checks the container can take a process, builds the process, and
@@ -326,6 +338,12 @@ fn enter_target(
             seccomp,
             state,
             resctrl: c.state.resctrl.clone(),
+            personality: c
+                .state
+                .config
+                .linux()
+                .as_ref()
+                .and_then(|l| l.personality().clone()),
         },
         process,
     ))
