@@ -39,7 +39,7 @@ pub use pause::{pause, resume};
 pub use query::{cgroup_of, is_live, list, pids, state, wait, Listed};
 pub use start::start;
 pub use status::{Op, Status};
-pub use update::update;
+pub use update::{update, update_intel_rdt};
 
 /// The OCI state JSON, fields in runc's order.
 #[derive(Debug, Clone, Serialize)]
