@@ -211,3 +211,142 @@ fn exec_takes_a_process_json_as_runc_does() {
     rt.ok(&["delete", "-f", &id]);
     assert_no_leaks(&rt, &id, &b);
 }
+
+/// Accepts one connection on `listener` and returns the payload and the
+/// pid of the pidfd that came with it (from its fdinfo).
+fn receive_pidfd(listener: std::os::unix::net::UnixListener) -> (String, i64) {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    let (conn, _) = listener.accept().unwrap();
+    let mut buf = [0u8; 64];
+    let mut cmsg = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(
+        conn.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        MsgFlags::empty(),
+    )
+    .unwrap();
+    let mut fd = None;
+    for c in msg.cmsgs().unwrap() {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            // SAFETY: a descriptor just received, owned by nobody else.
+            fd = Some(unsafe { OwnedFd::from_raw_fd(fds[0]) });
+        }
+    }
+    let n = msg.bytes;
+    let fd = fd.expect("a descriptor came with the message");
+    let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", fd.as_raw_fd())).unwrap();
+    let pid = info
+        .lines()
+        .find_map(|l| l.strip_prefix("Pid:"))
+        .unwrap_or_else(|| panic!("not a pidfd: {info}"))
+        .trim()
+        .parse()
+        .unwrap();
+    (String::from_utf8_lossy(&buf[..n]).into_owned(), pid)
+}
+
+/// `--pidfd-socket` on create and exec: a pidfd of the init, and of the
+/// exec'd process, sent as runc sends it (pidfd-socket.bats); a socket
+/// nobody listens on fails the create in one line, leaving nothing.
+#[test]
+fn pidfd_socket_gets_a_pidfd_of_the_process() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("pidfd.sock");
+    let s = sock.to_str().unwrap();
+    let bundle = b.path().to_str().unwrap();
+
+    let id = unique_id("pidfdsock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let got = std::thread::spawn(move || receive_pidfd(listener));
+    rt.ok(&["create", "--pidfd-socket", s, "--bundle", bundle, &id]);
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    assert_eq!(got.join().unwrap(), ("pidfd".to_string(), init));
+    rt.ok(&["start", &id]);
+
+    std::fs::remove_file(&sock).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    let got = std::thread::spawn(move || receive_pidfd(listener));
+    let pid_file = dir.path().join("exec.pid");
+    let f = pid_file.to_str().unwrap();
+    rt.ok(&[
+        "exec",
+        "-d",
+        "--pid-file",
+        f,
+        "--pidfd-socket",
+        s,
+        &id,
+        "sleep",
+        "600",
+    ]);
+    let pid: i64 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(got.join().unwrap(), ("pidfd".to_string(), pid));
+    rt.ok(&["delete", "-f", &id]);
+    assert_no_leaks(&rt, &id, &b);
+
+    std::fs::remove_file(&sock).unwrap();
+    let id = unique_id("pidfdsock");
+    let err = rt.fails(&["run", "-d", "--pidfd-socket", s, "--bundle", bundle, &id]);
+    assert_one_line_error(&err, &["--pidfd-socket", "pidfd.sock"]);
+    assert!(rt.state_missing(&id));
+    assert_no_leaks(&rt, &id, &b);
+}
+
+/// The CPU affinity rt was started with is not inherited: the init and an
+/// exec'd process get every CPU (cpu_affinity.bats "CPU affinity should
+/// reset"). Needs a host with two CPUs or more.
+#[test]
+fn the_affinity_rt_was_started_with_is_reset() {
+    let own = |status: &str| -> String {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let all = own(&std::fs::read_to_string("/proc/self/status").unwrap());
+    assert_ne!(all, "0", "this test needs a host with two CPUs or more");
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("affinity");
+    let bundle = b.path().to_str().unwrap();
+    let pinned = |args: &[&str]| {
+        let out = std::process::Command::new("taskset")
+            .args(["-c", "0", rt_bin(), "--root"])
+            .arg(rt.root())
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("taskset (util-linux)");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        stdout(&out)
+    };
+    // Detached: the container keeps rt's stdout, so no pipe to wait on.
+    let status = std::process::Command::new("taskset")
+        .args(["-c", "0", rt_bin(), "--root"])
+        .arg(rt.root())
+        .args(["run", "-d", "--bundle", bundle, &id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("taskset (util-linux)");
+    assert!(status.success(), "taskset -c 0 rt run -d");
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+    assert_eq!(own(&status), all, "init");
+    let out = pinned(&["exec", &id, "cat", "/proc/self/status"]);
+    assert_eq!(own(&out), all, "exec");
+    rt.ok(&["delete", "-f", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}

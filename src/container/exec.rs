@@ -29,6 +29,8 @@ use crate::tty::console;
 pub struct ExecOptions {
     pub id: String,
     pub console_socket: Option<PathBuf>,
+    /// `--pidfd-socket`: a pidfd of the process goes there.
+    pub pidfd_socket: Option<PathBuf>,
     /// rt itself receives the pty master (a foreground `exec -t`).
     pub own_console: bool,
     pub pid_file: Option<PathBuf>,
@@ -190,6 +192,11 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         None => None,
     };
     let (target, process) = enter_target(root, opts, source)?;
+    let pidfd_sock = opts
+        .pidfd_socket
+        .as_deref()
+        .map(super::pidfd_socket::connect_socket)
+        .transpose()?;
     let terminal = process.terminal().unwrap_or(false);
     let (console_sock, console_recv) =
         console::endpoints(terminal, opts.console_socket.as_deref())?;
@@ -229,6 +236,9 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
     // The process exists: whatever fails now must not leave it behind.
     let finish = || -> Result<Option<OwnedFd>> {
         joined?;
+        if let Some(sock) = &pidfd_sock {
+            super::pidfd_socket::send(sock, child.pidfd.as_fd())?;
+        }
         let console = console_recv
             .as_ref()
             .map(console::receive_master)

@@ -10,6 +10,7 @@ pub mod exec;
 mod kill;
 mod netdev;
 mod pause;
+mod pidfd_socket;
 mod prelude;
 mod query;
 pub mod shim;

@@ -146,6 +146,9 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         })?;
     }
     nix::unistd::setsid().ctx("setsid")?;
+    if a.final_cpus.is_none() {
+        affinity::reset()?;
+    }
     if let Some(p) = a.personality {
         sched::apply_personality(p)?;
     }
@@ -235,6 +238,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         .as_ref()
         .ok_or_else(|| Error::Invalid("process: missing".into()))?;
     enter_namespaces(a, channel)?;
+    affinity::reset()?;
     // rt itself may be in a user namespace that is not the initial one
     // (rootless Podman makes one and runs rt inside): what a user
     // namespace forbids is forbidden then too.

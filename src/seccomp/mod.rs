@@ -194,7 +194,7 @@ fn rules_of(sys: &str, s: &LinuxSyscall) -> Result<Option<Vec<SeccompRule>>> {
         .collect::<Result<Vec<_>>>()?;
     let mut seen = [false; 6];
     let same_arg_twice = args.iter().any(|a| {
-        let i = a.index() as usize;
+        let i = a.index();
         std::mem::replace(&mut seen[i], true)
     });
     let rule =

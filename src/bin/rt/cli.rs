@@ -81,6 +81,9 @@ pub struct CreateArgs {
     /// Unix socket that receives the pty master
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the container's init
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Move the root over / and chroot instead of pivot_root
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
@@ -109,6 +112,9 @@ pub struct ExecArgs {
     /// Unix socket that receives the pty master
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the process
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Return once the process has started
     #[arg(short = 'd', long)]
     pub detach: bool,
