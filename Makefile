@@ -23,7 +23,7 @@ test:
 # the target. RUNC_SUITE_RUNC=1 also runs runc 1.3.5 for the side-by-side
 # figure. Says so and skips where ../shared/runc-suite is missing.
 test-runc-suite:
-	@if [ -x ../shared/runc-suite/run.sh ]; then $(CARGO) build -q -p rt -p rt-shim; fi
+	@if [ -x ../shared/runc-suite/run.sh ]; then $(CARGO) build -q --workspace --bins; fi
 	bash scripts/runc-suite.sh
 
 # The cgroup tests on a full cgroup v2 host: Debian's kernel under qemu.

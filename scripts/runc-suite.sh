@@ -38,12 +38,13 @@ ran_names() { tap_names '(not )?ok' "$1"; }
 # start): those with this run's test environment, once every test has
 # reported. Ended by pid, and named.
 end_leftovers() {
-  local pid envf
+  local pid envf envs
   for envf in /proc/[0-9]*/environ; do
     pid=${envf#/proc/}; pid=${pid%/environ}
-    tr '\0' '\n' <"$envf" 2>/dev/null | grep -qF "BATS_TEST_FILENAME=$work/suite/tests/integration/" || continue
-    echo "test-runc-suite: left running after the last test, ended: $pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-120)" \
-      "($(tr '\0' '\n' <"$envf" 2>/dev/null | sed -n 's/^BATS_TEST_NAME=//p'))"
+    envs=$(cat "$envf" 2>/dev/null | tr '\0' '\n')
+    grep -qF "BATS_TEST_FILENAME=$work/suite/tests/integration/" <<<"$envs" || continue
+    echo "test-runc-suite: left running after the last test, ended: $pid $(cat "/proc/$pid/cmdline" 2>/dev/null | tr '\0' ' ' | cut -c1-120)" \
+      "($(sed -n 's/^BATS_TEST_NAME=//p' <<<"$envs"))"
     kill "$pid" 2>/dev/null
   done
 }
