@@ -1,7 +1,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build release hot-order test test-vm test-host integration install demo bench conformance soak fuzz clean
+.PHONY: build release hot-order test test-runc-suite test-vm test-host integration install demo bench conformance soak fuzz clean
 
 build:
 	$(CARGO) build -p rt -p rt-shim -p rt-image
@@ -16,6 +16,15 @@ hot-order:
 
 test:
 	bash scripts/test.sh
+
+# runc 1.3.5's own integration suite (../shared/runc-suite, about 5 min,
+# root) against this checkout's rt, checked against
+# tests/runc-suite/expected-failures.txt: a failure not listed there fails
+# the target. RUNC_SUITE_RUNC=1 also runs runc 1.3.5 for the side-by-side
+# figure. Says so and skips where ../shared/runc-suite is missing.
+test-runc-suite:
+	@if [ -x ../shared/runc-suite/run.sh ]; then $(CARGO) build -q --workspace --bins; fi
+	bash scripts/runc-suite.sh
 
 # The cgroup tests on a full cgroup v2 host: Debian's kernel under qemu.
 test-vm:

@@ -55,6 +55,12 @@ pub enum Error {
     #[error("{0}")]
     Invalid(String),
 
+    /// execve of the container's program failed, in runc's words, which
+    /// callers match ("exec /run.sh: no such file or directory"; Docker
+    /// turns that one into exit 127).
+    #[error("exec {}: {}", path.display(), go_strerror(*errno))]
+    Execve { path: PathBuf, errno: nix::Error },
+
     /// An existing cgroup a container was to be placed in is in use.
     #[error("cgroup {dir}: {why}; rt does not place a container in a cgroup in use (another container's?)")]
     CgroupInUse { dir: PathBuf, why: String },
@@ -166,10 +172,37 @@ impl Error {
     pub fn errno(&self) -> Option<nix::errno::Errno> {
         match self {
             Error::Sys { source, .. } => Some(*source),
+            Error::Execve { errno, .. } => Some(*errno),
             Error::ChildFailed { errno, .. } => *errno,
             Error::CleanupFailed { cause, .. } => cause.errno(),
             Error::Io { source, .. } => source.raw_os_error().map(nix::errno::Errno::from_raw),
             _ => None,
         }
+    }
+}
+
+/// An errno as Go prints it (runc's messages): strerror with a lower-case
+/// first letter, "no such file or directory".
+pub fn go_strerror(e: nix::errno::Errno) -> String {
+    let desc = e.desc();
+    let mut c = desc.chars();
+    match c.next() {
+        Some(first) => first.to_lowercase().chain(c).collect(),
+        None => desc.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn execve_errors_read_as_runc_words_them() {
+        let e = Error::Execve {
+            path: "/run.sh".into(),
+            errno: nix::errno::Errno::ENOENT,
+        };
+        assert_eq!(e.to_string(), "exec /run.sh: no such file or directory");
+        assert_eq!(go_strerror(nix::errno::Errno::ENOEXEC), "exec format error");
     }
 }

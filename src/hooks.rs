@@ -99,8 +99,9 @@ pub fn run(kind: Kind, hooks: &[Hook], state: &[u8]) -> Result<()> {
 pub fn run_with_env(kind: Kind, hooks: &[Hook], state: &[u8], inherited: &[String]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
         run_one(h, state, inherited).map_err(|msg| {
+            // runc's wording, which callers match: "error running prestart hook #1: ".
             Error::Invalid(format!(
-                "{} hook {} ({}): {msg}",
+                "error running {} hook #{}: {}: {msg}",
                 kind.name(),
                 i,
                 h.path().display()
@@ -115,7 +116,12 @@ pub fn run_with_env(kind: Kind, hooks: &[Hook], state: &[u8], inherited: &[Strin
 pub fn run_warn(kind: Kind, hooks: &[Hook], state: &[u8]) {
     for (i, h) in hooks.iter().enumerate() {
         if let Err(msg) = run_one(h, state, &[]) {
-            log::warn!("{} hook {} ({}): {msg}", kind.name(), i, h.path().display());
+            log::warn!(
+                "error running {} hook #{}: {}: {msg}",
+                kind.name(),
+                i,
+                h.path().display()
+            );
         }
     }
 }

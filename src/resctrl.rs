@@ -67,17 +67,23 @@ pub fn validate(rdt: &LinuxIntelRdt) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// Checks that resctrl can take `rdt` for container `id` on this host.
-pub fn check(rdt: &LinuxIntelRdt, id: &str) -> Result<Plan> {
-    let root = Path::new(ROOT);
+/// Checks that resctrl is mounted; `what` names what asked for it.
+pub fn check_mounted(what: &str) -> Result<()> {
     let mounted =
-        nix::sys::statfs::statfs(root).is_ok_and(|s| s.filesystem_type() == RESCTRL_MAGIC);
+        nix::sys::statfs::statfs(ROOT).is_ok_and(|s| s.filesystem_type() == RESCTRL_MAGIC);
     if !mounted {
         return Err(Error::HostLacks(format!(
-            "linux.intelRdt: resctrl is not mounted at {ROOT} (this host has no Intel RDT, \
+            "{what}: resctrl is not mounted at {ROOT} (this host has no Intel RDT, \
              or it needs `mount -t resctrl resctrl {ROOT}`)"
         )));
     }
+    Ok(())
+}
+
+/// Checks that resctrl can take `rdt` for container `id` on this host.
+pub fn check(rdt: &LinuxIntelRdt, id: &str) -> Result<Plan> {
+    check_mounted("linux.intelRdt")?;
+    let root = Path::new(ROOT);
     let group = root.join(rdt.clos_id().as_deref().unwrap_or(id));
     // schemata (1.3) is written last: its lines override the older
     // single-resource fields.
@@ -94,6 +100,33 @@ pub fn check(rdt: &LinuxIntelRdt, id: &str) -> Result<Plan> {
         lines,
         monitor,
     })
+}
+
+impl Groups {
+    /// The container's resource control group: its `tasks` file's
+    /// directory, or the group of its monitoring group.
+    pub fn group(&self) -> Option<&Path> {
+        let dir = self.tasks.first()?.parent()?;
+        match dir.parent() {
+            Some(mon) if mon.file_name().is_some_and(|n| n == "mon_groups") => mon.parent(),
+            _ => Some(dir),
+        }
+    }
+}
+
+/// Writes schema lines into a group's `schemata` (`rt update
+/// --l3-cache-schema/--mem-bw-schema`), one line per write.
+pub fn write_schemata(group: &Path, lines: &[String]) -> Result<()> {
+    let schemata = group.join("schemata");
+    for line in lines {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .open(&schemata)
+            .with_ctx(|| format!("intel RDT: open {}", schemata.display()))?;
+        f.write_all(format!("{line}\n").as_bytes())
+            .with_ctx(|| format!("intel RDT: write {line:?} to {}", schemata.display()))?;
+    }
+    Ok(())
 }
 
 impl Plan {
@@ -189,6 +222,23 @@ fn same_schema(have: &str, want: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_group_of_the_recorded_tasks() {
+        let g = |t: &str| Groups {
+            tasks: vec![PathBuf::from(t)],
+            created: vec![],
+        };
+        assert_eq!(
+            g("/sys/fs/resctrl/web/tasks").group(),
+            Some(Path::new("/sys/fs/resctrl/web"))
+        );
+        assert_eq!(
+            g("/sys/fs/resctrl/web/mon_groups/c1/tasks").group(),
+            Some(Path::new("/sys/fs/resctrl/web"))
+        );
+        assert_eq!(Groups::default().group(), None);
+    }
 
     #[test]
     fn closid_and_lines_are_checked() {

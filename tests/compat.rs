@@ -106,7 +106,14 @@ fn a_create_into_a_cgroup_in_use_is_refused_and_the_other_container_lives() {
         bundle.path().to_str().unwrap(),
         &second,
     ]);
-    assert_one_line_error(&err, &[&shared.path, "holds 1 process"]);
+    assert_one_line_error(
+        &err,
+        &[
+            &shared.path,
+            "container's cgroup is not empty",
+            "holds 1 process",
+        ],
+    );
     assert!(rt.state_missing(&second), "nothing left of {second}");
     assert!(alive(pid), "the refused create killed the first container");
     assert_eq!(rt.status(&first), "running");
@@ -126,7 +133,10 @@ fn a_create_into_a_frozen_cgroup_is_refused() {
     bundle.edit(|c| c["linux"]["cgroupsPath"] = json!(frozen.path));
     let id = unique_id("intofrozen");
     let err = rt.fails(&["create", "--bundle", bundle.path().to_str().unwrap(), &id]);
-    assert_one_line_error(&err, &[&frozen.path, "is frozen"]);
+    assert_one_line_error(
+        &err,
+        &[&frozen.path, "container's cgroup unexpectedly frozen"],
+    );
     assert!(frozen.dir.exists(), "rt removed a cgroup it did not make");
     assert_no_leaks(&rt, &id, &bundle);
 }

@@ -169,3 +169,34 @@ fn a_container_in_the_host_mount_namespace() {
     assert_no_leaks(&rt, &id, &b);
     assert_eq!(on_root(), on_root_before, "a mount on the host's /");
 }
+
+/// A tmpfs without `mode=` takes the mode of the directory it covers,
+/// but on a directory rt makes for it keeps tmpfs's own 1777 (runc
+/// 1.3, its suite's "tmpfs mount mode=1777 default"); the directories rt
+/// made under the root stay 0755.
+#[test]
+fn a_tmpfs_on_a_directory_rt_makes_is_1777() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut b = Bundle::busybox(&["stat", "-c", "%a", "/made/for/it", "/kept"]);
+    let kept = b.rootfs().join("kept");
+    fs::create_dir(&kept).unwrap();
+    fs::set_permissions(&kept, fs::Permissions::from_mode(0o710)).unwrap();
+    for dest in ["/made/for/it", "/kept"] {
+        b.add_mount(
+            json!({"destination": dest, "type": "tmpfs", "source": "tmpfs",
+            "options": ["rw", "nodev", "nosuid"]}),
+        );
+    }
+    let rt = Rt::new();
+    let id = unique_id("tmpfsmode");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!((code, out.as_str()), (0, "1777\n710\n"), "{err}");
+    for made in ["made", "made/for", "made/for/it"] {
+        let mode = fs::metadata(b.rootfs().join(made))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o7777, 0o755, "{made}");
+    }
+    assert_no_leaks(&rt, &id, &b);
+}

@@ -187,7 +187,7 @@ fn a_failing_poststart_hook_fails_start_and_stops_the_container() {
     assert_one_line_error(
         &stderr(&out),
         &[
-            "poststart hook 0",
+            "error running poststart hook #0:",
             "exit status 1",
             "hook poststart failing",
             "the container was stopped",
@@ -225,7 +225,7 @@ fn a_failing_poststart_hook_fails_run_and_leaves_nothing() {
         assert_one_line_error(
             &stderr(&out),
             &[
-                "poststart hook 0",
+                "error running poststart hook #0:",
                 "exit status 4",
                 "the container was stopped",
             ],
@@ -248,7 +248,7 @@ fn poststop_failures_are_warnings() {
     let out = rt.run(&["delete", "-f", &id]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(
-        stderr(&out).contains("warning: poststop hook"),
+        stderr(&out).contains("warning: error running poststop hook #0:"),
         "{}",
         stderr(&out)
     );
@@ -280,4 +280,31 @@ fn bad_hooks_are_refused_before_anything_runs() {
     assert_one_line_error(&err, &["hooks.poststart[0].path", "absolute"]);
     assert_no_leaks(&rt, &id, &b);
     assert!(!Path::new("relative/hook").exists());
+}
+
+/// runc's wording, which callers match: the second hook of a kind failing
+/// is "error running <kind> hook #1: ...", from create and from run.
+#[test]
+fn a_failing_hook_is_named_as_runc_names_it() {
+    let rt = Rt::new();
+    for kind in [
+        "prestart",
+        "createRuntime",
+        "createContainer",
+        "startContainer",
+    ] {
+        let mut b = Bundle::busybox(&["true"]);
+        b.edit(|c| c["hooks"] = json!({ kind: [{"path": "/bin/true"}, {"path": "/bin/false"}] }));
+        let id = unique_id("hookname");
+        let args = ["run", "--bundle", bundle_arg(&b), &id];
+        let out = rt.run(&args);
+        assert!(!out.status.success(), "{kind}: run succeeded");
+        let err = stderr(&out);
+        assert!(
+            err.contains(&format!("error running {kind} hook #1: /bin/false: ")),
+            "{kind}: {err}"
+        );
+        assert!(rt.state_missing(&id), "{kind}: {id} still exists");
+        assert_no_leaks(&rt, &id, &b);
+    }
 }

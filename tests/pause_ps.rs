@@ -188,3 +188,80 @@ fn update_names_what_it_cannot_do() {
     let err = rt.fails(&["update", "--pids-limit", "10", &id]);
     assert_one_line_error(&err, &["does not exist", &id]);
 }
+
+/// runc's update flags, spelled as runc spells them (`--cpu-share`, with
+/// `--cpu-shares` kept as an alias), sizes with units, and the Intel RDT
+/// schemata: each reaches the cgroup file it sets, or is refused naming
+/// what this host lacks.
+#[test]
+fn update_takes_runcs_flags() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("updflags");
+    rt.detached(&b, &id);
+    let v2 = fs::read_to_string(format!("{CGROUP2}/cgroup.controllers")).unwrap_or_default();
+    let has = |c: &str| v2.split_whitespace().any(|x| x == c);
+    let cg = format!("{CGROUP2}/{}", default_cgroup(rt.root(), &id));
+    let file = |name: &str| fs::read_to_string(format!("{cg}/{name}")).unwrap();
+    let cpu_cases: [(&[&str], &str, &str); 4] = [
+        (&["--cpu-share", "1024"], "cpu.weight", "39"),
+        (&["--cpu-shares", "2"], "cpu.weight", "1"),
+        (
+            &["--cpu-period", "100000", "--cpu-burst", "500"],
+            "cpu.max.burst",
+            "500",
+        ),
+        (&["--cpu-idle", "1"], "cpu.idle", "1"),
+    ];
+    for (flags, name, want) in cpu_cases {
+        let mut args = vec!["update"];
+        args.extend(flags);
+        args.push(&id);
+        if has("cpu") {
+            rt.ok(&args);
+            assert_eq!(file(name).trim(), want, "{flags:?}");
+        } else {
+            let err = rt.fails(&args);
+            assert_one_line_error(&err, &["linux.resources.cpu", "cpu controller"]);
+        }
+    }
+    let args = ["update", "--memory", "50M", &id];
+    if has("memory") {
+        rt.ok(&args);
+        assert_eq!(file("memory.max").trim(), (50 << 20).to_string());
+    } else {
+        let err = rt.fails(&args);
+        assert_one_line_error(&err, &["linux.resources.memory", "memory controller"]);
+    }
+    let err = rt.fails(&["update", "--memory", "5x", &id]);
+    assert_one_line_error(&err, &["--memory", "\"5x\"", "not a size"]);
+    // Real-time budgets are cgroup v1's: a warning, as runc on cgroup v2.
+    let out = rt.run(&[
+        "update",
+        "--cpu-rt-period",
+        "1000",
+        "--cpu-rt-runtime",
+        "500",
+        &id,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("warning: linux.resources.cpu.realtimePeriod"),
+        "{}",
+        stderr(&out)
+    );
+    // This container has no Intel RDT group (and most hosts no resctrl).
+    for flag in ["--l3-cache-schema", "--mem-bw-schema"] {
+        let err = rt.fails(&["update", flag, "L3:0=f", &id]);
+        let resctrl = std::path::Path::new("/sys/fs/resctrl/schemata").exists();
+        let why = if resctrl {
+            "has no Intel RDT group"
+        } else {
+            "resctrl is not mounted"
+        };
+        assert_one_line_error(&err, &["Intel RDT", why]);
+    }
+    assert_eq!(rt.status(&id), "running");
+    rt.ok(&["delete", "-f", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}

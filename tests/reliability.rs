@@ -753,7 +753,10 @@ fn a_hanging_hook_is_killed_at_its_timeout_with_its_children() {
     let t = Instant::now();
     let err = rt.fails(&["create", "--bundle", bundle_arg(&b), &id]);
     assert!(t.elapsed() < Duration::from_secs(10), "{:?}", t.elapsed());
-    assert_one_line_error(&err, &["createRuntime hook 0", "timed out after 1s"]);
+    assert_one_line_error(
+        &err,
+        &["error running createRuntime hook #0:", "timed out after 1s"],
+    );
     all_dead("createRuntime");
     assert_all_gone(&rt, &id, &b);
 

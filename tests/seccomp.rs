@@ -177,7 +177,15 @@ fn notify_with_no_agent_listening_fails_cleanly() {
     b.edit(|c| c["linux"]["seccomp"] = notify_profile(&sock));
     let id = unique_id("secnotify");
     let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
-    assert_one_line_error(&err, &["listenerPath", "nobody.sock"]);
+    // runc's words, which callers match.
+    assert_one_line_error(
+        &err,
+        &[
+            "listenerPath",
+            "nobody.sock",
+            "failed to connect with seccomp agent",
+        ],
+    );
     assert_no_leaks(&rt, &id, &b);
 }
 

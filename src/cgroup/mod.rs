@@ -249,8 +249,9 @@ fn check_unused(dir: &Path) -> Result<()> {
     if n > 0 {
         return Err(Error::CgroupInUse {
             dir: dir.to_path_buf(),
+            // runc's words first, which callers match.
             why: format!(
-                "already holds {n} process{}",
+                "container's cgroup is not empty: it already holds {n} process{}",
                 if n == 1 { "" } else { "es" }
             ),
         });
@@ -259,7 +260,7 @@ fn check_unused(dir: &Path) -> Result<()> {
     if frozen {
         return Err(Error::CgroupInUse {
             dir: dir.to_path_buf(),
-            why: "is frozen".into(),
+            why: "container's cgroup unexpectedly frozen: it is frozen".into(),
         });
     }
     Ok(())

@@ -35,6 +35,20 @@ fn policy_number(p: LinuxSchedulerPolicy) -> std::result::Result<u32, String> {
     })
 }
 
+/// The runtime spec (and runc) spell the flag SCHED_FLAG_RESET_ON_FORK;
+/// oci-spec reads only SCHED_RESET_ON_FORK. The spec's spelling is
+/// renamed in a process's JSON before it is parsed, so both are taken.
+pub fn spec_flag_names(process: &mut serde_json::Value) {
+    let flags = process
+        .pointer_mut("/scheduler/flags")
+        .and_then(|f| f.as_array_mut());
+    for f in flags.into_iter().flatten() {
+        if f == "SCHED_FLAG_RESET_ON_FORK" {
+            *f = "SCHED_RESET_ON_FORK".into();
+        }
+    }
+}
+
 fn flag_bit(f: LinuxSchedulerFlag) -> u64 {
     match f {
         LinuxSchedulerFlag::SchedResetOnFork => 0x01,

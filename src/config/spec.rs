@@ -53,6 +53,9 @@ pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
     let mut doc: serde_json::Value =
         serde_json::from_slice(data).map_err(|e| format!("malformed JSON: {e}"))?;
     skip_unknown_capabilities(&mut doc);
+    if let Some(p) = doc.get_mut("process") {
+        super::sched::spec_flag_names(p);
+    }
     let mut spec: Spec = serde_path_to_error::deserialize(doc).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();

@@ -37,6 +37,8 @@ pub struct CreateOptions {
     pub bundle: PathBuf,
     pub pid_file: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
+    /// `--pidfd-socket`: a pidfd of the init goes there.
+    pub pidfd_socket: Option<PathBuf>,
     /// rt itself receives the pty master (foreground `run` with a terminal).
     pub own_console: bool,
     pub no_pivot: bool,
@@ -82,6 +84,11 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     let bundle = Bundle::load(&opts.bundle)?;
     let checked = check(root, &bundle, opts)?;
     let console = console::endpoints(checked.terminal, opts.console_socket.as_deref())?;
+    let pidfd_sock = opts
+        .pidfd_socket
+        .as_deref()
+        .map(super::pidfd_socket::connect_socket)
+        .transpose()?;
     let mut undo = Undo {
         locked: Some(root.create_dir(&opts.id)?),
         cgroup: None,
@@ -89,7 +96,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         unit: None,
         init: None,
     };
-    match make(&mut undo, &bundle, &checked, opts, console) {
+    match make(&mut undo, &bundle, &checked, opts, console, pidfd_sock) {
         Ok(console) => {
             let init = undo.init.take().expect("made");
             // Success: keep everything; release the lock.
@@ -234,6 +241,7 @@ fn make(
     c: &Checked,
     opts: &CreateOptions,
     (console_sock, console_recv): (Option<OwnedFd>, Option<Channel>),
+    pidfd_sock: Option<OwnedFd>,
 ) -> Result<Option<OwnedFd>> {
     let mut state = initial_state(bundle, opts);
     let locked = undo.locked.as_ref().expect("set by create");
@@ -379,6 +387,9 @@ fn make(
     )?;
     let pid = init.pid.as_raw();
     let init = undo.init.insert(init);
+    if let Some(sock) = &pidfd_sock {
+        super::pidfd_socket::send(sock, init.pidfd.as_fd())?;
+    }
     // The init waits on the exec fifo: it joins before its program runs.
     if let Some(groups) = &state.resctrl {
         resctrl::join(groups, pid)?;

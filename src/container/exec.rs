@@ -29,6 +29,8 @@ use crate::tty::console;
 pub struct ExecOptions {
     pub id: String,
     pub console_socket: Option<PathBuf>,
+    /// `--pidfd-socket`: a pidfd of the process goes there.
+    pub pidfd_socket: Option<PathBuf>,
     /// rt itself receives the pty master (a foreground `exec -t`).
     pub own_console: bool,
     pub pid_file: Option<PathBuf>,
@@ -72,8 +74,17 @@ pub struct Executed {
 /// Reads a `--process` file: an OCI process JSON.
 pub fn process_from_file(path: &Path) -> Result<Process> {
     let data = std::fs::read(path).with_ctx(|| format!("--process {}", path.display()))?;
-    let de = &mut serde_json::Deserializer::from_slice(&data);
-    let p: Process = serde_path_to_error::deserialize(de).map_err(|e| Error::Config {
+    let mut doc: serde_json::Value = serde_json::from_slice(&data).map_err(|e| Error::Config {
+        file: path.to_path_buf(),
+        msg: format!("malformed JSON: {e}"),
+    })?;
+    if let Some(obj) = doc.as_object_mut() {
+        // runc takes a process without "user" as uid 0, gid 0.
+        obj.entry("user")
+            .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+    }
+    crate::config::sched::spec_flag_names(&mut doc);
+    let p: Process = serde_path_to_error::deserialize(doc).map_err(|e| Error::Config {
         file: path.to_path_buf(),
         msg: format!("{}: {}", e.path(), e.inner()),
     })?;
@@ -192,6 +203,11 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         None => None,
     };
     let (target, process) = enter_target(root, opts, source)?;
+    let pidfd_sock = opts
+        .pidfd_socket
+        .as_deref()
+        .map(super::pidfd_socket::connect_socket)
+        .transpose()?;
     let terminal = process.terminal().unwrap_or(false);
     let (console_sock, console_recv) =
         console::endpoints(terminal, opts.console_socket.as_deref())?;
@@ -211,6 +227,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         preserve_fds: opts.preserve_fds,
         seccomp: target.seccomp.as_ref(),
         final_cpus: crate::init::affinity::final_set(&process)?,
+        personality: target.personality.as_ref(),
     };
     let mut on_listener =
         prelude::listener_to_agent(Caller::Exec, target.seccomp.as_ref(), target.state);
@@ -230,6 +247,9 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
     // The process exists: whatever fails now must not leave it behind.
     let finish = || -> Result<Option<OwnedFd>> {
         joined?;
+        if let Some(sock) = &pidfd_sock {
+            super::pidfd_socket::send(sock, child.pidfd.as_fd())?;
+        }
         let console = console_recv
             .as_ref()
             .map(console::receive_master)
@@ -261,6 +281,8 @@ struct Target {
     seccomp: Option<crate::seccomp::Compiled>,
     state: super::OciState,
     resctrl: Option<crate::resctrl::Groups>,
+    /// `linux.personality`, which runc sets for exec'd processes too.
+    personality: Option<oci_spec::runtime::LinuxPersonality>,
 }
 
 /// Checks the container can take a process, builds the process, and
@@ -337,6 +359,12 @@ fn enter_target(
             seccomp,
             state,
             resctrl: c.state.resctrl.clone(),
+            personality: c
+                .state
+                .config
+                .linux()
+                .as_ref()
+                .and_then(|l| l.personality().clone()),
         },
         process,
     ))

@@ -10,6 +10,7 @@ pub mod exec;
 mod kill;
 mod netdev;
 mod pause;
+mod pidfd_socket;
 mod prelude;
 mod query;
 pub mod shim;
@@ -39,7 +40,7 @@ pub use pause::{pause, resume};
 pub use query::{cgroup_of, is_live, list, pids, state, wait, Listed};
 pub use start::start;
 pub use status::{Op, Status};
-pub use update::update;
+pub use update::{update, update_intel_rdt};
 
 /// The OCI state JSON, fields in runc's order.
 #[derive(Debug, Clone, Serialize)]

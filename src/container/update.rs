@@ -3,6 +3,7 @@
 use super::{Container, Op};
 use crate::cgroup;
 use crate::error::{Error, Result};
+use crate::resctrl;
 use crate::state::Root;
 
 /// Changes a running container's resources (`rt update`). Resources whose
@@ -39,4 +40,33 @@ pub fn update(root: &Root, id: &str, r: &oci_spec::runtime::LinuxResources) -> R
         sd.set_properties(unit, cgroup::systemd::properties(&writes))?;
     }
     cgroup::resources::apply(&mount, &cg.dir, &writes)
+}
+
+/// Writes Intel RDT schema lines ("L3:0=ff", "MB:0=50") into a running
+/// container's resctrl group (`rt update --l3-cache-schema/--mem-bw-schema`).
+/// A host without resctrl, or a container made without `linux.intelRdt`,
+/// is refused in one line.
+pub fn update_intel_rdt(root: &Root, id: &str, lines: &[String]) -> Result<()> {
+    for l in lines {
+        if l.contains('\n') {
+            return Err(Error::Invalid(format!(
+                "intel RDT schema {l:?}: one schema per line, without line breaks"
+            )));
+        }
+    }
+    let locked = root.lock(id)?;
+    let c = Container::from_locked(&locked)?;
+    c.status().require(Op::Update, id)?;
+    resctrl::check_mounted("update of the Intel RDT schemata")?;
+    let group = c
+        .state
+        .resctrl
+        .as_ref()
+        .and_then(|g| g.group())
+        .ok_or_else(|| {
+            Error::InvalidState(format!(
+                "container {id} has no Intel RDT group (it was created without linux.intelRdt)"
+            ))
+        })?;
+    resctrl::write_schemata(group, lines)
 }

@@ -3,7 +3,9 @@
 //! the process starts on, before it is in the container's cgroup: rt
 //! clones the process straight into the cgroup, so rt takes the set
 //! itself for the clone (the child inherits it) and gives its own back
-//! right after. `final` is set in the child just before execve.
+//! right after. `final` is set in the child just before execve. Without
+//! `final`, the init and exec'd processes get every CPU the cgroup allows
+//! (`reset`), not the affinity rt had.
 
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
@@ -36,6 +38,17 @@ pub fn final_set(process: &Process) -> Result<Option<CpuSet>> {
 /// Sets the calling thread's CPU affinity (`final`, in the child).
 pub fn apply_final(set: &CpuSet) -> Result<()> {
     sched_setaffinity(Pid::from_raw(0), set).ctx("execCPUAffinity.final: sched_setaffinity")
+}
+
+/// Gives the calling thread every CPU (runc does the same): a process
+/// must not inherit the affinity rt was started with (`taskset -c 0 rt
+/// run`). The kernel keeps it within the cgroup's cpuset.
+pub fn reset() -> Result<()> {
+    let mut all = CpuSet::new();
+    for cpu in 0..CpuSet::count() {
+        all.set(cpu).ctx("reset the CPU affinity")?;
+    }
+    sched_setaffinity(Pid::from_raw(0), &all).ctx("reset the CPU affinity: sched_setaffinity")
 }
 
 /// rt's own affinity while it clones a process whose `initial` is set;

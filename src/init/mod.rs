@@ -81,8 +81,12 @@ pub fn run(args: InitArgs, channel: Channel) -> ! {
                 start_hooks,
                 hook_state.as_deref(),
             );
-            // Nobody is listening any more: say it on the container's stderr.
-            let msg = format!("rt: container init: {err}\n");
+            // Nobody is listening any more: say it on the container's
+            // stderr; a failed execve in runc's words, alone on its line.
+            let msg = match err {
+                Error::Execve { .. } => format!("{err}\n"),
+                _ => format!("rt: container init: {err}\n"),
+            };
             let _ = nix::unistd::write(std::io::stderr(), msg.as_bytes());
             exit(127)
         }
@@ -110,6 +114,8 @@ pub struct ExecArgs<'a> {
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
     /// `process.execCPUAffinity.final`, set right before execve.
     pub final_cpus: Option<nix::sched::CpuSet>,
+    /// The container's `linux.personality`, as its init has it.
+    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
 }
 
 /// Runs the child of `rt exec`: joins the container, sets the process up
@@ -140,6 +146,12 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         })?;
     }
     nix::unistd::setsid().ctx("setsid")?;
+    if a.final_cpus.is_none() {
+        affinity::reset()?;
+    }
+    if let Some(p) = a.personality {
+        sched::apply_personality(p)?;
+    }
     if a.process.terminal().unwrap_or(false) {
         let sock = a
             .console_socket
@@ -226,6 +238,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         .as_ref()
         .ok_or_else(|| Error::Invalid("process: missing".into()))?;
     enter_namespaces(a, channel)?;
+    affinity::reset()?;
     // rt itself may be in a user namespace that is not the initial one
     // (rootless Podman makes one and runs rt inside): what a user
     // namespace forbids is forbidden then too.

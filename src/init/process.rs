@@ -214,6 +214,8 @@ fn program(process: &Process, extra_env: &[String]) -> Result<Exec> {
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     env.extend(extra_env.iter().cloned());
     let mut env = dedup_env(env);
+    // An empty HOME is as good as none (runc): the user's, from /etc/passwd.
+    env.retain(|e| e != "HOME=");
     if !env.iter().any(|e| e.starts_with("HOME=")) {
         env.push(format!("HOME={}", home_of(process.user().uid())));
     }

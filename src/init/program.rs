@@ -82,9 +82,9 @@ impl Exec {
             return e;
         }
         match nix::unistd::execve(&self.path, &self.argv, &self.envp) {
-            Err(e) => Error::Sys {
-                context: format!("exec {:?}", self.path),
-                source: e,
+            Err(e) => Error::Execve {
+                path: PathBuf::from(std::ffi::OsStr::from_bytes(self.path.as_bytes())),
+                errno: e,
             },
             Ok(never) => match never {},
         }

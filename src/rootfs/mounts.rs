@@ -137,8 +137,9 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
             // (CVE-2019-16884, CVE-2019-19921).
             if let Some(fd) = try_open_in_root(root, dest, libc::O_PATH | libc::O_NOFOLLOW)? {
                 if !is_dir(fd.as_fd())? {
+                    // runc's words, which callers match.
                     return Err(Error::Invalid(format!(
-                        "{typ} may only be mounted on a directory, {} is not one",
+                        "filesystem {typ:?} must be mounted on ordinary directory ({} is not one)",
                         dest.display()
                     )));
                 }

@@ -1,5 +1,6 @@
 //! tmpfs mounts as runc makes them: without `mode=`, the tmpfs root takes
-//! the mode of the directory it covers (not tmpfs's own 1777); with
+//! the mode of the directory it covers (not tmpfs's own 1777), and keeps
+//! tmpfs's 1777 on a directory rt made for it; with
 //! `tmpcopyup`, the covered directory's content is copied in.
 
 use std::ffi::{CStr, CString};
@@ -17,7 +18,7 @@ use nix::unistd::{fchown, fchownat, symlinkat, Gid, Uid};
 use super::mounts::{reopen_mounted, Made};
 use crate::config::mount_options::MountOptions;
 use crate::error::{Context, Result};
-use crate::rootfs::resolve::{create_in_root, fd_path};
+use crate::rootfs::resolve::{create_in_root, fd_path, try_open_in_root};
 
 /// Mounts a tmpfs at `dest` inside `root` with `flags` and the options'
 /// data.
@@ -29,11 +30,12 @@ pub(super) fn mount_tmpfs(
     opts: &MountOptions,
 ) -> Result<Made> {
     let at = |what: &str| format!("{what} {}", dest.display());
+    let existed = try_open_in_root(root, dest, libc::O_PATH)?.is_some();
     let target = create_in_root(root, dest, false)?;
     let made = Made::fresh_over(target.as_fd())?;
     let st = fstat(target.as_fd()).with_ctx(|| at("stat"))?;
     let mut data = opts.data.clone();
-    if !data.iter().any(|d| d.starts_with("mode=")) {
+    if existed && !data.iter().any(|d| d.starts_with("mode=")) {
         data.push(format!("mode={:o}", st.st_mode & 0o7777));
     }
     let data = data.join(",");

@@ -177,8 +177,13 @@ fn to_seccompiler(map: RuleMap) -> BTreeMap<i64, Vec<SeccompRule>> {
         .collect()
 }
 
-/// A rule of the profile for `sys`, or None when it has no conditions.
-fn rule_of(sys: &str, s: &LinuxSyscall) -> Result<Option<SeccompRule>> {
+/// The rules of the profile for `sys`, or None when it has no conditions.
+/// All conditions of an entry must hold at once, except when two of them
+/// test the same argument: then each condition is a rule of its own, and
+/// any one of them matches (runc's reading, which profiles such as
+/// `"args": [{"index": 0, "value": 100}, {"index": 0, "value": 9001}]`
+/// rely on; no argument can equal both).
+fn rules_of(sys: &str, s: &LinuxSyscall) -> Result<Option<Vec<SeccompRule>>> {
     let args = s.args().as_deref().unwrap_or(&[]);
     if args.is_empty() {
         return Ok(None);
@@ -187,9 +192,21 @@ fn rule_of(sys: &str, s: &LinuxSyscall) -> Result<Option<SeccompRule>> {
         .iter()
         .map(|a| condition(sys, a))
         .collect::<Result<Vec<_>>>()?;
-    Ok(Some(
-        SeccompRule::new(conds).map_err(|e| invalid(format!("{sys}: {e}")))?,
-    ))
+    let mut seen = [false; 6];
+    let same_arg_twice = args.iter().any(|a| {
+        let i = a.index();
+        std::mem::replace(&mut seen[i], true)
+    });
+    let rule =
+        |c: Vec<SeccompCondition>| SeccompRule::new(c).map_err(|e| invalid(format!("{sys}: {e}")));
+    Ok(Some(if same_arg_twice {
+        conds
+            .into_iter()
+            .map(|c| rule(vec![c]))
+            .collect::<Result<_>>()?
+    } else {
+        vec![rule(conds)?]
+    }))
 }
 
 /// Compiles a profile. Syscall names this architecture does not have are
@@ -268,10 +285,13 @@ fn agent_of(profile: &LinuxSeccomp) -> Result<Option<Agent>> {
                 "SCMP_ACT_NOTIFY needs listenerPath (the seccomp agent's socket)",
             ))
         }
-        (false, Some(_)) => {
-            return Err(invalid(
-                "listenerPath is set but no rule uses SCMP_ACT_NOTIFY",
-            ))
+        // runc ignores it (its suite checks that such a profile runs).
+        (false, Some(p)) => {
+            log::warn!(
+                "linux.seccomp.listenerPath {}: ignored, no rule uses SCMP_ACT_NOTIFY",
+                p.display()
+            );
+            None
         }
         (false, None) => None,
     })
@@ -316,13 +336,18 @@ fn rules_by_action(profile: &LinuxSeccomp) -> Result<(RuleMap, ActionRules)> {
                 log::debug!("seccomp: no syscall {name} on x86_64; skipped");
                 continue;
             };
-            let rule = rule_of(name, s)?;
-            add_rule(&mut all, nr, rule.clone());
-            if act != SeccompAction::Allow {
-                let entry = by_action
-                    .entry(u32::from(act.clone()))
-                    .or_insert_with(|| (act.clone(), BTreeMap::new()));
-                add_rule(&mut entry.1, nr, rule);
+            let rules: Vec<Option<SeccompRule>> = match rules_of(name, s)? {
+                None => vec![None],
+                Some(r) => r.into_iter().map(Some).collect(),
+            };
+            for rule in rules {
+                add_rule(&mut all, nr, rule.clone());
+                if act != SeccompAction::Allow {
+                    let entry = by_action
+                        .entry(u32::from(act.clone()))
+                        .or_insert_with(|| (act.clone(), BTreeMap::new()));
+                    add_rule(&mut entry.1, nr, rule);
+                }
             }
         }
     }
@@ -499,10 +524,8 @@ mod tests {
             "listenerPath": "/run/agent.sock",
             "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO"}]
         }));
-        assert!(compile(&p)
-            .unwrap_err()
-            .to_string()
-            .contains("no rule uses"));
+        let c = compile(&p).expect("a listenerPath no rule needs is ignored");
+        assert!(c.notify.is_none());
         let p = profile(serde_json::json!({
             "defaultAction": "SCMP_ACT_ALLOW",
             "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO",

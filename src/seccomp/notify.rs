@@ -46,7 +46,9 @@ pub fn send(agent: &Agent, listener: OwnedFd, pid: i32, state: &str) -> Result<(
     )
     .with_ctx(what)?;
     let addr = UnixAddr::new(path).with_ctx(what)?;
-    connect(sock.as_raw_fd(), &addr).with_ctx(|| format!("{}: connect", what()))?;
+    // runc's words, which callers match.
+    connect(sock.as_raw_fd(), &addr)
+        .with_ctx(|| format!("{}: failed to connect with seccomp agent", what()))?;
     let fds = [listener.as_raw_fd()];
     sendmsg::<()>(
         sock.as_raw_fd(),

@@ -81,6 +81,9 @@ pub struct CreateArgs {
     /// Unix socket that receives the pty master
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the container's init
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Move the root over / and chroot instead of pivot_root
     #[arg(long = "no-pivot")]
     pub no_pivot: bool,
@@ -109,6 +112,9 @@ pub struct ExecArgs {
     /// Unix socket that receives the pty master
     #[arg(long = "console-socket")]
     pub console_socket: Option<PathBuf>,
+    /// Unix socket that receives a pidfd of the process
+    #[arg(long = "pidfd-socket")]
+    pub pidfd_socket: Option<PathBuf>,
     /// Return once the process has started
     #[arg(short = 'd', long)]
     pub detach: bool,
@@ -160,17 +166,17 @@ pub struct UpdateArgs {
     /// linux.resources JSON from a file, or - for stdin (as containerd sends it)
     #[arg(short = 'r', long)]
     pub resources: Option<PathBuf>,
-    /// Memory limit in bytes
-    #[arg(long)]
-    pub memory: Option<i64>,
-    /// Memory reservation in bytes
-    #[arg(long = "memory-reservation")]
-    pub memory_reservation: Option<i64>,
-    /// Memory plus swap limit in bytes (-1: unlimited)
+    /// Memory limit in bytes (10M, 1g; -1: unlimited)
+    #[arg(long, allow_hyphen_values = true)]
+    pub memory: Option<String>,
+    /// Memory reservation in bytes (10M, 1g)
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
+    pub memory_reservation: Option<String>,
+    /// Memory plus swap limit in bytes (10M, 1g; -1: unlimited)
     #[arg(long = "memory-swap", allow_hyphen_values = true)]
-    pub memory_swap: Option<i64>,
+    pub memory_swap: Option<String>,
     /// CPU shares (relative weight)
-    #[arg(long = "cpu-shares")]
+    #[arg(long = "cpu-share", alias = "cpu-shares")]
     pub cpu_shares: Option<u64>,
     /// CFS quota in microseconds
     #[arg(long = "cpu-quota", allow_hyphen_values = true)]
@@ -178,6 +184,18 @@ pub struct UpdateArgs {
     /// CFS period in microseconds
     #[arg(long = "cpu-period")]
     pub cpu_period: Option<u64>,
+    /// CFS burst in microseconds
+    #[arg(long = "cpu-burst")]
+    pub cpu_burst: Option<u64>,
+    /// SCHED_IDLE for the cgroup (1), or not (0)
+    #[arg(long = "cpu-idle", allow_hyphen_values = true)]
+    pub cpu_idle: Option<i64>,
+    /// Realtime period in microseconds (cgroup v1 only: refused on cgroup v2)
+    #[arg(long = "cpu-rt-period")]
+    pub cpu_rt_period: Option<u64>,
+    /// Realtime runtime in microseconds (cgroup v1 only: refused on cgroup v2)
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    pub cpu_rt_runtime: Option<i64>,
     /// CPUs to run on (0-3, 0,1)
     #[arg(long = "cpuset-cpus")]
     pub cpuset_cpus: Option<String>,
@@ -190,6 +208,12 @@ pub struct UpdateArgs {
     /// Block IO weight (10-1000)
     #[arg(long = "blkio-weight")]
     pub blkio_weight: Option<u16>,
+    /// Intel RDT L3 cache schema of the container's resctrl group (L3:0=ff)
+    #[arg(long = "l3-cache-schema")]
+    pub l3_cache_schema: Option<String>,
+    /// Intel RDT memory bandwidth schema of the container's resctrl group (MB:0=50)
+    #[arg(long = "mem-bw-schema")]
+    pub mem_bw_schema: Option<String>,
     /// Container id
     pub id: String,
 }

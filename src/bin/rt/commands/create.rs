@@ -13,6 +13,7 @@ pub fn options(a: &CreateArgs, systemd: bool) -> CreateOptions {
         bundle: a.bundle.clone(),
         pid_file: a.pid_file.clone(),
         console_socket: a.console_socket.clone(),
+        pidfd_socket: a.pidfd_socket.clone(),
         own_console: false,
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,

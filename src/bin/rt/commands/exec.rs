@@ -26,6 +26,7 @@ pub fn exec(root: &Root, a: &ExecArgs) -> Result<i32> {
     let opts = ExecOptions {
         id: a.id.clone(),
         console_socket: a.console_socket.clone(),
+        pidfd_socket: a.pidfd_socket.clone(),
         // Used only if the process has a terminal.
         own_console: !a.detach && a.console_socket.is_none(),
         pid_file: a.pid_file.clone(),
