@@ -115,7 +115,10 @@ impl Containerd23 {
 impl Drop for Containerd23 {
     fn drop(&mut self) {
         self.daemon.take();
-        // rt shares the namespace's parent cgroup and leaves it.
+        // The shim's state directory of the namespace (the containers in
+        // it go with the Scratch), and the namespace's parent cgroup,
+        // which rt shares and leaves.
+        let _ = std::fs::remove_dir(Path::new("/run/containerd/rt").join(&self.ns));
         drop(CgroupDir::v2(&self.ns));
     }
 }
