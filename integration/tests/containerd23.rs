@@ -277,6 +277,51 @@ fn containerd_2_3_starts_rt_v2_through_the_bootstrap_protocol() {
     s.assert_clean();
 }
 
+/// A container in a user namespace whose root the overlay snapshotter
+/// maps (`ctr run --uidmap --gidmap --remap-labels`, what CRI does for a
+/// user-namespaced pod): containerd gives the overlay `uidmap=`/`gidmap=`
+/// options, which are the mounter's. The image's files belong to the
+/// container's root, as with the runc shim, and the idmapped layers go
+/// once the overlay holds them.
+#[test]
+fn an_idmapped_overlay_root_through_rt_v2() {
+    let Some(bin) = containerd23() else { return };
+    require(&["umoci", "skopeo"]);
+    let s = Scratch::new("ctd23idmap");
+    let c = Containerd23::start(&s, &bin, "");
+    let (oci, _) = busybox_image(s.path());
+    ok(c.ctr()
+        .args(["image", "import", "--base-name", "localhost/busybox"])
+        .arg(&oci));
+    let map = "0:100000:65536";
+    let out = ok(c.ctr().args(["run", "--rm"]).args(RUNTIME).args([
+        "--uidmap",
+        map,
+        "--gidmap",
+        map,
+        "--remap-labels",
+        IMAGE,
+        "m1",
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map; stat -c '%u %g' /bin/busybox; touch /new; stat -c '%u %g' /new",
+    ]));
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["0", "100000", "65536"], "{out}");
+    assert_eq!(lines[1], ["0", "0"], "the image's files are root's: {out}");
+    assert_eq!(lines[2], ["0", "0"], "{out}");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains("rootfs-idmapped-layers"),
+        "the idmapped layers are gone"
+    );
+    drop(c);
+    s.assert_clean();
+}
+
 #[test]
 fn crictl_info_shows_the_rt_v2_handlers_features() {
     let Some(bin) = containerd23() else { return };

@@ -12,11 +12,14 @@
 //! - `make`: asking the zygote, and wiring a new process's stdio;
 //! - `worker`: the zygote and its workers, which call the rt library;
 //! - `error`: the codes containerd is answered with;
+//! - `idmapped`: containerd's `uidmap=`/`gidmap=` overlay options, as
+//!   idmapped lower layers;
 //! - `stdio`, `metrics`: containerd's FIFOs, and cgroup stats as its metrics;
 //! - `oom`: the kernel's OOM kills, published as TaskOOM.
 
 pub mod boot;
 mod error;
+mod idmapped;
 mod make;
 mod metrics;
 mod oom;
