@@ -17,7 +17,7 @@
 //! the crate answers a legacy `start` with JSON claiming v3 and serves v3
 //! alone, which containerd 1.6 cannot use.
 
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 use std::os::fd::IntoRawFd;
 use std::sync::Arc;
 
@@ -81,12 +81,16 @@ pub fn start(flags: &Flags) -> Result<(Protocol, Vec<u8>), Error> {
         return Err(Error::InvalidArgument("-namespace is empty".into()));
     }
     let mut input = Vec::new();
-    // containerd caps what it sends at 10 MiB; so does this.
-    std::io::stdin()
-        .lock()
-        .take(10 << 20)
-        .read_to_end(&mut input)
-        .map_err(|e| Error::Other(format!("read stdin: {e}")))?;
+    // containerd caps what it sends at 10 MiB; so does this. (Nothing
+    // comes from a terminal: someone trying the binary by hand.)
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        stdin
+            .lock()
+            .take(10 << 20)
+            .read_to_end(&mut input)
+            .map_err(|e| Error::Other(format!("read stdin: {e}")))?;
+    }
     let (opts, protocol) = match bootstrap_params(&input, flags)? {
         Some(params) => (StartOpts::from(params), Protocol::Bootstrap),
         None => (legacy_opts(flags), Protocol::Legacy),
