@@ -300,3 +300,84 @@ fn notify(pid: i32, code: i32) {
         warn!("exit of {pid}: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use containerd_shim::protos::protobuf::well_known_types::any::Any;
+
+    fn flags() -> Flags {
+        Flags {
+            id: "c1".into(),
+            namespace: "k8s.io".into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn bootstrap_params_are_told_from_the_legacy_stdin() {
+        assert!(bootstrap_params(b"", &flags()).unwrap().is_none());
+        let params = BootstrapParams {
+            instance_id: "c1".into(),
+            namespace: "k8s.io".into(),
+            containerd_ttrpc_address: "/run/containerd/containerd.sock.ttrpc".into(),
+            socket_dir: Some("/run/x/s".into()),
+            ..Default::default()
+        };
+        let got = bootstrap_params(&params.write_to_bytes().unwrap(), &flags())
+            .unwrap()
+            .expect("containerd 2.3's params");
+        let address = StartOpts::from(got).socket_address("c1");
+        assert!(address.starts_with("unix:///run/x/s/"), "{address}");
+        // containerd 1.6/1.7 may send its runtime options (an Any).
+        let options = Any {
+            type_url: "containerd.runc.v1.Options".into(),
+            value: vec![0x32, 0x02, b'r', b't'],
+            ..Default::default()
+        };
+        assert!(
+            bootstrap_params(&options.write_to_bytes().unwrap(), &flags())
+                .unwrap()
+                .is_none()
+        );
+        let other = BootstrapParams {
+            instance_id: "c2".into(),
+            namespace: "k8s.io".into(),
+            containerd_version: "v2.3.4".into(),
+            ..Default::default()
+        };
+        let err = bootstrap_params(&other.write_to_bytes().unwrap(), &flags()).unwrap_err();
+        assert!(err.to_string().contains("k8s.io/c2"), "{err}");
+    }
+
+    #[test]
+    fn the_v2_service_has_every_v3_method() {
+        let v3: Methods = ["Create", "Start"]
+            .iter()
+            .map(|m| {
+                let handler: Box<dyn MethodHandler + Send + Sync> = Box::new(Noop);
+                (format!("/containerd.task.v3.Task/{m}"), handler)
+            })
+            .collect();
+        let mut v2: Vec<String> = as_task_v2(v3).into_keys().collect();
+        v2.sort();
+        assert_eq!(
+            v2,
+            [
+                "/containerd.task.v2.Task/Create",
+                "/containerd.task.v2.Task/Start"
+            ]
+        );
+    }
+
+    struct Noop;
+    impl MethodHandler for Noop {
+        fn handler(
+            &self,
+            _: containerd_shim::protos::ttrpc::TtrpcContext,
+            _: containerd_shim::protos::ttrpc::Request,
+        ) -> containerd_shim::protos::ttrpc::Result<()> {
+            Ok(())
+        }
+    }
+}
