@@ -11,6 +11,10 @@ use crate::hooks::Kind;
 /// The oldest runtime-spec version whose configs rt accepts.
 pub const OCI_VERSION_MIN: &str = "1.0.0";
 
+/// This build's version and git commit (`rt --version`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+pub const COMMIT: &str = env!("RT_COMMIT");
+
 pub fn document() -> Value {
     let hooks: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
     let mut caps: Vec<String> = caps::all().iter().map(|c| c.to_string()).collect();
@@ -54,7 +58,7 @@ pub fn document() -> Value {
             "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
-            "org.opencontainers.runtime-spec.features.rt.version": env!("CARGO_PKG_VERSION")
+            "org.opencontainers.runtime-spec.features.rt.version": VERSION
         }
     })
 }

@@ -199,4 +199,69 @@ fn a_tmpfs_on_a_directory_rt_makes_is_1777() {
         assert_eq!(mode & 0o7777, 0o755, "{made}");
     }
     assert_no_leaks(&rt, &id, &b);
+
+/// Runs a busybox container that mounts a tmpfs under `/shared`, a bind
+/// (`rbind,rshared`) of a shared mount of the "host", with
+/// `rootfsPropagation` as given. The host is a mount namespace of the
+/// test's own (`unshare --propagation shared`), so nothing can reach the
+/// machine's. Returns whether the tmpfs showed on the host.
+fn mount_inside_reaches_the_host(root_propagation: Option<&str>) -> bool {
+    let rt = Rt::new();
+    let host = tempfile::tempdir().unwrap();
+    let dir = host.path().display().to_string();
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "mkdir -p /shared/sub && mount -t tmpfs inside /shared/sub",
+    ]);
+    fs::create_dir_all(b.rootfs().join("shared")).unwrap();
+    b.edit(|c| {
+        for set in ["bounding", "effective", "permitted"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SYS_ADMIN"));
+        }
+        if let Some(p) = root_propagation {
+            c["linux"]["rootfsPropagation"] = json!(p);
+        }
+        c["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": "/shared", "type": "bind", "source": dir,
+            "options": ["rbind", "rshared"]
+        }));
+    });
+    let id = unique_id("propagation");
+    rt.created(&id);
+    let script = format!(
+        "mount --bind {dir} {dir} && mount --make-shared {dir} && \
+         {rt} --root {root} run --bundle {bundle} {id} </dev/null && \
+         grep -c ' {dir}/sub ' /proc/self/mountinfo",
+        rt = rt_bin(),
+        root = rt.root().display(),
+        bundle = b.path().display(),
+    );
+    let out = std::process::Command::new("unshare")
+        .args(["--mount", "--propagation", "shared", "sh", "-c", &script])
+        .output()
+        .expect("unshare (util-linux) runs");
+    let seen = stdout(&out).trim().parse::<u32>().unwrap_or(0);
+    // grep -c exits 1 when it counts 0; anything else failed.
+    assert!(
+        out.status.success() || (seen == 0 && out.status.code() == Some(1)),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_no_leaks(&rt, &id, &b);
+    seen > 0
+}
+
+/// `rootfsPropagation: rshared`, which containerd sets for Kubernetes'
+/// Bidirectional mount propagation: a bind of a shared host mount stays
+/// its peer, so a mount made under it inside reaches the host, as with
+/// runc. Without it (rt's default, / made rslave) nothing comes back.
+#[test]
+fn rshared_root_propagation_carries_a_mount_made_inside_to_the_host() {
+    assert!(mount_inside_reaches_the_host(Some("rshared")));
+    assert!(!mount_inside_reaches_the_host(None));
 }

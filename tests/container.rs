@@ -147,6 +147,109 @@ fn user_namespace_with_mappings() {
     assert_eq!(lines[3], ["0"]);
 }
 
+/// A user namespace held by a file and no process, as containerd pins a
+/// pod's: a helper's namespace (maps written by the test) bound onto a
+/// file, the helper gone. Unmounted when dropped.
+struct PinnedUserns {
+    dir: tempfile::TempDir,
+}
+
+impl PinnedUserns {
+    fn new(host: u32) -> PinnedUserns {
+        let dir = tempfile::tempdir().unwrap();
+        let mut helper = std::process::Command::new("unshare")
+            .args(["--user", "sleep", "1000"])
+            .spawn()
+            .expect("unshare (util-linux)");
+        let pid = helper.id();
+        let ns = format!("/proc/{pid}/ns/user");
+        let mine = std::fs::read_link("/proc/self/ns/user").unwrap();
+        assert!(
+            rt_testkit::wait_until(std::time::Duration::from_secs(10), || {
+                std::fs::read_link(&ns).is_ok_and(|l| l != mine)
+            }),
+            "unshare made no user namespace"
+        );
+        let map = format!("0 {host} 65536\n");
+        std::fs::write(format!("/proc/{pid}/uid_map"), &map).unwrap();
+        std::fs::write(format!("/proc/{pid}/gid_map"), &map).unwrap();
+        let file = dir.path().join("user");
+        std::fs::write(&file, "").unwrap();
+        let bound = nix::mount::mount(
+            Some(ns.as_str()),
+            &file,
+            None::<&str>,
+            nix::mount::MsFlags::MS_BIND,
+            None::<&str>,
+        );
+        let _ = helper.kill();
+        let _ = helper.wait();
+        bound.expect("bind the user namespace onto a file");
+        PinnedUserns { dir }
+    }
+
+    fn path(&self) -> std::path::PathBuf {
+        self.dir.path().join("user")
+    }
+}
+
+impl Drop for PinnedUserns {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// containerd gives a user-namespaced pod's sandbox the path of the user
+/// namespace it pinned together with the maps it made it with (and an
+/// oomScoreAdj): rt joins it when the maps are the namespace's (read by
+/// joining it: no process of its own has them), and refuses the config,
+/// naming the field, when they are not.
+#[test]
+fn joins_a_pinned_user_namespace_given_with_its_maps() {
+    let pinned = PinnedUserns::new(100000);
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["cat", "/proc/self/uid_map", "/proc/self/oom_score_adj"]);
+    let adj: i64 = fs::read_to_string("/proc/self/oom_score_adj")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let with_maps = |b: &mut Bundle, host: u32| {
+        b.edit(|c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "user", "path": pinned.path()}));
+            let map = json!([{"containerID": 0, "hostID": host, "size": 65536}]);
+            c["linux"]["uidMappings"] = map.clone();
+            c["linux"]["gidMappings"] = map;
+            c["process"]["oomScoreAdj"] = json!(adj);
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["destination"] != "/sys" && m["destination"] != "/sys/fs/cgroup");
+        })
+    };
+    with_maps(&mut b, 100000);
+    let id = unique_id("pinned-userns");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<Vec<&str>> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["0", "100000", "65536"], "{out}");
+    assert_eq!(lines[1], [adj.to_string()], "{out}");
+    assert_no_leaks(&rt, &id, &b);
+
+    let mut wrong = Bundle::busybox(&["true"]);
+    with_maps(&mut wrong, 200000);
+    let id = unique_id("pinned-userns");
+    let err = rt.fails(&["run", "--bundle", wrong.path().to_str().unwrap(), &id]);
+    assert_one_line_error(&err, &["linux.uidMappings", "not the maps", "user"]);
+    assert_no_leaks(&rt, &id, &wrong);
+}
+
 #[test]
 fn time_namespace_with_offsets() {
     let out = sh(

@@ -431,3 +431,91 @@ fn kill_all_reaches_every_process_with_any_signal() {
         assert_no_leaks(&rt, &id, &b);
     }
 }
+
+/// A container that joined another's pid namespace: `sh` forks a sleeper
+/// and execs another (the init). Returns its id and the forked sleeper's
+/// pid, once both run.
+fn joined_with_a_child(rt: &Rt, b: &mut Bundle, owner_pid: i64, prefix: &str) -> (String, i64) {
+    b.edit(|c| {
+        let nss = c["linux"]["namespaces"].as_array_mut().unwrap();
+        nss.retain(|n| n["type"] != "pid");
+        nss.push(json!({"type": "pid", "path": format!("/proc/{owner_pid}/ns/pid")}));
+    });
+    let id = unique_id(prefix);
+    let init = rt.detached(b, &id);
+    let procs = format!("{CGROUP2}/{}/cgroup.procs", default_cgroup(rt.root(), &id));
+    let mut child = 0;
+    assert!(
+        rt_testkit::wait_until(Duration::from_secs(10), || {
+            let pids: Vec<i64> = fs::read_to_string(&procs)
+                .unwrap_or_default()
+                .lines()
+                .filter_map(|l| l.parse().ok())
+                .collect();
+            let comm = |p: i64| fs::read_to_string(format!("/proc/{p}/comm")).unwrap_or_default();
+            child = pids.iter().copied().find(|&p| p != init).unwrap_or(0);
+            pids.len() == 2 && comm(init).trim() == "sleep" && comm(child).trim() == "sleep"
+        }),
+        "{id} runs its init and a child: {:?}",
+        fs::read_to_string(&procs)
+    );
+    (id, child)
+}
+
+/// As with runc: `kill --all` of a container whose init has exited kills
+/// what the init left in its cgroup (it shared a pid namespace, so the
+/// init's death took nothing with it), where a plain kill is refused.
+#[test]
+fn kill_all_of_a_stopped_container_kills_what_its_init_left() {
+    let rt = Rt::new();
+    let owner = Bundle::busybox(&["sleep", "1000"]);
+    let owner_id = unique_id("pidns-owner");
+    let owner_pid = rt.detached(&owner, &owner_id);
+    let mut b = Bundle::busybox(&["sh", "-c", "sleep 1000 & exec sleep 999"]);
+    let (id, child) = joined_with_a_child(&rt, &mut b, owner_pid, "leftover");
+
+    // The main process exits (a signal from outside); its child stays.
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    rt.wait_status(&id, "stopped");
+    assert!(alive(child), "the child outlives the init");
+
+    let err = rt.fails(&["kill", &id, "KILL"]);
+    assert_one_line_error(&err, &["container not running"]);
+    rt.ok(&["kill", "--all", &id, "KILL"]);
+    assert!(
+        rt_testkit::wait_until(Duration::from_secs(10), || !alive(child)),
+        "kill --all left {child} running"
+    );
+    rt.ok(&["delete", &id]);
+    assert_no_leaks(&rt, &id, &b);
+    rt.ok(&["delete", "-f", &owner_id]);
+    assert_no_leaks(&rt, &owner_id, &owner);
+}
+
+/// As with runc: a SIGKILL to a container without a pid namespace of its
+/// own goes to its whole cgroup, not only to its init.
+#[test]
+fn sigkill_of_a_container_sharing_a_pid_namespace_kills_its_children() {
+    let rt = Rt::new();
+    let owner = Bundle::busybox(&["sleep", "1000"]);
+    let owner_id = unique_id("pidns-owner");
+    let owner_pid = rt.detached(&owner, &owner_id);
+    let mut b = Bundle::busybox(&["sh", "-c", "sleep 1000 & exec sleep 999"]);
+    let (id, child) = joined_with_a_child(&rt, &mut b, owner_pid, "sharedkill");
+
+    rt.ok(&["kill", &id, "KILL"]);
+    rt.wait_status(&id, "stopped");
+    assert!(
+        rt_testkit::wait_until(Duration::from_secs(10), || !alive(child)),
+        "kill KILL left {child} running"
+    );
+    rt.ok(&["delete", &id]);
+    assert_no_leaks(&rt, &id, &b);
+    rt.ok(&["delete", "-f", &owner_id]);
+    assert_no_leaks(&rt, &owner_id, &owner);
+}

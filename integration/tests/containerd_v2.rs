@@ -461,3 +461,71 @@ fn a_pods_containers_start_in_its_shim_every_time() {
     }
     c.assert_nothing_left();
 }
+
+/// The init's pid of task `id`, from `ctr task ls`.
+fn init_pid(c: &Containerd, id: &str) -> i32 {
+    let ls = ok(c.ctr().args(["task", "ls"]));
+    ls.lines()
+        .find(|l| l.split_whitespace().next() == Some(id))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no pid for {id}: {ls}"))
+}
+
+/// A container that joined another's pid namespace (a pod's, with
+/// `shareProcessNamespace`): when its main process exits, what it started
+/// is killed with it, as containerd's runc shim does with `kill --all`
+/// (left running, it would hold the container's output open and hang the
+/// pod's stop).
+#[test]
+fn an_init_sharing_a_pid_namespace_takes_its_children_when_it_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Containerd::start(dir.path());
+    import_busybox(&c, dir.path());
+    ok(c.ctr()
+        .args(["run", "-d"])
+        .args(RUNTIME)
+        .args([IMAGE, "owner", "sleep", "1000"]));
+    c.wait_status("owner", "RUNNING");
+    let owner = init_pid(&c, "owner");
+    ok(c.ctr()
+        .args(["run", "-d"])
+        .args(RUNTIME)
+        .args(["--with-ns", &format!("pid:/proc/{owner}/ns/pid")])
+        .args([IMAGE, "joined", "sh", "-c", "sleep 1000 & exec sleep 999"]));
+    c.wait_status("joined", "RUNNING");
+    let init = init_pid(&c, "joined");
+    let mut child = 0;
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            let ps = ok(c.ctr().args(["task", "ps", "joined"]));
+            let pids: Vec<i32> = ps
+                .lines()
+                .filter_map(|l| l.split_whitespace().next()?.parse().ok())
+                .collect();
+            child = pids.iter().copied().find(|&p| p != init).unwrap_or(0);
+            pids.len() == 2
+        }),
+        "joined runs its init and a child"
+    );
+
+    // The main process exits (killed from outside, not through containerd).
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(init),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    c.wait_status("joined", "STOPPED");
+    assert!(
+        wait_until(Duration::from_secs(10), || !rt_testkit::alive(child)),
+        "the child {child} outlived its container's init"
+    );
+
+    ok(c.ctr().args(["task", "kill", "-s", "KILL", "owner"]));
+    c.wait_status("owner", "STOPPED");
+    for id in ["joined", "owner"] {
+        ok(c.ctr().args(["task", "delete", id]));
+        ok(c.ctr().args(["container", "rm", id]));
+    }
+    c.assert_nothing_left();
+}

@@ -77,28 +77,29 @@ pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
 }
 
 /// The config's id maps against those of the user namespace joined at
-/// `path`, read from /proc/<pid>/{uid,gid}_map (the only kind of path
-/// whose maps can be read without joining it).
+/// `path`: a /proc/<pid>/ns/user, or a file that holds the namespace (the
+/// pinned namespace containerd gives a user-namespaced pod, with the maps
+/// it made it with).
 fn maps_match_joined(l: &oci_spec::runtime::Linux, path: &Path) -> std::result::Result<(), String> {
-    let pid_dir = path
-        .strip_prefix("/proc")
-        .ok()
-        .filter(|rest| rest.ends_with("ns/user") && rest.components().count() == 3)
-        .and_then(|_| path.parent().and_then(Path::parent))
-        .ok_or_else(|| {
-            format!(
-                "linux.uidMappings: given with the user namespace joined at {}, which rt can check only for a /proc/<pid>/ns/user path",
-                path.display()
-            )
-        })?;
+    use std::os::fd::AsFd;
+    let ns = std::fs::File::open(path).map_err(|e| {
+        format!(
+            "linux.namespaces: open the user namespace {}: {e}",
+            path.display()
+        )
+    })?;
+    let (uid_map, gid_map) = crate::sys::ns::user_namespace_maps(ns.as_fd()).map_err(|e| {
+        format!(
+            "linux.uidMappings: read the maps of the user namespace joined at {}: {e}",
+            path.display()
+        )
+    })?;
     let sets = [
-        ("uidMappings", "uid_map", l.uid_mappings()),
-        ("gidMappings", "gid_map", l.gid_mappings()),
+        ("uidMappings", uid_map, l.uid_mappings()),
+        ("gidMappings", gid_map, l.gid_mappings()),
     ];
-    for (field, file, want) in sets {
+    for (field, text, want) in sets {
         let Some(want) = want else { continue };
-        let text = std::fs::read_to_string(pid_dir.join(file))
-            .map_err(|e| format!("linux.{field}: read {}: {e}", pid_dir.join(file).display()))?;
         let mut have: Vec<(u32, u32, u32)> = text
             .lines()
             .filter_map(|line| {
@@ -117,9 +118,8 @@ fn maps_match_joined(l: &oci_spec::runtime::Linux, path: &Path) -> std::result::
         want.sort_unstable();
         if have != want {
             return Err(format!(
-                "linux.{field}: not the maps of the user namespace joined at {} ({})",
-                path.display(),
-                pid_dir.join(file).display()
+                "linux.{field}: not the maps of the user namespace joined at {}",
+                path.display()
             ));
         }
     }

@@ -32,7 +32,11 @@ impl std::fmt::Display for Status {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
     Start,
-    Kill,
+    /// `all`: `kill --all`, which runc allows on a stopped container too
+    /// (what is left in its cgroup, when it shared a pid namespace).
+    Kill {
+        all: bool,
+    },
     Pause,
     Resume,
     Update,
@@ -65,8 +69,8 @@ impl Status {
             (Op::Start, Stopped) => refuse("cannot start a container that has stopped".into()),
             (Op::Start, Paused) => refuse("cannot start a container in the paused state".into()),
             (Op::Start, _) => refuse("cannot start an already running container".into()),
-            (Op::Kill, Stopped) => refuse("container not running".into()),
-            (Op::Kill, _) => Ok(()),
+            (Op::Kill { all: false }, Stopped) => refuse("container not running".into()),
+            (Op::Kill { .. }, _) => Ok(()),
             (Op::Pause, Running) | (Op::Resume, Paused) => Ok(()),
             // runc's words first (callers match them), then why.
             (Op::Pause, Paused) => refuse(format!("container not running: {id} is already paused")),
@@ -119,7 +123,11 @@ mod tests {
                 .collect()
         };
         assert_eq!(allowed(Op::Start), [Created]);
-        assert_eq!(allowed(Op::Kill), [Created, Running, Paused]);
+        assert_eq!(allowed(Op::Kill { all: false }), [Created, Running, Paused]);
+        assert_eq!(
+            allowed(Op::Kill { all: true }),
+            [Created, Running, Paused, Stopped]
+        );
         assert_eq!(allowed(Op::Pause), [Running]);
         assert_eq!(allowed(Op::Resume), [Paused]);
         assert_eq!(allowed(Op::Update), [Created, Running, Paused]);

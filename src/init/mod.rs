@@ -268,7 +268,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
     let (console_peer, hook_state) = if own_mounts {
         let root = rootfs::prepare(&setup)?;
         let console_peer = make_console(a, process, root.as_fd())?;
-        kernel_settings(spec, process)?;
+        kernel_settings(spec)?;
         // Like runc, make the cwd if the image lacks it.
         create_in_root(root.as_fd(), process.cwd(), false)
             .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
@@ -281,7 +281,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
     } else {
         // The host's mount namespace (create refused all that would mount
         // something): nothing is mounted; the root is entered by chroot.
-        kernel_settings(spec, process)?;
+        kernel_settings(spec)?;
         let root = nix::fcntl::open(
             a.rootfs,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -395,11 +395,11 @@ fn make_console(a: &InitArgs, process: &Process, root: BorrowedFd<'_>) -> Result
     Ok(Some(peer))
 }
 
-/// hostname, domainname, sysctls and oom_score_adj. The procfs writes go
+/// hostname, domainname and sysctls. The procfs writes go
 /// through the host's procfs, checked to be procfs, while the container's
 /// /proc/sys is still writable; we are already in the container's
 /// namespaces, which is what these files reflect.
-fn kernel_settings(spec: &Spec, process: &Process) -> Result<()> {
+fn kernel_settings(spec: &Spec) -> Result<()> {
     let proc = ProcFs::open(Path::new("/proc"))?;
     if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
         nix::unistd::sethostname(h).with_ctx(|| format!("hostname: set {h:?}"))?;
@@ -415,11 +415,7 @@ fn kernel_settings(spec: &Spec, process: &Process) -> Result<()> {
             sysctl::write(&proc, k, v).map_err(|e| Error::Invalid(format!("linux.sysctl: {e}")))?;
         }
     }
-    if let Some(adj) = process.oom_score_adj() {
-        let fd = proc.open_beneath("self/oom_score_adj", libc::O_WRONLY)?;
-        nix::unistd::write(&fd, adj.to_string().as_bytes())
-            .ctx("process.oomScoreAdj: write /proc/self/oom_score_adj")?;
-    }
+    // process.oomScoreAdj is written from outside (spawn).
     Ok(())
 }
 

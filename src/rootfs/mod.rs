@@ -20,7 +20,7 @@ use std::path::Path;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::Mode;
-use nix::unistd::{chdir, pivot_root};
+use nix::unistd::{chdir, fchdir, pivot_root};
 use oci_spec::runtime::{Mount, Spec};
 
 use crate::config::mount_options::propagation;
@@ -55,15 +55,28 @@ pub struct Setup<'a> {
 /// the root onto itself (pivot_root needs a mount point) and does every
 /// mount of the config. Returns a descriptor on the root.
 pub fn prepare(s: &Setup) -> Result<OwnedFd> {
-    // Nothing we mount may propagate back to the host.
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .ctx("make / rslave")?;
+    // By default / is made rslave: nothing mounted inside propagates back
+    // to the host. A `linux.rootfsPropagation` takes its place, as with
+    // runc: with `rshared` the host's shared mounts stay peers of their
+    // copies here, so a bind of one (Kubernetes' Bidirectional mount
+    // propagation) carries a mount made under it inside back to the host.
+    match rootfs_propagation(s.spec)? {
+        None => mount(
+            None::<&str>,
+            "/",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .ctx("make / rslave")?,
+        Some((name, flags)) => {
+            mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+                .with_ctx(|| format!("linux.rootfsPropagation: make / {name}"))?;
+            // The root's bind onto itself must not show on the host, and
+            // pivot_root refuses a root under a shared parent.
+            make_parent_private(s.rootfs)?;
+        }
+    }
     mount(
         Some(s.rootfs),
         s.rootfs,
@@ -116,13 +129,39 @@ pub fn enter(s: &Setup) -> Result<()> {
             .ctx("move the root over /")?;
         nix::unistd::chroot(".").ctx("chroot")?;
     } else {
+        // The old root, for after the pivot, if its tree may still be
+        // shared with the host's.
+        let old_root = match rootfs_propagation(s.spec)? {
+            Some(_) => Some(
+                open(
+                    "/",
+                    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .ctx("open the old root")?,
+            ),
+            None => None,
+        };
         pivot_root(".", ".").ctx("pivot_root")?;
         // The old root is now stacked on "."; umount2 resolves to the top
-        // mount, so this detaches it. Its unmount stays local because
-        // prepare() made the whole old tree rslave. (A propagation change
-        // on "." here would hit the new root's tree instead, since mount(2)
-        // does not cross onto the mount stacked on the cwd, and would undo
-        // every `shared` mount of the config.)
+        // mount, so this detaches it. Its unmount stays local because its
+        // whole tree is rslave: prepare() made it so, or (a configured
+        // rootfsPropagation) it is made so here, from inside it. (A
+        // propagation change on "." from the new root would hit the new
+        // root's tree instead, since mount(2) does not cross onto the mount
+        // stacked on the cwd, and would undo every `shared` mount of the
+        // config.)
+        if let Some(old) = old_root {
+            fchdir(&old).ctx("enter the old root")?;
+            mount(
+                None::<&str>,
+                ".",
+                None::<&str>,
+                MsFlags::MS_SLAVE | MsFlags::MS_REC,
+                None::<&str>,
+            )
+            .ctx("make the old root rslave")?;
+        }
         umount2(".", MntFlags::MNT_DETACH).ctx("detach the old root")?;
     }
     chdir("/").ctx("chdir /")?;
@@ -157,15 +196,109 @@ pub fn finish(spec: &Spec) -> Result<()> {
         )
         .ctx("root.readonly: remount / read-only")?;
     }
-    if let Some(p) = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.rootfs_propagation().as_deref())
-    {
-        let flags = propagation(p)
-            .ok_or_else(|| Error::Invalid(format!("linux.rootfsPropagation: {p:?}")))?;
+    if let Some((p, flags)) = rootfs_propagation(spec)? {
         mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
             .with_ctx(|| format!("linux.rootfsPropagation: set {p} on /"))?;
     }
     Ok(())
+}
+
+/// `linux.rootfsPropagation`, if the config names one, with its flags.
+fn rootfs_propagation(spec: &Spec) -> Result<Option<(&str, MsFlags)>> {
+    let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_deref())
+    else {
+        return Ok(None);
+    };
+    let flags =
+        propagation(p).ok_or_else(|| Error::Invalid(format!("linux.rootfsPropagation: {p:?}")))?;
+    Ok(Some((p, flags)))
+}
+
+/// Makes the mount that holds `rootfs` (or is it) private if it is
+/// shared.
+fn make_parent_private(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
+    let rootfs = std::fs::canonicalize(rootfs)
+        .with_ctx(|| format!("resolve the root {}", rootfs.display()))?;
+    let Some((point, shared)) = holding_mount(&info, &rootfs) else {
+        return Ok(());
+    };
+    if shared {
+        mount(
+            None::<&str>,
+            &point,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .with_ctx(|| format!("make {} private", point.display()))?;
+    }
+    Ok(())
+}
+
+/// The mount point in `mountinfo` that holds `path` (the deepest; of
+/// stacked mounts, the last), and whether it is shared.
+fn holding_mount(mountinfo: &str, path: &Path) -> Option<(std::path::PathBuf, bool)> {
+    let mut best: Option<(std::path::PathBuf, bool)> = None;
+    for line in mountinfo.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(point) = fields.get(4).map(|p| std::path::PathBuf::from(unescape(p))) else {
+            continue;
+        };
+        if !path.starts_with(&point) {
+            continue;
+        }
+        if best
+            .as_ref()
+            .is_some_and(|(b, _)| b.components().count() > point.components().count())
+        {
+            continue;
+        }
+        let optional = fields.iter().skip(6).take_while(|f| **f != "-");
+        let shared = optional.clone().any(|f| f.starts_with("shared:"));
+        best = Some((point, shared));
+    }
+    best
+}
+
+/// A mountinfo field with its octal escapes (`\040` for a space) undone.
+fn unescape(field: &str) -> String {
+    let b = field.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let octal = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], octal) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_mount_holding_a_path_is_the_deepest_and_says_if_it_is_shared() {
+        let info = "27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
+                    30 27 0:40 / /tmp rw master:3 - tmpfs tmpfs rw\n\
+                    31 30 0:41 / /tmp/a\\040b rw shared:7 master:2 - tmpfs t rw\n";
+        let at = |p: &str| holding_mount(info, Path::new(p));
+        assert_eq!(at("/tmp/a b/rootfs"), Some(("/tmp/a b".into(), true)));
+        assert_eq!(at("/tmp/ab/rootfs"), Some(("/tmp".into(), false)));
+        assert_eq!(at("/srv/rootfs"), Some(("/".into(), true)));
+    }
 }

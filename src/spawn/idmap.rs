@@ -44,8 +44,9 @@ pub fn prepare(spec: &Spec) -> Result<Vec<IdmappedMount>> {
 
 /// A user namespace with these mappings, held by its descriptor: a
 /// helper process makes it, rt writes the maps, opens the namespace, and
-/// lets the helper exit.
-fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<OwnedFd> {
+/// lets the helper exit. (containerd-shim-rt-v2 idmaps an overlay's lower
+/// layers with one.)
+pub fn userns_with(uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<OwnedFd> {
     let (hold_r, hold_w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).ctx("pipe")?;
     let hold_w_raw = std::os::fd::AsRawFd::as_raw_fd(&hold_w);
     // Rootless, the helper stays dumpable so that rt can write its maps;

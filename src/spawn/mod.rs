@@ -249,6 +249,7 @@ fn parent_side(
     on_hooks: &mut dyn FnMut(Pid) -> Result<String>,
     on_listener: &mut dyn FnMut(Pid, OwnedFd) -> Result<()>,
 ) -> Result<()> {
+    set_oom_score_adj(init.pid, spec)?;
     if plan.new_user {
         let linux = spec.linux().as_ref();
         write_maps(
@@ -290,6 +291,19 @@ fn parent_side(
             }
         }
     }
+}
+
+/// `process.oomScoreAdj`, written from outside (as runc does) before the
+/// init changes its credentials: an init in a user namespace it joined
+/// (a pod's) cannot open its own /proc files, which stay owned by the
+/// host's root.
+fn set_oom_score_adj(pid: Pid, spec: &Spec) -> Result<()> {
+    let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) else {
+        return Ok(());
+    };
+    let file = format!("/proc/{pid}/oom_score_adj");
+    std::fs::write(&file, adj.to_string())
+        .with_ctx(|| format!("process.oomScoreAdj: write {adj} to {file}"))
 }
 
 /// Writes the uid and gid maps of the user namespace of `pid`. As root

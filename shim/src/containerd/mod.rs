@@ -4,16 +4,22 @@
 //! child subreaper of every process it makes, reaps them (the
 //! `containerd-shim` crate's reaper) and publishes their exits.
 //!
-//! - `shim`: the binary's own lifecycle (start, delete, serve and wait);
+//! - `boot`: which protocol containerd speaks (`-info`, the bootstrap
+//!   protocol or flags for `start`, task API v3 or v2) and the serving loop;
+//! - `shim`: the binary's own lifecycle (start, delete, `-info`, wait);
 //! - `task_service`: the ttrpc Task service, one method per request;
 //! - `tasks`: the bookkeeping of containers, processes and exits;
 //! - `make`: asking the zygote, and wiring a new process's stdio;
 //! - `worker`: the zygote and its workers, which call the rt library;
 //! - `error`: the codes containerd is answered with;
+//! - `idmapped`: containerd's `uidmap=`/`gidmap=` overlay options, as
+//!   idmapped lower layers;
 //! - `stdio`, `metrics`: containerd's FIFOs, and cgroup stats as its metrics;
 //! - `oom`: the kernel's OOM kills, published as TaskOOM.
 
+pub mod boot;
 mod error;
+mod idmapped;
 mod make;
 mod metrics;
 mod oom;

@@ -6,6 +6,9 @@
 use std::sync::Arc;
 
 use containerd_shim::monitor::{monitor_subscribe, Subject, Topic};
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
+use containerd_shim::protos::protobuf::MessageField;
+use containerd_shim::protos::types::introspection::{RuntimeInfo, RuntimeVersion};
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::util::{timestamp, write_address};
 use containerd_shim::{Config, DeleteResponse, ExitSignal, Flags, StartOpts};
@@ -53,7 +56,8 @@ impl containerd_shim::Shim for Service {
         // starts racing for a pod whose shim is not up yet still take
         // that path.)
         let grouping = sandbox_id().unwrap_or_else(|| opts.id.clone());
-        let served = containerd_shim::socket_address(&opts.address, &opts.namespace, &grouping);
+        // In the directory containerd 2.3 names, else /run/containerd/s.
+        let served = opts.socket_address(&grouping);
         if grouping != opts.id && serving(&served) {
             write_address(&served)?;
             return Ok(served);
@@ -86,6 +90,32 @@ impl containerd_shim::Shim for Service {
         })
     }
 
+    /// `-info`: what `rt features` prints, as containerd 2.x reads it
+    /// (the runtime-spec features document, JSON in an `Any`), and the
+    /// runtime options it was given, if any, given back.
+    fn runtime_info(
+        runtime_id: &str,
+        options: Option<&Any>,
+    ) -> containerd_shim::Result<RuntimeInfo> {
+        let features = serde_json::to_vec_pretty(&rt::features::document())
+            .map_err(|e| containerd_shim::Error::Other(format!("features: {e}")))?;
+        Ok(RuntimeInfo {
+            name: runtime_id.to_string(),
+            version: MessageField::some(RuntimeVersion {
+                version: rt::features::VERSION.to_string(),
+                revision: rt::features::COMMIT.to_string(),
+                ..Default::default()
+            }),
+            options: options.cloned().into(),
+            features: MessageField::some(Any {
+                type_url: FEATURES_TYPE.to_string(),
+                value: features,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
     fn wait(&mut self) {
         self.inner.exit.wait();
     }
@@ -110,6 +140,9 @@ impl containerd_shim::Shim for Service {
         Service { inner }
     }
 }
+
+/// The type containerd's typeurl gives the runtime-spec features document.
+const FEATURES_TYPE: &str = "types.containerd.io/opencontainers/runtime-spec/1/features/Features";
 
 /// The annotation containerd's CRI plugin gives every container of a pod,
 /// the sandbox's own included.

@@ -165,7 +165,9 @@ impl containerd_shim::Task for Service {
         let pid = {
             let tasks = self.inner.tasks();
             let p = tasks.process(&req.id, &req.exec_id)?;
-            if !p.running() {
+            // `kill --all` reaches what an exited init left in its cgroup.
+            let leftovers = req.all && req.exec_id.is_empty();
+            if !p.running() && !leftovers {
                 return Err(gone("process already finished".into()));
             }
             p.pid

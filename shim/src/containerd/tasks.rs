@@ -15,6 +15,8 @@ use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::ttrpc::Code;
 use containerd_shim::util::timestamp;
 use containerd_shim::TtrpcResult;
+use log::warn;
+use rt::state::Root;
 
 use super::error::status;
 use super::oom::OomWatch;
@@ -186,6 +188,7 @@ impl Inner {
         // Before the exit is known to anyone: whoever sees the exit may
         // delete the cgroup, and with it the count of kills.
         if exec_id.is_empty() {
+            self.kill_leftovers(&id);
             let oom = self.tasks().get(&id).and_then(|t| t.oom.clone());
             if let Some(oom) = oom {
                 oom.at_exit(self, &id, code == 128 + libc::SIGKILL);
@@ -204,6 +207,21 @@ impl Inner {
             exited_at: Some(at).into(),
             ..Default::default()
         });
+    }
+
+    /// The init of a container without a pid namespace of its own (it
+    /// joined another container's, or the host's) leaves its children
+    /// running when it exits, holding the output open. As containerd's
+    /// runc shim does (`kill --all` at the init's exit), they are killed.
+    fn kill_leftovers(&self, id: &str) {
+        let root = Root::new(self.root());
+        let shared =
+            rt::container::Container::load(&root, id).is_ok_and(|c| !c.has_own_pid_namespace());
+        if shared {
+            if let Err(e) = rt::container::kill(&root, id, libc::SIGKILL, true) {
+                warn!("kill what is left of {id}: {e}");
+            }
+        }
     }
 
     /// An exit that came before its process was registered.

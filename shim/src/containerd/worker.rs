@@ -349,7 +349,27 @@ fn mount_rootfs(target: &std::path::Path, mounts: &[RootfsMount]) -> rt::Result<
     use nix::mount::{mount, MsFlags};
     for m in mounts {
         let what = || format!("mount {} {} at {}", m.kind, m.source, target.display());
-        let o = rt::config::mount_options::MountOptions::parse(&m.options)
+        // containerd's uidmap=/gidmap= are the mounter's to apply: the
+        // lower layers are idmapped; the clones go once the overlay holds
+        // them (at the end of this iteration).
+        let split = super::idmapped::split(&m.options)
+            .map_err(|e| rt::Error::Invalid(format!("{}: {e}", what())))?;
+        let (_lowers, options) = match &split.maps {
+            Some(maps) if m.kind == "overlay" => {
+                let dir = target.with_file_name("rootfs-idmapped-layers");
+                let (lowers, options) = super::idmapped::Lowers::idmap(&dir, &split.options, maps)
+                    .map_err(|e| rt::Error::Invalid(format!("{}: {e}", what())))?;
+                (Some(lowers), options)
+            }
+            Some(_) => {
+                return Err(rt::Error::Invalid(format!(
+                    "{}: uidmap=/gidmap= are supported on an overlay only",
+                    what()
+                )))
+            }
+            None => (None, split.options),
+        };
+        let o = rt::config::mount_options::MountOptions::parse(&options)
             .map_err(|e| rt::Error::Invalid(format!("{}: {e}", what())))?;
         let data = o.data_string();
         if data.as_ref().is_some_and(|d| d.len() >= 4096) {
