@@ -199,6 +199,7 @@ fn a_tmpfs_on_a_directory_rt_makes_is_1777() {
         assert_eq!(mode & 0o7777, 0o755, "{made}");
     }
     assert_no_leaks(&rt, &id, &b);
+}
 
 /// Runs a busybox container that mounts a tmpfs under `/shared`, a bind
 /// (`rbind,rshared`) of a shared mount of the "host", with
