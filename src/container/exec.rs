@@ -226,7 +226,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         in_userns,
         preserve_fds: opts.preserve_fds,
         seccomp: target.seccomp.as_ref(),
-        final_cpus: crate::init::affinity::final_set(&process)?,
+        affinity: crate::init::affinity::last(&process)?,
         personality: target.personality.as_ref(),
     };
     let mut on_listener =

@@ -3,9 +3,10 @@
 //! the process starts on, before it is in the container's cgroup: rt
 //! clones the process straight into the cgroup, so rt takes the set
 //! itself for the clone (the child inherits it) and gives its own back
-//! right after. `final` is set in the child just before execve. Without
-//! `final`, the init and exec'd processes get every CPU the cgroup allows
-//! (`reset`), not the affinity rt had.
+//! right after. `final` is set in the child just before execve. The init,
+//! and an exec'd process with neither, get every CPU the cgroup allows
+//! (`reset`), not the affinity rt had; with `initial` alone the process
+//! keeps `initial` (runc 1.3.5 does the same).
 
 use nix::sched::{sched_getaffinity, sched_setaffinity, CpuSet};
 use nix::unistd::Pid;
@@ -25,14 +26,29 @@ fn cpu_set(field: &str, list: &str) -> Result<CpuSet> {
     Ok(set)
 }
 
-/// The `final` set of `process`, if it has one.
-pub fn final_set(process: &Process) -> Result<Option<CpuSet>> {
-    process
-        .exec_cpu_affinity()
-        .as_ref()
-        .and_then(|a| a.cpu_affinity_final().as_deref())
-        .map(|l| cpu_set("final", l))
-        .transpose()
+/// The affinity an exec'd process ends with, decided in the parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Last {
+    /// No `execCPUAffinity`: every CPU the cgroup allows.
+    Reset,
+    /// `initial` alone: the set the process was cloned with stays.
+    Initial,
+    /// `final`, set right before execve.
+    Final(CpuSet),
+}
+
+/// What `process`'s affinity is to be when it execs.
+pub fn last(process: &Process) -> Result<Last> {
+    let Some(a) = process.exec_cpu_affinity() else {
+        return Ok(Last::Reset);
+    };
+    Ok(
+        match (a.cpu_affinity_final().as_deref(), a.initial().as_deref()) {
+            (Some(l), _) => Last::Final(cpu_set("final", l)?),
+            (None, Some(_)) => Last::Initial,
+            (None, None) => Last::Reset,
+        },
+    )
 }
 
 /// Sets the calling thread's CPU affinity (`final`, in the child).
@@ -81,5 +97,34 @@ impl Drop for Initial {
         if let Err(e) = sched_setaffinity(Pid::from_raw(0), &self.previous) {
             log::warn!("execCPUAffinity.initial: giving rt its CPU affinity back: {e}");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn process(affinity: serde_json::Value) -> Process {
+        serde_json::from_value(serde_json::json!({
+            "args": ["true"], "cwd": "/", "user": {"uid": 0, "gid": 0},
+            "execCPUAffinity": affinity,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_last_affinity_is_final_then_initial_then_every_cpu() {
+        let mut zero = CpuSet::new();
+        zero.set(0).unwrap();
+        assert_eq!(
+            last(&process(serde_json::json!({"final": "0", "initial": "1"}))).unwrap(),
+            Last::Final(zero)
+        );
+        assert_eq!(
+            last(&process(serde_json::json!({"initial": "1"}))).unwrap(),
+            Last::Initial
+        );
+        assert_eq!(last(&process(serde_json::json!({}))).unwrap(), Last::Reset);
+        assert!(last(&process(serde_json::json!({"final": "4096"}))).is_err());
     }
 }

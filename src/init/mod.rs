@@ -112,8 +112,8 @@ pub struct ExecArgs<'a> {
     pub in_userns: bool,
     pub preserve_fds: i32,
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
-    /// `process.execCPUAffinity.final`, set right before execve.
-    pub final_cpus: Option<nix::sched::CpuSet>,
+    /// What the process's CPU affinity ends as (`execCPUAffinity`).
+    pub affinity: affinity::Last,
     /// The container's `linux.personality`, as its init has it.
     pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
 }
@@ -146,7 +146,7 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         })?;
     }
     nix::unistd::setsid().ctx("setsid")?;
-    if a.final_cpus.is_none() {
+    if a.affinity == affinity::Last::Reset {
         affinity::reset()?;
     }
     if let Some(p) = a.personality {
@@ -179,7 +179,7 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
     // (which may deny sched_setaffinity); with an agent the filters go in
     // within finish_process, so it goes before that.
     let agent = a.seccomp.is_some_and(|f| f.has_agent());
-    if let (Some(set), true) = (&a.final_cpus, agent) {
+    if let (affinity::Last::Final(set), true) = (&a.affinity, agent) {
         affinity::apply_final(set)?;
     }
     let exec = finish_process(&ProcessSetup {
@@ -192,7 +192,7 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         channel,
         keep_fds: &[],
     })?;
-    if let (Some(set), false) = (&a.final_cpus, agent) {
+    if let (affinity::Last::Final(set), false) = (&a.affinity, agent) {
         affinity::apply_final(set)?;
     }
     Ok(exec)
