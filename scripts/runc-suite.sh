@@ -59,6 +59,7 @@ run() {
   while kill -0 "$runner" 2>/dev/null; do
     sleep 2
     local plan count
+    [ -f "$work/bats.log" ] || continue
     plan=$(tr -d '\r' <"$work/bats.log" 2>/dev/null | sed -nE 's/^1\.\.([0-9]+)$/\1/p' | head -1)
     count=$(grep -cE '^(not )?ok ' "$work/bats.log" 2>/dev/null || true)
     if [ -n "$plan" ] && [ "${count:-0}" -ge "$plan" ]; then
