@@ -161,3 +161,113 @@ fn no_source_file_is_over_800_lines() {
         .collect();
     assert!(long.is_empty(), "files over 800 lines: {long:?}");
 }
+
+/// The sections of ARCHITECTURE.md (from one `## ` heading to the next),
+/// each with its heading.
+fn map_sections() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("ARCHITECTURE.md")).unwrap();
+    let mut sections = vec![String::new()];
+    for line in text.lines() {
+        if line.starts_with("## ") {
+            sections.push(String::new());
+        }
+        let last = sections.last_mut().unwrap();
+        last.push_str(line);
+        last.push('\n');
+    }
+    sections
+}
+
+/// The folder a file is filed under in the map: its nearest ancestor
+/// that is not a crate's `src` or `bin` (`src/init/rlimits.rs` is under
+/// `init/`, `image/src/store.rs` under `image/`), or `src/` itself.
+fn folder_of(rel: &Path) -> String {
+    let dirs: Vec<String> = rel
+        .parent()
+        .unwrap()
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    let named = dirs.iter().rev().find(|d| *d != "src" && *d != "bin");
+    format!("{}/", named.or(dirs.first()).map_or("", |d| d.as_str()))
+}
+
+/// Whether `text` names `word` in backticks, alone or at the end of a
+/// path (`` `tmpfs.rs` ``, `` `src/rootfs/tmpfs.rs` ``).
+fn names(text: &str, word: &str) -> bool {
+    text.match_indices(word).any(|(i, _)| {
+        let before = text[..i].chars().next_back();
+        let after = text[i + word.len()..].chars().next();
+        matches!(before, Some('`' | '/')) && after == Some('`')
+    })
+}
+
+/// Whether `text` names `folder` (`init/`) as a word: not the tail of
+/// another name (`containerd/` is not `d/`).
+fn names_folder(text: &str, folder: &str) -> bool {
+    text.match_indices(folder).any(|(i, _)| {
+        !text[..i]
+            .chars()
+            .next_back()
+            .is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '-')
+    })
+}
+
+#[test]
+fn the_map_names_every_source_file_in_its_folders_section() {
+    let sections = map_sections();
+    let mut files = vec![];
+    for dir in [
+        "src",
+        "shim",
+        "image",
+        "tests",
+        "integration",
+        "spec-conformance",
+        "testkit",
+        "fuzz",
+        "bench",
+    ] {
+        let d = root().join(dir);
+        if d.exists() {
+            rust_files(&d, &mut files);
+        }
+    }
+    files.push(root().join("build.rs"));
+    assert!(files.len() > 100, "found only {} files", files.len());
+    let mut unnamed = vec![];
+    for f in &files {
+        let rel = f.strip_prefix(root()).unwrap();
+        let name = rel.file_name().unwrap().to_string_lossy();
+        let folder = folder_of(rel);
+        let named = if matches!(&*name, "mod.rs" | "lib.rs" | "main.rs") {
+            // A folder's root file is the folder itself.
+            sections.iter().any(|s| names_folder(s, &folder))
+        } else {
+            sections
+                .iter()
+                .any(|s| names(s, &name) && (folder == "/" || names_folder(s, &folder)))
+        };
+        if !named {
+            unnamed.push(format!("{} (under {folder})", rel.display()));
+        }
+    }
+    assert!(
+        unnamed.is_empty(),
+        "ARCHITECTURE.md does not name these files in their folder's section:\n{}",
+        unnamed.join("\n")
+    );
+}
+
+#[test]
+fn a_file_is_filed_under_its_nearest_named_folder() {
+    assert_eq!(folder_of(Path::new("src/init/rlimits.rs")), "init/");
+    assert_eq!(folder_of(Path::new("src/resctrl.rs")), "src/");
+    assert_eq!(folder_of(Path::new("image/src/store.rs")), "image/");
+    assert_eq!(folder_of(Path::new("shim/src/bin/rt-shim.rs")), "shim/");
+    assert_eq!(folder_of(Path::new("build.rs")), "/");
+    assert!(names("`src/rootfs/tmpfs.rs` is", "tmpfs.rs"));
+    assert!(!names("`tmpfs.rsx`", "tmpfs.rs"));
+    assert!(names_folder("the `containerd/` shim", "containerd/"));
+    assert!(!names_folder("containerd/", "d/"));
+}
