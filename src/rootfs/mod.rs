@@ -72,8 +72,10 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
         Some((name, flags)) => {
             mount(None::<&str>, "/", None::<&str>, flags, None::<&str>)
                 .with_ctx(|| format!("linux.rootfsPropagation: make / {name}"))?;
-            // The root's bind onto itself must not show on the host, and
-            // pivot_root refuses a root under a shared parent.
+            // The root's bind onto itself must not show on the host,
+            // pivot_root refuses a root under a shared parent, and an
+            // unbindable one cannot be bound at all: it is made private
+            // whatever it was (runc 1.3 the same).
             make_parent_private(s.rootfs)?;
         }
     }
@@ -217,26 +219,22 @@ fn rootfs_propagation(spec: &Spec) -> Result<Option<(&str, MsFlags)>> {
     Ok(Some((p, flags)))
 }
 
-/// Makes the mount that holds `rootfs` (or is it) private if it is
-/// shared.
+/// Makes the mount that holds `rootfs` (or is it) private.
 fn make_parent_private(rootfs: &Path) -> Result<()> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
     let rootfs = std::fs::canonicalize(rootfs)
         .with_ctx(|| format!("resolve the root {}", rootfs.display()))?;
-    let Some((point, shared)) = holding_mount(&info, &rootfs) else {
+    let Some((point, _)) = holding_mount(&info, &rootfs) else {
         return Ok(());
     };
-    if shared {
-        mount(
-            None::<&str>,
-            &point,
-            None::<&str>,
-            MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .with_ctx(|| format!("make {} private", point.display()))?;
-    }
-    Ok(())
+    mount(
+        None::<&str>,
+        &point,
+        None::<&str>,
+        MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .with_ctx(|| format!("make {} private", point.display()))
 }
 
 /// The mount point in `mountinfo` that holds `path` (the deepest; of
