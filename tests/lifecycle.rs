@@ -66,10 +66,17 @@ fn create_start_state_kill_delete() {
     let err = rt.fails(&["create", "--bundle", bundle, &id]);
     assert_one_line_error(&err, &["container with given ID already exists", &id]);
 
+    // Signal 0 asks whether the container runs, as kill(1) does.
+    rt.ok(&["kill", &id, "0"]);
+    assert_eq!(rt.status(&id), "running");
     rt.ok(&["kill", &id, "KILL"]);
     rt.wait_status(&id, "stopped");
     let err = rt.fails(&["kill", &id]);
     assert_one_line_error(&err, &["container not running"]);
+    let err = rt.fails(&["kill", &id, "0"]);
+    assert_one_line_error(&err, &["container not running"]);
+    // --all (runc's obsolete flag) of a stopped container is no error.
+    rt.ok(&["kill", "--all", &id, "0"]);
     let err = rt.fails(&["start", &id]);
     assert_one_line_error(&err, &["stopped"]);
 
@@ -77,6 +84,33 @@ fn create_start_state_kill_delete() {
     let err = rt.fails(&["state", &id]);
     assert_one_line_error(&err, &["container does not exist", &id]);
     assert_no_leaks(&rt, &id, &b);
+}
+
+#[test]
+fn a_created_container_dies_of_term() {
+    // Its init is pid 1 of its namespace, which ignores signals it has no
+    // handler for; a manager's SIGTERM (through `kill` or a pidfd) must
+    // still end a container that was never started, as under runc.
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    for how in ["rt kill", "kill(2)"] {
+        let id = unique_id("term-created");
+        rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+        let pid = rt.state(&id)["pid"].as_i64().unwrap();
+        if how == "rt kill" {
+            rt.ok(&["kill", &id, "TERM"]);
+        } else {
+            let rc = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .unwrap();
+            assert!(rc.success());
+        }
+        rt.wait_status(&id, "stopped");
+        assert!(!alive(pid), "{how}: the init outlived SIGTERM");
+        rt.ok(&["delete", &id]);
+        assert_no_leaks(&rt, &id, &b);
+    }
 }
 
 #[test]

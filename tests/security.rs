@@ -268,3 +268,46 @@ fn cve_2023_27561_procfs_writes_only_through_a_real_procfs() {
     );
     assert_no_leaks(&rt, &id, &b);
 }
+
+/// `--no-pivot` leaves the host's mounts under the container's root; a
+/// whole procfs visible there would let a user namespace in the container
+/// mount a fresh /proc without the masked paths (and write
+/// /proc/sysrq-trigger). Those are hidden before the chroot.
+#[test]
+fn no_pivot_gives_no_unmasked_proc_to_a_nested_user_namespace() {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&[
+        "unshare",
+        "-mrpf",
+        "sh",
+        "-c",
+        "mount -t proc none /proc && echo mounted-proc",
+    ]);
+    b.edit(|c| {
+        // unshare -r maps uid 0, which needs CAP_SETFCAP.
+        for set in ["bounding", "permitted", "effective"] {
+            c["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SETFCAP"));
+        }
+    });
+    for extra in [None, Some("--no-pivot")] {
+        let id = unique_id("nopivot-proc");
+        let mut args = vec!["run"];
+        args.extend(extra);
+        args.extend(["--bundle", b.path().to_str().unwrap(), &id]);
+        let out = rt.run(&args);
+        let (text, err) = (stdout(&out), stderr(&out));
+        assert!(
+            !text.contains("mounted-proc"),
+            "{extra:?}: a fresh /proc was mounted"
+        );
+        assert_ne!(out.status.code(), Some(0), "{extra:?}: {err}");
+        assert!(
+            err.contains("mount"),
+            "{extra:?}: the mount's own refusal: {err}"
+        );
+        assert_no_leaks(&rt, &id, &b);
+    }
+}

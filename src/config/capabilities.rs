@@ -23,3 +23,38 @@ pub fn check(c: &LinuxCapabilities) -> std::result::Result<(), String> {
     }
     Ok(())
 }
+
+/// The ambient capabilities the kernel will not raise: those not in both
+/// the permitted and inheritable sets. runc warns of each and goes on.
+pub fn unraisable_ambient(c: &LinuxCapabilities) -> Vec<String> {
+    let has = |set: &Option<oci_spec::runtime::Capabilities>, cap| {
+        set.as_ref().is_some_and(|s| s.contains(cap))
+    };
+    c.ambient()
+        .iter()
+        .flatten()
+        .filter(|cap| !has(c.permitted(), cap) || !has(c.inheritable(), cap))
+        .map(|cap| format!("CAP_{cap}"))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ambient_outside_permitted_and_inheritable_is_named() {
+        let c: LinuxCapabilities = serde_json::from_value(serde_json::json!({
+            "permitted": ["CAP_KILL", "CAP_CHOWN"],
+            "inheritable": ["CAP_KILL", "CAP_NET_RAW"],
+            "ambient": ["CAP_KILL", "CAP_CHOWN", "CAP_NET_RAW"]
+        }))
+        .unwrap();
+        assert_eq!(unraisable_ambient(&c), ["CAP_CHOWN", "CAP_NET_RAW"]);
+        let none: LinuxCapabilities =
+            serde_json::from_value(serde_json::json!({"permitted": ["CAP_KILL"]})).unwrap();
+        assert!(unraisable_ambient(&none).is_empty());
+    }
+}

@@ -405,6 +405,10 @@ pub fn check_process(process: &Process) -> std::result::Result<(), String> {
     crate::config::sched::check_exec_cpu_affinity(process)?;
     if let Some(c) = process.capabilities() {
         crate::config::capabilities::check(c)?;
+        // Said here, by rt: the init's stderr may be the container's.
+        for cap in crate::config::capabilities::unraisable_ambient(c) {
+            log::warn!("can't raise ambient capability {cap}: not in both the permitted and inheritable sets");
+        }
     }
     check_rlimits(process)
 }

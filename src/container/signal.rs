@@ -7,6 +7,8 @@ use crate::error::{Error, Result};
 
 /// Parses `TERM`, `SIGTERM`, `sigterm`, `15`, and real-time signals
 /// (`RTMIN+3`, `SIGRTMAX-1`, or their numbers). Returns the number.
+/// `0`, the null signal, is taken as kill(1) and runc take it: it sends
+/// nothing and only asks whether the container still runs.
 pub fn parse(s: &str) -> Result<i32> {
     let bad = || Error::Invalid(format!("unknown signal {s:?}"));
     let t = s.trim();
@@ -14,7 +16,7 @@ pub fn parse(s: &str) -> Result<i32> {
         return Err(bad());
     }
     if let Ok(n) = t.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) {
+        return if (0..=libc::SIGRTMAX()).contains(&n) {
             Ok(n)
         } else {
             Err(bad())
@@ -72,11 +74,12 @@ mod tests {
         assert_eq!(parse("RTMIN").unwrap(), libc::SIGRTMIN());
         assert_eq!(parse("SIGRTMIN+2").unwrap(), libc::SIGRTMIN() + 2);
         assert_eq!(parse("RTMAX-1").unwrap(), libc::SIGRTMAX() - 1);
+        assert_eq!(parse("0").unwrap(), 0);
     }
 
     #[test]
     fn rejects_nonsense() {
-        for s in ["", "0", "-1", "65", "SIGFOO", "RTMIN+99", "TERM9"] {
+        for s in ["", "-1", "65", "SIGFOO", "RTMIN+99", "TERM9"] {
             let e = parse(s).unwrap_err().to_string();
             assert!(e.contains("unknown signal"), "{s}: {e}");
         }

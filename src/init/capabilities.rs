@@ -69,6 +69,7 @@ pub fn apply(c: &LinuxCapabilities, hold_admin: bool) -> Result<bool> {
         if permitted.contains(&cap) && inheritable.contains(&cap) {
             caps::raise(None, CapSet::Ambient, cap).map_err(|e| caps_err("raise ambient", e))?;
         } else {
+            // rt warned of it before the init (config::capabilities).
             log::debug!("ambient capability {cap} is not permitted and inheritable: skipped");
         }
     }

@@ -146,6 +146,17 @@ pub(super) fn wait_and_exec(
     start_hooks: &[oci_spec::runtime::Hook],
     hook_state: Option<&str>,
 ) -> Error {
+    // Until `start`, a signal meant to end the container ends its init,
+    // even as pid 1 of its namespace (which ignores unhandled signals).
+    crate::sys::process::exit_on(&[
+        libc::SIGHUP,
+        libc::SIGINT,
+        libc::SIGQUIT,
+        libc::SIGTERM,
+        libc::SIGUSR1,
+        libc::SIGUSR2,
+        libc::SIGALRM,
+    ]);
     let fifo = match fifo.open_for_writing() {
         Ok(f) => f,
         Err(e) => {

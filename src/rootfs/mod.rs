@@ -127,6 +127,7 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
 pub fn enter(s: &Setup) -> Result<()> {
     chdir(s.rootfs).with_ctx(|| format!("chdir {}", s.rootfs.display()))?;
     if s.no_pivot {
+        hide_host_pseudo_filesystems(s.rootfs)?;
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .ctx("move the root over /")?;
         nix::unistd::chroot(".").ctx("chroot")?;
@@ -168,6 +169,63 @@ pub fn enter(s: &Setup) -> Result<()> {
     }
     chdir("/").ctx("chdir /")?;
     Ok(())
+}
+
+/// Without pivot_root the host's mounts stay in the container's mount
+/// namespace, under its root; the kernel lets a user namespace mount a
+/// new procfs or sysfs wherever a full one is already visible there, and
+/// that new one would have no masked paths. So every whole procfs and
+/// sysfs outside the root is detached first (or, where that is refused,
+/// covered with an empty tmpfs), as runc does.
+fn hide_host_pseudo_filesystems(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
+    let rootfs = std::fs::canonicalize(rootfs)
+        .with_ctx(|| format!("resolve the root {}", rootfs.display()))?;
+    for point in host_pseudo_filesystems(&info, &rootfs).iter().rev() {
+        // The unmounts must not reach the host's namespace.
+        match mount(
+            None::<&str>,
+            point,
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
+            // Gone with a mount detached before it.
+            Err(nix::Error::ENOENT) => continue,
+            r => r.with_ctx(|| format!("make {} rslave", point.display()))?,
+        }
+        match umount2(point, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(nix::Error::EINVAL | nix::Error::EPERM) => mount(
+                Some("tmpfs"),
+                point,
+                Some("tmpfs"),
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+                None::<&str>,
+            )
+            .with_ctx(|| format!("cover {} with a tmpfs", point.display()))?,
+            Err(e) => return Err(e).with_ctx(|| format!("detach {}", point.display())),
+        }
+    }
+    Ok(())
+}
+
+/// The mount points of `mountinfo` that are a whole procfs or sysfs (the
+/// filesystem's root mounted) outside `rootfs`, in mountinfo's order.
+fn host_pseudo_filesystems(mountinfo: &str, rootfs: &Path) -> Vec<std::path::PathBuf> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (head, tail) = line.split_once(" - ")?;
+            let fields: Vec<&str> = head.split(' ').collect();
+            let fstype = tail.split(' ').next()?;
+            let point = std::path::PathBuf::from(unescape(fields.get(4)?));
+            (fields.get(3) == Some(&"/")
+                && matches!(fstype, "proc" | "sysfs")
+                && !point.starts_with(rootfs))
+            .then_some(point)
+        })
+        .collect()
 }
 
 /// A container in the host's mount namespace: its root entered with
@@ -298,5 +356,23 @@ mod tests {
         assert_eq!(at("/tmp/a b/rootfs"), Some(("/tmp/a b".into(), true)));
         assert_eq!(at("/tmp/ab/rootfs"), Some(("/tmp".into(), false)));
         assert_eq!(at("/srv/rootfs"), Some(("/".into(), true)));
+    }
+
+    #[test]
+    fn no_pivot_hides_whole_procfs_and_sysfs_outside_the_root() {
+        let info = "27 1 254:0 / / rw shared:1 - ext4 /dev/vda rw\n\
+                    40 27 0:5 / /proc rw - proc proc rw\n\
+                    41 27 0:6 / /sys rw - sysfs sysfs rw\n\
+                    42 41 0:7 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n\
+                    43 27 0:5 /sys /mnt/procsys rw - proc proc rw\n\
+                    44 27 0:8 / /run/c/rootfs/proc rw - proc proc rw\n\
+                    45 27 0:9 / /srv/my\\040sys rw - sysfs sysfs rw\n";
+        let got = host_pseudo_filesystems(info, Path::new("/run/c/rootfs"));
+        let want: Vec<std::path::PathBuf> =
+            vec!["/proc".into(), "/sys".into(), "/srv/my sys".into()];
+        assert_eq!(
+            got, want,
+            "not a part of one (/mnt/procsys), nor the container's own"
+        );
     }
 }

@@ -60,6 +60,27 @@ pub fn default_disposition(sig: i32) {
     unsafe { libc::signal(sig, libc::SIG_DFL) };
 }
 
+/// Makes each of `sigs` end the process with status 128 + the signal.
+/// A pid namespace's init ignores every signal it has no handler for,
+/// SIGKILL aside; this is how an init that has not exec'd yet still dies
+/// of the SIGTERM a manager sends it, as runc's does.
+pub fn exit_on(sigs: &[i32]) {
+    extern "C" fn on_signal(sig: libc::c_int) {
+        // SAFETY: _exit is async-signal-safe and only ends the process.
+        unsafe { libc::_exit(128 + sig) }
+    }
+    for &sig in sigs {
+        // SAFETY: the handler calls only _exit, which is async-signal-safe,
+        // and touches no state of the interrupted code.
+        unsafe {
+            libc::signal(
+                sig,
+                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
+    }
+}
+
 /// setrlimit(2) with a plain resource number (`RLIMIT_*`).
 pub fn setrlimit(resource: libc::c_int, soft: u64, hard: u64) -> nix::Result<()> {
     let lim = libc::rlimit {
