@@ -776,3 +776,23 @@ fn scheduler_io_priority_and_personality() {
         "rt priority 10 (prio -11), SCHED_FIFO: {out}"
     );
 }
+
+/// A read-only tmpfs on /dev still gets /dev/pts, the devices and the
+/// links in it, and ends read-only (runc's mounts.bats "ro /dev mount").
+#[test]
+fn a_read_only_dev_tmpfs_is_filled_then_read_only() {
+    let out = sh(
+        |c| {
+            for m in c["mounts"].as_array_mut().unwrap() {
+                if m["destination"] == "/dev" {
+                    m["options"].as_array_mut().unwrap().push(json!("ro"));
+                }
+            }
+        },
+        "grep '^tmpfs /dev ' /proc/mounts | cut -d' ' -f4 | cut -d, -f1; \
+         grep -c ' /dev/pts devpts ' /proc/mounts; \
+         test -c /dev/null && test -L /dev/fd && echo devices; \
+         touch /dev/x 2>/dev/null || echo refused",
+    );
+    assert_eq!(out, "ro\n1\ndevices\nrefused\n");
+}

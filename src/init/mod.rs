@@ -272,6 +272,7 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         // Like runc, make the cwd if the image lacks it.
         create_in_root(root.as_fd(), process.cwd(), false)
             .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
+        rootfs::finish_dev(spec, root.as_fd())?;
         rootfs::mask_and_protect(spec, root.as_fd())?;
         drop(root);
         let hook_state = create_container_hooks(spec, channel)?;

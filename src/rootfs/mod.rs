@@ -14,7 +14,7 @@ pub mod procfs;
 pub mod resolve;
 mod tmpfs;
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 
 use nix::fcntl::{open, OFlag};
@@ -120,6 +120,43 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
         setup_dev(s, root.as_fd())?;
     }
     Ok(root)
+}
+
+/// A read-only tmpfs on /dev was mounted writable so that what goes in it
+/// (/dev/pts, the devices, links, the console) could be made; it turns
+/// read-only now, with the rest of its flags (runc the same).
+pub fn finish_dev(spec: &Spec, root: BorrowedFd<'_>) -> Result<()> {
+    let mounts: &[Mount] = spec.mounts().as_deref().unwrap_or(&[]);
+    let Some(flags) = readonly_dev_tmpfs(mounts)? else {
+        return Ok(());
+    };
+    let dev = Path::new(mounts::DEV);
+    let fd = resolve::try_open_in_root(root, dev, libc::O_PATH | libc::O_NOFOLLOW)?
+        .ok_or_else(|| Error::Invalid("/dev: gone before it was made read-only".into()))?;
+    let fs = nix::sys::statfs::fstatfs(&fd).ctx("statfs /dev")?;
+    if fs.filesystem_type() != nix::sys::statfs::TMPFS_MAGIC {
+        return Err(Error::Invalid(
+            "/dev: not the tmpfs rt mounted there; refused".into(),
+        ));
+    }
+    mounts::remount_bind(fd.as_fd(), flags, dev)
+}
+
+/// The flags of the config's last /dev mount if it is a read-only tmpfs.
+fn readonly_dev_tmpfs(mounts: &[Mount]) -> Result<Option<MsFlags>> {
+    let Some(m) = mounts
+        .iter()
+        .rev()
+        .find(|m| m.destination() == Path::new(mounts::DEV))
+    else {
+        return Ok(None);
+    };
+    let opts =
+        crate::config::mount_options::MountOptions::parse(m.options().as_deref().unwrap_or(&[]))
+            .map_err(Error::Invalid)?;
+    let tmpfs = m.typ().as_deref() == Some("tmpfs") && !opts.bind;
+    Ok((tmpfs && opts.flags.contains(MsFlags::MS_RDONLY))
+        .then(|| opts.flags - MsFlags::MS_REMOUNT - MsFlags::MS_BIND - MsFlags::MS_REC))
 }
 
 /// Makes the root the process's `/`: pivot_root and detach the old root,

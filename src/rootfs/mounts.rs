@@ -36,6 +36,9 @@ pub(super) fn prefix_err(e: Error, prefix: &str) -> Error {
     }
 }
 
+/// The container's /dev.
+pub(super) const DEV: &str = "/dev";
+
 pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount) -> Result<()> {
     let dest = m.destination();
     let opts =
@@ -155,7 +158,12 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
                 .source()
                 .as_ref()
                 .map_or("tmpfs".into(), |p| p.to_string_lossy());
-            let flags = opts.flags - MsFlags::MS_REMOUNT;
+            let mut flags = opts.flags - MsFlags::MS_REMOUNT;
+            if dest == Path::new(DEV) {
+                // /dev/pts, the devices and links still go in: read-only
+                // comes after them (super::finish_dev).
+                flags -= MsFlags::MS_RDONLY;
+            }
             let made = super::tmpfs::mount_tmpfs(root, dest, &source, flags, &opts)?;
             return finish_mount(root, dest, &opts, made);
         }
