@@ -23,7 +23,7 @@ pub fn document() -> Value {
         "ociVersionMin": OCI_VERSION_MIN,
         "ociVersionMax": OCI_VERSION,
         "hooks": hooks,
-        "mountOptions": mount_options::KNOWN,
+        "mountOptions": mount_options::names(),
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
@@ -61,4 +61,30 @@ pub fn document() -> Value {
             "org.opencontainers.runtime-spec.features.rt.version": VERSION
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::mount_options::MountOptions;
+
+    /// Every mount option the document lists is one the parser takes as
+    /// its own (not as filesystem data), idmap and ridmap among them.
+    #[test]
+    fn every_listed_mount_option_parses() {
+        let doc = document();
+        let listed: Vec<&str> = doc["mountOptions"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|o| o.as_str().expect("a name"))
+            .collect();
+        for opt in &listed {
+            let o = MountOptions::parse(&[*opt]).unwrap_or_else(|e| panic!("{opt}: {e}"));
+            assert!(o.data.is_empty(), "{opt} is passed on as data");
+        }
+        for opt in ["idmap", "ridmap"] {
+            assert!(listed.contains(&opt), "{opt} is listed: {listed:?}");
+        }
+    }
 }

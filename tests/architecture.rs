@@ -1,6 +1,6 @@
 //! The shape of the tree, checked: the top-level modules of `src/` import
-//! each other without a circle, `unsafe` lives in `src/sys/` only, and no
-//! source file of the workspace grows past 800 lines.
+//! each other without a circle, `unsafe` lives in `src/sys/` only (the
+//! shims forbid it), and no source file of the workspace grows past 800 lines.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -118,6 +118,8 @@ fn unsafe_code_lives_in_src_sys_only() {
     let src = root().join("src");
     let mut files = vec![];
     rust_files(&src, &mut files);
+    // The shims call the library's safe wrappers instead of their own.
+    rust_files(&root().join("shim/src"), &mut files);
     let mut found = vec![];
     for f in files {
         if f.starts_with(src.join("sys")) {
@@ -134,6 +136,17 @@ fn unsafe_code_lives_in_src_sys_only() {
         }
     }
     assert!(found.is_empty(), "unsafe outside src/sys: {found:?}");
+    for f in [
+        "shim/src/lib.rs",
+        "shim/src/bin/rt-shim.rs",
+        "shim/src/bin/containerd-shim-rt-v2.rs",
+    ] {
+        let text = std::fs::read_to_string(root().join(f)).unwrap();
+        assert!(
+            text.contains("#![forbid(unsafe_code)]"),
+            "{f} forbids unsafe code"
+        );
+    }
 }
 
 #[test]

@@ -112,13 +112,23 @@ fn every_listed_mount_option_is_accepted() {
         .map(|o| o.as_str().unwrap().to_string())
         .collect();
     assert!(opts.len() > 40, "{opts:?}");
+    for o in ["idmap", "ridmap"] {
+        assert!(opts.iter().any(|l| l == o), "{o} is listed: {opts:?}");
+    }
+    let map = json!([{"containerID": 0, "hostID": 1000, "size": 1}]);
     b.edit(|c| {
         let mounts = c["mounts"].as_array_mut().unwrap();
         for (i, o) in opts.iter().enumerate() {
-            mounts.push(json!({
+            let mut m = json!({
                 "destination": format!("/m/{i}"), "type": "bind",
                 "source": host.path(), "options": ["bind", o]
-            }));
+            });
+            // An idmapped mount takes its mappings with it.
+            if o == "idmap" || o == "ridmap" {
+                m["uidMappings"] = map.clone();
+                m["gidMappings"] = map.clone();
+            }
+            mounts.push(m);
         }
     });
     runs(&rt, &b);

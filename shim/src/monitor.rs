@@ -6,16 +6,17 @@
 //! records how, drains what output is left and exits.
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{
-    accept4, bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
+    bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
 };
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
@@ -97,17 +98,13 @@ impl Args {
     }
 }
 
+/// A descriptor `rt create` left open for us, made close-on-exec: nothing
+/// of ours should reach a process we might start.
 fn take_fd(fd: RawFd) -> Result<OwnedFd, Error> {
-    // SAFETY: F_GETFD only reads flags; it tells whether `fd` is open.
-    if fd < 3 || unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
-        return Err(Error::Usage(format!("descriptor {fd} is not open")));
-    }
-    // Nothing of ours should reach a process we might start.
-    // SAFETY: as above, on an open descriptor.
-    unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-    // SAFETY: rt create left `fd` open for us and nothing else in this
-    // process owns it; parse takes each flag's descriptor once.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    rt::sys::fd::take_inherited(fd).map_err(|e| match e {
+        Errno::EBUSY => Error::Usage(format!("descriptor {fd} is given twice")),
+        _ => Error::Usage(format!("descriptor {fd} is not open")),
+    })
 }
 
 /// An attached `rt attach` client.
@@ -192,8 +189,7 @@ impl Monitor {
         let sigfd = SignalFd::with_flags(&chld, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
             .map_err(sys("signalfd"))?;
         // A client that goes away must not take the shim with it.
-        // SAFETY: setting a signal's disposition to ignore installs no handler.
-        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+        rt::sys::process::ignore_disposition(libc::SIGPIPE).map_err(sys("ignore SIGPIPE"))?;
 
         let log = if args.no_log {
             None
@@ -300,12 +296,7 @@ impl Monitor {
 
     fn accept(&mut self) {
         let Some(l) = &self.listener else { return };
-        if let Ok(fd) = accept4(
-            l.as_raw_fd(),
-            SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-        ) {
-            // SAFETY: accept4 returned a new descriptor we own.
-            let sock = unsafe { OwnedFd::from_raw_fd(fd) };
+        if let Ok(sock) = rt::sys::socket::accept(l, SockFlag::SOCK_NONBLOCK) {
             self.clients.push(Client {
                 sock,
                 buf: Vec::new(),
@@ -417,11 +408,10 @@ fn to_clients(clients: &mut [Client], data: &[u8]) {
 
 /// Reads what is left without blocking (the writers may never close).
 fn drain(fd: BorrowedFd<'_>, stream: Stream, mut to: Sink<'_>, buf: &mut [u8]) {
-    // SAFETY: F_SETFL on a descriptor the borrow keeps open, to make the
-    // reads below return EAGAIN instead of waiting.
-    unsafe {
-        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
-        libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK);
+    // The reads below return EAGAIN instead of waiting.
+    if let Ok(fl) = fcntl(fd, FcntlArg::F_GETFL) {
+        let fl = OFlag::from_bits_retain(fl) | OFlag::O_NONBLOCK;
+        let _ = fcntl(fd, FcntlArg::F_SETFL(fl));
     }
     loop {
         match nix::unistd::read(fd, buf) {

@@ -45,66 +45,151 @@ pub const MOUNT_ATTR_STRICTATIME: u64 = 0x20;
 pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
 pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x200000;
 
-/// Every option rt understands itself (anything else is passed to the
-/// filesystem as data). `rt features` lists these.
-pub const KNOWN: &[&str] = &[
-    "async",
-    "atime",
-    "bind",
-    "defaults",
-    "dev",
-    "diratime",
-    "dirsync",
-    "exec",
-    "lazytime",
-    "loud",
-    "mand",
-    "noatime",
-    "nodev",
-    "nodiratime",
-    "noexec",
-    "nolazytime",
-    "nomand",
-    "norelatime",
-    "nostrictatime",
-    "nosuid",
-    "nosymfollow",
-    "private",
-    "ratime",
-    "rbind",
-    "rdev",
-    "rdiratime",
-    "relatime",
-    "remount",
-    "rexec",
-    "rnoatime",
-    "rnodev",
-    "rnodiratime",
-    "rnoexec",
-    "rnosuid",
-    "rnosymfollow",
-    "ro",
-    "rprivate",
-    "rrelatime",
-    "rro",
-    "rrw",
-    "rshared",
-    "rslave",
-    "rstrictatime",
-    "rsuid",
-    "rsymfollow",
-    "runbindable",
-    "rw",
-    "shared",
-    "silent",
-    "slave",
-    "strictatime",
-    "suid",
-    "symfollow",
-    "sync",
-    "tmpcopyup",
-    "unbindable",
+/// What an option rt understands itself does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Effect {
+    /// mount(2) flags set and cleared.
+    Flags {
+        set: MsFlags,
+        clear: MsFlags,
+    },
+    /// `bind` or `rbind`: MS_BIND (and MS_REC).
+    Bind {
+        recursive: bool,
+    },
+    /// A propagation change applied after mounting.
+    Propagation(MsFlags),
+    /// Attributes set and cleared recursively with mount_setattr.
+    Recursive {
+        set: u64,
+        clear: u64,
+    },
+    Idmap(Idmap),
+    Tmpcopyup,
+}
+
+const NONE: MsFlags = MsFlags::empty();
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW);
+
+const fn set(f: MsFlags) -> Effect {
+    Effect::Flags {
+        set: f,
+        clear: NONE,
+    }
+}
+
+const fn clear(f: MsFlags) -> Effect {
+    Effect::Flags {
+        set: NONE,
+        clear: f,
+    }
+}
+
+const fn rset(a: u64) -> Effect {
+    Effect::Recursive { set: a, clear: 0 }
+}
+
+const fn rclear(a: u64) -> Effect {
+    Effect::Recursive { set: 0, clear: a }
+}
+
+/// An atime mode, recursively: the atime bits cleared, then `mode` set.
+const fn ratime(mode: u64) -> Effect {
+    Effect::Recursive {
+        set: mode,
+        clear: MOUNT_ATTR__ATIME,
+    }
+}
+
+/// Every option rt understands itself, and what it does: the parser looks
+/// each option up here (anything else is passed to the filesystem as
+/// data), and `rt features` lists these names, so the two cannot differ.
+const OPTIONS: &[(&str, Effect)] = &[
+    ("defaults", set(NONE)),
+    ("ro", set(MsFlags::MS_RDONLY)),
+    ("rw", clear(MsFlags::MS_RDONLY)),
+    ("suid", clear(MsFlags::MS_NOSUID)),
+    ("nosuid", set(MsFlags::MS_NOSUID)),
+    ("dev", clear(MsFlags::MS_NODEV)),
+    ("nodev", set(MsFlags::MS_NODEV)),
+    ("exec", clear(MsFlags::MS_NOEXEC)),
+    ("noexec", set(MsFlags::MS_NOEXEC)),
+    ("sync", set(MsFlags::MS_SYNCHRONOUS)),
+    ("async", clear(MsFlags::MS_SYNCHRONOUS)),
+    ("dirsync", set(MsFlags::MS_DIRSYNC)),
+    ("remount", set(MsFlags::MS_REMOUNT)),
+    ("mand", set(MsFlags::MS_MANDLOCK)),
+    ("nomand", clear(MsFlags::MS_MANDLOCK)),
+    ("atime", clear(MsFlags::MS_NOATIME)),
+    ("noatime", set(MsFlags::MS_NOATIME)),
+    ("diratime", clear(MsFlags::MS_NODIRATIME)),
+    ("nodiratime", set(MsFlags::MS_NODIRATIME)),
+    ("relatime", set(MsFlags::MS_RELATIME)),
+    ("norelatime", clear(MsFlags::MS_RELATIME)),
+    ("strictatime", set(MsFlags::MS_STRICTATIME)),
+    ("nostrictatime", clear(MsFlags::MS_STRICTATIME)),
+    ("lazytime", set(MsFlags::MS_LAZYTIME)),
+    ("nolazytime", clear(MsFlags::MS_LAZYTIME)),
+    ("silent", set(MsFlags::MS_SILENT)),
+    ("loud", clear(MsFlags::MS_SILENT)),
+    ("nosymfollow", set(MS_NOSYMFOLLOW)),
+    ("symfollow", clear(MS_NOSYMFOLLOW)),
+    ("bind", Effect::Bind { recursive: false }),
+    ("rbind", Effect::Bind { recursive: true }),
+    ("shared", Effect::Propagation(MsFlags::MS_SHARED)),
+    (
+        "rshared",
+        Effect::Propagation(MsFlags::MS_SHARED.union(MsFlags::MS_REC)),
+    ),
+    ("slave", Effect::Propagation(MsFlags::MS_SLAVE)),
+    (
+        "rslave",
+        Effect::Propagation(MsFlags::MS_SLAVE.union(MsFlags::MS_REC)),
+    ),
+    ("private", Effect::Propagation(MsFlags::MS_PRIVATE)),
+    (
+        "rprivate",
+        Effect::Propagation(MsFlags::MS_PRIVATE.union(MsFlags::MS_REC)),
+    ),
+    ("unbindable", Effect::Propagation(MsFlags::MS_UNBINDABLE)),
+    (
+        "runbindable",
+        Effect::Propagation(MsFlags::MS_UNBINDABLE.union(MsFlags::MS_REC)),
+    ),
+    // Recursive attributes (mount_setattr with AT_RECURSIVE).
+    ("rro", rset(MOUNT_ATTR_RDONLY)),
+    ("rrw", rclear(MOUNT_ATTR_RDONLY)),
+    ("rnosuid", rset(MOUNT_ATTR_NOSUID)),
+    ("rsuid", rclear(MOUNT_ATTR_NOSUID)),
+    ("rnodev", rset(MOUNT_ATTR_NODEV)),
+    ("rdev", rclear(MOUNT_ATTR_NODEV)),
+    ("rnoexec", rset(MOUNT_ATTR_NOEXEC)),
+    ("rexec", rclear(MOUNT_ATTR_NOEXEC)),
+    ("rnodiratime", rset(MOUNT_ATTR_NODIRATIME)),
+    ("rdiratime", rclear(MOUNT_ATTR_NODIRATIME)),
+    ("rrelatime", ratime(MOUNT_ATTR_RELATIME)),
+    ("rnoatime", ratime(MOUNT_ATTR_NOATIME)),
+    ("rstrictatime", ratime(MOUNT_ATTR_STRICTATIME)),
+    // atime updates as the filesystem default: relatime.
+    ("ratime", ratime(MOUNT_ATTR_RELATIME)),
+    ("rnosymfollow", rset(MOUNT_ATTR_NOSYMFOLLOW)),
+    ("rsymfollow", rclear(MOUNT_ATTR_NOSYMFOLLOW)),
+    ("idmap", Effect::Idmap(Idmap::Single)),
+    ("ridmap", Effect::Idmap(Idmap::Recursive)),
+    ("tmpcopyup", Effect::Tmpcopyup),
 ];
+
+fn effect(name: &str) -> Option<Effect> {
+    OPTIONS.iter().find(|(n, _)| *n == name).map(|(_, e)| *e)
+}
+
+/// The names of every option rt understands itself, sorted: what
+/// `rt features` lists.
+pub fn names() -> Vec<&'static str> {
+    let mut v: Vec<&str> = OPTIONS.iter().map(|(n, _)| *n).collect();
+    v.sort_unstable();
+    v
+}
 
 impl Default for MountOptions {
     fn default() -> Self {
@@ -127,139 +212,29 @@ impl MountOptions {
         let mut o = MountOptions::default();
         for opt in options {
             let opt = opt.as_ref();
-            let (set, clear): (MsFlags, MsFlags) = match opt {
-                "defaults" => (MsFlags::empty(), MsFlags::empty()),
-                "ro" => (MsFlags::MS_RDONLY, MsFlags::empty()),
-                "rw" => (MsFlags::empty(), MsFlags::MS_RDONLY),
-                "suid" => (MsFlags::empty(), MsFlags::MS_NOSUID),
-                "nosuid" => (MsFlags::MS_NOSUID, MsFlags::empty()),
-                "dev" => (MsFlags::empty(), MsFlags::MS_NODEV),
-                "nodev" => (MsFlags::MS_NODEV, MsFlags::empty()),
-                "exec" => (MsFlags::empty(), MsFlags::MS_NOEXEC),
-                "noexec" => (MsFlags::MS_NOEXEC, MsFlags::empty()),
-                "sync" => (MsFlags::MS_SYNCHRONOUS, MsFlags::empty()),
-                "async" => (MsFlags::empty(), MsFlags::MS_SYNCHRONOUS),
-                "dirsync" => (MsFlags::MS_DIRSYNC, MsFlags::empty()),
-                "remount" => (MsFlags::MS_REMOUNT, MsFlags::empty()),
-                "mand" => (MsFlags::MS_MANDLOCK, MsFlags::empty()),
-                "nomand" => (MsFlags::empty(), MsFlags::MS_MANDLOCK),
-                "atime" => (MsFlags::empty(), MsFlags::MS_NOATIME),
-                "noatime" => (MsFlags::MS_NOATIME, MsFlags::empty()),
-                "diratime" => (MsFlags::empty(), MsFlags::MS_NODIRATIME),
-                "nodiratime" => (MsFlags::MS_NODIRATIME, MsFlags::empty()),
-                "relatime" => (MsFlags::MS_RELATIME, MsFlags::empty()),
-                "norelatime" => (MsFlags::empty(), MsFlags::MS_RELATIME),
-                "strictatime" => (MsFlags::MS_STRICTATIME, MsFlags::empty()),
-                "nostrictatime" => (MsFlags::empty(), MsFlags::MS_STRICTATIME),
-                "lazytime" => (MsFlags::MS_LAZYTIME, MsFlags::empty()),
-                "nolazytime" => (MsFlags::empty(), MsFlags::MS_LAZYTIME),
-                "silent" => (MsFlags::MS_SILENT, MsFlags::empty()),
-                "loud" => (MsFlags::empty(), MsFlags::MS_SILENT),
-                "bind" => {
+            match effect(opt) {
+                Some(Effect::Flags { set, clear }) => {
+                    o.flags.insert(set);
+                    o.flags.remove(clear);
+                }
+                Some(Effect::Bind { recursive }) => {
                     o.bind = true;
-                    (MsFlags::MS_BIND, MsFlags::empty())
+                    o.flags.insert(MsFlags::MS_BIND);
+                    if recursive {
+                        o.recursive_bind = true;
+                        o.flags.insert(MsFlags::MS_REC);
+                    }
                 }
-                "rbind" => {
-                    o.bind = true;
-                    o.recursive_bind = true;
-                    (MsFlags::MS_BIND | MsFlags::MS_REC, MsFlags::empty())
+                Some(Effect::Propagation(p)) => o.propagation.push(p),
+                Some(Effect::Recursive { set, clear }) => {
+                    o.rec_attr_clr |= clear;
+                    o.rec_attr_set |= set;
                 }
-                "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate"
-                | "unbindable" | "runbindable" => {
-                    o.propagation.push(propagation(opt).expect("listed above"));
-                    continue;
-                }
-                // Recursive attributes (mount_setattr with AT_RECURSIVE).
-                "rro" => {
-                    o.rec_attr_set |= MOUNT_ATTR_RDONLY;
-                    continue;
-                }
-                "rrw" => {
-                    o.rec_attr_clr |= MOUNT_ATTR_RDONLY;
-                    continue;
-                }
-                "rnosuid" => {
-                    o.rec_attr_set |= MOUNT_ATTR_NOSUID;
-                    continue;
-                }
-                "rsuid" => {
-                    o.rec_attr_clr |= MOUNT_ATTR_NOSUID;
-                    continue;
-                }
-                "rnodev" => {
-                    o.rec_attr_set |= MOUNT_ATTR_NODEV;
-                    continue;
-                }
-                "rdev" => {
-                    o.rec_attr_clr |= MOUNT_ATTR_NODEV;
-                    continue;
-                }
-                "rnoexec" => {
-                    o.rec_attr_set |= MOUNT_ATTR_NOEXEC;
-                    continue;
-                }
-                "rexec" => {
-                    o.rec_attr_clr |= MOUNT_ATTR_NOEXEC;
-                    continue;
-                }
-                "rnodiratime" => {
-                    o.rec_attr_set |= MOUNT_ATTR_NODIRATIME;
-                    continue;
-                }
-                "rdiratime" => {
-                    o.rec_attr_clr |= MOUNT_ATTR_NODIRATIME;
-                    continue;
-                }
-                "rrelatime" | "rnoatime" | "rstrictatime" => {
-                    o.rec_attr_clr |= MOUNT_ATTR__ATIME;
-                    o.rec_attr_set |= match opt {
-                        "rrelatime" => MOUNT_ATTR_RELATIME,
-                        "rnoatime" => MOUNT_ATTR_NOATIME,
-                        _ => MOUNT_ATTR_STRICTATIME,
-                    };
-                    continue;
-                }
-                "ratime" => {
-                    // atime updates as the filesystem default: relatime.
-                    o.rec_attr_clr |= MOUNT_ATTR__ATIME;
-                    continue;
-                }
-                "rnosymfollow" => {
-                    o.rec_attr_set |= MOUNT_ATTR_NOSYMFOLLOW;
-                    continue;
-                }
-                "rsymfollow" => {
-                    o.rec_attr_clr |= MOUNT_ATTR_NOSYMFOLLOW;
-                    continue;
-                }
-                "nosymfollow" => (
-                    MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW),
-                    MsFlags::empty(),
-                ),
-                "symfollow" => (
-                    MsFlags::empty(),
-                    MsFlags::from_bits_retain(libc::MS_NOSYMFOLLOW),
-                ),
-                "idmap" => {
-                    o.idmap = Idmap::Single;
-                    continue;
-                }
-                "ridmap" => {
-                    o.idmap = Idmap::Recursive;
-                    continue;
-                }
-                "tmpcopyup" => {
-                    o.tmpcopyup = true;
-                    continue;
-                }
-                _ if opt.is_empty() => return Err("empty mount option".into()),
-                _ => {
-                    o.data.push(opt.to_string());
-                    continue;
-                }
-            };
-            o.flags.insert(set);
-            o.flags.remove(clear);
+                Some(Effect::Idmap(i)) => o.idmap = i,
+                Some(Effect::Tmpcopyup) => o.tmpcopyup = true,
+                None if opt.is_empty() => return Err("empty mount option".into()),
+                None => o.data.push(opt.to_string()),
+            }
         }
         Ok(o)
     }
@@ -273,19 +248,13 @@ impl MountOptions {
     }
 }
 
-/// The propagation flags for a propagation mode name.
+/// The propagation flags for a propagation mode name (the same table's
+/// propagation entries).
 pub fn propagation(name: &str) -> Option<MsFlags> {
-    Some(match name {
-        "shared" => MsFlags::MS_SHARED,
-        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
-        "slave" => MsFlags::MS_SLAVE,
-        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
-        "private" => MsFlags::MS_PRIVATE,
-        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
-        "unbindable" => MsFlags::MS_UNBINDABLE,
-        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
-        _ => return None,
-    })
+    match effect(name) {
+        Some(Effect::Propagation(p)) => Some(p),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -293,14 +262,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_known_option_is_understood_not_passed_as_data() {
-        for opt in KNOWN {
+    fn every_listed_option_is_understood_not_passed_as_data() {
+        let names = names();
+        for opt in &names {
             let o = MountOptions::parse(&[*opt]).unwrap_or_else(|e| panic!("{opt}: {e}"));
             assert!(
                 o.data.is_empty(),
                 "{opt} would go to the filesystem as data"
             );
         }
+        for opt in ["idmap", "ridmap", "tmpcopyup", "rro", "rbind"] {
+            assert!(names.contains(&opt), "{opt} is listed");
+        }
+        let mut dedup = names.clone();
+        dedup.dedup();
+        assert_eq!(dedup, names, "each name once");
+        assert!(names.windows(2).all(|w| w[0] < w[1]), "sorted");
+    }
+
+    #[test]
+    fn propagation_modes_come_from_the_same_table() {
+        assert_eq!(
+            propagation("rslave"),
+            Some(MsFlags::MS_SLAVE | MsFlags::MS_REC)
+        );
+        assert_eq!(propagation("unbindable"), Some(MsFlags::MS_UNBINDABLE));
+        assert_eq!(propagation("ro"), None);
+        assert_eq!(propagation("bogus"), None);
     }
 
     #[test]

@@ -166,7 +166,7 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         .ctx("open the container root")?;
         let (master, peer) = console::open_pty(root.as_fd())?;
         if let Some(sz) = a.process.console_size() {
-            console::set_size(&master, sz.height() as u16, sz.width() as u16)?;
+            console::set_size(&master, sz.height(), sz.width())?;
         }
         if a.console_proxied {
             console::clear_onlcr(&master)?;
@@ -389,7 +389,7 @@ fn make_console(a: &InitArgs, process: &Process, root: BorrowedFd<'_>) -> Result
     })?;
     let (master, peer) = console::open_pty(root)?;
     if let Some(sz) = process.console_size() {
-        console::set_size(&master, sz.height() as u16, sz.width() as u16)?;
+        console::set_size(&master, sz.height(), sz.width())?;
     }
     rootfs::bind_console(root, peer.as_fd())?;
     console::send_master(sock.as_fd(), master.as_fd())?;

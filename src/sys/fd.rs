@@ -1,8 +1,10 @@
 //! Descriptor operations on plain numbers: in a forked child, closing the
 //! copy of a descriptor that an `OwnedFd` of the parent's code still
-//! holds; checking and passing the numbers a caller hands rt.
+//! holds; checking and passing the numbers a caller hands rt; taking
+//! ownership of a descriptor this process inherited.
 
-use std::os::fd::{AsFd, AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::Mutex;
 
 /// Closes descriptor number `fd` in a child that will never drop the
 /// owner of its copy (it leaves with _exit or exec), so that this is the
@@ -18,6 +20,29 @@ pub fn is_open(fd: RawFd) -> bool {
     // SAFETY: F_GETFD only reads the descriptor's flags; a closed number
     // fails with EBADF.
     unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}
+
+/// Takes ownership of descriptor number `fd`, which this process
+/// inherited across exec (the numbers `rt create` hands rt-shim), and
+/// marks it close-on-exec so it reaches no process started later.
+/// EBADF if it is not open or is stdio (0-2, which std owns); EBUSY if it
+/// was taken before: each number is taken once, so no two owners close it.
+pub fn take_inherited(fd: RawFd) -> nix::Result<OwnedFd> {
+    static TAKEN: Mutex<Vec<RawFd>> = Mutex::new(Vec::new());
+    if fd < 3 || !is_open(fd) {
+        return Err(nix::Error::EBADF);
+    }
+    let mut taken = TAKEN.lock().unwrap_or_else(|p| p.into_inner());
+    if taken.contains(&fd) {
+        return Err(nix::Error::EBUSY);
+    }
+    // SAFETY: F_SETFD only changes the descriptor's flags.
+    nix::errno::Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) })?;
+    taken.push(fd);
+    // SAFETY: `fd` is open (checked above) and was inherited, so nothing
+    // in this process opened it: it is not stdio (std's) and not taken
+    // before (the record above), so this is its one owner.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
 /// Clears FD_CLOEXEC on descriptor number `fd` (one the caller passed,
@@ -73,4 +98,25 @@ pub fn dup2_onto(from: impl AsFd, to: RawFd) -> nix::Result<()> {
     // only target 0, 1 and 2, which no OwnedFd of theirs holds.
     let r = unsafe { libc::dup2(from.as_fd().as_raw_fd(), to) };
     nix::errno::Errno::result(r).map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inherited_descriptors_are_taken_once_and_stdio_never() {
+        assert_eq!(take_inherited(0).unwrap_err(), nix::Error::EBADF);
+        assert_eq!(take_inherited(2).unwrap_err(), nix::Error::EBADF);
+        assert_eq!(take_inherited(-1).unwrap_err(), nix::Error::EBADF);
+        // A number this process opened stands in for an inherited one:
+        // give up its owner first, as rt-shim never had one.
+        let (r, w) = nix::unistd::pipe().unwrap();
+        drop(w);
+        let n = std::os::fd::IntoRawFd::into_raw_fd(r);
+        let fd = take_inherited(n).unwrap();
+        let flags = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_GETFD).unwrap();
+        assert_ne!(flags & libc::FD_CLOEXEC, 0, "close-on-exec");
+        assert_eq!(take_inherited(n).unwrap_err(), nix::Error::EBUSY);
+    }
 }

@@ -81,6 +81,18 @@ pub fn exit_on(sigs: &[i32]) {
     }
 }
 
+/// Sets signal `sig`'s disposition to SIG_IGN (SIGPIPE in a process
+/// whose peers may go away mid-write: the write fails with EPIPE instead).
+pub fn ignore_disposition(sig: i32) -> nix::Result<()> {
+    // SAFETY: ignoring a signal installs no handler: no code of ours runs
+    // in signal context.
+    let r = unsafe { libc::signal(sig, libc::SIG_IGN) };
+    if r == libc::SIG_ERR {
+        return Err(nix::Error::last());
+    }
+    Ok(())
+}
+
 /// setrlimit(2) with a plain resource number (`RLIMIT_*`).
 pub fn setrlimit(resource: libc::c_int, soft: u64, hard: u64) -> nix::Result<()> {
     let lim = libc::rlimit {

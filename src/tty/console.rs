@@ -148,8 +148,21 @@ fn check_ptmx(fd: &OwnedFd) -> Result<(u64, u64)> {
     Ok((st.st_dev, st.st_ino))
 }
 
-pub fn set_size(fd: &impl AsFd, rows: u16, cols: u16) -> Result<()> {
-    sys::set_winsize(fd, rows, cols).ctx("set terminal size")
+/// Sets the terminal's window size (TIOCSWINSZ). A dimension beyond the
+/// kernel's 16 bits (an oversized `process.consoleSize`, a client's
+/// resize) is clamped to 65535, never truncated to its low bits.
+pub fn set_size(fd: &impl AsFd, rows: impl Into<u64>, cols: impl Into<u64>) -> Result<()> {
+    sys::set_winsize(
+        fd,
+        clamp_dimension(rows.into()),
+        clamp_dimension(cols.into()),
+    )
+    .ctx("set terminal size")
+}
+
+/// One window dimension in the kernel's u16, saturating.
+fn clamp_dimension(n: u64) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
 }
 
 pub fn get_size(fd: &impl AsFd) -> Option<(u16, u16)> {
@@ -180,4 +193,30 @@ pub fn become_controlling(peer: BorrowedFd<'_>) -> Result<()> {
     }
     sys::make_stdin_controlling().ctx("make the console the controlling terminal")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn window_sizes_clamp_instead_of_truncating() {
+        assert_eq!(clamp_dimension(0), 0);
+        assert_eq!(clamp_dimension(80), 80);
+        assert_eq!(clamp_dimension(65535), 65535);
+        // 65536 + 24 would truncate to 24 rows.
+        assert_eq!(clamp_dimension(65536 + 24), u16::MAX);
+        assert_eq!(clamp_dimension(u64::MAX), u16::MAX);
+    }
+
+    #[test]
+    fn an_oversized_size_reaches_the_terminal_clamped() {
+        let Ok(pty) = nix::pty::openpty(None, None) else {
+            return; // no devpts here
+        };
+        set_size(&pty.master, (1u64 << 32) | 24, 80u32).unwrap();
+        assert_eq!(get_size(&pty.master), Some((u16::MAX, 80)));
+        set_size(&pty.master, 24u16, 70_000u64).unwrap();
+        assert_eq!(get_size(&pty.master), Some((24, u16::MAX)));
+    }
 }

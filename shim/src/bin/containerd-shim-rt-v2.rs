@@ -2,6 +2,8 @@
 //! (`--runtime io.containerd.rt.v2`, or `runtime_type` in containerd's
 //! config). containerd starts it; it is not meant to be run by hand.
 
+#![forbid(unsafe_code)]
+
 use std::io::Write;
 
 use rt_shim::containerd::boot::{self, Invocation, RUNTIME_ID};

@@ -1,6 +1,8 @@
 //! rt-shim: the per-container monitor `rt create` hands a container to.
 //! Not meant to be run by hand; see `rt --help` (`--shim`).
 
+#![forbid(unsafe_code)]
+
 #[path = "common/stderr_log.rs"]
 mod stderr_log;
 

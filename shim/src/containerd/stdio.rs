@@ -10,7 +10,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{BorrowedFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -165,24 +165,10 @@ pub fn drain(done: &mpsc::Receiver<()>) {
     let _ = done.recv_timeout(Duration::from_secs(2));
 }
 
-/// Sets the terminal's window size.
+/// Sets the terminal's window size (clamped to the kernel's 16 bits).
 pub fn resize(master: BorrowedFd<'_>, width: u32, height: u32) -> Result<(), String> {
-    let ws = libc::winsize {
-        ws_row: height.min(u16::MAX as u32) as u16,
-        ws_col: width.min(u16::MAX as u32) as u16,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    // SAFETY: TIOCSWINSZ reads one winsize that outlives the call, from a
-    // descriptor the borrow keeps open.
-    let r = unsafe { libc::ioctl(master.as_raw_fd(), libc::TIOCSWINSZ, &ws) };
-    if r < 0 {
-        return Err(format!(
-            "resize the terminal: {}",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
+    rt::tty::console::set_size(&master, height, width)
+        .map_err(|e| format!("resize the terminal: {e}"))
 }
 
 #[cfg(test)]

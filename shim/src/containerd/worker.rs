@@ -15,12 +15,13 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::sys::wait::waitpid;
-use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, fork, ForkResult};
+use nix::unistd::{dup2_stderr, dup2_stdin, dup2_stdout, ForkResult};
 use rt::container::exec::{self, ExecOptions, ProcessSource};
 use rt::container::{self, CreateOptions};
 use rt::error::ErrorKind;
 use rt::spawn::channel::Channel;
 use rt::state::Root;
+use rt::sys::process::{exit_now, fork_single_threaded};
 use serde::{Deserialize, Serialize};
 
 /// The mounts containerd's snapshotter prepared for the root filesystem.
@@ -118,12 +119,13 @@ pub struct StdioFds {
 }
 
 impl Zygote {
-    /// Forks the zygote. Call while the process is single-threaded.
+    /// Forks the zygote. Call while the process is single-threaded (a
+    /// fork from more threads is refused, EDEADLK).
     pub fn spawn() -> rt::Result<Zygote> {
         let (shim_end, zygote_end) = Channel::pair()?;
-        // SAFETY: the caller is single-threaded (see above), so the child
-        // may run any code; it leaves only through `_exit`.
-        match unsafe { fork() } {
+        // The child leaves only through `exit_now`: no destructors or
+        // atexit handlers of the parent's run twice.
+        match fork_single_threaded() {
             Ok(ForkResult::Child) => {
                 drop(shim_end);
                 // containerd reads the shim's stdout until EOF to learn
@@ -132,9 +134,7 @@ impl Zygote {
                     let _ = dup2_stdout(&null);
                 }
                 serve(zygote_end);
-                // SAFETY: _exit ends the process without running the
-                // parent's atexit handlers or destructors twice.
-                unsafe { libc::_exit(0) }
+                exit_now(0)
             }
             Ok(ForkResult::Parent { .. }) => Ok(Zygote { ch: shim_end }),
             Err(e) => Err(rt::Error::Sys {
@@ -212,14 +212,13 @@ fn run_worker(req: Request, stdio: Option<StdioFds>) -> Answer {
         Ok(p) => p,
         Err(e) => return (Reply::broken(e.to_string()), None),
     };
-    // SAFETY: the zygote is single-threaded; the child leaves via _exit.
-    match unsafe { fork() } {
+    // The zygote is single-threaded; the child leaves via `exit_now`.
+    match fork_single_threaded() {
         Ok(ForkResult::Child) => {
             drop(mine);
             let (reply, fd) = work(req, stdio);
             let _ = theirs.send_with_fd(&reply, fd.as_ref().map(|f| f.as_fd()));
-            // SAFETY: as in Zygote::spawn.
-            unsafe { libc::_exit(0) }
+            exit_now(0)
         }
         Ok(ForkResult::Parent { child }) => {
             drop(theirs);
