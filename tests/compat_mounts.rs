@@ -266,3 +266,42 @@ fn rshared_root_propagation_carries_a_mount_made_inside_to_the_host() {
     assert!(mount_inside_reaches_the_host(Some("rshared")));
     assert!(!mount_inside_reaches_the_host(None));
 }
+
+/// runc's mount order: a bind whose source is a place inside the
+/// container's root that an earlier mount made, written (as its
+/// destination is) as the root's host path; it exists only in the
+/// container's mount namespace, so it is opened there, in order. With a
+/// user namespace too (rt opens other sources before the clone).
+#[test]
+fn a_bind_source_made_by_an_earlier_mount_of_the_container() {
+    let src = tempfile::tempdir().unwrap();
+    fs::create_dir(src.path().join("a")).unwrap();
+    fs::write(src.path().join("a/file"), "from a\n").unwrap();
+    for userns in [false, true] {
+        let mut b = if userns {
+            userns_bundle(&["cat", "/final/file"])
+        } else {
+            Bundle::busybox(&["cat", "/final/file"])
+        };
+        let root = b.rootfs();
+        fs::create_dir_all(root.join("mnt")).unwrap();
+        fs::create_dir_all(root.join("final")).unwrap();
+        b.add_mount(json!({"destination": "/mnt", "type": "bind",
+            "source": src.path().join("a"), "options": ["rbind"]}));
+        b.add_mount(json!({"destination": root.join("final"), "type": "bind",
+            "source": root.join("mnt"), "options": ["rbind"]}));
+        let rt = Rt::new();
+        let id = unique_id("mountorder");
+        let (code, out, err) = run_in(&rt, &b, &id);
+        assert_eq!(
+            (code, out.as_str()),
+            (0, "from a\n"),
+            "userns {userns}: {err}"
+        );
+        assert!(
+            !root.join(root.strip_prefix("/").unwrap()).exists(),
+            "the destination was made under the root's host path"
+        );
+        assert_no_leaks(&rt, &id, &b);
+    }
+}

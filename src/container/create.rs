@@ -326,7 +326,7 @@ fn make(
     // Only root in the initial user namespace may clone host mounts.
     let host_root = crate::rootless::detect() == crate::rootless::Mode::Root;
     let prepared_binds = if (c.plan.new_user || joins_user) && host_root {
-        crate::spawn::bind_sources::prepare(spec, &bundle.dir, &idmaps)?
+        crate::spawn::bind_sources::prepare(spec, &bundle.dir, &bundle.rootfs, &idmaps)?
     } else {
         Vec::new()
     };

@@ -27,7 +27,15 @@ pub struct PreparedBind {
 /// Every bind mount of `spec`, cloned as rt sees its source (relative
 /// sources are in `bundle`), idmapped with `idmaps`' namespace where the
 /// mount has one.
-pub fn prepare(spec: &Spec, bundle: &Path, idmaps: &[IdmappedMount]) -> Result<Vec<PreparedBind>> {
+/// A source inside `rootfs` is left to the init: it may be made by an
+/// earlier mount of the container, which only the init's mount namespace
+/// has.
+pub fn prepare(
+    spec: &Spec,
+    bundle: &Path,
+    rootfs: &Path,
+    idmaps: &[IdmappedMount],
+) -> Result<Vec<PreparedBind>> {
     let mut out = Vec::new();
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let opts =
@@ -41,6 +49,9 @@ pub fn prepare(spec: &Spec, bundle: &Path, idmaps: &[IdmappedMount]) -> Result<V
         } else {
             bundle.join(src)
         };
+        if crate::rootfs::resolve::within_root(rootfs, &src).is_some() {
+            continue;
+        }
         let at = |what: &str| format!("mounts[{i}]: {what} {}", src.display());
         let fd = open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .with_ctx(|| at("open bind source"))?;
