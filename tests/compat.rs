@@ -490,6 +490,52 @@ fn a_container_joins_another_ones_namespaces_by_path_in_any_order() {
     assert_no_leaks(&rt, &b, &second);
 }
 
+/// A container that joins another's pid and time namespaces (the time
+/// namespace with clock offsets): rt's own clock stays the host's, so the
+/// start time it records of the init is the one every later `rt state`
+/// reads; the joined one runs, execs, and is stopped by kill (runc's
+/// run.bats "joining existing container namespaces").
+#[test]
+fn joining_a_time_namespace_with_offsets_keeps_the_container_running() {
+    let rt = Rt::new();
+    let mut first = Bundle::busybox(&["sleep", "1000"]);
+    first.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 1337, "nanosecs": 0},
+            "monotonic": {"secs": 7881, "nanosecs": 0}});
+    });
+    let a = unique_id("timefirst");
+    let pid = rt.detached(&first, &a);
+    let mut second = Bundle::busybox(&["sleep", "1000"]);
+    second.edit(|c| {
+        c.as_object_mut().unwrap().remove("hostname");
+        set_namespaces(
+            c,
+            &[
+                ("pid", format!("/proc/{pid}/ns/pid")),
+                ("time", format!("/proc/{pid}/ns/time")),
+                ("mount", String::new()),
+            ],
+        )
+    });
+    let b = unique_id("timesecond");
+    rt.detached(&second, &b);
+    assert_eq!(rt.status(&b), "running");
+    let out = rt.ok(&["exec", &b, "cat", "/proc/self/timens_offsets"]);
+    assert!(out.contains("boottime") && out.contains("1337"), "{out}");
+    let out = rt.ok(&["exec", &b, "ps", "-o", "comm"]);
+    assert_eq!(out.matches("sleep").count(), 2, "one pid namespace: {out}");
+    rt.ok(&["kill", &b, "KILL"]);
+    rt.wait_status(&b, "stopped");
+    rt.ok(&["delete", &b]);
+    rt.ok(&["delete", "-f", &a]);
+    assert_no_leaks(&rt, &a, &first);
+    assert_no_leaks(&rt, &b, &second);
+}
+
 /// A path whose namespace is of another type than the entry, or that is
 /// no namespace at all: one line naming both, nothing made.
 #[test]

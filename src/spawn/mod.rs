@@ -47,7 +47,7 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
     let child_init = init;
     let (parent_ch, child_ch) = Channel::pair()?;
 
-    plan.enter_parent_namespaces()?;
+    let entered = plan.enter_parent_namespaces()?;
     if plan.new_time {
         nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
             libc::CLONE_NEWTIME,
@@ -97,6 +97,7 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
         }
         None => clone_into(plan.clone_flags.bits() as u64, cgroup, dumpable, child)?,
     };
+    entered.leave();
     match parent_side(&init, spec, plan, &parent_ch, on_hooks, on_listener) {
         Ok(()) => Ok(init),
         Err(e) => {
@@ -119,12 +120,13 @@ pub fn spawn_exec<F: FnOnce(Channel) -> Infallible>(
     on_listener: &mut dyn FnMut(Pid, OwnedFd) -> Result<()>,
 ) -> Result<Init> {
     let (parent_ch, child_ch) = Channel::pair()?;
-    plan.enter_parent_namespaces()?;
+    let entered = plan.enter_parent_namespaces()?;
     let parent_raw = parent_ch.as_raw_fd();
     let child = clone_into(0, cgroup, false, move || {
         close_in_child(parent_raw);
         exec(child_ch)
     })?;
+    entered.leave();
     loop {
         match parent_ch.recv_with_fd::<FromInit>() {
             Ok(None) => return Ok(child),

@@ -166,11 +166,25 @@ impl Plan {
         Ok(plan)
     }
 
-    /// Enters the pid/time namespaces given by path in rt's own process;
-    /// only its children are affected. rt is single-threaded, as setns
-    /// requires for these.
-    pub fn enter_parent_namespaces(&self) -> Result<()> {
+    /// Enters the pid/time namespaces given by path in rt's own process,
+    /// for the children it clones next. rt is single-threaded, as setns
+    /// requires for these. A joined time namespace is rt's own clock too
+    /// (and a pid namespace its hooks'): the returned [`Entered`] takes rt
+    /// back once the clone is made, so that the start time rt records of
+    /// the init, and what its hooks see, are the host's.
+    pub fn enter_parent_namespaces(&self) -> Result<Entered> {
+        let mut entered = Entered { back: Vec::new() };
         for j in &self.parent_joins {
+            let own = match j.typ {
+                LinuxNamespaceType::Pid => Some("/proc/self/ns/pid_for_children"),
+                LinuxNamespaceType::Time => Some("/proc/self/ns/time_for_children"),
+                _ => None,
+            };
+            if let Some(own) = own {
+                let fd = open(own, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                    .with_ctx(|| format!("open {own}"))?;
+                entered.back.push((j.typ, fd));
+            }
             if let Err(e) = nix::sched::setns(j.fd.as_fd(), flag(j.typ)) {
                 let hint = if e == nix::Error::EPERM
                     && !self.user_in_parent
@@ -189,7 +203,28 @@ impl Plan {
                 });
             }
         }
-        Ok(())
+        Ok(entered)
+    }
+}
+
+/// rt's own pid and time namespaces from before it joined a container's.
+pub struct Entered {
+    back: Vec<(LinuxNamespaceType, OwnedFd)>,
+}
+
+impl Entered {
+    /// Goes back to them. Where rt may not (rootless, having joined a
+    /// user namespace for the clone) it stays: its clock is then the
+    /// container's, as it was before this existed.
+    pub fn leave(self) {
+        for (typ, fd) in self.back.into_iter().rev() {
+            if let Err(e) = nix::sched::setns(fd.as_fd(), flag(typ)) {
+                log::debug!(
+                    "back to rt's own {} namespace: {e}",
+                    crate::config::namespaces::name(typ)
+                );
+            }
+        }
     }
 }
 
