@@ -1,5 +1,5 @@
 //! What a container process's own kernel settings will be, as data: the
-//! rlimits, the scheduler attributes, the I/O priority, the personality,
+//! capability sets, the rlimits, the scheduler attributes, the I/O priority, the personality,
 //! the memory policy and the CPU affinity of an exec'd process, each in
 //! the kernel's terms. It is computed once, in the parent, from the
 //! validated config (or `rt exec`'s process), so every bad value is
@@ -11,6 +11,7 @@
 use nix::sched::CpuSet;
 use oci_spec::runtime::{Linux, PosixRlimitType, Process};
 
+use crate::config::capabilities::{self, CapSets};
 use crate::config::mempolicy::{self, MemPolicy};
 use crate::config::ranges;
 use crate::config::sched::{ioprio_value, personality_value, sched_attr};
@@ -51,6 +52,8 @@ pub struct ExecAffinity {
 /// A process's settings in the kernel's terms, computed in the parent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessPlan {
+    /// `process.capabilities`: None leaves rt's sets as they are.
+    pub capabilities: Option<CapSets>,
     /// `process.rlimits`, in the config's order.
     pub rlimits: Vec<Rlimit>,
     /// `process.scheduler`, for sched_setattr(2).
@@ -72,6 +75,11 @@ impl ProcessPlan {
     /// caller to place ("process." in config.json).
     pub fn of_process(process: &Process) -> Result<ProcessPlan, String> {
         Ok(ProcessPlan {
+            capabilities: process
+                .capabilities()
+                .as_ref()
+                .map(capabilities::plan)
+                .transpose()?,
             rlimits: rlimits(process)?,
             scheduler: process
                 .scheduler()
@@ -230,6 +238,7 @@ mod tests {
         assert_eq!(
             p,
             ProcessPlan {
+                capabilities: None,
                 rlimits: vec![],
                 scheduler: None,
                 io_priority: None,

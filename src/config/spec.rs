@@ -401,14 +401,14 @@ pub fn check_process(process: &Process) -> std::result::Result<ProcessPlan, Stri
     {
         return Err("selinuxLabel: SELinux is not enabled on this host".into());
     }
+    let plan = ProcessPlan::of_process(process)?;
     if let Some(c) = process.capabilities() {
-        crate::config::capabilities::check(c)?;
         // Said here, by rt: the init's stderr may be the container's.
         for cap in crate::config::capabilities::unraisable_ambient(c) {
             log::warn!("can't raise ambient capability {cap}: not in both the permitted and inheritable sets");
         }
     }
-    ProcessPlan::of_process(process)
+    Ok(plan)
 }
 
 /// The kernel reads an id of 4294967295 ((uid_t)-1) as "leave unchanged":

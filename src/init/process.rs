@@ -77,7 +77,7 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     // user namespace's, a root-squashed NFS export's).
     let in_cwd = enter_cwd_as_root(process)?;
     let hold_admin = a.seccomp.is_some() && !nnp;
-    let held = set_identity(process, a.in_userns, hold_admin)?;
+    let held = set_identity(process, a.plan, a.in_userns, hold_admin)?;
     set_umask(process);
     if !in_cwd {
         enter_cwd(process).map_err(|e| cwd_error(process, e))?;
@@ -154,11 +154,12 @@ pub(super) fn apply_memory_policy(p: &MemPolicy) -> Result<()> {
 /// effective for the seccomp filter; returns how to release it then.
 fn set_identity(
     process: &Process,
+    plan: &ProcessPlan,
     in_userns: bool,
     hold_admin: bool,
 ) -> Result<Option<ReleaseAdmin>> {
     let user = process.user();
-    if let Some(caps) = process.capabilities() {
+    if let Some(caps) = &plan.capabilities {
         capabilities::drop_bounding(caps)?;
     }
     let groups: Vec<Gid> = user
@@ -180,13 +181,10 @@ fn set_identity(
     nix::unistd::setresuid(uid, uid, uid)
         .with_ctx(|| format!("process.user.uid: setresuid {uid}"))?;
     let _ = nix::sys::prctl::set_keepcaps(false);
-    match process.capabilities() {
+    match &plan.capabilities {
         Some(caps) => {
             let held = capabilities::apply(caps, hold_admin)?;
-            let permitted = caps
-                .permitted()
-                .as_ref()
-                .is_some_and(|p| p.contains(&oci_spec::runtime::Capability::SysAdmin));
+            let permitted = caps.permitted.contains(&caps::Capability::CAP_SYS_ADMIN);
             Ok(held.then_some(ReleaseAdmin { permitted }))
         }
         None if hold_admin && capabilities::raise_admin_for_seccomp() => {
