@@ -1,35 +1,55 @@
-//! `process.capabilities`: every name in the five sets is a capability
-//! this kernel interface knows.
+//! `process.capabilities`: the five sets in the kernel's terms, every
+//! name one this kernel interface knows (planned once, in rt, for the
+//! init to apply: `init::capabilities`).
 
-use caps::Capability as Cap;
-use oci_spec::runtime::LinuxCapabilities;
+use caps::{Capability as Cap, CapsHashSet};
+use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 
-/// Validates the names without applying them (for create-time checks);
-/// the message names the set, relative to the process.
-pub fn check(c: &LinuxCapabilities) -> std::result::Result<(), String> {
-    for (name, s) in [
-        ("bounding", c.bounding()),
-        ("effective", c.effective()),
-        ("permitted", c.permitted()),
-        ("inheritable", c.inheritable()),
-        ("ambient", c.ambient()),
-    ] {
+/// The five capability sets as the init sets them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapSets {
+    pub bounding: CapsHashSet,
+    pub effective: CapsHashSet,
+    pub permitted: CapsHashSet,
+    pub inheritable: CapsHashSet,
+    /// Only those the kernel will raise: in both the permitted and the
+    /// inheritable sets (runc warns of the others and goes on).
+    pub ambient: CapsHashSet,
+}
+
+/// The sets of `c`, or the first unknown name; the message names the
+/// set, relative to the process.
+pub fn plan(c: &LinuxCapabilities) -> std::result::Result<CapSets, String> {
+    let set = |name: &str, s: &Option<Capabilities>| {
+        let mut out = CapsHashSet::new();
         for cap in s.iter().flatten() {
             let full = format!("CAP_{cap}");
-            if full.parse::<Cap>().is_err() {
-                return Err(format!("capabilities.{name}: unknown capability {full}"));
-            }
+            let cap: Cap = full
+                .parse()
+                .map_err(|_| format!("capabilities.{name}: unknown capability {full}"))?;
+            out.insert(cap);
         }
-    }
-    Ok(())
+        Ok::<_, String>(out)
+    };
+    let bounding = set("bounding", c.bounding())?;
+    let effective = set("effective", c.effective())?;
+    let permitted = set("permitted", c.permitted())?;
+    let inheritable = set("inheritable", c.inheritable())?;
+    let ambient = set("ambient", c.ambient())?;
+    let ambient = &ambient & &(&permitted & &inheritable);
+    Ok(CapSets {
+        bounding,
+        effective,
+        permitted,
+        inheritable,
+        ambient,
+    })
 }
 
 /// The ambient capabilities the kernel will not raise: those not in both
 /// the permitted and inheritable sets. runc warns of each and goes on.
 pub fn unraisable_ambient(c: &LinuxCapabilities) -> Vec<String> {
-    let has = |set: &Option<oci_spec::runtime::Capabilities>, cap| {
-        set.as_ref().is_some_and(|s| s.contains(cap))
-    };
+    let has = |set: &Option<Capabilities>, cap| set.as_ref().is_some_and(|s| s.contains(cap));
     c.ambient()
         .iter()
         .flatten()
@@ -56,5 +76,20 @@ mod tests {
         let none: LinuxCapabilities =
             serde_json::from_value(serde_json::json!({"permitted": ["CAP_KILL"]})).unwrap();
         assert!(unraisable_ambient(&none).is_empty());
+    }
+
+    #[test]
+    fn the_sets_are_planned_with_the_raisable_ambient_ones() {
+        let c: LinuxCapabilities = serde_json::from_value(serde_json::json!({
+            "bounding": ["CAP_KILL", "CAP_CHOWN"],
+            "permitted": ["CAP_KILL", "CAP_CHOWN"],
+            "inheritable": ["CAP_KILL"],
+            "ambient": ["CAP_KILL", "CAP_CHOWN"]
+        }))
+        .unwrap();
+        let p = plan(&c).unwrap();
+        assert_eq!(p.bounding, [Cap::CAP_KILL, Cap::CAP_CHOWN].into());
+        assert_eq!(p.ambient, [Cap::CAP_KILL].into());
+        assert!(p.effective.is_empty());
     }
 }

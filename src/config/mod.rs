@@ -8,6 +8,7 @@ pub mod mempolicy;
 pub mod mount_options;
 pub mod namespaces;
 pub mod netdev;
+pub mod process_plan;
 pub mod ranges;
 pub mod sched;
 pub mod spec;

@@ -1,17 +1,13 @@
-//! `process.scheduler`, `process.ioPriority`, `linux.personality` and
-//! `process.execCPUAffinity` in the kernel's terms: checked when the
-//! config is loaded, and the values the init hands to sched_setattr,
-//! ioprio_set, personality and sched_setaffinity.
+//! `process.scheduler`, `process.ioPriority` and `linux.personality` in
+//! the kernel's terms: the values sched_setattr, ioprio_set and
+//! personality get, or what is wrong with a field (the process plan,
+//! `process_plan.rs`, calls these once, in the parent).
 
 use oci_spec::runtime::{
     IOPriorityClass, LinuxIOPriority, LinuxPersonality, LinuxPersonalityDomain, LinuxSchedulerFlag,
     LinuxSchedulerPolicy, Scheduler,
 };
 
-use nix::sched::CpuSet;
-use oci_spec::runtime::Process;
-
-use crate::config::ranges;
 use crate::sys::sched::SchedAttr;
 
 const SCHED_OTHER: u32 = 0;
@@ -138,34 +134,6 @@ pub fn personality_value(p: &LinuxPersonality) -> std::result::Result<libc::c_ul
     })
 }
 
-/// Config checks, so a bad value fails `create` before anything exists.
-pub fn check_scheduler(s: &Scheduler) -> std::result::Result<(), String> {
-    sched_attr(s).map(|_| ())
-}
-
-pub fn check_io_priority(p: &LinuxIOPriority) -> std::result::Result<(), String> {
-    ioprio_value(p).map(|_| ())
-}
-
-pub fn check_personality(p: &LinuxPersonality) -> std::result::Result<(), String> {
-    personality_value(p).map(|_| ())
-}
-
-/// `process.execCPUAffinity`: each list well-formed and every CPU
-/// below the kernel's CPU_SETSIZE. The message names the field.
-pub fn check_exec_cpu_affinity(process: &Process) -> std::result::Result<(), String> {
-    if let Some(a) = process.exec_cpu_affinity() {
-        if let Some(l) = a.initial() {
-            ranges::parse(l, CpuSet::count())
-                .map_err(|e| format!("execCPUAffinity.initial: {e}"))?;
-        }
-        if let Some(l) = a.cpu_affinity_final() {
-            ranges::parse(l, CpuSet::count()).map_err(|e| format!("execCPUAffinity.final: {e}"))?;
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,8 +144,8 @@ mod tests {
 
     #[test]
     fn scheduler_values_are_checked_against_their_policy() {
-        assert!(check_scheduler(&sched(r#"{"policy":"SCHED_BATCH","nice":5}"#)).is_ok());
-        assert!(check_scheduler(&sched(r#"{"policy":"SCHED_FIFO","priority":10}"#)).is_ok());
+        assert!(sched_attr(&sched(r#"{"policy":"SCHED_BATCH","nice":5}"#)).is_ok());
+        assert!(sched_attr(&sched(r#"{"policy":"SCHED_FIFO","priority":10}"#)).is_ok());
         let bad = [
             r#"{"policy":"SCHED_FIFO"}"#,
             r#"{"policy":"SCHED_OTHER","priority":3}"#,
@@ -187,7 +155,7 @@ mod tests {
             r#"{"policy":"SCHED_BATCH","runtime":10}"#,
         ];
         for b in bad {
-            assert!(check_scheduler(&sched(b)).is_err(), "{b}");
+            assert!(sched_attr(&sched(b)).is_err(), "{b}");
         }
         let a = sched_attr(&sched(
             r#"{"policy":"SCHED_DEADLINE","runtime":1000000,"deadline":2000000,"period":4000000,"flags":["SCHED_RESET_ON_FORK"]}"#,

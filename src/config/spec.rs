@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
+use crate::config::process_plan::{self, ProcessPlan};
 use crate::error::{Error, Result};
 
 /// The runtime-spec version rt implements and writes into state JSON.
@@ -21,6 +22,9 @@ pub struct Bundle {
     pub spec: Spec,
     /// The root filesystem, absolute.
     pub rootfs: PathBuf,
+    /// What the init's own kernel settings will be (`process` and the
+    /// `linux` fields a process gets), computed once, here.
+    pub process: ProcessPlan,
 }
 
 impl Bundle {
@@ -40,11 +44,16 @@ impl Bundle {
             file: file.clone(),
             msg,
         })?;
-        let rootfs = validate(&spec, &dir).map_err(|msg| Error::Config {
+        let (rootfs, process) = validate(&spec, &dir).map_err(|msg| Error::Config {
             file: file.clone(),
             msg,
         })?;
-        Ok(Bundle { dir, spec, rootfs })
+        Ok(Bundle {
+            dir,
+            spec,
+            rootfs,
+            process,
+        })
     }
 }
 
@@ -196,8 +205,8 @@ fn empty_namespace_paths_mean_new(spec: &mut Spec) {
 }
 
 /// Checks what the runtime spec requires and what rt can honour. Returns
-/// the absolute root filesystem path.
-pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, String> {
+/// the absolute root filesystem path and the init's process plan.
+pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<(PathBuf, ProcessPlan), String> {
     let version = spec.version();
     if version.is_empty() {
         return Err("ociVersion: missing".into());
@@ -226,7 +235,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
     }
 
     let process = spec.process().as_ref().ok_or("process: missing")?;
-    check_process(process).map_err(|e| format!("process.{e}"))?;
+    let mut plan = check_process(process).map_err(|e| format!("process.{e}"))?;
 
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         if !m.destination().is_absolute() {
@@ -322,13 +331,8 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
         if let Some(rdt) = l.intel_rdt() {
             crate::resctrl::validate(rdt)?;
         }
-        if let Some(p) = l.personality() {
-            crate::config::sched::check_personality(p)
-                .map_err(|e| format!("linux.personality: {e}"))?;
-        }
-        if let Some(p) = l.memory_policy() {
-            crate::config::mempolicy::plan(p).map_err(|e| format!("linux.memoryPolicy.{e}"))?;
-        }
+        plan.personality = process_plan::personality(Some(l))?;
+        plan.memory_policy = process_plan::memory_policy(Some(l))?;
         if let Some(devices) = l.net_devices() {
             crate::config::netdev::check(devices, has_ns(LinuxNamespaceType::Network))?;
         }
@@ -362,13 +366,14 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<PathBuf, Stri
     if let Some(h) = spec.hooks() {
         crate::hooks::validate(h)?;
     }
-    Ok(rootfs)
+    Ok((rootfs, plan))
 }
 
 /// Checks a `process` (the config's, or `rt exec --process`'s): what the
-/// spec requires of it and what rt can honour. Messages name the field
-/// relative to the process ("args: ...").
-pub fn check_process(process: &Process) -> std::result::Result<(), String> {
+/// spec requires of it and what rt can honour, and plans its own kernel
+/// settings (without the `linux` ones). Messages name the field relative
+/// to the process ("args: ...").
+pub fn check_process(process: &Process) -> std::result::Result<ProcessPlan, String> {
     check_user(process.user())?;
     match process.args() {
         Some(args) if !args.is_empty() && !args[0].is_empty() => {}
@@ -396,21 +401,14 @@ pub fn check_process(process: &Process) -> std::result::Result<(), String> {
     {
         return Err("selinuxLabel: SELinux is not enabled on this host".into());
     }
-    if let Some(s) = process.scheduler() {
-        crate::config::sched::check_scheduler(s).map_err(|e| format!("scheduler: {e}"))?;
-    }
-    if let Some(p) = process.io_priority() {
-        crate::config::sched::check_io_priority(p).map_err(|e| format!("ioPriority: {e}"))?;
-    }
-    crate::config::sched::check_exec_cpu_affinity(process)?;
+    let plan = ProcessPlan::of_process(process)?;
     if let Some(c) = process.capabilities() {
-        crate::config::capabilities::check(c)?;
         // Said here, by rt: the init's stderr may be the container's.
         for cap in crate::config::capabilities::unraisable_ambient(c) {
             log::warn!("can't raise ambient capability {cap}: not in both the permitted and inheritable sets");
         }
     }
-    check_rlimits(process)
+    Ok(plan)
 }
 
 /// The kernel reads an id of 4294967295 ((uid_t)-1) as "leave unchanged":
@@ -434,26 +432,6 @@ fn check_user(user: &oci_spec::runtime::User) -> std::result::Result<(), String>
         .position(|g| *g == UNCHANGED)
     {
         return Err(bad(&format!("additionalGids[{i}]"), UNCHANGED));
-    }
-    Ok(())
-}
-
-/// config.md: a type given twice MUST be an error, and setrlimit(2) would
-/// refuse a soft limit above the hard one only inside the container.
-fn check_rlimits(process: &Process) -> std::result::Result<(), String> {
-    let rlimits = process.rlimits().as_deref().unwrap_or_default();
-    for (i, rl) in rlimits.iter().enumerate() {
-        if rlimits[..i].iter().any(|prev| prev.typ() == rl.typ()) {
-            return Err(format!("rlimits[{i}]: {:?} is given twice", rl.typ()));
-        }
-        if rl.soft() > rl.hard() {
-            return Err(format!(
-                "rlimits[{i}]: {:?} soft limit {} is above its hard limit {}",
-                rl.typ(),
-                rl.soft(),
-                rl.hard()
-            ));
-        }
     }
     Ok(())
 }

@@ -335,6 +335,7 @@ fn make(
         rootfs: &bundle.rootfs,
         bundle: &bundle.dir,
         plan: &c.plan,
+        process_plan: &bundle.process,
         exec_fifo,
         console_socket: console_sock,
         // Without a cgroup of its own (rootless, none delegated), a cgroup

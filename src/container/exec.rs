@@ -15,6 +15,7 @@ use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
 
 use super::prelude::{self, Caller};
 use super::{Container, Op};
+use crate::config::process_plan::{self, ProcessPlan};
 use crate::error::{Context, Error, Result};
 use crate::init::ExecArgs;
 use crate::spawn::namespaces::{Join, Plan};
@@ -59,8 +60,14 @@ pub struct ProcessFlags {
 /// Where the exec'd process comes from.
 #[derive(Debug, Clone)]
 pub enum ProcessSource {
-    /// A complete process (`--process FILE`).
+    /// A complete process (containerd's), checked as it is entered.
     Given(Box<Process>),
+    /// A complete process read and checked by [`process_from_file`]
+    /// (`--process FILE`), with its plan.
+    File {
+        process: Box<Process>,
+        plan: Box<ProcessPlan>,
+    },
     /// The container's own process with the command line's overrides.
     Flags(ProcessFlags),
 }
@@ -71,8 +78,9 @@ pub struct Executed {
     pub console: Option<OwnedFd>,
 }
 
-/// Reads a `--process` file: an OCI process JSON.
-pub fn process_from_file(path: &Path) -> Result<Process> {
+/// Reads a `--process` file: an OCI process JSON, checked and planned
+/// (the error names the file and the field).
+pub fn process_from_file(path: &Path) -> Result<ProcessSource> {
     let data = std::fs::read(path).with_ctx(|| format!("--process {}", path.display()))?;
     let mut doc: serde_json::Value = serde_json::from_slice(&data).map_err(|e| Error::Config {
         file: path.to_path_buf(),
@@ -88,11 +96,14 @@ pub fn process_from_file(path: &Path) -> Result<Process> {
         file: path.to_path_buf(),
         msg: format!("{}: {}", e.path(), e.inner()),
     })?;
-    crate::config::spec::check_process(&p).map_err(|msg| Error::Config {
+    let plan = crate::config::spec::check_process(&p).map_err(|msg| Error::Config {
         file: path.to_path_buf(),
         msg,
     })?;
-    Ok(p)
+    Ok(ProcessSource::File {
+        process: Box::new(p),
+        plan: Box::new(plan),
+    })
 }
 
 /// The container's process with the command line's overrides, as runc
@@ -202,7 +213,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         Some(p) => Some(std::path::absolute(p).with_ctx(|| format!("--pid-file {}", p.display()))?),
         None => None,
     };
-    let (target, process) = enter_target(root, opts, source)?;
+    let (target, process, process_plan) = enter_target(root, opts, source)?;
     let pidfd_sock = opts
         .pidfd_socket
         .as_deref()
@@ -226,13 +237,12 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
         in_userns,
         preserve_fds: opts.preserve_fds,
         seccomp: target.seccomp.as_ref(),
-        affinity: crate::init::affinity::last(&process)?,
-        personality: target.personality.as_ref(),
+        process_plan: &process_plan,
     };
     let mut on_listener =
         prelude::listener_to_agent(Caller::Exec, target.seccomp.as_ref(), target.state);
     // The clone inherits rt's affinity: `initial` is taken for it alone.
-    let initial = crate::init::affinity::Initial::take(&process)?;
+    let initial = crate::init::affinity::Initial::take(process_plan.affinity.initial.as_ref())?;
     let child = spawn::spawn_exec(
         &target.plan,
         move |ch| -> std::convert::Infallible { crate::init::run_exec(args, ch) },
@@ -281,8 +291,6 @@ struct Target {
     seccomp: Option<crate::seccomp::Compiled>,
     state: super::OciState,
     resctrl: Option<crate::resctrl::Groups>,
-    /// `linux.personality`, which runc sets for exec'd processes too.
-    personality: Option<oci_spec::runtime::LinuxPersonality>,
 }
 
 /// Checks the container can take a process, builds the process, and
@@ -292,7 +300,7 @@ fn enter_target(
     root: &Root,
     opts: &ExecOptions,
     source: ProcessSource,
-) -> Result<(Target, Process)> {
+) -> Result<(Target, Process, ProcessPlan)> {
     let locked = root.lock(&opts.id)?;
     let c = Container {
         state: locked.load()?,
@@ -304,18 +312,27 @@ fn enter_target(
         },
         &opts.id,
     )?;
-    let process = match source {
-        ProcessSource::Given(p) => *p,
+    let (process, mut process_plan) = match source {
+        ProcessSource::Given(p) => {
+            let plan =
+                ProcessPlan::of_process(&p).map_err(|m| Error::Invalid(format!("process.{m}")))?;
+            (*p, plan)
+        }
+        ProcessSource::File { process, plan } => (*process, *plan),
         ProcessSource::Flags(f) => {
             let base = c.state.config.process().as_ref().ok_or_else(|| {
                 Error::InvalidState(format!("container {}: its config has no process", opts.id))
             })?;
             let p = process_from_flags(base, &f)?;
-            crate::config::spec::check_process(&p)
+            let plan = crate::config::spec::check_process(&p)
                 .map_err(|m| Error::Invalid(format!("exec: {m}")))?;
-            p
+            (p, plan)
         }
     };
+    // The container's `linux.personality`, which runc sets for exec'd
+    // processes too (its memory policy is the init's alone).
+    process_plan.personality =
+        process_plan::personality(c.state.config.linux().as_ref()).map_err(Error::Invalid)?;
     prelude::check_console(
         Caller::Exec,
         process.terminal().unwrap_or(false),
@@ -359,14 +376,9 @@ fn enter_target(
             seccomp,
             state,
             resctrl: c.state.resctrl.clone(),
-            personality: c
-                .state
-                .config
-                .linux()
-                .as_ref()
-                .and_then(|l| l.personality().clone()),
         },
         process,
+        process_plan,
     ))
 }
 

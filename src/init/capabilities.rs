@@ -1,21 +1,10 @@
-//! `process.capabilities`: the five capability sets, applied with `caps`.
+//! `process.capabilities`: the five capability sets, as the process plan
+//! has them (`config::capabilities::plan`), applied with `caps`.
 
 use caps::{CapSet, Capability as Cap, CapsHashSet};
-use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 
+use crate::config::capabilities::CapSets;
 use crate::error::{Error, Result};
-
-fn convert(set: &Option<Capabilities>) -> Result<CapsHashSet> {
-    let mut out = CapsHashSet::new();
-    for c in set.iter().flatten() {
-        let name = format!("CAP_{c}");
-        let cap: Cap = name.parse().map_err(|_| {
-            Error::Invalid(format!("process.capabilities: unknown capability {name}"))
-        })?;
-        out.insert(cap);
-    }
-    Ok(out)
-}
 
 fn caps_err(what: &str, e: caps::errors::CapsError) -> Error {
     Error::Invalid(format!("process.capabilities: {what}: {e}"))
@@ -23,10 +12,10 @@ fn caps_err(what: &str, e: caps::errors::CapsError) -> Error {
 
 /// Drops everything outside the bounding set. Done while still root, since
 /// it needs CAP_SETPCAP.
-pub fn drop_bounding(c: &LinuxCapabilities) -> Result<()> {
-    let keep = convert(c.bounding())?;
+pub fn drop_bounding(c: &CapSets) -> Result<()> {
     for cap in caps::all() {
-        if !keep.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false) {
+        if !c.bounding.contains(&cap) && caps::has_cap(None, CapSet::Bounding, cap).unwrap_or(false)
+        {
             caps::drop(None, CapSet::Bounding, cap)
                 .map_err(|e| caps_err("drop from bounding set", e))?;
         }
@@ -40,16 +29,15 @@ pub fn drop_bounding(c: &LinuxCapabilities) -> Result<()> {
 /// the config (to install a seccomp filter without no_new_privs), for
 /// [`release_admin`] to drop right before the exec; returns whether it
 /// was held.
-pub fn apply(c: &LinuxCapabilities, hold_admin: bool) -> Result<bool> {
-    let mut permitted = convert(c.permitted())?;
-    let mut effective = convert(c.effective())?;
+pub fn apply(c: &CapSets, hold_admin: bool) -> Result<bool> {
+    let mut permitted = c.permitted.clone();
+    let mut effective = c.effective.clone();
     let hold = hold_admin && !effective.contains(&Cap::CAP_SYS_ADMIN);
     if hold {
         permitted.insert(Cap::CAP_SYS_ADMIN);
         effective.insert(Cap::CAP_SYS_ADMIN);
     }
-    let inheritable = convert(c.inheritable())?;
-    let ambient = convert(c.ambient())?;
+    let inheritable = &c.inheritable;
     // capset never grows the permitted set. Only when it fails (not on
     // every create): name what rt itself lacks (a host whose bounding set
     // has no CAP_SYS_RESOURCE, and `docker run --privileged` asking for
@@ -59,19 +47,14 @@ pub fn apply(c: &LinuxCapabilities, hold_admin: bool) -> Result<bool> {
     // Effective must be a subset of permitted; order matters for capset.
     caps::set(None, CapSet::Effective, &(&effective & &permitted))
         .map_err(|e| why("set effective", e))?;
-    caps::set(None, CapSet::Inheritable, &inheritable).map_err(|e| why("set inheritable", e))?;
+    caps::set(None, CapSet::Inheritable, inheritable).map_err(|e| why("set inheritable", e))?;
     caps::set(None, CapSet::Permitted, &permitted).map_err(|e| why("set permitted", e))?;
     caps::set(None, CapSet::Effective, &effective).map_err(|e| why("set effective", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| caps_err("clear ambient", e))?;
-    for cap in ambient {
-        // The kernel only allows ambient caps that are permitted and
-        // inheritable; like runc, skip the others rather than fail.
-        if permitted.contains(&cap) && inheritable.contains(&cap) {
-            caps::raise(None, CapSet::Ambient, cap).map_err(|e| caps_err("raise ambient", e))?;
-        } else {
-            // rt warned of it before the init (config::capabilities).
-            log::debug!("ambient capability {cap} is not permitted and inheritable: skipped");
-        }
+    // Only those permitted and inheritable are planned (rt warned of the
+    // others before the init, as runc does, and skips them).
+    for cap in &c.ambient {
+        caps::raise(None, CapSet::Ambient, *cap).map_err(|e| caps_err("raise ambient", e))?;
     }
     Ok(hold)
 }

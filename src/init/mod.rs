@@ -8,11 +8,8 @@
 pub mod affinity;
 pub mod apparmor;
 pub mod capabilities;
-mod mempolicy;
 mod process;
 mod program;
-mod rlimits;
-pub mod sched;
 pub mod sysctl;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
@@ -23,6 +20,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{Process, Spec};
 
+use crate::config::process_plan::{Last, ProcessPlan};
 use crate::error::{Context, Error, Result};
 use crate::hooks;
 use crate::rootfs;
@@ -35,7 +33,6 @@ use crate::tty::console;
 pub use process::{finish_process, ProcessSetup};
 use program::wait_and_exec;
 pub use program::{reset_signals, Exec, Fifo};
-pub use rlimits::rlimit_resource;
 
 /// Everything the init needs, prepared by rt before the clone.
 pub struct InitArgs<'a> {
@@ -43,6 +40,9 @@ pub struct InitArgs<'a> {
     pub rootfs: &'a Path,
     pub bundle: &'a Path,
     pub plan: &'a Plan,
+    /// The process's own kernel settings, computed when the config was
+    /// loaded; the init only applies them.
+    pub process_plan: &'a ProcessPlan,
     /// How the init reaches the exec fifo once `start` comes.
     pub exec_fifo: Fifo,
     pub console_socket: Option<OwnedFd>,
@@ -112,10 +112,10 @@ pub struct ExecArgs<'a> {
     pub in_userns: bool,
     pub preserve_fds: i32,
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
-    /// What the process's CPU affinity ends as (`execCPUAffinity`).
-    pub affinity: affinity::Last,
-    /// The container's `linux.personality`, as its init has it.
-    pub personality: Option<&'a oci_spec::runtime::LinuxPersonality>,
+    /// The process's own kernel settings (with the container's
+    /// `linux.personality`, as its init has it, and what its CPU affinity
+    /// ends as), computed by rt; the child only applies them.
+    pub process_plan: &'a ProcessPlan,
 }
 
 /// Runs the child of `rt exec`: joins the container, sets the process up
@@ -146,11 +146,12 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         })?;
     }
     nix::unistd::setsid().ctx("setsid")?;
-    if a.affinity == affinity::Last::Reset {
+    let last = &a.process_plan.affinity.last;
+    if *last == Last::Reset {
         affinity::reset()?;
     }
-    if let Some(p) = a.personality {
-        sched::apply_personality(p)?;
+    if let Some(p) = a.process_plan.personality {
+        process::apply_personality(p)?;
     }
     if a.process.terminal().unwrap_or(false) {
         let sock = a
@@ -179,11 +180,12 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
     // (which may deny sched_setaffinity); with an agent the filters go in
     // within finish_process, so it goes before that.
     let agent = a.seccomp.is_some_and(|f| f.has_agent());
-    if let (affinity::Last::Final(set), true) = (&a.affinity, agent) {
+    if let (Last::Final(set), true) = (last, agent) {
         affinity::apply_final(set)?;
     }
     let exec = finish_process(&ProcessSetup {
         process: a.process,
+        plan: a.process_plan,
         in_userns: a.in_userns,
         no_new_keyring: false,
         preserve_fds: a.preserve_fds,
@@ -192,7 +194,7 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         channel,
         keep_fds: &[],
     })?;
-    if let (affinity::Last::Final(set), false) = (&a.affinity, agent) {
+    if let (Last::Final(set), false) = (last, agent) {
         affinity::apply_final(set)?;
     }
     Ok(exec)
@@ -300,18 +302,15 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         console::become_controlling(peer.as_fd())?;
     }
     drop(console_peer);
-    if let Some(p) = spec.linux().as_ref().and_then(|l| l.personality().as_ref()) {
-        sched::apply_personality(p)?;
+    if let Some(p) = a.process_plan.personality {
+        process::apply_personality(p)?;
     }
-    if let Some(p) = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.memory_policy().as_ref())
-    {
-        mempolicy::apply(p)?;
+    if let Some(p) = &a.process_plan.memory_policy {
+        process::apply_memory_policy(p)?;
     }
     let exec = finish_process(&ProcessSetup {
         process,
+        plan: a.process_plan,
         in_userns,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,

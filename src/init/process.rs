@@ -14,7 +14,8 @@ use oci_spec::runtime::Process;
 
 use super::capabilities;
 use super::program::{find_executable, refuse_runtime_binary, Exec, ReleaseAdmin};
-use super::rlimits::set_rlimit;
+use crate::config::mempolicy::MemPolicy;
+use crate::config::process_plan::{ProcessPlan, Rlimit};
 use crate::error::{Context, Error, Result};
 use crate::rootfs::resolve::open_in_root;
 use crate::spawn::channel::Channel;
@@ -23,6 +24,8 @@ use crate::spawn::channel::Channel;
 /// init and by `rt exec`.
 pub struct ProcessSetup<'a> {
     pub process: &'a Process,
+    /// Its kernel settings, computed by rt from the validated process.
+    pub plan: &'a ProcessPlan,
     /// In a user namespace, setgroups may be denied; an empty group list
     /// is then fine.
     pub in_userns: bool,
@@ -67,14 +70,14 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     if !a.no_new_keyring {
         join_session_keyring()?;
     }
-    limits_and_scheduling(process)?;
+    limits_and_scheduling(a.plan)?;
     // The cwd is entered with rt's rights first, as runc does: a cwd only
     // root can enter still works for a container user. Denied, it is
     // tried again as the user (a directory rt's root may not search: a
     // user namespace's, a root-squashed NFS export's).
     let in_cwd = enter_cwd_as_root(process)?;
     let hold_admin = a.seccomp.is_some() && !nnp;
-    let held = set_identity(process, a.in_userns, hold_admin)?;
+    let held = set_identity(process, a.plan, a.in_userns, hold_admin)?;
     set_umask(process);
     if !in_cwd {
         enter_cwd(process).map_err(|e| cwd_error(process, e))?;
@@ -106,17 +109,43 @@ fn join_session_keyring() -> Result<()> {
 
 /// rlimits, then the scheduler and I/O priority, while the capabilities
 /// to raise them (CAP_SYS_RESOURCE, CAP_SYS_NICE) are still held.
-fn limits_and_scheduling(process: &Process) -> Result<()> {
-    for rl in process.rlimits().iter().flatten() {
-        set_rlimit(rl.typ(), rl.soft(), rl.hard())?;
+fn limits_and_scheduling(plan: &ProcessPlan) -> Result<()> {
+    for rl in &plan.rlimits {
+        set_rlimit(rl)?;
     }
-    if let Some(s) = process.scheduler() {
-        super::sched::apply_scheduler(s)?;
+    if let Some(attr) = &plan.scheduler {
+        crate::sys::sched::sched_setattr(attr).ctx("process.scheduler: sched_setattr")?;
     }
-    if let Some(p) = process.io_priority() {
-        super::sched::apply_io_priority(p)?;
+    if let Some(value) = plan.io_priority {
+        crate::sys::sched::ioprio_set(value).ctx("process.ioPriority: ioprio_set")?;
     }
     Ok(())
+}
+
+fn set_rlimit(rl: &Rlimit) -> Result<()> {
+    let (typ, soft, hard) = (rl.typ, rl.soft, rl.hard);
+    if let Err(e) = crate::sys::process::setrlimit(rl.resource, soft, hard) {
+        return Err(Error::Invalid(format!(
+            "process.rlimits: set {typ:?} to soft {soft} hard {hard}: {e}{}",
+            if e == nix::Error::EPERM {
+                " (raising a hard limit needs CAP_SYS_RESOURCE)"
+            } else {
+                ""
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// `linux.personality`, before the capabilities go.
+pub(super) fn apply_personality(value: libc::c_ulong) -> Result<()> {
+    crate::sys::sched::personality(value).ctx("linux.personality")
+}
+
+/// `linux.memoryPolicy`, before the capabilities go; the policy is
+/// inherited across execve and by every child the program makes.
+pub(super) fn apply_memory_policy(p: &MemPolicy) -> Result<()> {
+    crate::sys::numa::set_mempolicy(p.mode, &p.nodemask).ctx("linux.memoryPolicy: set_mempolicy")
 }
 
 /// Groups, gid, uid, keeping capabilities across the switch, then the
@@ -125,11 +154,12 @@ fn limits_and_scheduling(process: &Process) -> Result<()> {
 /// effective for the seccomp filter; returns how to release it then.
 fn set_identity(
     process: &Process,
+    plan: &ProcessPlan,
     in_userns: bool,
     hold_admin: bool,
 ) -> Result<Option<ReleaseAdmin>> {
     let user = process.user();
-    if let Some(caps) = process.capabilities() {
+    if let Some(caps) = &plan.capabilities {
         capabilities::drop_bounding(caps)?;
     }
     let groups: Vec<Gid> = user
@@ -151,13 +181,10 @@ fn set_identity(
     nix::unistd::setresuid(uid, uid, uid)
         .with_ctx(|| format!("process.user.uid: setresuid {uid}"))?;
     let _ = nix::sys::prctl::set_keepcaps(false);
-    match process.capabilities() {
+    match &plan.capabilities {
         Some(caps) => {
             let held = capabilities::apply(caps, hold_admin)?;
-            let permitted = caps
-                .permitted()
-                .as_ref()
-                .is_some_and(|p| p.contains(&oci_spec::runtime::Capability::SysAdmin));
+            let permitted = caps.permitted.contains(&caps::Capability::CAP_SYS_ADMIN);
             Ok(held.then_some(ReleaseAdmin { permitted }))
         }
         None if hold_admin && capabilities::raise_admin_for_seccomp() => {

@@ -3,7 +3,7 @@
 
 /// The kernel's `struct sched_attr` (SCHED_ATTR_SIZE_VER1).
 #[repr(C)]
-#[derive(Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SchedAttr {
     pub size: u32,
     pub policy: u32,

@@ -9,7 +9,7 @@ use crate::cli::ExecArgs;
 pub fn exec(root: &Root, a: &ExecArgs) -> Result<i32> {
     use rt::container::exec::{ExecOptions, ProcessFlags, ProcessSource};
     let source = match &a.process {
-        Some(path) => ProcessSource::Given(Box::new(rt::container::exec::process_from_file(path)?)),
+        Some(path) => rt::container::exec::process_from_file(path)?,
         None => ProcessSource::Flags(ProcessFlags {
             args: a.command.clone(),
             tty: a.tty,
