@@ -15,6 +15,8 @@ pub struct CapSets {
     /// Only those the kernel will raise: in both the permitted and the
     /// inheritable sets (runc warns of the others and goes on).
     pub ambient: CapsHashSet,
+    /// The config's other ambient ones, sorted, for rt to warn of.
+    pub unraisable_ambient: Vec<Cap>,
 }
 
 /// The sets of `c`, or the first unknown name; the message names the
@@ -36,28 +38,18 @@ pub fn plan(c: &LinuxCapabilities) -> std::result::Result<CapSets, String> {
     let permitted = set("permitted", c.permitted())?;
     let inheritable = set("inheritable", c.inheritable())?;
     let ambient = set("ambient", c.ambient())?;
-    let ambient = &ambient & &(&permitted & &inheritable);
+    let raisable = &permitted & &inheritable;
+    let mut unraisable_ambient: Vec<Cap> = ambient.difference(&raisable).copied().collect();
+    unraisable_ambient.sort_by_key(|c| c.to_string());
+    let ambient = &ambient & &raisable;
     Ok(CapSets {
         bounding,
         effective,
         permitted,
         inheritable,
         ambient,
+        unraisable_ambient,
     })
-}
-
-/// The ambient capabilities the kernel will not raise: those not in both
-/// the permitted and inheritable sets. runc warns of each and goes on.
-pub fn unraisable_ambient(c: &LinuxCapabilities) -> Vec<String> {
-    let has = |set: &Option<Capabilities>, cap| set.as_ref().is_some_and(|s| s.contains(cap));
-    c.ambient()
-        .iter()
-        .flatten()
-        .filter(|cap| !has(c.permitted(), cap) || !has(c.inheritable(), cap))
-        .map(|cap| format!("CAP_{cap}"))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect()
 }
 
 #[cfg(test)]
@@ -72,10 +64,12 @@ mod tests {
             "ambient": ["CAP_KILL", "CAP_CHOWN", "CAP_NET_RAW"]
         }))
         .unwrap();
-        assert_eq!(unraisable_ambient(&c), ["CAP_CHOWN", "CAP_NET_RAW"]);
+        let p = plan(&c).unwrap();
+        assert_eq!(p.unraisable_ambient, [Cap::CAP_CHOWN, Cap::CAP_NET_RAW]);
+        assert_eq!(p.ambient, [Cap::CAP_KILL].into());
         let none: LinuxCapabilities =
             serde_json::from_value(serde_json::json!({"permitted": ["CAP_KILL"]})).unwrap();
-        assert!(unraisable_ambient(&none).is_empty());
+        assert!(plan(&none).unwrap().unraisable_ambient.is_empty());
     }
 
     #[test]

@@ -402,11 +402,11 @@ pub fn check_process(process: &Process) -> std::result::Result<ProcessPlan, Stri
         return Err("selinuxLabel: SELinux is not enabled on this host".into());
     }
     let plan = ProcessPlan::of_process(process)?;
-    if let Some(c) = process.capabilities() {
-        // Said here, by rt: the init's stderr may be the container's.
-        for cap in crate::config::capabilities::unraisable_ambient(c) {
-            log::warn!("can't raise ambient capability {cap}: not in both the permitted and inheritable sets");
-        }
+    // Said here, by rt: the init's stderr may be the container's.
+    for cap in plan.capabilities.iter().flat_map(|c| &c.unraisable_ambient) {
+        log::warn!(
+            "can't raise ambient capability {cap}: not in both the permitted and inheritable sets"
+        );
     }
     Ok(plan)
 }
