@@ -4,6 +4,7 @@
 pub mod apparmor;
 pub mod capabilities;
 pub mod idmap;
+pub mod in_root;
 pub mod mempolicy;
 pub mod mount_options;
 pub mod namespaces;

@@ -42,7 +42,7 @@ pub(super) const DEV: &str = "/dev";
 pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount) -> Result<()> {
     // A destination written as the root's host path names the place in
     // the container (runc the same).
-    let in_root = super::resolve::within_root(s.rootfs, m.destination());
+    let in_root = crate::config::in_root::within_root(s.rootfs, m.destination());
     let dest = in_root.as_deref().unwrap_or(m.destination());
     let opts =
         MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(Error::Invalid)?;

@@ -49,7 +49,7 @@ pub fn prepare(
         } else {
             bundle.join(src)
         };
-        if crate::rootfs::resolve::within_root(rootfs, &src).is_some() {
+        if crate::config::in_root::within_root(rootfs, &src).is_some() {
             continue;
         }
         let at = |what: &str| format!("mounts[{i}]: {what} {}", src.display());
