@@ -190,7 +190,11 @@ fn run_one(h: &Hook, state: &[u8], inherited: &[String]) -> std::result::Result<
     }
     let how = match (status.code(), status.signal()) {
         (Some(c), _) => format!("exit status {c}"),
-        (None, Some(s)) => format!("killed by signal {s}"),
+        (None, Some(s)) => format!(
+            "killed by signal {} ({})",
+            nix::sys::signal::Signal::try_from(s).map_or(s.to_string(), |n| n.to_string()),
+            signal_description(s)
+        ),
         _ => status.to_string(),
     };
     let last = output.lines().rev().find(|l| !l.trim().is_empty());
@@ -237,4 +241,33 @@ fn read_back(mut f: std::fs::File) -> String {
 fn memfd(name: &str) -> Result<OwnedFd> {
     use nix::sys::memfd::{memfd_create, MFdFlags};
     memfd_create(name, MFdFlags::MFD_CLOEXEC).ctx("memfd_create for hook output")
+}
+
+/// What a signal that killed a hook means, in strsignal's (and Go's)
+/// lower-case words, which callers of runc match ("bad system call").
+fn signal_description(sig: i32) -> &'static str {
+    const WORDS: &[(i32, &str)] = &[
+        (libc::SIGHUP, "hangup"),
+        (libc::SIGINT, "interrupt"),
+        (libc::SIGQUIT, "quit"),
+        (libc::SIGILL, "illegal instruction"),
+        (libc::SIGTRAP, "trace/breakpoint trap"),
+        (libc::SIGABRT, "aborted"),
+        (libc::SIGBUS, "bus error"),
+        (libc::SIGFPE, "floating point exception"),
+        (libc::SIGKILL, "killed"),
+        (libc::SIGUSR1, "user defined signal 1"),
+        (libc::SIGSEGV, "segmentation fault"),
+        (libc::SIGUSR2, "user defined signal 2"),
+        (libc::SIGPIPE, "broken pipe"),
+        (libc::SIGALRM, "alarm clock"),
+        (libc::SIGTERM, "terminated"),
+        (libc::SIGXCPU, "CPU time limit exceeded"),
+        (libc::SIGXFSZ, "file size limit exceeded"),
+        (libc::SIGSYS, "bad system call"),
+    ];
+    WORDS
+        .iter()
+        .find(|(n, _)| *n == sig)
+        .map_or("signal", |(_, w)| w)
 }

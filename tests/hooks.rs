@@ -170,6 +170,34 @@ fn a_failing_start_container_hook_fails_start() {
     assert_no_leaks(&rt, &id, &h.bundle);
 }
 
+/// A startContainer hook runs in the container as its program will:
+/// under its seccomp filters (runc's seccomp.bats "startContainer hook").
+/// A hook whose mkdir the profile kills fails start, saying so.
+#[test]
+fn a_start_container_hook_is_under_the_containers_seccomp_filters() {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| {
+        c["linux"]["seccomp"] = json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64"],
+            "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_KILL"}]
+        });
+        c["hooks"] = json!({"startContainer": [
+            {"path": "/bin/sh", "args": ["sh", "-c", "mkdir /tmp/from-hook"]}
+        ]});
+    });
+    let id = unique_id("hookseccomp");
+    let err = rt.fails(&["run", "--bundle", bundle_arg(&b), &id]);
+    assert_one_line_error(
+        &err,
+        &["error running startContainer hook", "bad system call"],
+    );
+    assert!(!b.rootfs().join("tmp/from-hook").exists());
+    assert!(rt.state_missing(&id), "{id} still exists");
+    assert_no_leaks(&rt, &id, &b);
+}
+
 /// runtime-spec 1.3 (runtime.md, lifecycle step 9): a failing poststart
 /// hook is an error and the container is stopped. `rt start` says so in
 /// one line and exits 1; the container is left stopped for delete.

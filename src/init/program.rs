@@ -63,22 +63,23 @@ impl Exec {
         }
     }
 
-    /// Installs the seccomp filters, if not yet, drops what was held for
-    /// them, and execs. Returns only on error.
-    pub(super) fn exec(&mut self) -> Error {
+    /// The AppArmor profile for the exec, then the seccomp filters, then
+    /// CAP_SYS_ADMIN held for them dropped; each once.
+    fn confine(&mut self) -> Result<()> {
         // Before the filters: writing the attr file is a syscall the
         // profile may deny.
-        if let Some(a) = &self.apparmor {
-            if let Err(e) = a.apply() {
-                return e;
-            }
+        if let Some(a) = self.apparmor.take() {
+            a.apply()?;
         }
         if let Some(f) = self.seccomp.take() {
-            if let Err(e) = crate::seccomp::install(&f) {
-                return e;
-            }
+            crate::seccomp::install(&f)?;
         }
-        if let Err(e) = self.release_held_admin() {
+        self.release_held_admin()
+    }
+
+    /// Confines the process, if not yet, and execs. Returns only on error.
+    pub(super) fn exec(&mut self) -> Error {
+        if let Err(e) = self.confine() {
             return e;
         }
         match nix::unistd::execve(&self.path, &self.argv, &self.envp) {
@@ -167,6 +168,14 @@ pub(super) fn wait_and_exec(
         }
     };
     if !start_hooks.is_empty() {
+        // The hooks run as the container's code does, under its seccomp
+        // filters (runc the same): the init confines itself first.
+        if let Err(e) = exec.confine() {
+            let mut msg = format!("1{e}").into_bytes();
+            msg.truncate(libc::PIPE_BUF - 1);
+            let _ = nix::unistd::write(&fifo, &msg);
+            exit(1);
+        }
         // The state rt sent at create time, now "created": start was called
         // and the program has not run yet.
         let mut state: serde_json::Value =
