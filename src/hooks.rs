@@ -98,7 +98,7 @@ pub fn run(kind: Kind, hooks: &[Hook], state: &[u8]) -> Result<()> {
 /// runc, whose hooks inherit the environment of the init running them).
 pub fn run_with_env(kind: Kind, hooks: &[Hook], state: &[u8], inherited: &[String]) -> Result<()> {
     for (i, h) in hooks.iter().enumerate() {
-        run_one(h, state, inherited).map_err(|msg| {
+        run_one(kind, h, state, inherited).map_err(|msg| {
             // runc's wording, which callers match: "error running prestart hook #1: ".
             Error::Invalid(format!(
                 "error running {} hook #{}: {}: {msg}",
@@ -115,7 +115,7 @@ pub fn run_with_env(kind: Kind, hooks: &[Hook], state: &[u8], inherited: &[Strin
 /// spec says its failure must not stop the lifecycle).
 pub fn run_warn(kind: Kind, hooks: &[Hook], state: &[u8]) {
     for (i, h) in hooks.iter().enumerate() {
-        if let Err(msg) = run_one(h, state, &[]) {
+        if let Err(msg) = run_one(kind, h, state, &[]) {
             log::warn!(
                 "error running {} hook #{}: {}: {msg}",
                 kind.name(),
@@ -126,8 +126,19 @@ pub fn run_warn(kind: Kind, hooks: &[Hook], state: &[u8]) {
     }
 }
 
-fn run_one(h: &Hook, state: &[u8], inherited: &[String]) -> std::result::Result<(), String> {
+fn run_one(
+    kind: Kind,
+    h: &Hook,
+    state: &[u8],
+    inherited: &[String],
+) -> std::result::Result<(), String> {
     let mut cmd = Command::new(h.path());
+    // The container's hooks start where its init is (createContainer: the
+    // root, not yet entered; startContainer: the process's cwd), as under
+    // runc; rt's own start at /.
+    if !matches!(kind, Kind::CreateContainer | Kind::StartContainer) {
+        cmd.current_dir("/");
+    }
     if let Some(args) = h.args() {
         if let Some((arg0, rest)) = args.split_first() {
             cmd.arg0(arg0).args(rest);
@@ -151,7 +162,6 @@ fn run_one(h: &Hook, state: &[u8], inherited: &[String]) -> std::result::Result<
     cmd.stdin(Stdio::piped())
         .stdout(out_file.try_clone().map_err(|e| e.to_string())?)
         .stderr(out_file.try_clone().map_err(|e| e.to_string())?)
-        .current_dir("/")
         // Its own process group, so that a timeout kills what the hook
         // started too (a script's `sleep`), not just the hook.
         .process_group(0);

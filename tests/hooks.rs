@@ -170,6 +170,39 @@ fn a_failing_start_container_hook_fails_start() {
     assert_no_leaks(&rt, &id, &h.bundle);
 }
 
+/// Where each hook starts: createContainer in the container's root (not
+/// yet entered: runc's hooks_so.bats binds a library there by a relative
+/// path), startContainer in the process's cwd, rt's own hooks at /.
+#[test]
+fn hooks_start_where_runc_starts_them() {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["true"]);
+    let out = tempfile::tempdir().unwrap();
+    let at = |name: &str| out.path().join(name);
+    let pwd_to = |file: std::path::PathBuf| json!({"path": "/bin/sh", "args": ["sh", "-c", format!("pwd > {}", file.display())]});
+    b.add_mount(json!({"destination": "/out", "type": "bind",
+        "source": out.path(), "options": ["rbind", "rw"]}));
+    b.edit(|c| {
+        c["process"]["cwd"] = json!("/tmp");
+        c["hooks"] = json!({
+            "createRuntime": [pwd_to(at("createRuntime"))],
+            "createContainer": [pwd_to(at("createContainer"))],
+            "startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", "pwd > /out/startContainer"]}],
+        });
+    });
+    let id = unique_id("hookcwd");
+    let (code, _, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    let read = |n: &str| fs::read_to_string(at(n)).unwrap();
+    assert_eq!(read("createRuntime"), "/\n");
+    assert_eq!(
+        read("createContainer").trim_end(),
+        fs::canonicalize(b.rootfs()).unwrap().to_str().unwrap()
+    );
+    assert_eq!(read("startContainer"), "/tmp\n");
+    assert_no_leaks(&rt, &id, &b);
+}
+
 /// A startContainer hook runs in the container as its program will:
 /// under its seccomp filters (runc's seccomp.bats "startContainer hook").
 /// A hook whose mkdir the profile kills fails start, saying so.

@@ -277,6 +277,10 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
         rootfs::finish_dev(spec, root.as_fd())?;
         rootfs::mask_and_protect(spec, root.as_fd())?;
         drop(root);
+        // createContainer hooks run from the root, as under runc (which
+        // enters it before them): a hook's relative paths are the
+        // container's.
+        nix::unistd::chdir(a.rootfs).with_ctx(|| format!("chdir {}", a.rootfs.display()))?;
         let hook_state = create_container_hooks(spec, channel)?;
         rootfs::enter(&setup)?;
         rootfs::finish(spec)?;
