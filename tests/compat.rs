@@ -536,6 +536,56 @@ fn joining_a_time_namespace_with_offsets_keeps_the_container_running() {
     assert_no_leaks(&rt, &b, &second);
 }
 
+/// A container joining another's user namespace and a network namespace
+/// that user namespace does not own (the host's): the network one cannot
+/// be joined from inside the user namespace, so rt joins it first, for
+/// the init and for exec (runc's userns.bats "wrong userns owner").
+#[test]
+fn a_namespace_the_joined_user_namespace_does_not_own_is_joined() {
+    let rt = Rt::new();
+    let mut first = Bundle::busybox(&["sleep", "1000"]);
+    first.add_user_namespace(100000);
+    let a = unique_id("usernsowner");
+    let pid = rt.detached(&first, &a);
+    let host_net = format!("/proc/{}/ns/net", std::process::id());
+    let mut second = Bundle::busybox(&["sleep", "1000"]);
+    second.add_user_namespace(100000);
+    second.edit(|c| {
+        let linux = c["linux"].as_object_mut().unwrap();
+        linux.remove("uidMappings");
+        linux.remove("gidMappings");
+        for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            match ns["type"].as_str().unwrap() {
+                "user" => ns["path"] = json!(format!("/proc/{pid}/ns/user")),
+                "network" => ns["path"] = json!(host_net.clone()),
+                _ => {}
+            }
+        }
+    });
+    let b = unique_id("usernsjoin");
+    rt.detached(&second, &b);
+    let link = |p: &str| fs::read_link(p).unwrap().to_str().unwrap().to_string();
+    let out = rt.ok(&[
+        "exec",
+        &b,
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/user",
+    ]);
+    assert_eq!(
+        out,
+        format!(
+            "{}\n{}\n",
+            link(&host_net),
+            link(&format!("/proc/{pid}/ns/user"))
+        )
+    );
+    rt.ok(&["delete", "-f", &b]);
+    rt.ok(&["delete", "-f", &a]);
+    assert_no_leaks(&rt, &a, &first);
+    assert_no_leaks(&rt, &b, &second);
+}
+
 /// A path whose namespace is of another type than the entry, or that is
 /// no namespace at all: one line naming both, nothing made.
 #[test]

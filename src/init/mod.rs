@@ -137,14 +137,7 @@ pub fn run_exec(args: ExecArgs, channel: Channel) -> ! {
 }
 
 fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
-    for j in &a.plan.child_joins {
-        nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ)).with_ctx(|| {
-            format!(
-                "join the container's {} namespace",
-                crate::config::namespaces::name(j.typ)
-            )
-        })?;
-    }
+    join_all(&a.plan.child_joins, false)?;
     nix::unistd::setsid().ctx("setsid")?;
     let last = &a.process_plan.affinity.last;
     if *last == Last::Reset {
@@ -349,19 +342,8 @@ fn enter_namespaces(a: &InitArgs, channel: &Channel) -> Result<()> {
         nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .ctx("setresuid 0 in the user namespace")?;
     }
-    for j in &a.plan.child_joins {
-        // The intermediate that made the pid namespace joined it already.
-        if a.plan.new_pid_in.is_some() && j.typ == oci_spec::runtime::LinuxNamespaceType::User {
-            continue;
-        }
-        nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ)).with_ctx(|| {
-            format!(
-                "join {} namespace {}",
-                crate::config::namespaces::name(j.typ),
-                j.path.display()
-            )
-        })?;
-    }
+    // The intermediate that made the pid namespace joined the user one.
+    join_all(&a.plan.child_joins, a.plan.new_pid_in.is_some())?;
     // Root of a joined user namespace, as runc's init becomes (files it
     // makes in the root then belong to that namespace's root).
     if a.plan
@@ -378,6 +360,55 @@ fn enter_namespaces(a: &InitArgs, channel: &Channel) -> Result<()> {
         nix::sched::unshare(a.plan.unshare_flags).ctx("unshare the new namespaces")?;
     }
     nix::unistd::setsid().ctx("setsid")?;
+    Ok(())
+}
+
+/// Joins `joins` (a user namespace first, if any; `skip_user` when it is
+/// joined already). A namespace that user namespace does not own (the
+/// host's network, say) cannot be joined from inside it: while still
+/// privileged where we are, every other one is tried first, and only
+/// those refused then are joined again after the user namespace, as runc
+/// does.
+fn join_all(joins: &[namespaces::Join], skip_user: bool) -> Result<()> {
+    use oci_spec::runtime::LinuxNamespaceType::User;
+    let join = |j: &namespaces::Join| {
+        nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ)).with_ctx(|| {
+            format!(
+                "join {} namespace {}",
+                crate::config::namespaces::name(j.typ),
+                j.path.display()
+            )
+        })
+    };
+    let user = joins.iter().find(|j| j.typ == User);
+    let mut later: Vec<&namespaces::Join> = Vec::new();
+    // Joined already (by the process that made the pid namespace in the
+    // user namespace, which tried them first): a second setns from
+    // inside the user namespace would be refused.
+    let member = |j: &namespaces::Join| {
+        let own = format!("/proc/self/ns/{}", crate::config::namespaces::name(j.typ));
+        match (
+            nix::sys::stat::fstat(&j.fd),
+            nix::sys::stat::stat(own.as_str()),
+        ) {
+            (Ok(a), Ok(b)) => (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino),
+            _ => false,
+        }
+    };
+    for j in joins.iter().filter(|j| j.typ != User && !member(j)) {
+        // Refused now, it is tried again below, where its error is told.
+        let early = user.is_some() && !skip_user;
+        if early && nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ)).is_ok() {
+            continue;
+        }
+        later.push(j);
+    }
+    if let Some(u) = user.filter(|_| !skip_user) {
+        join(u)?;
+    }
+    for j in later {
+        join(j)?;
+    }
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use std::convert::Infallible;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxIdMapping, Spec};
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
 use crate::error::{Context, Error, Result};
 use crate::spawn::channel::{Channel, FromInit, ToInit};
@@ -92,9 +92,13 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
         child_init(child_ch)
     };
     let init = match &plan.new_pid_in {
-        Some(userns) => {
-            clone_in_user_pid_ns(userns, plan.clone_flags.bits() as u64, cgroup, child)?
-        }
+        Some(userns) => clone_in_user_pid_ns(
+            userns,
+            &plan.child_joins,
+            plan.clone_flags.bits() as u64,
+            cgroup,
+            child,
+        )?,
         None => clone_into(plan.clone_flags.bits() as u64, cgroup, dumpable, child)?,
     };
     entered.leave();
@@ -179,6 +183,7 @@ pub fn placeholder() -> Result<Init> {
 /// the new namespace; it sends the init's pidfd and exits.
 fn clone_in_user_pid_ns<F: FnOnce() -> std::convert::Infallible>(
     userns: &OwnedFd,
+    joins: &[namespaces::Join],
     flags: u64,
     cgroup: Option<&OwnedFd>,
     child: F,
@@ -187,6 +192,11 @@ fn clone_in_user_pid_ns<F: FnOnce() -> std::convert::Infallible>(
     let rt_raw = rt_end.as_raw_fd();
     let mid = clone_into(0, cgroup, false, move || {
         close_in_child(rt_raw);
+        // The namespaces the user namespace does not own can only be
+        // joined from out here (the init then skips those it is in).
+        for j in joins.iter().filter(|j| j.typ != LinuxNamespaceType::User) {
+            let _ = nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ));
+        }
         let made = nix::sched::setns(userns.as_fd(), nix::sched::CloneFlags::CLONE_NEWUSER)
             .and_then(|()| nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWPID))
             .and_then(|()| {
