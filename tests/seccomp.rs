@@ -189,6 +189,30 @@ fn notify_with_no_agent_listening_fails_cleanly() {
     assert_no_leaks(&rt, &id, &b);
 }
 
+/// A notified write(2) would wait on an agent that waits on rt's own
+/// writes: refused in runc's words, before anything is made.
+#[test]
+fn a_notified_write_is_refused_in_one_line() {
+    let rt = Rt::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| {
+        let mut p = notify_profile(&dir.path().join("agent.sock"));
+        p["syscalls"][0]["names"] = json!(["mkdir", "write"]);
+        c["linux"]["seccomp"] = p;
+    });
+    let id = unique_id("secnotifywrite");
+    let err = rt.fails(&["run", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_one_line_error(
+        &err,
+        &[
+            "linux.seccomp",
+            "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+        ],
+    );
+    assert_no_leaks(&rt, &id, &b);
+}
+
 /// A seccomp agent: takes the listener from rt, checks what came with
 /// it, and answers every notified syscall with EROFS until the container
 /// is gone. Returns the state rt sent and how many syscalls it answered.

@@ -263,6 +263,17 @@ pub fn compile(profile: &LinuxSeccomp) -> Result<Compiled> {
 
 /// The seccomp agent a notifying profile sends its listener to.
 fn agent_of(profile: &LinuxSeccomp) -> Result<Option<Agent>> {
+    // The filter is in before rt's last writes (the agent's listener,
+    // the exec fifo): a notified write would wait on an agent that waits
+    // on rt. runc refuses it in the same words.
+    let notified_write = profile.syscalls().iter().flatten().any(|s| {
+        s.action() == LinuxSeccompAction::ScmpActNotify && s.names().iter().any(|n| n == "write")
+    });
+    if notified_write {
+        return Err(invalid(
+            "SCMP_ACT_NOTIFY cannot be used for the write syscall",
+        ));
+    }
     let notifies = profile.default_action() == LinuxSeccompAction::ScmpActNotify
         || profile
             .syscalls()
@@ -494,6 +505,20 @@ mod tests {
             "syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ERRNO"}]
         }));
         assert_eq!(compile(&p).unwrap().programs.len(), 2);
+    }
+
+    #[test]
+    fn a_notified_write_is_refused() {
+        let p = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "listenerPath": "/run/agent.sock",
+            "syscalls": [{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]
+        }));
+        let e = compile(&p).unwrap_err().to_string();
+        assert!(
+            e.contains("SCMP_ACT_NOTIFY cannot be used for the write syscall"),
+            "{e}"
+        );
     }
 
     #[test]
