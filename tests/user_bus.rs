@@ -23,18 +23,21 @@ impl Daemon {
     fn start() -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let sock = dir.path().join("bus");
-        let child = Command::new("dbus-daemon")
-            .args(["--session", "--nofork", "--nopidfile"])
+        let mut child = Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--nopidfile", "--print-address=1"])
             .arg(format!("--address=unix:path={}", sock.display()))
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("dbus-daemon (Debian's dbus-daemon; scripts/deps.sh --test)");
+        // The address is printed once the daemon listens; the socket file
+        // alone exists from bind(2) on, before listen(2), when a connect
+        // is still refused.
+        let out = child.stdout.take().unwrap();
         let d = Daemon { child, dir };
-        rt_testkit::retry(Duration::from_secs(10), || {
-            sock.exists().then_some(()).ok_or("no socket yet")
-        })
-        .expect("dbus-daemon made no socket");
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut line).unwrap();
+        assert!(line.starts_with("unix:"), "dbus-daemon printed {line:?}");
         d
     }
 
