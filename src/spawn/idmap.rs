@@ -1,8 +1,9 @@
 //! Idmapped bind mounts (`mounts[].uidMappings/gidMappings`, the `idmap`
 //! and `ridmap` options): the user namespace that carries each mapping
-//! (which mounts need one is the mount plan's, `config/mount_plan.rs`). The namespaces are made by rt before the
-//! clone, where /proc/<pid> names the helper process for sure; the init
-//! gets their descriptors and attaches them with mount_setattr.
+//! (which mounts need one is the mount plan's, `config/mount_plan.rs`).
+//! The namespaces are made by rt before the clone, where /proc/<pid>
+//! names the helper process for sure; each is held by its mount's entry,
+//! and the init attaches it with mount_setattr.
 
 use std::os::fd::OwnedFd;
 
