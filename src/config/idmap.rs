@@ -13,12 +13,13 @@ pub struct Mapping<'a> {
     pub recursive: bool,
 }
 
-/// The mappings of mount `m`, or None when it is not idmapped.
+/// The mappings of mount `m` (whose options are `opts`), or None when it
+/// is not idmapped. (Checked as the mount plan is made.)
 pub fn mappings<'a>(
     spec: &'a Spec,
     m: &'a Mount,
+    opts: &MountOptions,
 ) -> std::result::Result<Option<Mapping<'a>>, String> {
-    let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]))?;
     let (uid, gid) = (m.uid_mappings().as_deref(), m.gid_mappings().as_deref());
     if opts.idmap == Idmap::None && uid.is_none() && gid.is_none() {
         return Ok(None);
@@ -52,12 +53,4 @@ pub fn mappings<'a>(
         }
         _ => Err("an idmapped mount needs both uidMappings and gidMappings".into()),
     }
-}
-
-/// Checks every mount's idmapping at config time.
-pub fn check(spec: &Spec) -> std::result::Result<(), String> {
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        mappings(spec, m).map_err(|e| format!("mounts[{i}]: {e}"))?;
-    }
-    Ok(())
 }

@@ -4,9 +4,9 @@
 pub mod apparmor;
 pub mod capabilities;
 pub mod idmap;
-pub mod in_root;
 pub mod mempolicy;
 pub mod mount_options;
+pub mod mount_plan;
 pub mod namespaces;
 pub mod netdev;
 pub mod process_plan;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
+use crate::config::mount_plan::MountPlan;
 use crate::config::process_plan::{self, ProcessPlan};
 use crate::error::{Error, Result};
 
@@ -16,7 +17,7 @@ use crate::error::{Error, Result};
 pub const OCI_VERSION: &str = "1.3.0";
 
 /// A bundle: its absolute directory and its parsed, validated config.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Bundle {
     pub dir: PathBuf,
     pub spec: Spec,
@@ -25,6 +26,9 @@ pub struct Bundle {
     /// What the init's own kernel settings will be (`process` and the
     /// `linux` fields a process gets), computed once, here.
     pub process: ProcessPlan,
+    /// The plan of the mounts, computed once, here; rt adds what it makes
+    /// for them before the clone, and the init only applies it.
+    pub mounts: MountPlan,
 }
 
 impl Bundle {
@@ -44,7 +48,7 @@ impl Bundle {
             file: file.clone(),
             msg,
         })?;
-        let (rootfs, process) = validate(&spec, &dir).map_err(|msg| Error::Config {
+        let (rootfs, process, mounts) = validate(&spec, &dir).map_err(|msg| Error::Config {
             file: file.clone(),
             msg,
         })?;
@@ -53,6 +57,7 @@ impl Bundle {
             spec,
             rootfs,
             process,
+            mounts,
         })
     }
 }
@@ -205,8 +210,12 @@ fn empty_namespace_paths_mean_new(spec: &mut Spec) {
 }
 
 /// Checks what the runtime spec requires and what rt can honour. Returns
-/// the absolute root filesystem path and the init's process plan.
-pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<(PathBuf, ProcessPlan), String> {
+/// the absolute root filesystem path, the init's process plan and the
+/// plan of the mounts.
+pub fn validate(
+    spec: &Spec,
+    bundle: &Path,
+) -> std::result::Result<(PathBuf, ProcessPlan, MountPlan), String> {
     let version = spec.version();
     if version.is_empty() {
         return Err("ociVersion: missing".into());
@@ -245,7 +254,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<(PathBuf, Pro
             ));
         }
     }
-    crate::config::idmap::check(spec)?;
+    let mounts = MountPlan::new(spec, bundle, &rootfs)?;
 
     let linux = spec.linux().as_ref();
     let nss = linux.and_then(|l| l.namespaces().as_ref());
@@ -366,7 +375,7 @@ pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<(PathBuf, Pro
     if let Some(h) = spec.hooks() {
         crate::hooks::validate(h)?;
     }
-    Ok((rootfs, plan))
+    Ok((rootfs, plan, mounts))
 }
 
 /// Checks a `process` (the config's, or `rt exec --process`'s): what the

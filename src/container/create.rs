@@ -16,6 +16,7 @@ use crate::cgroup::devices::Program;
 use crate::cgroup::resources::Write;
 use crate::cgroup::systemd::{self, Scope, Systemd};
 use crate::cgroup::{self, Placement};
+use crate::config::mount_plan::MountPlan;
 use crate::config::spec::Bundle;
 use crate::error::{Context, Error, Result};
 use crate::hooks::{self, Kind};
@@ -81,8 +82,10 @@ struct Checked {
 /// directory, cgroup and init. On any error nothing is left behind.
 pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
     validate_id(&opts.id)?;
-    let bundle = Bundle::load(&opts.bundle)?;
+    let mut bundle = Bundle::load(&opts.bundle)?;
     let checked = check(root, &bundle, opts)?;
+    // The plan of the mounts goes to the init, with what rt makes for it.
+    let mounts = std::mem::take(&mut bundle.mounts);
     let console = console::endpoints(checked.terminal, opts.console_socket.as_deref())?;
     let pidfd_sock = opts
         .pidfd_socket
@@ -96,7 +99,9 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         unit: None,
         init: None,
     };
-    match make(&mut undo, &bundle, &checked, opts, console, pidfd_sock) {
+    match make(
+        &mut undo, &bundle, mounts, &checked, opts, console, pidfd_sock,
+    ) {
         Ok(console) => {
             let init = undo.init.take().expect("made");
             // Success: keep everything; release the lock.
@@ -238,6 +243,7 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
 fn make(
     undo: &mut Undo,
     bundle: &Bundle,
+    mut mounts: MountPlan,
     c: &Checked,
     opts: &CreateOptions,
     (console_sock, console_recv): (Option<OwnedFd>, Option<Channel>),
@@ -314,7 +320,7 @@ fn make(
     let exec_fifo = exec_fifo_handle(&locked.dir, &bundle.spec)?;
     let (listen_fds, extra_env) = listen_fds();
     let spec = &bundle.spec;
-    let idmaps = crate::spawn::idmap::prepare(spec)?;
+    crate::spawn::idmap::prepare(&mut mounts)?;
     // In a user namespace the init may not reach a source rt can, nor
     // idmap a host file system: rt clones (and idmaps) the binds itself.
     // Rootless, rt could not either: the init does as before.
@@ -325,15 +331,12 @@ fn make(
         .any(|j| j.typ == LinuxNamespaceType::User);
     // Only root in the initial user namespace may clone host mounts.
     let host_root = crate::rootless::detect() == crate::rootless::Mode::Root;
-    let prepared_binds = if (c.plan.new_user || joins_user) && host_root {
-        crate::spawn::bind_sources::prepare(spec, &bundle.dir, &bundle.rootfs, &idmaps)?
-    } else {
-        Vec::new()
-    };
+    if (c.plan.new_user || joins_user) && host_root {
+        crate::spawn::bind_sources::prepare(&mut mounts)?;
+    }
     let args = InitArgs {
         spec,
         rootfs: &bundle.rootfs,
-        bundle: &bundle.dir,
         plan: &c.plan,
         process_plan: &bundle.process,
         exec_fifo,
@@ -352,8 +355,7 @@ fn make(
         preserve_fds: opts.preserve_fds + listen_fds,
         extra_env,
         seccomp: c.seccomp.as_ref(),
-        idmaps,
-        prepared_binds: std::cell::RefCell::new(prepared_binds),
+        mounts,
         state_lock: Some(locked.raw_fd()),
     };
     // prestart and createRuntime run here, in rt's namespaces, once the

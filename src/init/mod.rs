@@ -38,7 +38,6 @@ pub use program::{reset_signals, Exec, Fifo};
 pub struct InitArgs<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
-    pub bundle: &'a Path,
     pub plan: &'a Plan,
     /// The process's own kernel settings, computed when the config was
     /// loaded; the init only applies them.
@@ -54,11 +53,10 @@ pub struct InitArgs<'a> {
     /// Extra environment (LISTEN_FDS, LISTEN_PID).
     pub extra_env: Vec<String>,
     pub seccomp: Option<&'a crate::seccomp::Compiled>,
-    /// User namespaces for the idmapped mounts.
-    pub idmaps: Vec<crate::spawn::idmap::IdmappedMount>,
-    /// With a user namespace: the bind mounts rt cloned before the clone,
-    /// taken out (and closed) as the init attaches them.
-    pub prepared_binds: std::cell::RefCell<Vec<crate::spawn::bind_sources::PreparedBind>>,
+    /// The mounts, planned by rt with what it made for them (idmapped
+    /// binds' user namespaces, bind trees it cloned); the init applies
+    /// the plan, each mount's descriptors closed once it is made.
+    pub mounts: crate::config::mount_plan::MountPlan,
     /// The creating rt's descriptor of its lock on the state directory.
     /// The child closes its inherited copy at once: a flock lives while
     /// any copy is open, so an init holding one would keep the id locked
@@ -67,8 +65,8 @@ pub struct InitArgs<'a> {
 }
 
 /// Runs the init. Reports failure to rt over the channel and exits.
-pub fn run(args: InitArgs, channel: Channel) -> ! {
-    match setup(&args, &channel) {
+pub fn run(mut args: InitArgs, channel: Channel) -> ! {
+    match setup(&mut args, &channel) {
         Ok((mut exec, hook_state)) => {
             if channel.send(&FromInit::Ready).is_err() {
                 exit(1);
@@ -226,7 +224,9 @@ pub fn needs_hook_sync(spec: &Spec) -> bool {
         .any(|k| !k.of(h).is_empty())
 }
 
-fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
+fn setup(a: &mut InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
+    let mounts = std::mem::take(&mut a.mounts);
+    let a: &InitArgs = a;
     let spec = a.spec;
     let process = spec
         .process()
@@ -247,13 +247,11 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
     let setup = rootfs::Setup {
         spec,
         rootfs: a.rootfs,
-        bundle: a.bundle,
         in_userns,
         cgroupns: a.plan.new_cgroup,
         cgroup_dir: a.cgroup_dir.as_deref(),
         no_pivot: a.no_pivot,
-        idmaps: &a.idmaps,
-        prepared_binds: &a.prepared_binds,
+        dev: mounts.dev,
     };
     let own_mounts = a.plan.new_mount
         || a.plan
@@ -261,13 +259,13 @@ fn setup(a: &InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> {
             .iter()
             .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::Mount);
     let (console_peer, hook_state) = if own_mounts {
-        let root = rootfs::prepare(&setup)?;
+        let root = rootfs::prepare(&setup, mounts.mounts)?;
         let console_peer = make_console(a, process, root.as_fd())?;
         kernel_settings(spec)?;
         // Like runc, make the cwd if the image lacks it.
         create_in_root(root.as_fd(), process.cwd(), false)
             .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
-        rootfs::finish_dev(spec, root.as_fd())?;
+        rootfs::finish_dev(&mounts.dev, root.as_fd())?;
         rootfs::mask_and_protect(spec, root.as_fd())?;
         drop(root);
         // createContainer hooks run from the root, as under runc (which

@@ -21,9 +21,10 @@ use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::Mode;
 use nix::unistd::{chdir, fchdir, pivot_root};
-use oci_spec::runtime::{Mount, Spec};
+use oci_spec::runtime::Spec;
 
 use crate::config::mount_options::propagation;
+use crate::config::mount_plan::{DevPlan, PlannedMount, DEV};
 use crate::error::{Context, Error, Result};
 
 pub use dev::bind_console;
@@ -35,7 +36,6 @@ use mounts::{mount_one, prefix_err};
 pub struct Setup<'a> {
     pub spec: &'a Spec,
     pub rootfs: &'a Path,
-    pub bundle: &'a Path,
     /// The init is in a new user namespace: device nodes are bound from
     /// the host, since mknod is not allowed there.
     pub in_userns: bool,
@@ -44,17 +44,14 @@ pub struct Setup<'a> {
     pub cgroupns: bool,
     pub cgroup_dir: Option<&'a Path>,
     pub no_pivot: bool,
-    /// The user namespaces of the config's idmapped mounts.
-    pub idmaps: &'a [crate::spawn::idmap::IdmappedMount],
-    /// Bind mounts rt made ready before the clone (a container with a
-    /// user namespace), attached instead of opening their source here.
-    pub prepared_binds: &'a std::cell::RefCell<Vec<crate::spawn::bind_sources::PreparedBind>>,
+    /// The /dev facts of the mount plan.
+    pub dev: DevPlan,
 }
 
 /// Makes the rest of the host's mount tree invisible to propagation, binds
-/// the root onto itself (pivot_root needs a mount point) and does every
-/// mount of the config. Returns a descriptor on the root.
-pub fn prepare(s: &Setup) -> Result<OwnedFd> {
+/// the root onto itself (pivot_root needs a mount point) and makes every
+/// mount of the plan, in order. Returns a descriptor on the root.
+pub fn prepare(s: &Setup, mounts: Vec<PlannedMount>) -> Result<OwnedFd> {
     // By default / is made rslave: nothing mounted inside propagates back
     // to the host. A `linux.rootfsPropagation` takes its place, as with
     // runc: with `rshared` the host's shared mounts stay peers of their
@@ -97,26 +94,18 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
     };
     let mut root = open_root()?;
 
-    let mounts: &[Mount] = s.spec.mounts().as_deref().unwrap_or(&[]);
-    for (i, m) in mounts.iter().enumerate() {
-        mount_one(s, root.as_fd(), i, m)
-            .map_err(|e| prefix_err(e, &format!("mounts[{i}] ({})", m.destination().display())))?;
+    for m in mounts {
+        let name = format!("mounts[{}] ({})", m.index, m.config_destination.display());
         // A mount on "/" (a rootless overlay root, made in the container's
         // user namespace) covers the root: what follows goes on top of it.
-        if m.destination() == Path::new("/") {
+        let covers_root = m.config_destination == Path::new("/");
+        mount_one(s, root.as_fd(), m).map_err(|e| prefix_err(e, &name))?;
+        if covers_root {
             root = open_root()?;
         }
     }
 
-    let dev_is_bind = mounts.iter().any(|m| {
-        m.destination() == Path::new("/dev")
-            && (m.typ().as_deref() == Some("bind")
-                || m.options()
-                    .iter()
-                    .flatten()
-                    .any(|o| o == "bind" || o == "rbind"))
-    });
-    if !dev_is_bind {
+    if !s.dev.is_bind {
         setup_dev(s, root.as_fd())?;
     }
     Ok(root)
@@ -125,12 +114,11 @@ pub fn prepare(s: &Setup) -> Result<OwnedFd> {
 /// A read-only tmpfs on /dev was mounted writable so that what goes in it
 /// (/dev/pts, the devices, links, the console) could be made; it turns
 /// read-only now, with the rest of its flags (runc the same).
-pub fn finish_dev(spec: &Spec, root: BorrowedFd<'_>) -> Result<()> {
-    let mounts: &[Mount] = spec.mounts().as_deref().unwrap_or(&[]);
-    let Some(flags) = readonly_dev_tmpfs(mounts)? else {
+pub fn finish_dev(dev: &DevPlan, root: BorrowedFd<'_>) -> Result<()> {
+    let Some(flags) = dev.readonly_tmpfs else {
         return Ok(());
     };
-    let dev = Path::new(mounts::DEV);
+    let dev = Path::new(DEV);
     let fd = resolve::try_open_in_root(root, dev, libc::O_PATH | libc::O_NOFOLLOW)?
         .ok_or_else(|| Error::Invalid("/dev: gone before it was made read-only".into()))?;
     let fs = nix::sys::statfs::fstatfs(&fd).ctx("statfs /dev")?;
@@ -140,23 +128,6 @@ pub fn finish_dev(spec: &Spec, root: BorrowedFd<'_>) -> Result<()> {
         ));
     }
     mounts::remount_bind(fd.as_fd(), flags, dev)
-}
-
-/// The flags of the config's last /dev mount if it is a read-only tmpfs.
-fn readonly_dev_tmpfs(mounts: &[Mount]) -> Result<Option<MsFlags>> {
-    let Some(m) = mounts
-        .iter()
-        .rev()
-        .find(|m| m.destination() == Path::new(mounts::DEV))
-    else {
-        return Ok(None);
-    };
-    let opts =
-        crate::config::mount_options::MountOptions::parse(m.options().as_deref().unwrap_or(&[]))
-            .map_err(Error::Invalid)?;
-    let tmpfs = m.typ().as_deref() == Some("tmpfs") && !opts.bind;
-    Ok((tmpfs && opts.flags.contains(MsFlags::MS_RDONLY))
-        .then(|| opts.flags - MsFlags::MS_REMOUNT - MsFlags::MS_BIND - MsFlags::MS_REC))
 }
 
 /// Makes the root the process's `/`: pivot_root and detach the old root,

@@ -1,6 +1,7 @@
-//! The config's mounts, one at a time, each resolved inside the root and
-//! mounted through its descriptor: bind and remount flags, propagation,
-//! idmapped binds, the cgroup filesystem (tmpfs in tmpfs.rs).
+//! The mount plan's mounts (`config/mount_plan.rs`), one at a time, each
+//! resolved inside the root and mounted through its descriptor: bind and
+//! remount flags, propagation, idmapped binds, the cgroup filesystem
+//! (tmpfs in tmpfs.rs). Nothing of the config is parsed or decided here.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -8,10 +9,10 @@ use std::path::Path;
 use nix::fcntl::{open, OFlag};
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::Mount;
 
 use super::Setup;
 use crate::config::mount_options::MountOptions;
+use crate::config::mount_plan::{Bind, Kind, PlannedMount};
 use crate::error::{Context, Error, Result};
 use crate::rootfs::resolve::{create_in_root, fd_path, is_dir, open_in_root, try_open_in_root};
 use crate::sys::mount::{self, MountAttr};
@@ -36,157 +37,129 @@ pub(super) fn prefix_err(e: Error, prefix: &str) -> Error {
     }
 }
 
-/// The container's /dev.
-pub(super) const DEV: &str = "/dev";
-
-pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount) -> Result<()> {
-    // A destination written as the root's host path names the place in
-    // the container (runc the same).
-    let in_root = crate::config::in_root::within_root(s.rootfs, m.destination());
-    let dest = in_root.as_deref().unwrap_or(m.destination());
-    let opts =
-        MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(Error::Invalid)?;
-    let typ = m.typ().as_deref().unwrap_or("");
-    let bind = typ == "bind" || opts.bind;
-    let source_is_procfs = bind
-        && m.source().as_ref().is_some_and(|src| {
-            nix::sys::statfs::statfs(&s.bundle.join(src))
-                .is_ok_and(|f| f.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC)
-        });
+/// Makes one mount of the plan, through descriptors in the root; its
+/// descriptors (a bind tree rt cloned, an idmap's user namespace) are
+/// closed once it is made.
+pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, m: PlannedMount) -> Result<()> {
+    let dest = m.destination.as_path();
+    let opts = &m.options;
+    let typ = m.typ.as_str();
+    let source_is_procfs = match &m.kind {
+        Kind::Bind(b) => nix::sys::statfs::statfs(&b.source)
+            .is_ok_and(|f| f.filesystem_type() == nix::sys::statfs::PROC_SUPER_MAGIC),
+        _ => false,
+    };
     super::proc_mount::check(
         &super::proc_mount::resolve(root, dest)?,
         typ,
         source_is_procfs,
     )
     .map_err(Error::Invalid)?;
-    if opts.tmpcopyup && (bind || typ != "tmpfs") {
-        // runc acts on it for tmpfs only, and ignores it elsewhere.
-        log::warn!(
-            "mounts[{index}] ({}): \"tmpcopyup\" applies to tmpfs mounts only: ignored on {}",
-            dest.display(),
-            if bind { "a bind mount" } else { typ }
-        );
-    }
 
-    if bind {
-        let prepared = {
-            let mut list = s.prepared_binds.borrow_mut();
-            list.iter()
-                .position(|p| p.index == index)
-                .map(|i| list.remove(i))
-        };
-        let src = m
-            .source()
-            .as_ref()
-            .ok_or_else(|| Error::Invalid("a bind mount needs a source".into()))?;
-        let src = if src.is_absolute() {
-            src.clone()
-        } else {
-            s.bundle.join(src)
-        };
-        // rt's clone serves an idmapped bind, and a source the init may
-        // not open; any other bind is made here, in the config's order.
-        let idmapped = s.idmaps.iter().any(|i| i.index == index);
-        let opened = if prepared.is_some() && idmapped {
-            Err(nix::Error::EPERM)
-        } else {
-            open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-        };
-        let src_fd = match (opened, prepared) {
-            (Err(nix::Error::EACCES | nix::Error::EPERM), Some(p)) => {
-                let target = create_in_root(root, dest, !is_dir(p.tree.as_fd())?)?;
-                let made = Made::bind_of(p.tree.as_fd())?;
-                mount::move_mount(&p.tree, &target)
-                    .with_ctx(mount_err("attach the bind mount onto", dest))?;
-                let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-                if !extra.is_empty() {
-                    let target = reopen_mounted(root, dest, made)?;
-                    remount_bind(target.as_fd(), extra, dest)?;
-                }
-                return finish_mount(root, dest, &opts, made);
-            }
-            (opened, _) => opened.with_ctx(|| format!("open bind source {}", src.display()))?,
-        };
-        let target = create_in_root(root, dest, !is_dir(src_fd.as_fd())?)?;
-        let made = Made::bind_of(src_fd.as_fd())?;
-        if let Some(idm) = s.idmaps.iter().find(|i| i.index == index) {
-            idmapped_bind(&src_fd, &target, idm, opts.recursive_bind)
-                .with_ctx(mount_err("idmapped bind mount onto", dest))?;
-        } else {
-            let mut flags = MsFlags::MS_BIND;
-            if opts.recursive_bind {
-                flags |= MsFlags::MS_REC;
-            }
-            mount(
-                Some(fd_path(&src_fd).as_str()),
-                fd_path(&target).as_str(),
-                None::<&str>,
-                flags,
-                None::<&str>,
-            )
-            .with_ctx(mount_err("bind mount onto", dest))?;
+    match m.kind {
+        Kind::Bind(b) => mount_bind(root, dest, opts, b),
+        // The config's destination, as rt has always mounted a cgroup.
+        Kind::Cgroup { flags } => mount_cgroup(s, root, &m.config_destination, flags, opts),
+        Kind::Tmpfs { source, flags } => {
+            let made = super::tmpfs::mount_tmpfs(root, dest, &source, flags, opts)?;
+            finish_mount(root, dest, opts, made)
         }
-        // A bind ignores the other flags: apply them with a remount of
-        // the new mount (reopened: the old descriptor is the covered dir).
-        let extra = opts.flags - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT);
-        if !extra.is_empty() {
-            let target = reopen_mounted(root, dest, made)?;
-            remount_bind(target.as_fd(), extra, dest)?;
-        }
-        return finish_mount(root, dest, &opts, made);
-    }
-
-    match typ {
-        "cgroup" | "cgroup2" => return mount_cgroup(s, root, m, &opts),
-        "proc" | "sysfs" => {
-            // Only on a real directory, never through a symlink
-            // (CVE-2019-16884, CVE-2019-19921).
-            if let Some(fd) = try_open_in_root(root, dest, libc::O_PATH | libc::O_NOFOLLOW)? {
-                if !is_dir(fd.as_fd())? {
-                    // runc's words, which callers match.
-                    return Err(Error::Invalid(format!(
-                        "filesystem {typ:?} must be mounted on ordinary directory ({} is not one)",
-                        dest.display()
-                    )));
+        Kind::Filesystem {
+            source,
+            flags,
+            data,
+            ordinary_dir_only,
+        } => {
+            if ordinary_dir_only {
+                // Only on a real directory, never through a symlink
+                // (CVE-2019-16884, CVE-2019-19921).
+                if let Some(fd) = try_open_in_root(root, dest, libc::O_PATH | libc::O_NOFOLLOW)? {
+                    if !is_dir(fd.as_fd())? {
+                        // runc's words, which callers match.
+                        return Err(Error::Invalid(format!(
+                            "filesystem {typ:?} must be mounted on ordinary directory ({} is not one)",
+                            dest.display()
+                        )));
+                    }
                 }
             }
+            mount_filesystem(s, root, dest, typ, &source, flags, data, opts)
         }
-        "" => {
-            return Err(Error::Invalid(
-                "mount type missing (and not a bind mount)".into(),
-            ))
-        }
-        "tmpfs" => {
-            let source = m
-                .source()
-                .as_ref()
-                .map_or("tmpfs".into(), |p| p.to_string_lossy());
-            let mut flags = opts.flags - MsFlags::MS_REMOUNT;
-            if dest == Path::new(DEV) {
-                // /dev/pts, the devices and links still go in: read-only
-                // comes after them (super::finish_dev).
-                flags -= MsFlags::MS_RDONLY;
-            }
-            let made = super::tmpfs::mount_tmpfs(root, dest, &source, flags, &opts)?;
-            return finish_mount(root, dest, &opts, made);
-        }
-        _ => {}
     }
+}
 
+/// A bind: rt's clone serves an idmapped bind, and a source the init may
+/// not open; any other bind is made here, in the config's order.
+fn mount_bind(root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions, b: Bind) -> Result<()> {
+    let opened = if b.tree.is_some() && b.idmap.is_some() {
+        Err(nix::Error::EPERM)
+    } else {
+        open(&b.source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+    };
+    let src_fd = match (opened, b.tree) {
+        (Err(nix::Error::EACCES | nix::Error::EPERM), Some(tree)) => {
+            let target = create_in_root(root, dest, !is_dir(tree.as_fd())?)?;
+            let made = Made::bind_of(tree.as_fd())?;
+            mount::move_mount(&tree, &target)
+                .with_ctx(mount_err("attach the bind mount onto", dest))?;
+            if !b.remount_flags.is_empty() {
+                let target = reopen_mounted(root, dest, made)?;
+                remount_bind(target.as_fd(), b.remount_flags, dest)?;
+            }
+            return finish_mount(root, dest, opts, made);
+        }
+        (opened, _) => opened.with_ctx(|| format!("open bind source {}", b.source.display()))?,
+    };
+    let target = create_in_root(root, dest, !is_dir(src_fd.as_fd())?)?;
+    let made = Made::bind_of(src_fd.as_fd())?;
+    if let Some(idm) = &b.idmap {
+        let userns = idm.userns.as_ref().ok_or_else(|| {
+            Error::Invalid("an idmapped bind mount without its user namespace".into())
+        })?;
+        idmapped_bind(&src_fd, &target, userns, idm.recursive, b.recursive)
+            .with_ctx(mount_err("idmapped bind mount onto", dest))?;
+    } else {
+        let mut flags = MsFlags::MS_BIND;
+        if b.recursive {
+            flags |= MsFlags::MS_REC;
+        }
+        mount(
+            Some(fd_path(&src_fd).as_str()),
+            fd_path(&target).as_str(),
+            None::<&str>,
+            flags,
+            None::<&str>,
+        )
+        .with_ctx(mount_err("bind mount onto", dest))?;
+    }
+    // A bind ignores the other flags: apply them with a remount of the
+    // new mount (reopened: the old descriptor is the covered dir).
+    if !b.remount_flags.is_empty() {
+        let target = reopen_mounted(root, dest, made)?;
+        remount_bind(target.as_fd(), b.remount_flags, dest)?;
+    }
+    finish_mount(root, dest, opts, made)
+}
+
+/// Any other filesystem: a fresh mount of its type.
+#[allow(clippy::too_many_arguments)]
+fn mount_filesystem(
+    s: &Setup,
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    typ: &str,
+    source: &str,
+    flags: MsFlags,
+    mut data: Option<String>,
+    opts: &MountOptions,
+) -> Result<()> {
     let target = create_in_root(root, dest, false)?;
     let mut made = Made::fresh_over(target.as_fd())?;
-    let source = m
-        .source()
-        .as_ref()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|| typ.to_string());
-    let mut data = opts.data_string();
     if typ == "devpts" && s.in_userns {
         data = data.map(|d| devpts_data_in_userns(&d, &read_gid_map()));
     }
-    let flags = opts.flags - MsFlags::MS_REMOUNT;
     match mount(
-        Some(source.as_str()),
+        Some(source),
         fd_path(&target).as_str(),
         Some(typ),
         flags,
@@ -210,7 +183,7 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, index: usize, m: &Mount
         }
         Err(e) => return Err(e).with_ctx(mount_err(&format!("mount {typ}"), dest)),
     }
-    finish_mount(root, dest, &opts, made)
+    finish_mount(root, dest, opts, made)
 }
 
 /// The gid map of the init's user namespace (inside id, outside id,
@@ -351,16 +324,17 @@ fn finish_mount(root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions, made: Ma
 fn idmapped_bind(
     src: &OwnedFd,
     target: &OwnedFd,
-    idm: &crate::spawn::idmap::IdmappedMount,
+    userns: &OwnedFd,
+    recursive_idmap: bool,
     recursive_bind: bool,
 ) -> nix::Result<()> {
     let tree = mount::open_tree_clone(src, recursive_bind)?;
     let attr = MountAttr {
         attr_set: mount::MOUNT_ATTR_IDMAP,
-        userns_fd: idm.userns.as_raw_fd() as u64,
+        userns_fd: userns.as_raw_fd() as u64,
         ..Default::default()
     };
-    mount::mount_setattr(&tree, idm.recursive, &attr)?;
+    mount::mount_setattr(&tree, recursive_idmap, &attr)?;
     mount::move_mount(&tree, target)
 }
 
@@ -373,17 +347,14 @@ pub(super) fn mount_setattr(fd: BorrowedFd<'_>, set: u64, clr: u64) -> nix::Resu
     mount::mount_setattr(fd, true, &attr)
 }
 
-fn mount_cgroup(s: &Setup, root: BorrowedFd<'_>, m: &Mount, opts: &MountOptions) -> Result<()> {
-    let dest = m.destination();
+fn mount_cgroup(
+    s: &Setup,
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    flags: MsFlags,
+    opts: &MountOptions,
+) -> Result<()> {
     let target = create_in_root(root, dest, false)?;
-    let flags = opts.flags
-        & (MsFlags::MS_NOSUID
-            | MsFlags::MS_NODEV
-            | MsFlags::MS_NOEXEC
-            | MsFlags::MS_RDONLY
-            | MsFlags::MS_RELATIME
-            | MsFlags::MS_NOATIME
-            | MsFlags::MS_STRICTATIME);
     let mut made = Made::fresh_over(target.as_fd())?;
     if s.cgroupns {
         // A fresh cgroup2 whose root is the container's cgroup.

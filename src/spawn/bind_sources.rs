@@ -5,68 +5,45 @@
 //! system from inside the container. The init attaches each tree with
 //! move_mount.
 
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::AsRawFd;
 
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::Spec;
 
-use crate::config::mount_options::MountOptions;
-use crate::error::{Context, Error, Result};
-use crate::spawn::idmap::IdmappedMount;
+use crate::config::mount_plan::MountPlan;
+use crate::error::{Context, Result};
 use crate::sys::mount::{self, MountAttr};
 
-/// A detached mount tree for `mounts[index]`.
-#[derive(Debug)]
-pub struct PreparedBind {
-    pub index: usize,
-    pub tree: OwnedFd,
-}
-
-/// Every bind mount of `spec`, cloned as rt sees its source (relative
-/// sources are in `bundle`), idmapped with `idmaps`' namespace where the
-/// mount has one.
-/// A source inside `rootfs` is left to the init: it may be made by an
-/// earlier mount of the container, which only the init's mount namespace
-/// has.
-pub fn prepare(
-    spec: &Spec,
-    bundle: &Path,
-    rootfs: &Path,
-    idmaps: &[IdmappedMount],
-) -> Result<Vec<PreparedBind>> {
-    let mut out = Vec::new();
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        let opts =
-            MountOptions::parse(m.options().as_deref().unwrap_or(&[])).map_err(Error::Invalid)?;
-        if !(m.typ().as_deref() == Some("bind") || opts.bind) {
+/// Every bind mount of the plan cloned as rt sees its source, idmapped
+/// with its entry's user namespace where it has one; the tree is held by
+/// the entry. A source inside the root is left to the init: it may be
+/// made by an earlier mount of the container, which only the init's
+/// mount namespace has.
+pub fn prepare(plan: &mut MountPlan) -> Result<()> {
+    for (i, bind) in plan.binds_mut() {
+        if bind.source_in_root {
             continue;
         }
-        let Some(src) = m.source() else { continue };
-        let src = if src.is_absolute() {
-            src.clone()
-        } else {
-            bundle.join(src)
-        };
-        if crate::config::in_root::within_root(rootfs, &src).is_some() {
-            continue;
-        }
+        let src = &bind.source;
         let at = |what: &str| format!("mounts[{i}]: {what} {}", src.display());
-        let fd = open(&src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+        let fd = open(src, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .with_ctx(|| at("open bind source"))?;
-        let tree = mount::open_tree_clone(&fd, opts.recursive_bind)
+        let tree = mount::open_tree_clone(&fd, bind.recursive)
             .with_ctx(|| at("clone the mount of bind source"))?;
-        if let Some(idm) = idmaps.iter().find(|x| x.index == i) {
+        if let Some(userns) = bind
+            .idmap
+            .as_ref()
+            .and_then(|m| Some((m.userns.as_ref()?, m.recursive)))
+        {
             let attr = MountAttr {
                 attr_set: mount::MOUNT_ATTR_IDMAP,
-                userns_fd: idm.userns.as_raw_fd() as u64,
+                userns_fd: userns.0.as_raw_fd() as u64,
                 ..Default::default()
             };
-            mount::mount_setattr(&tree, idm.recursive, &attr)
+            mount::mount_setattr(&tree, userns.1, &attr)
                 .with_ctx(|| at("idmap the bind mount of"))?;
         }
-        out.push(PreparedBind { index: i, tree });
+        bind.tree = Some(tree);
     }
-    Ok(out)
+    Ok(())
 }

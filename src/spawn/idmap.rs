@@ -1,45 +1,29 @@
 //! Idmapped bind mounts (`mounts[].uidMappings/gidMappings`, the `idmap`
-//! and `ridmap` options): which mounts need one, and the user namespace
-//! that carries each mapping. The namespaces are made by rt before the
-//! clone, where /proc/<pid> names the helper process for sure; the init
-//! gets their descriptors and attaches them with mount_setattr.
+//! and `ridmap` options): the user namespace that carries each mapping
+//! (which mounts need one is the mount plan's, `config/mount_plan.rs`).
+//! The namespaces are made by rt before the clone, where /proc/<pid>
+//! names the helper process for sure; each is held by its mount's entry,
+//! and the init attaches it with mount_setattr.
 
 use std::os::fd::OwnedFd;
 
 use nix::fcntl::{open, OFlag};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{LinuxIdMapping, Spec};
+use oci_spec::runtime::LinuxIdMapping;
 
-use crate::config::idmap::mappings;
+use crate::config::mount_plan::MountPlan;
 use crate::error::{Context, Error, Result};
 
-/// An idmapped mount the init must make: the mount's index in
-/// `spec.mounts`, the user namespace with its mapping, and whether the
-/// mapping applies to the submounts of an rbind too.
-#[derive(Debug)]
-pub struct IdmappedMount {
-    pub index: usize,
-    pub userns: OwnedFd,
-    pub recursive: bool,
-}
-
-/// Makes a user namespace for every idmapped mount of the config.
-pub fn prepare(spec: &Spec) -> Result<Vec<IdmappedMount>> {
-    let mut out = Vec::new();
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        if let Some(map) =
-            mappings(spec, m).map_err(|e| Error::Invalid(format!("mounts[{i}]: {e}")))?
-        {
-            let userns = userns_with(map.uid, map.gid)
-                .map_err(|e| Error::Invalid(format!("mounts[{i}]: idmap: {e}")))?;
-            out.push(IdmappedMount {
-                index: i,
-                userns,
-                recursive: map.recursive,
-            });
-        }
+/// Makes a user namespace for every idmapped mount of the plan, held by
+/// the mount's entry.
+pub fn prepare(plan: &mut MountPlan) -> Result<()> {
+    for (i, bind) in plan.binds_mut() {
+        let Some(map) = &mut bind.idmap else { continue };
+        let userns = userns_with(&map.uid, &map.gid)
+            .map_err(|e| Error::Invalid(format!("mounts[{i}]: idmap: {e}")))?;
+        map.userns = Some(userns);
     }
-    Ok(out)
+    Ok(())
 }
 
 /// A user namespace with these mappings, held by its descriptor: a
