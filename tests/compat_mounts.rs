@@ -83,6 +83,46 @@ fn an_idmapped_bind_inside_a_user_namespace() {
     assert_no_leaks(&rt, &id, &b);
 }
 
+/// `idmap` with no maps in a container that joins another's user
+/// namespace by path: that namespace's mapping is the mount's (runc's
+/// idmap.bats "implied mapping, userns join").
+#[test]
+fn an_idmap_implied_by_a_joined_user_namespace() {
+    use std::os::unix::fs::MetadataExt;
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("root-owned"), "").unwrap();
+    let rt = Rt::new();
+    let first = userns_bundle(&["sleep", "1000"]);
+    let a = unique_id("idmapowner");
+    let pid = rt.detached(&first, &a);
+    let mut b = userns_bundle(&[
+        "sh",
+        "-c",
+        "stat -c '%u %n' /mnt/root-owned; touch /mnt/new",
+    ]);
+    b.edit(|c| {
+        let linux = c["linux"].as_object_mut().unwrap();
+        linux.remove("uidMappings");
+        linux.remove("gidMappings");
+        for ns in c["linux"]["namespaces"].as_array_mut().unwrap() {
+            if ns["type"] == "user" {
+                ns["path"] = json!(format!("/proc/{pid}/ns/user"));
+            }
+        }
+    });
+    b.add_mount(
+        json!({"destination": "/mnt", "type": "bind", "source": dir.path(),
+        "options": ["rbind", "idmap"]}),
+    );
+    let id = unique_id("idmapjoined");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!((code, out.as_str()), (0, "0 /mnt/root-owned\n"), "{err}");
+    assert_eq!(fs::metadata(dir.path().join("new")).unwrap().uid(), 0);
+    rt.ok(&["delete", "-f", &a]);
+    assert_no_leaks(&rt, &id, &b);
+    assert_no_leaks(&rt, &a, &first);
+}
+
 /// Plain `runc run` of `bundle` as `id` in a state root of its own:
 /// (success, stdout, or stderr on failure). The container is deleted.
 fn runc_run(bundle: &Bundle, id: &str) -> (bool, String) {

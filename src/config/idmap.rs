@@ -2,7 +2,9 @@
 //! the `idmap` and `ridmap` options): which mounts are idmapped, and with
 //! which mapping.
 
-use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
+use std::path::Path;
+
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Mount, Spec};
 
 use crate::config::mount_options::{Idmap, MountOptions};
 
@@ -11,6 +13,10 @@ pub struct Mapping<'a> {
     pub uid: &'a [LinuxIdMapping],
     pub gid: &'a [LinuxIdMapping],
     pub recursive: bool,
+    /// `idmap` alone in a container that joins a user namespace by path
+    /// (no maps in the config): that namespace's own mapping, used as is
+    /// (`uid` and `gid` are then empty).
+    pub joined: Option<&'a Path>,
 }
 
 /// The mappings of mount `m` (whose options are `opts`), or None when it
@@ -34,6 +40,7 @@ pub fn mappings<'a>(
             uid,
             gid,
             recursive,
+            joined: None,
         })),
         (None, None) => {
             // `idmap` alone: the container's own user namespace mapping.
@@ -45,12 +52,35 @@ pub fn mappings<'a>(
                     uid,
                     gid,
                     recursive,
+                    joined: None,
                 })),
-                _ => {
-                    Err("idmap needs uidMappings and gidMappings, on the mount or in linux".into())
-                }
+                _ => match joined_user_namespace(spec) {
+                    Some(path) => Ok(Some(Mapping {
+                        uid: &[],
+                        gid: &[],
+                        recursive,
+                        joined: Some(path),
+                    })),
+                    None => Err(
+                        "idmap needs uidMappings and gidMappings, on the mount or in linux, or a user namespace joined by path"
+                            .into(),
+                    ),
+                },
             }
         }
         _ => Err("an idmapped mount needs both uidMappings and gidMappings".into()),
     }
+}
+
+/// The user namespace the container joins by path, if it does.
+fn joined_user_namespace(spec: &Spec) -> Option<&Path> {
+    spec.linux()
+        .as_ref()?
+        .namespaces()
+        .as_ref()?
+        .iter()
+        .find(|n| n.typ() == LinuxNamespaceType::User)?
+        .path()
+        .as_deref()
+        .filter(|p| !p.as_os_str().is_empty())
 }

@@ -105,7 +105,10 @@ pub struct Idmapping {
     pub gid: Vec<LinuxIdMapping>,
     /// `ridmap`: the submounts of an rbind are idmapped too.
     pub recursive: bool,
-    /// Made by rt before the clone (`spawn::idmap`).
+    /// The user namespace the container joins by path, whose mapping an
+    /// `idmap` without maps of its own uses (`uid`, `gid` empty then).
+    pub joined_userns: Option<PathBuf>,
+    /// Made (or, joined, opened) by rt before the clone (`spawn::idmap`).
     pub userns: Option<OwnedFd>,
 }
 
@@ -192,6 +195,7 @@ fn plan_one(
                 uid: map.uid.to_vec(),
                 gid: map.gid.to_vec(),
                 recursive: map.recursive,
+                joined_userns: map.joined.map(Path::to_path_buf),
                 userns: None,
             }),
             tree: None,

@@ -311,6 +311,23 @@ fn idmap_alone_takes_the_containers_mapping() {
     assert_eq!((idm.uid[0].host_id(), idm.gid[0].host_id()), (3000, 4000));
 }
 
+/// runc's idmap.bats "implied mapping, userns join": no maps anywhere,
+/// the user namespace joined by path carries the mapping.
+#[test]
+fn idmap_alone_in_a_joined_user_namespace_takes_that_namespace() {
+    let p = plan_with(
+        r#"[{"destination":"/x","type":"bind","source":"/x","options":["ridmap"]}]"#,
+        Some(r#"{"namespaces":[{"type":"user","path":"/proc/42/ns/user"},{"type":"mount"}]}"#),
+    )
+    .unwrap();
+    let idm = bind_of(p.mounts.into_iter().next().unwrap())
+        .idmap
+        .expect("idmapped");
+    assert!(idm.recursive);
+    assert!(idm.uid.is_empty() && idm.gid.is_empty());
+    assert_eq!(idm.joined_userns, Some("/proc/42/ns/user".into()));
+}
+
 #[test]
 fn a_mount_without_a_type_that_is_not_a_bind_is_refused_by_name() {
     assert_eq!(
@@ -349,7 +366,7 @@ fn a_bad_option_or_idmap_is_refused_with_the_mounts_index() {
     );
     assert_eq!(
         err_of(r#"[{"destination":"/x","type":"bind","source":"/x","options":["idmap"]}]"#),
-        "mounts[0]: idmap needs uidMappings and gidMappings, on the mount or in linux"
+        "mounts[0]: idmap needs uidMappings and gidMappings, on the mount or in linux, or a user namespace joined by path"
     );
 }
 

@@ -19,8 +19,12 @@ use crate::error::{Context, Error, Result};
 pub fn prepare(plan: &mut MountPlan) -> Result<()> {
     for (i, bind) in plan.binds_mut() {
         let Some(map) = &mut bind.idmap else { continue };
-        let userns = userns_with(&map.uid, &map.gid)
-            .map_err(|e| Error::Invalid(format!("mounts[{i}]: idmap: {e}")))?;
+        let userns = match &map.joined_userns {
+            Some(path) => open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
+                .with_ctx(|| format!("open user namespace {}", path.display())),
+            None => userns_with(&map.uid, &map.gid),
+        }
+        .map_err(|e| Error::Invalid(format!("mounts[{i}]: idmap: {e}")))?;
         map.userns = Some(userns);
     }
     Ok(())
