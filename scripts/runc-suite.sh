@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# runc's own integration suite (../shared/runc-suite, runc v1.3.5's bats
-# tests) against this checkout's rt, checked against the list of tests rt
+# runc's own integration suite (runc v1.3.5's bats tests with its helper
+# programs, runc 1.3.5 and a run.sh; $RUNC_SUITE_DIR, by default
+# ../shared/runc-suite beside the repository on the project's CI machines) against this checkout's rt, checked against the list of tests rt
 # is expected to fail here (tests/runc-suite/expected-failures.txt, one
 # "test name | reason" a line). A failure not listed is a regression: the
 # script fails. A listed test that passes is named, so the list gets
@@ -9,11 +10,12 @@
 #   RUNC_SUITE_RUNC=1  also run the suite's runc 1.3.5 and print both figures
 #   RUNC_SUITE_WORK    run.sh's work dir (default /var/tmp/runc-suite)
 #   args               bats files (tests/integration/NAME.bats) instead of the whole suite
-# Where ../shared/runc-suite is missing (a user's clone) it says so and exits 0.
+#   RUNC_SUITE_DIR     the suite's folder (default ../shared/runc-suite)
+# Where the suite is missing (a user's clone) it says so and exits 0.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 repo=$(pwd)
-suite=$(cd .. && pwd)/shared/runc-suite
+suite=${RUNC_SUITE_DIR:-$(cd .. && pwd)/shared/runc-suite}
 if [ ! -x "$suite/run.sh" ]; then
   echo "test-runc-suite: $suite not found (runc's suite is not part of rt's repository); skipped"
   exit 0
