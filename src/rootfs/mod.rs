@@ -290,7 +290,7 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
     let info = std::fs::read_to_string("/proc/self/mountinfo").ctx("read /proc/self/mountinfo")?;
     let rootfs = std::fs::canonicalize(rootfs)
         .with_ctx(|| format!("resolve the root {}", rootfs.display()))?;
-    let Some((point, _)) = holding_mount(&info, &rootfs) else {
+    let Some(point) = holding_mount(&info, &rootfs) else {
         return Ok(());
     };
     mount(
@@ -304,26 +304,23 @@ fn make_parent_private(rootfs: &Path) -> Result<()> {
 }
 
 /// The mount point in `mountinfo` that holds `path` (the deepest; of
-/// stacked mounts, the last), and whether it is shared.
-fn holding_mount(mountinfo: &str, path: &Path) -> Option<(std::path::PathBuf, bool)> {
-    let mut best: Option<(std::path::PathBuf, bool)> = None;
+/// stacked mounts, the last).
+fn holding_mount(mountinfo: &str, path: &Path) -> Option<std::path::PathBuf> {
+    let mut best: Option<std::path::PathBuf> = None;
     for line in mountinfo.lines() {
-        let fields: Vec<&str> = line.split(' ').collect();
-        let Some(point) = fields.get(4).map(|p| std::path::PathBuf::from(unescape(p))) else {
+        let Some(point) = line
+            .split(' ')
+            .nth(4)
+            .map(|p| std::path::PathBuf::from(unescape(p)))
+        else {
             continue;
         };
-        if !path.starts_with(&point) {
-            continue;
-        }
-        if best
+        let deeper = best
             .as_ref()
-            .is_some_and(|(b, _)| b.components().count() > point.components().count())
-        {
-            continue;
+            .is_none_or(|b| b.components().count() <= point.components().count());
+        if path.starts_with(&point) && deeper {
+            best = Some(point);
         }
-        let optional = fields.iter().skip(6).take_while(|f| **f != "-");
-        let shared = optional.clone().any(|f| f.starts_with("shared:"));
-        best = Some((point, shared));
     }
     best
 }
@@ -356,14 +353,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_mount_holding_a_path_is_the_deepest_and_says_if_it_is_shared() {
+    fn the_mount_holding_a_path_is_the_deepest() {
         let info = "27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw\n\
                     30 27 0:40 / /tmp rw master:3 - tmpfs tmpfs rw\n\
                     31 30 0:41 / /tmp/a\\040b rw shared:7 master:2 - tmpfs t rw\n";
         let at = |p: &str| holding_mount(info, Path::new(p));
-        assert_eq!(at("/tmp/a b/rootfs"), Some(("/tmp/a b".into(), true)));
-        assert_eq!(at("/tmp/ab/rootfs"), Some(("/tmp".into(), false)));
-        assert_eq!(at("/srv/rootfs"), Some(("/".into(), true)));
+        assert_eq!(at("/tmp/a b/rootfs"), Some("/tmp/a b".into()));
+        assert_eq!(at("/tmp/ab/rootfs"), Some("/tmp".into()));
+        assert_eq!(at("/srv/rootfs"), Some("/".into()));
     }
 
     #[test]
