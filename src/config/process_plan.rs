@@ -124,13 +124,17 @@ fn rlimits(process: &Process) -> Result<Vec<Rlimit>, String> {
     let given = process.rlimits().as_deref().unwrap_or_default();
     let mut out = Vec::with_capacity(given.len());
     for (i, rl) in given.iter().enumerate() {
+        // As config.json writes it (RLIMIT_NOFILE), not Rust's name.
+        let name = serde_json::to_value(rl.typ())
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_else(|| format!("{:?}", rl.typ()));
         if given[..i].iter().any(|prev| prev.typ() == rl.typ()) {
-            return Err(format!("rlimits[{i}]: {:?} is given twice", rl.typ()));
+            return Err(format!("rlimits[{i}]: {name} is given twice"));
         }
         if rl.soft() > rl.hard() {
             return Err(format!(
-                "rlimits[{i}]: {:?} soft limit {} is above its hard limit {}",
-                rl.typ(),
+                "rlimits[{i}]: {name} soft limit {} is above its hard limit {}",
                 rl.soft(),
                 rl.hard()
             ));
@@ -287,12 +291,12 @@ mod tests {
             {"type": "RLIMIT_NOFILE", "soft": 1, "hard": 2},
         ]}))
         .unwrap_err();
-        assert_eq!(e, "rlimits[1]: RlimitNofile is given twice");
+        assert_eq!(e, "rlimits[1]: RLIMIT_NOFILE is given twice");
         let e =
             plan(json!({"rlimits": [{"type": "RLIMIT_AS", "soft": 9, "hard": 8}]})).unwrap_err();
         assert_eq!(
             e,
-            "rlimits[0]: RlimitAs soft limit 9 is above its hard limit 8"
+            "rlimits[0]: RLIMIT_AS soft limit 9 is above its hard limit 8"
         );
     }
 
