@@ -22,8 +22,9 @@ const IMAGE: &str = "localhost/busybox:latest";
 
 /// dockerd on `s`'s paths over the containerd at `containerd`, with rt
 /// as runtime `rt` and `cgroup_parent` as the parent of every
-/// container's cgroup.
-fn dockerd(s: &Path, containerd: &Path, cgroup_parent: &str) -> Daemon {
+/// container's cgroup; its default `bridge` network on the bridge device
+/// `bridge` (the test's own), or no bridge network at all.
+fn dockerd(s: &Path, containerd: &Path, cgroup_parent: &str, bridge: Option<&str>) -> Daemon {
     let sock = s.join("docker.sock");
     // Containers still running when dockerd stops (a failed test) get
     // 1 s, not 10, before SIGKILL (with each one's --stop-timeout 1).
@@ -42,7 +43,8 @@ fn dockerd(s: &Path, containerd: &Path, cgroup_parent: &str) -> Daemon {
             .arg(s.join("dockerd.pid"))
             .arg("-H")
             .arg(format!("unix://{}", sock.display()))
-            .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"])
+            .args(["--bridge", bridge.unwrap_or("none")])
+            .args(["--iptables=false", "--ip6tables=false"])
             .args(["--ip-masq=false", "--cgroup-parent", cgroup_parent])
             .arg("--add-runtime")
             .arg(format!("rt={}", rt_binary().display())),
@@ -77,7 +79,7 @@ fn docker_with_rt() {
     // Docker's runc shim keeps every runtime's state here (rt's too).
     scratch.rt_root(s.join("docker-exec/runtime-runc/moby"));
     let (ctd, ctd_sock) = containerd(s, false, "");
-    let dockerd = dockerd(s, &ctd_sock, &format!("/{parent}"));
+    let dockerd = dockerd(s, &ctd_sock, &format!("/{parent}"), None);
     let docker = || {
         let mut c = Command::new(DOCKER);
         c.env(
@@ -200,5 +202,150 @@ fn docker_with_rt() {
 
     drop(dockerd);
     drop(ctd);
+    scratch.assert_clean();
+}
+
+/// A bridge device of the test's own with `addr` (CIDR), removed when
+/// dropped.
+struct Bridge(String);
+
+impl Bridge {
+    fn new(name: &str, addr: &str) -> Bridge {
+        let _ = run(Command::new("ip").args(["link", "del", name]));
+        ok(Command::new("ip").args(["link", "add", name, "type", "bridge"]));
+        let b = Bridge(name.to_string());
+        ok(Command::new("ip").args(["addr", "add", addr, "dev", name]));
+        ok(Command::new("ip").args(["link", "set", name, "up"]));
+        b
+    }
+}
+
+impl Drop for Bridge {
+    fn drop(&mut self) {
+        let _ = run(Command::new("ip").args(["link", "del", &self.0]));
+    }
+}
+
+/// GET / from `addr` (host:port), until it answers (the server may still
+/// be starting; bounded): the response's body.
+fn get(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut last = String::new();
+    let answered = wait_until(Duration::from_secs(20), || {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut c = std::net::TcpStream::connect(addr)?;
+            c.set_read_timeout(Some(Duration::from_secs(5)))?;
+            c.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut r = String::new();
+            c.read_to_string(&mut r)?;
+            Ok(r)
+        })();
+        match attempt {
+            Ok(r) => {
+                last = r;
+                true
+            }
+            Err(e) => {
+                last = e.to_string();
+                false
+            }
+        }
+    });
+    assert!(answered, "GET http://{addr}/: {last}");
+    last.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or(last)
+}
+
+/// A free TCP port on the loopback address.
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// Docker's default network mode, `bridge`, with rt as with runc side by
+/// side: a web server's page reached from the host by the container's IP
+/// and through a port published on 127.0.0.1, and from a second
+/// container by the first one's IP. The bridge device is the test's own
+/// and dockerd writes no iptables rules (the host's tables stay as they
+/// are): the published port goes through Docker's userland proxy, which
+/// is what answers a connection to 127.0.0.1 by default anyway.
+#[test]
+fn docker_bridge_network_with_rt_as_with_runc() {
+    require(&[
+        "containerd",
+        "ctr",
+        DOCKERD,
+        DOCKER,
+        "umoci",
+        "skopeo",
+        "ip",
+        "runc",
+    ]);
+    let parent = format!("rt-it-dockernet-{}", std::process::id());
+    let _cgroup = CgroupDir::v2(&parent);
+    let scratch = Scratch::new("docker-net");
+    let s = scratch.path();
+    let (_, archive) = busybox_image(s);
+    scratch.rt_root(s.join("docker-exec/runtime-rt/moby"));
+    let bridge = Bridge::new(
+        &format!("rtit{}", std::process::id() % 100_000),
+        "10.213.7.1/24",
+    );
+    let (ctd, ctd_sock) = containerd(s, false, "");
+    let dockerd = dockerd(s, &ctd_sock, &format!("/{parent}"), Some(&bridge.0));
+    let docker = || {
+        let mut c = Command::new(DOCKER);
+        c.env(
+            "DOCKER_HOST",
+            format!("unix://{}", s.join("docker.sock").display()),
+        )
+        .env("DOCKER_CONFIG", s.join("client"));
+        c
+    };
+    ok(docker().args(["load", "-q", "-i"]).arg(&archive));
+    let serve =
+        "mkdir -p /www && echo \"hello from $0\" >/www/index.html && exec httpd -f -p 80 -h /www";
+    let nc_get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 \"$0\" 80 | tail -1";
+    for runtime in ["runc", "rt"] {
+        let name = format!("web-{runtime}");
+        let port = free_port();
+        ok(docker()
+            .args(["run", "-d", "--runtime", runtime, "--stop-timeout", "1"])
+            .args([
+                "--name",
+                &name,
+                "-p",
+                &format!("127.0.0.1:{port}:80"),
+                IMAGE,
+            ])
+            .args(["sh", "-c", serve, &name]));
+        let ip = ok(docker().args(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]));
+        let ip = ip.trim();
+        assert!(
+            ip.starts_with("10.213.7."),
+            "{runtime}: IP {ip:?} on the bridge"
+        );
+        let page = format!("hello from {name}\n");
+        assert_eq!(
+            get(&format!("{ip}:80")),
+            page,
+            "{runtime}: by the container's IP"
+        );
+        assert_eq!(
+            get(&format!("127.0.0.1:{port}")),
+            page,
+            "{runtime}: through the published port"
+        );
+        let out = ok(docker()
+            .args(["run", "--rm", "--runtime", runtime, IMAGE])
+            .args(["sh", "-c", nc_get, ip]));
+        assert_eq!(out, page, "{runtime}: from a second container");
+        ok(docker().args(["rm", "-f", &name]));
+    }
+    assert_eq!(ok(docker().args(["ps", "-aq"])), "");
+    drop(dockerd);
+    drop(ctd);
+    drop(bridge);
     scratch.assert_clean();
 }

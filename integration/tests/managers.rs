@@ -7,6 +7,7 @@
 //! (ctr) and `--pids-limit 0` (Podman) keep those resources out of the
 //! config; the README says so.
 
+use std::path::Path;
 use std::process::Command;
 
 use rt_integration::*;
@@ -151,4 +152,158 @@ fn podman_with_rt() {
     assert_eq!(out.status.code(), Some(6));
     // Podman's storage is torn down with the tempdir, after the unmounts.
     let _ = run(podman().args(["system", "reset", "-f"]));
+}
+
+/// GET / from `addr` (host:port) until it answers (bounded): the body.
+fn get(addr: &str) -> String {
+    use std::io::{Read, Write};
+    let mut last = String::new();
+    let answered = wait_until(std::time::Duration::from_secs(20), || {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut c = std::net::TcpStream::connect(addr)?;
+            c.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
+            c.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
+            let mut r = String::new();
+            c.read_to_string(&mut r)?;
+            Ok(r)
+        })();
+        attempt
+            .map(|r| last = r)
+            .map_err(|e| last = e.to_string())
+            .is_ok()
+    });
+    assert!(answered, "GET http://{addr}/: {last}");
+    last.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or(last)
+}
+
+/// Podman's bridge network (its CNI backend with Debian's plugins), with
+/// rt as with runc side by side: a web server's page reached from the
+/// host by the container's IP and from a second container. The network
+/// is the test's own (its config dir, bridge device, subnet and address
+/// store; no masquerading or port mapping, which would write the host's
+/// iptables), so nothing of it outlives the test; a published port is
+/// checked in the systemd VM (`make test-host`).
+#[test]
+fn podman_bridge_network_with_rt_as_with_runc() {
+    require(&["podman", "conmon", "umoci", "skopeo", "runc", "ip"]);
+    if !Path::new("/usr/lib/cni/bridge").exists() {
+        eprintln!("skipped: /usr/lib/cni/bridge is missing (Debian's containernetworking-plugins)");
+        return;
+    }
+    let rt = rt_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path().to_path_buf();
+    let (_, docker) = busybox_image(&s);
+    let bridge = format!("rtpn{}", std::process::id() % 100_000);
+    struct Cleanup(std::path::PathBuf, String);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            unmount_under(&self.0);
+            let _ = run(Command::new("ip").args(["link", "del", &self.1]));
+        }
+    }
+    let _cleanup = Cleanup(s.clone(), bridge.clone());
+    let net_dir = s.join("cni");
+    std::fs::create_dir_all(&net_dir).unwrap();
+    let conflist = serde_json::json!({
+        "cniVersion": "0.4.0",
+        "name": "rtit",
+        "plugins": [{
+            "type": "bridge",
+            "bridge": bridge,
+            "isGateway": true,
+            "ipMasq": false,
+            "hairpinMode": true,
+            "ipam": {
+                "type": "host-local",
+                "dataDir": s.join("ipam"),
+                "ranges": [[{"subnet": "10.213.8.0/24", "gateway": "10.213.8.1"}]],
+                "routes": [{"dst": "0.0.0.0/0"}]
+            }
+        }]
+    });
+    std::fs::write(net_dir.join("rtit.conflist"), conflist.to_string()).unwrap();
+    let global: Vec<String> = [
+        "--root",
+        &s.join("root").display().to_string(),
+        "--runroot",
+        &s.join("run").display().to_string(),
+        "--tmpdir",
+        &s.join("tmp").display().to_string(),
+        "--network-config-dir",
+        &net_dir.display().to_string(),
+        "--cgroup-manager",
+        "cgroupfs",
+        "--events-backend",
+        "file",
+        "--storage-driver",
+        "overlay",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let podman = |runtime: &str| {
+        let mut c = Command::new("podman");
+        c.args(&global).args(["--runtime", runtime]);
+        c
+    };
+    let flags = [
+        "--network",
+        "rtit",
+        "--pids-limit",
+        "0",
+        "--ulimit",
+        "nofile=1024:1024",
+        "--ulimit",
+        "nproc=1024:1024",
+    ];
+    ok(podman("runc").args(["load", "-q", "-i"]).arg(&docker));
+    let serve =
+        "mkdir -p /www && echo \"hello from $0\" >/www/index.html && exec httpd -f -p 80 -h /www";
+    let nc_get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 \"$0\" 80 | tail -1";
+    for runtime in ["runc", rt.to_str().unwrap()] {
+        let name = if runtime == "runc" {
+            "web-runc"
+        } else {
+            "web-rt"
+        };
+        ok(podman(runtime)
+            .args(["run", "-d", "--name", name])
+            .args(flags)
+            .args(["localhost/busybox:latest", "sh", "-c", serve, name]));
+        let ip = ok(podman(runtime).args([
+            "inspect",
+            "-f",
+            "{{(index .NetworkSettings.Networks \"rtit\").IPAddress}}",
+            name,
+        ]));
+        let ip = ip.trim();
+        assert!(
+            ip.starts_with("10.213.8."),
+            "{name}: IP {ip:?} on the test's network"
+        );
+        let page = format!("hello from {name}\n");
+        assert_eq!(get(&format!("{ip}:80")), page, "{name}: from the host");
+        let out = ok(podman(runtime).args(["run", "--rm"]).args(flags).args([
+            "localhost/busybox:latest",
+            "sh",
+            "-c",
+            nc_get,
+            ip,
+        ]));
+        assert_eq!(out, page, "{name}: from a second container");
+        ok(podman(runtime).args(["rm", "-f", "-t", "0", name]));
+    }
+    let left = std::fs::read_dir(s.join("ipam/rtit"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.starts_with("10."))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default();
+    assert!(left.is_empty(), "addresses still reserved: {left:?}");
+    let _ = run(podman("runc").args(["system", "reset", "-f"]));
 }
