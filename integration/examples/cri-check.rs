@@ -4,9 +4,17 @@
 //! `kubepods-...slice`, ExecSync, stop, remove. Prints `ok STEP` lines and
 //! exits non-zero with the failing step on stderr.
 //!
-//! Usage: cri-check SOCKET HANDLER IMAGE
+//! With `--pod-network` the pod gets its own network namespace from the
+//! node's CNI bridge, as kubelet asks for any pod without hostNetwork,
+//! its container serves a page, and the node fetches it from the pod's
+//! IP as PodSandboxStatus reports it.
+//!
+//! Usage: cri-check SOCKET HANDLER IMAGE [--pod-network]
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use k8s_cri::v1 as cri;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
@@ -68,9 +76,43 @@ async fn remove_pods(c: &mut Client) {
     }
 }
 
-async fn pod(c: &mut Client, handler: &str, image: &str) -> Result<(), String> {
+/// The page the pod-network container serves.
+const PAGE: &str = "hello from the pod";
+
+/// GET / from `ip`:80 until it answers (the server may still be starting;
+/// bounded at 60 s): the response's body.
+fn fetch(ip: &str) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let attempt = (|| -> std::io::Result<String> {
+            let mut s = TcpStream::connect_timeout(
+                &format!("{ip}:80").parse().map_err(std::io::Error::other)?,
+                Duration::from_secs(5),
+            )?;
+            s.set_read_timeout(Some(Duration::from_secs(10)))?;
+            write!(s, "GET / HTTP/1.0\r\nHost: {ip}\r\n\r\n")?;
+            let mut r = String::new();
+            s.read_to_string(&mut r)?;
+            Ok(r.split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_string())
+                .unwrap_or(r))
+        })();
+        match attempt {
+            Ok(body) => return Ok(body),
+            Err(e) if Instant::now() > deadline => return Err(format!("GET http://{ip}/: {e}")),
+            Err(_) => std::thread::sleep(Duration::from_millis(250)),
+        }
+    }
+}
+
+async fn pod(c: &mut Client, handler: &str, image: &str, pod_network: bool) -> Result<(), String> {
+    let network = if pod_network {
+        cri::NamespaceMode::Pod
+    } else {
+        cri::NamespaceMode::Node
+    };
     let ns = cri::NamespaceOption {
-        network: cri::NamespaceMode::Node as i32,
+        network: network as i32,
         pid: cri::NamespaceMode::Container as i32,
         ..Default::default()
     };
@@ -118,7 +160,15 @@ async fn pod(c: &mut Client, handler: &str, image: &str) -> Result<(), String> {
                     image: image.into(),
                     ..Default::default()
                 }),
-                command: vec!["sleep".into(), "1000".into()],
+                command: if pod_network {
+                    vec![
+                        "sh".into(),
+                        "-c".into(),
+                        format!("mkdir -p /www && echo '{PAGE}' >/www/index.html && exec httpd -f -p 80 -h /www"),
+                    ]
+                } else {
+                    vec!["sleep".into(), "1000".into()]
+                },
                 log_path: "main.log".into(),
                 linux: Some(cri::LinuxContainerConfig {
                     resources: Some(cri::LinuxContainerResources {
@@ -161,6 +211,27 @@ async fn pod(c: &mut Client, handler: &str, image: &str) -> Result<(), String> {
         mem == "67108864" && cpu == "50000 100000",
         format!("limits in {dir}: memory.max {mem}, cpu.max {cpu}"),
     )?;
+    if pod_network {
+        let status = c
+            .pod_sandbox_status(cri::PodSandboxStatusRequest {
+                pod_sandbox_id: sandbox.clone(),
+                verbose: false,
+            })
+            .await
+            .map_err(|e| format!("PodSandboxStatus: {}", e.message()))?
+            .into_inner();
+        let ip = status
+            .status
+            .and_then(|s| s.network)
+            .map(|n| n.ip)
+            .unwrap_or_default();
+        check(!ip.is_empty(), format!("the pod has the IP {ip:?}"))?;
+        let body = fetch(&ip)?;
+        check(
+            body.trim() == PAGE,
+            format!("the node reads {body:?} from http://{ip}/"),
+        )?;
+    }
     let exec = c
         .exec_sync(cri::ExecSyncRequest {
             container_id: container.clone(),
@@ -209,9 +280,13 @@ async fn pod(c: &mut Client, handler: &str, image: &str) -> Result<(), String> {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let [_, sock, handler, image] = &args[..] else {
-        eprintln!("usage: cri-check SOCKET HANDLER IMAGE");
-        std::process::exit(2);
+    let (sock, handler, image, pod_network) = match &args[..] {
+        [_, s, h, i] => (s, h, i, false),
+        [_, s, h, i, flag] if flag == "--pod-network" => (s, h, i, true),
+        _ => {
+            eprintln!("usage: cri-check SOCKET HANDLER IMAGE [--pod-network]");
+            std::process::exit(2);
+        }
     };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -219,7 +294,7 @@ fn main() {
         .expect("tokio");
     let r = rt.block_on(async {
         let mut c = connect(sock).await?;
-        let r = pod(&mut c, handler, image).await;
+        let r = pod(&mut c, handler, image, pod_network).await;
         if r.is_err() {
             remove_pods(&mut c).await;
         }

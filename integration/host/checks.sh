@@ -186,6 +186,163 @@ daemon_reload_keeps_limits() {
 	docker rm -f up >/dev/null
 }
 
+# --- Docker's default network, published ports, volumes and builds, with
+# rt as its default runtime (daemon.json's default-runtime, nothing else
+# changed): no --runtime, no --network.
+
+# A small web server in a busybox container: `serve NAME` is its command.
+SERVE='mkdir -p /www && echo "hello from $0" >/www/index.html && exec httpd -f -p 80 -h /www'
+# get HOST PORT: the page's body, from the host, once the server answers
+# (bounded); bash's /dev/tcp, so no client of the guest's is in the way.
+get() {
+	local out
+	for _ in $(seq 60); do
+		out=$(timeout 10 bash -c 'exec 3<>/dev/tcp/$0/$1 && printf "GET / HTTP/1.0\r\n\r\n" >&3 && cat <&3' "$1" "$2" 2>&1) &&
+			[ -n "$out" ] && { echo "$out" | tr -d '\r' | sed '1,/^$/d'; return 0; }
+		sleep 0.5
+	done
+	fail "no answer from $1:$2: $out"
+}
+# on_rt ROOTS PATTERN: a process whose command line is PATTERN appears and
+# is the init of a container in rt's state under one of ROOTS (a glob;
+# bounded).
+on_rt() {
+	local pid r
+	for _ in $(seq 240); do
+		for pid in $(pgrep -fx "$2"); do
+			for r in $1; do
+				$RT --root "$r" list --format json 2>/dev/null |
+					jq -e --argjson p "$pid" 'any((. // [])[]; .pid == $p)' >/dev/null && return 0
+			done
+		done
+		sleep 0.25
+	done
+	pid=$(pgrep -fx "$2" | head -1)
+	fail "no container of rt under $1 ran '$2' (pid ${pid:-none}, cgroup $(cat /proc/$pid/cgroup 2>&1); roots: $(ls -d $1 2>&1 | tr '\n' ' '))"
+}
+# Docker keeps each runtime's state in a root of its own.
+DROOTS="/run/docker/runtime-*/moby"
+# In a container: GET / from an address with busybox nc, the body's line
+# (busybox-static's wget crashes resolving without the host's NSS modules).
+NCGET='printf "GET / HTTP/1.0\r\n\r\n" | nc -w 10 "$0" 80 | tail -1'
+
+docker_default_runtime_is_rt() {
+	want rt "$(docker info -f '{{.DefaultRuntime}}')" "docker's default runtime" || return 1
+	docker run -d --name web -p 127.0.0.1:8080:80 $IMG sh -c "$SERVE" web >/dev/null || return 1
+	want rt "$(docker inspect -f '{{.HostConfig.Runtime}}' web)" "the container's runtime" || return 1
+	id=$(docker inspect -f '{{.Id}}' web)
+	for r in $DROOTS; do
+		$RT --root "$r" state "$id" 2>/dev/null | jq -e '.status == "running"' >/dev/null && return 0
+	done
+	fail "$id is in no rt state under $DROOTS"
+}
+
+docker_published_port_answers() {
+	want "hello from web" "$(get 127.0.0.1 8080)" "page through 127.0.0.1:8080"
+}
+
+docker_container_reaches_another_by_ip() {
+	ip=$(docker inspect -f '{{.NetworkSettings.IPAddress}}' web)
+	[ -n "$ip" ] || fail "web has no IP on the default bridge" || return 1
+	out=$(docker run --rm $IMG sh -c "$NCGET" "$ip" 2>&1) || fail "GET / from $ip in a second container: $out" || return 1
+	want "hello from web" "$out" "page from $ip"
+}
+
+docker_exec_it_has_a_terminal() {
+	out=$(script -qec "docker exec -it web sh -c 'tty; echo in-web'" /dev/null </dev/null | tr -d '\r')
+	echo "$out" | grep -q '^/dev/pts/[0-9]' || fail "tty in exec -it: $out" || return 1
+	echo "$out" | grep -qx in-web || fail "exec -it output: $out"
+}
+
+docker_stop_start_restart_keep_serving() {
+	docker stop -t 2 web >/dev/null || return 1
+	want exited "$(docker inspect -f '{{.State.Status}}' web)" "status after stop" || return 1
+	docker start web >/dev/null || return 1
+	want "hello from web" "$(get 127.0.0.1 8080)" "page after start" || return 1
+	docker restart -t 2 web >/dev/null || return 1
+	want "hello from web" "$(get 127.0.0.1 8080)" "page after restart" || return 1
+	docker logs web >/dev/null 2>&1 || fail "docker logs web"
+}
+
+docker_named_volume_outlives_its_container() {
+	docker volume create keep >/dev/null || return 1
+	docker run --name vw -v keep:/data $IMG sh -c 'echo kept >/data/f' || return 1
+	docker rm vw >/dev/null || return 1
+	want kept "$(docker run --rm -v keep:/data $IMG cat /data/f)" "the volume's file in a new container" || return 1
+	docker volume rm keep >/dev/null
+}
+
+# A Dockerfile with FROM, RUN, COPY, CMD and ENTRYPOINT; its RUN step
+# sleeps so that the check can see which runtime runs it.
+build_context() { # DIR TAG
+	rm -rf "$1"
+	mkdir -p "$1"
+	echo "copied in" >"$1/hello.txt"
+	cat >"$1/Dockerfile" <<DF
+FROM $IMG
+RUN echo "run by $2" >/built && sleep $3
+COPY hello.txt /hello.txt
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["cat /built /hello.txt"]
+DF
+}
+
+docker_classic_build_runs_on_rt() {
+	build_context $W/ctx1 classic 31
+	DOCKER_BUILDKIT=0 docker build -q -t localhost/built:classic $W/ctx1 >$W/build1.out 2>&1 &
+	b=$!
+	on_rt "$DROOTS" "sleep 31"
+	seen=$?
+	wait $b || fail "docker build: $(cat $W/build1.out)" || return 1
+	[ $seen = 0 ] || return 1
+	want "run by classic
+copied in" "$(docker run --rm localhost/built:classic)" "the built image's output"
+}
+
+# Docker 20.10's BuildKit runs its RUN steps with the `runc` it finds on
+# its PATH, whatever the default runtime (moby/moby#42665): the way to
+# put them on rt is rt installed as that runc, which this check does for
+# its own build and undoes.
+docker_buildkit_build_runs_on_rt_as_runc() {
+	ln -sf $RT /usr/local/sbin/runc
+	systemctl restart docker && wait_docker || { rm -f /usr/local/sbin/runc; return 1; }
+	build_context $W/ctx2 buildkit 32
+	DOCKER_BUILDKIT=1 docker build --progress plain -t localhost/built:buildkit $W/ctx2 >$W/build2.out 2>&1 &
+	b=$!
+	on_rt /var/lib/docker/buildkit/executor "sleep 32"
+	seen=$?
+	wait $b
+	rc=$?
+	rm -f /usr/local/sbin/runc
+	systemctl restart docker && wait_docker || return 1
+	[ $rc = 0 ] || fail "docker build (BuildKit): $(tail -20 $W/build2.out)" || return 1
+	[ $seen = 0 ] || return 1
+	want "run by buildkit
+copied in" "$(docker run --rm localhost/built:buildkit)" "the built image's output"
+}
+
+docker_commit_push_pull_run() {
+	systemctl start docker-registry || return 1
+	for _ in $(seq 60); do busybox wget -q -O /dev/null http://127.0.0.1:5000/v2/ 2>/dev/null && break; sleep 0.5; done
+	docker run --name cm $IMG sh -c 'echo committed >/c' || return 1
+	docker commit cm localhost:5000/committed:1 >/dev/null || return 1
+	docker rm cm >/dev/null
+	docker push -q localhost:5000/committed:1 >/dev/null || fail "docker push" || return 1
+	docker rmi localhost:5000/committed:1 >/dev/null || return 1
+	docker pull -q localhost:5000/committed:1 >/dev/null || fail "docker pull" || return 1
+	want committed "$(docker run --rm localhost:5000/committed:1 cat /c)" "the pulled image's file"
+}
+
+docker_rm_and_container_prune() {
+	docker rm -f web >/dev/null || return 1
+	docker run --name pr1 $IMG true || return 1
+	docker container prune -f >/dev/null || return 1
+	want "" "$(docker ps -aq -f name=web -f name=pr1)" "containers after rm and prune" || return 1
+	for r in $DROOTS; do
+		[ -z "$($RT --root "$r" list -q 2>/dev/null)" ] || fail "left in rt's state under $r: $($RT --root "$r" list)" || return 1
+	done
+}
+
 # --- rt by hand, --systemd-cgroup
 
 bundle() { # DIR CGROUPSPATH ARGS...
@@ -363,6 +520,23 @@ cri_pod_on_the_rt_v2_handler_in_systemd_scopes() {
 	}
 }
 
+# A pod with its own network on the node's CNI bridge (Debian's
+# containernetworking-plugins, run.sh's conflist), as kubelet runs any pod
+# without hostNetwork: the node fetches a page from the pod's IP.
+cri_pod_ip_answers_on_the_rt_handler() {
+	cri-check /run/containerd/containerd.sock rt $IMG:latest --pod-network || {
+		journalctl -u containerd --no-pager | grep -iE 'cni|level=error' | tail -8
+		return 1
+	}
+}
+
+cri_pod_ip_answers_on_the_rt_v2_handler() {
+	cri-check /run/containerd/containerd.sock rt-v2 $IMG:latest --pod-network || {
+		journalctl -u containerd --no-pager | grep -iE 'cni|level=error' | tail -8
+		return 1
+	}
+}
+
 # --- Podman, its systemd cgroup manager
 
 podman_setup() {
@@ -392,6 +566,41 @@ podman_stop_and_rm() {
 	want exited "$(podman inspect -f '{{.State.Status}}' pe)" "status" || return 1
 	podman --runtime $RT rm pe >/dev/null || return 1
 	want inactive "$(unit_prop libpod-$id.scope ActiveState)" "scope after rm"
+}
+
+# --- Podman's default network and builds (root): rt named with --runtime,
+# as Podman users do; builds through a wrapper that logs each call and
+# runs rt, to show that Buildah's RUN steps reach rt.
+
+podman_published_port_answers() {
+	podman --runtime $RT run -d --name pw -p 127.0.0.1:8081:80 $IMG sh -c "$SERVE" pw >/dev/null || return 1
+	want "hello from pw" "$(get 127.0.0.1 8081)" "page through 127.0.0.1:8081" || return 1
+	ip=$(podman inspect -f '{{.NetworkSettings.IPAddress}}' pw)
+	[ -n "$ip" ] || fail "pw has no IP on podman's default network" || return 1
+	out=$(podman --runtime $RT run --rm $IMG sh -c "$NCGET" "$ip" 2>&1) || fail "GET / from $ip in a second container: $out" || return 1
+	want "hello from pw" "$out" "page from $ip" || return 1
+	podman --runtime $RT rm -f -t 0 pw >/dev/null
+}
+
+podman_build_runs_on_rt() {
+	printf '#!/bin/sh\necho "$*" >>%s/traced.log\nexec %s "$@"\n' $W $RT >$W/rt-traced
+	chmod 755 $W/rt-traced
+	rm -f $W/traced.log
+	build_context $W/ctx3 podman 1
+	out=$(podman build --runtime $W/rt-traced -q -t localhost/built:podman $W/ctx3 2>&1) || fail "podman build: $out" || return 1
+	grep -Eq '(^| )(run|create) .*--bundle' $W/traced.log || fail "the RUN step did not reach rt: $(cat $W/traced.log 2>&1)" || return 1
+	want "run by podman
+copied in" "$(podman --runtime $RT run --rm localhost/built:podman)" "the built image's output"
+}
+
+podman_run_v_volume_persists() {
+	mkdir -p $W/pv && rm -f $W/pv/f
+	podman --runtime $RT run --rm -v $W/pv:/data $IMG sh -c 'echo from-podman >/data/f' || return 1
+	want from-podman "$(cat $W/pv/f)" "the bind volume's file on the host" || return 1
+	podman volume create pkeep >/dev/null || return 1
+	podman --runtime $RT run --rm -v pkeep:/data $IMG sh -c 'echo kept >/data/f' || return 1
+	want kept "$(podman --runtime $RT run --rm -v pkeep:/data $IMG cat /data/f)" "the named volume's file" || return 1
+	podman volume rm pkeep >/dev/null
 }
 
 # --- Rootless: a plain user with subuids, its systemd user manager
@@ -459,6 +668,17 @@ rootless_podman_slirp4netns_default_network() {
 	echo "$out" | grep -qx tap0 || fail "no slirp4netns tap0: $out"
 }
 
+# Rootless Podman's default network with a published port: rootlessport
+# listens on the host and forwards into slirp4netns.
+rootless_podman_published_port_answers() {
+	out=$(asu "podman --runtime $RT $PCG run -d --name rw -p 127.0.0.1:8090:80 $IMG sh -c '$SERVE' rw" 2>&1) || fail "podman run -p: $out" || return 1
+	got=$(get 127.0.0.1 8090)
+	r=$?
+	asu "podman --runtime $RT $PCG rm -f -t 0 rw" >/dev/null 2>&1
+	[ $r = 0 ] || fail "$got" || return 1
+	want "hello from rw" "$got" "page through 127.0.0.1:8090"
+}
+
 # In a scope of the user's manager (delegated), rt puts the container
 # (Podman's cgroupfs manager names no cgroup) beside its own cgroup, in
 # the delegated parent, and sets the limit there.
@@ -508,6 +728,16 @@ check docker_pids_limit_20_holds docker_pids_limit_20_holds
 check docker_update_changes_the_limits docker_update_changes_the_limits
 check docker_stats_reads_the_cgroup docker_stats_reads_the_cgroup
 check daemon_reload_keeps_limits daemon_reload_keeps_limits
+check docker_default_runtime_is_rt docker_default_runtime_is_rt
+check docker_published_port_answers docker_published_port_answers
+check docker_container_reaches_another_by_ip docker_container_reaches_another_by_ip
+check docker_exec_it_has_a_terminal docker_exec_it_has_a_terminal
+check docker_stop_start_restart_keep_serving docker_stop_start_restart_keep_serving
+check docker_named_volume_outlives_its_container docker_named_volume_outlives_its_container
+check docker_classic_build_runs_on_rt docker_classic_build_runs_on_rt
+check docker_commit_push_pull_run docker_commit_push_pull_run
+check docker_rm_and_container_prune docker_rm_and_container_prune
+check docker_buildkit_build_runs_on_rt_as_runc docker_buildkit_build_runs_on_rt_as_runc
 check rt_create_makes_a_scope_with_the_limits rt_create_makes_a_scope_with_the_limits
 check rt_start_and_update_set_unit_properties rt_start_and_update_set_unit_properties
 check rt_pause_and_resume_in_the_scope rt_pause_and_resume_in_the_scope
@@ -524,14 +754,20 @@ check ctr_rt_shim_publishes_tasks_oom ctr_rt_shim_publishes_tasks_oom
 check cri_images_import cri_images
 check cri_pod_with_limits_in_systemd_scopes cri_pod_with_limits_in_systemd_scopes
 check cri_pod_on_the_rt_v2_handler_in_systemd_scopes cri_pod_on_the_rt_v2_handler_in_systemd_scopes
+check cri_pod_ip_answers_on_the_rt_handler cri_pod_ip_answers_on_the_rt_handler
+check cri_pod_ip_answers_on_the_rt_v2_handler cri_pod_ip_answers_on_the_rt_v2_handler
 check podman_image_import podman_setup
 check podman_run_memory_and_default_pids_limit podman_run_memory_and_default_pids_limit
 check podman_run_d_in_a_libpod_scope_then_exec podman_run_d_in_a_libpod_scope_then_exec
 check podman_stop_and_rm podman_stop_and_rm
+check podman_published_port_answers podman_published_port_answers
+check podman_build_runs_on_rt podman_build_runs_on_rt
+check podman_run_v_volume_persists podman_run_v_volume_persists
 check rootless_user_with_a_delegated_manager rootless_setup
 check rootless_rt_run_as_the_user rootless_rt_run_as_the_user
 check rootless_podman_systemd_manager_scope_with_memory rootless_podman_systemd_manager_scope_with_memory
 check rootless_podman_slirp4netns_default_network rootless_podman_slirp4netns_default_network
+check rootless_podman_published_port_answers rootless_podman_published_port_answers
 check rootless_podman_memory_in_the_delegated_user_slice rootless_podman_memory_in_the_delegated_user_slice
 check rootless_podman_memory_limit_holds rootless_podman_memory_limit_holds
 check rootless_podman_memory_refused_without_delegation rootless_podman_memory_refused_without_delegation

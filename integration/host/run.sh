@@ -59,11 +59,11 @@ mkdir -p "$stage/etc/systemd/system/multi-user.target.wants"
 ln -sf ../rt-host-checks.service "$stage/etc/systemd/system/multi-user.target.wants/rt-host-checks.service"
 ln -sf /dev/null "$stage/etc/systemd/system/serial-getty@ttyS0.service"
 ln -sf /dev/null "$stage/etc/systemd/system/getty@tty1.service"
-# Docker: rt as an added runtime, everything else at its defaults (the
+# Docker: rt as its default runtime, everything else at its defaults (the
 # systemd cgroup driver on cgroup v2, the docker-default AppArmor profile).
 mkdir -p "$stage/etc/docker"
 rm -f "$stage/etc/docker/daemon.json"
-printf '{"runtimes": {"rt": {"path": "/usr/local/bin/rt"}}}\n' > "$stage/etc/docker/daemon.json"
+printf '{"default-runtime": "rt", "runtimes": {"rt": {"path": "/usr/local/bin/rt"}}}\n' > "$stage/etc/docker/daemon.json"
 # containerd: Debian's config plus rt through the Go runc shim, with
 # SystemdCgroup = true, for the CRI plugin.
 rm -f "$stage/etc/containerd/config.toml"
@@ -88,6 +88,18 @@ TOML
 } > "$stage/etc/containerd/config.toml"
 grep -q 'sandbox_image = "localhost/pause:3.9"' "$stage/etc/containerd/config.toml" ||
 	{ echo "test-host: could not set the CRI plugin's sandbox_image" >&2; exit 1; }
+
+# The node's pod network for containerd's CRI plugin (Debian's config
+# reads /etc/cni/net.d with the plugins in /usr/lib/cni): a bridge with
+# host-local addresses, as a cluster's simplest CNI set-up writes it. The
+# name sorts before Podman's own 87-podman-bridge.conflist.
+mkdir -p "$stage/etc/cni/net.d"
+cat >"$stage/etc/cni/net.d/10-containerd-net.conflist" <<'JSON'
+{"cniVersion": "0.4.0", "name": "containerd-net", "plugins": [
+  {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.22.0.0/16"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+  {"type": "portmap", "capabilities": {"portMappings": true}}]}
+JSON
 
 img=$work/disk.img
 mke2fs -q -t ext4 -d "$stage" -L root "$img" 6G

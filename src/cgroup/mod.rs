@@ -108,7 +108,10 @@ pub fn cgroup_of(pid: i32) -> Result<String> {
 ///
 /// - none: `/rt/<id>@<hash of the state root>` (see [`default_path`])
 /// - absolute: as given
-/// - relative: under rt's own cgroup
+/// - relative: under the parent of rt's own cgroup, as runc places it: rt's
+///   own cgroup holds processes (its caller's), so no controller could be
+///   enabled below it (BuildKit's runc executor passes Docker's
+///   `system.slice:docker:<id>` this way, without `--systemd-cgroup`)
 /// - `slice:prefix:name` with `--systemd-cgroup`: where systemd puts the
 ///   scope unit, `/a.slice/a-b.slice/prefix-name.scope` (none:
 ///   `system.slice:rt:<id>`); see [`systemd::Scope`].
@@ -130,8 +133,7 @@ pub fn resolve_path(
     let path = if p.starts_with('/') {
         p.to_string()
     } else {
-        let own = own_path()?;
-        format!("{}/{}", own.trim_end_matches('/'), p)
+        relative_to(&own_path()?, p)
     };
     if path.split('/').any(|c| c == "..") {
         return Err(Error::Invalid(format!(
@@ -139,6 +141,17 @@ pub fn resolve_path(
         )));
     }
     Ok(path)
+}
+
+/// A relative cgroupsPath `p` for a runtime whose own cgroup is `own`: in
+/// `own`'s parent (the root when `own` is the root).
+fn relative_to(own: &str, p: &str) -> String {
+    let parent = Path::new(own)
+        .parent()
+        .and_then(|d| d.to_str())
+        .unwrap_or("/")
+        .trim_end_matches('/');
+    format!("{parent}/{p}")
 }
 
 /// The cgroup of a container whose config names none:
@@ -525,6 +538,19 @@ mod tests {
         assert_eq!(parse_mount("1 0 8:1 / / rw - ext4 /dev/sda1 rw\n"), None);
         let esc = "30 24 0:26 / /mnt/a\\040b rw - cgroup2 cgroup2 rw\n";
         assert_eq!(parse_mount(esc), Some(PathBuf::from("/mnt/a b")));
+    }
+
+    #[test]
+    fn a_relative_path_goes_beside_rts_own_cgroup_as_with_runc() {
+        // rt under dockerd (BuildKit's executor): Docker's systemd form,
+        // without --systemd-cgroup, is a directory name.
+        assert_eq!(
+            relative_to("/system.slice/docker.service", "system.slice:docker:b1"),
+            "/system.slice/system.slice:docker:b1"
+        );
+        assert_eq!(relative_to("/user.slice/session-1.scope", "a/b"), "/user.slice/a/b");
+        assert_eq!(relative_to("/", "c1"), "/c1");
+        assert_eq!(relative_to("/top", "c1"), "/c1");
     }
 
     #[test]
