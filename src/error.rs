@@ -171,10 +171,6 @@ pub enum Error {
         errno: Option<nix::errno::Errno>,
     },
 
-    /// Free-form: the sites still to be given a variant of their own.
-    #[error("{0}")]
-    Invalid(String),
-
     /// rt broke an assumption of its own: a bug.
     #[error("internal: {0}")]
     Internal(&'static str),
@@ -295,7 +291,6 @@ impl Error {
             | Error::Program { .. }
             | Error::RuntimeBinary { .. }
             | Error::CgroupWrite { .. }
-            | Error::Invalid(_)
             | Error::CgroupInUse { .. } => ErrorKind::InvalidInput,
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::HostLacks(_) => ErrorKind::HostLacks,
