@@ -52,8 +52,128 @@ pub enum Error {
     #[error("exec failed: {0}")]
     Exec(String),
 
+    /// A config.json field whose value rt refuses. `field` is its path as
+    /// config.json writes it (`linux.resources.memory.limit`,
+    /// `mounts[2]`), with the value when that names it better.
+    #[error("{field}: {reason}")]
+    InvalidField { field: String, reason: String },
+
+    /// A command-line argument (or a value a caller passed the library
+    /// for one) that rt refuses: `arg` is the flag, with its value.
+    #[error("{arg}: {reason}")]
+    InvalidArgument { arg: String, reason: String },
+
+    /// Flags, environment and config that do not go together; the message
+    /// says what to give instead. Fixed words, no value to carry.
     #[error("{0}")]
-    Invalid(String),
+    Usage(&'static str),
+
+    /// A signal name or number rt does not know (runc's words).
+    #[error("unknown signal {0:?}")]
+    UnknownSignal(String),
+
+    /// Something at `path` (mostly in the container's root) is not what
+    /// it must be, so rt refuses to use it rather than be misled
+    /// (a procfs that is not one, a device node that is not the device).
+    #[error("{} {reason}", path.display())]
+    UnsafePath { path: PathBuf, reason: String },
+
+    /// A failure while applying `field` (the config's, or what rt was
+    /// doing): the cause is kept whole, its kind and errno with it.
+    #[error("{field}: {source}")]
+    InField {
+        field: String,
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A hook failed (runc's words, which callers match: "error running
+    /// prestart hook #1: ..."). `stopped`: rt stopped the container for
+    /// it (a poststart hook).
+    #[error(
+        "error running {stage} hook #{index}: {}: {reason}{}",
+        path.display(),
+        if *stopped { "; the container was stopped" } else { "" }
+    )]
+    Hook {
+        stage: &'static str,
+        index: usize,
+        path: PathBuf,
+        reason: String,
+        stopped: bool,
+    },
+
+    /// The container's program cannot be started (runc's words, which
+    /// callers match), with the errno that says why when there is one.
+    #[error("unable to start container process: exec: {arg0:?}: {reason}")]
+    Program {
+        arg0: String,
+        reason: String,
+        errno: Option<nix::errno::Errno>,
+    },
+
+    /// The container's program is rt's own binary (CVE-2019-5736), maybe
+    /// through the interpreter its `#!` line names.
+    #[error(
+        "exec: {program:?}{}: is the container runtime's own binary; refused, since a container could overwrite it through /proc (CVE-2019-5736)",
+        interpreter.as_ref().map(|p| format!(" (through its interpreter {})", p.display())).unwrap_or_default()
+    )]
+    RuntimeBinary {
+        program: String,
+        interpreter: Option<PathBuf>,
+    },
+
+    /// The kernel refused a value written to a cgroup interface file.
+    #[error(
+        "cgroup {}: write {value:?} to {file}: {}",
+        dir.display(),
+        if error.kind() == std::io::ErrorKind::NotFound {
+            "no such interface file in this cgroup".to_string()
+        } else {
+            error.to_string()
+        }
+    )]
+    CgroupWrite {
+        dir: PathBuf,
+        file: String,
+        value: String,
+        /// Not a `#[source]`: the message says it in its own words when
+        /// the file is missing, and a printed chain would repeat it.
+        error: std::io::Error,
+    },
+
+    /// Something rt waited for did not happen in time.
+    #[error("{what} (waited {after:?})")]
+    TimedOut {
+        what: String,
+        after: std::time::Duration,
+    },
+
+    /// Two of rt's own processes (rt, the init, rt-shim) did not follow
+    /// their protocol: a message that is malformed, unexpected or missing.
+    #[error("{0}")]
+    Protocol(String),
+
+    /// Data rt serializes or parses for itself (state.json, a message).
+    #[error("{what}: {source}")]
+    Json {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// A failure another of rt's processes (the forked child that becomes
+    /// rt-shim) reported as text, with the kind and errno it had there.
+    #[error("{msg}")]
+    Reported {
+        msg: String,
+        kind: ErrorKind,
+        errno: Option<nix::errno::Errno>,
+    },
+
+    /// rt broke an assumption of its own: a bug.
+    #[error("internal: {0}")]
+    Internal(&'static str),
 
     /// execve of the container's program failed, in runc's words, which
     /// callers match ("exec /run.sh: no such file or directory"; Docker
@@ -132,7 +252,7 @@ impl<T> Context<T> for std::result::Result<T, std::io::Error> {
 
 /// What kind of failure an [`Error`] is, for callers that answer in
 /// another protocol (containerd's shim maps these to gRPC codes).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ErrorKind {
     /// No container with that id.
     NotFound,
@@ -146,7 +266,11 @@ pub enum ErrorKind {
     Unsupported,
     /// The host lacks what it takes (a controller, a filesystem).
     HostLacks,
-    /// Anything else: a system call, the init, I/O.
+    /// Something rt needs is not there now but may be later: systemd or
+    /// its bus unreachable, a wait that timed out.
+    Unavailable,
+    /// Anything else: a system call, the init, I/O, a hook.
+    #[default]
     Other,
 }
 
@@ -159,12 +283,58 @@ impl Error {
             Error::InvalidState(_) => ErrorKind::WrongState,
             Error::Config { .. }
             | Error::InvalidId { .. }
-            | Error::Invalid(_)
+            | Error::InvalidField { .. }
+            | Error::InvalidArgument { .. }
+            | Error::Usage(_)
+            | Error::UnknownSignal(_)
+            | Error::UnsafePath { .. }
+            | Error::Program { .. }
+            | Error::RuntimeBinary { .. }
+            | Error::CgroupWrite { .. }
             | Error::CgroupInUse { .. } => ErrorKind::InvalidInput,
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::HostLacks(_) => ErrorKind::HostLacks,
+            Error::SystemdNotRunning(_) | Error::TimedOut { .. } => ErrorKind::Unavailable,
             Error::CleanupFailed { cause, .. } => cause.kind(),
-            _ => ErrorKind::Other,
+            Error::InField { source, .. } => source.kind(),
+            Error::Reported { kind, .. } => *kind,
+            Error::Init(_)
+            | Error::ChildFailed { .. }
+            | Error::Exec(_)
+            | Error::Execve { .. }
+            | Error::Systemd { .. }
+            | Error::Hook { .. }
+            | Error::Protocol(_)
+            | Error::Json { .. }
+            | Error::Internal(_)
+            | Error::CorruptState { .. }
+            | Error::Sys { .. }
+            | Error::Io { .. } => ErrorKind::Other,
+        }
+    }
+
+    /// A config check's message, which names its field first
+    /// ("rlimits[0]: ..."), as [`Error::InvalidField`] with the field
+    /// under `prefix` ("process."). A message without a field is the
+    /// prefix's.
+    pub fn field_message(prefix: &str, msg: &str) -> Error {
+        match msg.split_once(": ") {
+            Some((field, reason)) => Error::InvalidField {
+                field: format!("{prefix}{field}"),
+                reason: reason.to_string(),
+            },
+            None => Error::InvalidField {
+                field: prefix.trim_end_matches('.').to_string(),
+                reason: msg.to_string(),
+            },
+        }
+    }
+
+    /// This error as the cause of a failure while applying `field`.
+    pub fn in_field(self, field: impl Into<String>) -> Error {
+        Error::InField {
+            field: field.into(),
+            source: Box::new(self),
         }
     }
 
@@ -175,6 +345,11 @@ impl Error {
             Error::Execve { errno, .. } => Some(*errno),
             Error::ChildFailed { errno, .. } => *errno,
             Error::CleanupFailed { cause, .. } => cause.errno(),
+            Error::InField { source, .. } => source.errno(),
+            Error::Program { errno, .. } | Error::Reported { errno, .. } => *errno,
+            Error::CgroupWrite { error, .. } => {
+                error.raw_os_error().map(nix::errno::Errno::from_raw)
+            }
             Error::Io { source, .. } => source.raw_os_error().map(nix::errno::Errno::from_raw),
             _ => None,
         }
@@ -204,5 +379,175 @@ mod tests {
         };
         assert_eq!(e.to_string(), "exec /run.sh: no such file or directory");
         assert_eq!(go_strerror(nix::errno::Errno::ENOEXEC), "exec format error");
+    }
+
+    #[test]
+    fn runcs_words_stay_byte_for_byte() {
+        assert_eq!(
+            Error::NotFound("c1".into()).to_string(),
+            "container does not exist: c1"
+        );
+        assert_eq!(
+            Error::Exists("c1".into()).to_string(),
+            "container with given ID already exists: c1"
+        );
+        assert_eq!(
+            Error::UnknownSignal("SIGFOO".into()).to_string(),
+            "unknown signal \"SIGFOO\""
+        );
+        let e = Error::Program {
+            arg0: "nope".into(),
+            reason: "executable file not found in $PATH".into(),
+            errno: Some(nix::errno::Errno::ENOENT),
+        };
+        assert_eq!(
+            e.to_string(),
+            "unable to start container process: exec: \"nope\": executable file not found in $PATH"
+        );
+        assert_eq!(e.errno(), Some(nix::errno::Errno::ENOENT));
+    }
+
+    #[test]
+    fn a_field_is_named_and_matchable() {
+        let e = Error::InvalidField {
+            field: "linux.resources.memory.limit".into(),
+            reason: "1 is below the 4096 bytes the container uses now".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "linux.resources.memory.limit: 1 is below the 4096 bytes the container uses now"
+        );
+        assert!(
+            matches!(&e, Error::InvalidField { field, .. } if field == "linux.resources.memory.limit")
+        );
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert_eq!(e.errno(), None);
+        let e = Error::field_message("process.", "rlimits[0]: RLIMIT_NOFILE is given twice");
+        assert!(matches!(&e, Error::InvalidField { field, reason }
+            if field == "process.rlimits[0]" && reason == "RLIMIT_NOFILE is given twice"));
+        assert_eq!(
+            e.to_string(),
+            "process.rlimits[0]: RLIMIT_NOFILE is given twice"
+        );
+    }
+
+    #[test]
+    fn a_wrapped_cause_keeps_its_errno_and_kind() {
+        let e = Error::Sys {
+            context: "chdir /nope".into(),
+            source: nix::errno::Errno::ENOENT,
+        }
+        .in_field("process.cwd");
+        assert_eq!(
+            e.to_string(),
+            "process.cwd: chdir /nope: ENOENT: No such file or directory"
+        );
+        assert_eq!(e.errno(), Some(nix::errno::Errno::ENOENT));
+        assert_eq!(e.kind(), ErrorKind::Other);
+        let Error::InField { field, source } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(field, "process.cwd");
+        assert!(matches!(**source, Error::Sys { .. }));
+        assert!(std::error::Error::source(&e).is_some());
+        let e = Error::NotFound("c1".into()).in_field("mounts[0]");
+        assert_eq!(e.kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn a_failed_hook_is_not_invalid_input() {
+        let mut e = Error::Hook {
+            stage: "poststart",
+            index: 0,
+            path: "/bin/false".into(),
+            reason: "exit status 1".into(),
+            stopped: false,
+        };
+        assert_eq!(
+            e.to_string(),
+            "error running poststart hook #0: /bin/false: exit status 1"
+        );
+        assert_eq!(e.kind(), ErrorKind::Other);
+        if let Error::Hook { stopped, .. } = &mut e {
+            *stopped = true;
+        }
+        assert_eq!(
+            e.to_string(),
+            "error running poststart hook #0: /bin/false: exit status 1; the container was stopped"
+        );
+    }
+
+    #[test]
+    fn unsafe_paths_and_usage_read_as_before() {
+        let e = Error::UnsafePath {
+            path: "/proc".into(),
+            reason: "is not a procfs mount: refusing to write through it".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "/proc is not a procfs mount: refusing to write through it"
+        );
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        let e = Error::Usage("--preserve-fds must not be negative");
+        assert_eq!(e.to_string(), "--preserve-fds must not be negative");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        let e = Error::InvalidArgument {
+            arg: "--env \"X\"".into(),
+            reason: "want KEY=VALUE".into(),
+        };
+        assert_eq!(e.to_string(), "--env \"X\": want KEY=VALUE");
+    }
+
+    #[test]
+    fn what_may_come_back_later_is_unavailable() {
+        let e = Error::TimedOut {
+            what: "cgroup /sys/fs/cgroup/x still has processes after SIGKILL".into(),
+            after: std::time::Duration::from_secs(5),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cgroup /sys/fs/cgroup/x still has processes after SIGKILL (waited 5s)"
+        );
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            Error::SystemdNotRunning("no /run/systemd/system".into()).kind(),
+            ErrorKind::Unavailable
+        );
+    }
+
+    #[test]
+    fn a_reported_error_keeps_its_kind_and_errno() {
+        let e = Error::Reported {
+            msg: "container with given ID already exists: c1".into(),
+            kind: ErrorKind::AlreadyExists,
+            errno: Some(nix::errno::Errno::EEXIST),
+        };
+        assert_eq!(e.to_string(), "container with given ID already exists: c1");
+        assert_eq!(e.kind(), ErrorKind::AlreadyExists);
+        assert_eq!(e.errno(), Some(nix::errno::Errno::EEXIST));
+    }
+
+    #[test]
+    fn a_cgroup_write_names_the_file_and_keeps_the_errno() {
+        let e = Error::CgroupWrite {
+            dir: "/sys/fs/cgroup/c1".into(),
+            file: "memory.max".into(),
+            value: "x".into(),
+            error: std::io::Error::from_raw_os_error(libc::EINVAL),
+        };
+        assert_eq!(e.errno(), Some(nix::errno::Errno::EINVAL));
+        assert!(e
+            .to_string()
+            .starts_with("cgroup /sys/fs/cgroup/c1: write \"x\" to memory.max: "));
+        let e = Error::CgroupWrite {
+            dir: "/sys/fs/cgroup/c1".into(),
+            file: "memory.nope".into(),
+            value: "1".into(),
+            error: std::io::Error::from_raw_os_error(libc::ENOENT),
+        };
+        assert_eq!(
+            e.to_string(),
+            "cgroup /sys/fs/cgroup/c1: write \"1\" to memory.nope: no such interface file in this cgroup"
+        );
     }
 }

@@ -100,12 +100,13 @@ pub fn run_with_env(kind: Kind, hooks: &[Hook], state: &[u8], inherited: &[Strin
     for (i, h) in hooks.iter().enumerate() {
         run_one(kind, h, state, inherited).map_err(|msg| {
             // runc's wording, which callers match: "error running prestart hook #1: ".
-            Error::Invalid(format!(
-                "error running {} hook #{}: {}: {msg}",
-                kind.name(),
-                i,
-                h.path().display()
-            ))
+            Error::Hook {
+                stage: kind.name(),
+                index: i,
+                path: h.path().clone(),
+                reason: msg,
+                stopped: false,
+            }
         })?;
     }
     Ok(())

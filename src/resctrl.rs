@@ -155,10 +155,13 @@ impl Plan {
                 .with_ctx(|| format!("linux.intelRdt: read {}", path.display()))?;
             for line in &self.lines {
                 if !have.lines().any(|h| same_schema(h, line)) {
-                    return Err(Error::Invalid(format!(
-                        "linux.intelRdt: the existing group {} does not have the schema {line:?}",
-                        self.group.display()
-                    )));
+                    return Err(Error::InvalidField {
+                        field: "linux.intelRdt".into(),
+                        reason: format!(
+                            "the existing group {} does not have the schema {line:?}",
+                            self.group.display()
+                        ),
+                    });
                 }
             }
         }

@@ -81,10 +81,9 @@ fn read_mode() -> Mode {
 pub fn default_root(xdg_runtime_dir: Option<&std::ffi::OsStr>) -> Result<PathBuf> {
     match xdg_runtime_dir.filter(|d| !d.is_empty()) {
         Some(d) => Ok(Path::new(d).join("rt")),
-        None => Err(Error::Invalid(
+        None => Err(Error::Usage(
             "rootless: XDG_RUNTIME_DIR is not set, so rt has no state directory of this user's \
-             (set XDG_RUNTIME_DIR, or pass --root DIR)"
-                .into(),
+             (set XDG_RUNTIME_DIR, or pass --root DIR)",
         )),
     }
 }

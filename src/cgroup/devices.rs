@@ -157,7 +157,10 @@ impl Program {
             .and_then(|r| r.devices().as_deref())
             .unwrap_or(&[]);
         for (i, d) in cgroup_rules.iter().enumerate() {
-            let field = |m: String| Error::Invalid(format!("linux.resources.devices[{i}]: {m}"));
+            let field = |reason: String| Error::InvalidField {
+                field: format!("linux.resources.devices[{i}]"),
+                reason,
+            };
             rules.push(Rule {
                 allow: d.allow(),
                 typ: d.typ().map(type_code).unwrap_or(None),
@@ -255,14 +258,18 @@ impl Program {
                     .find(|l| !l.trim().is_empty())
                     .unwrap_or("")
                     .trim();
-                return Err(Error::Invalid(format!(
-                    "linux.resources.devices: load the device filter: {e}{}",
-                    if last.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" (verifier: {last})")
-                    }
-                )));
+                return Err(Error::Sys {
+                    context: format!(
+                        "load the device filter{}",
+                        if last.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" (verifier: {last})")
+                        }
+                    ),
+                    source: e,
+                }
+                .in_field("linux.resources.devices"));
             }
         };
         crate::sys::bpf::attach_cgroup_device(cgroup, &prog)

@@ -101,7 +101,7 @@ pub fn cgroup_of(pid: i32) -> Result<String> {
     s.lines()
         .find_map(|l| l.strip_prefix("0::"))
         .map(|p| p.trim().to_string())
-        .ok_or_else(|| Error::Invalid(format!("{f}: no cgroup v2 line")))
+        .ok_or_else(|| Error::HostLacks(format!("{f}: no cgroup v2 line")))
 }
 
 /// The cgroup path for a container, relative to the hierarchy root.
@@ -136,9 +136,10 @@ pub fn resolve_path(
         relative_to(&own_path()?, p)
     };
     if path.split('/').any(|c| c == "..") {
-        return Err(Error::Invalid(format!(
-            "linux.cgroupsPath: {p:?} must not contain '..'"
-        )));
+        return Err(Error::InvalidField {
+            field: "linux.cgroupsPath".into(),
+            reason: format!("{p:?} must not contain '..'"),
+        });
     }
     Ok(path)
 }
@@ -452,10 +453,13 @@ impl Placement {
         let deadline = Instant::now() + timeout;
         while !self.pids()?.is_empty() {
             if Instant::now() > deadline {
-                return Err(Error::Invalid(format!(
-                    "cgroup {} still has processes after SIGKILL",
-                    self.dir.display()
-                )));
+                return Err(Error::TimedOut {
+                    what: format!(
+                        "cgroup {} still has processes after SIGKILL",
+                        self.dir.display()
+                    ),
+                    after: timeout,
+                });
             }
             std::thread::sleep(Duration::from_millis(2));
         }
@@ -503,10 +507,10 @@ impl Placement {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                return Err(Error::Invalid(format!(
-                    "{}: the kernel did not report \"{want}\" within {timeout:?}",
-                    events.display()
-                )));
+                return Err(Error::TimedOut {
+                    what: format!("{}: the kernel did not report \"{want}\"", events.display()),
+                    after: timeout,
+                });
             }
             std::thread::sleep(Duration::from_millis(1));
         }

@@ -49,7 +49,10 @@ fn ignored(field: &str, why: &str) {
 }
 
 fn invalid(field: &str, why: String) -> Error {
-    Error::Invalid(format!("linux.resources.{field}: {why}"))
+    Error::InvalidField {
+        field: format!("linux.resources.{field}"),
+        reason: why,
+    }
 }
 
 /// `cpu.shares` to `cpu.weight`: 2..262144 onto 1..10000, linearly.
@@ -344,12 +347,9 @@ pub fn enable_controllers(mount: &Path, dir: &Path, ctls: &[String]) -> Result<(
     if ctls.is_empty() {
         return Ok(());
     }
-    let rel = dir.strip_prefix(mount).map_err(|_| {
-        Error::Invalid(format!(
-            "{} is not under {}",
-            dir.display(),
-            mount.display()
-        ))
+    let rel = dir.strip_prefix(mount).map_err(|_| Error::UnsafePath {
+        path: dir.to_path_buf(),
+        reason: format!("is not under {}", mount.display()),
     })?;
     let mut cur = mount.to_path_buf();
     let parts: Vec<_> = rel.components().collect();
@@ -381,18 +381,13 @@ pub fn write_all(dir: &Path, writes: &[Write]) -> Result<()> {
             .write(true)
             .open(&path)
             .and_then(|mut f| std::io::Write::write_all(&mut f, w.value.as_bytes()));
-        if let Err(e) = r {
-            let what = if e.kind() == std::io::ErrorKind::NotFound {
-                "no such interface file in this cgroup".to_string()
-            } else {
-                e.to_string()
-            };
-            return Err(Error::Invalid(format!(
-                "cgroup {}: write {:?} to {}: {what}",
-                dir.display(),
-                w.value,
-                w.file
-            )));
+        if let Err(error) = r {
+            return Err(Error::CgroupWrite {
+                dir: dir.to_path_buf(),
+                file: w.file.to_string(),
+                value: w.value.to_string(),
+                error,
+            });
         }
     }
     Ok(())
@@ -429,10 +424,12 @@ pub fn check_memory_usage(dir: &Path, writes: &[Write]) -> Result<()> {
         .ok()
         .and_then(|v| v.trim().parse::<u64>().ok());
     match current {
-        Some(cur) if new < cur => Err(Error::Invalid(format!(
-            "linux.resources.memory.limit: {new} is below the {cur} bytes the container uses \
-             now (checkBeforeUpdate)"
-        ))),
+        Some(cur) if new < cur => Err(Error::InvalidField {
+            field: "linux.resources.memory.limit".into(),
+            reason: format!(
+                "{new} is below the {cur} bytes the container uses now (checkBeforeUpdate)"
+            ),
+        }),
         _ => Ok(()),
     }
 }

@@ -50,19 +50,19 @@ impl Scope {
     pub fn parse(p: &str) -> Result<Scope> {
         let parts: Vec<&str> = p.split(':').collect();
         let [slice, prefix, name] = parts[..] else {
-            return Err(Error::Invalid(format!(
-                "linux.cgroupsPath: {p:?} is not of the form slice:prefix:name (--systemd-cgroup)"
-            )));
+            return Err(Error::InvalidField {
+                field: "linux.cgroupsPath".into(),
+                reason: format!("{p:?} is not of the form slice:prefix:name (--systemd-cgroup)"),
+            });
         };
         let slice = if slice.is_empty() {
             "system.slice"
         } else {
             slice
         };
-        let bad = |what: &str| {
-            Error::Invalid(format!(
-                "linux.cgroupsPath: {p:?}: {what} (--systemd-cgroup)"
-            ))
+        let bad = |what: &str| Error::InvalidField {
+            field: "linux.cgroupsPath".into(),
+            reason: format!("{p:?}: {what} (--systemd-cgroup)"),
         };
         let Some(stem) = slice.strip_suffix(".slice") else {
             return Err(bad("the slice must end in .slice"));

@@ -34,8 +34,10 @@ pub struct Bundle {
 impl Bundle {
     /// Reads `<dir>/config.json`, parses and validates it.
     pub fn load(dir: &Path) -> Result<Bundle> {
-        let dir = std::path::absolute(dir)
-            .map_err(|e| Error::Invalid(format!("bundle {}: {e}", dir.display())))?;
+        let dir = std::path::absolute(dir).map_err(|source| Error::Io {
+            context: format!("bundle {}", dir.display()),
+            source,
+        })?;
         let file = dir.join("config.json");
         let data = std::fs::read(&file).map_err(|e| Error::Config {
             file: file.clone(),

@@ -571,15 +571,18 @@ fn listen_fds() -> (i32, Vec<String>) {
 /// forgot a descriptor would hand the container one of rt's own files.
 pub fn check_passed_fds(preserve_fds: i32) -> Result<()> {
     if preserve_fds < 0 {
-        return Err(Error::Invalid("--preserve-fds must not be negative".into()));
+        return Err(Error::Usage("--preserve-fds must not be negative"));
     }
     let n = preserve_fds + listen_fds().0;
     for fd in 3..3 + n {
         if !crate::sys::fd::is_open(fd) {
-            return Err(Error::Invalid(format!(
-                "descriptor {fd} is not open, but --preserve-fds/LISTEN_FDS ask to pass 3..{}",
-                2 + n
-            )));
+            return Err(Error::InvalidArgument {
+                arg: "--preserve-fds/LISTEN_FDS".into(),
+                reason: format!(
+                    "descriptor {fd} is not open, but they ask to pass 3..{}",
+                    2 + n
+                ),
+            });
         }
     }
     Ok(())

@@ -112,8 +112,8 @@ pub fn process_from_file(path: &Path) -> Result<ProcessSource> {
 /// sets (and ambient when the config has inheritable ones).
 pub fn process_from_flags(base: &Process, f: &ProcessFlags) -> Result<Process> {
     if f.args.is_empty() {
-        return Err(Error::Invalid(
-            "exec: no command given (give COMMAND [ARG...] or --process FILE)".into(),
+        return Err(Error::Usage(
+            "exec: no command given (give COMMAND [ARG...] or --process FILE)",
         ));
     }
     if f.process_label.as_deref().is_some_and(|l| !l.is_empty()) {
@@ -121,8 +121,10 @@ pub fn process_from_flags(base: &Process, f: &ProcessFlags) -> Result<Process> {
     }
     let mut p = base.clone();
     if let Some(profile) = f.apparmor.as_deref().filter(|l| !l.is_empty()) {
-        crate::config::apparmor::check(profile)
-            .map_err(|e| Error::Invalid(format!("--apparmor: {e}")))?;
+        crate::config::apparmor::check(profile).map_err(|reason| Error::InvalidArgument {
+            arg: "--apparmor".into(),
+            reason,
+        })?;
         p.set_apparmor_profile(Some(profile.to_string()));
     }
     p.set_args(Some(f.args.clone()));
@@ -130,10 +132,10 @@ pub fn process_from_flags(base: &Process, f: &ProcessFlags) -> Result<Process> {
     p.set_console_size(None);
     if let Some(cwd) = &f.cwd {
         if !cwd.is_absolute() {
-            return Err(Error::Invalid(format!(
-                "--cwd {}: must be an absolute path",
-                cwd.display()
-            )));
+            return Err(Error::InvalidArgument {
+                arg: format!("--cwd {}", cwd.display()),
+                reason: "must be an absolute path".into(),
+            });
         }
         p.set_cwd(cwd.clone());
     }
@@ -141,7 +143,10 @@ pub fn process_from_flags(base: &Process, f: &ProcessFlags) -> Result<Process> {
         let mut env = p.env().clone().unwrap_or_default();
         for e in &f.env {
             if !e.contains('=') {
-                return Err(Error::Invalid(format!("--env {e:?}: want KEY=VALUE")));
+                return Err(Error::InvalidArgument {
+                    arg: format!("--env {e:?}"),
+                    reason: "want KEY=VALUE".into(),
+                });
             }
             env.push(e.clone());
         }
@@ -153,16 +158,19 @@ pub fn process_from_flags(base: &Process, f: &ProcessFlags) -> Result<Process> {
             Some((u, g)) => (u, Some(g)),
             None => (spec.as_str(), None),
         };
-        let bad = || Error::Invalid(format!("--user {spec:?}: want UID[:GID] as numbers"));
+        let bad = |reason: String| Error::InvalidArgument {
+            arg: format!("--user {spec:?}"),
+            reason,
+        };
         // (uid_t)-1 means "leave unchanged" to setresuid: it would keep root.
         let id = |s: &str| {
             match s.parse::<u32>() {
-            Ok(u32::MAX) => Err(Error::Invalid(format!(
-                "--user {spec:?}: {} is not a valid id (the kernel reads it as \"leave unchanged\", which would keep root)",
+            Ok(u32::MAX) => Err(bad(format!(
+                "{} is not a valid id (the kernel reads it as \"leave unchanged\", which would keep root)",
                 u32::MAX
             ))),
             Ok(n) => Ok(n),
-            Err(_) => Err(bad()),
+            Err(_) => Err(bad("want UID[:GID] as numbers".into())),
         }
         };
         user.set_uid(id(uid)?);
@@ -182,9 +190,11 @@ pub fn process_from_flags(base: &Process, f: &ProcessFlags) -> Result<Process> {
     if !f.caps.is_empty() {
         let mut caps = p.capabilities().clone().unwrap_or_default();
         for name in &f.caps {
-            let cap: Capability =
-                serde_json::from_value(serde_json::Value::String(name.clone()))
-                    .map_err(|_| Error::Invalid(format!("--cap {name:?}: unknown capability")))?;
+            let cap: Capability = serde_json::from_value(serde_json::Value::String(name.clone()))
+                .map_err(|_| Error::InvalidArgument {
+                arg: format!("--cap {name:?}"),
+                reason: "unknown capability".into(),
+            })?;
             let add = |set: &Option<oci_spec::runtime::Capabilities>| {
                 let mut s = set.clone().unwrap_or_default();
                 s.insert(cap);
@@ -315,7 +325,7 @@ fn enter_target(
     let (process, mut process_plan) = match source {
         ProcessSource::Given(p) => {
             let plan =
-                ProcessPlan::of_process(&p).map_err(|m| Error::Invalid(format!("process.{m}")))?;
+                ProcessPlan::of_process(&p).map_err(|m| Error::field_message("process.", &m))?;
             (*p, plan)
         }
         ProcessSource::File { process, plan } => (*process, *plan),
@@ -324,15 +334,19 @@ fn enter_target(
                 Error::InvalidState(format!("container {}: its config has no process", opts.id))
             })?;
             let p = process_from_flags(base, &f)?;
-            let plan = crate::config::spec::check_process(&p)
-                .map_err(|m| Error::Invalid(format!("exec: {m}")))?;
+            let plan = crate::config::spec::check_process(&p).map_err(|reason| {
+                Error::InvalidArgument {
+                    arg: "exec".into(),
+                    reason,
+                }
+            })?;
             (p, plan)
         }
     };
     // The container's `linux.personality`, which runc sets for exec'd
     // processes too (its memory policy is the init's alone).
-    process_plan.personality =
-        process_plan::personality(c.state.config.linux().as_ref()).map_err(Error::Invalid)?;
+    process_plan.personality = process_plan::personality(c.state.config.linux().as_ref())
+        .map_err(|m| Error::field_message("", &m))?;
     prelude::check_console(
         Caller::Exec,
         process.terminal().unwrap_or(false),
@@ -435,22 +449,24 @@ fn sub_cgroup(base: &Path, sub: &str) -> Result<PathBuf> {
     // runc takes "controller:path" for cgroup v1; v2 has one hierarchy.
     let sub = sub.strip_prefix(':').unwrap_or(sub);
     if sub.contains(':') {
-        return Err(Error::Invalid(format!(
-            "--cgroup {sub:?}: per-controller paths are for cgroup v1; rt uses cgroup v2"
-        )));
+        return Err(Error::InvalidArgument {
+            arg: format!("--cgroup {sub:?}"),
+            reason: "per-controller paths are for cgroup v1; rt uses cgroup v2".into(),
+        });
     }
     let rel = crate::rootfs::resolve::relative(Path::new(sub))?;
     if rel.split('/').any(|c| c == "..") {
-        return Err(Error::Invalid(format!(
-            "--cgroup {sub:?}: must stay below the container's cgroup"
-        )));
+        return Err(Error::InvalidArgument {
+            arg: format!("--cgroup {sub:?}"),
+            reason: "must stay below the container's cgroup".into(),
+        });
     }
     let dir = base.join(rel);
     if !dir.is_dir() {
-        return Err(Error::Invalid(format!(
-            "--cgroup {sub:?}: {} does not exist",
-            dir.display()
-        )));
+        return Err(Error::InvalidArgument {
+            arg: format!("--cgroup {sub:?}"),
+            reason: format!("{} does not exist", dir.display()),
+        });
     }
     Ok(dir)
 }

@@ -46,11 +46,14 @@ pub fn check(
         let theirs = std::fs::metadata(path).with_ctx(|| format!("stat {}", path.display()))?;
         let ours = std::fs::metadata("/proc/self/ns/net").ctx("stat /proc/self/ns/net")?;
         if (theirs.dev(), theirs.ino()) == (ours.dev(), ours.ino()) {
-            return Err(Error::Invalid(format!(
-                "linux.netDevices: the network namespace {} is the host's; \
-                 devices can only be moved into another one",
-                path.display()
-            )));
+            return Err(Error::InvalidField {
+                field: "linux.netDevices".into(),
+                reason: format!(
+                    "the network namespace {} is the host's; devices can only be moved into \
+                     another one",
+                    path.display()
+                ),
+            });
         }
     }
     let mut rtnl = Rtnl::here()?;
@@ -59,10 +62,15 @@ pub fn check(
     let mut plan = Plan { devices: vec![] };
     for host in hosts {
         rtnl.link(host).map_err(|e| match e.raw_os_error() {
-            Some(libc::ENODEV) => Error::Invalid(format!(
-                "linux.netDevices: host interface {host:?} does not exist"
-            )),
-            _ => Error::Invalid(format!("linux.netDevices: look up {host:?}: {e}")),
+            Some(libc::ENODEV) => Error::InvalidField {
+                field: "linux.netDevices".into(),
+                reason: format!("host interface {host:?} does not exist"),
+            },
+            _ => Error::Io {
+                context: format!("look up {host:?}"),
+                source: e,
+            }
+            .in_field("linux.netDevices"),
         })?;
         let name = container_name(host, &devices[host]).to_string();
         plan.devices.push((host.clone(), name));
@@ -80,7 +88,11 @@ impl Plan {
         let mut inside = Rtnl::in_netns(netns.as_fd())?;
         for (from, to) in &self.devices {
             let fail = |what: &str, e: io::Error| {
-                Error::Invalid(format!("linux.netDevices: {from:?}: {what}: {e}"))
+                Error::Io {
+                    context: format!("{from:?}: {what}"),
+                    source: e,
+                }
+                .in_field("linux.netDevices")
             };
             let index = host.link(from).map_err(|e| fail("look up", e))?;
             let addresses = host

@@ -41,7 +41,7 @@ pub(super) fn check_console(
         }
         _ => return Ok(()),
     };
-    Err(Error::Invalid(msg.into()))
+    Err(Error::Usage(msg))
 }
 
 /// The container's seccomp profile compiled, if it has one.

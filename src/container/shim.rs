@@ -20,7 +20,7 @@ use nix::unistd::{execv, pipe2, setsid, ForkResult};
 use serde::{Deserialize, Serialize};
 
 use crate::container::{self, CreateOptions};
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Error, ErrorKind, Result};
 use crate::state::Root;
 use crate::sys::fd::{clear_cloexec, dup2_onto};
 use crate::sys::pidfd::pidfd_open;
@@ -54,8 +54,15 @@ pub enum Report {
     Created { pid: i32 },
     /// rt-shim runs and has taken the container over.
     Ready,
-    /// Nothing is left of the container; this is why.
-    Failed { error: String },
+    /// Nothing is left of the container; this is why (the error's words,
+    /// kind and errno).
+    Failed {
+        error: String,
+        #[serde(default)]
+        kind: ErrorKind,
+        #[serde(default)]
+        errno: Option<i32>,
+    },
 }
 
 impl Report {
@@ -92,7 +99,7 @@ pub fn find_binary() -> Result<PathBuf> {
         .chain(in_path)
         .find(|p| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok())
         .ok_or_else(|| {
-            Error::Invalid(
+            Error::HostLacks(
                 "rt-shim was not found next to rt or in PATH: install it, or pass --shim=never"
                     .into(),
             )
@@ -105,8 +112,8 @@ pub fn find_binary() -> Result<PathBuf> {
 /// Must be called from a single-threaded process (it forks).
 pub fn create(root: &Root, opts: &CreateOptions, handoff: &Handoff) -> Result<i32> {
     if crate::sys::process::thread_count() != Some(1) {
-        return Err(Error::Invalid(
-            "internal: shim::create needs a single-threaded caller".into(),
+        return Err(Error::Internal(
+            "shim::create needs a single-threaded caller",
         ));
     }
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe for the shim's report")?;
@@ -181,17 +188,28 @@ fn await_report(
                 Ok(Report::Created { pid: p }) => *pid = Some(p),
                 Ok(Report::Ready) => {
                     return pid.ok_or_else(|| {
-                        Error::Invalid("rt-shim said ready before the container existed".into())
+                        Error::Protocol("rt-shim said ready before the container existed".into())
                     })
                 }
-                Ok(Report::Failed { error }) => return Err(Error::Invalid(error)),
-                Err(e) => return Err(Error::Invalid(format!("rt-shim: bad report: {e}"))),
+                Ok(Report::Failed { error, kind, errno }) => {
+                    return Err(Error::Reported {
+                        msg: error,
+                        kind,
+                        errno: errno.map(nix::errno::Errno::from_raw),
+                    })
+                }
+                Err(source) => {
+                    return Err(Error::Json {
+                        what: "rt-shim: bad report".into(),
+                        source,
+                    })
+                }
             }
         }
         if child_gone {
             // Killed, most likely: what it made may be left (`delete -f`
             // removes it; the id may also be another create's).
-            return Err(Error::Invalid(format!(
+            return Err(Error::Protocol(format!(
                 "container {id}: rt-shim exited before taking the container over (if it is left, `rt delete -f {id}` removes it)"
             )));
         }
@@ -211,6 +229,8 @@ fn become_shim(
         Err(e) => {
             Report::Failed {
                 error: e.to_string(),
+                kind: e.kind(),
+                errno: e.errno().map(|n| n as i32),
             }
             .send(report);
             1
@@ -297,10 +317,13 @@ fn create_and_exec(
         })
         .collect();
     let err = execv(&argv[0], &argv).unwrap_err();
-    let msg = format!("run rt-shim {}: {err}", handoff.shim.display());
+    let context = format!("run rt-shim {}", handoff.shim.display());
     crate::spawn::kill_and_reap(&created.init);
     let _ = container::delete(root, &opts.id, true);
-    Err(Error::Invalid(msg))
+    Err(Error::Sys {
+        context,
+        source: err,
+    })
 }
 
 fn dup2_raw(from: BorrowedFd<'_>, to: RawFd) -> Result<()> {

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 /// `0`, the null signal, is taken as kill(1) and runc take it: it sends
 /// nothing and only asks whether the container still runs.
 pub fn parse(s: &str) -> Result<i32> {
-    let bad = || Error::Invalid(format!("unknown signal {s:?}"));
+    let bad = || Error::UnknownSignal(s.to_string());
     let t = s.trim();
     if t.is_empty() {
         return Err(bad());

@@ -82,7 +82,23 @@ pub fn start(root: &Root, id: &str) -> Result<()> {
     if let Err(e) = hooks::run(Kind::Poststart, list, json.as_bytes()) {
         let _ = pidfd_send_signal(&pidfd, libc::SIGKILL);
         wait_exit(&pidfd);
-        return Err(Error::Invalid(format!("{e}; the container was stopped")));
+        // hooks::run fails with Error::Hook only.
+        return Err(match e {
+            Error::Hook {
+                stage,
+                index,
+                path,
+                reason,
+                ..
+            } => Error::Hook {
+                stage,
+                index,
+                path,
+                reason,
+                stopped: true,
+            },
+            other => other,
+        });
     }
     Ok(())
 }

@@ -49,9 +49,10 @@ pub fn update(root: &Root, id: &str, r: &oci_spec::runtime::LinuxResources) -> R
 pub fn update_intel_rdt(root: &Root, id: &str, lines: &[String]) -> Result<()> {
     for l in lines {
         if l.contains('\n') {
-            return Err(Error::Invalid(format!(
-                "intel RDT schema {l:?}: one schema per line, without line breaks"
-            )));
+            return Err(Error::InvalidArgument {
+                arg: format!("intel RDT schema {l:?}"),
+                reason: "one schema per line, without line breaks".into(),
+            });
         }
     }
     let locked = root.lock(id)?;

@@ -31,13 +31,9 @@ pub fn prepare(profile: &str) -> Result<OnExec> {
         Ok(f) => f,
         Err(e) if e.errno() == Some(nix::errno::Errno::ENOENT) => {
             { proc.open_beneath("thread-self/attr/exec", flags) }
-                .map_err(|e| Error::Invalid(format!("process.apparmorProfile {profile:?}: {e}")))?
+                .map_err(|e| e.in_field(format!("process.apparmorProfile {profile:?}")))?
         }
-        Err(e) => {
-            return Err(Error::Invalid(format!(
-                "process.apparmorProfile {profile:?}: {e}"
-            )))
-        }
+        Err(e) => return Err(e.in_field(format!("process.apparmorProfile {profile:?}"))),
     };
     Ok(OnExec {
         file,
@@ -51,19 +47,22 @@ impl OnExec {
         let msg = format!("exec {}", self.profile);
         match nix::unistd::write(&self.file, msg.as_bytes()) {
             Ok(n) if n == msg.len() => Ok(()),
-            Ok(_) => Err(Error::Invalid(format!(
-                "process.apparmorProfile {:?}: short write to the attr file",
-                self.profile
-            ))),
-            Err(e) => Err(Error::Invalid(format!(
-                "process.apparmorProfile {:?}: the kernel refused it: {e}{}",
-                self.profile,
-                if e == nix::errno::Errno::ENOENT {
-                    " (not loaded)"
-                } else {
-                    ""
-                }
-            ))),
+            Ok(_) => Err(Error::InvalidField {
+                field: format!("process.apparmorProfile {:?}", self.profile),
+                reason: "short write to the attr file".into(),
+            }),
+            Err(e) => Err(Error::Sys {
+                context: format!(
+                    "the kernel refused it{}",
+                    if e == nix::errno::Errno::ENOENT {
+                        " (not loaded)"
+                    } else {
+                        ""
+                    }
+                ),
+                source: e,
+            }
+            .in_field(format!("process.apparmorProfile {:?}", self.profile))),
         }
     }
 }

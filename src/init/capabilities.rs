@@ -7,7 +7,10 @@ use crate::config::capabilities::CapSets;
 use crate::error::{Error, Result};
 
 fn caps_err(what: &str, e: caps::errors::CapsError) -> Error {
-    Error::Invalid(format!("process.capabilities: {what}: {e}"))
+    Error::InvalidField {
+        field: "process.capabilities".into(),
+        reason: format!("{what}: {e}"),
+    }
 }
 
 /// Drops everything outside the bounding set. Done while still root, since
@@ -74,12 +77,13 @@ pub fn raise_admin_for_seccomp() -> bool {
 /// rt makes after the filter are these (capget, capset) and the exec.
 /// `permitted` says whether the config keeps it permitted.
 pub fn release_admin(permitted: bool) -> Result<()> {
-    let fail = |e: caps::errors::CapsError| {
-        Error::Invalid(format!(
-            "linux.seccomp: without noNewPrivileges rt installs the filter while it holds \
-             CAP_SYS_ADMIN and drops that capability afterwards, which the profile refuses \
-             (it must allow capget and capset): {e}"
-        ))
+    let fail = |e: caps::errors::CapsError| Error::InvalidField {
+        field: "linux.seccomp".into(),
+        reason: format!(
+            "without noNewPrivileges rt installs the filter while it holds CAP_SYS_ADMIN \
+                 and drops that capability afterwards, which the profile refuses (it must \
+                 allow capget and capset): {e}"
+        ),
     };
     caps::drop(None, CapSet::Effective, Cap::CAP_SYS_ADMIN).map_err(fail)?;
     if !permitted {
@@ -98,9 +102,12 @@ fn lacking(wanted: &CapsHashSet) -> Option<Error> {
     }
     missing.sort();
     let them = if missing.len() == 1 { "it" } else { "them" };
-    Some(Error::Invalid(format!(
-        "process.capabilities: {} asked for, but rt itself does not have {them} \
-         (its capability bounding set or user lacks {them})",
-        missing.join(", "),
-    )))
+    Some(Error::InvalidField {
+        field: "process.capabilities".into(),
+        reason: format!(
+            "{} asked for, but rt itself does not have {them} \
+             (its capability bounding set or user lacks {them})",
+            missing.join(", "),
+        ),
+    })
 }

@@ -148,7 +148,7 @@ fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
         let sock = a
             .console_socket
             .as_ref()
-            .ok_or_else(|| Error::Invalid("a terminal needs a console socket".into()))?;
+            .ok_or(Error::Usage("a terminal needs a console socket"))?;
         // After joining the mount namespace, / is the container's root.
         let root = nix::fcntl::open(
             "/",
@@ -228,10 +228,10 @@ fn setup(a: &mut InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> 
     let mounts = std::mem::take(&mut a.mounts);
     let a: &InitArgs = a;
     let spec = a.spec;
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| Error::Invalid("process: missing".into()))?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::InvalidField {
+        field: "process".into(),
+        reason: "missing".into(),
+    })?;
     enter_namespaces(a, channel)?;
     affinity::reset()?;
     // rt itself may be in a user namespace that is not the initial one
@@ -264,7 +264,7 @@ fn setup(a: &mut InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> 
         kernel_settings(spec)?;
         // Like runc, make the cwd if the image lacks it.
         create_in_root(root.as_fd(), process.cwd(), false)
-            .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
+            .map_err(|e| e.in_field("process.cwd"))?;
         rootfs::finish_dev(&mounts.dev, root.as_fd())?;
         rootfs::mask_and_protect(spec, root.as_fd())?;
         drop(root);
@@ -287,7 +287,7 @@ fn setup(a: &mut InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> 
         )
         .with_ctx(|| format!("open root {}", a.rootfs.display()))?;
         create_in_root(root.as_fd(), process.cwd(), false)
-            .map_err(|e| Error::Invalid(format!("process.cwd: {e}")))?;
+            .map_err(|e| e.in_field("process.cwd"))?;
         drop(root);
         let hook_state = create_container_hooks(spec, channel)?;
         rootfs::enter_by_chroot(a.rootfs)?;
@@ -328,9 +328,9 @@ fn enter_namespaces(a: &InitArgs, channel: &Channel) -> Result<()> {
                 // (see sys::clone::clone3); from here on it is not.
                 nix::sys::prctl::set_dumpable(false).ctx("prctl(PR_SET_DUMPABLE, 0)")?;
             }
-            Some(other) => return Err(Error::Invalid(format!("unexpected message {other:?}"))),
+            Some(other) => return Err(Error::Protocol(format!("unexpected message {other:?}"))),
             None => {
-                return Err(Error::Invalid(
+                return Err(Error::Protocol(
                     "rt went away before writing the id maps".into(),
                 ))
             }
@@ -416,9 +416,9 @@ fn make_console(a: &InitArgs, process: &Process, root: BorrowedFd<'_>) -> Result
     if !process.terminal().unwrap_or(false) {
         return Ok(None);
     }
-    let sock = a.console_socket.as_ref().ok_or_else(|| {
-        Error::Invalid("process.terminal is true but no --console-socket was given".into())
-    })?;
+    let sock = a.console_socket.as_ref().ok_or(Error::Usage(
+        "process.terminal is true but no --console-socket was given",
+    ))?;
     let (master, peer) = console::open_pty(root)?;
     if let Some(sz) = process.console_size() {
         console::set_size(&master, sz.height(), sz.width())?;
@@ -438,14 +438,13 @@ fn kernel_settings(spec: &Spec) -> Result<()> {
         nix::unistd::sethostname(h).with_ctx(|| format!("hostname: set {h:?}"))?;
     }
     if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
-        sysctl::write(&proc, "kernel.domainname", d)
-            .map_err(|e| Error::Invalid(format!("domainname: {e}")))?;
+        sysctl::write(&proc, "kernel.domainname", d).map_err(|e| e.in_field("domainname"))?;
     }
     if let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {
         let mut keys: Vec<_> = sysctls.iter().collect();
         keys.sort();
         for (k, v) in keys {
-            sysctl::write(&proc, k, v).map_err(|e| Error::Invalid(format!("linux.sysctl: {e}")))?;
+            sysctl::write(&proc, k, v).map_err(|e| e.in_field("linux.sysctl"))?;
         }
     }
     // process.oomScoreAdj is written from outside (spawn).
@@ -463,7 +462,7 @@ fn create_container_hooks(spec: &Spec, channel: &Channel) -> Result<Option<Strin
     let state = match channel.recv::<ToInit>()? {
         Some(ToInit::HooksDone { state }) => state,
         other => {
-            return Err(Error::Invalid(format!(
+            return Err(Error::Protocol(format!(
                 "waiting for the hooks, got {other:?}"
             )))
         }

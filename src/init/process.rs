@@ -125,14 +125,18 @@ fn limits_and_scheduling(plan: &ProcessPlan) -> Result<()> {
 fn set_rlimit(rl: &Rlimit) -> Result<()> {
     let (typ, soft, hard) = (rl.typ, rl.soft, rl.hard);
     if let Err(e) = crate::sys::process::setrlimit(rl.resource, soft, hard) {
-        return Err(Error::Invalid(format!(
-            "process.rlimits: set {typ:?} to soft {soft} hard {hard}: {e}{}",
-            if e == nix::Error::EPERM {
-                " (raising a hard limit needs CAP_SYS_RESOURCE)"
-            } else {
-                ""
-            }
-        )));
+        return Err(Error::Sys {
+            context: format!(
+                "set {typ:?} to soft {soft} hard {hard}{}",
+                if e == nix::Error::EPERM {
+                    " (raising a hard limit needs CAP_SYS_RESOURCE)"
+                } else {
+                    ""
+                }
+            ),
+            source: e,
+        }
+        .in_field("process.rlimits"));
     }
     Ok(())
 }
@@ -222,15 +226,15 @@ fn enter_cwd_as_root(process: &Process) -> Result<bool> {
     match enter_cwd(process) {
         Ok(()) => Ok(true),
         Err(e) if matches!(e.errno(), Some(nix::Error::EACCES | nix::Error::EPERM)) => Ok(false),
-        Err(e) => Err(Error::Invalid(format!("process.cwd: {e}"))),
+        Err(e) => Err(e.in_field("process.cwd")),
     }
 }
 
 /// The second try failed too.
 fn cwd_error(process: &Process, e: Error) -> Error {
     let who = process.user();
-    Error::Invalid(format!(
-        "process.cwd: {e} (denied to rt, then to the container user {}:{})",
+    e.in_field(format!(
+        "process.cwd (denied to rt, then to the container user {}:{})",
         who.uid(),
         who.gid()
     ))
@@ -247,13 +251,17 @@ fn program(process: &Process, extra_env: &[String]) -> Result<Exec> {
         env.push(format!("HOME={}", home_of(process.user().uid())));
     }
     let args = process.args().as_deref().unwrap_or(&[]);
-    let arg0 = args
-        .first()
-        .ok_or_else(|| Error::Invalid("process.args: must not be empty".into()))?;
+    let arg0 = args.first().ok_or_else(|| Error::InvalidField {
+        field: "process.args".into(),
+        reason: "must not be empty".into(),
+    })?;
     let path = find_executable(arg0, &env)?;
     refuse_runtime_binary(&path)?;
     let cstr = |s: &str| {
-        CString::new(s).map_err(|_| Error::Invalid(format!("process: {s:?} contains a NUL byte")))
+        CString::new(s).map_err(|_| Error::InvalidField {
+            field: "process".into(),
+            reason: format!("{s:?} contains a NUL byte"),
+        })
     };
     Ok(Exec {
         path: cstr(&path)?,

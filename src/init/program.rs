@@ -245,10 +245,10 @@ pub(super) fn refuse_runtime_binary(path: &str) -> Result<()> {
             return Ok(());
         };
         if (st.st_dev, st.st_ino) == rt {
-            return Err(Error::Invalid(format!(
-                "exec: {path:?}{}: is the container runtime's own binary; refused, since a container could overwrite it through /proc (CVE-2019-5736)",
-                if p.as_os_str() == path { String::new() } else { format!(" (through its interpreter {})", p.display()) }
-            )));
+            return Err(Error::RuntimeBinary {
+                program: path.to_string(),
+                interpreter: (p.as_os_str() != path).then(|| p.clone()),
+            });
         }
         let mut head = [0u8; 256];
         let n = match std::fs::File::open(&p).and_then(|mut f| f.read(&mut head)) {
@@ -283,13 +283,17 @@ pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<String> {
         return if runnable(Path::new(arg0)) {
             Ok(arg0.to_string())
         } else if Path::new(arg0).exists() {
-            Err(Error::Invalid(format!(
-                "unable to start container process: exec: {arg0:?}: permission denied (not an executable file)"
-            )))
+            Err(Error::Program {
+                arg0: arg0.to_string(),
+                reason: "permission denied (not an executable file)".into(),
+                errno: Some(nix::errno::Errno::EACCES),
+            })
         } else {
-            Err(Error::Invalid(format!(
-                "unable to start container process: exec: {arg0:?}: stat {arg0}: no such file or directory"
-            )))
+            Err(Error::Program {
+                arg0: arg0.to_string(),
+                reason: format!("stat {arg0}: no such file or directory"),
+                errno: Some(nix::errno::Errno::ENOENT),
+            })
         };
     }
     let path = env
@@ -304,7 +308,9 @@ pub(super) fn find_executable(arg0: &str, env: &[String]) -> Result<String> {
         }
     }
     // runc's words, which callers match.
-    Err(Error::Invalid(format!(
-        "unable to start container process: exec: {arg0:?}: executable file not found in $PATH"
-    )))
+    Err(Error::Program {
+        arg0: arg0.to_string(),
+        reason: "executable file not found in $PATH".into(),
+        errno: Some(nix::errno::Errno::ENOENT),
+    })
 }

@@ -65,17 +65,20 @@ pub(super) fn setup_dev(s: &Setup, root: BorrowedFd<'_>) -> Result<()> {
             LinuxDeviceType::B => SFlag::S_IFBLK,
             LinuxDeviceType::P => SFlag::S_IFIFO,
             LinuxDeviceType::A => {
-                return Err(Error::Invalid(format!(
-                    "linux.devices: {} has type \"a\", which is only for cgroup rules",
-                    d.path().display()
-                )))
+                return Err(Error::InvalidField {
+                    field: "linux.devices".into(),
+                    reason: format!(
+                        "{} has type \"a\", which is only for cgroup rules",
+                        d.path().display()
+                    ),
+                })
             }
         };
         if !d.path().starts_with("/dev") {
-            return Err(Error::Invalid(format!(
-                "linux.devices: {} is not under /dev",
-                d.path().display()
-            )));
+            return Err(Error::InvalidField {
+                field: "linux.devices".into(),
+                reason: format!("{} is not under /dev", d.path().display()),
+            });
         }
         make_device(
             s,
@@ -124,9 +127,10 @@ fn make_device(
     gid: u32,
 ) -> Result<()> {
     let parent = path.parent().unwrap_or(Path::new("/dev"));
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::Invalid(format!("linux.devices: bad path {}", path.display())))?;
+    let name = path.file_name().ok_or_else(|| Error::InvalidField {
+        field: "linux.devices".into(),
+        reason: format!("bad path {}", path.display()),
+    })?;
     let dir = create_in_root(root.as_fd(), parent, false)?;
     let dir = open_in_root(root.as_fd(), parent, libc::O_PATH | libc::O_DIRECTORY)
         .or(Ok::<_, Error>(dir))?;
@@ -246,9 +250,10 @@ pub fn bind_console(root: BorrowedFd<'_>, peer: BorrowedFd<'_>) -> Result<()> {
         });
     }
     if kind != SFlag::S_IFREG && kind != SFlag::S_IFCHR {
-        return Err(Error::Invalid(
-            "/dev/console in the container is neither a file nor a character device: refusing to mount the console on it".into(),
-        ));
+        return Err(Error::UnsafePath {
+            path: "/dev/console".into(),
+            reason: "in the container is neither a file nor a character device: refusing to mount the console on it".into(),
+        });
     }
     mount(
         Some(fd_path(peer).as_str()),

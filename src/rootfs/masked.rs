@@ -48,7 +48,10 @@ pub fn mask_and_protect(spec: &Spec, root: BorrowedFd<'_>) -> Result<()> {
         if SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT != SFlag::S_IFCHR
             || st.st_rdev != makedev(1, 3)
         {
-            return Err(Error::Invalid("/dev/null in the container is not the 1:3 character device: refusing to mask paths with it".into()));
+            return Err(Error::UnsafePath {
+                path: "/dev/null".into(),
+                reason: "in the container is not the 1:3 character device: refusing to mask paths with it".into(),
+            });
         }
         // Every masked directory shows one read-only tmpfs of one block
         // and one inode: the first is mounted, the rest are detached

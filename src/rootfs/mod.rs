@@ -119,13 +119,18 @@ pub fn finish_dev(dev: &DevPlan, root: BorrowedFd<'_>) -> Result<()> {
         return Ok(());
     };
     let dev = Path::new(DEV);
-    let fd = resolve::try_open_in_root(root, dev, libc::O_PATH | libc::O_NOFOLLOW)?
-        .ok_or_else(|| Error::Invalid("/dev: gone before it was made read-only".into()))?;
+    let fd = resolve::try_open_in_root(root, dev, libc::O_PATH | libc::O_NOFOLLOW)?.ok_or_else(
+        || Error::UnsafePath {
+            path: DEV.into(),
+            reason: "vanished before it was made read-only".into(),
+        },
+    )?;
     let fs = nix::sys::statfs::fstatfs(&fd).ctx("statfs /dev")?;
     if fs.filesystem_type() != nix::sys::statfs::TMPFS_MAGIC {
-        return Err(Error::Invalid(
-            "/dev: not the tmpfs rt mounted there; refused".into(),
-        ));
+        return Err(Error::UnsafePath {
+            path: DEV.into(),
+            reason: "is not the tmpfs rt mounted there; refused".into(),
+        });
     }
     mounts::remount_bind(fd.as_fd(), flags, dev)
 }
@@ -280,8 +285,10 @@ fn rootfs_propagation(spec: &Spec) -> Result<Option<(&str, MsFlags)>> {
     else {
         return Ok(None);
     };
-    let flags =
-        propagation(p).ok_or_else(|| Error::Invalid(format!("linux.rootfsPropagation: {p:?}")))?;
+    let flags = propagation(p).ok_or_else(|| Error::InvalidField {
+        field: "linux.rootfsPropagation".into(),
+        reason: format!("{p:?}"),
+    })?;
     Ok(Some((p, flags)))
 }
 

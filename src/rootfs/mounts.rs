@@ -32,8 +32,7 @@ pub(super) fn prefix_err(e: Error, prefix: &str) -> Error {
             context: format!("{prefix}: {context}"),
             source,
         },
-        Error::Invalid(m) => Error::Invalid(format!("{prefix}: {m}")),
-        other => other,
+        other => other.in_field(prefix),
     }
 }
 
@@ -53,8 +52,7 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, m: PlannedMount) -> Res
         &super::proc_mount::resolve(root, dest)?,
         typ,
         source_is_procfs,
-    )
-    .map_err(Error::Invalid)?;
+    )?;
 
     match m.kind {
         Kind::Bind(b) => mount_bind(root, dest, opts, b),
@@ -76,10 +74,12 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, m: PlannedMount) -> Res
                 if let Some(fd) = try_open_in_root(root, dest, libc::O_PATH | libc::O_NOFOLLOW)? {
                     if !is_dir(fd.as_fd())? {
                         // runc's words, which callers match.
-                        return Err(Error::Invalid(format!(
-                            "filesystem {typ:?} must be mounted on ordinary directory ({} is not one)",
-                            dest.display()
-                        )));
+                        return Err(Error::UnsafePath {
+                            path: dest.to_path_buf(),
+                            reason: format!(
+                                "is not an ordinary directory: filesystem {typ:?} must be mounted on ordinary directory"
+                            ),
+                        });
                     }
                 }
             }
@@ -113,9 +113,9 @@ fn mount_bind(root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions, b: Bind) -
     let target = create_in_root(root, dest, !is_dir(src_fd.as_fd())?)?;
     let made = Made::bind_of(src_fd.as_fd())?;
     if let Some(idm) = &b.idmap {
-        let userns = idm.userns.as_ref().ok_or_else(|| {
-            Error::Invalid("an idmapped bind mount without its user namespace".into())
-        })?;
+        let userns = idm.userns.as_ref().ok_or(Error::Internal(
+            "an idmapped bind mount without its user namespace",
+        ))?;
         idmapped_bind(&src_fd, &target, userns, idm.recursive, b.recursive)
             .with_ctx(mount_err("idmapped bind mount onto", dest))?;
     } else {
@@ -287,10 +287,10 @@ pub(super) fn reopen_mounted(root: BorrowedFd<'_>, dest: &Path, made: Made) -> R
     let fd = open_in_root(root, dest, libc::O_PATH | libc::O_NOFOLLOW)?;
     let st = nix::sys::stat::fstat(&fd).with_ctx(mount_err("stat the new mount at", dest))?;
     if !made.shown_by(&st) {
-        return Err(Error::Invalid(format!(
-            "{} changed while rt mounted it (a racing process?): refusing to change the flags of what is there now",
-            dest.display()
-        )));
+        return Err(Error::UnsafePath {
+            path: dest.to_path_buf(),
+            reason: "changed while rt mounted it (a racing process?): refusing to change the flags of what is there now".into(),
+        });
     }
     Ok(fd)
 }
@@ -369,9 +369,9 @@ fn mount_cgroup(
     } else {
         // Without a cgroup namespace, show the container only its own
         // cgroup: bind it from the host's hierarchy.
-        let dir = s
-            .cgroup_dir
-            .ok_or_else(|| Error::Invalid("a cgroup mount needs the container's cgroup".into()))?;
+        let dir = s.cgroup_dir.ok_or_else(|| {
+            Error::HostLacks("a cgroup mount needs the container's cgroup".into())
+        })?;
         mount(
             Some(dir),
             fd_path(&target).as_str(),

@@ -32,11 +32,7 @@ const ALLOWED: &[&str] = &[
 
 /// The decision, on the destination as resolved inside the root
 /// (`resolved` is absolute within the container: "/proc/sys/x").
-pub fn check(
-    resolved: &Path,
-    typ: &str,
-    source_is_procfs: bool,
-) -> std::result::Result<(), String> {
+pub fn check(resolved: &Path, typ: &str, source_is_procfs: bool) -> Result<()> {
     let Ok(rel) = resolved.strip_prefix("/proc") else {
         return Ok(());
     };
@@ -44,19 +40,19 @@ pub fn check(
         return if typ == "proc" || source_is_procfs {
             Ok(())
         } else {
-            Err(format!(
-                "{} cannot be mounted because it is not of type proc",
-                resolved.display()
-            ))
+            Err(Error::UnsafePath {
+                path: resolved.to_path_buf(),
+                reason: "cannot be mounted because it is not of type proc".into(),
+            })
         };
     }
     if ALLOWED.iter().any(|a| rel == Path::new(a)) {
         return Ok(());
     }
-    Err(format!(
-        "{} cannot be mounted because it is inside /proc",
-        resolved.display()
-    ))
+    Err(Error::UnsafePath {
+        path: resolved.to_path_buf(),
+        reason: "cannot be mounted because it is inside /proc".into(),
+    })
 }
 
 /// Where `dest` lands inside the root, as an absolute path there: each
@@ -85,10 +81,10 @@ pub fn resolve(root: BorrowedFd<'_>, dest: &Path) -> Result<PathBuf> {
         }
         links += 1;
         if links > MAX_SYMLINKS {
-            return Err(Error::Invalid(format!(
-                "too many levels of symbolic links resolving {}",
-                dest.display()
-            )));
+            return Err(Error::Sys {
+                context: format!("resolve {}", dest.display()),
+                source: nix::Error::ELOOP,
+            });
         }
         let target = readlinkat(&fd, "").with_ctx(|| format!("readlink {}", next.display()))?;
         let target = Path::new(&target);
@@ -128,7 +124,9 @@ mod tests {
     fn proc_itself_only_as_procfs() {
         assert!(check(Path::new("/proc"), "proc", false).is_ok());
         assert!(check(Path::new("/proc"), "bind", true).is_ok());
-        let e = check(Path::new("/proc"), "tmpfs", false).unwrap_err();
+        let e = check(Path::new("/proc"), "tmpfs", false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not of type proc"), "{e}");
     }
 
@@ -149,7 +147,9 @@ mod tests {
             "/proc/1/attr",
             "/proc/sys",
         ] {
-            let e = check(Path::new(bad), "bind", false).unwrap_err();
+            let e = check(Path::new(bad), "bind", false)
+                .unwrap_err()
+                .to_string();
             assert!(e.contains("inside /proc"), "{bad}: {e}");
         }
     }

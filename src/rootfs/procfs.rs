@@ -31,10 +31,10 @@ impl ProcFs {
         let st = nix::sys::statfs::fstatfs(root.as_fd())
             .with_ctx(|| format!("statfs {}", path.display()))?;
         if st.filesystem_type().0 as i64 != PROC_SUPER_MAGIC {
-            return Err(Error::Invalid(format!(
-                "{} is not a procfs mount: refusing to write through it",
-                path.display()
-            )));
+            return Err(Error::UnsafePath {
+                path: path.to_path_buf(),
+                reason: "is not a procfs mount: refusing to write through it".into(),
+            });
         }
         // The root of a procfs, not a directory inside one bind-mounted
         // over /proc (its inode is PROC_ROOT_INO).
@@ -42,10 +42,10 @@ impl ProcFs {
             .with_ctx(|| format!("stat {}", path.display()))?
             .st_ino;
         if ino != PROC_ROOT_INO {
-            return Err(Error::Invalid(format!(
-                "{} is not the root of a procfs: refusing to write through it",
-                path.display()
-            )));
+            return Err(Error::UnsafePath {
+                path: path.to_path_buf(),
+                reason: "is not the root of a procfs: refusing to write through it".into(),
+            });
         }
         Ok(ProcFs { root })
     }

@@ -71,10 +71,10 @@ fn create_following(
     links: usize,
 ) -> Result<OwnedFd> {
     if links > MAX_SYMLINKS {
-        return Err(crate::error::Error::Invalid(format!(
-            "too many levels of symbolic links creating {} in the container root",
-            path.display()
-        )));
+        return Err(crate::error::Error::Sys {
+            context: format!("create {} in the container root", path.display()),
+            source: nix::Error::ELOOP,
+        });
     }
     if let Some(fd) = try_open_in_root(root, path, libc::O_PATH)? {
         return Ok(fd);
@@ -101,8 +101,10 @@ fn create_following(
             Err(nix::Error::ENOENT) => {}
             Err(e) => return Err(e).with_ctx(|| format!("open {prefix} in the container root")),
         }
-        let name = CString::new(*comp)
-            .map_err(|_| crate::error::Error::Invalid(format!("bad path {}", path.display())))?;
+        let name = CString::new(*comp).map_err(|_| crate::error::Error::UnsafePath {
+            path: path.to_path_buf(),
+            reason: "contains a NUL byte".into(),
+        })?;
         // The parent was opened beneath the root, and `name` is one plain
         // component: what is made cannot land outside the root.
         let made = if last && file {

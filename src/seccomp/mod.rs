@@ -114,7 +114,10 @@ impl Compiled {
 }
 
 fn invalid(msg: impl Into<String>) -> Error {
-    Error::Invalid(format!("linux.seccomp: {}", msg.into()))
+    Error::InvalidField {
+        field: "linux.seccomp".into(),
+        reason: msg.into(),
+    }
 }
 
 /// The OCI action as seccompiler's, with libseccomp's defaults for the

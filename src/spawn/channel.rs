@@ -80,8 +80,10 @@ impl Channel {
 
     /// Sends a message, with one descriptor attached if given.
     pub fn send_with_fd<T: Serialize>(&self, msg: &T, fd: Option<BorrowedFd>) -> Result<()> {
-        let buf =
-            serde_json::to_vec(msg).map_err(|e| Error::Invalid(format!("encode message: {e}")))?;
+        let buf = serde_json::to_vec(msg).map_err(|source| Error::Json {
+            what: "encode message".into(),
+            source,
+        })?;
         let iov = [IoSlice::new(&buf)];
         let fds: Vec<RawFd> = fd.iter().map(|f| f.as_raw_fd()).collect();
         let cmsgs: Vec<ControlMessage> = if fds.is_empty() {
@@ -110,8 +112,10 @@ impl Channel {
         let Some((bytes, fd)) = self.recv_bytes_with_fd()? else {
             return Ok(None);
         };
-        let msg = serde_json::from_slice(&bytes)
-            .map_err(|e| Error::Invalid(format!("malformed message on sync channel: {e}")))?;
+        let msg = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+            what: "malformed message on sync channel".into(),
+            source,
+        })?;
         Ok(Some((msg, fd)))
     }
 

@@ -12,7 +12,7 @@ use nix::sys::stat::Mode;
 use oci_spec::runtime::LinuxIdMapping;
 
 use crate::config::mount_plan::MountPlan;
-use crate::error::{Context, Error, Result};
+use crate::error::{Context, Result};
 
 /// Makes a user namespace for every idmapped mount of the plan, held by
 /// the mount's entry.
@@ -24,7 +24,7 @@ pub fn prepare(plan: &mut MountPlan) -> Result<()> {
                 .with_ctx(|| format!("open user namespace {}", path.display())),
             None => userns_with(&map.uid, &map.gid),
         }
-        .map_err(|e| Error::Invalid(format!("mounts[{i}]: idmap: {e}")))?;
+        .map_err(|e| e.in_field("idmap").in_field(format!("mounts[{i}]")))?;
         map.userns = Some(userns);
     }
     Ok(())

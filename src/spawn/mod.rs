@@ -225,7 +225,7 @@ fn clone_in_user_pid_ns<F: FnOnce() -> std::convert::Infallible>(
             context: "linux.namespaces: make the pid namespace in the joined user namespace".into(),
             source: nix::Error::from_raw(-e),
         }),
-        _ => Err(Error::Invalid(
+        _ => Err(Error::Protocol(
             "linux.namespaces: the process making the pid namespace in the joined user namespace exited".into(),
         )),
     }
@@ -366,7 +366,7 @@ fn helper_map(
     maps: &[LinuxIdMapping],
 ) -> Result<()> {
     let Some(bin) = find_in_path(helper) else {
-        return Err(Error::Invalid(format!(
+        return Err(Error::HostLacks(format!(
             "linux.{field} maps more than this user's own id: that needs {helper} \
              (Debian's package uidmap), which is not installed"
         )));
@@ -387,14 +387,16 @@ fn helper_map(
     if !out.status.success() {
         let err = String::from_utf8_lossy(&out.stderr);
         let err = err.lines().last().unwrap_or("").trim();
-        return Err(Error::Invalid(format!(
-            "linux.{field}: {helper} refused the mapping ({}): {err} (this user's ranges \
-             are in {ranges})",
-            maps.iter()
-                .map(|m| format!("{} {} {}", m.container_id(), m.host_id(), m.size()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )));
+        return Err(Error::InvalidField {
+            field: format!("linux.{field}"),
+            reason: format!(
+                "{helper} refused the mapping ({}): {err} (this user's ranges are in {ranges})",
+                maps.iter()
+                    .map(|m| format!("{} {} {}", m.container_id(), m.host_id(), m.size()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        });
     }
     Ok(())
 }

@@ -251,17 +251,23 @@ fn check_type(t: LinuxNamespaceType, fd: &OwnedFd, path: &std::path::Path) -> Re
                 .iter()
                 .find(|x| flag(**x).bits() == got)
                 .map_or("unknown", |x| name(*x));
-            Err(Error::Invalid(format!(
-                "linux.namespaces: {} is a {is} namespace, not the {} namespace the entry names",
+            Err(Error::InvalidField {
+                field: "linux.namespaces".into(),
+                reason: format!(
+                    "{} is a {is} namespace, not the {} namespace the entry names",
+                    path.display(),
+                    name(t)
+                ),
+            })
+        }
+        Err(nix::Error::ENOTTY) | Err(nix::Error::EINVAL) => Err(Error::InvalidField {
+            field: "linux.namespaces".into(),
+            reason: format!(
+                "{} (for the {} namespace) is not a namespace file",
                 path.display(),
                 name(t)
-            )))
-        }
-        Err(nix::Error::ENOTTY) | Err(nix::Error::EINVAL) => Err(Error::Invalid(format!(
-            "linux.namespaces: {} (for the {} namespace) is not a namespace file",
-            path.display(),
-            name(t)
-        ))),
+            ),
+        }),
         Err(e) => Err(e).with_ctx(|| format!("linux.namespaces: {}", path.display())),
     }
 }

@@ -216,8 +216,10 @@ impl Locked {
     /// Replaces state.json atomically: readers see the old or the new file,
     /// never a partial one.
     pub fn save(&self, state: &State) -> Result<()> {
-        let data =
-            serde_json::to_vec(state).map_err(|e| Error::Invalid(format!("encode state: {e}")))?;
+        let data = serde_json::to_vec(state).map_err(|source| Error::Json {
+            what: "encode state".into(),
+            source,
+        })?;
         write_atomic(&self.dir.join(STATE_FILE), &data, 0o600)
     }
 

@@ -55,7 +55,7 @@ pub fn receive_master(ch: &Channel) -> Result<OwnedFd> {
     let master = match ch.recv_bytes_with_fd()? {
         Some((_, Some(fd))) => fd,
         _ => {
-            return Err(Error::Invalid(
+            return Err(Error::Protocol(
                 "the container process sent no pty master".into(),
             ))
         }
@@ -98,17 +98,20 @@ pub fn open_pty(root: BorrowedFd<'_>) -> Result<(OwnedFd, OwnedFd)> {
     )? {
         Some(fd) => fd,
         None => {
-            return Err(Error::Invalid(
-                "process.terminal: /dev/pts/ptmx does not exist in the container (a terminal needs a devpts mounted at /dev/pts)".into(),
-            ))
+            return Err(Error::InvalidField {
+                field: "process.terminal".into(),
+                reason: "/dev/pts/ptmx does not exist in the container (a terminal needs a devpts mounted at /dev/pts)".into(),
+            })
         }
     };
     let id = check_ptmx(&probe)?;
     let master = open_in_root(root, path, libc::O_RDWR | libc::O_NOCTTY | libc::O_NOFOLLOW)?;
     if check_ptmx(&master)? != id {
-        return Err(Error::Invalid(
-            "/dev/pts/ptmx in the container changed while it was opened: refusing it as the terminal".into(),
-        ));
+        return Err(Error::UnsafePath {
+            path: path.to_path_buf(),
+            reason: "in the container changed while it was opened: refusing it as the terminal"
+                .into(),
+        });
     }
     let peer = sys::unlock_and_open_peer(&master).map_err(|(what, e)| Error::Sys {
         context: what.into(),
@@ -121,9 +124,12 @@ pub fn open_pty(root: BorrowedFd<'_>) -> Result<(OwnedFd, OwnedFd)> {
         .0 as i64
         == DEVPTS_SUPER_MAGIC;
     if !on_devpts || !PTY_SLAVE_MAJORS.contains(&nix::sys::stat::major(st.st_rdev)) {
-        return Err(Error::Invalid(
-            "the pty peer is not a devpts pty: refusing it as the terminal".into(),
-        ));
+        return Err(Error::UnsafePath {
+            path: path.to_path_buf(),
+            reason: "in the container gave a peer that is not a devpts pty: refusing it as the \
+                     terminal"
+                .into(),
+        });
     }
     Ok((master, peer))
 }
@@ -140,10 +146,10 @@ fn check_ptmx(fd: &OwnedFd) -> Result<(u64, u64)> {
         || st.st_rdev != nix::sys::stat::makedev(5, 2)
         || st.st_ino != DEVPTS_PTMX_INO
     {
-        return Err(Error::Invalid(
-            "/dev/pts/ptmx in the container is not devpts' ptmx: refusing it as the terminal"
-                .into(),
-        ));
+        return Err(Error::UnsafePath {
+            path: "/dev/pts/ptmx".into(),
+            reason: "in the container is not devpts' ptmx: refusing it as the terminal".into(),
+        });
     }
     Ok((st.st_dev, st.st_ino))
 }

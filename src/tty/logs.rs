@@ -137,10 +137,9 @@ pub fn parse_since(s: &str) -> Result<SystemTime> {
     if let Ok(secs) = s.parse::<u64>() {
         return Ok(SystemTime::UNIX_EPOCH + Duration::from_secs(secs));
     }
-    let ago = humantime::parse_duration(s).map_err(|_| {
-        Error::Invalid(format!(
-            "--since {s:?}: expected a time (2026-01-02T15:04:05Z), unix seconds, or a duration (10m)"
-        ))
+    let ago = humantime::parse_duration(s).map_err(|_| Error::InvalidArgument {
+        arg: format!("--since {s:?}"),
+        reason: "expected a time (2026-01-02T15:04:05Z), unix seconds, or a duration (10m)".into(),
     })?;
     Ok(SystemTime::now()
         .checked_sub(ago)

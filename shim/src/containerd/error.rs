@@ -21,6 +21,7 @@ pub(super) fn code(kind: ErrorKind) -> Code {
         ErrorKind::InvalidInput => Code::INVALID_ARGUMENT,
         ErrorKind::Unsupported => Code::UNIMPLEMENTED,
         ErrorKind::HostLacks => Code::FAILED_PRECONDITION,
+        ErrorKind::Unavailable => Code::UNAVAILABLE,
         ErrorKind::Other => Code::UNKNOWN,
     }
 }
@@ -50,7 +51,59 @@ mod tests {
                 rt::Error::InvalidState("cannot start a container that has stopped".into()),
                 Code::FAILED_PRECONDITION,
             ),
-            (rt::Error::Invalid("bad".into()), Code::INVALID_ARGUMENT),
+            (
+                rt::Error::InvalidField {
+                    field: "linux.resources.memory.limit".into(),
+                    reason: "-2 is not a limit".into(),
+                },
+                Code::INVALID_ARGUMENT,
+            ),
+            (
+                rt::Error::InvalidArgument {
+                    arg: "--cgroup \"a:b\"".into(),
+                    reason: "per-controller paths are for cgroup v1".into(),
+                },
+                Code::INVALID_ARGUMENT,
+            ),
+            (
+                rt::Error::HostLacks("no cgroup2 filesystem is mounted".into()),
+                Code::FAILED_PRECONDITION,
+            ),
+            (
+                rt::Error::SystemdNotRunning("cannot connect to its bus: refused".into()),
+                Code::UNAVAILABLE,
+            ),
+            (
+                rt::Error::TimedOut {
+                    what: "cgroup /sys/fs/cgroup/x still has processes after SIGKILL".into(),
+                    after: std::time::Duration::from_secs(5),
+                },
+                Code::UNAVAILABLE,
+            ),
+            // A failed hook is the hook's failure, not a bad request.
+            (
+                rt::Error::Hook {
+                    stage: "poststart",
+                    index: 0,
+                    path: "/bin/false".into(),
+                    reason: "exit status 1".into(),
+                    stopped: true,
+                },
+                Code::UNKNOWN,
+            ),
+            // A cause wrapped with its field keeps its kind.
+            (
+                rt::Error::NotFound("c1".into()).in_field("mounts[0]"),
+                Code::NOT_FOUND,
+            ),
+            (
+                rt::Error::Reported {
+                    msg: "container with given ID already exists: c1".into(),
+                    kind: ErrorKind::AlreadyExists,
+                    errno: None,
+                },
+                Code::ALREADY_EXISTS,
+            ),
             (
                 rt::Error::Unsupported("checkpoint".into()),
                 Code::UNIMPLEMENTED,

@@ -89,8 +89,10 @@ impl Lowers {
             ..Default::default()
         };
         let sys = |context: String| move |source| rt::Error::Sys { context, source };
-        std::fs::create_dir_all(dir)
-            .map_err(|e| rt::Error::Invalid(format!("{}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir).map_err(|source| rt::Error::Io {
+            context: dir.display().to_string(),
+            source,
+        })?;
         let mut lowers = Lowers {
             dir: dir.to_path_buf(),
             points: Vec::new(),
@@ -104,8 +106,10 @@ impl Lowers {
             let mut clones = Vec::new();
             for layer in list.split(':') {
                 let point = dir.join(lowers.points.len().to_string());
-                std::fs::create_dir(&point)
-                    .map_err(|e| rt::Error::Invalid(format!("{}: {e}", point.display())))?;
+                std::fs::create_dir(&point).map_err(|source| rt::Error::Io {
+                    context: point.display().to_string(),
+                    source,
+                })?;
                 let src = open(
                     layer,
                     OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,

@@ -320,7 +320,10 @@ fn exec_process(root: &Root, id: String, process: &str, terminal: bool) -> Answe
     let process = match serde_json::from_str(process) {
         Ok(p) => p,
         Err(e) => {
-            let e = rt::Error::Invalid(format!("the exec's process spec: {e}"));
+            let e = rt::Error::InvalidArgument {
+                arg: "the exec's process spec".into(),
+                reason: e.to_string(),
+            };
             return (Reply::failed(&e), None);
         }
     };
@@ -351,31 +354,38 @@ fn mount_rootfs(target: &std::path::Path, mounts: &[RootfsMount]) -> rt::Result<
         // containerd's uidmap=/gidmap= are the mounter's to apply: the
         // lower layers are idmapped; the clones go once the overlay holds
         // them (at the end of this iteration).
-        let split = super::idmapped::split(&m.options)
-            .map_err(|e| rt::Error::Invalid(format!("{}: {e}", what())))?;
+        let split =
+            super::idmapped::split(&m.options).map_err(|reason| rt::Error::InvalidArgument {
+                arg: what(),
+                reason,
+            })?;
         let (_lowers, options) = match &split.maps {
             Some(maps) if m.kind == "overlay" => {
                 let dir = target.with_file_name("rootfs-idmapped-layers");
                 let (lowers, options) = super::idmapped::Lowers::idmap(&dir, &split.options, maps)
-                    .map_err(|e| rt::Error::Invalid(format!("{}: {e}", what())))?;
+                    .map_err(|e| e.in_field(what()))?;
                 (Some(lowers), options)
             }
             Some(_) => {
-                return Err(rt::Error::Invalid(format!(
-                    "{}: uidmap=/gidmap= are supported on an overlay only",
-                    what()
-                )))
+                return Err(rt::Error::InvalidArgument {
+                    arg: what(),
+                    reason: "uidmap=/gidmap= are supported on an overlay only".into(),
+                })
             }
             None => (None, split.options),
         };
-        let o = rt::config::mount_options::MountOptions::parse(&options)
-            .map_err(|e| rt::Error::Invalid(format!("{}: {e}", what())))?;
+        let o = rt::config::mount_options::MountOptions::parse(&options).map_err(|reason| {
+            rt::Error::InvalidArgument {
+                arg: what(),
+                reason,
+            }
+        })?;
         let data = o.data_string();
         if data.as_ref().is_some_and(|d| d.len() >= 4096) {
-            return Err(rt::Error::Invalid(format!(
-                "{}: the options do not fit a page (too many layers)",
-                what()
-            )));
+            return Err(rt::Error::InvalidArgument {
+                arg: what(),
+                reason: "the options do not fit a page (too many layers)".into(),
+            });
         }
         let mut flags = o.flags;
         if o.bind || m.kind == "bind" {
