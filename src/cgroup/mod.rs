@@ -154,7 +154,9 @@ pub fn default_path(state_root: &Path, id: &str) -> String {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    format!("/rt/{id}@{:08x}", (h ^ (h >> 32)) as u32)
+    #[allow(clippy::cast_possible_truncation)] // the hash folded to its low 32 bits, on purpose
+    let folded = (h ^ (h >> 32)) as u32;
+    format!("/rt/{id}@{folded:08x}")
 }
 
 /// Without root and with no path in the config: beside rt's own cgroup

@@ -418,6 +418,7 @@ fn make(
 
 /// The state of a container being created by this process.
 fn initial_state(bundle: &Bundle, opts: &CreateOptions) -> State {
+    #[allow(clippy::cast_possible_wrap)] // pid_max is at most 2^22: a pid fits an int
     let creator = std::process::id() as i32;
     State {
         id: opts.id.clone(),

@@ -77,13 +77,21 @@ pub(super) fn setup_dev(s: &Setup, root: BorrowedFd<'_>) -> Result<()> {
                 d.path().display()
             )));
         }
+        let number = |n: i64| {
+            u64::try_from(n).map_err(|_| {
+                Error::Invalid(format!(
+                    "linux.devices: {} has a negative device number {n}",
+                    d.path().display()
+                ))
+            })
+        };
         make_device(
             s,
             root,
             d.path(),
             kind,
-            d.major() as u64,
-            d.minor() as u64,
+            number(d.major())?,
+            number(d.minor())?,
             d.file_mode().unwrap_or(0o666),
             d.uid().unwrap_or(0),
             d.gid().unwrap_or(0),

@@ -84,11 +84,11 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
         Some(userns) => clone_in_user_pid_ns(
             userns,
             &plan.child_joins,
-            plan.ns.clone_flags.bits() as u64,
+            clone_bits(plan.ns.clone_flags),
             cgroup,
             child,
         )?,
-        None => clone_into(plan.ns.clone_flags.bits() as u64, cgroup, dumpable, child)?,
+        None => clone_into(clone_bits(plan.ns.clone_flags), cgroup, dumpable, child)?,
     };
     entered.leave();
     match parent_side(&init, spec, plan, &parent_ch, on_hooks, on_listener) {
@@ -98,6 +98,12 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
             Err(e)
         }
     }
+}
+
+/// The namespace flags as clone3's u64 takes them.
+#[allow(clippy::cast_sign_loss)] // CLONE_NEW* are positive bits of an int
+fn clone_bits(flags: nix::sched::CloneFlags) -> u64 {
+    flags.bits() as u64
 }
 
 /// Starts a process in a running container (`rt exec`): rt joins the
