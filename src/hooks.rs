@@ -166,22 +166,28 @@ fn run_one(
         // Its own process group, so that a timeout kills what the hook
         // started too (a script's `sleep`), not just the hook.
         .process_group(0);
+    #[allow(clippy::cast_possible_wrap)] // pid_max is at most 2^22: a pid fits an int
     let parent = std::process::id() as libc::pid_t;
     // A hook does not outlive the rt that waits for it: if rt is killed
     // mid-create, the hook goes too.
     crate::sys::process::die_with_parent(&mut cmd, parent);
     let mut child = cmd.spawn().map_err(|e| format!("start: {e}"))?;
-    let pidfd = pidfd_open(child.id() as i32).map_err(|e| format!("pidfd_open: {e}"))?;
+    #[allow(clippy::cast_possible_wrap)] // pid_max is at most 2^22: a pid fits an int
+    let child_pid = child.id() as i32;
+    let pidfd = pidfd_open(child_pid).map_err(|e| format!("pidfd_open: {e}"))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that does not read its stdin is fine.
         let _ = stdin.write_all(state);
     }
-    let timeout = h.timeout().map(|t| Duration::from_secs(t as u64));
+    // validate() refused a timeout that is not above zero.
+    let timeout = h
+        .timeout()
+        .map(|t| Duration::from_secs(u64::try_from(t).unwrap_or(0)));
     let exited = wait_pidfd(pidfd.as_fd(), timeout);
     if !exited {
         // The hook leads its process group (process_group(0) above).
         let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::unistd::Pid::from_raw(child_pid),
             nix::sys::signal::Signal::SIGKILL,
         );
         let _ = child.kill();

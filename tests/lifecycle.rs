@@ -255,7 +255,7 @@ fn run_forwards_signals_to_the_container() {
     rt.wait_status(&id, "running");
     std::thread::sleep(Duration::from_millis(200));
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
         nix::sys::signal::Signal::SIGTERM,
     )
     .unwrap();
@@ -511,7 +511,7 @@ fn kill_all_of_a_stopped_container_kills_what_its_init_left() {
     // The main process exits (a signal from outside); its child stays.
     let init = rt.state(&id)["pid"].as_i64().unwrap();
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(init as i32),
+        nix::unistd::Pid::from_raw(i32::try_from(init).unwrap()),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();

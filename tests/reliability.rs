@@ -161,7 +161,7 @@ fn init_of(root: &Path, id: &str) -> Option<i64> {
 
 fn sigkill(pid: i64) {
     let _ = nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid as i32),
+        nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()),
         nix::sys::signal::Signal::SIGKILL,
     );
 }

@@ -184,7 +184,7 @@ fn rootless_shim_exec_logs_wait_kill_delete() {
     assert_eq!(state["status"], "running");
     let pid = state["pid"].as_i64().unwrap();
     // The shim and the init run as the user.
-    let init_uid = rt_testkit::user::real_uid(pid as i32).unwrap();
+    let init_uid = rt_testkit::user::real_uid(i32::try_from(pid).unwrap()).unwrap();
     assert_eq!(init_uid, u.uid);
     assert!(
         rt_testkit::wait_until(Duration::from_secs(5), || u

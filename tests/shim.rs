@@ -41,7 +41,7 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         if alive(self.0) {
             let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(self.0 as i32),
+                nix::unistd::Pid::from_raw(i32::try_from(self.0).unwrap()),
                 nix::sys::signal::Signal::SIGKILL,
             );
         }
@@ -59,7 +59,10 @@ fn create_hands_the_container_to_a_shim_that_records_its_exit() {
     let _guard = KillOnDrop(shim);
     assert_eq!(comm(shim), "rt-shim", "the init's parent is its shim");
     // Its own session, so a closing terminal does not reach it.
-    let sid = nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(shim as i32))).unwrap();
+    let sid = nix::unistd::getsid(Some(nix::unistd::Pid::from_raw(
+        i32::try_from(shim).unwrap(),
+    )))
+    .unwrap();
     assert_eq!(sid.as_raw() as i64, shim);
     // Not in the container's cgroup.
     let cg = fs::read_to_string(format!("/proc/{shim}/cgroup")).unwrap();
@@ -302,7 +305,7 @@ fn a_killed_shim_leaves_an_unknown_exit_and_delete_still_cleans_up() {
     let shim = shim_of(pid);
     assert_eq!(comm(shim), "rt-shim");
     nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(shim as i32),
+        nix::unistd::Pid::from_raw(i32::try_from(shim).unwrap()),
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();

@@ -256,10 +256,14 @@ impl<W: Write> Layer<'_, W> {
                 };
                 let mut h = header(&m, kind, 0);
                 if kind != EntryType::Fifo {
-                    h.set_device_major(nix::sys::stat::major(m.rdev()) as u32)
-                        .at(&child)?;
-                    h.set_device_minor(nix::sys::stat::minor(m.rdev()) as u32)
-                        .at(&child)?;
+                    // Linux's majors are 12 bits and its minors 20.
+                    #[allow(clippy::cast_possible_truncation)]
+                    let (major, minor) = (
+                        nix::sys::stat::major(m.rdev()) as u32,
+                        nix::sys::stat::minor(m.rdev()) as u32,
+                    );
+                    h.set_device_major(major).at(&child)?;
+                    h.set_device_minor(minor).at(&child)?;
                 }
                 self.b.append_data(&mut h, &name, io::empty()).at(&child)?;
             }
@@ -307,7 +311,7 @@ fn header(m: &fs::Metadata, kind: EntryType, size: u64) -> Header {
     h.set_mode(m.mode() & 0o7777);
     h.set_uid(m.uid() as u64);
     h.set_gid(m.gid() as u64);
-    h.set_mtime(m.mtime().max(0) as u64);
+    h.set_mtime(u64::try_from(m.mtime()).unwrap_or(0));
     h.set_size(size);
     h
 }

@@ -299,7 +299,7 @@ impl Puller<'_> {
     ) -> Result<()> {
         let desc = OciDescriptor {
             digest: d.to_string(),
-            size: size as i64,
+            size: i64::try_from(size).unwrap_or(i64::MAX),
             ..Default::default()
         };
         let mut stream = self

@@ -323,8 +323,13 @@ impl Unpacker<'_> {
             }
         }
 
-        let uid = header.uid().unwrap_or(0) as u32;
-        let gid = header.gid().unwrap_or(0) as u32;
+        let id = |n: std::io::Result<u64>, what: &str| {
+            let n = n.unwrap_or(0);
+            u32::try_from(n)
+                .map_err(|_| self.unsafe_entry(&rel, format!("{what} {n} is beyond 32 bits")))
+        };
+        let uid = id(header.uid(), "uid")?;
+        let gid = id(header.gid(), "gid")?;
         match fchownat(
             AT_FDCWD,
             &full,
@@ -456,7 +461,7 @@ fn remove_all(path: &Path, m: &fs::Metadata) -> Result<()> {
 }
 
 fn set_mtime(path: &Path, mtime: u64) -> Result<()> {
-    let t = TimeSpec::new(mtime as i64, 0);
+    let t = TimeSpec::new(i64::try_from(mtime).unwrap_or(i64::MAX), 0);
     utimensat(AT_FDCWD, path, &t, &t, UtimensatFlags::NoFollowSymlink).at(path)
 }
 

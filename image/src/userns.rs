@@ -137,6 +137,7 @@ pub fn run_inside() -> Result<Option<ExitStatus>> {
         .env(ENV, "1")
         .spawn()
         .map_err(|e| Error::UserNamespace(format!("run rt-image again: {e}")))?;
+    #[allow(clippy::cast_possible_wrap)] // pid_max is at most 2^22: a pid fits an int
     let pid = Pid::from_raw(child.id() as i32);
     let abandon = |child: &mut std::process::Child, why: String| {
         let _ = child.kill();

@@ -210,7 +210,7 @@ fn corrupt_blob_and_missing_tag_leave_nothing() {
 
     // The registry now serves other bytes (of the same length) for layer 2.
     let data = reg.blob_data(&layers[1]);
-    let len = fs::metadata(&data).unwrap().len() as usize;
+    let len = usize::try_from(fs::metadata(&data).unwrap().len()).unwrap();
     fs::write(&data, vec![b'x'; len]).unwrap();
     let bad = format!("{}/bad:a", reg.addr);
     let e = img.fails(&["pull", "--plain-http", &bad]);

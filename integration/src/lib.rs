@@ -138,6 +138,7 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        #[allow(clippy::cast_possible_wrap)] // pid_max is at most 2^22: a pid fits an int
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
         let deadline = Instant::now() + Duration::from_secs(15);
@@ -254,6 +255,7 @@ pub fn bounded(cmd: &mut Command) -> Option<Output> {
 /// it (daemons, shims), and those in another mount namespace whose root
 /// is a mount made from it (containers: an overlay of its layers).
 pub fn processes_under(dir: &Path) -> Vec<(i32, String)> {
+    #[allow(clippy::cast_possible_wrap)] // pid_max is at most 2^22: a pid fits an int
     let me = std::process::id() as i32;
     let needle = dir.to_string_lossy().into_owned();
     let my_mnt = std::fs::read_link("/proc/self/ns/mnt").ok();

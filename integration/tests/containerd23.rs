@@ -146,7 +146,7 @@ fn fields(mut b: &[u8]) -> Vec<(u64, Vec<u8>)> {
     while !b.is_empty() {
         let key = varint(&mut b);
         assert_eq!(key & 7, 2, "a length-delimited field");
-        let len = varint(&mut b) as usize;
+        let len = usize::try_from(varint(&mut b)).unwrap();
         out.push((key >> 3, b[..len].to_vec()));
         b = &b[len..];
     }
@@ -191,7 +191,10 @@ fn info(shim: &Path, stdin: &[u8]) -> (String, String, Value) {
 /// A protobuf field `n` of bytes.
 fn pb(n: u8, data: &[u8]) -> Vec<u8> {
     assert!(data.len() < 128, "a one-byte length");
-    let mut v = vec![(n << 3) | 2, data.len() as u8];
+    let mut v = vec![
+        (n << 3) | 2,
+        u8::try_from(data.len()).expect("a short field"),
+    ];
     v.extend_from_slice(data);
     v
 }

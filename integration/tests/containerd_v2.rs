@@ -93,7 +93,7 @@ impl Containerd {
     fn stop(&mut self) {
         if let Some(mut d) = self.daemon.take() {
             let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(d.child.id() as i32),
+                nix::unistd::Pid::from_raw(i32::try_from(d.child.id()).unwrap()),
                 nix::sys::signal::Signal::SIGTERM,
             );
             let _ = d.child.wait();

@@ -93,7 +93,8 @@ fn is_dynamic(path: &Path) -> Result<bool, String> {
     if b.len() < 64 || &b[..4] != b"\x7fELF" || b[4] != 2 {
         return Err(format!("{}: not a 64-bit ELF file", path.display()));
     }
-    let phoff = u64::from_le_bytes(b[32..40].try_into().unwrap()) as usize;
+    let phoff = usize::try_from(u64::from_le_bytes(b[32..40].try_into().unwrap()))
+        .map_err(|_| format!("{}: program headers beyond memory", path.display()))?;
     let (phentsize, phnum) = (u16_at(54), u16_at(56));
     Ok((0..phnum).any(|i| {
         let o = phoff + i * phentsize;

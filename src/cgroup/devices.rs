@@ -127,8 +127,12 @@ fn parse_access(s: &str) -> std::result::Result<u32, String> {
 fn number(n: Option<i64>) -> std::result::Result<Option<u32>, String> {
     match n {
         None | Some(-1) => Ok(None),
-        Some(v) if (0..=u32::MAX as i64).contains(&v) => Ok(Some(v as u32)),
-        Some(v) => Err(format!("device number {v} is out of range")),
+        // The device program compares them as 32-bit signed immediates.
+        Some(v) => i32::try_from(v)
+            .ok()
+            .and_then(|n| u32::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| format!("device number {v} is out of range")),
     }
 }
 
@@ -191,6 +195,9 @@ impl Program {
     /// The BPF instructions. r2 = device type, r3 = access, r4 = major,
     /// r5 = minor; each rule is a block that jumps past itself on a
     /// mismatch and returns its verdict on a match.
+    // Casts: type codes and access bits are small, majors and minors are
+    // within i32 (number()), a rule's block has at most 11 instructions.
+    #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)]
     pub fn instructions(&self) -> Vec<Insn> {
         let mut p = vec![
             Insn::ldx_w(2, 1, 0),
@@ -328,6 +335,26 @@ mod tests {
     }
 
     #[test]
+    fn a_device_number_beyond_the_programs_32_bit_signed_immediates_is_refused() {
+        let spec = |major: i64| -> Spec {
+            serde_json::from_str(&format!(
+                r#"{{"ociVersion":"1.0.2","linux":{{"resources":{{"devices":[{{"allow":true,"type":"c","major":{major},"access":"r"}}]}}}}}}"#
+            ))
+            .unwrap()
+        };
+        assert!(Program::from_spec(&spec(i64::from(i32::MAX))).is_ok());
+        for bad in [1i64 << 31, 1 << 32, -2] {
+            let e = Program::from_spec(&spec(bad)).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!(
+                    "linux.resources.devices[0]: device number {bad} is out of range"
+                )),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
     fn deny_all_then_defaults() {
         let p = program(r#"[{"allow":false,"access":"rwm"}]"#);
         assert!(p.allows(DEV_CHAR, 1, 3, ACC_READ | ACC_WRITE));
@@ -372,8 +399,8 @@ mod tests {
         let insns = p.instructions();
         for (i, ins) in insns.iter().enumerate() {
             if ins.code == 0x55 {
-                let target = i as i64 + 1 + ins.off as i64;
-                assert!(target > i as i64 && (target as usize) < insns.len());
+                let target = i + 1 + usize::try_from(ins.off).expect("a forward jump");
+                assert!(target < insns.len());
             }
         }
         assert_eq!(insns.last().unwrap().code, 0x95);

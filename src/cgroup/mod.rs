@@ -168,7 +168,9 @@ pub fn default_path(state_root: &Path, id: &str) -> String {
         h ^= u64::from(*b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    format!("/rt/{id}@{:08x}", (h ^ (h >> 32)) as u32)
+    #[allow(clippy::cast_possible_truncation)] // the hash folded to its low 32 bits, on purpose
+    let folded = (h ^ (h >> 32)) as u32;
+    format!("/rt/{id}@{folded:08x}")
 }
 
 /// Without root and with no path in the config: beside rt's own cgroup
@@ -552,7 +554,10 @@ mod tests {
             relative_to("/system.slice/docker.service", "system.slice:docker:b1"),
             "/system.slice/system.slice:docker:b1"
         );
-        assert_eq!(relative_to("/user.slice/session-1.scope", "a/b"), "/user.slice/a/b");
+        assert_eq!(
+            relative_to("/user.slice/session-1.scope", "a/b"),
+            "/user.slice/a/b"
+        );
         assert_eq!(relative_to("/", "c1"), "/c1");
         assert_eq!(relative_to("/top", "c1"), "/c1");
     }

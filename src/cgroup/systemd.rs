@@ -260,6 +260,7 @@ impl Systemd {
         limits: Vec<Property>,
     ) -> Result<()> {
         let what = format!("start {}", scope.unit);
+        #[allow(clippy::cast_sign_loss)] // a pid is never negative
         let build = |limits: &[Property]| -> Vec<Property> {
             let mut p = vec![
                 prop("Description", description.to_string()),

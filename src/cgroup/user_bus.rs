@@ -252,6 +252,7 @@ pub fn connect(bus: &BusAddress, uid: u32) -> Result<Connection> {
     let listener = SocketAddr::from_abstract_name(name.as_bytes())
         .and_then(|a| UnixListener::bind_addr(&a))
         .map_err(|e| failed(addr, format!("bridge socket: {e}")))?;
+    #[allow(clippy::cast_possible_wrap)] // pid_max is at most 2^22: a pid fits an int
     let me = std::process::id() as i32;
     let bridge = std::thread::spawn(move || -> std::io::Result<()> {
         let (mut client, _) = listener.accept()?;

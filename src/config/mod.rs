@@ -7,6 +7,7 @@ pub mod idmap;
 pub mod mempolicy;
 pub mod mount_options;
 pub mod mount_plan;
+pub mod namespace_plan;
 pub mod namespaces;
 pub mod netdev;
 pub mod process_plan;

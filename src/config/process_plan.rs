@@ -150,6 +150,7 @@ fn rlimits(process: &Process) -> Result<Vec<Rlimit>, String> {
 }
 
 /// The kernel's number of an rlimit type.
+#[allow(clippy::cast_possible_wrap)] // RLIMIT_* are below 16
 pub fn rlimit_resource(t: PosixRlimitType) -> libc::c_int {
     use PosixRlimitType::*;
     (match t {
@@ -270,13 +271,13 @@ mod tests {
             vec![
                 Rlimit {
                     typ: PosixRlimitType::RlimitNofile,
-                    resource: libc::RLIMIT_NOFILE as libc::c_int,
+                    resource: rlimit_resource(PosixRlimitType::RlimitNofile),
                     soft: 1024,
                     hard: 4096
                 },
                 Rlimit {
                     typ: PosixRlimitType::RlimitCore,
-                    resource: libc::RLIMIT_CORE as libc::c_int,
+                    resource: rlimit_resource(PosixRlimitType::RlimitCore),
                     soft: 0,
                     hard: 0
                 },
@@ -308,7 +309,7 @@ mod tests {
         let a = p.scheduler.unwrap();
         assert_eq!(
             (a.size, a.policy, a.priority, a.flags, a.nice),
-            (std::mem::size_of::<SchedAttr>() as u32, 1, 10, 1, 0)
+            (56, 1, 10, 1, 0)
         );
         let p = plan(json!({"scheduler": {"policy": "SCHED_BATCH", "nice": -5}})).unwrap();
         let a = p.scheduler.unwrap();

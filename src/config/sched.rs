@@ -96,12 +96,15 @@ pub fn sched_attr(s: &Scheduler) -> std::result::Result<SchedAttr, String> {
         .iter()
         .flatten()
         .fold(0, |acc, f| acc | flag_bit(*f));
+    #[allow(clippy::cast_possible_truncation)] // sched_attr is 56 bytes
+    let size = std::mem::size_of::<SchedAttr>() as u32;
     Ok(SchedAttr {
-        size: std::mem::size_of::<SchedAttr>() as u32,
+        size,
         policy,
         flags,
         nice,
-        priority: priority as u32,
+        // Checked above: 1 to 99, or 0.
+        priority: u32::try_from(priority).unwrap_or(0),
         runtime,
         deadline,
         period,
@@ -119,7 +122,8 @@ pub fn ioprio_value(p: &LinuxIOPriority) -> std::result::Result<libc::c_int, Str
     if !(0..=7).contains(&level) {
         return Err(format!("priority {level}: must be between 0 and 7"));
     }
-    Ok((class << 13) | level as libc::c_int)
+    // Checked above: 0 to 7.
+    Ok((class << 13) | libc::c_int::try_from(level).unwrap_or(0))
 }
 
 pub fn personality_value(p: &LinuxPersonality) -> std::result::Result<libc::c_ulong, String> {

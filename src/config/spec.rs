@@ -4,12 +4,12 @@
 //! `serde_path_to_error`) so a user sees `linux.namespaces[2].type: ...`
 //! instead of a line and column.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{LinuxNamespaceType, Process, Spec};
 
 use crate::config::mount_plan::MountPlan;
+use crate::config::namespace_plan::{Host, NamespacePlan};
 use crate::config::process_plan::{self, ProcessPlan};
 use crate::error::{Error, Result};
 
@@ -29,6 +29,9 @@ pub struct Bundle {
     /// The plan of the mounts, computed once, here; rt adds what it makes
     /// for them before the clone, and the init only applies it.
     pub mounts: MountPlan,
+    /// The plan of the namespaces, computed once, here; rt opens what it
+    /// joins and applies it with the init.
+    pub namespaces: NamespacePlan,
 }
 
 impl Bundle {
@@ -50,16 +53,18 @@ impl Bundle {
             file: file.clone(),
             msg,
         })?;
-        let (rootfs, process, mounts) = validate(&spec, &dir).map_err(|msg| Error::Config {
-            file: file.clone(),
-            msg,
-        })?;
+        let (rootfs, process, mounts, namespaces) =
+            validate(&spec, &dir).map_err(|msg| Error::Config {
+                file: file.clone(),
+                msg,
+            })?;
         Ok(Bundle {
             dir,
             spec,
             rootfs,
             process,
             mounts,
+            namespaces,
         })
     }
 }
@@ -211,13 +216,12 @@ fn empty_namespace_paths_mean_new(spec: &mut Spec) {
     }
 }
 
-/// Checks what the runtime spec requires and what rt can honour. Returns
-/// the absolute root filesystem path, the init's process plan and the
-/// plan of the mounts.
-pub fn validate(
-    spec: &Spec,
-    bundle: &Path,
-) -> std::result::Result<(PathBuf, ProcessPlan, MountPlan), String> {
+/// What `validate` returns: the absolute root filesystem path, the
+/// init's process plan, the plan of the mounts and of the namespaces.
+pub type Validated = (PathBuf, ProcessPlan, MountPlan, NamespacePlan);
+
+/// Checks what the runtime spec requires and what rt can honour.
+pub fn validate(spec: &Spec, bundle: &Path) -> std::result::Result<Validated, String> {
     let version = spec.version();
     if version.is_empty() {
         return Err("ociVersion: missing".into());
@@ -260,29 +264,8 @@ pub fn validate(
 
     let linux = spec.linux().as_ref();
     let nss = linux.and_then(|l| l.namespaces().as_ref());
-    let mut seen = HashSet::new();
-    for (i, ns) in nss.into_iter().flatten().enumerate() {
-        if !seen.insert(ns.typ()) {
-            return Err(format!(
-                "linux.namespaces[{i}]: duplicate namespace type {:?}",
-                crate::config::namespaces::name(ns.typ())
-            ));
-        }
-        if let Some(p) = ns.path() {
-            if !p.is_absolute() {
-                return Err(format!(
-                    "linux.namespaces[{i}].path: {p:?} must be an absolute path"
-                ));
-            }
-        }
-    }
-    let new_ns = |t: LinuxNamespaceType| {
-        nss.into_iter()
-            .flatten()
-            .any(|n| n.typ() == t && n.path().is_none())
-    };
     let has_ns = |t: LinuxNamespaceType| nss.into_iter().flatten().any(|n| n.typ() == t);
-
+    let namespaces = NamespacePlan::new(spec, Host::detect())?;
     if let Some(l) = linux {
         let maps = l.uid_mappings().is_some() || l.gid_mappings().is_some();
         let joined_user = nss
@@ -294,33 +277,6 @@ pub fn validate(
             // runc 1.1.5 wants the maps even when joining: they must be
             // the joined namespace's own.
             maps_match_joined(l, path)?;
-        } else if maps && !new_ns(LinuxNamespaceType::User) {
-            return Err(
-                "linux.uidMappings: id mappings need a new user namespace in linux.namespaces"
-                    .into(),
-            );
-        }
-        if new_ns(LinuxNamespaceType::User)
-            && l.uid_mappings().as_ref().is_none_or(|m| m.is_empty())
-        {
-            return Err("linux.uidMappings: a new user namespace needs uid mappings".into());
-        }
-        if new_ns(LinuxNamespaceType::User)
-            && l.gid_mappings().as_ref().is_none_or(|m| m.is_empty())
-        {
-            return Err("linux.gidMappings: a new user namespace needs gid mappings".into());
-        }
-        if l.time_offsets().is_some() && !new_ns(LinuxNamespaceType::Time) {
-            return Err("linux.timeOffsets: needs a new time namespace in linux.namespaces".into());
-        }
-        if let Some(offsets) = l.time_offsets() {
-            for clock in offsets.keys() {
-                if clock != "monotonic" && clock != "boottime" {
-                    return Err(format!(
-                        "linux.timeOffsets: unknown clock {clock:?} (monotonic or boottime)"
-                    ));
-                }
-            }
         }
         if let Some(prop) = l.rootfs_propagation() {
             if !matches!(
@@ -368,16 +324,10 @@ pub fn validate(
             }
         }
     }
-    if (spec.hostname().as_ref().is_some_and(|h| !h.is_empty())
-        || spec.domainname().as_ref().is_some_and(|h| !h.is_empty()))
-        && !has_ns(LinuxNamespaceType::Uts)
-    {
-        return Err("hostname: setting a hostname or domainname needs a uts namespace".into());
-    }
     if let Some(h) = spec.hooks() {
         crate::hooks::validate(h)?;
     }
-    Ok((rootfs, plan, mounts))
+    Ok((rootfs, plan, mounts, namespaces))
 }
 
 /// Checks a `process` (the config's, or `rt exec --process`'s): what the

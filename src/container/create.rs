@@ -25,7 +25,7 @@ use crate::resctrl;
 use crate::rootless;
 use crate::seccomp::Compiled;
 use crate::spawn::channel::Channel;
-use crate::spawn::namespaces::{self, Plan};
+use crate::spawn::namespaces::Plan;
 use crate::spawn::{self, Init};
 use crate::state::{now_rfc3339, validate_id, write_atomic, Locked, Phase, Root, State, EXEC_FIFO};
 use crate::sys::process::start_time;
@@ -128,7 +128,7 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
     let nss = linux
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
-    if !namespaces::has(&nss, LinuxNamespaceType::Mount) {
+    if !bundle.namespaces.own_mounts {
         host_mount_ns_allows(spec, terminal).map_err(|msg| Error::Config {
             file: bundle.dir.join("config.json"),
             msg: format!(
@@ -171,7 +171,7 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
     };
     let devices = Program::from_spec(spec)?;
     let seccomp = prelude::compile_seccomp(spec)?;
-    let plan = Plan::new(&nss)?;
+    let plan = Plan::open(bundle.namespaces.clone())?;
     let cgroup_path = cgroup::resolve_path(
         linux.and_then(|l| l.cgroups_path().as_deref()),
         &root.path,
@@ -324,14 +324,9 @@ fn make(
     // In a user namespace the init may not reach a source rt can, nor
     // idmap a host file system: rt clones (and idmaps) the binds itself.
     // Rootless, rt could not either: the init does as before.
-    let joins_user = c
-        .plan
-        .child_joins
-        .iter()
-        .any(|j| j.typ == LinuxNamespaceType::User);
     // Only root in the initial user namespace may clone host mounts.
     let host_root = crate::rootless::detect() == crate::rootless::Mode::Root;
-    if (c.plan.new_user || joins_user) && host_root {
+    if (c.plan.ns.new_user || c.plan.ns.user_joined_by_init) && host_root {
         crate::spawn::bind_sources::prepare(&mut mounts)?;
     }
     let args = InitArgs {
@@ -423,6 +418,7 @@ fn make(
 
 /// The state of a container being created by this process.
 fn initial_state(bundle: &Bundle, opts: &CreateOptions) -> State {
+    #[allow(clippy::cast_possible_wrap)] // pid_max is at most 2^22: a pid fits an int
     let creator = std::process::id() as i32;
     State {
         id: opts.id.clone(),

@@ -11,14 +11,15 @@ use std::path::{Path, PathBuf};
 use nix::fcntl::{open, OFlag};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{Capability, LinuxNamespaceType, Process};
+use oci_spec::runtime::{Capability, Process};
 
 use super::prelude::{self, Caller};
 use super::{Container, Op};
+use crate::config::namespace_plan::{Host, NamespacePlan, NsJoin, EXEC_ORDER};
 use crate::config::process_plan::{self, ProcessPlan};
 use crate::error::{Context, Error, Result};
 use crate::init::ExecArgs;
-use crate::spawn::namespaces::{Join, Plan};
+use crate::spawn::namespaces::Plan;
 use crate::spawn::{self, Init};
 use crate::state::validate_id;
 use crate::state::{write_atomic, Root};
@@ -232,13 +233,7 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
     let terminal = process.terminal().unwrap_or(false);
     let (console_sock, console_recv) =
         console::endpoints(terminal, opts.console_socket.as_deref())?;
-    let in_userns = target
-        .plan
-        .child_joins
-        .iter()
-        .chain(&target.plan.parent_joins)
-        .any(|j| j.typ == LinuxNamespaceType::User)
-        || crate::rootless::detect() == crate::rootless::Mode::NamespacedRoot;
+    let in_userns = target.plan.ns.in_userns;
     let args = ExecArgs {
         process: &process,
         plan: &target.plan,
@@ -401,10 +396,8 @@ fn enter_target(
 /// alive then, the descriptors are surely its namespaces, not those of a
 /// process that got its pid later.
 fn join_plan(pid: i32, pidfd: BorrowedFd<'_>) -> Result<Plan> {
-    let mut plan = Plan::empty();
-    use LinuxNamespaceType::*;
-    // User first (it grants the rights to join the others), mount last.
-    for typ in [User, Ipc, Uts, Network, Cgroup, Pid, Time, Mount] {
+    let mut fds = Vec::new();
+    for typ in EXEC_ORDER {
         let name = crate::config::namespaces::name(typ);
         let path = PathBuf::from(format!("/proc/{pid}/ns/{name}"));
         let fd = match open(&path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()) {
@@ -420,21 +413,19 @@ fn join_plan(pid: i32, pidfd: BorrowedFd<'_>) -> Result<Plan> {
         if theirs.st_ino == ours.ino() && theirs.st_dev == ours.dev() {
             continue;
         }
-        let join = Join { typ, path, fd };
-        match typ {
-            // Without root, rt may join the container's pid namespace only
-            // as a member of the user namespace that owns it: rt joins
-            // that first, and its child is born inside both.
-            User if !crate::rootless::detect().root_in_own_namespace() => {
-                log::debug!(
-                    "rootless: joining the container's user namespace before its pid namespace"
-                );
-                plan.parent_joins.insert(0, join)
-            }
-            Pid | Time => plan.parent_joins.push(join),
-            _ => plan.child_joins.push(join),
-        }
+        fds.push((NsJoin { typ, path }, fd));
     }
+    let differing: Vec<NsJoin> = fds.iter().map(|(j, _)| j.clone()).collect();
+    let ns = NamespacePlan::exec(&differing, Host::detect());
+    if ns.user_in_parent {
+        log::debug!("rootless: joining the container's user namespace before its pid namespace");
+    }
+    let plan = Plan::with_fds(ns, |j| {
+        let at = fds.iter().position(|(f, _)| f == j).ok_or(Error::Internal(
+            "exec: a namespace of the plan was not opened",
+        ))?;
+        Ok(fds.swap_remove(at).1)
+    })?;
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     if poll(&mut fds, PollTimeout::ZERO).ctx("poll the init's pidfd")? > 0 {
         return Err(Error::InvalidState(

@@ -193,7 +193,7 @@ pub(crate) fn hook_state_json(state: &State, status: Status) -> String {
 
 /// Waits until the process behind `pidfd` has exited (or `timeout`).
 pub fn wait_exit(pidfd: BorrowedFd<'_>, timeout: Duration) -> bool {
-    let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
     let mut fds = [PollFd::new(pidfd.as_fd(), PollFlags::POLLIN)];
     loop {
         match poll(

@@ -20,6 +20,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{Process, Spec};
 
+use crate::config::namespace_plan::NamespacePlan;
 use crate::config::process_plan::{Last, ProcessPlan};
 use crate::error::{Context, Error, Result};
 use crate::hooks;
@@ -135,7 +136,11 @@ pub fn run_exec(args: ExecArgs, channel: Channel) -> ! {
 }
 
 fn exec_setup(a: &ExecArgs, channel: &Channel) -> Result<Exec> {
-    join_all(&a.plan.child_joins, false)?;
+    join_all(
+        &a.plan.child_joins,
+        a.plan.ns.join_others_before_user,
+        false,
+    )?;
     nix::unistd::setsid().ctx("setsid")?;
     let last = &a.process_plan.affinity.last;
     if *last == Last::Reset {
@@ -236,32 +241,21 @@ fn setup(a: &mut InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> 
     affinity::reset()?;
     // rt itself may be in a user namespace that is not the initial one
     // (rootless Podman makes one and runs rt inside): what a user
-    // namespace forbids is forbidden then too.
-    let in_userns = a.plan.new_user
-        || a.plan.user_in_parent
-        || a.plan
-            .child_joins
-            .iter()
-            .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::User)
-        || crate::rootless::detect() == crate::rootless::Mode::NamespacedRoot;
+    // namespace forbids is forbidden then too (the plan says).
+    let in_userns = a.plan.ns.in_userns;
     let setup = rootfs::Setup {
         spec,
         rootfs: a.rootfs,
         in_userns,
-        cgroupns: a.plan.new_cgroup,
+        cgroupns: a.plan.ns.new_cgroup,
         cgroup_dir: a.cgroup_dir.as_deref(),
         no_pivot: a.no_pivot,
         dev: mounts.dev,
     };
-    let own_mounts = a.plan.new_mount
-        || a.plan
-            .child_joins
-            .iter()
-            .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::Mount);
-    let (console_peer, hook_state) = if own_mounts {
+    let (console_peer, hook_state) = if a.plan.ns.own_mounts {
         let root = rootfs::prepare(&setup, mounts.mounts)?;
         let console_peer = make_console(a, process, root.as_fd())?;
-        kernel_settings(spec)?;
+        kernel_settings(spec, &a.plan.ns)?;
         // Like runc, make the cwd if the image lacks it.
         create_in_root(root.as_fd(), process.cwd(), false)
             .map_err(|e| e.in_field("process.cwd"))?;
@@ -279,7 +273,7 @@ fn setup(a: &mut InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> 
     } else {
         // The host's mount namespace (create refused all that would mount
         // something): nothing is mounted; the root is entered by chroot.
-        kernel_settings(spec)?;
+        kernel_settings(spec, &a.plan.ns)?;
         let root = nix::fcntl::open(
             a.rootfs,
             OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
@@ -321,7 +315,7 @@ fn setup(a: &mut InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> 
 /// root), then the namespaces to join, then the other new ones, then a
 /// session of its own.
 fn enter_namespaces(a: &InitArgs, channel: &Channel) -> Result<()> {
-    if a.plan.new_user {
+    if a.plan.ns.id_maps.is_some() {
         match channel.recv::<ToInit>()? {
             Some(ToInit::IdMapsWritten) => {
                 // A rootless rt kept the init dumpable to write the maps
@@ -341,33 +335,34 @@ fn enter_namespaces(a: &InitArgs, channel: &Channel) -> Result<()> {
             .ctx("setresuid 0 in the user namespace")?;
     }
     // The intermediate that made the pid namespace joined the user one.
-    join_all(&a.plan.child_joins, a.plan.new_pid_in.is_some())?;
+    join_all(
+        &a.plan.child_joins,
+        a.plan.ns.join_others_before_user,
+        a.plan.ns.pid_intermediate,
+    )?;
     // Root of a joined user namespace, as runc's init becomes (files it
     // makes in the root then belong to that namespace's root).
-    if a.plan
-        .child_joins
-        .iter()
-        .any(|j| j.typ == oci_spec::runtime::LinuxNamespaceType::User)
-    {
+    if a.plan.ns.user_joined_by_init {
         nix::unistd::setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
             .ctx("setresgid 0 in the joined user namespace")?;
         nix::unistd::setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
             .ctx("setresuid 0 in the joined user namespace")?;
     }
-    if !a.plan.unshare_flags.is_empty() {
-        nix::sched::unshare(a.plan.unshare_flags).ctx("unshare the new namespaces")?;
+    if !a.plan.ns.unshare_flags.is_empty() {
+        nix::sched::unshare(a.plan.ns.unshare_flags).ctx("unshare the new namespaces")?;
     }
     nix::unistd::setsid().ctx("setsid")?;
     Ok(())
 }
 
-/// Joins `joins` (a user namespace first, if any; `skip_user` when it is
-/// joined already). A namespace that user namespace does not own (the
-/// host's network, say) cannot be joined from inside it: while still
-/// privileged where we are, every other one is tried first, and only
-/// those refused then are joined again after the user namespace, as runc
-/// does.
-fn join_all(joins: &[namespaces::Join], skip_user: bool) -> Result<()> {
+/// Joins `joins` in the plan's order (a user namespace first, if any;
+/// `skip_user` when it is joined already). A namespace that user
+/// namespace does not own (the host's network, say) cannot be joined from
+/// inside it: with `others_first` (the plan's `join_others_before_user`),
+/// while still privileged where we are, every other one is tried first,
+/// and only those refused then are joined again after the user
+/// namespace, as runc does.
+fn join_all(joins: &[namespaces::Join], others_first: bool, skip_user: bool) -> Result<()> {
     use oci_spec::runtime::LinuxNamespaceType::User;
     let join = |j: &namespaces::Join| {
         nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ)).with_ctx(|| {
@@ -395,8 +390,7 @@ fn join_all(joins: &[namespaces::Join], skip_user: bool) -> Result<()> {
     };
     for j in joins.iter().filter(|j| j.typ != User && !member(j)) {
         // Refused now, it is tried again below, where its error is told.
-        let early = user.is_some() && !skip_user;
-        if early && nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ)).is_ok() {
+        if others_first && nix::sched::setns(j.fd.as_fd(), namespaces::flag(j.typ)).is_ok() {
             continue;
         }
         later.push(j);
@@ -428,16 +422,16 @@ fn make_console(a: &InitArgs, process: &Process, root: BorrowedFd<'_>) -> Result
     Ok(Some(peer))
 }
 
-/// hostname, domainname and sysctls. The procfs writes go
+/// hostname and domainname (the plan's), and sysctls. The procfs writes go
 /// through the host's procfs, checked to be procfs, while the container's
 /// /proc/sys is still writable; we are already in the container's
 /// namespaces, which is what these files reflect.
-fn kernel_settings(spec: &Spec) -> Result<()> {
+fn kernel_settings(spec: &Spec, ns: &NamespacePlan) -> Result<()> {
     let proc = ProcFs::open(Path::new("/proc"))?;
-    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+    if let Some(h) = &ns.hostname {
         nix::unistd::sethostname(h).with_ctx(|| format!("hostname: set {h:?}"))?;
     }
-    if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+    if let Some(d) = &ns.domainname {
         sysctl::write(&proc, "kernel.domainname", d).map_err(|e| e.in_field("domainname"))?;
     }
     if let Some(sysctls) = spec.linux().as_ref().and_then(|l| l.sysctl().as_ref()) {

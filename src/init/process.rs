@@ -279,7 +279,7 @@ fn program(process: &Process, extra_env: &[String]) -> Result<Exec> {
 /// whatever rt's caller left open) is closed now, so that a waiting init
 /// holds none of the host's descriptors.
 fn close_inherited_fds(a: &ProcessSetup, also_keep: Option<RawFd>) -> Result<()> {
-    let first = 3 + a.preserve_fds.max(0) as u32;
+    let first = 3 + u32::try_from(a.preserve_fds).unwrap_or(0);
     let mut keep = a.keep_fds.to_vec();
     keep.extend(also_keep);
     keep.push(a.channel.as_raw_fd());
@@ -287,7 +287,7 @@ fn close_inherited_fds(a: &ProcessSetup, also_keep: Option<RawFd>) -> Result<()>
     crate::sys::fd::close_from_except(first, &keep)
         .ctx("close the descriptors the container's process does not need")?;
     crate::sys::fd::cloexec_from(first).ctx("mark descriptors close-on-exec")?;
-    for fd in 3..first as i32 {
+    for fd in 3..i32::try_from(first).unwrap_or(i32::MAX) {
         // A caller-passed number; harmless if closed.
         let _ = crate::sys::fd::clear_cloexec(fd);
     }

@@ -80,13 +80,19 @@ pub(super) fn setup_dev(s: &Setup, root: BorrowedFd<'_>) -> Result<()> {
                 reason: format!("{} is not under /dev", d.path().display()),
             });
         }
+        let number = |n: i64| {
+            u64::try_from(n).map_err(|_| Error::InvalidField {
+                field: "linux.devices".into(),
+                reason: format!("{} has a negative device number {n}", d.path().display()),
+            })
+        };
         make_device(
             s,
             root,
             d.path(),
             kind,
-            d.major() as u64,
-            d.minor() as u64,
+            number(d.major())?,
+            number(d.minor())?,
             d.file_mode().unwrap_or(0o666),
             d.uid().unwrap_or(0),
             d.gid().unwrap_or(0),

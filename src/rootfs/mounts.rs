@@ -331,7 +331,7 @@ fn idmapped_bind(
     let tree = mount::open_tree_clone(src, recursive_bind)?;
     let attr = MountAttr {
         attr_set: mount::MOUNT_ATTR_IDMAP,
-        userns_fd: userns.as_raw_fd() as u64,
+        userns_fd: crate::sys::fd::as_u64(userns.as_raw_fd()),
         ..Default::default()
     };
     mount::mount_setattr(&tree, recursive_idmap, &attr)?;

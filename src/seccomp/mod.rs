@@ -414,7 +414,7 @@ fn newer_than_profile_enosys(newest: i64, prog: BpfProgram) -> BpfProgram {
         ins(LD_W_ABS, 0, 0, 4),
         ins(JEQ_K, 0, 3, AUDIT_ARCH_X86_64),
         ins(LD_W_ABS, 0, 0, 0),
-        ins(JGT_K, 0, 1, newest as u32),
+        ins(JGT_K, 0, 1, u32::try_from(newest).unwrap_or(u32::MAX)),
         ins(RET_K, 0, 0, libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32),
     ];
     // Jumps in BPF are relative and only forward: the program after the

@@ -37,7 +37,7 @@ pub fn prepare(plan: &mut MountPlan) -> Result<()> {
         {
             let attr = MountAttr {
                 attr_set: mount::MOUNT_ATTR_IDMAP,
-                userns_fd: userns.0.as_raw_fd() as u64,
+                userns_fd: crate::sys::fd::as_u64(userns.0.as_raw_fd()),
                 ..Default::default()
             };
             mount::mount_setattr(&tree, userns.1, &attr)

@@ -14,6 +14,7 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use nix::unistd::Pid;
 use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType, Spec};
 
+use crate::config::namespace_plan::{Host, IdMaps, MapWriter};
 use crate::error::{Context, Error, Result};
 use crate::spawn::channel::{Channel, FromInit, ToInit};
 use crate::spawn::namespaces::Plan;
@@ -48,24 +49,12 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
     let (parent_ch, child_ch) = Channel::pair()?;
 
     let entered = plan.enter_parent_namespaces()?;
-    if plan.new_time {
+    if plan.ns.new_time {
         nix::sched::unshare(nix::sched::CloneFlags::from_bits_retain(
             libc::CLONE_NEWTIME,
         ))
         .ctx("create the time namespace")?;
-        if let Some(offsets) = spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.time_offsets().as_ref())
-        {
-            let mut text = String::new();
-            for (clock, off) in offsets {
-                text.push_str(&format!(
-                    "{clock} {} {}\n",
-                    off.secs().unwrap_or(0),
-                    off.nanosecs().unwrap_or(0)
-                ));
-            }
+        if let Some(text) = &plan.ns.time_offsets {
             std::fs::write("/proc/self/timens_offsets", text)
                 .ctx("linux.timeOffsets: write /proc/self/timens_offsets")?;
         }
@@ -75,7 +64,7 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
     let cgroup_raw = cgroup.map(|c| c.as_raw_fd());
     // Rootless, rt writes the maps of the new user namespace through the
     // init's /proc files: the init stays dumpable until they are written.
-    let dumpable = plan.new_user && crate::rootless::detect().is_rootless();
+    let dumpable = plan.ns.id_maps.as_ref().is_some_and(|m| m.keep_dumpable);
     let child = move || {
         // The child keeps only its own end of the channel, so that it
         // sees EOF if rt dies, and none of rt's lock (see
@@ -95,11 +84,11 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
         Some(userns) => clone_in_user_pid_ns(
             userns,
             &plan.child_joins,
-            plan.clone_flags.bits() as u64,
+            clone_bits(plan.ns.clone_flags),
             cgroup,
             child,
         )?,
-        None => clone_into(plan.clone_flags.bits() as u64, cgroup, dumpable, child)?,
+        None => clone_into(clone_bits(plan.ns.clone_flags), cgroup, dumpable, child)?,
     };
     entered.leave();
     match parent_side(&init, spec, plan, &parent_ch, on_hooks, on_listener) {
@@ -109,6 +98,12 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
             Err(e)
         }
     }
+}
+
+/// The namespace flags as clone3's u64 takes them.
+#[allow(clippy::cast_sign_loss)] // CLONE_NEW* are positive bits of an int
+fn clone_bits(flags: nix::sched::CloneFlags) -> u64 {
+    flags.bits() as u64
 }
 
 /// Starts a process in a running container (`rt exec`): rt joins the
@@ -262,17 +257,8 @@ fn parent_side(
     on_listener: &mut dyn FnMut(Pid, OwnedFd) -> Result<()>,
 ) -> Result<()> {
     set_oom_score_adj(init.pid, spec)?;
-    if plan.new_user {
-        let linux = spec.linux().as_ref();
-        write_maps(
-            init.pid,
-            linux
-                .and_then(|l| l.uid_mappings().as_deref())
-                .unwrap_or(&[]),
-            linux
-                .and_then(|l| l.gid_mappings().as_deref())
-                .unwrap_or(&[]),
-        )?;
+    if let Some(maps) = &plan.ns.id_maps {
+        write_planned_maps(init.pid, maps)?;
         ch.send(&ToInit::IdMapsWritten)?;
     }
     loop {
@@ -324,36 +310,33 @@ fn set_oom_score_adj(pid: Pid, spec: &Spec) -> Result<()> {
 /// goes through the setuid helpers newuidmap and newgidmap, which allow
 /// the ranges /etc/subuid and /etc/subgid give the user.
 pub(crate) fn write_maps(pid: Pid, uid: &[LinuxIdMapping], gid: &[LinuxIdMapping]) -> Result<()> {
-    if crate::rootless::detect().root_in_own_namespace() {
-        write_map(pid, "uid_map", uid)?;
-        return write_map(pid, "gid_map", gid);
-    }
-    let euid = nix::unistd::geteuid().as_raw();
-    let egid = nix::unistd::getegid().as_raw();
-    if is_own_id(uid, euid) {
-        write_map(pid, "uid_map", uid)?;
-    } else {
-        log::debug!("rootless: linux.uidMappings maps more than uid {euid}: newuidmap");
-        helper_map(pid, "newuidmap", "uidMappings", "/etc/subuid", uid)?;
-    }
-    if is_own_id(gid, egid) {
-        // Without CAP_SETGID the kernel takes a gid map only once
-        // setgroups is denied in the namespace.
-        std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
-            .with_ctx(|| format!("linux.gidMappings: write /proc/{pid}/setgroups"))?;
-        write_map(pid, "gid_map", gid)
-    } else {
-        log::debug!("rootless: linux.gidMappings maps more than gid {egid}: newgidmap");
-        helper_map(pid, "newgidmap", "gidMappings", "/etc/subgid", gid)
-    }
+    let maps = IdMaps::new(uid.to_vec(), gid.to_vec(), Host::detect());
+    write_planned_maps(pid, &maps)
 }
 
-/// One mapping of one id, this process's own (or no mapping at all).
-fn is_own_id(maps: &[LinuxIdMapping], own: u32) -> bool {
-    match maps {
-        [] => true,
-        [m] => m.size() == 1 && m.host_id() == own,
-        _ => false,
+/// Writes the maps of a new user namespace as the plan says: each by rt
+/// itself, or through newuidmap/newgidmap.
+fn write_planned_maps(pid: Pid, maps: &IdMaps) -> Result<()> {
+    match maps.uid_writer {
+        MapWriter::Helper => {
+            log::debug!("rootless: linux.uidMappings maps more than rt's own uid: newuidmap");
+            helper_map(pid, "newuidmap", "uidMappings", "/etc/subuid", &maps.uid)?;
+        }
+        _ => write_map(pid, "uid_map", &maps.uid)?,
+    }
+    match maps.gid_writer {
+        MapWriter::Helper => {
+            log::debug!("rootless: linux.gidMappings maps more than rt's own gid: newgidmap");
+            helper_map(pid, "newgidmap", "gidMappings", "/etc/subgid", &maps.gid)
+        }
+        MapWriter::KernelDenySetgroups => {
+            // Without CAP_SETGID the kernel takes a gid map only once
+            // setgroups is denied in the namespace.
+            std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
+                .with_ctx(|| format!("linux.gidMappings: write /proc/{pid}/setgroups"))?;
+            write_map(pid, "gid_map", &maps.gid)
+        }
+        MapWriter::Kernel => write_map(pid, "gid_map", &maps.gid),
     }
 }
 

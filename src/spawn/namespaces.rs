@@ -1,30 +1,19 @@
-//! Which namespaces a container gets, and how: created by the one clone3,
-//! joined by path with setns, or (pid and time) entered by rt itself before
-//! the clone so that the init is born inside them.
+//! The namespace plan (`config/namespace_plan.rs`) applied on rt's side:
+//! the paths it joins opened (each checked to be of its type), and the
+//! pid and time namespaces given by path entered by rt itself before the
+//! clone so that the init is born inside them.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::fcntl::{open, OFlag};
-use nix::sched::CloneFlags;
 use nix::sys::stat::Mode;
-use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType};
+use oci_spec::runtime::LinuxNamespaceType;
 
+use crate::config::namespace_plan::{NamespacePlan, NsJoin};
 use crate::error::{Context, Error, Result};
 
-pub fn flag(t: LinuxNamespaceType) -> CloneFlags {
-    match t {
-        LinuxNamespaceType::Mount => CloneFlags::CLONE_NEWNS,
-        LinuxNamespaceType::Cgroup => CloneFlags::CLONE_NEWCGROUP,
-        LinuxNamespaceType::Uts => CloneFlags::CLONE_NEWUTS,
-        LinuxNamespaceType::Ipc => CloneFlags::CLONE_NEWIPC,
-        LinuxNamespaceType::User => CloneFlags::CLONE_NEWUSER,
-        LinuxNamespaceType::Pid => CloneFlags::CLONE_NEWPID,
-        LinuxNamespaceType::Network => CloneFlags::CLONE_NEWNET,
-        // CLONE_NEWTIME: nix names it only on some versions.
-        LinuxNamespaceType::Time => CloneFlags::from_bits_retain(libc::CLONE_NEWTIME),
-    }
-}
+pub use crate::config::namespaces::flag;
 
 /// A namespace to join: its type and an open descriptor on its nsfs file.
 #[derive(Debug)]
@@ -34,136 +23,75 @@ pub struct Join {
     pub fd: OwnedFd,
 }
 
-/// How each namespace of the config will be set up.
+/// The namespace plan with its paths opened: what spawn and the init
+/// apply. Every decision is the plan's (`config/namespace_plan.rs`).
 #[derive(Debug)]
 pub struct Plan {
-    /// Passed to clone3: the namespaces the init is created in.
-    pub clone_flags: CloneFlags,
-    /// Created by the init with unshare(2) after joining a user namespace
-    /// by path, so that they are owned by that user namespace.
-    pub unshare_flags: CloneFlags,
-    /// Joined by rt itself before the clone (pid and time act on children).
+    pub ns: NamespacePlan,
+    /// `ns.parent_joins`, opened, in its order.
     pub parent_joins: Vec<Join>,
-    /// rt unshares a new time namespace for its children before the clone
-    /// so the offsets can be written before any process is inside it.
-    pub new_time: bool,
-    /// Joined by the init, user namespace first.
+    /// `ns.child_joins`, opened, in its order (user first).
     pub child_joins: Vec<Join>,
-    /// The user namespace given by path is joined by rt itself, first of
-    /// `parent_joins`: a rootless rt may join a pid or time namespace
-    /// only from inside the user namespace that owns it (the kernel asks
-    /// for CAP_SYS_ADMIN in the caller's own user namespace too).
-    pub user_in_parent: bool,
-    pub new_user: bool,
-    pub new_mount: bool,
-    pub new_uts: bool,
-    pub new_cgroup: bool,
-    /// A new pid namespace inside a user namespace joined by path: an
-    /// intermediate process joins that user namespace and unshares the pid
-    /// namespace (so that the user namespace owns it), then clones the
-    /// init as rt's child (CLONE_PARENT), pid 1 there.
+    /// With `ns.pid_intermediate`: the user namespace the intermediate
+    /// joins before it unshares the pid namespace.
     pub new_pid_in: Option<OwnedFd>,
 }
 
 impl Plan {
-    /// Nothing new and nothing joined: the caller's namespaces.
-    pub fn empty() -> Plan {
-        Plan {
-            clone_flags: CloneFlags::empty(),
-            unshare_flags: CloneFlags::empty(),
-            parent_joins: Vec::new(),
-            new_time: false,
-            child_joins: Vec::new(),
-            user_in_parent: false,
-            new_user: false,
-            new_mount: false,
-            new_uts: false,
-            new_pid_in: None,
-            new_cgroup: false,
-        }
+    /// Opens the namespaces `ns` joins by path, each checked to be a
+    /// namespace of the type its entry names.
+    pub fn open(ns: NamespacePlan) -> Result<Plan> {
+        Plan::with_fds(ns, |j| {
+            let fd = open(&j.path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty()).with_ctx(
+                || {
+                    format!(
+                        "linux.namespaces: open {} namespace {}",
+                        crate::config::namespaces::name(j.typ),
+                        j.path.display()
+                    )
+                },
+            )?;
+            check_type(j.typ, &fd, &j.path)?;
+            Ok(fd)
+        })
     }
 
-    pub fn new(nss: &[LinuxNamespace]) -> Result<Plan> {
-        let mut plan = Plan::empty();
-        let joins_user = nss
-            .iter()
-            .any(|n| n.typ() == LinuxNamespaceType::User && n.path().is_some());
-        for ns in nss {
-            let t = ns.typ();
-            match ns.path() {
-                Some(path) => {
-                    let fd = open(path, OFlag::O_RDONLY | OFlag::O_CLOEXEC, Mode::empty())
-                        .with_ctx(|| {
-                            format!(
-                                "linux.namespaces: open {} namespace {}",
-                                crate::config::namespaces::name(t),
-                                path.display()
-                            )
-                        })?;
-                    check_type(t, &fd, path)?;
-                    let join = Join {
-                        typ: t,
-                        path: path.clone(),
-                        fd,
-                    };
-                    match t {
-                        LinuxNamespaceType::Pid | LinuxNamespaceType::Time => {
-                            plan.parent_joins.push(join)
-                        }
-                        LinuxNamespaceType::User => plan.child_joins.insert(0, join),
-                        _ => plan.child_joins.push(join),
-                    }
-                }
-                None => {
-                    match t {
-                        LinuxNamespaceType::Time => plan.new_time = true,
-                        // With a joined user namespace, new ones must be
-                        // made after the join to be owned by it; the pid
-                        // namespace before the clone (see new_pid_in).
-                        LinuxNamespaceType::Pid if joins_user => {}
-                        _ if joins_user => plan.unshare_flags |= flag(t),
-                        _ => plan.clone_flags |= flag(t),
-                    }
-                    match t {
-                        LinuxNamespaceType::User => plan.new_user = true,
-                        LinuxNamespaceType::Mount => plan.new_mount = true,
-                        LinuxNamespaceType::Uts => plan.new_uts = true,
-                        LinuxNamespaceType::Cgroup => plan.new_cgroup = true,
-                        _ => {}
-                    }
-                }
-            }
-        }
-        let user_first = plan
-            .child_joins
-            .first()
-            .is_some_and(|j| j.typ == LinuxNamespaceType::User);
-        if user_first
-            && !plan.parent_joins.is_empty()
-            && !crate::rootless::detect().root_in_own_namespace()
-        {
-            let user = plan.child_joins.remove(0);
-            plan.parent_joins.insert(0, user);
-            plan.user_in_parent = true;
-        }
-        let new_pid = nss
-            .iter()
-            .any(|n| n.typ() == LinuxNamespaceType::Pid && n.path().is_none());
-        if joins_user && new_pid {
-            if plan.user_in_parent {
-                // rt itself is in the user namespace at the clone.
-                plan.clone_flags |= CloneFlags::CLONE_NEWPID;
-            } else {
-                let user = plan
-                    .child_joins
-                    .iter()
-                    .find(|j| j.typ == LinuxNamespaceType::User)
-                    .expect("joins_user");
-                let owner = user.fd.try_clone().ctx("dup the user namespace")?;
-                plan.new_pid_in = Some(owner);
-            }
-        }
-        Ok(plan)
+    /// The plan with each join's descriptor from `fd_of`.
+    pub fn with_fds(
+        ns: NamespacePlan,
+        mut fd_of: impl FnMut(&NsJoin) -> Result<OwnedFd>,
+    ) -> Result<Plan> {
+        let mut opened = |joins: &[NsJoin]| -> Result<Vec<Join>> {
+            joins
+                .iter()
+                .map(|j| {
+                    Ok(Join {
+                        typ: j.typ,
+                        path: j.path.clone(),
+                        fd: fd_of(j)?,
+                    })
+                })
+                .collect()
+        };
+        let parent_joins = opened(&ns.parent_joins)?;
+        let child_joins = opened(&ns.child_joins)?;
+        let new_pid_in = if ns.pid_intermediate {
+            let user = child_joins
+                .iter()
+                .find(|j| j.typ == LinuxNamespaceType::User)
+                .ok_or_else(|| {
+                    Error::Internal("the plan's pid intermediate has no user namespace to join")
+                })?;
+            Some(user.fd.try_clone().ctx("dup the user namespace")?)
+        } else {
+            None
+        };
+        Ok(Plan {
+            ns,
+            parent_joins,
+            child_joins,
+            new_pid_in,
+        })
     }
 
     /// Enters the pid/time namespaces given by path in rt's own process,
@@ -187,7 +115,7 @@ impl Plan {
             }
             if let Err(e) = nix::sched::setns(j.fd.as_fd(), flag(j.typ)) {
                 let hint = if e == nix::Error::EPERM
-                    && !self.user_in_parent
+                    && !self.ns.user_in_parent
                     && !crate::rootless::detect().root_in_own_namespace()
                 {
                     " (rootless: give the user namespace that owns it by path too)"
@@ -272,7 +200,80 @@ fn check_type(t: LinuxNamespaceType, fd: &OwnedFd, path: &std::path::Path) -> Re
     }
 }
 
-/// Returns whether `t` is listed at all (new or joined).
-pub fn has(nss: &[LinuxNamespace], t: LinuxNamespaceType) -> bool {
-    nss.iter().any(|n| n.typ() == t)
+#[cfg(test)]
+mod open_plan_tests {
+    //! The plan's paths opened, without root: a process may open its own
+    //! namespace files.
+    use std::path::Path;
+
+    use super::*;
+
+    fn planned(child: &[(LinuxNamespaceType, &str)]) -> NamespacePlan {
+        let mut ns = NamespacePlan::empty();
+        ns.child_joins = child
+            .iter()
+            .map(|(typ, path)| NsJoin {
+                typ: *typ,
+                path: path.into(),
+            })
+            .collect();
+        ns
+    }
+
+    fn err(child: &[(LinuxNamespaceType, &str)]) -> String {
+        Plan::open(planned(child)).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_namespace_of_the_entrys_type_is_opened_in_the_plans_order() {
+        use LinuxNamespaceType::*;
+        let plan = Plan::open(planned(&[
+            (User, "/proc/self/ns/user"),
+            (Network, "/proc/self/ns/net"),
+            (Uts, "/proc/self/ns/uts"),
+        ]))
+        .expect("own namespaces open");
+        let got: Vec<_> = plan.child_joins.iter().map(|j| j.typ).collect();
+        assert_eq!(got, [User, Network, Uts]);
+        assert_eq!(plan.child_joins[1].path, Path::new("/proc/self/ns/net"));
+        assert!(plan.new_pid_in.is_none());
+    }
+
+    #[test]
+    fn a_namespace_of_another_type_is_refused_naming_both() {
+        let e = err(&[(LinuxNamespaceType::User, "/proc/self/ns/net")]);
+        assert!(
+            e.contains("/proc/self/ns/net is a net namespace, not the user namespace"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_file_that_is_no_namespace_is_refused() {
+        let e = err(&[(LinuxNamespaceType::Ipc, "/dev/null")]);
+        assert!(
+            e.contains("/dev/null (for the ipc namespace) is not a namespace file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_missing_namespace_file_names_the_entry() {
+        let e = err(&[(LinuxNamespaceType::Network, "/nonexistent/rt-ns")]);
+        assert!(
+            e.contains("linux.namespaces: open net namespace /nonexistent/rt-ns"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_pid_intermediate_is_given_the_joined_user_namespace() {
+        let mut ns = planned(&[(LinuxNamespaceType::User, "/proc/self/ns/user")]);
+        ns.pid_intermediate = true;
+        let plan = Plan::open(ns).expect("opens");
+        let fd = plan.new_pid_in.as_ref().expect("the user namespace");
+        let want = nix::sys::stat::stat("/proc/self/ns/user").expect("stat");
+        let got = nix::sys::stat::fstat(fd).expect("fstat");
+        assert_eq!((got.st_dev, got.st_ino), (want.st_dev, want.st_ino));
+    }
 }

@@ -8,12 +8,20 @@ pub fn load_cgroup_device(insns: &[Insn], log: Option<&mut Vec<u8>>) -> nix::Res
     let license = c"Apache";
     let mut attr = [0u8; 128];
     put_u32(&mut attr, 0, 15); // BPF_PROG_TYPE_CGROUP_DEVICE
-    put_u32(&mut attr, 4, insns.len() as u32);
+    put_u32(
+        &mut attr,
+        4,
+        u32::try_from(insns.len()).map_err(|_| nix::Error::E2BIG)?,
+    );
     put_u64(&mut attr, 8, insns.as_ptr() as u64);
     put_u64(&mut attr, 16, license.as_ptr() as u64);
     if let Some(log) = log {
         put_u32(&mut attr, 24, 1); // log_level
-        put_u32(&mut attr, 28, log.len() as u32);
+        put_u32(
+            &mut attr,
+            28,
+            u32::try_from(log.len()).map_err(|_| nix::Error::EINVAL)?,
+        );
         put_u64(&mut attr, 32, log.as_mut_ptr() as u64);
     }
     // SAFETY: `attr` is a zeroed bpf_attr for BPF_PROG_LOAD whose pointers
@@ -30,7 +38,7 @@ pub fn load_cgroup_device(insns: &[Insn], log: Option<&mut Vec<u8>>) -> nix::Res
         return Err(nix::Error::last());
     }
     // SAFETY: a new descriptor nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    Ok(unsafe { OwnedFd::from_raw_fd(super::fd::syscall_int(fd)) })
 }
 
 fn put_u32(b: &mut [u8], at: usize, v: u32) {
@@ -54,8 +62,8 @@ pub struct Insn {
 /// programs already there (BPF_F_ALLOW_MULTI).
 pub fn attach_cgroup_device(cgroup: impl AsFd, prog: impl AsFd) -> nix::Result<()> {
     let mut attr = [0u8; 128];
-    put_u32(&mut attr, 0, cgroup.as_fd().as_raw_fd() as u32);
-    put_u32(&mut attr, 4, prog.as_fd().as_raw_fd() as u32);
+    put_u32(&mut attr, 0, super::fd::as_u32(cgroup.as_fd().as_raw_fd()));
+    put_u32(&mut attr, 4, super::fd::as_u32(prog.as_fd().as_raw_fd()));
     put_u32(&mut attr, 8, 6); // BPF_CGROUP_DEVICE
     put_u32(&mut attr, 12, 2); // BPF_F_ALLOW_MULTI
                                // SAFETY: a zeroed bpf_attr for BPF_PROG_ATTACH with two valid fds.

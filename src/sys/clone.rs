@@ -60,7 +60,7 @@ pub fn clone3<F: FnOnce() -> Infallible>(
     };
     if let Some(cg) = cgroup {
         ca.flags |= CLONE_INTO_CGROUP;
-        ca.cgroup = cg.as_raw_fd() as u64;
+        ca.cgroup = super::fd::as_u64(cg.as_raw_fd());
     }
     // SAFETY: clone3 without CLONE_VM forks the (single-threaded) process;
     // the child runs `child`, which never returns into the caller's code
@@ -86,5 +86,5 @@ pub fn clone3<F: FnOnce() -> Infallible>(
     drop(child);
     // SAFETY: clone3 stored a new pidfd that nothing else owns.
     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd) };
-    Ok((Pid::from_raw(ret as i32), pidfd))
+    Ok((Pid::from_raw(super::fd::syscall_int(ret)), pidfd))
 }

@@ -100,6 +100,24 @@ pub fn dup2_onto(from: impl AsFd, to: RawFd) -> nix::Result<()> {
     nix::errno::Errno::result(r).map(drop)
 }
 
+/// A system call's non-negative result (a new descriptor or pid, returned
+/// in a long by syscall(2)) as the int the kernel made it.
+#[allow(clippy::cast_possible_truncation)] // the kernel returns an int widened to a long
+pub fn syscall_int(r: libc::c_long) -> libc::c_int {
+    r as libc::c_int
+}
+
+/// An open descriptor as the unsigned field of a kernel struct takes it.
+#[allow(clippy::cast_sign_loss)] // an open descriptor is never negative
+pub fn as_u32(fd: RawFd) -> u32 {
+    fd as u32
+}
+
+/// An open descriptor as a u64 field of a kernel struct takes it.
+pub fn as_u64(fd: RawFd) -> u64 {
+    u64::from(as_u32(fd))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,7 +39,7 @@ pub fn open_tree_clone(src: impl AsFd, recursive: bool) -> nix::Result<OwnedFd> 
     };
     let tree = nix::errno::Errno::result(tree)?;
     // SAFETY: a new descriptor nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(tree as i32) })
+    Ok(unsafe { OwnedFd::from_raw_fd(super::fd::syscall_int(tree)) })
 }
 
 /// mount_setattr(2) on the mount `fd` refers to (AT_EMPTY_PATH), and on
@@ -95,7 +95,7 @@ pub fn fs_detached(
     let fs = unsafe { libc::syscall(libc::SYS_fsopen, fstype.as_ptr(), FSOPEN_CLOEXEC) };
     let fs = nix::errno::Errno::result(fs)?;
     // SAFETY: a new descriptor nothing else owns.
-    let fs = unsafe { OwnedFd::from_raw_fd(fs as i32) };
+    let fs = unsafe { OwnedFd::from_raw_fd(super::fd::syscall_int(fs)) };
     for (key, value) in options {
         // SAFETY: fsconfig on our fs context with two NUL-terminated
         // strings the kernel only reads.
@@ -128,5 +128,5 @@ pub fn fs_detached(
     let m = unsafe { libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), FSMOUNT_CLOEXEC, attr) };
     let m = nix::errno::Errno::result(m)?;
     // SAFETY: a new descriptor nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(m as i32) })
+    Ok(unsafe { OwnedFd::from_raw_fd(super::fd::syscall_int(m)) })
 }

@@ -13,6 +13,7 @@ pub fn openat2_beneath(
 ) -> std::result::Result<OwnedFd, nix::Error> {
     let c = CString::new(rel).map_err(|_| nix::Error::EINVAL)?;
     // struct open_how { u64 flags; u64 mode; u64 resolve; }
+    #[allow(clippy::cast_sign_loss)] // open(2) flags are positive bits of an int
     let how: [u64; 3] = [(flags | libc::O_CLOEXEC) as u64, 0, resolve];
     // SAFETY: `c` is a valid NUL-terminated string and `how` has the layout
     // of struct open_how, whose size we pass; the kernel only reads them.
@@ -29,5 +30,5 @@ pub fn openat2_beneath(
         return Err(nix::Error::last());
     }
     // SAFETY: the kernel returned a new descriptor that nothing else owns.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    Ok(unsafe { OwnedFd::from_raw_fd(super::fd::syscall_int(fd)) })
 }

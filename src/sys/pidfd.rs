@@ -11,7 +11,7 @@ pub fn pidfd_open(pid: i32) -> nix::Result<OwnedFd> {
         Err(nix::Error::last())
     } else {
         // SAFETY: the kernel returned a new descriptor nothing else owns.
-        Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
+        Ok(unsafe { OwnedFd::from_raw_fd(super::fd::syscall_int(r)) })
     }
 }
 
@@ -45,7 +45,7 @@ pub fn wait_exited(pidfd: impl AsFd) -> nix::Result<(i32, i32)> {
         let r = unsafe {
             libc::waitid(
                 libc::P_PIDFD,
-                pidfd.as_fd().as_raw_fd() as libc::id_t,
+                super::fd::as_u32(pidfd.as_fd().as_raw_fd()),
                 &mut info,
                 libc::WEXITED,
             )

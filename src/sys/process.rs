@@ -94,6 +94,7 @@ pub fn ignore_disposition(sig: i32) -> nix::Result<()> {
 }
 
 /// setrlimit(2) with a plain resource number (`RLIMIT_*`).
+#[allow(clippy::cast_sign_loss)] // RLIMIT_* are small and positive; glibc types them u32
 pub fn setrlimit(resource: libc::c_int, soft: u64, hard: u64) -> nix::Result<()> {
     let lim = libc::rlimit {
         rlim_cur: soft,

@@ -11,7 +11,7 @@ pub fn set_mode_filter(
     new_listener: bool,
 ) -> nix::Result<Option<OwnedFd>> {
     let fprog = libc::sock_fprog {
-        len: prog.len() as u16,
+        len: u16::try_from(prog.len()).map_err(|_| nix::Error::EINVAL)?,
         // seccompiler's sock_filter is #[repr(C)] with the kernel's
         // layout, the same as libc's.
         filter: prog.as_ptr() as *mut libc::sock_filter,
@@ -29,5 +29,5 @@ pub fn set_mode_filter(
     let r = nix::errno::Errno::result(r)?;
     // SAFETY: with NEW_LISTENER, seccomp returned a new descriptor
     // (close-on-exec) that nothing else owns.
-    Ok(new_listener.then(|| unsafe { OwnedFd::from_raw_fd(r as i32) }))
+    Ok(new_listener.then(|| unsafe { OwnedFd::from_raw_fd(super::fd::syscall_int(r)) }))
 }

@@ -39,7 +39,9 @@ impl Frame {
             }
         };
         let mut out = vec![kind];
-        out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        #[allow(clippy::cast_possible_truncation)] // a resize, or one read of a pty: a few KiB
+        let len = payload.len() as u32;
+        out.extend_from_slice(&len.to_le_bytes());
         out.extend_from_slice(&payload);
         out
     }

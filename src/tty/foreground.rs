@@ -117,7 +117,7 @@ pub fn supervise(init: &Init, signals: &SigSet, console: Option<OwnedFd>) -> Res
         drop(fds);
         if ready[1] {
             while let Ok(Some(info)) = sfd.read_signal() {
-                let sig = info.ssi_signo as i32;
+                let sig = i32::try_from(info.ssi_signo).unwrap_or(0);
                 if sig == libc::SIGWINCH {
                     if let (Some(m), Some((r, c))) = (&console, console::get_size(&stdin.as_fd())) {
                         let _ = console::set_size(m, r, c);

@@ -46,7 +46,7 @@ fn rt(root: &Path, args: &[&str]) -> Ran {
         .stderr(err.try_clone().unwrap())
         .spawn()
         .expect("spawn rt");
-    let pid = child.id() as libc::pid_t;
+    let pid = libc::pid_t::try_from(child.id()).expect("a pid fits an int");
     let deadline = Instant::now() + HANG;
     let (status, usage) = loop {
         let mut status = 0;
@@ -376,7 +376,7 @@ fn main() -> ExitCode {
     if mounts_after != mounts_before {
         leaks.push(format!("mounts {mounts_before} -> {mounts_after}"));
     }
-    let z = zombies_of(std::process::id() as i32);
+    let z = zombies_of(i32::try_from(std::process::id()).expect("a pid fits an int"));
     if !z.is_empty() {
         leaks.push(format!("zombies of soak: {z:?}"));
     }

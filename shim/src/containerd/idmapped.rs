@@ -85,7 +85,7 @@ impl Lowers {
         let userns = rt::spawn::idmap::userns_with(&maps.0, &maps.1)?;
         let attr = MountAttr {
             attr_set: MOUNT_ATTR_IDMAP,
-            userns_fd: std::os::fd::AsRawFd::as_raw_fd(&userns) as u64,
+            userns_fd: rt::sys::fd::as_u64(std::os::fd::AsRawFd::as_raw_fd(&userns)),
             ..Default::default()
         };
         let sys = |context: String| move |source| rt::Error::Sys { context, source };

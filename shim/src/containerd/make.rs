@@ -60,7 +60,7 @@ impl Inner {
             p.output_done = output_done;
         }
         if let Some((code, _)) = self.take_early_exit(pid) {
-            self.on_exit(pid, code as i32);
+            self.on_exit(pid, super::tasks::status_i32(code));
         }
         Ok(pid)
     }

@@ -25,7 +25,7 @@ use rt::state::Root;
 
 use super::error::{from_rt, status};
 use super::oom::OomWatch;
-use super::tasks::{Exit, Io, Proc, Task};
+use super::tasks::{pid_u32, Exit, Io, Proc, Task};
 use super::worker::{Request, RootfsMount};
 use super::{metrics, stdio, Service};
 
@@ -38,7 +38,7 @@ impl containerd_shim::Task for Service {
         Ok(StateResponse {
             id: req.id.clone(),
             bundle: t.bundle.clone(),
-            pid: p.pid as u32,
+            pid: pid_u32(p.pid),
             status: self.status_of(&req.id, &req.exec_id, p).into(),
             stdin: p.io.stdin.clone(),
             stdout: p.io.stdout.clone(),
@@ -89,11 +89,11 @@ impl containerd_shim::Task for Service {
                 ..Default::default()
             })
             .into(),
-            pid: pid as u32,
+            pid: pid_u32(pid),
             ..Default::default()
         });
         Ok(CreateTaskResponse {
-            pid: pid as u32,
+            pid: pid_u32(pid),
             ..Default::default()
         })
     }
@@ -105,7 +105,7 @@ impl containerd_shim::Task for Service {
             self.start_exec(&req.id, &req.exec_id)?
         };
         Ok(StartResponse {
-            pid: pid as u32,
+            pid: pid_u32(pid),
             ..Default::default()
         })
     }
@@ -117,7 +117,7 @@ impl containerd_shim::Task for Service {
             self.delete_exec(&req.id, &req.exec_id)?
         };
         Ok(DeleteResponse {
-            pid: pid as u32,
+            pid: pid_u32(pid),
             exit_status,
             exited_at: Some(at).into(),
             ..Default::default()
@@ -132,7 +132,7 @@ impl containerd_shim::Task for Service {
             processes: pids
                 .into_iter()
                 .map(|pid| containerd_shim::protos::types::task::ProcessInfo {
-                    pid: pid as u32,
+                    pid: pid_u32(pid),
                     ..Default::default()
                 })
                 .collect(),
@@ -172,7 +172,8 @@ impl containerd_shim::Task for Service {
             }
             p.pid
         };
-        let signal = req.signal as i32;
+        let signal = i32::try_from(req.signal)
+            .map_err(|_| status(Code::INVALID_ARGUMENT, format!("signal {}", req.signal)))?;
         if req.exec_id.is_empty() {
             rt::container::kill(&self.root(), &req.id, signal, req.all)
                 .map_err(|e| gone(e.to_string()))?;
@@ -291,7 +292,7 @@ impl containerd_shim::Task for Service {
             .inner
             .tasks()
             .get(&req.id)
-            .map(|t| t.init.pid as u32)
+            .map(|t| pid_u32(t.init.pid))
             .unwrap_or(0);
         Ok(ConnectResponse {
             shim_pid: std::process::id(),
@@ -391,7 +392,7 @@ impl Service {
         self.inner.call(&start, None)?;
         self.inner.publish(TaskStart {
             container_id: id.to_string(),
-            pid: pid as u32,
+            pid: pid_u32(pid),
             ..Default::default()
         });
         Ok(pid)
@@ -423,7 +424,7 @@ impl Service {
         self.inner.publish(TaskExecStarted {
             container_id: id.to_string(),
             exec_id: exec_id.to_string(),
-            pid: pid as u32,
+            pid: pid_u32(pid),
             ..Default::default()
         });
         Ok(pid)
@@ -463,7 +464,7 @@ impl Service {
         let (exit_status, at) = exit.unwrap_or_else(|| (128 + 9, timestamp().unwrap_or_default()));
         self.inner.publish(TaskDelete {
             container_id: id.to_string(),
-            pid: pid as u32,
+            pid: pid_u32(pid),
             exit_status,
             exited_at: Some(at.clone()).into(),
             id: id.to_string(),

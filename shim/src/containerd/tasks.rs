@@ -49,6 +49,25 @@ pub(super) struct Proc {
     pub output_done: Option<Receiver<()>>,
 }
 
+/// A pid as containerd's messages take it.
+#[allow(clippy::cast_sign_loss)] // a pid is never negative
+pub(super) fn pid_u32(pid: i32) -> u32 {
+    pid as u32
+}
+
+/// An exit status (0 to 255, or 128 and a signal) as containerd's
+/// messages take it.
+#[allow(clippy::cast_sign_loss)] // an exit status is never negative
+pub(super) fn status_u32(code: i32) -> u32 {
+    code as u32
+}
+
+/// An exit status kept as containerd's u32, back as the int it was.
+#[allow(clippy::cast_possible_wrap)] // it was an int, 0 to 255 or 128 and a signal
+pub(super) fn status_i32(code: u32) -> i32 {
+    code as i32
+}
+
 impl Proc {
     pub fn new(io: Io) -> Proc {
         Proc {
@@ -174,7 +193,7 @@ impl Inner {
             self.early_exits
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .insert(pid, (code as u32, at));
+                .insert(pid, (status_u32(code), at));
             return;
         };
         let done = match self.tasks().process_mut(&id, &exec_id) {
@@ -195,15 +214,15 @@ impl Inner {
             }
         }
         if let Ok(p) = self.tasks().process_mut(&id, &exec_id) {
-            p.exit = Some((code as u32, at.clone()));
+            p.exit = Some((status_u32(code), at.clone()));
             p.console = None;
         }
         self.exited.notify_all();
         self.publish(TaskExit {
             container_id: id.clone(),
             id: if exec_id.is_empty() { id } else { exec_id },
-            pid: pid as u32,
-            exit_status: code as u32,
+            pid: pid_u32(pid),
+            exit_status: status_u32(code),
             exited_at: Some(at).into(),
             ..Default::default()
         });

@@ -172,12 +172,16 @@ fn user(u: &Value, plan: &mut Plan) {
 
 fn groups() -> Result<Vec<u64>, String> {
     let mut buf = vec![0 as libc::gid_t; 65536];
-    // SAFETY: `buf` has room for the `buf.len()` entries we say it has.
-    let n = unsafe { libc::getgroups(buf.len() as libc::c_int, buf.as_mut_ptr()) };
+    let len = libc::c_int::try_from(buf.len()).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `buf` has room for the `len` entries we say it has.
+    let n = unsafe { libc::getgroups(len, buf.as_mut_ptr()) };
     if n < 0 {
         return Err(format!("getgroups: errno {}", sys::errno()));
     }
-    Ok(buf[..n as usize].iter().map(|&g| g as u64).collect())
+    Ok(buf[..usize::try_from(n).unwrap_or(0)]
+        .iter()
+        .map(|&g| g as u64)
+        .collect())
 }
 
 fn rlimits(p: &Value, plan: &mut Plan) {

@@ -92,7 +92,7 @@ fn full_cycle(rt: &Runtime, report: &mut Report) {
             .is_some_and(|p| Path::new(p).is_absolute() && Path::new(p) == bundle_path),
         || format!("bundle {} for {}", state["bundle"], bundle_path.display()),
     );
-    let pid = state["pid"].as_i64().unwrap_or(0) as i32;
+    let pid = i32::try_from(state["pid"].as_i64().unwrap_or(0)).unwrap_or(0);
     report.ensure(
         "runtime.md, State: pid MUST be the container process's pid when created",
         pid > 0 && alive(pid),
@@ -342,7 +342,7 @@ fn delete_created(rt: &Runtime, report: &mut Report) {
         report.add(name, Outcome::Skip(CLI_DELETES_CREATED.into()));
         report.ensure(
             "runtime.md, Delete: deleting a container MUST delete the resources that were created during the create step",
-            rt.status(&id).is_none() && pid.is_none_or(|p| eventually(5, || !alive(p as i32))),
+            rt.status(&id).is_none() && pid.is_none_or(|p| eventually(5, || !alive(i32::try_from(p).unwrap_or(0)))),
             || format!("after delete: status {:?}, init {pid:?} still alive", rt.status(&id)),
         );
     } else {

@@ -57,7 +57,11 @@ fn ram_bytes(flag: &str, v: &str) -> Result<i64> {
     if !bytes.is_finite() || bytes > i64::MAX as f64 {
         return Err(bad());
     }
-    Ok(bytes as i64)
+    // Finite, not negative and at most i64::MAX (checked above); a
+    // fraction of a byte is dropped.
+    #[allow(clippy::cast_possible_truncation)]
+    let bytes = bytes as i64;
+    Ok(bytes)
 }
 
 /// The resources `update` asks for: the --resources JSON, with runc's
