@@ -207,19 +207,21 @@ get() {
 # is the init of a container in rt's state under one of ROOTS (a glob;
 # bounded).
 on_rt() {
-	local pid r
+	local pid r seen=
 	for _ in $(seq 240); do
 		for pid in $(pgrep -fx "$2"); do
+			seen="pid $pid, parent: $(ps -o args= -p "$(ps -o ppid= -p "$pid")" 2>&1)"
 			for r in $1; do
 				$RT --root "$r" list --format json 2>/dev/null |
 					jq -e --argjson p "$pid" 'any((. // [])[]; .pid == $p)' >/dev/null && return 0
+				seen="$seen; rt list under $r: $($RT --root "$r" list 2>&1 | tail -n +2 | tr '\n' ' ')"
 			done
 		done
 		sleep 0.25
 	done
-	pid=$(pgrep -fx "$2" | head -1)
-	fail "no container of rt under $1 ran '$2' (pid ${pid:-none}, cgroup $(cat /proc/$pid/cgroup 2>&1); roots: $(ls -d $1 2>&1 | tr '\n' ' '))"
+	fail "no container of rt under $1 ran '$2' (${seen:-no such process})"
 }
+
 # Docker keeps each runtime's state in a root of its own.
 DROOTS="/run/docker/runtime-*/moby"
 # In a container: GET / from an address with busybox nc, the body's line
@@ -322,14 +324,27 @@ copied in" "$(docker run --rm localhost/built:buildkit)" "the built image's outp
 }
 
 docker_commit_push_pull_run() {
-	systemctl start docker-registry || return 1
-	for _ in $(seq 60); do busybox wget -q -O /dev/null http://127.0.0.1:5000/v2/ 2>/dev/null && break; sleep 0.5; done
+	# Debian's docker-registry service asks for htpasswd logins: a
+	# registry of the check's own, without, on 127.0.0.1:5000.
+	systemctl stop docker-registry 2>/dev/null
+	printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s/registry\nhttp:\n  addr: 127.0.0.1:5000\n' $W >$W/registry.yml
+	docker-registry serve $W/registry.yml >$W/registry.log 2>&1 &
+	REG=$!
+	for _ in $(seq 60); do timeout 5 bash -c 'exec 3<>/dev/tcp/127.0.0.1/5000' 2>/dev/null && break; sleep 0.5; done
+	commit_push_pull
+	r=$?
+	kill $REG
+	wait $REG 2>/dev/null
+	return $r
+}
+
+commit_push_pull() {
 	docker run --name cm $IMG sh -c 'echo committed >/c' || return 1
 	docker commit cm localhost:5000/committed:1 >/dev/null || return 1
 	docker rm cm >/dev/null
-	docker push -q localhost:5000/committed:1 >/dev/null || fail "docker push" || return 1
+	out=$(docker push -q localhost:5000/committed:1 2>&1) || fail "docker push: $out; registry: $(tail -3 $W/registry.log)" || return 1
 	docker rmi localhost:5000/committed:1 >/dev/null || return 1
-	docker pull -q localhost:5000/committed:1 >/dev/null || fail "docker pull" || return 1
+	out=$(docker pull -q localhost:5000/committed:1 2>&1) || fail "docker pull: $out" || return 1
 	want committed "$(docker run --rm localhost:5000/committed:1 cat /c)" "the pulled image's file"
 }
 

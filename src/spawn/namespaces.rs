@@ -79,9 +79,9 @@ impl Plan {
             let user = child_joins
                 .iter()
                 .find(|j| j.typ == LinuxNamespaceType::User)
-                .ok_or_else(|| {
-                    Error::Internal("the plan's pid intermediate has no user namespace to join")
-                })?;
+                .ok_or(Error::Internal(
+                    "the plan's pid intermediate has no user namespace to join",
+                ))?;
             Some(user.fd.try_clone().ctx("dup the user namespace")?)
         } else {
             None
