@@ -205,6 +205,29 @@ pub fn set_network_namespace(spec: &mut Value, path: Option<&Path>, host: bool) 
     ns.push(entry);
 }
 
+/// Whether `mode` can be had here, said before anything is made: a
+/// bridge needs root and the plugins.
+pub fn preflight(mode: Mode) -> Result<()> {
+    if mode != Mode::Bridge {
+        return Ok(());
+    }
+    if !nix::unistd::geteuid().is_root() || rt::rootless::detect().is_rootless() {
+        return Err(Error::Network(
+            "a bridge network (and -p) needs root: rt-image has no rootless network (such as slirp4netns)"
+                .into(),
+        ));
+    }
+    let cni_path = cni::search_path();
+    for kind in ["bridge", "host-local", "portmap", "firewall", "loopback"] {
+        if cni::find_plugin(kind, &cni_path).is_none() {
+            return Err(Error::Network(format!(
+                "the CNI plugin {kind} is not in CNI_PATH {cni_path} (Debian: apt install containernetworking-plugins)"
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The bundle's network as `mode` asks: for `bridge` a namespace, CNI ADD
 /// and config.json pointing at it, or nothing at all when a step fails.
 pub fn attach(
@@ -221,22 +244,10 @@ pub fn attach(
         }
         Mode::Bridge => {}
     }
-    if !nix::unistd::geteuid().is_root() || rt::rootless::detect().is_rootless() {
-        return Err(Error::Network(
-            "a bridge network (and -p) needs root: rt-image has no rootless network (such as slirp4netns)"
-                .into(),
-        ));
-    }
+    preflight(Mode::Bridge)?;
     let run_dir = Path::new(RUN_DIR);
     let cni_path = cni::search_path();
-    for kind in ["bridge", "host-local", "portmap", "firewall", "loopback"] {
-        if cni::find_plugin(kind, &cni_path).is_none() {
-            return Err(Error::Network(format!(
-                "the CNI plugin {kind} is not in CNI_PATH {cni_path} (Debian: apt install containernetworking-plugins)"
-            )));
-        }
-    }
-    let a = Attachment {
+    let mut a = Attachment {
         container_id: id.to_string(),
         netns: run_dir.join("netns").join(id),
         cni_path,
@@ -246,36 +257,25 @@ pub fn attach(
         result: None,
     };
     netns::create(&a.netns)?;
-    match add(bundle, a) {
-        Ok(a) => Ok(Some(a)),
-        Err((e, a)) => {
+    match add(bundle, &mut a) {
+        Ok(()) => Ok(Some(a)),
+        Err(e) => {
             let _ = release(bundle, &a);
             Err(e)
         }
     }
 }
 
-/// The ADDs of `attach`, recorded first; the attachment comes back with
-/// the error for the caller to release.
-fn add(bundle: &Path, mut a: Attachment) -> std::result::Result<Attachment, (Error, Attachment)> {
-    macro_rules! try_ {
-        ($e:expr) => {
-            match $e {
-                Ok(v) => v,
-                Err(e) => return Err((e, a)),
-            }
-        };
-    }
-    try_!(save(bundle, &a));
-    let lo = try_!(NetworkList::parse(&a.loopback));
-    try_!(cni::add(&lo, &a.runtime("lo")));
-    let list = try_!(NetworkList::parse(&a.network));
-    let result = try_!(cni::add(&list, &a.runtime("eth0")));
-    a.result = Some(result);
-    try_!(save(bundle, &a));
-    let netns = a.netns.clone();
-    try_!(set_namespace(bundle, Some(&netns), false));
-    Ok(a)
+/// The ADDs of `attach`, recorded first; on failure the caller releases
+/// what `a` names.
+fn add(bundle: &Path, a: &mut Attachment) -> Result<()> {
+    save(bundle, a)?;
+    let lo = NetworkList::parse(&a.loopback)?;
+    cni::add(&lo, &a.runtime("lo"))?;
+    let list = NetworkList::parse(&a.network)?;
+    a.result = Some(cni::add(&list, &a.runtime("eth0"))?);
+    save(bundle, a)?;
+    set_namespace(bundle, Some(&a.netns), false)
 }
 
 /// CNI DEL of both lists, then the namespace file, then the record; the

@@ -120,7 +120,7 @@ fn detached(img: &RtImage, args: &[&str]) -> String {
         .stderr(err.try_clone().unwrap())
         .status()
         .unwrap();
-    let mut read = |f: &mut fs::File| {
+    let read = |f: &mut fs::File| {
         f.rewind().unwrap();
         let mut s = String::new();
         f.read_to_string(&mut s).unwrap();

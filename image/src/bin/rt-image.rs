@@ -396,6 +396,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             rt::state::validate_id(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
             let mode = network::mode(network, &publish)?;
+            network::preflight(mode)?;
             let dir = run_dir(store.root(), &id);
             std::fs::create_dir_all(dir.parent().expect("a parent"))
                 .with_context(|| format!("create {}", store.root().join("containers").display()))?;
