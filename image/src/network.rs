@@ -275,7 +275,50 @@ fn add(bundle: &Path, a: &mut Attachment) -> Result<()> {
     let list = NetworkList::parse(&a.network)?;
     a.result = Some(cni::add(&list, &a.runtime("eth0"))?);
     save(bundle, a)?;
-    set_namespace(bundle, Some(&a.netns), false)
+    set_namespace(bundle, Some(&a.netns), false)?;
+    resolv_conf(bundle)
+}
+
+/// The host's resolv.conf without loopback nameservers (which are not
+/// the container's), or None when no nameserver is left.
+pub fn container_resolv_conf(host: &str) -> Option<String> {
+    let loopback = |l: &str| {
+        let mut w = l.split_whitespace();
+        w.next() == Some("nameserver")
+            && w.next()
+                .and_then(|a| a.parse::<std::net::IpAddr>().ok())
+                .is_some_and(|a| a.is_loopback())
+    };
+    let kept: Vec<&str> = host.lines().filter(|l| !loopback(l)).collect();
+    kept.iter()
+        .any(|l| l.trim_start().starts_with("nameserver"))
+        .then(|| kept.join("\n") + "\n")
+}
+
+/// The container's /etc/resolv.conf on the bridge: the host's nameservers
+/// (a copy in the bundle, bound read-only), as Docker gives; nothing when
+/// the host names only loopback ones.
+fn resolv_conf(bundle: &Path) -> Result<()> {
+    let Some(text) = fs::read_to_string("/etc/resolv.conf")
+        .ok()
+        .and_then(|h| container_resolv_conf(&h))
+    else {
+        return Ok(());
+    };
+    let copy = bundle.join(".rt-image/resolv.conf");
+    fs::write(&copy, text).at(&copy)?;
+    let p = bundle.join("config.json");
+    let mut spec: Value =
+        serde_json::from_slice(&fs::read(&p).at(&p)?).map_err(|e| Error::BadJson {
+            what: p.display().to_string(),
+            reason: e.to_string(),
+        })?;
+    if let Some(mounts) = spec["mounts"].as_array_mut() {
+        mounts.retain(|m| m["destination"] != "/etc/resolv.conf");
+        mounts.push(json!({"destination": "/etc/resolv.conf", "type": "bind",
+                           "source": copy, "options": ["rbind", "ro"]}));
+    }
+    fs::write(&p, serde_json::to_vec_pretty(&spec).expect("json")).at(&p)
 }
 
 /// CNI DEL of both lists, then the namespace file, then the record; the
@@ -341,6 +384,20 @@ mod tests {
         assert_eq!(l.plugins[0]["ipam"]["dataDir"], "/run/rt-image/ipam");
         assert_eq!(l.plugins[1]["capabilities"]["portMappings"], true);
         NetworkList::parse(&loopback_list()).unwrap();
+    }
+
+    #[test]
+    fn the_container_gets_the_hosts_nameservers_but_loopback_ones() {
+        let host = "# generated\nnameserver 127.0.0.53\nnameserver 10.0.0.1\nnameserver ::1\nsearch example.org\n";
+        assert_eq!(
+            container_resolv_conf(host).as_deref(),
+            Some("# generated\nnameserver 10.0.0.1\nsearch example.org\n")
+        );
+        assert_eq!(
+            container_resolv_conf("nameserver 127.0.0.53\noptions edns0\n"),
+            None
+        );
+        assert_eq!(container_resolv_conf(""), None);
     }
 
     #[test]

@@ -294,12 +294,16 @@ fn a_foreground_run_releases_its_network_when_it_exits() {
         "web:1",
         &c.id,
         "--",
-        "ip",
-        "-o",
-        "addr",
+        "sh",
+        "-c",
+        "ip -o addr; cat /etc/resolv.conf",
     ]);
     assert!(out.contains("lo    inet 127.0.0.1/8"), "{out}");
     assert!(out.contains("eth0    inet 10.89.0."), "{out}");
+    let host = fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+    if let Some(want) = rt_image::network::container_resolv_conf(&host) {
+        assert!(out.ends_with(&want), "the host's nameservers: {out}");
+    }
     assert!(!c.bundle().exists());
     assert_eq!(traces(&c.id, None), Vec::<String>::new());
 }
