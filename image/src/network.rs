@@ -324,6 +324,11 @@ fn resolv_conf(bundle: &Path) -> Result<()> {
 /// CNI DEL of both lists, then the namespace file, then the record; the
 /// first failure is returned after every step was tried.
 fn release(bundle: &Path, a: &Attachment) -> Result<()> {
+    // A file with no namespace bound on it (rt-image killed between the
+    // two) is not one: plugins told of it refuse, of none release.
+    if a.netns.exists() && !netns::exists(&a.netns) {
+        let _ = fs::remove_file(&a.netns);
+    }
     let steps = [
         NetworkList::parse(&a.network)
             .and_then(|l| cni::del(&l, &a.runtime("eth0"), a.result.as_ref())),

@@ -219,8 +219,12 @@ fn main() -> ExitCode {
         _ => None,
     };
     // rt's containers are handled from out here, where `run` starts them.
-    if let Cmd::Stop { id, time, rm } = &cli.cmd {
-        return done(containers::stop(root, id, *time, *rm).map(|()| ExitCode::SUCCESS));
+    match &cli.cmd {
+        Cmd::Stop { id, time, rm } => {
+            return done(containers::stop(root, id, *time, *rm).map(|()| ExitCode::SUCCESS))
+        }
+        Cmd::Ps { json } => return done(containers::ps(root, *json).map(|()| ExitCode::SUCCESS)),
+        _ => {}
     }
     match rt_image::userns::run_inside() {
         Ok(None) => {}
@@ -382,8 +386,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{} ({})", familiar(&c.name), c.config);
             Ok(())
         }
-        Cmd::Stop { .. } => unreachable!("handled in main"),
-        Cmd::Ps { json } => containers::ps(&store, json),
+        Cmd::Stop { .. } | Cmd::Ps { .. } => unreachable!("handled in main"),
         Cmd::Run {
             reference,
             id,

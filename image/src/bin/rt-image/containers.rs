@@ -1,5 +1,6 @@
 //! rt-image's containers: `run` once its bundle is made (`rt run`, then
 //! the network released and, with --rm, the bundle removed), `stop`, `ps`.
+//! They run outside rt-image's user namespace (where `rt` runs).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -154,7 +155,8 @@ pub fn stop(root: Option<PathBuf>, id: &str, wait: u64, rm: bool) -> Result<()> 
 }
 
 /// `ps`: the containers `run` made, with their status, address and ports.
-pub fn ps(store: &Store, json: bool) -> Result<()> {
+pub fn ps(root: Option<PathBuf>, json: bool) -> Result<()> {
+    let store = Store::open(&store_root(root)?)?;
     let rt = rt_binary()?;
     let dir = store.root().join("containers");
     let mut ids: Vec<String> = match std::fs::read_dir(&dir) {
