@@ -263,7 +263,8 @@ fn mount_overlay(rootfs: &Path, data: &str) -> Result<()> {
     .at(rootfs)
 }
 
-/// Unmounts and removes a bundle `make` made.
+/// Unmounts and removes a bundle `make` made, releasing the network
+/// `rt-image run` attached it to.
 pub fn remove(store: &Store, dir: &Path) -> Result<()> {
     let _lock = store.lock()?;
     let dir = match dir.canonicalize() {
@@ -308,6 +309,8 @@ pub fn remove(store: &Store, dir: &Path) -> Result<()> {
             Err(e) => return Err(e).at(&rootfs),
         }
     }
+    // The container is gone (its rootfs was not busy): its network goes.
+    crate::network::detach(&dir)?;
     fs::remove_dir_all(&dir).at(&dir)?;
     store.remove_bundle(&dir)
 }

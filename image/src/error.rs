@@ -83,6 +83,17 @@ pub enum Error {
         digest: String,
         reported: String,
     },
+    /// A CNI plugin failed: its own message (or its stderr), named.
+    #[error("CNI plugin {plugin} ({command} on network {network}): {reason}")]
+    Cni {
+        plugin: String,
+        command: String,
+        network: String,
+        reason: String,
+    },
+    /// A container's network: its namespace, its ports, its state.
+    #[error("network: {0}")]
+    Network(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -2,7 +2,9 @@
 //! blobs and unpacked layers ([`store`], collected by [`gc`]), registry pulls ([`pull`]),
 //! imports of OCI layouts and docker archives ([`import`]), pushes
 //! ([`push`], credentials checked by [`login`], names by [`tag`]), and bundles
-//! for `rt` made from stored images ([`bundle`]). `src/bin/rt-image.rs` is
+//! for `rt` made from stored images ([`bundle`]), and their containers'
+//! networks through the standard CNI plugins ([`network`], [`cni`],
+//! [`netns`]). `src/bin/rt-image.rs` is
 //! a thin command line over it. Network code lives here, never in `rt`.
 
 // The library returns errors and reports progress through callbacks;
@@ -11,6 +13,7 @@
 
 pub mod auth;
 pub mod bundle;
+pub mod cni;
 pub mod commit;
 pub mod digest;
 pub mod error;
@@ -18,6 +21,8 @@ pub mod gc;
 pub mod image;
 pub mod import;
 pub mod login;
+pub mod netns;
+pub mod network;
 pub mod platform;
 pub mod pull;
 pub mod push;

@@ -11,11 +11,17 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use indicatif::{HumanBytes, MultiProgress, ProgressBar, ProgressStyle};
 
+#[path = "rt-image/containers.rs"]
+mod containers;
+
+use containers::{run_dir, start, Start};
 use rt_image::auth;
 use rt_image::bundle::{self, Options as BundleOptions};
+use rt_image::cni::{self, PortMapping};
 use rt_image::digest::Digest;
 use rt_image::image::Image;
 use rt_image::login::{self, Verified};
+use rt_image::network::{self, Mode};
 use rt_image::platform::Platform;
 use rt_image::pull::{self, Event};
 use rt_image::push;
@@ -136,9 +142,34 @@ enum Cmd {
         /// Copy the layers instead of an overlay.
         #[arg(long)]
         copy: bool,
+        /// Publish a port: [HOSTIP:]HOSTPORT:CONTAINERPORT[/tcp|udp]
+        /// (implies --network bridge).
+        #[arg(short, long = "publish", value_parser = cni::parse_port)]
+        publish: Vec<PortMapping>,
+        /// none (loopback only, the default), host, or bridge (the CNI
+        /// network `rt`, 10.89.0.0/24 on bridge rt0; needs root).
+        #[arg(long)]
+        network: Option<Mode>,
         /// Replace the image's Cmd.
         #[arg(last = true)]
         args: Vec<String>,
+    },
+    /// Stop a container `run` started: its stop signal, SIGKILL after
+    /// --time, `rt delete`, its network released.
+    Stop {
+        id: String,
+        /// Seconds to wait before SIGKILL.
+        #[arg(short, long, default_value_t = 10)]
+        time: u64,
+        /// Remove its bundle too.
+        #[arg(long)]
+        rm: bool,
+    },
+    /// The containers `run` made: status, IP address, published ports.
+    Ps {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Make a bundle for `rt` from an image: `bundle REF DIR [-- ARGS...]`,
     /// or remove one: `bundle --remove DIR`.
@@ -187,6 +218,14 @@ fn main() -> ExitCode {
         }),
         _ => None,
     };
+    // rt's containers are handled from out here, where `run` starts them.
+    match &cli.cmd {
+        Cmd::Stop { id, time, rm } => {
+            return done(containers::stop(root, id, *time, *rm).map(|()| ExitCode::SUCCESS))
+        }
+        Cmd::Ps { json } => return done(containers::ps(root, *json).map(|()| ExitCode::SUCCESS)),
+        _ => {}
+    }
     match rt_image::userns::run_inside() {
         Ok(None) => {}
         // `run`: the bundle was made inside; rt runs it from out here,
@@ -215,58 +254,6 @@ fn exit_code(status: std::process::ExitStatus) -> ExitCode {
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(1);
     ExitCode::from(u8::try_from(code).unwrap_or(1))
-}
-
-/// `run`'s bundle directory.
-fn run_dir(root: &Path, id: &str) -> PathBuf {
-    root.join("containers").join(id)
-}
-
-/// What `run` does once its bundle is made.
-struct Start {
-    id: String,
-    detach: bool,
-    rm: bool,
-}
-
-/// `run` once its bundle is made: `rt run` (the rt beside rt-image, else
-/// PATH's), then with --rm `rt-image bundle --remove`.
-fn start(root: Option<PathBuf>, s: &Start) -> Result<ExitCode> {
-    let Start { id, detach, rm } = s;
-    let root = match root {
-        Some(r) => r,
-        None => rt_image::store::default_root()?,
-    };
-    let dir = run_dir(&root, id);
-    let me = std::env::current_exe().context("find rt-image")?;
-    let rt = me
-        .parent()
-        .map(|d| d.join("rt"))
-        .filter(|p| p.is_file())
-        .unwrap_or_else(|| PathBuf::from("rt"));
-    let mut c = std::process::Command::new(&rt);
-    c.arg("run").arg("-b").arg(&dir);
-    if *detach {
-        c.arg("-d");
-    }
-    let status = c
-        .arg(id)
-        .status()
-        .with_context(|| format!("run {}", rt.display()))?;
-    if *rm {
-        let removed = std::process::Command::new(&me)
-            .arg("--root")
-            .arg(&root)
-            .args(["bundle", "--remove"])
-            .arg(&dir)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .context("remove the bundle")?;
-        if !removed.success() {
-            bail!("the bundle {} was not removed", dir.display());
-        }
-    }
-    Ok(exit_code(status))
 }
 
 /// A bundle, with what it does not do said on stderr.
@@ -399,15 +386,20 @@ fn run(cli: Cli) -> Result<()> {
             println!("{} ({})", familiar(&c.name), c.config);
             Ok(())
         }
+        Cmd::Stop { .. } | Cmd::Ps { .. } => unreachable!("handled in main"),
         Cmd::Run {
             reference,
             id,
             tty,
             copy,
+            publish,
+            network,
             args,
             ..
         } => {
             rt::state::validate_id(&id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let mode = network::mode(network, &publish)?;
+            network::preflight(mode)?;
             let dir = run_dir(store.root(), &id);
             std::fs::create_dir_all(dir.parent().expect("a parent"))
                 .with_context(|| format!("create {}", store.root().join("containers").display()))?;
@@ -415,11 +407,16 @@ fn run(cli: Cli) -> Result<()> {
                 copy,
                 overrides: Overrides {
                     args,
-                    hostname: Some(id),
+                    hostname: Some(id.clone()),
                     terminal: tty,
                 },
             };
             make_bundle(&store, &reference, &dir, &opts)?;
+            // A network that cannot be had leaves no bundle behind.
+            if let Err(e) = network::attach(&dir, &id, mode, &publish) {
+                let _ = rt_image::bundle::remove(&store, &dir);
+                return Err(e.into());
+            }
             Ok(())
         }
         Cmd::Bundle {
