@@ -210,7 +210,7 @@ on_rt() {
 	local pid r seen=
 	for _ in $(seq 240); do
 		for pid in $(pgrep -fx "$2"); do
-			seen="pid $pid, parent: $(ps -o args= -p "$(ps -o ppid= -p "$pid")" 2>&1)"
+			seen="pid $pid, parent: $(ps -o args= -p "$(ps -o ppid= -p "$pid" | tr -d ' ')" 2>&1)"
 			for r in $1; do
 				$RT --root "$r" list --format json 2>/dev/null |
 					jq -e --argjson p "$pid" 'any((. // [])[]; .pid == $p)' >/dev/null && return 0
@@ -311,7 +311,8 @@ docker_buildkit_build_runs_on_rt_as_runc() {
 	build_context $W/ctx2 buildkit 32
 	DOCKER_BUILDKIT=1 docker build --progress plain -t localhost/built:buildkit $W/ctx2 >$W/build2.out 2>&1 &
 	b=$!
-	on_rt /var/lib/docker/buildkit/executor "sleep 32"
+	# BuildKit names no --root: rt's default.
+	on_rt /run/rt "sleep 32"
 	seen=$?
 	wait $b
 	rc=$?
