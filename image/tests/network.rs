@@ -9,13 +9,13 @@
 mod common;
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
+use rt_testkit::{free_port, http_get};
 use serde_json::{json, Value};
 
 const PLUGINS: [&str; 5] = ["bridge", "host-local", "portmap", "firewall", "loopback"];
@@ -69,42 +69,6 @@ fn web_image() -> (RtImage, tempfile::TempDir) {
         Path::new("web:1"),
     ]);
     (img, work)
-}
-
-/// A free TCP port on 127.0.0.1 (free when asked).
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET /` on `addr`, retried for a few seconds while httpd starts; the
-/// body.
-fn get(addr: &str) -> Result<String, String> {
-    let until = Instant::now() + Duration::from_secs(5);
-    let mut last = String::new();
-    while Instant::now() < until {
-        let attempt = || -> std::io::Result<String> {
-            let sa = addr.parse().unwrap();
-            let mut s = TcpStream::connect_timeout(&sa, Duration::from_secs(2))?;
-            s.set_read_timeout(Some(Duration::from_secs(3)))?;
-            s.write_all(b"GET /index.html HTTP/1.0\r\nHost: rt\r\n\r\n")?;
-            let mut r = String::new();
-            s.read_to_string(&mut r)?;
-            Ok(r)
-        };
-        match attempt() {
-            Ok(r) if r.contains("200 OK") => {
-                return Ok(r.split("\r\n\r\n").nth(1).unwrap_or("").to_string())
-            }
-            Ok(r) => last = r,
-            Err(e) => last = e.to_string(),
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    Err(format!("GET http://{addr}/: {last}"))
 }
 
 /// `rt-image ARGS` that starts a detached container: its stdout, read
@@ -257,9 +221,12 @@ fn a_published_port_serves_on_loopback_and_the_container_ip() {
     assert_eq!(ps[0]["ip"], ip.as_str(), "{ps}");
     assert_eq!(ps[0]["status"], "running", "{ps}");
 
-    assert_eq!(get(&format!("{ip}:80")).unwrap(), "hello from rt0\n");
     assert_eq!(
-        get(&format!("127.0.0.1:{port}")).unwrap(),
+        http_get(&format!("{ip}:80"), Duration::from_secs(20)).unwrap(),
+        "hello from rt0\n"
+    );
+    assert_eq!(
+        http_get(&format!("127.0.0.1:{port}"), Duration::from_secs(20)).unwrap(),
         "hello from rt0\n"
     );
 
@@ -270,7 +237,7 @@ fn a_published_port_serves_on_loopback_and_the_container_ip() {
     assert!(!c.bundle().exists());
     let left = traces(&c.id, Some(&result));
     assert!(left.is_empty(), "left behind: {left:?}");
-    assert!(get(&format!("127.0.0.1:{port}")).is_err());
+    assert!(http_get(&format!("127.0.0.1:{port}"), Duration::from_secs(1)).is_err());
     let ps: Value = serde_json::from_str(&img.ok(&["ps", "--json"])).unwrap();
     assert_eq!(ps, json!([]));
 }

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 pub mod cri;
 
-pub use rt_testkit::{built_binary, mount_points_under as mounts_under, wait_until};
+pub use rt_testkit::{
+    built_binary, free_port, http_get, mount_points_under as mounts_under, wait_until,
+};
 
 /// The rt binary this workspace built (`cargo test --workspace` builds it
 /// before running any test; `make integration` builds it first).

@@ -226,43 +226,6 @@ impl Drop for Bridge {
     }
 }
 
-/// GET / from `addr` (host:port), until it answers (the server may still
-/// be starting; bounded): the response's body.
-fn get(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let mut last = String::new();
-    let answered = wait_until(Duration::from_secs(20), || {
-        let attempt = (|| -> std::io::Result<String> {
-            let mut c = std::net::TcpStream::connect(addr)?;
-            c.set_read_timeout(Some(Duration::from_secs(5)))?;
-            c.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-            let mut r = String::new();
-            c.read_to_string(&mut r)?;
-            Ok(r)
-        })();
-        match attempt {
-            Ok(r) => {
-                last = r;
-                true
-            }
-            Err(e) => {
-                last = e.to_string();
-                false
-            }
-        }
-    });
-    assert!(answered, "GET http://{addr}/: {last}");
-    last.split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or(last)
-}
-
-/// A free TCP port on the loopback address.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
-
 /// Docker's default network mode, `bridge`, with rt as with runc side by
 /// side: a web server's page reached from the host by the container's IP
 /// and through a port published on 127.0.0.1, and from a second
@@ -328,12 +291,12 @@ fn docker_bridge_network_with_rt_as_with_runc() {
         );
         let page = format!("hello from {name}\n");
         assert_eq!(
-            get(&format!("{ip}:80")),
+            http_get(&format!("{ip}:80"), Duration::from_secs(20)).unwrap(),
             page,
             "{runtime}: by the container's IP"
         );
         assert_eq!(
-            get(&format!("127.0.0.1:{port}")),
+            http_get(&format!("127.0.0.1:{port}"), Duration::from_secs(20)).unwrap(),
             page,
             "{runtime}: through the published port"
         );

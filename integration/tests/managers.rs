@@ -154,30 +154,6 @@ fn podman_with_rt() {
     let _ = run(podman().args(["system", "reset", "-f"]));
 }
 
-/// GET / from `addr` (host:port) until it answers (bounded): the body.
-fn get(addr: &str) -> String {
-    use std::io::{Read, Write};
-    let mut last = String::new();
-    let answered = wait_until(std::time::Duration::from_secs(20), || {
-        let attempt = (|| -> std::io::Result<String> {
-            let mut c = std::net::TcpStream::connect(addr)?;
-            c.set_read_timeout(Some(std::time::Duration::from_secs(5)))?;
-            c.write_all(b"GET / HTTP/1.0\r\n\r\n")?;
-            let mut r = String::new();
-            c.read_to_string(&mut r)?;
-            Ok(r)
-        })();
-        attempt
-            .map(|r| last = r)
-            .map_err(|e| last = e.to_string())
-            .is_ok()
-    });
-    assert!(answered, "GET http://{addr}/: {last}");
-    last.split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or(last)
-}
-
 /// Podman's bridge network (its CNI backend with Debian's plugins), with
 /// rt as with runc side by side: a web server's page reached from the
 /// host by the container's IP and from a second container. The network
@@ -285,7 +261,11 @@ fn podman_bridge_network_with_rt_as_with_runc() {
             "{name}: IP {ip:?} on the test's network"
         );
         let page = format!("hello from {name}\n");
-        assert_eq!(get(&format!("{ip}:80")), page, "{name}: from the host");
+        assert_eq!(
+            http_get(&format!("{ip}:80"), std::time::Duration::from_secs(20)).unwrap(),
+            page,
+            "{name}: from the host"
+        );
         let out = ok(podman(runtime).args(["run", "--rm"]).args(flags).args([
             "localhost/busybox:latest",
             "sh",

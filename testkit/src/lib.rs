@@ -101,6 +101,37 @@ pub fn alive(pid: impl Into<i64>) -> bool {
     }
 }
 
+/// A TCP port free on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("bind 127.0.0.1:0")
+}
+
+/// `GET /` from `addr` (`host:port`) over HTTP/1.0, tried until `timeout`
+/// while the server starts: the body of a `200` answer, or the last
+/// error or answer.
+pub fn http_get(addr: &str, timeout: Duration) -> Result<String, String> {
+    use std::io::{Read, Write};
+    let attempt = || -> Result<String, String> {
+        let sa = addr.parse().map_err(|e| format!("{addr}: {e}"))?;
+        let mut s = std::net::TcpStream::connect_timeout(&sa, Duration::from_secs(2))
+            .map_err(|e| e.to_string())?;
+        s.set_read_timeout(Some(Duration::from_secs(5)))
+            .map_err(|e| e.to_string())?;
+        s.write_all(b"GET / HTTP/1.0\r\nHost: rt\r\n\r\n")
+            .map_err(|e| e.to_string())?;
+        let mut r = String::new();
+        s.read_to_string(&mut r).map_err(|e| e.to_string())?;
+        match r.split_once("\r\n\r\n") {
+            Some((head, body)) if head.contains(" 200 ") => Ok(body.to_string()),
+            _ => Err(r),
+        }
+    };
+    retry(timeout, attempt).map_err(|e| format!("GET http://{addr}/: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
