@@ -8,6 +8,7 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
+use nix::fcntl::{Flock, FlockArg};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sched::{unshare, CloneFlags};
 
@@ -54,12 +55,31 @@ fn is_mount_point(path: &Path) -> bool {
         .any(|m| m.replace("\\040", " ") == want)
 }
 
+/// The directory of the namespace file `path`.
+fn dir_of(path: &Path) -> Result<&Path> {
+    path.parent()
+        .ok_or_else(|| Error::Network(format!("{}: no parent directory", path.display())))
+}
+
+/// An exclusive lock on the namespace directory `dir` (a file beside it):
+/// one rt-image makes the directory's mount, or takes it down with its
+/// last namespace, while no other adds a namespace to it.
+fn lock(dir: &Path) -> Result<Flock<fs::File>> {
+    let file = dir.with_extension("lock");
+    let f = fs::File::create(&file).at(&file)?;
+    Flock::lock(f, FlockArg::LockExclusive)
+        .map_err(|(_, e)| e)
+        .at(&file)
+}
+
 /// A new network namespace held by the file `path` (which must not
 /// exist; its directory is made and made a shared mount).
 pub fn create(path: &Path) -> Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| Error::Network(format!("{}: no parent directory", path.display())))?;
+    let dir = dir_of(path)?;
+    if let Some(parent) = dir.parent() {
+        fs::create_dir_all(parent).at(parent)?;
+    }
+    let _lock = lock(dir)?;
     fs::create_dir_all(dir).at(dir)?;
     let dir = dir.canonicalize().at(dir)?;
     if !is_mount_point(&dir) {
@@ -99,16 +119,35 @@ pub fn create(path: &Path) -> Result<()> {
 }
 
 /// Unmounts and removes a namespace file `create` made; nothing there is
-/// no error.
+/// no error. With the last one gone, the directory's own mount and the
+/// directory go too, so that no rt-image mount outlives its containers.
 pub fn remove(path: &Path) -> Result<()> {
+    let dir = dir_of(path)?;
+    let _lock = dir
+        .parent()
+        .filter(|p| p.is_dir())
+        .map(|_| lock(dir))
+        .transpose()?;
     match umount2(path, MntFlags::MNT_DETACH) {
         Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
         Err(e) => return Err(e).at(path),
     }
     match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e).at(path),
-        _ => Ok(()),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e).at(path),
+        _ => {}
     }
+    let empty = fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
+    if empty {
+        match umount2(dir, MntFlags::MNT_DETACH) {
+            Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
+            Err(e) => return Err(e).at(dir),
+        }
+        match fs::remove_dir(dir) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e).at(dir),
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// Whether `path` holds a network namespace (a bind of an nsfs file).
