@@ -8,6 +8,16 @@ use std::time::{Duration, Instant};
 
 pub mod cri;
 
+/// A busybox container's command (`sh -c SERVE_PAGE NAME`): a web server
+/// on port 80 whose page is "hello from NAME".
+pub const SERVE_PAGE: &str =
+    "mkdir -p /www && echo \"hello from $0\" >/www/index.html && exec httpd -f -p 80 -h /www";
+
+/// A busybox container's command (`sh -c NC_GET ADDRESS`): the last line
+/// of the page at ADDRESS:80 (busybox-static's wget crashes resolving
+/// without the host's NSS modules, nc does not resolve).
+pub const NC_GET: &str = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 \"$0\" 80 | tail -1";
+
 pub use rt_testkit::{
     built_binary, free_port, http_get, mount_points_under as mounts_under, wait_until,
 };

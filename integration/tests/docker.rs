@@ -62,6 +62,17 @@ fn dockerd(s: &Path, containerd: &Path, cgroup_parent: &str, bridge: Option<&str
     )
 }
 
+/// Debian's docker client, talking to the dockerd on `s`'s socket.
+fn docker_client(s: &Path) -> Command {
+    let mut c = Command::new(DOCKER);
+    c.env(
+        "DOCKER_HOST",
+        format!("unix://{}", s.join("docker.sock").display()),
+    )
+    .env("DOCKER_CONFIG", s.join("client"));
+    c
+}
+
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -80,15 +91,7 @@ fn docker_with_rt() {
     scratch.rt_root(s.join("docker-exec/runtime-runc/moby"));
     let (ctd, ctd_sock) = containerd(s, false, "");
     let dockerd = dockerd(s, &ctd_sock, &format!("/{parent}"), None);
-    let docker = || {
-        let mut c = Command::new(DOCKER);
-        c.env(
-            "DOCKER_HOST",
-            format!("unix://{}", s.join("docker.sock").display()),
-        )
-        .env("DOCKER_CONFIG", s.join("client"));
-        c
-    };
+    let docker = || docker_client(s);
     ok(docker().args(["load", "-q", "-i"]).arg(&archive));
 
     let out = ok(docker().args(["run", "--rm", "--runtime", "rt", IMAGE, "echo", "hi"]));
@@ -257,19 +260,8 @@ fn docker_bridge_network_with_rt_as_with_runc() {
     );
     let (ctd, ctd_sock) = containerd(s, false, "");
     let dockerd = dockerd(s, &ctd_sock, &format!("/{parent}"), Some(&bridge.0));
-    let docker = || {
-        let mut c = Command::new(DOCKER);
-        c.env(
-            "DOCKER_HOST",
-            format!("unix://{}", s.join("docker.sock").display()),
-        )
-        .env("DOCKER_CONFIG", s.join("client"));
-        c
-    };
+    let docker = || docker_client(s);
     ok(docker().args(["load", "-q", "-i"]).arg(&archive));
-    let serve =
-        "mkdir -p /www && echo \"hello from $0\" >/www/index.html && exec httpd -f -p 80 -h /www";
-    let nc_get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 \"$0\" 80 | tail -1";
     for runtime in ["runc", "rt"] {
         let name = format!("web-{runtime}");
         let port = free_port();
@@ -282,7 +274,7 @@ fn docker_bridge_network_with_rt_as_with_runc() {
                 &format!("127.0.0.1:{port}:80"),
                 IMAGE,
             ])
-            .args(["sh", "-c", serve, &name]));
+            .args(["sh", "-c", SERVE_PAGE, &name]));
         let ip = ok(docker().args(["inspect", "-f", "{{.NetworkSettings.IPAddress}}", &name]));
         let ip = ip.trim();
         assert!(
@@ -302,7 +294,7 @@ fn docker_bridge_network_with_rt_as_with_runc() {
         );
         let out = ok(docker()
             .args(["run", "--rm", "--runtime", runtime, IMAGE])
-            .args(["sh", "-c", nc_get, ip]));
+            .args(["sh", "-c", NC_GET, ip]));
         assert_eq!(out, page, "{runtime}: from a second container");
         ok(docker().args(["rm", "-f", &name]));
     }

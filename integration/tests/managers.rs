@@ -12,6 +12,18 @@ use std::process::Command;
 
 use rt_integration::*;
 
+/// Podman's run flags on this hybrid host: no pids limit (a cgroup v1
+/// controller here) and rlimits within rt's own (it lacks
+/// CAP_SYS_RESOURCE).
+const PODMAN_ON_THIS_HOST: [&str; 6] = [
+    "--pids-limit",
+    "0",
+    "--ulimit",
+    "nofile=1024:1024",
+    "--ulimit",
+    "nproc=1024:1024",
+];
+
 #[test]
 fn containerd_runc_shim_with_rt() {
     require(&["containerd", "ctr", "umoci", "skopeo", "script"]);
@@ -104,18 +116,9 @@ fn podman_with_rt() {
         c.args(&global);
         c
     };
-    let run_flags = [
-        "--network",
-        "none",
-        "--pids-limit",
-        "0",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
-    ];
+    let run_flags = [&["--network", "none"][..], &PODMAN_ON_THIS_HOST[..]].concat();
     ok(podman().args(["load", "-q", "-i"]).arg(&docker));
-    let out = ok(podman().args(["run", "--rm"]).args(run_flags).args([
+    let out = ok(podman().args(["run", "--rm"]).args(&run_flags).args([
         "localhost/busybox:latest",
         "echo",
         "hi from podman",
@@ -124,7 +127,7 @@ fn podman_with_rt() {
 
     ok(podman()
         .args(["run", "-d", "--name", "p1"])
-        .args(run_flags)
+        .args(&run_flags)
         .args(["localhost/busybox:latest", "sleep", "1000"]));
     let out = run(podman().args(["exec", "p1", "sh", "-c", "echo in-p1; exit 4"]));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "in-p1\n");
@@ -225,20 +228,8 @@ fn podman_bridge_network_with_rt_as_with_runc() {
         c.args(&global).args(["--runtime", runtime]);
         c
     };
-    let flags = [
-        "--network",
-        "rtit",
-        "--pids-limit",
-        "0",
-        "--ulimit",
-        "nofile=1024:1024",
-        "--ulimit",
-        "nproc=1024:1024",
-    ];
+    let flags = [&["--network", "rtit"][..], &PODMAN_ON_THIS_HOST[..]].concat();
     ok(podman("runc").args(["load", "-q", "-i"]).arg(&docker));
-    let serve =
-        "mkdir -p /www && echo \"hello from $0\" >/www/index.html && exec httpd -f -p 80 -h /www";
-    let nc_get = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 10 \"$0\" 80 | tail -1";
     for runtime in ["runc", rt.to_str().unwrap()] {
         let name = if runtime == "runc" {
             "web-runc"
@@ -247,8 +238,8 @@ fn podman_bridge_network_with_rt_as_with_runc() {
         };
         ok(podman(runtime)
             .args(["run", "-d", "--name", name])
-            .args(flags)
-            .args(["localhost/busybox:latest", "sh", "-c", serve, name]));
+            .args(&flags)
+            .args(["localhost/busybox:latest", "sh", "-c", SERVE_PAGE, name]));
         let ip = ok(podman(runtime).args([
             "inspect",
             "-f",
@@ -266,11 +257,11 @@ fn podman_bridge_network_with_rt_as_with_runc() {
             page,
             "{name}: from the host"
         );
-        let out = ok(podman(runtime).args(["run", "--rm"]).args(flags).args([
+        let out = ok(podman(runtime).args(["run", "--rm"]).args(&flags).args([
             "localhost/busybox:latest",
             "sh",
             "-c",
-            nc_get,
+            NC_GET,
             ip,
         ]));
         assert_eq!(out, page, "{name}: from a second container");
