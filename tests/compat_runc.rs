@@ -350,3 +350,44 @@ fn the_affinity_rt_was_started_with_is_reset() {
     rt.ok(&["delete", "-f", &id]);
     assert_no_leaks(&rt, &id, &b);
 }
+
+/// A non-root process owns the stdio rt made for it, as under runc (its
+/// terminal: tty.bats "runc run/exec [tty owner] ({u,g}id != 0)"; the
+/// pipes of a caller likewise), so it can reopen them; `/dev/null` as
+/// stdin stays root's, on the host too (exec.bats "--user vs /dev/null
+/// ownership").
+#[test]
+fn a_non_root_process_owns_its_stdio_but_not_dev_null() {
+    use std::os::unix::fs::MetadataExt;
+    let script = "stat -L -c %u /proc/self/fd/1 /proc/self/fd/2 /proc/self/fd/0";
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sh", "-c", script]);
+    b.edit(|c| {
+        c["process"]["user"]["uid"] = json!(1000);
+        c["process"]["user"]["gid"] = json!(100);
+    });
+    let id = unique_id("stdio");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        out, "1000\n1000\n0\n",
+        "run: owners of stdout, stderr, stdin"
+    );
+    assert_no_leaks(&rt, &id, &b);
+
+    b.edit(|c| c["process"]["args"] = json!(["sleep", "1000"]));
+    let id = unique_id("stdio");
+    rt.detached(&b, &id);
+    let out = rt.ok(&["exec", "--user", "1000:100", &id, "sh", "-c", script]);
+    assert_eq!(
+        out, "1000\n1000\n0\n",
+        "exec: owners of stdout, stderr, stdin"
+    );
+    rt.ok(&["delete", "-f", &id]);
+    assert_no_leaks(&rt, &id, &b);
+    assert_eq!(
+        std::fs::metadata("/dev/null").unwrap().uid(),
+        0,
+        "the host's /dev/null"
+    );
+}

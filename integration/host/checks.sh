@@ -726,6 +726,26 @@ rootless_podman_memory_limit_holds() {
 	want 137 "$rc" "exit of a container over its limit ($out)"
 }
 
+# runc 1.3.5's own integration suite, against runc 1.3.5 and rt in the
+# same run (scripts/runc-suite.sh from the repository: a failure of rt's
+# not in tests/runc-suite/expected-failures{,-cgroup2}.txt fails it). The
+# figures go to the console; the TAP logs to /var/log/rt-host, which
+# run.sh copies out.
+runc_suite_rt_as_runc() {
+	local out rc
+	out=$(cd /usr/local/lib/rt-host/repo &&
+		RT_BIN=$RT RUNC_SUITE_DIR=/usr/local/lib/runc-suite RUNC_SUITE_RUNC=1 \
+			BATS_TEST_TIMEOUT=600 RUNC_SUITE_TIMEOUT=14400 \
+			bash scripts/runc-suite.sh $(cat /usr/local/lib/rt-host/runc-suite-files) 2>&1)
+	rc=$?
+	mkdir -p /var/log/rt-host
+	echo "$out" >/var/log/rt-host/runc-suite.out
+	cp /var/tmp/runc-suite/bats-*.log /var/log/rt-host/ 2>/dev/null
+	echo "$out" | grep -E '^test-runc-suite: (rt|runc|side by side):' | sed 's/^/INFO /' >/dev/ttyS0
+	echo "$out" | grep -vE '^test-runc-suite: (rt|runc) \('
+	return $rc
+}
+
 say "RT-HOST start $(uname -r) $(systemctl --version | head -1)"
 rootfs
 check docker_uses_systemd_cgroups_v2 docker_setup
@@ -787,5 +807,10 @@ check rootless_podman_published_port_answers rootless_podman_published_port_answ
 check rootless_podman_memory_in_the_delegated_user_slice rootless_podman_memory_in_the_delegated_user_slice
 check rootless_podman_memory_limit_holds rootless_podman_memory_limit_holds
 check rootless_podman_memory_refused_without_delegation rootless_podman_memory_refused_without_delegation
+if [ -x /usr/local/lib/runc-suite/run.sh ]; then
+	check runc_suite_rt_as_runc runc_suite_rt_as_runc
+elif [ -z "$only" ] || echo runc_suite_rt_as_runc | grep -Eq "$only"; then
+	say "SKIP runc_suite_rt_as_runc: runc's suite was not on the host (../shared/runc-suite)"
+fi
 say "RT-HOST done"
 systemctl poweroff --force

@@ -54,6 +54,24 @@ install -m 0755 "$examples/cri-check" "$stage/usr/local/bin/cri-check"
 mkdir -p "$stage/usr/local/lib/rt-host"
 install -m 0755 "$here/checks.sh" "$stage/usr/local/lib/rt-host/checks.sh"
 echo "${HOST_ONLY:-}" > "$stage/usr/local/lib/rt-host/only"
+# runc 1.3.5's own suite for the runc_suite check (../shared/runc-suite,
+# or RUNC_SUITE_DIR; where it is missing the guest says so and skips it):
+# the suite, its two test images (built here: the guest has no network),
+# and the script and lists of expected failures that judge it.
+# HOST_RUNC_SUITE: the bats files to run (default: those with cgroup
+# tests), or "all".
+suite=${RUNC_SUITE_DIR:-$(cd "$repo/.." && pwd)/shared/runc-suite}
+if [ -x "$suite/run.sh" ]; then
+	images=$(bash "$repo/scripts/runc-suite.sh" --images | tail -1)
+	cp -a "$suite" "$stage/usr/local/lib/runc-suite"
+	mkdir -p "$stage/var/tmp/runc-suite/images" "$stage/usr/local/lib/rt-host/repo/scripts" "$stage/usr/local/lib/rt-host/repo/tests"
+	cp "$images"/*.tar.xz "$stage/var/tmp/runc-suite/images/"
+	install -m 0755 "$repo/scripts/runc-suite.sh" "$stage/usr/local/lib/rt-host/repo/scripts/"
+	cp -a "$repo/tests/runc-suite" "$stage/usr/local/lib/rt-host/repo/tests/"
+	files=${HOST_RUNC_SUITE:-cgroups.bats update.bats}
+	[ "$files" = all ] && files=
+	for f in $files; do echo "tests/integration/$f"; done >"$stage/usr/local/lib/rt-host/runc-suite-files"
+fi
 install -m 0644 "$here/rt-host-checks.service" "$stage/etc/systemd/system/rt-host-checks.service"
 mkdir -p "$stage/etc/systemd/system/multi-user.target.wants"
 ln -sf ../rt-host-checks.service "$stage/etc/systemd/system/multi-user.target.wants/rt-host-checks.service"
@@ -136,8 +154,13 @@ timeout "${HOST_TIMEOUT:-1500}" qemu-system-x86_64 $accel -m 2048 -smp 2 -nograp
 	-drive "file=$img,if=virtio,format=raw" \
 	-append "console=ttyS0 root=/dev/vda rw panic=-1 quiet loglevel=3 systemd.show_status=0 systemd.unified_cgroup_hierarchy=1" \
 	</dev/null >"$log" 2>&1 || true
+# What the checks left in the guest's /var/log/rt-host (the runc suite's
+# TAP logs), read from the image without mounting it.
+rm -rf "$work/logs"
+mkdir -p "$work/logs"
+debugfs -R "rdump /var/log/rt-host $work/logs" "$img" >/dev/null 2>&1 || true
 rm -f "$img"
-lines=$(tr -d '\r' <"$log" | grep -E '^(PASS|FAIL|  \|) ' || true)
+lines=$(tr -d '\r' <"$log" | grep -E '^(PASS|FAIL|INFO|SKIP|  \|) ' || true)
 echo "$lines"
 passed=$(echo "$lines" | grep -c '^PASS ' || true)
 failed=$(echo "$lines" | grep -c '^FAIL ' || true)

@@ -76,6 +76,7 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
     // tried again as the user (a directory rt's root may not search: a
     // user namespace's, a root-squashed NFS export's).
     let in_cwd = enter_cwd_as_root(process)?;
+    give_stdio_to_user(Uid::from_raw(process.user().uid()))?;
     let hold_admin = a.seccomp.is_some() && !nnp;
     let held = set_identity(process, a.plan, a.in_userns, hold_admin)?;
     set_umask(process);
@@ -96,6 +97,36 @@ pub fn finish_process(a: &ProcessSetup) -> Result<Exec> {
         exec.install_seccomp_now(a.channel)?;
     }
     Ok(exec)
+}
+
+/// The process's stdio (its terminal, or the pipes its caller made) is
+/// made the container user's, as runc does: rt made them as root, and a
+/// non-root process could not otherwise reopen its own `/dev/pts/N` or
+/// `/proc/self/fd/1`. Only the owner changes (the group is devpts' tty
+/// group); `/dev/null` (1:3) is never touched, nor what the user already
+/// owns. A descriptor whose owner cannot be changed from here (an id not
+/// mapped in the user namespace, a read-only `/dev`) is left as it is.
+fn give_stdio_to_user(uid: Uid) -> Result<()> {
+    use nix::sys::stat::{fstat, major, minor};
+    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
+    for fd in [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()] {
+        let Ok(st) = fstat(fd) else { continue };
+        let is_null = st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFCHR
+            && major(st.st_rdev) == 1
+            && minor(st.st_rdev) == 3;
+        if is_null || st.st_uid == uid.as_raw() {
+            continue;
+        }
+        match nix::unistd::fchown(fd, Some(uid), None) {
+            Ok(()) | Err(nix::Error::EINVAL | nix::Error::EPERM | nix::Error::EROFS) => {}
+            Err(e) => {
+                return Err(e).with_ctx(|| {
+                    format!("process.user.uid: chown stdio {} to {uid}", fd.as_raw_fd())
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A fresh session keyring, so the container cannot read the host's.
