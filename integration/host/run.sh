@@ -58,8 +58,9 @@ echo "${HOST_ONLY:-}" > "$stage/usr/local/lib/rt-host/only"
 # or RUNC_SUITE_DIR; where it is missing the guest says so and skips it):
 # the suite, its two test images (built here: the guest has no network),
 # and the script and lists of expected failures that judge it.
-# HOST_RUNC_SUITE: the bats files to run (default: those with cgroup
-# tests), or "all".
+# HOST_RUNC_SUITE: the bats files to run (default cgroups.bats, the
+# core that CI runs), or "all"; HOST_RUNC_SUITE_RUNC=1 runs runc 1.3.5
+# on them too, side by side (make test-host-runc-suite).
 suite=${RUNC_SUITE_DIR:-$(cd "$repo/.." && pwd)/shared/runc-suite}
 if [ -x "$suite/run.sh" ]; then
 	images=$(bash "$repo/scripts/runc-suite.sh" --images | tail -1)
@@ -68,9 +69,10 @@ if [ -x "$suite/run.sh" ]; then
 	cp "$images"/*.tar.xz "$stage/var/tmp/runc-suite/images/"
 	install -m 0755 "$repo/scripts/runc-suite.sh" "$stage/usr/local/lib/rt-host/repo/scripts/"
 	cp -a "$repo/tests/runc-suite" "$stage/usr/local/lib/rt-host/repo/tests/"
-	files=${HOST_RUNC_SUITE:-cgroups.bats update.bats}
+	files=${HOST_RUNC_SUITE:-cgroups.bats}
 	[ "$files" = all ] && files=
 	for f in $files; do echo "tests/integration/$f"; done >"$stage/usr/local/lib/rt-host/runc-suite-files"
+	echo "${HOST_RUNC_SUITE_RUNC:-0}" >"$stage/usr/local/lib/rt-host/runc-suite-runc"
 fi
 install -m 0644 "$here/rt-host-checks.service" "$stage/etc/systemd/system/rt-host-checks.service"
 mkdir -p "$stage/etc/systemd/system/multi-user.target.wants"
