@@ -87,8 +87,9 @@ pub fn unmount_order(mounts: &[HostMount]) -> Vec<&HostMount> {
 /// opened from the host's `/` without following any symlink, and only
 /// when the mount found there is the recorded one (its mount id) is it
 /// detached, through that descriptor; one gone already is skipped, one
-/// that is not found as recorded is left and named. Every mount is tried;
-/// the failures are reported together.
+/// that is not found as recorded (another mount over it, a symlink on the
+/// way) is left, with a warning naming it. Every mount is tried; the
+/// failures are reported together.
 pub fn unmount(mounts: &[HostMount]) -> Result<()> {
     if mounts.is_empty() {
         return Ok(());
@@ -128,20 +129,29 @@ fn unmount_one(root: std::os::fd::BorrowedFd<'_>, m: &HostMount) -> Result<()> {
         Ok(fd) => fd,
         // Gone with its mount point (or with a mount above it).
         Err(nix::Error::ENOENT) => return Ok(()),
+        // A symlink on the way: not the path rt recorded; never followed.
+        Err(nix::Error::ELOOP | nix::Error::EXDEV) => {
+            log::warn!(
+                "{}: a symlink is on the way to rt's mount {} now: left mounted",
+                m.point.display(),
+                m.id
+            );
+            return Ok(());
+        }
         Err(e) => return Err(e).with_ctx(|| format!("open mount point {}", m.point.display())),
     };
     let shown = mount_id(fd.as_fd())?;
     if shown != m.id {
+        // Not provably rt's: left, and the container is deleted anyway
+        // (a delete that can never finish helps nobody).
         if is_mounted(m.id)? {
-            return Err(Error::UnsafePath {
-                path: m.point.clone(),
-                reason: format!(
-                    "rt's mount {} is not the one found there (mount {shown}): left mounted",
-                    m.id
-                ),
-            });
+            log::warn!(
+                "{}: rt's mount {} is not the one found there (mount {shown}, made over it?): left mounted",
+                m.point.display(),
+                m.id
+            );
         }
-        // Unmounted already (by a mount above it, or by hand).
+        // Else unmounted already (with a mount above it, or by hand).
         return Ok(());
     }
     umount2(fd_path(&fd).as_str(), MntFlags::MNT_DETACH)
