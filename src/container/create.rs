@@ -130,9 +130,11 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
     if !bundle.namespaces.own_mounts {
-        host_mount_ns_allows(spec, &bundle.rootfs).map_err(|msg| Error::Config {
-            file: bundle.dir.join("config.json"),
-            msg: format!("{msg} (no mount namespace in linux.namespaces)"),
+        host_mount_ns_allows(spec, &bundle.rootfs, bundle.namespaces.in_userns).map_err(|msg| {
+            Error::Config {
+                file: bundle.dir.join("config.json"),
+                msg: format!("{msg} (no mount namespace in linux.namespaces)"),
+            }
         })?;
     }
     // Before anything else about the cgroup: without systemd, say so.
@@ -649,11 +651,13 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
 /// its mounts go under its root in the host's mount namespace, so a root
 /// that is the host's `/` may have none (they would land on the host's
 /// own /proc, /dev...; runc 1.1.5 even binds the root over the host's
-/// `/`), and `linux.rootfsPropagation` (the propagation of the root,
+/// `/`), nor may a container in a user namespace (it may not mount in
+/// the host's mount namespace), and `linux.rootfsPropagation` (the propagation of the root,
 /// which is the host's there) is refused. Names the field.
 fn host_mount_ns_allows(
     spec: &oci_spec::runtime::Spec,
     rootfs: &Path,
+    in_userns: bool,
 ) -> std::result::Result<(), String> {
     if spec
         .linux()
@@ -665,6 +669,11 @@ fn host_mount_ns_allows(
     }
     let host_root = std::fs::canonicalize(rootfs).is_ok_and(|p| p == Path::new("/"));
     match crate::config::mount_plan::first_mounting_field(spec) {
+        // The host's mount namespace is not its user namespace's: the
+        // kernel would refuse every mount (EPERM) half-way through.
+        Some(field) if in_userns => Err(format!(
+            "{field}: asks for a mount under the root, which a container in a user namespace cannot make in the host's mount namespace"
+        )),
         Some(field) if host_root => Err(format!(
             "{field}: asks for a mount under the root, and root.path is the host's /: it would change the host's own mounts"
         )),
