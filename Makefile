@@ -1,7 +1,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build release hot-order test test-runc-suite test-vm test-host integration install demo bench conformance soak fuzz clean
+.PHONY: build release hot-order test test-runc-suite test-vm test-host test-host-runc-suite integration install demo bench conformance soak fuzz clean
 
 build:
 	$(CARGO) build -p rt -p rt-shim -p rt-image
@@ -19,8 +19,8 @@ test:
 
 # runc 1.3.5's own integration suite (../shared/runc-suite, about 5 min,
 # root) against this checkout's rt, checked against
-# tests/runc-suite/expected-failures.txt: a failure not listed there fails
-# the target. RUNC_SUITE_RUNC=1 also runs runc 1.3.5 for the side-by-side
+# tests/runc-suite/expected-failures.txt and the list of the host's kind
+# (-hybrid or -cgroup2): a failure not listed there fails the target. RUNC_SUITE_RUNC=1 also runs runc 1.3.5 for the side-by-side
 # figure. Says so and skips where ../shared/runc-suite is missing.
 test-runc-suite:
 	@if [ -x ../shared/runc-suite/run.sh ]; then $(CARGO) build -q --workspace --bins; fi
@@ -38,6 +38,13 @@ test-vm:
 test-host:
 	bash scripts/deps.sh --host
 	bash integration/host/run.sh
+
+# runc 1.3.5's whole suite in test-host's VM, against runc 1.3.5 and rt in
+# the same run (test-host itself runs its cgroup files only); long under
+# qemu's software emulation.
+test-host-runc-suite:
+	bash scripts/deps.sh --host
+	HOST_ONLY=runc_suite HOST_RUNC_SUITE=all HOST_TIMEOUT=$${HOST_TIMEOUT:-10800} bash integration/host/run.sh
 
 # rt under real managers and from a real registry (as root): containerd
 # (ctr and the Kubernetes CRI), Docker, Podman, docker-registry. Each test

@@ -585,3 +585,59 @@ fn assert_no_leaks_but(rt: &Rt, id: &str, b: &Bundle, mine: &std::path::Path) {
         .collect();
     assert!(left.is_empty(), "{id} left behind: {left:#?}");
 }
+
+/// A container that turned on a domain controller below its own cgroup
+/// (systemd in a container does) can no longer have a process in that
+/// cgroup: an exec joins the cgroup its init moved to instead, as under
+/// runc (cgroups.bats "runc exec (cgroup v2 + init process in non-root
+/// cgroup) succeeds"); before, clone3 failed with EBUSY.
+#[test]
+fn exec_joins_the_inits_cgroup_once_the_container_delegates() {
+    let offered =
+        std::fs::read_to_string(format!("{CGROUP2}/cgroup.controllers")).unwrap_or_default();
+    // Any domain controller will do: this host's cgroup2 may offer only hugetlb.
+    let Some(ctl) = ["memory", "pids", "hugetlb", "io"]
+        .into_iter()
+        .find(|c| offered.split_whitespace().any(|o| o == *c))
+    else {
+        panic!("cgroup2 at {CGROUP2} offers no domain controller this test can turn on");
+    };
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sleep", "1000"]);
+    b.edit(|c| {
+        let nss = c["linux"]["namespaces"].as_array_mut().unwrap();
+        if !nss.iter().any(|n| n["type"] == "cgroup") {
+            nss.push(json!({"type": "cgroup"}));
+        }
+        for m in c["mounts"].as_array_mut().unwrap() {
+            if m["destination"] == "/sys/fs/cgroup" {
+                m["options"] = json!(["nosuid", "noexec", "nodev", "relatime", "rw"]);
+            }
+        }
+    });
+    let id = unique_id("delegates");
+    rt.detached(&b, &id);
+    // The unified hierarchy's line (a hybrid host lists v1's too).
+    let own = |rt: &Rt| {
+        let all = rt.ok(&["exec", &id, "cat", "/proc/self/cgroup"]);
+        all.lines()
+            .find(|l| l.starts_with("0::"))
+            .unwrap_or("")
+            .to_string()
+    };
+    assert_eq!(own(&rt), "0::/");
+    rt.ok(&["exec", &id, "mkdir", "/sys/fs/cgroup/foo"]);
+    rt.ok(&[
+        "exec",
+        &id,
+        "sh",
+        "-c",
+        "echo 1 > /sys/fs/cgroup/foo/cgroup.procs",
+    ]);
+    assert_eq!(own(&rt), "0::/", "no controller handed down yet");
+    let script = format!("echo $$ > /sys/fs/cgroup/foo/cgroup.procs; echo +{ctl} > /sys/fs/cgroup/cgroup.subtree_control");
+    rt.ok(&["exec", &id, "sh", "-euc", &script]);
+    assert_eq!(own(&rt), "0::/foo", "the init's cgroup");
+    rt.ok(&["delete", "-f", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}

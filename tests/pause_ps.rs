@@ -204,7 +204,7 @@ fn update_takes_runcs_flags() {
     let cg = format!("{CGROUP2}/{}", default_cgroup(rt.root(), &id));
     let file = |name: &str| fs::read_to_string(format!("{cg}/{name}")).unwrap();
     let cpu_cases: [(&[&str], &str, &str); 4] = [
-        (&["--cpu-share", "1024"], "cpu.weight", "39"),
+        (&["--cpu-share", "1024"], "cpu.weight", "100"),
         (&["--cpu-shares", "2"], "cpu.weight", "1"),
         (
             &["--cpu-period", "100000", "--cpu-burst", "500"],

@@ -732,17 +732,23 @@ rootless_podman_memory_limit_holds() {
 # figures go to the console; the TAP logs to /var/log/rt-host, which
 # run.sh copies out.
 runc_suite_rt_as_runc() {
-	local out rc
-	out=$(cd /usr/local/lib/rt-host/repo &&
+	local out=/var/log/rt-host/runc-suite.out runner rc
+	mkdir -p /var/log/rt-host
+	rm -f /var/tmp/runc-suite/bats.log
+	(cd /usr/local/lib/rt-host/repo &&
 		RT_BIN=$RT RUNC_SUITE_DIR=/usr/local/lib/runc-suite RUNC_SUITE_RUNC=1 \
 			BATS_TEST_TIMEOUT=600 RUNC_SUITE_TIMEOUT=14400 \
-			bash scripts/runc-suite.sh $(cat /usr/local/lib/rt-host/runc-suite-files) 2>&1)
+			bash scripts/runc-suite.sh $(cat /usr/local/lib/rt-host/runc-suite-files)) >$out 2>&1 &
+	runner=$!
+	# Each test's result on the console as it comes (the runs are long
+	# under software emulation); tail ends with the runner.
+	tail -F --pid=$runner /var/tmp/runc-suite/bats.log 2>/dev/null | tr -d '\r' |
+		grep --line-buffered -E '^(not )?ok ' | sed -u 's/^/INFO runc-suite /' >/dev/ttyS0 &
+	wait $runner
 	rc=$?
-	mkdir -p /var/log/rt-host
-	echo "$out" >/var/log/rt-host/runc-suite.out
 	cp /var/tmp/runc-suite/bats-*.log /var/log/rt-host/ 2>/dev/null
-	echo "$out" | grep -E '^test-runc-suite: (rt|runc|side by side):' | sed 's/^/INFO /' >/dev/ttyS0
-	echo "$out" | grep -vE '^test-runc-suite: (rt|runc) \('
+	grep -E '^test-runc-suite: (rt|runc|side by side):' $out | sed 's/^/INFO /' >/dev/ttyS0
+	grep -vE '^test-runc-suite: (rt|runc) \(' $out
 	return $rc
 }
 

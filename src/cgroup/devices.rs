@@ -111,17 +111,24 @@ pub const DEFAULT_ALLOWED: &[Rule] = &[
     }, // ptmx
 ];
 
-fn parse_access(s: &str) -> std::result::Result<u32, String> {
+/// r, w and m; any other letter means nothing and is ignored, with a
+/// warning, as runc ignores it (runc's suite writes "rwa").
+fn parse_access(s: &str, field: &str) -> u32 {
     let mut a = 0;
     for c in s.chars() {
         a |= match c {
             'r' => ACC_READ,
             'w' => ACC_WRITE,
             'm' => ACC_MKNOD,
-            _ => return Err(format!("access {s:?}: only r, w and m are allowed")),
+            _ => {
+                log::warn!(
+                    "{field}.access: {c:?} in {s:?} ignored (only r, w and m mean something)"
+                );
+                0
+            }
         };
     }
-    Ok(a)
+    a
 }
 
 fn number(n: Option<i64>) -> std::result::Result<Option<u32>, String> {
@@ -170,7 +177,10 @@ impl Program {
                 typ: d.typ().map(type_code).unwrap_or(None),
                 major: number(d.major()).map_err(field)?,
                 minor: number(d.minor()).map_err(field)?,
-                access: parse_access(d.access().as_deref().unwrap_or("rwm")).map_err(field)?,
+                access: parse_access(
+                    d.access().as_deref().unwrap_or("rwm"),
+                    &format!("linux.resources.devices[{i}]"),
+                ),
             });
         }
         rules.extend_from_slice(DEFAULT_ALLOWED);
@@ -381,13 +391,32 @@ mod tests {
     #[test]
     fn bad_rules_name_the_field() {
         let spec: Spec = serde_json::from_str(
-            r#"{"ociVersion":"1.0.2","linux":{"resources":{"devices":[{"allow":true,"access":"rwx"}]}}}"#,
+            r#"{"ociVersion":"1.0.2","linux":{"resources":{"devices":[{"allow":true,"major":4294967296}]}}}"#,
         )
         .unwrap();
         let e = Program::from_spec(&spec).unwrap_err().to_string();
         assert!(
-            e.contains("linux.resources.devices[0]") && e.contains("rwx"),
+            e.contains("linux.resources.devices[0]") && e.contains("4294967296"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn letters_other_than_rwm_mean_nothing() {
+        // runc's suite denies "rwa": a, like any other letter, is ignored.
+        let spec: Spec = serde_json::from_str(
+            r#"{"ociVersion":"1.0.2","linux":{"resources":{"devices":[
+                {"allow":true,"access":"rwm"},
+                {"allow":false,"type":"c","major":1,"minor":11,"access":"rwa"},
+                {"allow":false,"type":"c","major":1,"minor":12,"access":"a"}]}}}"#,
+        )
+        .unwrap();
+        let p = Program::from_spec(&spec).unwrap();
+        assert!(!p.allows(DEV_CHAR, 1, 11, ACC_READ));
+        assert!(!p.allows(DEV_CHAR, 1, 11, ACC_WRITE));
+        assert!(
+            p.allows(DEV_CHAR, 1, 12, ACC_READ),
+            "a rule of no access denies nothing"
         );
     }
 

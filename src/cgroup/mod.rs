@@ -35,6 +35,26 @@ pub struct Placement {
     pub unit: Option<String>,
 }
 
+/// `dir` and every cgroup below it, parents before children. cgroupfs has
+/// only directories and interface files (no symlinks to follow out).
+fn subtree(dir: &Path) -> Vec<PathBuf> {
+    let mut all = vec![dir.to_path_buf()];
+    let mut i = 0;
+    while i < all.len() {
+        if let Ok(entries) = fs::read_dir(&all[i]) {
+            let mut subs: Vec<PathBuf> = entries
+                .flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path())
+                .collect();
+            subs.sort();
+            all.extend(subs);
+        }
+        i += 1;
+    }
+    all
+}
+
 /// The mount point of the cgroup2 hierarchy: pure v2 at /sys/fs/cgroup, or
 /// the unified hierarchy of a hybrid host.
 pub fn find_mount() -> Result<PathBuf> {
@@ -430,14 +450,20 @@ impl Placement {
         .with_ctx(|| format!("open cgroup {}", self.dir.display()))
     }
 
-    /// The pids in the cgroup (cgroup.procs).
+    /// The pids in the cgroup and in the cgroups the container made below
+    /// it (a container managing its cgroup namespace moves processes
+    /// there): cgroup.procs of each.
     pub fn pids(&self) -> Result<Vec<i32>> {
-        let p = self.dir.join("cgroup.procs");
-        match fs::read_to_string(&p) {
-            Ok(s) => Ok(s.lines().filter_map(|l| l.trim().parse().ok()).collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(vec![]),
-            Err(e) => Err(e).with_ctx(|| format!("read {}", p.display())),
+        let mut pids = Vec::new();
+        for dir in subtree(&self.dir) {
+            let p = dir.join("cgroup.procs");
+            match fs::read_to_string(&p) {
+                Ok(s) => pids.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_ctx(|| format!("read {}", p.display())),
+            }
         }
+        Ok(pids)
     }
 
     /// SIGKILLs every process in the cgroup (cgroup.kill, or one by one on
@@ -481,8 +507,19 @@ impl Placement {
         Ok(())
     }
 
-    /// Removes the container's cgroup if rt created it.
+    /// Removes the container's cgroup if rt created it, with the cgroups
+    /// the container made below it, deepest first (never beside it: the
+    /// parents rt made hold other containers' cgroups).
     pub fn remove(&self) -> Result<()> {
+        if self.created.iter().any(|d| *d == self.dir) {
+            for d in subtree(&self.dir).into_iter().skip(1).rev() {
+                match fs::remove_dir(&d) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e).with_ctx(|| format!("remove cgroup {}", d.display())),
+                }
+            }
+        }
         for d in &self.created {
             match fs::remove_dir(d) {
                 Ok(()) => {}

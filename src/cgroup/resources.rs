@@ -55,10 +55,24 @@ fn invalid(field: &str, why: String) -> Error {
     }
 }
 
-/// `cpu.shares` to `cpu.weight`: 2..262144 onto 1..10000, linearly.
+/// `cpu.shares` to `cpu.weight` as runc 1.3 converts them (and crun): a
+/// curve through 2 -> 1, 1024 -> 100 (both defaults) and 262144 -> 10000,
+/// so that Docker's default shares give the kernel's default weight (the
+/// straight line of runc 1.1 gave 39). Rounded up, as runc's suite
+/// computes it (`int(x + 0.99)`).
 pub fn shares_to_weight(shares: u64) -> u64 {
-    let s = shares.clamp(2, 262_144);
-    1 + (s - 2) * 9999 / 262_142
+    if shares <= 2 {
+        return 1;
+    }
+    if shares >= 262_144 {
+        return 10_000;
+    }
+    #[allow(clippy::cast_precision_loss)] // below 2^18: exact in an f64
+    let l = (shares as f64).log2();
+    let exponent = (l * l + 125.0 * l) / 612.0 - 7.0 / 34.0;
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // 1..=10000
+    let weight = (10f64.powf(exponent) + 0.99).floor() as u64;
+    weight
 }
 
 /// A blkio weight (10..1000) to `io.weight` (1..10000), linearly.
@@ -143,8 +157,11 @@ fn memory(m: &LinuxMemory, w: &mut Vec<Write>) -> Result<()> {
     if let Some(l) = limit {
         w.push(Write::new("memory.max", limit_value(l)));
     }
-    // swap is memory+swap; 0 means unset (what Docker sends).
+    // swap is memory+swap; 0 means unset (what Docker sends). No memory
+    // limit and no swap given means neither is limited (runc: `update
+    // --memory -1` lifts the swap limit too, as it would on cgroup v1).
     match (m.swap().filter(|&s| s != 0), limit) {
+        (None, Some(l)) if l < 0 => w.push(Write::new("memory.swap.max", "max")),
         (None, _) => {}
         (Some(s), _) if s < 0 => w.push(Write::new("memory.swap.max", "max")),
         (Some(s), Some(l)) if l > 0 => {
@@ -323,7 +340,17 @@ fn unified(u: &HashMap<String, String>, w: &mut Vec<Write>) -> Result<()> {
                 format!("{k:?} is managed by the runtime, not a resource"),
             ));
         }
-        w.push(Write::new(k.clone(), v.clone()));
+        // The kernel takes one line a write (io.max's devices, io.weight's
+        // default and devices): a value of several is written a line at a
+        // time.
+        let lines: Vec<&str> = v.lines().filter(|l| !l.trim().is_empty()).collect();
+        if lines.len() > 1 {
+            for l in lines {
+                w.push(Write::new(k.clone(), l.to_string()));
+            }
+        } else {
+            w.push(Write::new(k.clone(), v.clone()));
+        }
     }
     Ok(())
 }
@@ -381,7 +408,13 @@ pub fn write_all(dir: &Path, writes: &[Write]) -> Result<()> {
             .write(true)
             .open(&path)
             .and_then(|mut f| std::io::Write::write_all(&mut f, w.value.as_bytes()));
+        // Without swap accounting there is no memory.swap.max: lifting a
+        // swap limit (or setting none) then asks nothing, as under runc.
+        let no_swap_file = w.file == "memory.swap.max" && matches!(w.value.as_str(), "max" | "0");
         if let Err(error) = r {
+            if no_swap_file && error.kind() == std::io::ErrorKind::NotFound {
+                continue;
+            }
             return Err(Error::CgroupWrite {
                 dir: dir.to_path_buf(),
                 file: w.file.to_string(),
@@ -410,24 +443,43 @@ pub fn apply(mount: &Path, dir: &Path, writes: &[Write]) -> Result<()> {
     write_all(dir, writes)
 }
 
-/// `memory.checkBeforeUpdate`: a new memory.max below what the container
-/// uses now is refused rather than making the kernel reclaim or OOM-kill.
+/// `memory.checkBeforeUpdate`: a new limit below what the container uses
+/// now is refused rather than making the kernel reclaim or OOM-kill: with
+/// a swap limit, memory+swap against memory.current + memory.swap.current;
+/// otherwise memory.max against memory.current. Worded as runc words it
+/// ("rejecting memory limit ...").
 pub fn check_memory_usage(dir: &Path, writes: &[Write]) -> Result<()> {
-    let Some(new) = writes
-        .iter()
-        .find(|w| w.file == "memory.max")
-        .and_then(|w| w.value.parse::<u64>().ok())
-    else {
-        return Ok(());
+    let value = |file: &str| {
+        writes
+            .iter()
+            .find(|w| w.file == file)
+            .and_then(|w| w.value.parse::<u64>().ok())
     };
-    let current = std::fs::read_to_string(dir.join("memory.current"))
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok());
+    let usage = |file: &str| {
+        std::fs::read_to_string(dir.join(file))
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let (field, what, new, current) = match (value("memory.max"), value("memory.swap.max")) {
+        (Some(mem), Some(swap)) => (
+            "linux.resources.memory.swap",
+            "memory+swap",
+            mem.saturating_add(swap),
+            usage("memory.current").map(|m| m + usage("memory.swap.current").unwrap_or(0)),
+        ),
+        (Some(mem), None) => (
+            "linux.resources.memory.limit",
+            "memory",
+            mem,
+            usage("memory.current"),
+        ),
+        _ => return Ok(()),
+    };
     match current {
         Some(cur) if new < cur => Err(Error::InvalidField {
-            field: "linux.resources.memory.limit".into(),
+            field: field.into(),
             reason: format!(
-                "{new} is below the {cur} bytes the container uses now (checkBeforeUpdate)"
+                "rejecting {what} limit {new} below current usage {cur} (checkBeforeUpdate)"
             ),
         }),
         _ => Ok(()),
@@ -459,7 +511,9 @@ mod tests {
     #[test]
     fn cpu() {
         assert_eq!(shares_to_weight(2), 1);
-        assert_eq!(shares_to_weight(1024), 39);
+        assert_eq!(shares_to_weight(1024), 100);
+        assert_eq!(shares_to_weight(100), 17);
+        assert_eq!(shares_to_weight(512), 59);
         assert_eq!(shares_to_weight(262_144), 10_000);
         assert_eq!(shares_to_weight(1), 1);
         assert_eq!(
@@ -467,7 +521,7 @@ mod tests {
                 r#"{"cpu": {"shares": 1024, "quota": 50000, "period": 100000, "burst": 1000, "idle": 0, "cpus": "0-1", "mems": "0"}}"#
             ),
             pairs(&[
-                ("cpu.weight", "39"),
+                ("cpu.weight", "100"),
                 ("cpu.max", "50000 100000"),
                 ("cpu.max.burst", "1000"),
                 ("cpu.idle", "0"),
@@ -503,6 +557,11 @@ mod tests {
             files(r#"{"memory": {"limit": -1, "swap": -1}}"#),
             pairs(&[("memory.max", "max"), ("memory.swap.max", "max")])
         );
+        // `update --memory -1`: swap is lifted with it.
+        assert_eq!(
+            files(r#"{"memory": {"limit": -1}}"#),
+            pairs(&[("memory.max", "max"), ("memory.swap.max", "max")])
+        );
         // Docker's "unset" zeros write nothing.
         assert_eq!(files(r#"{"memory": {"limit": 0, "swap": 0}}"#), pairs(&[]));
         // What `docker update --cpu-shares 512` sends: only cpu.weight.
@@ -511,7 +570,7 @@ mod tests {
                 r#"{"memory": {"limit": 0, "reservation": 0, "kernel": 0, "kernelTCP": 0},
                     "cpu": {"shares": 512, "quota": 0, "period": 0}, "blockIO": {"weight": 0}}"#
             ),
-            pairs(&[("cpu.weight", "20")])
+            pairs(&[("cpu.weight", "59")])
         );
         for (json, field) in [
             (r#"{"memory": {"limit": 100, "swap": 50}}"#, "memory.swap"),
@@ -533,6 +592,35 @@ mod tests {
         ] {
             assert_eq!(files(json), vec![], "{json}");
         }
+    }
+
+    #[test]
+    fn check_before_update_compares_with_usage_in_runcs_words() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("memory.current"), "167936\n").unwrap();
+        std::fs::write(d.path().join("memory.swap.current"), "4096\n").unwrap();
+        let check = |json: &str| {
+            check_memory_usage(d.path(), &plan(&res(json)).unwrap())
+                .err()
+                .map(|e| e.to_string())
+        };
+        let e = check(r#"{"memory": {"limit": 1024}}"#).unwrap();
+        assert!(
+            e.contains("linux.resources.memory.limit")
+                && e.contains("rejecting memory limit 1024 below current usage 167936"),
+            "{e}"
+        );
+        let e = check(r#"{"memory": {"limit": 1024, "swap": 2048}}"#).unwrap();
+        assert!(
+            e.contains("rejecting memory+swap limit 2048 below current usage 172032"),
+            "{e}"
+        );
+        assert_eq!(check(r#"{"memory": {"limit": 1048576}}"#), None);
+        assert_eq!(
+            check(r#"{"memory": {"limit": 1048576, "swap": 2097152}}"#),
+            None
+        );
+        assert_eq!(check(r#"{"pids": {"limit": 1}}"#), None);
     }
 
     #[test]
@@ -564,6 +652,17 @@ mod tests {
                 ("rdma.max", "mlx5_1 hca_handle=3 hca_object=10000"),
                 ("io.latency", "8:0 target=60"),
                 ("memory.high", "50M"),
+            ])
+        );
+        // Several lines are several writes (cgroups.bats "per-device
+        // multiple iops via unified").
+        assert_eq!(
+            files(
+                r#"{"unified": {"io.max": "7:0 riops=333 wiops=444\n7:1 riops=555 wiops=666\n"}}"#
+            ),
+            pairs(&[
+                ("io.max", "7:0 riops=333 wiops=444"),
+                ("io.max", "7:1 riops=555 wiops=666"),
             ])
         );
         for (json, field) in [

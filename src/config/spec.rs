@@ -69,11 +69,39 @@ impl Bundle {
     }
 }
 
+/// `linux.resources.hugepageLimits[].pageSize` in any case: runc reads
+/// config.json with Go's decoder, which matches keys without regard to
+/// case, and configs written for it (runc's own suite among them) spell
+/// this one "pagesize". The spelling of the spec wins where both are there.
+fn hugepage_size_key_any_case(doc: &mut serde_json::Value) {
+    let limits = doc
+        .pointer_mut("/linux/resources/hugepageLimits")
+        .and_then(|l| l.as_array_mut());
+    for limit in limits.into_iter().flatten() {
+        let Some(obj) = limit.as_object_mut() else {
+            continue;
+        };
+        if obj.contains_key("pageSize") {
+            continue;
+        }
+        let other = obj
+            .keys()
+            .find(|k| k.eq_ignore_ascii_case("pageSize"))
+            .cloned();
+        if let Some(k) = other {
+            if let Some(v) = obj.remove(&k) {
+                obj.insert("pageSize".into(), v);
+            }
+        }
+    }
+}
+
 /// Parses config.json text into a `Spec`; the error names the field.
 pub fn parse(data: &[u8]) -> std::result::Result<Spec, String> {
     let mut doc: serde_json::Value =
         serde_json::from_slice(data).map_err(|e| format!("malformed JSON: {e}"))?;
     skip_unknown_capabilities(&mut doc);
+    hugepage_size_key_any_case(&mut doc);
     if let Some(p) = doc.get_mut("process") {
         super::sched::spec_flag_names(p);
     }
@@ -414,6 +442,30 @@ mod tests {
 
     fn err_of(config: &str) -> String {
         bundle_with(config).1.unwrap_err().to_string()
+    }
+
+    #[test]
+    fn a_hugepage_size_key_in_any_case_is_read() {
+        let doc = |limits: &str| {
+            format!(
+                r#"{{"ociVersion":"1.0.2","linux":{{"resources":{{"hugepageLimits":{limits}}}}}}}"#
+            )
+        };
+        let sizes = |limits: &str| -> Vec<String> {
+            let spec = parse(doc(limits).as_bytes()).unwrap();
+            let r = spec.linux().as_ref().unwrap().resources().as_ref().unwrap();
+            r.hugepage_limits()
+                .iter()
+                .flatten()
+                .map(|h| h.page_size().to_string())
+                .collect()
+        };
+        assert_eq!(sizes(r#"[{"pagesize":"2MB","limit":2097152}]"#), ["2MB"]);
+        assert_eq!(sizes(r#"[{"PageSize":"1GB","limit":0}]"#), ["1GB"]);
+        assert_eq!(
+            sizes(r#"[{"pageSize":"2MB","pagesize":"1GB","limit":0}]"#),
+            ["2MB"]
+        );
     }
 
     #[test]

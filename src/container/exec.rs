@@ -357,7 +357,7 @@ fn enter_target(
         Some(cg) => {
             let dir = match &opts.sub_cgroup {
                 Some(sub) => sub_cgroup(&cg.dir, sub)?,
-                None => cg.dir.clone(),
+                None => joinable_cgroup(cg, c.state.pid),
             };
             open(
                 &dir,
@@ -433,6 +433,35 @@ fn join_plan(pid: i32, pidfd: BorrowedFd<'_>) -> Result<Plan> {
         ));
     }
     Ok(plan)
+}
+
+/// The container's cgroup, or, once the container has turned on domain
+/// controllers for cgroups below its own (it manages its cgroup namespace,
+/// as systemd in a container does), the cgroup its init is in now: a
+/// cgroup that hands controllers down may hold no process, and clone3
+/// into it fails with EBUSY. runc falls back to the init's cgroup the
+/// same way. Only a cgroup below the container's is taken; anything else
+/// keeps the container's (and its error).
+fn joinable_cgroup(cg: &crate::cgroup::Placement, init: i32) -> PathBuf {
+    let delegates = std::fs::read_to_string(cg.dir.join("cgroup.subtree_control"))
+        .is_ok_and(|c| !c.trim().is_empty());
+    if !delegates {
+        return cg.dir.clone();
+    }
+    let own = std::fs::read_to_string(format!("/proc/{init}/cgroup")).unwrap_or_default();
+    let below = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .map(|p| Path::new(p.trim_start_matches('/')))
+        .and_then(|p| p.strip_prefix(cg.path.trim_start_matches('/')).ok())
+        .filter(|rest| {
+            rest.components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        });
+    match below {
+        Some(rest) => cg.dir.join(rest),
+        None => cg.dir.clone(),
+    }
 }
 
 /// `--cgroup PATH`: a cgroup below the container's, which must exist.
