@@ -193,6 +193,12 @@ pub enum Error {
     #[error("systemd: {what}: {msg}")]
     Systemd { what: String, msg: String },
 
+    /// Mounts rt made in the host's mount namespace (a container without
+    /// a mount namespace of its own) that it could not unmount, each
+    /// with its reason.
+    #[error("unmount the container's mounts in the host's mount namespace: {0}")]
+    Unmount(String),
+
     /// An operation failed, and undoing what it had made failed too.
     #[error("{cause} (cleaning up failed too: {cleanup})")]
     CleanupFailed { cause: Box<Error>, cleanup: String },
@@ -305,6 +311,7 @@ impl Error {
             | Error::Systemd { .. }
             | Error::Hook { .. }
             | Error::Protocol(_)
+            | Error::Unmount(_)
             | Error::Json { .. }
             | Error::Internal(_)
             | Error::CorruptState { .. }

@@ -127,6 +127,16 @@ pub fn run_warn(kind: Kind, hooks: &[Hook], state: &[u8]) {
     }
 }
 
+/// Where rt's own hooks start: the state's bundle, when it is a
+/// directory; else `/`.
+fn own_hooks_dir(state: &[u8]) -> std::path::PathBuf {
+    serde_json::from_slice::<serde_json::Value>(state)
+        .ok()
+        .and_then(|v| v.get("bundle")?.as_str().map(std::path::PathBuf::from))
+        .filter(|b| b.is_absolute() && b.is_dir())
+        .unwrap_or_else(|| "/".into())
+}
+
 fn run_one(
     kind: Kind,
     h: &Hook,
@@ -136,9 +146,11 @@ fn run_one(
     let mut cmd = Command::new(h.path());
     // The container's hooks start where its init is (createContainer: the
     // root, not yet entered; startContainer: the process's cwd), as under
-    // runc; rt's own start at /.
+    // runc; rt's own in the bundle, as runc's (runc create and run chdir
+    // to the bundle; its suite's host-mntns.bats has a createRuntime hook
+    // touch a relative path there), or at / without one.
     if !matches!(kind, Kind::CreateContainer | Kind::StartContainer) {
-        cmd.current_dir("/");
+        cmd.current_dir(own_hooks_dir(state));
     }
     if let Some(args) = h.args() {
         if let Some((arg0, rest)) = args.split_first() {
@@ -287,4 +299,22 @@ fn signal_description(sig: i32) -> &'static str {
         .iter()
         .find(|(n, _)| *n == sig)
         .map_or("signal", |(_, w)| w)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn own_hooks_start_in_the_bundle() {
+        let d = tempfile::tempdir().unwrap();
+        let state = format!(
+            r#"{{"ociVersion":"1.2.0","id":"c","bundle":"{}"}}"#,
+            d.path().display()
+        );
+        assert_eq!(own_hooks_dir(state.as_bytes()), d.path());
+        let gone = br#"{"id":"c","bundle":"/nonexistent/bundle"}"#;
+        assert_eq!(own_hooks_dir(gone), std::path::Path::new("/"));
+        assert_eq!(own_hooks_dir(b"not json"), std::path::Path::new("/"));
+    }
 }

@@ -148,8 +148,9 @@ fn runc_run(bundle: &Bundle, id: &str) -> (bool, String) {
 
 /// A container that keeps the host's mount namespace: with nothing to
 /// mount it runs, chrooted into its root (or in the host's `/`), and the
-/// host's mount table is the same after; asking for a mount is one line
-/// naming the field. (runc 1.1.5 runs it too but binds the root over the
+/// host's mount table is the same after; a mount with the host's `/` as
+/// the root or in a user namespace, or the root's propagation, is refused
+/// in one line naming the field (mounts under another root: compat_runc.rs). (runc 1.1.5 runs it too but binds the root over the
 /// host's `/`, which breaks the host: not run here.)
 #[test]
 fn a_container_in_the_host_mount_namespace() {
@@ -198,14 +199,41 @@ fn a_container_in_the_host_mount_namespace() {
     assert_eq!(out.trim_end(), host_mnt.to_str().unwrap());
     assert_no_leaks(&rt, &id, &b);
 
+    // With the host's `/` as its root, a mount would land on the host's
+    // own paths.
     let mut b = Bundle::busybox(&["true"]);
     b.edit(|c| {
         keep_host(c);
+        c["root"]["path"] = json!("/");
         c["mounts"] = json!([{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}]);
     });
     let id = unique_id("hostmntbad");
     let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
-    assert_one_line_error(&err, &["mounts", "host's mounts"]);
+    assert_one_line_error(&err, &["mounts", "root.path is the host's /"]);
+    assert_no_leaks(&rt, &id, &b);
+    // The root's propagation is the host's there.
+    let mut b = Bundle::busybox(&["true"]);
+    b.edit(|c| {
+        keep_host(c);
+        c["linux"]["rootfsPropagation"] = json!("private");
+    });
+    let id = unique_id("hostmntprop");
+    let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_one_line_error(&err, &["linux.rootfsPropagation", "no mount namespace"]);
+    assert_no_leaks(&rt, &id, &b);
+    // A user namespace may not mount in the host's mount namespace.
+    let mut b = Bundle::busybox(&["true"]);
+    b.add_user_namespace(100000);
+    b.edit(|c| {
+        keep_host(c);
+        c["mounts"] = json!([{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs"}]);
+    });
+    let id = unique_id("hostmntuserns");
+    let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert_one_line_error(
+        &err,
+        &["mounts", "user namespace", "host's mount namespace"],
+    );
     assert_no_leaks(&rt, &id, &b);
     assert_eq!(on_root(), on_root_before, "a mount on the host's /");
 }

@@ -392,6 +392,200 @@ fn a_non_root_process_owns_its_stdio_but_not_dev_null() {
     );
 }
 
+/// runc's mount order with an idmapped bind (mounts.bats "mount order,
+/// container idmap source (userns)"): its source is a place inside the
+/// root that an earlier mount of the container made, in a user
+/// namespace. The init may not idmap it (creating an idmapped mount takes
+/// privilege over the source's file system) and rt cannot open it before
+/// the init made it, so rt clones and idmaps it in the init's mount
+/// namespace when the init reaches that mount. Disk uid 0 is the
+/// container's root through the map (65534 without it), and what the
+/// container writes there lands as disk uid 0.
+#[test]
+fn an_idmapped_bind_of_a_source_an_earlier_mount_made_in_a_user_namespace() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let src = tempfile::tempdir().unwrap();
+    // Only host root may enter it: the first bind is rt's clone too.
+    std::fs::set_permissions(src.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::create_dir(src.path().join("a")).unwrap();
+    std::fs::write(src.path().join("a/file"), "from a\n").unwrap();
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "cat /final/file; stat -c %u /final/file; touch /final/new",
+    ]);
+    b.add_user_namespace(100000);
+    let root = b.rootfs();
+    std::fs::create_dir_all(root.join("mnt")).unwrap();
+    std::fs::create_dir_all(root.join("final")).unwrap();
+    b.add_mount(json!({"destination": "/mnt", "type": "bind",
+        "source": src.path().join("a"), "options": ["rbind"]}));
+    b.add_mount(json!({"destination": root.join("final"), "type": "bind",
+        "source": root.join("mnt"), "options": ["rbind", "idmap"],
+        "uidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}],
+        "gidMappings": [{"containerID": 0, "hostID": 100000, "size": 65536}]}));
+    let rt = Rt::new();
+    let id = unique_id("idmapinroot");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!((code, out.as_str()), (0, "from a\n0\n"), "{err}");
+    let new = std::fs::metadata(src.path().join("a/new")).unwrap();
+    assert_eq!((new.uid(), new.gid()), (0, 0), "written through the idmap");
+    assert_no_leaks(&rt, &id, &b);
+}
+
+/// The mounts under `root` in this mount namespace (id, mount point), in
+/// mountinfo's order.
+fn mounts_under(root: &std::path::Path) -> Vec<(u64, String)> {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            Some((f.first()?.parse().ok()?, f.get(4)?.to_string()))
+        })
+        .filter(|(_, p)| std::path::Path::new(p).starts_with(root))
+        .collect()
+}
+
+/// Detaches every mount under a root when dropped, deepest last made
+/// first: what a failed test left (and the test's own mount) never
+/// outlives it, and the bundle's removal never walks into a mount.
+struct UnmountUnder(std::path::PathBuf);
+
+impl Drop for UnmountUnder {
+    fn drop(&mut self) {
+        for (_, p) in mounts_under(&self.0).iter().rev() {
+            let _ = nix::mount::umount2(p.as_str(), nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
+
+/// A container without a mount namespace but with the default mounts and
+/// a createRuntime hook (host-mntns.bats "host mount ns + hooks"): rt
+/// makes the mounts under its root in the host's mount namespace, records
+/// them in the state, and delete unmounts exactly those (runc leaves 17);
+/// the hook ran once, in the bundle; a mount under the root from before
+/// stays; root.readonly holds; a create that fails leaves no mount either.
+#[test]
+fn a_container_in_the_host_mount_namespace_with_its_mounts_and_a_hook() {
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "test -c /dev/null && test -r /proc/self/status && test -d /dev/pts && ! touch /rofile",
+    ]);
+    let root = std::fs::canonicalize(b.rootfs()).unwrap();
+    b.edit(|c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != "mount");
+        c["hooks"] = json!({"createRuntime": [{"path": "/bin/sh",
+            "args": ["/bin/sh", "-c", "touch createRuntimeHook.$$"]}]});
+    });
+    let pre = root.join("mnt/pre");
+    std::fs::create_dir_all(&pre).unwrap();
+    let guard = UnmountUnder(root.clone());
+    nix::mount::mount(
+        Some("pre-existing"),
+        &pre,
+        Some("tmpfs"),
+        nix::mount::MsFlags::empty(),
+        None::<&str>,
+    )
+    .unwrap();
+    let before = mounts_under(&root);
+    assert_eq!(before.len(), 1);
+    assert_eq!(before[0].1, pre.display().to_string());
+    let rt = Rt::new();
+    let hook_runs = || {
+        std::fs::read_dir(b.path())
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("createRuntimeHook.")
+            })
+            .count()
+    };
+
+    let id = unique_id("hostmntns");
+    rt.ok(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    let state: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(rt.root().join(&id).join("state.json")).unwrap(),
+    )
+    .unwrap();
+    let recorded: Vec<(u64, String)> = state["host_mounts"]
+        .as_array()
+        .expect("the mounts rt made are in the state")
+        .iter()
+        .map(|m| {
+            (
+                m["id"].as_u64().unwrap(),
+                m["point"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for p in ["", "/proc", "/dev", "/dev/pts", "/sys"] {
+        let p = format!("{}{p}", root.display());
+        assert!(
+            recorded.iter().any(|(_, r)| *r == p),
+            "{p} not recorded: {recorded:?}"
+        );
+    }
+    // The root's own bind copied the mount from before (a new mount, the
+    // container's); that one itself is not rt's.
+    let mut made = mounts_under(&root);
+    made.retain(|m| *m != before[0]);
+    assert_eq!(
+        recorded, made,
+        "every mount under the root but the one from before"
+    );
+    rt.ok(&["start", &id]);
+    rt.wait_status(&id, "stopped");
+    assert_eq!(
+        rt.state(&id)["exitStatus"],
+        0,
+        "the container saw its mounts"
+    );
+    rt.ok(&["delete", &id]);
+    assert_eq!(
+        mounts_under(&root),
+        before,
+        "only the mount from before stays"
+    );
+    assert_eq!(
+        hook_runs(),
+        1,
+        "the createRuntime hook ran once, in the bundle"
+    );
+    assert_no_leaks_but(&rt, &id, &b, &pre);
+
+    // A failing hook after the mounts: the create undoes them.
+    b.edit(|c| c["hooks"]["createRuntime"] = json!([{"path": "/bin/false"}]));
+    let id = unique_id("hostmntnsfail");
+    let err = rt.fails(&["create", "--bundle", b.path().to_str().unwrap(), &id]);
+    assert!(err.contains("createRuntime"), "{err}");
+    assert_eq!(
+        mounts_under(&root),
+        before,
+        "a failed create leaves no mount"
+    );
+    assert_no_leaks_but(&rt, &id, &b, &pre);
+    drop(guard);
+}
+
+/// `assert_no_leaks`, with the one mount under the root that the test
+/// made itself.
+fn assert_no_leaks_but(rt: &Rt, id: &str, b: &Bundle, mine: &std::path::Path) {
+    let mine = format!(" {} ", mine.display());
+    let left: Vec<String> = leaks(rt, id, b)
+        .into_iter()
+        .filter(|l| !(l.starts_with("mount ") && l.contains(&mine)))
+        .collect();
+    assert!(left.is_empty(), "{id} left behind: {left:#?}");
+}
+
 /// A container that turned on a domain controller below its own cgroup
 /// (systemd in a container does) can no longer have a process in that
 /// cgroup: an exec joins the cgroup its init moved to instead, as under

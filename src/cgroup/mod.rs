@@ -511,7 +511,7 @@ impl Placement {
     /// the container made below it, deepest first (never beside it: the
     /// parents rt made hold other containers' cgroups).
     pub fn remove(&self) -> Result<()> {
-        if self.created.iter().any(|d| *d == self.dir) {
+        if self.created.contains(&self.dir) {
             for d in subtree(&self.dir).into_iter().skip(1).rev() {
                 match fs::remove_dir(&d) {
                     Ok(()) => {}

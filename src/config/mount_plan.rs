@@ -96,6 +96,12 @@ pub struct Bind {
     /// The source's tree, cloned (and idmapped) by rt before the clone
     /// (a container with a user namespace); the init attaches it.
     pub tree: Option<OwnedFd>,
+    /// An idmapped bind of a source inside the root, in a user namespace:
+    /// the init may not idmap it, and rt cannot clone it before an
+    /// earlier mount of the container made it, so the init asks rt for
+    /// the tree when it reaches this mount, and rt clones and idmaps it
+    /// in the init's mount namespace then (`spawn::bind_sources`).
+    pub tree_from_rt: bool,
 }
 
 /// An idmapped bind's mapping, and the user namespace that carries it.
@@ -199,6 +205,7 @@ fn plan_one(
                 userns: None,
             }),
             tree: None,
+            tree_from_rt: false,
         })
     } else {
         match typ.as_str() {
@@ -248,6 +255,48 @@ fn plan_one(
         options,
         kind,
     })
+}
+
+/// The first field of `spec` that asks rt to mount or make something
+/// under the root (the mounts, masked or read-only paths, devices, a
+/// read-only root, a terminal's /dev/console), named for a message;
+/// `None` when a container without a mount namespace needs nothing
+/// mounted at all (it is only chrooted into its root).
+pub fn first_mounting_field(spec: &Spec) -> Option<&'static str> {
+    let linux = spec.linux().as_ref();
+    let non_empty = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
+    if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
+        return Some("mounts");
+    }
+    if non_empty(linux.and_then(|l| l.masked_paths().as_ref())) {
+        return Some("linux.maskedPaths");
+    }
+    if non_empty(linux.and_then(|l| l.readonly_paths().as_ref())) {
+        return Some("linux.readonlyPaths");
+    }
+    if linux
+        .and_then(|l| l.devices().as_ref())
+        .is_some_and(|d| !d.is_empty())
+    {
+        return Some("linux.devices");
+    }
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        return Some("root.readonly");
+    }
+    if spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
+    {
+        return Some("process.terminal");
+    }
+    None
 }
 
 /// `path` as a path in the container when it names a place inside the

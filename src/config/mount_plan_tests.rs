@@ -385,3 +385,34 @@ fn a_host_path_inside_the_root_is_the_containers_path() {
         None
     );
 }
+
+#[test]
+fn the_first_field_that_mounts_is_named_and_a_bare_config_mounts_nothing() {
+    let spec_of = |extra: &str| {
+        let config = format!(
+            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},
+            "process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}}{extra}}}"#
+        );
+        crate::config::spec::parse(config.as_bytes()).expect("config parses")
+    };
+    assert_eq!(first_mounting_field(&spec_of("")), None);
+    assert_eq!(
+        first_mounting_field(&spec_of(r#","mounts":[],"linux":{"maskedPaths":[]}"#)),
+        None,
+        "empty lists ask for nothing"
+    );
+    assert_eq!(
+        first_mounting_field(&spec_of(
+            r#","mounts":[{"destination":"/proc","type":"proc","source":"proc"}],"linux":{"maskedPaths":["/proc/kcore"]}"#
+        )),
+        Some("mounts")
+    );
+    assert_eq!(
+        first_mounting_field(&spec_of(r#","linux":{"readonlyPaths":["/proc/sys"]}"#)),
+        Some("linux.readonlyPaths")
+    );
+    let ro_root = r#"{"ociVersion":"1.0.2","root":{"path":"rootfs","readonly":true},
+        "process":{"cwd":"/","args":["sh"],"user":{"uid":0,"gid":0}}}"#;
+    let spec = crate::config::spec::parse(ro_root.as_bytes()).unwrap();
+    assert_eq!(first_mounting_field(&spec), Some("root.readonly"));
+}

@@ -137,8 +137,8 @@ pub struct NamespacePlan {
     pub new_uts: bool,
     pub new_cgroup: bool,
     /// The init is in a mount namespace of the container's (new or
-    /// joined): the root is built there; otherwise it is entered by
-    /// chroot and nothing is mounted.
+    /// joined): the root is built there; otherwise its mounts go under
+    /// the root in the host's, and it enters the root by chroot.
     pub own_mounts: bool,
     /// The container's processes are in a user namespace that is not the
     /// initial one (theirs, or rt's own as under rootless Podman): what

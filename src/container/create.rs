@@ -97,6 +97,7 @@ pub fn create(root: &Root, opts: &CreateOptions) -> Result<Created> {
         cgroup: None,
         resctrl: None,
         unit: None,
+        host_mounts: None,
         init: None,
     };
     match make(
@@ -129,11 +130,11 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
         .and_then(|l| l.namespaces().clone())
         .unwrap_or_default();
     if !bundle.namespaces.own_mounts {
-        host_mount_ns_allows(spec, terminal).map_err(|msg| Error::Config {
-            file: bundle.dir.join("config.json"),
-            msg: format!(
-                "{msg}: it would change the host's mounts (no mount namespace in linux.namespaces)"
-            ),
+        host_mount_ns_allows(spec, &bundle.rootfs, bundle.namespaces.in_userns).map_err(|msg| {
+            Error::Config {
+                file: bundle.dir.join("config.json"),
+                msg: format!("{msg} (no mount namespace in linux.namespaces)"),
+            }
         })?;
     }
     // Before anything else about the cgroup: without systemd, say so.
@@ -326,9 +327,23 @@ fn make(
     // Rootless, rt could not either: the init does as before.
     // Only root in the initial user namespace may clone host mounts.
     let host_root = crate::rootless::detect() == crate::rootless::Mode::Root;
-    if (c.plan.ns.new_user || c.plan.ns.user_joined_by_init) && host_root {
-        crate::spawn::bind_sources::prepare(&mut mounts)?;
-    }
+    let in_root_trees = if (c.plan.ns.new_user || c.plan.ns.user_joined_by_init) && host_root {
+        crate::spawn::bind_sources::prepare(&mut mounts, &bundle.rootfs)?
+    } else {
+        vec![]
+    };
+    // Without a mount namespace the mounts go under the root in the
+    // host's: what exists before the init mounts anything tells rt which
+    // are the container's.
+    let host_snapshot = if !c.plan.ns.own_mounts
+        && crate::config::mount_plan::first_mounting_field(spec).is_some()
+    {
+        let snap = crate::rootfs::host_mounts::Snapshot::take()?;
+        undo.host_mounts = Some((snap.clone(), bundle.rootfs.clone()));
+        Some(snap)
+    } else {
+        None
+    };
     let args = InitArgs {
         spec,
         rootfs: &bundle.rootfs,
@@ -373,6 +388,29 @@ fn make(
         c.seccomp.as_ref(),
         OciState::of(&state, Status::Creating),
     );
+    let mut on_bind_tree = |pid: nix::unistd::Pid, index: usize| -> Result<OwnedFd> {
+        let req = in_root_trees
+            .iter()
+            .find(|t| t.index == index)
+            .ok_or_else(|| {
+                Error::Protocol(format!(
+                    "the init asked for the tree of mounts[{index}], which is not rt's to make"
+                ))
+            })?;
+        crate::spawn::bind_sources::clone_in_init_ns(pid, &bundle.rootfs, req)
+    };
+    // Recorded and saved before the hooks run: a create killed after this
+    // leaves a state whose delete unmounts them.
+    let mut host_mounts = Vec::new();
+    let mut on_mounts_made = |pid: nix::unistd::Pid| -> Result<()> {
+        let snap = host_snapshot.as_ref().ok_or(Error::Internal(
+            "the init made mounts in the host's mount namespace, unplanned",
+        ))?;
+        host_mounts = snap.made_since(Some(pid.as_raw()), &bundle.rootfs)?;
+        let mut recorded = state.clone();
+        recorded.host_mounts.clone_from(&host_mounts);
+        locked.save(&recorded)
+    };
     let state_lock = args.state_lock;
     let init = spawn::spawn(
         spec,
@@ -380,9 +418,14 @@ fn make(
         state_lock,
         cgroup_fd.as_ref(),
         move |ch| -> std::convert::Infallible { crate::init::run(args, ch) },
-        &mut on_hooks,
-        &mut on_listener,
+        spawn::ParentCalls {
+            on_hooks: &mut on_hooks,
+            on_listener: &mut on_listener,
+            on_bind_tree: &mut on_bind_tree,
+            on_mounts_made: &mut on_mounts_made,
+        },
     )?;
+    state.host_mounts = host_mounts;
     let pid = init.pid.as_raw();
     let init = undo.init.insert(init);
     if let Some(sock) = &pidfd_sock {
@@ -435,6 +478,7 @@ fn initial_state(bundle: &Bundle, opts: &CreateOptions) -> State {
         cgroup: None,
         shim: opts.shim,
         resctrl: None,
+        host_mounts: vec![],
         config: bundle.spec.clone(),
     }
 }
@@ -487,6 +531,9 @@ struct Undo {
     unit: Option<String>,
     /// The resctrl groups made for the container.
     resctrl: Option<resctrl::Groups>,
+    /// A container in the host's mount namespace: the mounts before its
+    /// own, and its root; what is new under the root is unmounted.
+    host_mounts: Option<(crate::rootfs::host_mounts::Snapshot, PathBuf)>,
     init: Option<Init>,
 }
 
@@ -507,6 +554,16 @@ impl Undo {
         let mut failed = Vec::new();
         if let Some(init) = self.init.take() {
             spawn::kill_and_reap(&init);
+        }
+        // The init is gone (spawn reaps it on its own errors): what is new
+        // under the root now is what it made.
+        if let Some((snap, rootfs)) = self.host_mounts.take() {
+            if let Err(e) = snap
+                .made_since(None, &rootfs)
+                .and_then(|made| crate::rootfs::host_mounts::unmount(&made))
+            {
+                failed.push(e.to_string());
+            }
         }
         // A cgroup rt joined is left as it was: only the init is killed.
         if let Some(cg) = self.cgroup.take().filter(Placement::is_own) {
@@ -590,47 +647,36 @@ fn write_pid_file(path: &Path, pid: i32) -> Result<()> {
     write_atomic(&path, pid.to_string().as_bytes(), 0o644)
 }
 
-/// Without a mount namespace of its own a container may not ask for
-/// anything rt would have to mount or make under its root: that would
-/// land in the host's mount table (runc 1.1.5 even binds the root over
-/// the host's `/`). Names the first field that asks.
+/// What a container without a mount namespace of its own may not ask:
+/// its mounts go under its root in the host's mount namespace, so a root
+/// that is the host's `/` may have none (they would land on the host's
+/// own /proc, /dev...; runc 1.1.5 even binds the root over the host's
+/// `/`), nor may a container in a user namespace (it may not mount in
+/// the host's mount namespace), and `linux.rootfsPropagation` (the propagation of the root,
+/// which is the host's there) is refused. Names the field.
 fn host_mount_ns_allows(
     spec: &oci_spec::runtime::Spec,
-    terminal: bool,
+    rootfs: &Path,
+    in_userns: bool,
 ) -> std::result::Result<(), String> {
-    let linux = spec.linux().as_ref();
-    let non_empty = |v: Option<&Vec<String>>| v.is_some_and(|v| !v.is_empty());
-    if spec.mounts().as_ref().is_some_and(|m| !m.is_empty()) {
-        return Err("mounts: not empty".into());
-    }
-    if non_empty(linux.and_then(|l| l.masked_paths().as_ref())) {
-        return Err("linux.maskedPaths: not empty".into());
-    }
-    if non_empty(linux.and_then(|l| l.readonly_paths().as_ref())) {
-        return Err("linux.readonlyPaths: not empty".into());
-    }
-    if linux
-        .and_then(|l| l.devices().as_ref())
-        .is_some_and(|d| !d.is_empty())
-    {
-        return Err("linux.devices: not empty".into());
-    }
-    if linux
+    if spec
+        .linux()
+        .as_ref()
         .and_then(|l| l.rootfs_propagation().as_ref())
         .is_some()
     {
-        return Err("linux.rootfsPropagation: set".into());
+        return Err("linux.rootfsPropagation: set: without a mount namespace the root's propagation is the host's".into());
     }
-    if spec
-        .root()
-        .as_ref()
-        .and_then(|r| r.readonly())
-        .unwrap_or(false)
-    {
-        return Err("root.readonly: true".into());
+    let host_root = std::fs::canonicalize(rootfs).is_ok_and(|p| p == Path::new("/"));
+    match crate::config::mount_plan::first_mounting_field(spec) {
+        // The host's mount namespace is not its user namespace's: the
+        // kernel would refuse every mount (EPERM) half-way through.
+        Some(field) if in_userns => Err(format!(
+            "{field}: asks for a mount under the root, which a container in a user namespace cannot make in the host's mount namespace"
+        )),
+        Some(field) if host_root => Err(format!(
+            "{field}: asks for a mount under the root, and root.path is the host's /: it would change the host's own mounts"
+        )),
+        _ => Ok(()),
     }
-    if terminal {
-        return Err("process.terminal: true (its console is bound on /dev/console)".into());
-    }
-    Ok(())
 }

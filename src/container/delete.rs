@@ -1,6 +1,7 @@
 //! `rt delete`: the init killed (with --force, or already gone), its shim
-//! let finish, the cgroup emptied and removed, the state directory gone,
-//! then the poststop hooks.
+//! let finish, the cgroup emptied and removed, the mounts rt made in the
+//! host's mount namespace (a container without its own) unmounted, the
+//! state directory gone, then the poststop hooks.
 
 use std::os::fd::AsFd;
 use std::time::Duration;
@@ -66,6 +67,9 @@ pub fn delete(root: &Root, id: &str, force: bool) -> Result<()> {
     if let Some(groups) = &c.state.resctrl {
         crate::resctrl::remove(groups)?;
     }
+    // A container in the host's mount namespace: exactly the mounts rt
+    // made under its root, deepest first (its processes are gone).
+    crate::rootfs::host_mounts::unmount(&c.state.host_mounts)?;
     let poststop = Kind::Poststop.of(c.state.config.hooks().as_ref());
     let json = hook_state_json(&c.state, Status::Stopped);
     locked.remove()?;

@@ -243,6 +243,22 @@ fn setup(a: &mut InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> 
     // (rootless Podman makes one and runs rt inside): what a user
     // namespace forbids is forbidden then too (the plan says).
     let in_userns = a.plan.ns.in_userns;
+    // An idmapped bind of a source inside the root, in a user namespace:
+    // rt clones it in this mount namespace when the mount is reached.
+    let bind_tree = |index: usize| -> Result<OwnedFd> {
+        channel.send(&FromInit::BindTree { index })?;
+        match channel.recv_with_fd::<ToInit>()? {
+            Some((ToInit::BindTree, Some(tree))) => Ok(tree),
+            other => Err(Error::Protocol(format!(
+                "waiting for the tree of mounts[{index}], got {:?}",
+                other.map(|(m, _)| m)
+            ))),
+        }
+    };
+    // Without a mount namespace, a config that mounts nothing has nothing
+    // made at all: the init is only chrooted (into the host's `/` too).
+    let host_ns = !a.plan.ns.own_mounts;
+    let mounts_nothing = host_ns && crate::config::mount_plan::first_mounting_field(spec).is_none();
     let setup = rootfs::Setup {
         spec,
         rootfs: a.rootfs,
@@ -250,29 +266,11 @@ fn setup(a: &mut InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> 
         cgroupns: a.plan.ns.new_cgroup,
         cgroup_dir: a.cgroup_dir.as_deref(),
         no_pivot: a.no_pivot,
+        host_ns,
         dev: mounts.dev,
+        bind_tree: &bind_tree,
     };
-    let (console_peer, hook_state) = if a.plan.ns.own_mounts {
-        let root = rootfs::prepare(&setup, mounts.mounts)?;
-        let console_peer = make_console(a, process, root.as_fd())?;
-        kernel_settings(spec, &a.plan.ns)?;
-        // Like runc, make the cwd if the image lacks it.
-        create_in_root(root.as_fd(), process.cwd(), false)
-            .map_err(|e| e.in_field("process.cwd"))?;
-        rootfs::finish_dev(&mounts.dev, root.as_fd())?;
-        rootfs::mask_and_protect(spec, root.as_fd())?;
-        drop(root);
-        // createContainer hooks run from the root, as under runc (which
-        // enters it before them): a hook's relative paths are the
-        // container's.
-        nix::unistd::chdir(a.rootfs).with_ctx(|| format!("chdir {}", a.rootfs.display()))?;
-        let hook_state = create_container_hooks(spec, channel)?;
-        rootfs::enter(&setup)?;
-        rootfs::finish(spec)?;
-        (console_peer, hook_state)
-    } else {
-        // The host's mount namespace (create refused all that would mount
-        // something): nothing is mounted; the root is entered by chroot.
+    let (console_peer, hook_state) = if mounts_nothing {
         kernel_settings(spec, &a.plan.ns)?;
         let root = nix::fcntl::open(
             a.rootfs,
@@ -286,6 +284,33 @@ fn setup(a: &mut InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> 
         let hook_state = create_container_hooks(spec, channel)?;
         rootfs::enter_by_chroot(a.rootfs)?;
         (None, hook_state)
+    } else {
+        let root = rootfs::prepare(&setup, mounts.mounts)?;
+        let console_peer = make_console(a, process, root.as_fd())?;
+        kernel_settings(spec, &a.plan.ns)?;
+        // Like runc, make the cwd if the image lacks it.
+        create_in_root(root.as_fd(), process.cwd(), false)
+            .map_err(|e| e.in_field("process.cwd"))?;
+        rootfs::finish_dev(&mounts.dev, root.as_fd())?;
+        rootfs::mask_and_protect(spec, root.as_fd())?;
+        drop(root);
+        if host_ns {
+            // Every mount is made (root.readonly only remounts one): rt
+            // records them in the state, for delete.
+            mounts_made(channel)?;
+        }
+        // createContainer hooks run from the root, as under runc (which
+        // enters it before them): a hook's relative paths are the
+        // container's.
+        nix::unistd::chdir(a.rootfs).with_ctx(|| format!("chdir {}", a.rootfs.display()))?;
+        let hook_state = create_container_hooks(spec, channel)?;
+        if host_ns {
+            rootfs::enter_by_chroot(a.rootfs)?;
+        } else {
+            rootfs::enter(&setup)?;
+        }
+        rootfs::finish(spec)?;
+        (console_peer, hook_state)
     };
     if let Some(peer) = &console_peer {
         console::become_controlling(peer.as_fd())?;
@@ -443,6 +468,18 @@ fn kernel_settings(spec: &Spec, ns: &NamespacePlan) -> Result<()> {
     }
     // process.oomScoreAdj is written from outside (spawn).
     Ok(())
+}
+
+/// A container in the host's mount namespace: rt records the mounts the
+/// init made under the root before anything else runs.
+fn mounts_made(channel: &Channel) -> Result<()> {
+    channel.send(&FromInit::MountsMade)?;
+    match channel.recv::<ToInit>()? {
+        Some(ToInit::MountsRecorded) => Ok(()),
+        other => Err(Error::Protocol(format!(
+            "waiting for rt to record the mounts, got {other:?}"
+        ))),
+    }
 }
 
 /// rt runs prestart and createRuntime in its namespaces when told, then

@@ -7,6 +7,7 @@
 //! a mount to the host.
 
 mod dev;
+pub mod host_mounts;
 mod masked;
 mod mounts;
 mod proc_mount;
@@ -44,14 +45,88 @@ pub struct Setup<'a> {
     pub cgroupns: bool,
     pub cgroup_dir: Option<&'a Path>,
     pub no_pivot: bool,
+    /// The container has no mount namespace of its own: its mounts go
+    /// under its root in the host's (`prepare`), and it enters the root
+    /// by chroot.
+    pub host_ns: bool,
     /// The /dev facts of the mount plan.
     pub dev: DevPlan,
+    /// Asks rt for the tree of mount `index`, a bind it clones in this
+    /// mount namespace when the init reaches it (`Bind::tree_from_rt`).
+    pub bind_tree: &'a dyn Fn(usize) -> Result<OwnedFd>,
 }
 
 /// Makes the rest of the host's mount tree invisible to propagation, binds
 /// the root onto itself (pivot_root needs a mount point) and makes every
 /// mount of the plan, in order. Returns a descriptor on the root.
 pub fn prepare(s: &Setup, mounts: Vec<PlannedMount>) -> Result<OwnedFd> {
+    if s.host_ns {
+        bind_root_in_host_ns(s.rootfs)?;
+    } else {
+        isolate_and_bind_root(s)?;
+    }
+    let open_root = || {
+        open(
+            s.rootfs,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_ctx(|| format!("open root {}", s.rootfs.display()))
+    };
+    let mut root = open_root()?;
+
+    for m in mounts {
+        let name = format!("mounts[{}] ({})", m.index, m.config_destination.display());
+        // A mount on "/" (a rootless overlay root, made in the container's
+        // user namespace) covers the root: what follows goes on top of it.
+        let covers_root = m.config_destination == Path::new("/");
+        mount_one(s, root.as_fd(), m).map_err(|e| prefix_err(e, &name))?;
+        if covers_root {
+            root = open_root()?;
+        }
+    }
+
+    if !s.dev.is_bind {
+        setup_dev(s, root.as_fd())?;
+    }
+    Ok(root)
+}
+
+/// A container in the host's mount namespace: the propagation of the
+/// host's mounts is left as it is; the root is bound onto itself (the
+/// mount `root.readonly` makes read-only after the chroot, and the one
+/// every later mount goes on), and that new tree alone is made private,
+/// so that nothing mounted in it propagates anywhere. Only the root's
+/// path is used here; every mount in it goes through a descriptor
+/// resolved inside it.
+fn bind_root_in_host_ns(rootfs: &Path) -> Result<()> {
+    mount(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_ctx(|| format!("bind the root {} onto itself", rootfs.display()))?;
+    let bound = open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_ctx(|| format!("open root {}", rootfs.display()))?;
+    mount(
+        None::<&str>,
+        resolve::fd_path(&bound).as_str(),
+        None::<&str>,
+        MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_ctx(|| format!("make the root's own bind {} private", rootfs.display()))
+}
+
+/// The container's own mount namespace: made invisible to propagation,
+/// and the root bound onto itself (pivot_root needs a mount point).
+fn isolate_and_bind_root(s: &Setup) -> Result<()> {
     // By default / is made rslave: nothing mounted inside propagates back
     // to the host. A `linux.rootfsPropagation` takes its place, as with
     // runc: with `rshared` the host's shared mounts stay peers of their
@@ -83,32 +158,7 @@ pub fn prepare(s: &Setup, mounts: Vec<PlannedMount>) -> Result<OwnedFd> {
         MsFlags::MS_BIND | MsFlags::MS_REC,
         None::<&str>,
     )
-    .with_ctx(|| format!("bind the root {} onto itself", s.rootfs.display()))?;
-    let open_root = || {
-        open(
-            s.rootfs,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .with_ctx(|| format!("open root {}", s.rootfs.display()))
-    };
-    let mut root = open_root()?;
-
-    for m in mounts {
-        let name = format!("mounts[{}] ({})", m.index, m.config_destination.display());
-        // A mount on "/" (a rootless overlay root, made in the container's
-        // user namespace) covers the root: what follows goes on top of it.
-        let covers_root = m.config_destination == Path::new("/");
-        mount_one(s, root.as_fd(), m).map_err(|e| prefix_err(e, &name))?;
-        if covers_root {
-            root = open_root()?;
-        }
-    }
-
-    if !s.dev.is_bind {
-        setup_dev(s, root.as_fd())?;
-    }
-    Ok(root)
+    .with_ctx(|| format!("bind the root {} onto itself", s.rootfs.display()))
 }
 
 /// A read-only tmpfs on /dev was mounted writable so that what goes in it
@@ -242,7 +292,8 @@ fn host_pseudo_filesystems(mountinfo: &str, rootfs: &Path) -> Vec<std::path::Pat
 }
 
 /// A container in the host's mount namespace: its root entered with
-/// chroot (as runc does), nothing mounted or moved.
+/// chroot (as runc does); what was mounted for it stays where `prepare`
+/// put it, under the root.
 pub fn enter_by_chroot(rootfs: &Path) -> Result<()> {
     if rootfs != Path::new("/") {
         chdir(rootfs).with_ctx(|| format!("chdir {}", rootfs.display()))?;

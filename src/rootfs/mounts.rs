@@ -55,7 +55,14 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, m: PlannedMount) -> Res
     )?;
 
     match m.kind {
-        Kind::Bind(b) => mount_bind(root, dest, opts, b),
+        Kind::Bind(mut b) => {
+            if b.tree_from_rt {
+                // rt clones and idmaps it in this mount namespace now,
+                // with the mounts made so far.
+                b.tree = Some((s.bind_tree)(m.index)?);
+            }
+            mount_bind(root, dest, opts, b)
+        }
         // The config's destination, as rt has always mounted a cgroup.
         Kind::Cgroup { flags } => mount_cgroup(s, root, &m.config_destination, flags, opts),
         Kind::Tmpfs { source, flags } => {

@@ -19,6 +19,12 @@ pub enum ToInit {
     /// The prestart and createRuntime hooks ran; here is the state JSON
     /// for the createContainer and startContainer hooks.
     HooksDone { state: String },
+    /// The tree asked for with `FromInit::BindTree` (attached), cloned and
+    /// idmapped by rt in the init's mount namespace.
+    BindTree,
+    /// The mounts rt found the init made in the host's mount namespace
+    /// are recorded in the container's state.
+    MountsRecorded,
 }
 
 /// Messages from the init to rt.
@@ -27,6 +33,14 @@ pub enum FromInit {
     /// The mounts are made (pivot_root not yet): time for the prestart
     /// and createRuntime hooks.
     CreateHooks,
+    /// The init reached mount `index` of the plan, an idmapped bind of a
+    /// source inside the root that rt clones in the init's mount
+    /// namespace (`spawn::bind_sources`): rt answers `ToInit::BindTree`.
+    BindTree { index: usize },
+    /// A container in the host's mount namespace: every mount is made
+    /// under its root; rt records them (for delete) and answers
+    /// `ToInit::MountsRecorded`.
+    MountsMade,
     /// The seccomp notification listener (attached) for the agent at the
     /// profile's listenerPath.
     SeccompListener,

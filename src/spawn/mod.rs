@@ -32,6 +32,21 @@ pub struct Init {
     pub pidfd: OwnedFd,
 }
 
+/// What rt does when the init asks for it during its setup (each gets the
+/// init's pid).
+pub struct ParentCalls<'a> {
+    /// Runs the prestart and createRuntime hooks; returns the state JSON
+    /// for the init's hooks.
+    pub on_hooks: &'a mut dyn FnMut(Pid) -> Result<String>,
+    /// Takes the seccomp notification listener to the agent.
+    pub on_listener: &'a mut dyn FnMut(Pid, OwnedFd) -> Result<()>,
+    /// Clones mount `index`'s idmapped tree in the init's mount namespace
+    /// (`bind_sources::clone_in_init_ns`).
+    pub on_bind_tree: &'a mut dyn FnMut(Pid, usize) -> Result<OwnedFd>,
+    /// Records the mounts the init made in the host's mount namespace.
+    pub on_mounts_made: &'a mut dyn FnMut(Pid) -> Result<()>,
+}
+
 /// Clones the init and drives the parent's side of its setup. On error the
 /// init is killed and reaped before returning.
 /// The child runs `init` with its end of the sync channel; `state_lock`
@@ -42,8 +57,7 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
     state_lock: Option<RawFd>,
     cgroup: Option<&OwnedFd>,
     init: F,
-    on_hooks: &mut dyn FnMut(Pid) -> Result<String>,
-    on_listener: &mut dyn FnMut(Pid, OwnedFd) -> Result<()>,
+    calls: ParentCalls<'_>,
 ) -> Result<Init> {
     let child_init = init;
     let (parent_ch, child_ch) = Channel::pair()?;
@@ -91,7 +105,7 @@ pub fn spawn<F: FnOnce(Channel) -> Infallible>(
         None => clone_into(clone_bits(plan.ns.clone_flags), cgroup, dumpable, child)?,
     };
     entered.leave();
-    match parent_side(&init, spec, plan, &parent_ch, on_hooks, on_listener) {
+    match parent_side(&init, spec, plan, &parent_ch, calls) {
         Ok(()) => Ok(init),
         Err(e) => {
             kill_and_reap(&init);
@@ -253,8 +267,7 @@ fn parent_side(
     spec: &Spec,
     plan: &Plan,
     ch: &Channel,
-    on_hooks: &mut dyn FnMut(Pid) -> Result<String>,
-    on_listener: &mut dyn FnMut(Pid, OwnedFd) -> Result<()>,
+    calls: ParentCalls<'_>,
 ) -> Result<()> {
     set_oom_score_adj(init.pid, spec)?;
     if let Some(maps) = &plan.ns.id_maps {
@@ -264,10 +277,18 @@ fn parent_side(
     loop {
         match ch.recv_with_fd::<FromInit>()? {
             Some((FromInit::CreateHooks, _)) => {
-                let state = on_hooks(init.pid)?;
+                let state = (calls.on_hooks)(init.pid)?;
                 ch.send(&ToInit::HooksDone { state })?;
             }
-            Some((FromInit::SeccompListener, Some(fd))) => on_listener(init.pid, fd)?,
+            Some((FromInit::BindTree { index }, _)) => {
+                let tree = (calls.on_bind_tree)(init.pid, index)?;
+                ch.send_with_fd(&ToInit::BindTree, Some(tree.as_fd()))?;
+            }
+            Some((FromInit::MountsMade, _)) => {
+                (calls.on_mounts_made)(init.pid)?;
+                ch.send(&ToInit::MountsRecorded)?;
+            }
+            Some((FromInit::SeccompListener, Some(fd))) => (calls.on_listener)(init.pid, fd)?,
             Some((FromInit::SeccompListener, None)) => {
                 return Err(Error::Init(
                     "seccomp listener message without its descriptor".into(),

@@ -66,9 +66,23 @@ pub struct State {
     /// The container's Intel RDT groups (`linux.intelRdt`), if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resctrl: Option<crate::resctrl::Groups>,
+    /// A container without a mount namespace: the mounts rt made under its
+    /// root in the host's mount namespace, in the order they were made;
+    /// `delete` unmounts exactly these.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_mounts: Vec<HostMount>,
     /// The config as it was at create time: later commands never re-read
     /// the bundle (it may have changed).
     pub config: Spec,
+}
+
+/// One mount rt made in the host's mount namespace, as mountinfo named
+/// it: its id and its mount point (a host path under the container's
+/// root). Both must still match for rt to unmount it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostMount {
+    pub id: u64,
+    pub point: PathBuf,
 }
 
 /// The runtime's root directory (`--root`).
@@ -269,6 +283,7 @@ mod tests {
             cgroup: None,
             shim: false,
             resctrl: None,
+            host_mounts: vec![],
             config: Spec::default(),
         }
     }

@@ -67,7 +67,7 @@ const KNOWN: &[(&str, &str, &str)] = &[
     (
         "a container in the host's mount namespace",
         "not run under runc here (tests/compat.rs runs it on rt)",
-        "runc 1.1.5 binds the root onto itself in the host's mount namespace (over `/` for root `/`), after which the host can make no user namespace; rt mounts nothing there and refuses configs that would",
+        "runc 1.1.5 binds the root onto itself in the host's mount namespace (over `/` for root `/`), after which the host can make no user namespace, and leaves every mount there; rt leaves the host's propagation alone, mounts under a root that is not the host's `/` only (refusing mounts for root `/`), and delete unmounts exactly the mounts it recorded",
     ),
     (
         "an idmapped bind inside a user namespace",
