@@ -460,6 +460,9 @@ impl Placement {
             match fs::read_to_string(&p) {
                 Ok(s) => pids.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // A threaded cgroup has no cgroup.procs to read; its
+                // processes are listed by the domain above it.
+                Err(e) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {}
                 Err(e) => return Err(e).with_ctx(|| format!("read {}", p.display())),
             }
         }

@@ -297,6 +297,13 @@ fn hugetlb(r: &LinuxResources, w: &mut Vec<Write>) -> Result<()> {
             format!("hugetlb.{size}.max"),
             limit_value(h.limit()),
         ));
+        // The reservation limit too, as runc sets it: pages reserved
+        // (mmap'd, not yet faulted) count against it, so the container
+        // learns of the limit at mmap rather than by SIGBUS at fault.
+        w.push(Write::new(
+            format!("hugetlb.{size}.rsvd.max"),
+            limit_value(h.limit()),
+        ));
     }
     Ok(())
 }
@@ -411,8 +418,10 @@ pub fn write_all(dir: &Path, writes: &[Write]) -> Result<()> {
         // Without swap accounting there is no memory.swap.max: lifting a
         // swap limit (or setting none) then asks nothing, as under runc.
         let no_swap_file = w.file == "memory.swap.max" && matches!(w.value.as_str(), "max" | "0");
+        // Kernels before 5.7 have no hugetlb reservation files.
+        let no_rsvd_file = w.file.starts_with("hugetlb.") && w.file.ends_with(".rsvd.max");
         if let Err(error) = r {
-            if no_swap_file && error.kind() == std::io::ErrorKind::NotFound {
+            if (no_swap_file || no_rsvd_file) && error.kind() == std::io::ErrorKind::NotFound {
                 continue;
             }
             return Err(Error::CgroupWrite {
@@ -441,6 +450,32 @@ pub fn apply(mount: &Path, dir: &Path, writes: &[Write]) -> Result<()> {
         }
     }
     write_all(dir, writes)
+}
+
+/// For `update`, which changes only what it is given: a cpu period
+/// without a quota keeps the quota the cgroup has now, and a quota without
+/// a period keeps its period (runc re-applies the container's other
+/// value; the plan alone would reset it to "max" or 100000). `current` is
+/// the cgroup's cpu.max ("max 100000", "50000 100000").
+pub fn keep_unchanged_cpu_max(r: &LinuxResources, current: &str, writes: &mut [Write]) {
+    let Some(cpu) = r.cpu().as_ref() else { return };
+    let quota = cpu.quota().filter(|&q| q != 0);
+    let period = cpu.period().filter(|&p| p != 0);
+    let mut cur = current.split_whitespace();
+    let (Some(cur_quota), Some(cur_period)) = (cur.next(), cur.next()) else {
+        return;
+    };
+    for w in writes.iter_mut().filter(|w| w.file == "cpu.max") {
+        let mut parts = w.value.split_whitespace();
+        let (Some(q), Some(p)) = (parts.next(), parts.next()) else {
+            continue;
+        };
+        w.value = match (quota, period) {
+            (None, Some(_)) => format!("{cur_quota} {p}"),
+            (Some(_), None) => format!("{q} {cur_period}"),
+            _ => continue,
+        };
+    }
 }
 
 /// `memory.checkBeforeUpdate`: a new limit below what the container uses
@@ -595,6 +630,36 @@ mod tests {
     }
 
     #[test]
+    fn update_keeps_the_cpu_max_part_it_is_not_given() {
+        let keep = |json: &str, current: &str| {
+            let r = res(json);
+            let mut w = plan(&r).unwrap();
+            keep_unchanged_cpu_max(&r, current, &mut w);
+            w.into_iter().map(|w| (w.file, w.value)).collect::<Vec<_>>()
+        };
+        // update.bats "update cgroup cpu limits": --cpu-period alone.
+        assert_eq!(
+            keep(r#"{"cpu": {"period": 900000}}"#, "500000 1000000\n"),
+            pairs(&[("cpu.max", "500000 900000")])
+        );
+        assert_eq!(
+            keep(r#"{"cpu": {"quota": 600000}}"#, "500000 900000\n"),
+            pairs(&[("cpu.max", "600000 900000")])
+        );
+        assert_eq!(
+            keep(r#"{"cpu": {"quota": -1}}"#, "500000 900000\n"),
+            pairs(&[("cpu.max", "max 900000")])
+        );
+        assert_eq!(
+            keep(
+                r#"{"cpu": {"quota": 1000, "period": 2000}}"#,
+                "500000 900000\n"
+            ),
+            pairs(&[("cpu.max", "1000 2000")])
+        );
+    }
+
+    #[test]
     fn check_before_update_compares_with_usage_in_runcs_words() {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("memory.current"), "167936\n").unwrap();
@@ -648,7 +713,9 @@ mod tests {
                 ("io.max", "8:0 rbps=1048576"),
                 ("io.max", "8:16 wiops=max"),
                 ("hugetlb.2MB.max", "0"),
+                ("hugetlb.2MB.rsvd.max", "0"),
                 ("hugetlb.1GB.max", "max"),
+                ("hugetlb.1GB.rsvd.max", "max"),
                 ("rdma.max", "mlx5_1 hca_handle=3 hca_object=10000"),
                 ("io.latency", "8:0 target=60"),
                 ("memory.high", "50M"),

@@ -20,12 +20,15 @@ pub fn update(root: &Root, id: &str, r: &oci_spec::runtime::LinuxResources) -> R
         ));
     }
     let mount = cgroup::find_mount()?;
-    let writes = cgroup::check_resources(r, &mount)?;
+    let mut writes = cgroup::check_resources(r, &mount)?;
     let cg = c
         .state
         .cgroup
         .as_ref()
         .ok_or_else(|| Error::InvalidState(format!("container {id} has no cgroup")))?;
+    if let Ok(current) = std::fs::read_to_string(cg.dir.join("cpu.max")) {
+        cgroup::resources::keep_unchanged_cpu_max(r, &current, &mut writes);
+    }
     let check = r
         .memory()
         .as_ref()

@@ -129,6 +129,21 @@ fn give_stdio_to_user(uid: Uid) -> Result<()> {
     Ok(())
 }
 
+/// Whether this process may run on every online CPU.
+fn runs_on_every_cpu() -> bool {
+    let Ok(set) = nix::sched::sched_getaffinity(nix::unistd::Pid::from_raw(0)) else {
+        return true;
+    };
+    let allowed = (0..nix::sched::CpuSet::count())
+        .filter(|&c| set.is_set(c).unwrap_or(false))
+        .count();
+    let online = nix::unistd::sysconf(nix::unistd::SysconfVar::_NPROCESSORS_ONLN)
+        .ok()
+        .flatten()
+        .and_then(|n| usize::try_from(n).ok());
+    online.is_none_or(|n| allowed >= n)
+}
+
 /// A fresh session keyring, so the container cannot read the host's.
 /// Before the seccomp filter, which may deny keyctl (Docker's does).
 fn join_session_keyring() -> Result<()> {
@@ -145,7 +160,18 @@ fn limits_and_scheduling(plan: &ProcessPlan) -> Result<()> {
         set_rlimit(rl)?;
     }
     if let Some(attr) = &plan.scheduler {
-        crate::sys::sched::sched_setattr(attr).ctx("process.scheduler: sched_setattr")?;
+        crate::sys::sched::sched_setattr(attr).map_err(|e| Error::Sys {
+            context: if e == nix::Error::EPERM && !runs_on_every_cpu() {
+                // sched_setattr(2): EPERM when the affinity does not
+                // cover every CPU (a deadline policy needs them all).
+                "process.scheduler: sched_setattr: process scheduler can't be used together \
+                 with AllowedCPUs (the container's cpuset leaves it only some CPUs)"
+                    .into()
+            } else {
+                "process.scheduler: sched_setattr".into()
+            },
+            source: e,
+        })?;
     }
     if let Some(value) = plan.io_priority {
         crate::sys::sched::ioprio_set(value).ctx("process.ioPriority: ioprio_set")?;
