@@ -498,7 +498,9 @@ fn joined_with_a_child(rt: &Rt, b: &mut Bundle, owner_pid: i64, prefix: &str) ->
 
 /// As with runc: `kill --all` of a container whose init has exited kills
 /// what the init left in its cgroup (it shared a pid namespace, so the
-/// init's death took nothing with it), where a plain kill is refused.
+/// init's death took nothing with it), and so does a plain SIGKILL
+/// (kill.bats "kill KILL [host pidns + init gone]"); any other signal to
+/// the stopped container is refused.
 #[test]
 fn kill_all_of_a_stopped_container_kills_what_its_init_left() {
     let rt = Rt::new();
@@ -518,12 +520,31 @@ fn kill_all_of_a_stopped_container_kills_what_its_init_left() {
     rt.wait_status(&id, "stopped");
     assert!(alive(child), "the child outlives the init");
 
-    let err = rt.fails(&["kill", &id, "KILL"]);
+    let err = rt.fails(&["kill", &id, "TERM"]);
     assert_one_line_error(&err, &["container not running"]);
-    rt.ok(&["kill", "--all", &id, "KILL"]);
+    assert!(alive(child), "a refused kill kills nothing");
+    rt.ok(&["kill", &id, "KILL"]);
     assert!(
         rt_testkit::wait_until(Duration::from_secs(10), || !alive(child)),
-        "kill --all left {child} running"
+        "kill KILL left {child} running"
+    );
+    rt.ok(&["delete", &id]);
+    assert_no_leaks(&rt, &id, &b);
+
+    // The same with --all, and another signal than SIGKILL.
+    let mut b = Bundle::busybox(&["sh", "-c", "sleep 1000 & exec sleep 999"]);
+    let (id, child) = joined_with_a_child(&rt, &mut b, owner_pid, "leftover");
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(init).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    rt.wait_status(&id, "stopped");
+    rt.ok(&["kill", "--all", &id, "TERM"]);
+    assert!(
+        rt_testkit::wait_until(Duration::from_secs(10), || !alive(child)),
+        "kill --all TERM left {child} running"
     );
     rt.ok(&["delete", &id]);
     assert_no_leaks(&rt, &id, &b);
