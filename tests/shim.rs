@@ -247,10 +247,16 @@ fn without_capture_the_output_goes_to_the_callers_descriptors() {
     let b = Bundle::busybox(&["sh", "-c", "echo to-caller"]);
     let id = unique_id("direct");
     let out = rt.run(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
-    assert!(out.status.success());
-    rt.ok(&["wait", &id]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let waited = rt.ok(&["wait", &id]);
     // rt's stdout file got the container's line (the container wrote to it).
-    assert_eq!(stdout(&out), "to-caller\n");
+    assert_eq!(
+        stdout(&out),
+        "to-caller\n",
+        "rt's stderr: {:?}; rt wait: {waited:?}; state: {}",
+        stderr(&out),
+        rt.state(&id)
+    );
     let err = rt.fails(&["logs", &id]);
     assert_one_line_error(&err, &["has no log", "--log-output"]);
     rt.ok(&["delete", &id]);

@@ -814,16 +814,6 @@ check rootless_podman_published_port_answers rootless_podman_published_port_answ
 check rootless_podman_memory_in_the_delegated_user_slice rootless_podman_memory_in_the_delegated_user_slice
 check rootless_podman_memory_limit_holds rootless_podman_memory_limit_holds
 check rootless_podman_memory_refused_without_delegation rootless_podman_memory_refused_without_delegation
-debug_affinity_output() {
-	local d=/tmp/rt-host/dbg
-	rm -rf $d; mkdir -p $d/rootfs && cd $d || return 1
-	tar -C rootfs -xJf /var/tmp/runc-suite/images/busybox-amd64.tar.xz
-	$RT spec && jq '.process.terminal=false | .process.args=["/bin/grep","-F","Cpus_allowed_list:","/proc/self/status"] | del(.linux.resources.cpu)' config.json >c2 && mv c2 config.json
-	taskset -c 0 $RT --root $d/state run ctr </dev/null >out 2>err
-	echo "rc=$? out:"; od -c out | head -5; echo "err:"; od -c err | head -5; cat err | head -5
-	return 1
-}
-check debug_affinity_output debug_affinity_output
 if [ -x /usr/local/lib/runc-suite/run.sh ]; then
 	check runc_suite_rt_as_runc runc_suite_rt_as_runc
 elif [ -z "$only" ] || echo runc_suite_rt_as_runc | grep -Eq "$only"; then
