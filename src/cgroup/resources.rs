@@ -19,16 +19,19 @@ use oci_spec::runtime::{
 
 use crate::error::{Context, Error, Result};
 
-/// One interface file and what to write to it.
+/// One interface file and what to write to it, with the field of
+/// `linux.resources` it comes from (`memory.limit` for `memory.max`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Write {
+    pub field: String,
     pub file: String,
     pub value: String,
 }
 
 impl Write {
-    fn new(file: impl Into<String>, value: impl Into<String>) -> Write {
+    fn new(field: impl Into<String>, file: impl Into<String>, value: impl Into<String>) -> Write {
         Write {
+            field: field.into(),
             file: file.into(),
             value: value.into(),
         }
@@ -151,19 +154,23 @@ fn memory(m: &LinuxMemory, w: &mut Vec<Write>) -> Result<()> {
         );
     }
     if let Some(l) = m.reservation().filter(|&l| l != 0) {
-        w.push(Write::new("memory.low", limit_value(l)));
+        w.push(Write::new(
+            "memory.reservation",
+            "memory.low",
+            limit_value(l),
+        ));
     }
     let limit = m.limit().filter(|&l| l != 0);
     if let Some(l) = limit {
-        w.push(Write::new("memory.max", limit_value(l)));
+        w.push(Write::new("memory.limit", "memory.max", limit_value(l)));
     }
     // swap is memory+swap; 0 means unset (what Docker sends). No memory
     // limit and no swap given means neither is limited (runc: `update
     // --memory -1` lifts the swap limit too, as it would on cgroup v1).
     match (m.swap().filter(|&s| s != 0), limit) {
-        (None, Some(l)) if l < 0 => w.push(Write::new("memory.swap.max", "max")),
+        (None, Some(l)) if l < 0 => w.push(Write::new("memory.swap", "memory.swap.max", "max")),
         (None, _) => {}
-        (Some(s), _) if s < 0 => w.push(Write::new("memory.swap.max", "max")),
+        (Some(s), _) if s < 0 => w.push(Write::new("memory.swap", "memory.swap.max", "max")),
         (Some(s), Some(l)) if l > 0 => {
             if s < l {
                 return Err(invalid(
@@ -171,7 +178,11 @@ fn memory(m: &LinuxMemory, w: &mut Vec<Write>) -> Result<()> {
                     format!("{s} is below memory.limit {l} (swap counts memory plus swap)"),
                 ));
             }
-            w.push(Write::new("memory.swap.max", (s - l).to_string()));
+            w.push(Write::new(
+                "memory.swap",
+                "memory.swap.max",
+                (s - l).to_string(),
+            ));
         }
         (Some(s), _) => {
             return Err(invalid(
@@ -198,28 +209,37 @@ fn cpu(c: &LinuxCpu, w: &mut Vec<Write>) -> Result<()> {
         );
     }
     if let Some(s) = c.shares().filter(|&s| s != 0) {
-        w.push(Write::new("cpu.weight", shares_to_weight(s).to_string()));
+        w.push(Write::new(
+            "cpu.shares",
+            "cpu.weight",
+            shares_to_weight(s).to_string(),
+        ));
     }
     let quota = c.quota().filter(|&q| q != 0);
     let period = c.period().filter(|&p| p != 0);
     if quota.is_some() || period.is_some() {
         let q = quota.map_or("max".to_string(), limit_value);
         w.push(Write::new(
+            if quota.is_some() {
+                "cpu.quota"
+            } else {
+                "cpu.period"
+            },
             "cpu.max",
             format!("{q} {}", period.unwrap_or(100_000)),
         ));
     }
     if let Some(b) = c.burst() {
-        w.push(Write::new("cpu.max.burst", b.to_string()));
+        w.push(Write::new("cpu.burst", "cpu.max.burst", b.to_string()));
     }
     if let Some(i) = c.idle() {
-        w.push(Write::new("cpu.idle", i.to_string()));
+        w.push(Write::new("cpu.idle", "cpu.idle", i.to_string()));
     }
     if let Some(s) = c.cpus().as_deref().filter(|s| !s.is_empty()) {
-        w.push(Write::new("cpuset.cpus", s));
+        w.push(Write::new("cpu.cpus", "cpuset.cpus", s));
     }
     if let Some(s) = c.mems().as_deref().filter(|s| !s.is_empty()) {
-        w.push(Write::new("cpuset.mems", s));
+        w.push(Write::new("cpu.mems", "cpuset.mems", s));
     }
     Ok(())
 }
@@ -228,7 +248,7 @@ fn cpu(c: &LinuxCpu, w: &mut Vec<Write>) -> Result<()> {
 fn pids(r: &LinuxResources, w: &mut Vec<Write>) {
     // 0 is "not set" (Podman's --pids-limit 0), negative is no limit.
     if let Some(p) = r.pids().as_ref().filter(|p| p.limit() != 0) {
-        w.push(Write::new("pids.max", limit_value(p.limit())));
+        w.push(Write::new("pids.limit", "pids.max", limit_value(p.limit())));
     }
 }
 
@@ -246,23 +266,44 @@ fn block_io(b: &LinuxBlockIo, w: &mut Vec<Write>) -> Result<()> {
         );
     }
     if let Some(x) = b.weight().filter(|&x| x != 0) {
-        w.push(Write::new("io.weight", blkio_to_io_weight(x).to_string()));
+        w.push(Write::new(
+            "blockIO.weight",
+            "io.weight",
+            blkio_to_io_weight(x).to_string(),
+        ));
     }
     for d in b.weight_device().iter().flatten() {
         if let Some(x) = d.weight() {
             w.push(Write::new(
+                "blockIO.weightDevice",
                 "io.weight",
                 format!("{}:{} {}", d.major(), d.minor(), blkio_to_io_weight(x)),
             ));
         }
     }
-    let throttles: [(&Option<Vec<LinuxThrottleDevice>>, &str); 4] = [
-        (b.throttle_read_bps_device(), "rbps"),
-        (b.throttle_write_bps_device(), "wbps"),
-        (b.throttle_read_iops_device(), "riops"),
-        (b.throttle_write_iops_device(), "wiops"),
+    let throttles: [(&Option<Vec<LinuxThrottleDevice>>, &str, &str); 4] = [
+        (
+            b.throttle_read_bps_device(),
+            "rbps",
+            "throttleReadBpsDevice",
+        ),
+        (
+            b.throttle_write_bps_device(),
+            "wbps",
+            "throttleWriteBpsDevice",
+        ),
+        (
+            b.throttle_read_iops_device(),
+            "riops",
+            "throttleReadIOPSDevice",
+        ),
+        (
+            b.throttle_write_iops_device(),
+            "wiops",
+            "throttleWriteIOPSDevice",
+        ),
     ];
-    for (list, key) in throttles {
+    for (list, key, field) in throttles {
         for d in list.iter().flatten() {
             // 0 lifts the limit, as on v1.
             let rate = if d.rate() == 0 {
@@ -271,6 +312,7 @@ fn block_io(b: &LinuxBlockIo, w: &mut Vec<Write>) -> Result<()> {
                 d.rate().to_string()
             };
             w.push(Write::new(
+                format!("blockIO.{field}"),
                 "io.max",
                 format!("{}:{} {key}={rate}", d.major(), d.minor()),
             ));
@@ -294,6 +336,7 @@ fn hugetlb(r: &LinuxResources, w: &mut Vec<Write>) -> Result<()> {
             ));
         }
         w.push(Write::new(
+            "hugepageLimits",
             format!("hugetlb.{size}.max"),
             limit_value(h.limit()),
         ));
@@ -301,6 +344,7 @@ fn hugetlb(r: &LinuxResources, w: &mut Vec<Write>) -> Result<()> {
         // (mmap'd, not yet faulted) count against it, so the container
         // learns of the limit at mmap rather than by SIGBUS at fault.
         w.push(Write::new(
+            "hugepageLimits",
             format!("hugetlb.{size}.rsvd.max"),
             limit_value(h.limit()),
         ));
@@ -323,7 +367,7 @@ fn rdma_limits(rdma: &HashMap<String, LinuxRdma>, w: &mut Vec<Write>) -> Result<
         if let Some(n) = l.hca_objects() {
             v.push_str(&format!(" hca_object={n}"));
         }
-        w.push(Write::new("rdma.max", v));
+        w.push(Write::new(format!("rdma.{dev}"), "rdma.max", v));
     }
     Ok(())
 }
@@ -353,10 +397,10 @@ fn unified(u: &HashMap<String, String>, w: &mut Vec<Write>) -> Result<()> {
         let lines: Vec<&str> = v.lines().filter(|l| !l.trim().is_empty()).collect();
         if lines.len() > 1 {
             for l in lines {
-                w.push(Write::new(k.clone(), l.to_string()));
+                w.push(Write::new(format!("unified.{k}"), k.clone(), l.to_string()));
             }
         } else {
-            w.push(Write::new(k.clone(), v.clone()));
+            w.push(Write::new(format!("unified.{k}"), k.clone(), v.clone()));
         }
     }
     Ok(())
