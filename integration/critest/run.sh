@@ -152,6 +152,7 @@ wait_for() { # seconds, description, command...
 # --- the stand-in images --------------------------------------------------
 echo "test-critest: building the stand-in images"
 "${CC:-cc}" -static -Os -o "$w/standin" "$here/standin.c"
+chmod 755 "$w/standin"
 img=$w/img
 umoci init --layout "$img"
 umoci new --image "$img:base"
@@ -160,7 +161,11 @@ r=$w/u/rootfs
 mkdir -p "$r"/{bin,etc,tmp,proc,sys,dev,root,var/run,usr/sbin,usr/local/bin,usr/share/nginx/html,usr/local/apache2/htdocs}
 chmod 1777 "$r/tmp"
 cp "$(command -v busybox)" "$r/bin/busybox"
-for a in $("$r/bin/busybox" --list); do [ "$a" = busybox ] || ln -sf busybox "$r/bin/$a"; done
+# Hard links, as in the busybox images (a masked /bin/ls must not mask the
+# shell).
+for a in $("$r/bin/busybox" --list); do [ "$a" = busybox ] || ln "$r/bin/busybox" "$r/bin/$a"; done
+cp "$w/standin" "$r/bin/pgrep"
+ln "$r/bin/pgrep" "$r/bin/ipcs"
 cat >"$r/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 www-data:x:33:33:www-data:/var/www:/bin/sh
@@ -187,20 +192,24 @@ variant() {
 	umoci repack --image "$img:$tag" "$w/v" >/dev/null
 	[ $# = 0 ] || umoci config --image "$img:$tag" "$@"
 }
+# Two pause images: the sandbox's, and the one critest pulls by two names.
 variant pause 'cp "$w/standin" pause' --config.cmd /pause
-variant nginx 'cp "$w/standin" usr/sbin/nginx; echo "<title>Welcome to nginx!</title>" > usr/share/nginx/html/index.html' \
-	--clear config.cmd --config.entrypoint /usr/sbin/nginx --config.exposedports 80/tcp
-variant hostnet-nginx 'cp "$w/standin" usr/sbin/nginx' \
-	--clear config.cmd --config.entrypoint /usr/sbin/nginx --config.entrypoint 12003 --config.exposedports 12003/tcp
+variant pause-3.9 'cp "$w/standin" pause; echo 3.9 > .version' --config.cmd /pause
+variant nginx 'cp "$w/standin" usr/sbin/nginx' \
+	--config.entrypoint /usr/sbin/nginx --config.cmd -g --config.cmd "daemon off;" --config.exposedports 80/tcp
+variant hostnet-nginx 'cp "$w/standin" usr/sbin/nginx' --config.entrypoint /usr/sbin/nginx \
+	--config.cmd -p --config.cmd 12003 --config.exposedports 12003/tcp
 variant httpd 'echo "<html>It works!</html>" > usr/local/apache2/htdocs/index.html
-	printf "#!/bin/sh\nexec httpd -f -p 80 -h /usr/local/apache2/htdocs\n" > usr/local/bin/httpd-foreground
+	printf "#!/bin/sh\necho \"httpd: serving /usr/local/apache2/htdocs on port 80\" >&2\nexec httpd -f -p 80 -h /usr/local/apache2/htdocs\n" > usr/local/bin/httpd-foreground
 	chmod 755 usr/local/bin/httpd-foreground' --config.cmd httpd-foreground --config.exposedports 80/tcp
 variant nonewprivs 'cp "$w/standin" usr/local/bin/nnp; chmod 4755 usr/local/bin/nnp' \
 	--config.user 1000 --config.cmd /usr/local/bin/nnp
 variant predefined-group 'echo "default-user:x:1000:1000::/home/default-user:/bin/sh" >> etc/passwd
 	echo "default-user:x:1000:" >> etc/group; echo "group-defined-in-image:x:50000:default-user" >> etc/group' \
 	--config.user 1000
-for n in 1 2 3; do variant "test-$n" "echo $n > test-image-$n"; done
+# cri-tools' test images: busybox with a file named after each (so each
+# is an image of its own), as their Dockerfile makes them.
+for n in 1 2 3 latest tag tags; do variant "test-$n" "echo $n > test-image-$n"; done
 umoci config --image "$img:base" --tag user-uid --config.user 1002
 umoci config --image "$img:base" --tag user-username --config.user www-data
 umoci config --image "$img:base" --tag user-uid-group --config.user 1003:users
@@ -226,16 +235,17 @@ push() { # layout tag, name:tag as pulled
 }
 e2e=registry.k8s.io/e2e-test-images
 tools=gcr.io/k8s-staging-cri-tools
-for p in registry.k8s.io/pause:3.10.2 registry.k8s.io/pause:3.10 registry.k8s.io/pause:3.9 \
-	k8s.gcr.io/pause:3.9; do push pause "$p"; done
+push pause registry.k8s.io/pause:3.10.2
+for p in registry.k8s.io/pause:3.9 k8s.gcr.io/pause:3.9; do push pause-3.9 "$p"; done
 for b in "$e2e/busybox:1.29-2" docker.io/library/busybox:latest docker.io/library/busybox:1 \
 	docker.io/library/busybox:1.36.1 public.ecr.aws/docker/library/busybox:1 \
 	public.ecr.aws/docker/library/busybox:1-glibc public.ecr.aws/docker/library/busybox:1-musl \
 	public.ecr.aws/docker/library/busybox:1-uclibc public.ecr.aws/docker/library/busybox:1.35.0-glibc \
 	docker.io/library/busybox:1-glibc docker.io/library/busybox:1-musl docker.io/library/busybox:1-uclibc \
-	docker.io/library/busybox:1.35.0-glibc \
-	"$tools/test-image-latest:latest" "$tools/test-image-tag:test" "$tools/test-image-tag:all" \
-	"$tools/test-image-tags:1" "$tools/test-image-tags:2" "$tools/test-image-tags:3"; do push base "$b"; done
+	docker.io/library/busybox:1.35.0-glibc; do push base "$b"; done
+push test-latest "$tools/test-image-latest:latest"
+for t in test all; do push test-tag "$tools/test-image-tag:$t"; done
+for t in 1 2 3; do push test-tags "$tools/test-image-tags:$t"; done
 push nginx "$e2e/nginx:1.14-2"
 push hostnet-nginx "$tools/hostnet-nginx-amd64:latest"
 push httpd "$e2e/httpd:2.4.39-4"
@@ -355,7 +365,7 @@ for h in $handlers; do
 	[ -f "$w/$h.xml" ] || { echo "test-critest: critest wrote no report for $h (see $w/critest-$h.log)" >&2; exit 1; }
 	# One line per spec: status<TAB>name.
 	grep -o '<testcase [^>]*>' "$w/$h.xml" |
-		sed -n 's/.*name="\([^"]*\)".*status="\([^"]*\)".*/\2\t\1/p' |
+		sed -n 's/.* name="\([^"]*\)".*status="\([^"]*\)".*/\2\t\1/p' |
 		grep -v $'\t\\[\\(BeforeSuite\\|AfterSuite\\|SynchronizedBeforeSuite\\|SynchronizedAfterSuite\\|ReportAfterSuite\\)\\]' |
 		sort -t $'\t' -k2 >"$w/$h.results"
 done

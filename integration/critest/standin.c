@@ -9,7 +9,14 @@
  *                  nginx, for `pidof nginx`)
  *   nnp            prints "Effective uid: N" (installed setuid root, as in
  *                  the e2e nonewprivs image)
+ *   pgrep NAME     the pids of the processes named NAME (Debian's busybox
+ *                  has no pgrep)
+ *   ipcs -m        the System V shared memory segments (nor ipcs)
+ *
+ * nginx's command line reads "nginx: master process", as nginx's does
+ * (critest waits for it in /proc/1/cmdline); -p PORT changes the port.
  */
+#include <dirent.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -51,6 +58,49 @@ static int serve(int port) {
 	}
 }
 
+static int pgrep(const char *want) {
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int found = 0;
+	while (d && (e = readdir(d))) {
+		char path[300], comm[64] = "";
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof path, "/proc/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(comm, sizeof comm, f))
+			comm[strcspn(comm, "\n")] = 0;
+		fclose(f);
+		if (!strcmp(comm, want) && atoi(e->d_name) != (int)getpid()) {
+			printf("%s\n", e->d_name);
+			found = 1;
+		}
+	}
+	return found ? 0 : 1;
+}
+
+static int ipcs(void) {
+	char line[512];
+	FILE *f = fopen("/proc/sysvipc/shm", "r");
+	printf("\n------ Shared Memory Segments --------\n"
+	       "key        shmid      owner      perms      bytes      nattch     status\n");
+	if (!f)
+		return 0;
+	if (!fgets(line, sizeof line, f)) /* the header */
+		return 0;
+	while (fgets(line, sizeof line, f)) {
+		long key, id, perms, size, cpid, lpid, nattch, uid;
+		if (sscanf(line, "%ld %ld %lo %ld %ld %ld %ld %ld", &key, &id, &perms, &size,
+			   &cpid, &lpid, &nattch, &uid) == 8)
+			printf("0x%08x %-10ld %-10ld %-10lo %-10ld %-10ld\n", (unsigned)key, id, uid, perms,
+			       size, nattch);
+	}
+	fclose(f);
+	return 0;
+}
+
 int main(int argc, char **argv) {
 	const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
 	signal(SIGTERM, leave);
@@ -59,12 +109,28 @@ int main(int argc, char **argv) {
 		for (;;)
 			pause();
 	}
-	if (!strcmp(name, "nginx"))
-		return serve(argc > 1 ? atoi(argv[1]) : 80);
+	if (!strcmp(name, "nginx")) {
+		int port = 80;
+		for (int i = 1; i + 1 < argc; i++)
+			if (!strcmp(argv[i], "-p"))
+				port = atoi(argv[i + 1]);
+		/* The title, over the arguments' space (as long as they are). */
+		char *end = argv[argc - 1] + strlen(argv[argc - 1]);
+		const char *title = "nginx: master process nginx";
+		if ((size_t)(end - argv[0]) >= strlen(title)) {
+			memset(argv[0], 0, end - argv[0]);
+			memcpy(argv[0], title, strlen(title));
+		}
+		return serve(port);
+	}
+	if (!strcmp(name, "pgrep") && argc == 2)
+		return pgrep(argv[1]);
+	if (!strcmp(name, "ipcs"))
+		return ipcs();
 	if (!strcmp(name, "nnp")) {
 		printf("Effective uid: %d\n", (int)geteuid());
 		return 0;
 	}
-	fprintf(stderr, "standin: run as pause, nginx or nnp, not %s\n", name);
+	fprintf(stderr, "standin: run as pause, nginx, nnp, pgrep NAME or ipcs, not %s\n", name);
 	return 2;
 }
