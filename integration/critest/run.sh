@@ -378,6 +378,28 @@ for h in $handlers; do
 		"$(count "$h" skipped)" "$(wc -l <"$w/$h.results")" "$(cat "$w/$h.seconds")"
 done
 status() { awk -F'\t' -v n="$2" '$2 == n {print $1}' "$w/$1.results"; }
+# What cannot pass on rt where cgroup v2 lacks the memory controller (a
+# hybrid host; the runc handler applies cgroup v1's there): handler
+# (regexp), spec (regexp), reason.
+host_expected=()
+if ! grep -qw memory "$v2/cgroup.controllers" 2>/dev/null; then
+	host_expected+=(
+		'rt|rt-v2' 'Container OOM runtime should output OOMKilled reason'
+		'the memory limit is in cgroup v1 here, which rt skips ("cgroupV1Limits": "skip"): no OOM kill'
+		'rt-v2' 'runtime should support listing container stats \[Conformance\]'
+		'containerd-shim-rt-v2 reports the memory of a container cgroup v2 accounts, none here, so CRI has no memory stats'
+	)
+fi
+expected_here() { # handler, spec name: prints the reason when expected
+	local i
+	for ((i = 0; i < ${#host_expected[@]}; i += 3)); do
+		if [[ $1 =~ ^(${host_expected[i]})$ ]] && [[ $2 =~ ${host_expected[i + 1]} ]]; then
+			echo "${host_expected[i + 2]}"
+			return 0
+		fi
+	done
+	return 1
+}
 regressions=0
 if [[ " $handlers " == *" runc "* ]]; then
 	while IFS=$'\t' read -r s name; do
@@ -385,7 +407,10 @@ if [[ " $handlers " == *" runc "* ]]; then
 		for h in $handlers; do
 			[ "$h" = runc ] && continue
 			hs=$(status "$h" "$name")
-			if [ "$hs" != passed ]; then
+			[ "$hs" = passed ] && continue
+			if why=$(expected_here "$h" "$name"); then
+				echo "expected on this host, $h: ${hs:-missing}: $name ($why)"
+			else
 				echo "REGRESSION $h: ${hs:-missing}: $name"
 				regressions=$((regressions + 1))
 			fi
