@@ -34,6 +34,7 @@
 #                      one with "cgroupV1Limits": "skip", without which no pod
 #                      starts on rt there (README, "Kubernetes")
 #   CC                 compiles integration/critest/standin.c (static; default cc)
+#   CRITEST_STANDIN    that program already built (static), where no compiler is
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -53,7 +54,9 @@ handlers=${CRITEST_HANDLERS:-runc rt rt-v2}
 if [ -z "${CRITEST_SYSTEMD_CGROUP:-}" ]; then
 	if [ -d /run/systemd/system ]; then CRITEST_SYSTEMD_CGROUP=true; else CRITEST_SYSTEMD_CGROUP=false; fi
 fi
-for p in docker-registry umoci skopeo iptables ip "${CC:-cc}"; do
+cc_needed=${CC:-cc}
+[ -z "${CRITEST_STANDIN:-}" ] || cc_needed=
+for p in docker-registry umoci skopeo iptables ip $cc_needed; do
 	command -v "$p" >/dev/null || { echo "test-critest: $p is missing (bash scripts/deps.sh --critest)" >&2; exit 1; }
 done
 [ -x "$bins/rt" ] && [ -x "$bins/containerd-shim-rt-v2" ] ||
@@ -151,7 +154,11 @@ wait_for() { # seconds, description, command...
 
 # --- the stand-in images --------------------------------------------------
 echo "test-critest: building the stand-in images"
-"${CC:-cc}" -static -Os -o "$w/standin" "$here/standin.c"
+if [ -n "${CRITEST_STANDIN:-}" ]; then
+	cp "$CRITEST_STANDIN" "$w/standin"
+else
+	"${CC:-cc}" -static -Os -o "$w/standin" "$here/standin.c"
+fi
 chmod 755 "$w/standin"
 img=$w/img
 umoci init --layout "$img"
