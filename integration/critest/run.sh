@@ -87,6 +87,11 @@ sock=$w/containerd.sock
 ns=k8s.io
 # What exists before the run, which the clean-up leaves.
 { find /sys/fs/cgroup -maxdepth 2 -name "$ns" -type d 2>/dev/null; ls -d "/run/containerd/rt/$ns" 2>/dev/null; } >"$w/before" || true
+# With the systemd driver critest puts its pods in test.slice.
+slice_before=inactive
+if [ "$CRITEST_SYSTEMD_CGROUP" = true ]; then
+	slice_before=$(systemctl is-active test.slice 2>/dev/null || true)
+fi
 printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\n' "$sock" "$sock" >"$w/crictl.yaml"
 crictl=("$ctd/crictl" --config "$w/crictl.yaml" --runtime-endpoint "unix://$sock" --image-endpoint "unix://$sock" --timeout 60s)
 pids=()
@@ -134,6 +139,9 @@ cleanup() {
 		/run/containerd/rt/$ns; do
 		grep -qxF "$d" "$w/before" 2>/dev/null || rmdir "$d" 2>/dev/null
 	done
+	if [ "$CRITEST_SYSTEMD_CGROUP" = true ] && [ "$slice_before" != active ]; then
+		systemctl stop test.slice 2>/dev/null
+	fi
 	if [ "$own_work" = 1 ] && [ "$rc" = 0 ]; then
 		rm -rf "$w"
 	elif [ "$rc" != 0 ]; then
