@@ -117,7 +117,7 @@ cleanup() {
 	# Shims (and what they still run) started for this containerd: found by
 	# its socket on their command line, killed by pid.
 	for p in /proc/[0-9]*; do
-		if tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$sock"; then
+		if tr '\0' ' ' 2>/dev/null <"$p/cmdline" | grep -qF -- "$sock"; then
 			kill -KILL "${p#/proc/}" 2>/dev/null
 		fi
 	done
