@@ -95,6 +95,7 @@ fi
 printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\n' "$sock" "$sock" >"$w/crictl.yaml"
 crictl=("$ctd/crictl" --config "$w/crictl.yaml" --runtime-endpoint "unix://$sock" --image-endpoint "unix://$sock" --timeout 60s)
 pids=()
+critest_pid=
 
 # --- clean-up, on every exit ---------------------------------------------
 # iptables chains that exist before the run are left alone; the portmap and
@@ -104,6 +105,10 @@ cleanup() {
 	local rc=$?
 	set +e
 	trap - EXIT INT TERM
+	if [ -n "${critest_pid:-}" ]; then
+		kill -TERM "$critest_pid" 2>/dev/null
+		wait "$critest_pid" 2>/dev/null
+	fi
 	if [ -S "$sock" ]; then
 		"${crictl[@]}" rm -af >/dev/null 2>&1
 		"${crictl[@]}" rmp -af >/dev/null 2>&1
@@ -135,10 +140,17 @@ cleanup() {
 	# The pods' parent cgroup (/k8s.io, or a slice) in each hierarchy, and
 	# rt-v2's state directory of the namespace, where this run made them
 	# (empty once the pods are gone).
-	for d in $(find /sys/fs/cgroup -maxdepth 2 -name "$ns" -type d 2>/dev/null) \
-		/run/containerd/rt/$ns; do
-		grep -qxF "$d" "$w/before" 2>/dev/null || rmdir "$d" 2>/dev/null
+	# What a failed run left in them (processes, the containers' own
+	# cgroups) goes first: killed by pid, removed deepest first.
+	for d in $(find /sys/fs/cgroup -maxdepth 2 -name "$ns" -type d 2>/dev/null); do
+		grep -qxF "$d" "$w/before" 2>/dev/null && continue
+		find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r p; do
+			kill -KILL "$p" 2>/dev/null
+		done
+		sleep 0.2
+		find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null
 	done
+	grep -qxF "/run/containerd/rt/$ns" "$w/before" 2>/dev/null || rmdir "/run/containerd/rt/$ns" 2>/dev/null
 	if [ "$CRITEST_SYSTEMD_CGROUP" = true ] && [ "$slice_before" != active ]; then
 		systemctl stop test.slice 2>/dev/null
 	fi
@@ -328,6 +340,7 @@ state = '$w/state'
   config_path = '$w/certs.d'
 [plugins.'io.containerd.cri.v1.runtime']
   restrict_oom_score_adj = $restrict_oom
+  netns_mounts_under_state_dir = true
 [plugins.'io.containerd.cri.v1.runtime'.cni]
   bin_dirs = ['$cni_bins']
   conf_dir = '$w/cni/conf'
@@ -375,7 +388,12 @@ for h in $handlers; do
 	"$ctd/critest" --config "$w/crictl.yaml" --runtime-endpoint "unix://$sock" \
 		--image-endpoint "unix://$sock" --runtime-handler "$h" "${parallel[@]}" \
 		--ginkgo.no-color --ginkgo.junit-report "$w/$h.xml" \
-		"${skip_args[@]}" "${focus_args[@]}" >"$w/critest-$h.log" 2>&1 || true
+		"${skip_args[@]}" "${focus_args[@]}" >"$w/critest-$h.log" 2>&1 &
+	# In the background, so that a signal to this script is handled now,
+	# not once critest is done.
+	critest_pid=$!
+	wait "$critest_pid" || true
+	critest_pid=
 	echo "$(($(date +%s) - start))" >"$w/$h.seconds"
 	[ -f "$w/$h.xml" ] || { echo "test-critest: critest wrote no report for $h (see $w/critest-$h.log)" >&2; exit 1; }
 	# One line per spec: status<TAB>name.
