@@ -172,7 +172,9 @@ mod tests {
             panic!("skipped")
         };
         let files: Vec<&str> = kept.iter().map(|w| w.file.as_str()).collect();
-        assert_eq!(files, ["hugetlb.2MB.max"]);
+        // What cgroup v2 has here stays: the hugetlb limits only.
+        assert!(files.contains(&"hugetlb.2MB.max"), "{files:?}");
+        assert!(files.iter().all(|f| f.starts_with("hugetlb.")), "{files:?}");
         let fields: Vec<&str> = skipped.iter().map(|s| s.field.as_str()).collect();
         assert_eq!(fields, ["memory.limit", "cpu.shares", "cpu.quota"]);
         assert_eq!(skipped[0].controller, "memory");
