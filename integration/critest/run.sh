@@ -83,6 +83,10 @@ if [ -z "${CRITEST_WORK:-}" ]; then
 fi
 w=$CRITEST_WORK
 mkdir -p "$w"
+# Searchable by all, as containerd's own state directory is: the init of a
+# user-namespaced pod (its root another uid on the host) binds its root
+# filesystem below it.
+chmod 711 "$w"
 sock=$w/containerd.sock
 ns=k8s.io
 # What exists before the run, which the clean-up leaves.
