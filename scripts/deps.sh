@@ -8,6 +8,7 @@ pkgs=(busybox-static make gcc libc6-dev pkg-config libssl-dev)
 [ "${1:-}" = "--bench" ] && pkgs+=(runc crun util-linux time python3 gnuplot-nox strace containerd umoci skopeo protobuf-compiler)
 [ "${1:-}" = "--vm" ] && pkgs+=(qemu-system-x86 cpio python3)
 [ "${1:-}" = "--host" ] && pkgs+=(qemu-system-x86 cpio mmdebstrap e2fsprogs)
+[ "${1:-}" = "--critest" ] && pkgs+=(runc umoci skopeo docker-registry containernetworking-plugins iptables iproute2)
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -9,6 +9,10 @@ pub enum Error {
     #[error("{file}: {msg}")]
     Config { file: PathBuf, msg: String },
 
+    /// rt's own settings file (`cgroup::hybrid`) is unreadable or malformed.
+    #[error("rt settings {file}: {msg}")]
+    Settings { file: PathBuf, msg: String },
+
     #[error("invalid container id {id:?}: {reason}")]
     InvalidId { id: String, reason: &'static str },
 
@@ -299,7 +303,7 @@ impl Error {
             | Error::CgroupWrite { .. }
             | Error::CgroupInUse { .. } => ErrorKind::InvalidInput,
             Error::Unsupported(_) => ErrorKind::Unsupported,
-            Error::HostLacks(_) => ErrorKind::HostLacks,
+            Error::HostLacks(_) | Error::Settings { .. } => ErrorKind::HostLacks,
             Error::SystemdNotRunning(_) | Error::TimedOut { .. } => ErrorKind::Unavailable,
             Error::CleanupFailed { cause, .. } => cause.kind(),
             Error::InField { source, .. } => source.kind(),

@@ -200,3 +200,73 @@ fn docker_update_zeros_are_not_set() {
     assert_eq!(read(&format!("{cg}/hugetlb.2MB.max")), "2097152");
     rt.ok(&["delete", "-f", &id]);
 }
+
+/// A hybrid host's admin may choose, in rt's settings file (`RT_CONFIG`
+/// here, /etc/rt/config.json by default), that limits whose controller
+/// the host keeps in cgroup v1 are skipped: the container then runs, each
+/// skipped field named in a warning, and what cgroup v2 has here is still
+/// applied. Without that choice the same config is refused in one line
+/// that names the setting; a bad settings file is one line naming it.
+#[test]
+fn cgroup_v1_limits_are_skipped_only_when_the_settings_say_so() {
+    let controllers = fs::read_to_string(format!("{CGROUP2}/cgroup.controllers")).unwrap();
+    if controllers.split_whitespace().any(|c| c == "cpu") {
+        eprintln!("skipped: cgroup v2 has the cpu controller here (not a hybrid host)");
+        return;
+    }
+    let rt = Rt::new();
+    let dir = tempfile::tempdir().unwrap();
+    let settings = dir.path().join("config.json");
+    let mut b = Bundle::busybox(&["sh", "-c", "echo ran"]);
+    b.edit(|c| {
+        // What containerd 2.x gives a pod sandbox, and a container's limits.
+        c["linux"]["resources"] = json!({
+            "cpu": {"shares": 2, "quota": 50000, "period": 100000},
+            "memory": {"limit": 67108864},
+            "pids": {"limit": 100}
+        })
+    });
+    let run = |setting: &str| {
+        fs::write(&settings, setting).unwrap();
+        let id = unique_id("v1limits");
+        let out = rt
+            .cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id])
+            .env("RT_CONFIG", &settings)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_no_leaks(&rt, &id, &b);
+        out
+    };
+
+    for refuse in ["{}", r#"{"cgroupV1Limits": "refuse"}"#] {
+        let out = run(refuse);
+        assert!(!out.status.success(), "{refuse}: {}", stdout(&out));
+        assert_one_line_error(
+            &stderr(&out),
+            &[
+                "linux.resources.",
+                "controller is not available",
+                "cgroupV1Limits",
+            ],
+        );
+    }
+
+    let out = run(r#"{"cgroupV1Limits": "skip"}"#);
+    let err = stderr(&out);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(stdout(&out), "ran\n");
+    for field in ["cpu.shares", "cpu.quota", "memory.limit", "pids.limit"] {
+        assert!(
+            err.contains(&format!("linux.resources.{field}: skipped")),
+            "{field} named: {err}"
+        );
+    }
+
+    let out = run(r#"{"cgroupV1Limits": "sometimes"}"#);
+    assert!(!out.status.success());
+    assert_one_line_error(
+        &stderr(&out),
+        &[settings.to_str().unwrap(), "unknown variant `sometimes`"],
+    );
+}

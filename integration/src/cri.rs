@@ -42,6 +42,16 @@ pub fn host_settings() -> String {
     if !cgroup2_controllers().iter().any(|c| c == "cpu") {
         lines += "  disable_cgroup = true\n";
     }
+    if lacks_cap_sys_resource() {
+        lines += "  restrict_oom_score_adj = true\n";
+    }
+    lines
+}
+
+/// Whether CAP_SYS_RESOURCE is missing from the bounding set (the
+/// development machines): no runtime can then write a sandbox's
+/// oomScoreAdj below containerd's own.
+pub fn lacks_cap_sys_resource() -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let bounding = status
         .lines()
@@ -49,10 +59,7 @@ pub fn host_settings() -> String {
         .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
         .unwrap_or(u64::MAX);
     const CAP_SYS_RESOURCE: u32 = 24;
-    if bounding & (1 << CAP_SYS_RESOURCE) == 0 {
-        lines += "  restrict_oom_score_adj = true\n";
-    }
-    lines
+    bounding & (1 << CAP_SYS_RESOURCE) == 0
 }
 
 /// The CRI plugin's config for `HANDLERS` and `runc`, all on `s`'s paths,

@@ -48,6 +48,12 @@ struct Containerd23 {
 
 impl Containerd23 {
     fn start(s: &Scratch, bin: &Path, cri: &str) -> Containerd23 {
+        Containerd23::start_with(s, bin, cri, &[])
+    }
+
+    /// [`Containerd23::start`] with `env` added to containerd's
+    /// environment (which its shims, and the runtimes they run, inherit).
+    fn start_with(s: &Scratch, bin: &Path, cri: &str, env: &[(&str, &Path)]) -> Containerd23 {
         let dir = s.path();
         let sock = dir.join("containerd.sock");
         let disabled = if cri.is_empty() {
@@ -82,11 +88,12 @@ impl Containerd23 {
             std::env::var("PATH").unwrap_or_default()
         );
         let ctr = bin.join("ctr");
+        let mut cmd = Command::new(bin.join("containerd"));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let daemon = Daemon::start(
-            Command::new(bin.join("containerd"))
-                .arg("--config")
-                .arg(&config)
-                .env("PATH", path),
+            cmd.arg("--config").arg(&config).env("PATH", path),
             &dir.join("containerd.log"),
             Duration::from_secs(30),
             || {
@@ -360,6 +367,131 @@ fn crictl_info_shows_the_rt_v2_handlers_features() {
     assert_eq!(ours["user_namespaces"], true, "{ours}");
     assert_eq!(ours["recursive_read_only_mounts"], true, "{ours}");
     assert_eq!(ours, handler("rt"), "as through the Go runc shim");
+    drop(c);
+    s.assert_clean();
+}
+
+/// `crictl` of containerd 2.3 on `c`'s socket.
+fn crictl(bin: &Path, c: &Containerd23) -> Command {
+    let mut cmd = Command::new(bin.join("crictl"));
+    let endpoint = format!("unix://{}", c.sock.display());
+    cmd.args([
+        "--runtime-endpoint",
+        &endpoint,
+        "--image-endpoint",
+        &endpoint,
+    ])
+    .args(["--timeout", "60s"]);
+    cmd
+}
+
+/// containerd 2.x gives every pod sandbox `cpu.shares` 2 and has no
+/// setting to leave it out (1.6's `disable_cgroup` is gone), so on a
+/// hybrid host (cgroup v2 without the cpu controller) a pod starts on rt
+/// only when the node's admin lets rt skip the limits cgroup v1 holds
+/// there. By default RunPodSandbox is refused, naming the setting; with
+/// `"cgroupV1Limits": "skip"` in rt's settings (`RT_CONFIG` in containerd's
+/// environment, which its shims and the runtime they run inherit) a pod
+/// runs, execs and stops through the CRI on both rt handlers.
+#[test]
+fn pods_run_on_a_hybrid_host_once_rt_may_skip_cgroup_v1_limits() {
+    let Some(bin) = containerd23() else { return };
+    if cgroup2_controllers().iter().any(|c| c == "cpu") {
+        eprintln!("skipped: cgroup v2 has the cpu controller here (not a hybrid host)");
+        return;
+    }
+    require(&["umoci", "skopeo"]);
+    let s = Scratch::new("ctd23hybrid");
+    let settings = s.path().join("rt-config.json");
+    std::fs::write(&settings, "{}").unwrap();
+    let rt_root = s.rt_root(s.path().join("rt-root"));
+    s.rt_root(rt_root.join("k8s.io"));
+    s.rt_root(PathBuf::from("/run/containerd/rt/k8s.io"));
+    let runtimes = "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes";
+    let cri = format!(
+        "[plugins.'io.containerd.cri.v1.images'.pinned_images]\n  sandbox = '{}'\n\
+         [plugins.'io.containerd.cri.v1.runtime']\n  restrict_oom_score_adj = {}\n\
+         {runtimes}.rt-v2]\n  runtime_type = 'io.containerd.rt.v2'\n\
+         {runtimes}.rt]\n  runtime_type = 'io.containerd.runc.v2'\n\
+         {runtimes}.rt.options]\n  BinaryName = '{}'\n  Root = '{}'\n",
+        rt_integration::cri::PAUSE,
+        rt_integration::cri::lacks_cap_sys_resource(),
+        rt_binary().display(),
+        rt_root.display()
+    );
+    // The pods' cgroups (cgroupfs: /k8s.io/<id>) go with this, whatever
+    // is left.
+    let _cgroups = CgroupDir::v2("k8s.io");
+    let c = Containerd23::start_with(&s, &bin, &cri, &[("RT_CONFIG", &settings)]);
+    for archive in rt_integration::cri::node_images(s.path()) {
+        ok(c.ctr()
+            .args(["-n", "k8s.io", "image", "import"])
+            .arg(archive));
+    }
+    // A pod on the node's network (no CNI here), one busybox container.
+    let pod = s.path().join("pod.json");
+    let ctr = s.path().join("ctr.json");
+    std::fs::write(
+        &pod,
+        r#"{"metadata": {"name": "hybrid", "uid": "hybrid-uid", "namespace": "default"},
+            "linux": {"security_context": {"namespace_options": {"network": 2}}}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        &ctr,
+        format!(
+            r#"{{"metadata": {{"name": "sleeper"}}, "image": {{"image": "{}"}},
+                "command": ["sleep", "1000"],
+                "linux": {{"resources": {{"cpu_shares": 256, "cpu_quota": 50000, "cpu_period": 100000}}}}}}"#,
+            rt_integration::cri::IMAGE
+        ),
+    )
+    .unwrap();
+
+    for handler in ["rt", "rt-v2"] {
+        // The default: refused, in words that name the way out.
+        std::fs::write(&settings, "{}").unwrap();
+        let out = run(crictl(&bin, &c)
+            .args(["runp", "--runtime", handler])
+            .arg(&pod));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{handler}: refused by default");
+        assert!(
+            err.contains("linux.resources.cpu") && err.contains("cgroupV1Limits"),
+            "{handler}: {err}"
+        );
+
+        std::fs::write(&settings, r#"{"cgroupV1Limits": "skip"}"#).unwrap();
+        let sandbox = ok(crictl(&bin, &c)
+            .args(["runp", "--runtime", handler])
+            .arg(&pod));
+        let sandbox = sandbox.trim();
+        let id = ok(crictl(&bin, &c)
+            .args(["create", sandbox])
+            .arg(&ctr)
+            .arg(&pod));
+        let id = id.trim();
+        ok(crictl(&bin, &c).args(["start", id]));
+        let hi = ok(crictl(&bin, &c).args(["exec", id, "echo", "hi"]));
+        assert_eq!(hi, "hi\n", "{handler}");
+        let state = ok(crictl(&bin, &c)
+            .args(["inspect", "-o", "go-template"])
+            .args(["--template", "{{.status.state}}", id]));
+        assert_eq!(state.trim(), "CONTAINER_RUNNING", "{handler}");
+        ok(crictl(&bin, &c).args(["stopp", sandbox]));
+        ok(crictl(&bin, &c).args(["rmp", sandbox]));
+    }
+    // containerd-shim-rt-v2 passes the library's warnings on to
+    // containerd's log, each skipped field named (the Go runc shim keeps
+    // rt's in the bundle's log.json, as it does runc's).
+    let log = std::fs::read_to_string(s.path().join("containerd.log")).unwrap();
+    for field in ["cpu.shares", "cpu.quota"] {
+        assert!(
+            log.contains(&format!("linux.resources.{field}: skipped")),
+            "rt-v2's warning for {field} in containerd's log:\n{}",
+            tail(&s.path().join("containerd.log"))
+        );
+    }
     drop(c);
     s.assert_clean();
 }

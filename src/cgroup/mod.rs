@@ -2,6 +2,7 @@
 //! container in its cgroup, killing what is left in it, and removing it.
 
 pub mod devices;
+pub mod hybrid;
 pub mod resources;
 pub mod stats;
 pub mod systemd;
@@ -313,11 +314,43 @@ pub fn systemd_scope(spec_path: Option<&str>, id: &str) -> Result<systemd::Scope
 /// The files `r` needs written, once every controller they need is known
 /// to be offered by the cgroup2 root at `mount`: a config rt cannot honour
 /// fails here, before anything is made. Device rules are not files (see
-/// `devices`).
+/// `devices`). Where controllers are missing, and cgroup v1 holds them,
+/// rt's settings decide whether those limits are skipped (`hybrid`); the
+/// settings are read only then.
 pub fn check_resources(r: &LinuxResources, mount: &Path) -> Result<Vec<Write>> {
     let writes = resources::plan(r)?;
-    for ctl in resources::controllers(&writes) {
-        if !controller_available(mount, &ctl) {
+    let missing: Vec<hybrid::Missing> = resources::controllers(&writes)
+        .into_iter()
+        .filter(|c| !controller_available(mount, c))
+        .map(|c| hybrid::Missing {
+            on_v1: bound_to_v1(&c),
+            controller: c,
+        })
+        .collect();
+    if missing.is_empty() {
+        return Ok(writes);
+    }
+    let (file, setting) = if missing.iter().all(|m| m.on_v1) {
+        let (file, s) = hybrid::Settings::load()?;
+        (Some(file), s.cgroup_v1_limits)
+    } else {
+        (None, hybrid::V1Limits::Refuse)
+    };
+    match hybrid::decide(writes, &missing, setting) {
+        hybrid::Decision::Apply(kept, skipped) => {
+            let file = file.unwrap_or_default();
+            for s in skipped {
+                log::warn!(
+                    "linux.resources.{}: skipped, the {} controller is in cgroup v1 on this host \
+                     (\"cgroupV1Limits\": \"skip\" in {})",
+                    s.field,
+                    s.controller,
+                    file.display()
+                );
+            }
+            Ok(kept)
+        }
+        hybrid::Decision::Refuse(ctl) => {
             let field = match ctl.as_str() {
                 "cpu" | "cpuset" => "cpu",
                 "io" => "blockIO",
@@ -325,16 +358,31 @@ pub fn check_resources(r: &LinuxResources, mount: &Path) -> Result<Vec<Write>> {
                 "memory" | "pids" | "rdma" => ctl.as_str(),
                 _ => "unified",
             };
-            return Err(missing_controller(field, &ctl, mount));
+            Err(missing_controller(field, &ctl, mount))
         }
     }
-    Ok(writes)
 }
 
 /// Whether the cgroup2 root at `mount` offers controller `ctl`.
 fn controller_available(mount: &Path, ctl: &str) -> bool {
     fs::read_to_string(mount.join("cgroup.controllers"))
         .map(|c| c.split_whitespace().any(|x| x == ctl))
+        .unwrap_or(false)
+}
+
+/// Whether a cgroup v1 hierarchy holds controller `ctl` (v2's name).
+fn bound_to_v1(ctl: &str) -> bool {
+    // /proc/cgroups: name, hierarchy id, cgroups, enabled; a non-zero
+    // hierarchy id means a v1 hierarchy holds the controller.
+    let v1_name = if ctl == "io" { "blkio" } else { ctl };
+    fs::read_to_string("/proc/cgroups")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f.len() >= 4 && f[0] == v1_name).then(|| f[1] != "0")
+        })
+        .next()
         .unwrap_or(false)
 }
 
@@ -347,24 +395,13 @@ fn missing_controller(what: &str, ctl: &str, mount: &Path) -> Error {
     } else {
         have.trim()
     };
-    // /proc/cgroups: name, hierarchy id, cgroups, enabled; a non-zero
-    // hierarchy id means a v1 hierarchy holds the controller.
-    let v1_name = if ctl == "io" { "blkio" } else { ctl };
-    let on_v1 = fs::read_to_string("/proc/cgroups")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            (f.len() >= 4 && f[0] == v1_name).then(|| f[1] != "0")
-        })
-        .next()
-        .unwrap_or(false);
     Error::HostLacks(format!(
         "linux.resources.{what}: the {ctl} controller is not available in cgroup v2 at {} \
          (it offers: {have}){}",
         mount.display(),
-        if on_v1 {
-            "; on this hybrid host it is bound to cgroup v1, and rt manages cgroup v2 only"
+        if bound_to_v1(ctl) {
+            "; on this hybrid host it is bound to cgroup v1, and rt manages cgroup v2 only \
+             (\"cgroupV1Limits\": \"skip\" in /etc/rt/config.json runs containers without such limits)"
         } else {
             ""
         }

@@ -583,6 +583,7 @@ mod tests {
     #[test]
     fn properties_carry_the_planned_values() {
         let w = |f: &str, v: &str| Write {
+            field: String::new(),
             file: f.into(),
             value: v.into(),
         };

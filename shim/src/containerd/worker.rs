@@ -9,6 +9,10 @@
 //! for each request; the worker makes the library call and exits. The
 //! init (or exec process) it made is reparented to the shim, the nearest
 //! child subreaper, which reaps it. No runtime binary is spawned.
+//!
+//! The library's warnings (a resource field ignored, or skipped on a
+//! hybrid host) are a worker's too: the zygote's logger keeps them, the
+//! worker sends them with its reply, and the shim logs them to containerd.
 
 use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
@@ -106,6 +110,41 @@ impl Reply {
 /// What a worker answers: the reply, and a descriptor to pass with it.
 type Answer = (Reply, Option<OwnedFd>);
 
+/// A reply on the channels, with the warnings the library logged while
+/// making it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Answered {
+    reply: Reply,
+    warnings: Vec<String>,
+}
+
+/// The zygote's logger: warnings kept (in each worker's copy) until the
+/// worker answers.
+struct Keep;
+
+static KEPT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+impl log::Log for Keep {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.level() <= log::Level::Warn
+    }
+
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            KEPT.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(r.args().to_string());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// The warnings kept so far, taken.
+fn kept() -> Vec<String> {
+    std::mem::take(&mut *KEPT.lock().unwrap_or_else(|p| p.into_inner()))
+}
+
 /// The shim's end. Its owner serializes calls (one request at a time).
 pub struct Zygote {
     ch: Channel,
@@ -132,6 +171,11 @@ impl Zygote {
                 // its address: the zygote must not hold it open.
                 if let Ok(null) = File::options().write(true).open("/dev/null") {
                     let _ = dup2_stdout(&null);
+                }
+                // The shim sets its logger after this fork: the zygote's
+                // is its own.
+                if log::set_boxed_logger(Box::new(Keep)).is_ok() {
+                    log::set_max_level(log::LevelFilter::Warn);
                 }
                 serve(zygote_end);
                 exit_now(0)
@@ -160,8 +204,13 @@ impl Zygote {
             }
         }
         drop(stdio);
-        match ch.recv_with_fd::<Reply>().map_err(io)? {
-            Some(r) => Ok(r),
+        match ch.recv_with_fd::<Answered>().map_err(io)? {
+            Some((a, fd)) => {
+                for w in a.warnings {
+                    log::warn!("{w}");
+                }
+                Ok((a.reply, fd))
+            }
             None => Err("the shim's zygote is gone".into()),
         }
     }
@@ -182,9 +231,9 @@ fn serve(ch: Channel) {
         } else {
             None
         };
-        let (reply, fd) = run_worker(req, stdio);
+        let (answered, fd) = run_worker(req, stdio);
         if ch
-            .send_with_fd(&reply, fd.as_ref().map(|f| f.as_fd()))
+            .send_with_fd(&answered, fd.as_ref().map(|f| f.as_fd()))
             .is_err()
         {
             return;
@@ -207,31 +256,45 @@ fn recv_stdio(ch: &Channel) -> Option<StdioFds> {
 }
 
 /// Forks a worker for `req` and relays its answer.
-fn run_worker(req: Request, stdio: Option<StdioFds>) -> Answer {
+fn run_worker(req: Request, stdio: Option<StdioFds>) -> (Answered, Option<OwnedFd>) {
+    let broken = |e: String| {
+        let reply = Reply::broken(e);
+        (
+            Answered {
+                reply,
+                warnings: vec![],
+            },
+            None,
+        )
+    };
     let (mine, theirs) = match Channel::pair() {
         Ok(p) => p,
-        Err(e) => return (Reply::broken(e.to_string()), None),
+        Err(e) => return broken(e.to_string()),
     };
     // The zygote is single-threaded; the child leaves via `exit_now`.
     match fork_single_threaded() {
         Ok(ForkResult::Child) => {
             drop(mine);
             let (reply, fd) = work(req, stdio);
-            let _ = theirs.send_with_fd(&reply, fd.as_ref().map(|f| f.as_fd()));
+            let answered = Answered {
+                reply,
+                warnings: kept(),
+            };
+            let _ = theirs.send_with_fd(&answered, fd.as_ref().map(|f| f.as_fd()));
             exit_now(0)
         }
         Ok(ForkResult::Parent { child }) => {
             drop(theirs);
             drop(stdio);
-            let got = mine.recv_with_fd::<Reply>();
+            let got = mine.recv_with_fd::<Answered>();
             let _ = waitpid(child, None);
             match got {
-                Ok(Some(r)) => r,
-                Ok(None) => (Reply::broken("the worker died before answering"), None),
-                Err(e) => (Reply::broken(e.to_string()), None),
+                Ok(Some(a)) => a,
+                Ok(None) => broken("the worker died before answering".into()),
+                Err(e) => broken(e.to_string()),
             }
         }
-        Err(e) => (Reply::broken(format!("fork a worker: {e}")), None),
+        Err(e) => broken(format!("fork a worker: {e}")),
     }
 }
 
