@@ -61,7 +61,7 @@ gone pids
 
 # cpu: weight from shares, cpu.max throttles, cpuset, memory.low; update.
 rtd cpu cpu
-check "cpu.weight from shares 1024" 39 "$(cat $(cgof cpu)/cpu.weight)"
+check "cpu.weight from shares 1024 (runc 1.3's curve)" 100 "$(cat $(cgof cpu)/cpu.weight)"
 check "cpu.max" "10000 100000" "$(cat $(cgof cpu)/cpu.max)"
 check "cpuset.cpus" 0 "$(cat $(cgof cpu)/cpuset.cpus)"
 check "memory.max" 134217728 "$(cat $(cgof cpu)/memory.max)"
