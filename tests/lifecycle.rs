@@ -496,6 +496,21 @@ fn joined_with_a_child(rt: &Rt, b: &mut Bundle, owner_pid: i64, prefix: &str) ->
     (id, child)
 }
 
+/// A container in `owner_pid`'s pid namespace whose main process was
+/// killed from outside, its child left running: (bundle, id, child).
+fn stopped_with_a_leftover_child(rt: &Rt, owner_pid: i64) -> (Bundle, String, i64) {
+    let mut b = Bundle::busybox(&["sh", "-c", "sleep 1000 & exec sleep 999"]);
+    let (id, child) = joined_with_a_child(rt, &mut b, owner_pid, "leftover");
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(init).unwrap()),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    rt.wait_status(&id, "stopped");
+    (b, id, child)
+}
+
 /// As with runc: `kill --all` of a container whose init has exited kills
 /// what the init left in its cgroup (it shared a pid namespace, so the
 /// init's death took nothing with it), and so does a plain SIGKILL
@@ -507,17 +522,7 @@ fn kill_all_of_a_stopped_container_kills_what_its_init_left() {
     let owner = Bundle::busybox(&["sleep", "1000"]);
     let owner_id = unique_id("pidns-owner");
     let owner_pid = rt.detached(&owner, &owner_id);
-    let mut b = Bundle::busybox(&["sh", "-c", "sleep 1000 & exec sleep 999"]);
-    let (id, child) = joined_with_a_child(&rt, &mut b, owner_pid, "leftover");
-
-    // The main process exits (a signal from outside); its child stays.
-    let init = rt.state(&id)["pid"].as_i64().unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(init).unwrap()),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    rt.wait_status(&id, "stopped");
+    let (b, id, child) = stopped_with_a_leftover_child(&rt, owner_pid);
     assert!(alive(child), "the child outlives the init");
 
     let err = rt.fails(&["kill", &id, "TERM"]);
@@ -532,15 +537,7 @@ fn kill_all_of_a_stopped_container_kills_what_its_init_left() {
     assert_no_leaks(&rt, &id, &b);
 
     // The same with --all, and another signal than SIGKILL.
-    let mut b = Bundle::busybox(&["sh", "-c", "sleep 1000 & exec sleep 999"]);
-    let (id, child) = joined_with_a_child(&rt, &mut b, owner_pid, "leftover");
-    let init = rt.state(&id)["pid"].as_i64().unwrap();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(i32::try_from(init).unwrap()),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
-    rt.wait_status(&id, "stopped");
+    let (b, id, child) = stopped_with_a_leftover_child(&rt, owner_pid);
     rt.ok(&["kill", "--all", &id, "TERM"]);
     assert!(
         rt_testkit::wait_until(Duration::from_secs(10), || !alive(child)),
