@@ -88,18 +88,20 @@ async fn pod_lifecycle(
     };
     let st = status(c).await;
     assert_eq!(st.state, cri::ContainerState::ContainerRunning as i32);
-    // rt's default cgroup is <id>@<hash of its state root>.
+    // The pod's cgroup is named for the id, or rt's default is
+    // rt/<hash of its state root>/<id>.
     let cgroups = [&sandbox, &container].map(|id| {
         std::fs::read_dir(cgroups_in)
             .into_iter()
             .flatten()
             .flatten()
             .map(|e| e.path())
-            .find(|p| {
-                p.file_name().is_some_and(|n| {
-                    let n = n.to_string_lossy();
-                    n == id.as_str() || n.starts_with(&format!("{id}@"))
-                })
+            .find_map(|p| {
+                if p.file_name().is_some_and(|n| n == id.as_str()) {
+                    Some(p)
+                } else {
+                    Some(p.join(id)).filter(|d| d.is_dir())
+                }
             })
             .unwrap_or_else(|| cgroups_in.join(id))
     });
@@ -263,7 +265,7 @@ fn kubernetes_cri_with_rt_runtime_classes() {
     let images = [pause.as_path(), busybox.as_path()];
 
     let settings = host_settings();
-    // With disable_cgroup the specs name no cgroup: rt's default, /rt/<id>@<hash>.
+    // With disable_cgroup the specs name no cgroup: rt's default, /rt/<hash>/<id>.
     let cgroups_in = if settings.contains("disable_cgroup") {
         cgroup2_root().join("rt")
     } else {

@@ -14,7 +14,7 @@ echo "RT-VM controllers: $(cat /sys/fs/cgroup/cgroup.controllers)"
 
 CG=/sys/fs/cgroup/rt
 # A container's cgroup, from its init's /proc/<pid>/cgroup: the default
-# path is /rt/<id>@<hash of the state root>.
+# path is /rt/<hash of the state root>/<id>.
 cgof() {
 	pid=$(rt state "$1" | sed -n 's/.*"pid": *\([0-9][0-9]*\).*/\1/p' | head -n 1)
 	echo "/sys/fs/cgroup$(sed -n 's/^0:://p' /proc/$pid/cgroup)"
@@ -25,7 +25,7 @@ fail() { echo "FAIL $1: $2"; }
 # check NAME WANT GOT
 check() { if [ -n "$3" ] && [ "$2" = "$3" ]; then pass "$1"; else fail "$1" "want '$2', got '$3'"; fi; }
 rtd() { rt --shim=never run -d --bundle "$B/$1" "$2" >/tmp/out 2>&1 || fail "$2" "run -d: $(cat /tmp/out)"; }
-gone() { rt delete -f "$1" >/dev/null 2>&1; ls -d "$CG/$1"@* >/dev/null 2>&1 && fail "$1 cleanup" "cgroup left"; }
+gone() { rt delete -f "$1" >/dev/null 2>&1; ls -d "$CG"/*/"$1" >/dev/null 2>&1 && fail "$1 cleanup" "cgroup left"; }
 
 # A memory hog is OOM-killed at memory.max.
 rt --shim=never run --bundle $B/oom oom >/tmp/out 2>&1

@@ -127,7 +127,7 @@ pub fn cgroup_of(pid: i32) -> Result<String> {
 
 /// The cgroup path for a container, relative to the hierarchy root.
 ///
-/// - none: `/rt/<id>@<hash of the state root>` (see [`default_path`])
+/// - none: `/rt/<hash of the state root>/<id>` (see [`default_path`])
 /// - absolute: as given
 /// - relative: under the parent of rt's own cgroup, as runc places it: rt's
 ///   own cgroup holds processes (its caller's), so no controller could be
@@ -177,10 +177,10 @@ fn relative_to(own: &str, p: &str) -> String {
 }
 
 /// The cgroup of a container whose config names none:
-/// `/rt/<id>@<hash>`, the hash (FNV-1a, 32 bits in hex) of the state
+/// `/rt/<hash>/<id>`, the hash (FNV-1a, 32 bits in hex) of the state
 /// root's absolute path. One id under two `--root` directories is two
-/// containers, and they get two cgroups ('@' is not allowed in an id, so
-/// no other id's cgroup has this name).
+/// containers, and they get two cgroups; the leaf is named for the id, as
+/// runc's is, so `find /sys/fs/cgroup -name ID` and `systemd-cgls` show it.
 pub fn default_path(state_root: &Path, id: &str) -> String {
     use std::os::unix::ffi::OsStrExt;
     let root = canonical(state_root);
@@ -191,11 +191,30 @@ pub fn default_path(state_root: &Path, id: &str) -> String {
     }
     #[allow(clippy::cast_possible_truncation)] // the hash folded to its low 32 bits, on purpose
     let folded = (h ^ (h >> 32)) as u32;
-    format!("/rt/{id}@{folded:08x}")
+    format!("/{DEFAULT_PARENT}/{folded:08x}/{id}")
+}
+
+/// The directory of rt's default cgroups, under the hierarchy's root
+/// (as root) or as the prefix of the state root's directory beside rt's
+/// own cgroup (without root).
+const DEFAULT_PARENT: &str = "rt";
+
+/// Whether `dir` is the per-state-root directory of [`default_path`]
+/// (`rt/<hash>`, or `rt-<hash>` beside rt's own cgroup without root),
+/// which holds only default cgroups and goes when the last one goes.
+fn is_default_state_dir(dir: &Path) -> bool {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let hex8 = |h: &str| h.len() == 8 && h.bytes().all(|b| b.is_ascii_hexdigit());
+    let under_rt = dir.parent().and_then(Path::file_name).is_some_and(|p| p == DEFAULT_PARENT);
+    (under_rt && hex8(name))
+        || name
+            .strip_prefix(DEFAULT_PARENT)
+            .and_then(|r| r.strip_prefix('-'))
+            .is_some_and(hex8)
 }
 
 /// Without root and with no path in the config: beside rt's own cgroup
-/// (in its parent, as `rt-<id>@<hash>`) when that parent is delegated to
+/// (in its parent, as `rt-<hash>/<id>`) when that parent is delegated to
 /// this user, as under a systemd user manager's scope (Delegate=yes),
 /// where rootless Podman's cgroupfs manager runs rt. rt's own cgroup holds
 /// processes, so the container cannot go below it. None otherwise.
@@ -209,8 +228,8 @@ fn rootless_default_path(state_root: &Path, id: &str) -> Option<String> {
         return None;
     }
     let name = default_path(state_root, id);
-    let name = name.strip_prefix("/rt/")?;
-    let path = format!("{parent}/rt-{name}");
+    let name = name.strip_prefix(&format!("/{DEFAULT_PARENT}/"))?;
+    let path = format!("{parent}/{DEFAULT_PARENT}-{name}");
     let mount = find_mount().ok()?;
     crate::rootless::cgroup_delegated(&mount, &own, &path).then_some(path)
 }
@@ -253,13 +272,13 @@ pub fn remove_default(state_root: &Path, id: &str) {
     }
     if dir.exists() {
         let p = Placement {
+            created: vec![dir.clone()],
             dir,
             path: String::new(),
-            created: vec![],
             unit: None,
         };
         let _ = p.kill_all(Duration::from_secs(5));
-        let _ = fs::remove_dir(&p.dir);
+        let _ = p.remove();
     }
 }
 
@@ -567,6 +586,15 @@ impl Placement {
                 Err(e) => return Err(e).with_ctx(|| format!("remove cgroup {}", d.display())),
             }
         }
+        // The state root's directory of default cgroups goes with its last
+        // one; while another container of the root is in it, rmdir fails
+        // (EBUSY/ENOTEMPTY) and it stays. A create racing this retries its
+        // mkdir (see `make`).
+        if let Some(parent) = self.dir.parent().filter(|p| is_default_state_dir(p)) {
+            if self.created.contains(&self.dir) {
+                let _ = fs::remove_dir(parent);
+            }
+        }
         Ok(())
     }
 
@@ -644,7 +672,11 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let (a, b) = (d.path().join("a"), d.path().join("b"));
         let def = resolve_path(None, &a, "c1", false).unwrap();
-        assert!(def.starts_with("/rt/c1@"), "{def}");
+        assert!(def.starts_with("/rt/") && def.ends_with("/c1"), "{def}");
+        assert!(is_default_state_dir(Path::new(&def).parent().unwrap()), "{def}");
+        assert!(!is_default_state_dir(Path::new("/rt")));
+        assert!(!is_default_state_dir(Path::new("/x/0123abcd")));
+        assert!(is_default_state_dir(Path::new("/user.slice/rt-0123abcd")));
         assert_eq!(def, resolve_path(None, &a, "c1", false).unwrap());
         assert_ne!(def, resolve_path(None, &b, "c1", false).unwrap());
         let root = Path::new("/");

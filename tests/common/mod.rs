@@ -20,7 +20,7 @@ pub use rt_testkit::unique_id;
 pub const CGROUP2: &str = "/sys/fs/cgroup/unified";
 
 /// The cgroup rt gives container `id` of the state root `root` when its
-/// config names none, relative to the hierarchy (`rt/<id>@<hash>`).
+/// config names none, relative to the hierarchy (`rt/<hash>/<id>`).
 pub fn default_cgroup(root: &Path, id: &str) -> String {
     rt::cgroup::default_path(root, id)
         .trim_start_matches('/')
@@ -237,7 +237,12 @@ impl Drop for Rt {
         for id in self.kit.delete_all() {
             // A test that failed half-way through a create may have left
             // the cgroup behind; remove it (empty cgroups only).
-            let _ = fs::remove_dir(Path::new(CGROUP2).join(default_cgroup(self.root(), &id)));
+            let cg = Path::new(CGROUP2).join(default_cgroup(self.root(), &id));
+            let _ = fs::remove_dir(&cg);
+            // and the state root's directory of default cgroups, if empty
+            if let Some(parent) = cg.parent() {
+                let _ = fs::remove_dir(parent);
+            }
         }
     }
 }
