@@ -369,14 +369,18 @@ fn rootless_without_a_cgroups_path_goes_beside_rt_in_a_delegated_parent() {
     let r = u.run_in(&b, &["run", "-d", "c1"]);
     assert!(r.success(), "rt run -d: {}", r.stderr());
     let dir = Path::new(CGROUP2).join(deleg.trim_start_matches('/'));
+    // rt-<hash of the state root>/c1
     let made: Vec<_> = fs::read_dir(&dir)
         .unwrap()
         .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.starts_with("rt-c1@"))
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("rt-"))
+                && p.join("c1").is_dir()
+        })
         .collect();
     assert_eq!(made.len(), 1, "one cgroup beside rt's in {}", dir.display());
-    let cg = dir.join(&made[0]);
+    let cg = made[0].join("c1");
     assert_eq!(
         fs::read_to_string(cg.join("hugetlb.2MB.max"))
             .unwrap()
@@ -394,5 +398,6 @@ fn rootless_without_a_cgroups_path_goes_beside_rt_in_a_delegated_parent() {
     u.ok(&["wait", "c1"]);
     u.ok(&["delete", "c1"]);
     assert!(!cg.exists(), "delete should remove it");
+    assert!(!made[0].exists(), "delete should remove the state root's directory");
     u.assert_nothing_left();
 }
