@@ -715,7 +715,11 @@ fn cgroup_placement() {
     rt.ok(&["delete", "-f", &id]);
     assert_no_leaks(&rt, &id, &b);
     // The state root's directory went with its last container.
-    let root_dir = Path::new(CGROUP2).join(&rel).parent().unwrap().to_path_buf();
+    let root_dir = Path::new(CGROUP2)
+        .join(&rel)
+        .parent()
+        .unwrap()
+        .to_path_buf();
     assert!(!root_dir.exists(), "{} left", root_dir.display());
 
     // An absolute cgroupsPath is used as given.

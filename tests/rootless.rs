@@ -375,7 +375,8 @@ fn rootless_without_a_cgroups_path_goes_beside_rt_in_a_delegated_parent() {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("rt-"))
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("rt-"))
                 && p.join("c1").is_dir()
         })
         .collect();
@@ -398,6 +399,9 @@ fn rootless_without_a_cgroups_path_goes_beside_rt_in_a_delegated_parent() {
     u.ok(&["wait", "c1"]);
     u.ok(&["delete", "c1"]);
     assert!(!cg.exists(), "delete should remove it");
-    assert!(!made[0].exists(), "delete should remove the state root's directory");
+    assert!(
+        !made[0].exists(),
+        "delete should remove the state root's directory"
+    );
     u.assert_nothing_left();
 }

@@ -49,13 +49,15 @@ bundles = {
     "hugetlb": (["sleep", "100"], {"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]}),
     "unified": (["sleep", "100"], {"unified": {"memory.high": "50331648", "pids.max": "33"}}),
     "freeze": (BUSY, {"cpu": {"idle": 1}}),
+    # A terminal container (terminal is set below).
+    "tty": (["echo", "tty-ok"], None),
 }
 for name, (args, resources) in bundles.items():
     c = json.loads(json.dumps(base))
     # Where the bundles are inside the VM.
     c["root"] = {"path": "/bundles/rootfs", "readonly": True}
     c["process"]["args"] = args
-    c["process"]["terminal"] = False
+    c["process"]["terminal"] = name == "tty"
     if resources:
         c["linux"].setdefault("resources", {}).update(resources)
     if name == "io":

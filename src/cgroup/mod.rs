@@ -205,7 +205,10 @@ const DEFAULT_PARENT: &str = "rt";
 fn is_default_state_dir(dir: &Path) -> bool {
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let hex8 = |h: &str| h.len() == 8 && h.bytes().all(|b| b.is_ascii_hexdigit());
-    let under_rt = dir.parent().and_then(Path::file_name).is_some_and(|p| p == DEFAULT_PARENT);
+    let under_rt = dir
+        .parent()
+        .and_then(Path::file_name)
+        .is_some_and(|p| p == DEFAULT_PARENT);
     (under_rt && hex8(name))
         || name
             .strip_prefix(DEFAULT_PARENT)
@@ -673,7 +676,10 @@ mod tests {
         let (a, b) = (d.path().join("a"), d.path().join("b"));
         let def = resolve_path(None, &a, "c1", false).unwrap();
         assert!(def.starts_with("/rt/") && def.ends_with("/c1"), "{def}");
-        assert!(is_default_state_dir(Path::new(&def).parent().unwrap()), "{def}");
+        assert!(
+            is_default_state_dir(Path::new(&def).parent().unwrap()),
+            "{def}"
+        );
         assert!(!is_default_state_dir(Path::new("/rt")));
         assert!(!is_default_state_dir(Path::new("/x/0123abcd")));
         assert!(is_default_state_dir(Path::new("/user.slice/rt-0123abcd")));

@@ -141,11 +141,10 @@ pub fn supervise(init: &Init, signals: &SigSet, console: Option<OwnedFd>) -> Res
             }
             if stdin_open && ready.get(i).copied().unwrap_or(false) {
                 match nix::unistd::read(stdin.as_fd(), &mut buf) {
-                    Ok(0) => {
-                        stdin_open = false;
-                        // Pass end-of-file on as the terminal would.
-                        write_all(m.as_fd(), &[4]);
-                    }
+                    // End of rt's stdin is not passed on as a ^D, as under runc:
+                    // the pty's line discipline may echo it ("^@" on Debian 12's
+                    // 6.1 kernel) into the container's output.
+                    Ok(0) => stdin_open = false,
                     Ok(n) => write_all(m.as_fd(), &buf[..n]),
                     Err(nix::Error::EAGAIN) | Err(nix::Error::EINTR) => {}
                     Err(_) => stdin_open = false,
