@@ -242,9 +242,7 @@ pub fn dump(
     let externals = facts
         .joined
         .iter()
-        .filter_map(|(typ, ino)| {
-            Some(format!("{}[{ino}]:{}", ns_criu_name(*typ)?, ns_key(*typ)?))
-        })
+        .filter_map(|(typ, ino)| Some(format!("{}[{ino}]:{}", ns_criu_name(*typ)?, ns_key(*typ)?)))
         .collect();
     let kind = if flags.pre_dump {
         DumpKind::PreDump
@@ -362,7 +360,9 @@ pub fn parse_page_server(s: &str) -> Result<(String, i32)> {
         reason: reason.into(),
     };
     let (addr, port) = s.rsplit_once(':').ok_or_else(|| bad("not ADDRESS:PORT"))?;
-    let port: u16 = port.parse().map_err(|_| bad("the port is not a number up to 65535"))?;
+    let port: u16 = port
+        .parse()
+        .map_err(|_| bad("the port is not a number up to 65535"))?;
     let addr = addr.trim_start_matches('[').trim_end_matches(']');
     if addr.is_empty() {
         return Err(bad("no address"));

@@ -263,9 +263,8 @@ fn make(
     }
     undo.pid = Some(pid);
     state.pid = pid;
-    state.pid_start = start_time(pid).ok_or_else(|| {
-        Error::Init("the restored init exited right after the restore".into())
-    })?;
+    state.pid_start = start_time(pid)
+        .ok_or_else(|| Error::Init("the restored init exited right after the restore".into()))?;
     state.phase = Phase::Running;
     // The restored mount namespace holds its own root: rt's bind goes.
     if let Some(r) = undo.criu_root.take() {

@@ -123,7 +123,9 @@ impl Criu {
             .with_ctx(|| format!("mkdir {}", dir.display()))?;
         let fd = nix::fcntl::open(
             dir,
-            nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+            nix::fcntl::OFlag::O_RDONLY
+                | nix::fcntl::OFlag::O_DIRECTORY
+                | nix::fcntl::OFlag::O_CLOEXEC,
             nix::sys::stat::Mode::empty(),
         )
         .with_ctx(|| format!("open {}", dir.display()))?;
@@ -166,7 +168,9 @@ impl Criu {
         let mut child = match child {
             Ok(c) => c,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(self.unavailable("no such program (install criu, or name it with --criu)"))
+                return Err(
+                    self.unavailable("no such program (install criu, or name it with --criu)")
+                )
             }
             Err(e) => return Err(self.unavailable(format!("cannot run it: {e}"))),
         };
@@ -269,9 +273,7 @@ fn exchange(
             Err(e) => return Err(Error::Protocol(format!("criu swrk: receive: {e}"))),
         };
         if n == 0 {
-            return Err(Error::Protocol(
-                "criu swrk exited without answering".into(),
-            ));
+            return Err(Error::Protocol("criu swrk exited without answering".into()));
         }
         let resp = rpc::Criu_resp::parse_from_bytes(&buf[..n])
             .map_err(|e| Error::Protocol(format!("criu swrk: malformed answer: {e}")))?;

@@ -16,7 +16,9 @@ use rt::container;
 use rt::state::Root;
 
 use cli::{Cli, Cmd};
-use commands::{attach, checkpoint, create, events, exec, list, logs, ps, restore, run, spec, update, version};
+use commands::{
+    attach, checkpoint, create, events, exec, list, logs, ps, restore, run, spec, update, version,
+};
 
 fn main() {
     let cli = match Cli::try_parse() {
