@@ -370,7 +370,7 @@ criu_check_passes() {
 # A counter writing 1, 2, 3... to /tmp/count in its root, once a second.
 criu_bundle() { # DIR
 	bundle $1 "" sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 1; done'
-	jq '.linux.resources = {}' $1/config.json >$1/c.json && mv $1/c.json $1/config.json
+	jq '.linux.resources = {} | .root.readonly = false' $1/config.json >$1/c.json && mv $1/c.json $1/config.json
 }
 count() { cat $1/rootfs/tmp/count 2>/dev/null || echo 0; }
 

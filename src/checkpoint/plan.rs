@@ -280,7 +280,7 @@ pub struct RestorePlan {
     pub root: PathBuf,
     pub common: Common,
     /// Each bind mount's destination (the key the dump named it by) and
-    /// its source on this host; masked files to /dev/null.
+    /// its source on this host; the masked files' name, /dev/null, to /dev/null.
     pub ext_mounts: Vec<(String, String)>,
     /// The namespaces joined by path: their key and the path rt opens to
     /// hand CRIU (inherit_fd).
@@ -318,16 +318,9 @@ pub fn restore(
         .into_iter()
         .map(|(dest, src)| (dest, src.display().to_string()))
         .collect();
-    // Masked files were named on dump; a key the image does not have is
-    // ignored by CRIU, so every masked path is offered.
-    let masked = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.masked_paths().clone())
-        .unwrap_or_default();
-    for m in masked {
-        ext_mounts.push((m, "/dev/null".into()));
-    }
+    // The dump named every masked file's mount by its source, /dev/null
+    // (the value of its key): one mapping binds them all again.
+    ext_mounts.push(("/dev/null".into(), "/dev/null".into()));
     let joined = joined_namespaces(spec)?
         .into_iter()
         .filter_map(|(typ, path)| Some((ns_key(typ)?.to_string(), path)))
