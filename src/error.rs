@@ -197,6 +197,20 @@ pub enum Error {
     #[error("systemd: {what}: {msg}")]
     Systemd { what: String, msg: String },
 
+    /// CRIU cannot be used on this host: the binary is missing, or it
+    /// cannot start (its version or its own check of the kernel failed),
+    /// with CRIU's reason.
+    #[error("CRIU cannot be used ({}): {reason}", criu.display())]
+    CriuUnavailable { criu: PathBuf, reason: String },
+
+    /// CRIU ran and failed a request (dump, restore), with its reason
+    /// (its message, the first error line of its log, and the log).
+    #[error("criu {request} failed: {reason}")]
+    Criu {
+        request: &'static str,
+        reason: String,
+    },
+
     /// Mounts rt made in the host's mount namespace (a container without
     /// a mount namespace of its own) that it could not unmount, each
     /// with its reason.
@@ -303,7 +317,9 @@ impl Error {
             | Error::CgroupWrite { .. }
             | Error::CgroupInUse { .. } => ErrorKind::InvalidInput,
             Error::Unsupported(_) => ErrorKind::Unsupported,
-            Error::HostLacks(_) | Error::Settings { .. } => ErrorKind::HostLacks,
+            Error::HostLacks(_) | Error::Settings { .. } | Error::CriuUnavailable { .. } => {
+                ErrorKind::HostLacks
+            }
             Error::SystemdNotRunning(_) | Error::TimedOut { .. } => ErrorKind::Unavailable,
             Error::CleanupFailed { cause, .. } => cause.kind(),
             Error::InField { source, .. } => source.kind(),
@@ -315,6 +331,7 @@ impl Error {
             | Error::Systemd { .. }
             | Error::Hook { .. }
             | Error::Protocol(_)
+            | Error::Criu { .. }
             | Error::Unmount(_)
             | Error::Json { .. }
             | Error::Internal(_)

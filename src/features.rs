@@ -11,6 +11,9 @@ use crate::hooks::Kind;
 /// The oldest runtime-spec version whose configs rt accepts.
 pub const OCI_VERSION_MIN: &str = "1.0.0";
 
+/// runc's features annotation saying checkpoint/restore is built in.
+pub const CHECKPOINT_ENABLED: &str = "org.opencontainers.runc.checkpoint.enabled";
+
 /// This build's version and git commit (`rt --version`).
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub const COMMIT: &str = env!("RT_COMMIT");
@@ -58,6 +61,11 @@ pub fn document() -> Value {
             "mountExtensions": {"idmap": {"enabled": true}}
         },
         "annotations": {
+            // runc's annotation, which Podman reads to offer checkpoint
+            // and restore: this build drives CRIU (`rt checkpoint`,
+            // `rt restore`); whether CRIU itself can start on the host
+            // is checked when they run, as runc does.
+            CHECKPOINT_ENABLED: "true",
             "org.opencontainers.runtime-spec.features.rt.version": VERSION
         }
     })

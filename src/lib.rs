@@ -9,6 +9,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
 pub mod cgroup;
+pub mod checkpoint;
 pub mod config;
 pub mod container;
 pub mod error;

@@ -359,6 +359,67 @@ docker_rm_and_container_prune() {
 	done
 }
 
+# --- checkpoint and restore through CRIU (issue 33)
+
+criu_check_passes() {
+	out=$(criu check 2>&1)
+	echo "criu check: $out" | head -5
+	echo "$out" | grep -q "Looks good" || fail "criu check: $out"
+}
+
+# A counter writing 1, 2, 3... to /tmp/count in its root, once a second.
+criu_bundle() { # DIR
+	bundle $1 "" sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 1; done'
+	jq '.linux.resources = {} | .root.readonly = false' $1/config.json >$1/c.json && mv $1/c.json $1/config.json
+}
+count() { cat $1/rootfs/tmp/count 2>/dev/null || echo 0; }
+
+criu_counter_continues_after_restore() {
+	criu_bundle $W/k1
+	$RT run -d --bundle $W/k1 k1 </dev/null >$W/k1.out 2>&1 || fail "run: $(cat $W/k1.out)" || return 1
+	sleep 3
+	$RT checkpoint --image-path $W/k1.img k1 >$W/k1.out 2>&1 || { $RT delete -f k1; fail "checkpoint: $(cat $W/k1.out)"; return 1; }
+	$RT state k1 >/dev/null 2>&1 && { $RT delete -f k1; fail "the container is still there after checkpoint"; return 1; }
+	before=$(count $W/k1)
+	sleep 2
+	[ "$(count $W/k1)" = "$before" ] || fail "the counter ran on after the dump" || return 1
+	$RT restore -d --image-path $W/k1.img --bundle $W/k1 k1 </dev/null >$W/k1.out 2>&1 || fail "restore: $(cat $W/k1.out) $(grep Error $W/k1.img/restore.log | head -3)" || return 1
+	want running "$($RT state k1 | jq -r .status)" "status after restore" || { $RT delete -f k1; return 1; }
+	sleep 3
+	after=$(count $W/k1)
+	$RT exec k1 true || { $RT delete -f k1; fail "exec in the restored container"; return 1; }
+	$RT delete -f k1
+	echo "count $before at the dump, $after 3 s after the restore"
+	[ "$after" -gt "$before" ] && [ "$after" -lt $((before + 10)) ] || fail "the count did not continue: $before then $after"
+}
+
+criu_leave_running_keeps_it_running() {
+	criu_bundle $W/k2
+	$RT run -d --bundle $W/k2 k2 </dev/null >$W/k2.out 2>&1 || fail "run: $(cat $W/k2.out)" || return 1
+	sleep 2
+	$RT checkpoint --leave-running --image-path $W/k2.img k2 >$W/k2.out 2>&1 || { $RT delete -f k2; fail "checkpoint: $(cat $W/k2.out)"; return 1; }
+	a=$(count $W/k2); sleep 2; b=$(count $W/k2)
+	st=$($RT state k2 | jq -r .status)
+	$RT delete -f k2
+	want running "$st" "status after --leave-running" || return 1
+	[ "$b" -gt "$a" ] || fail "the counter stopped: $a then $b"
+}
+
+criu_restore_into_a_new_id() {
+	criu_bundle $W/k3
+	$RT run -d --bundle $W/k3 k3 </dev/null >$W/k3.out 2>&1 || fail "run: $(cat $W/k3.out)" || return 1
+	sleep 2
+	$RT checkpoint --image-path $W/k3.img k3 >$W/k3.out 2>&1 || { $RT delete -f k3; fail "checkpoint: $(cat $W/k3.out)"; return 1; }
+	$RT restore -d --image-path $W/k3.img --bundle $W/k3 k3new </dev/null >$W/k3.out 2>&1 || fail "restore: $(cat $W/k3.out) $(grep Error $W/k3.img/restore.log | head -3)" || return 1
+	st=$($RT state k3new | jq -r .status)
+	pids=$($RT ps --format json k3new)
+	$RT kill k3new KILL
+	sleep 1
+	$RT delete -f k3new
+	want running "$st" "status of k3new" || return 1
+	[ "$pids" != "[]" ] || fail "rt ps lists no process of k3new"
+}
+
 # --- rt by hand, --systemd-cgroup
 
 bundle() { # DIR CGROUPSPATH ARGS...
@@ -814,6 +875,10 @@ check rootless_podman_published_port_answers rootless_podman_published_port_answ
 check rootless_podman_memory_in_the_delegated_user_slice rootless_podman_memory_in_the_delegated_user_slice
 check rootless_podman_memory_limit_holds rootless_podman_memory_limit_holds
 check rootless_podman_memory_refused_without_delegation rootless_podman_memory_refused_without_delegation
+check criu_check_passes criu_check_passes
+check criu_counter_continues_after_restore criu_counter_continues_after_restore
+check criu_leave_running_keeps_it_running criu_leave_running_keeps_it_running
+check criu_restore_into_a_new_id criu_restore_into_a_new_id
 if [ -x /usr/local/lib/runc-suite/run.sh ]; then
 	check runc_suite_rt_as_runc runc_suite_rt_as_runc
 elif [ -z "$only" ] || echo runc_suite_rt_as_runc | grep -Eq "$only"; then

@@ -48,6 +48,9 @@ pub enum Op {
     Exec {
         ignore_paused: bool,
     },
+    /// `rt checkpoint`: CRIU dumps running processes (a paused
+    /// container's too: CRIU freezes the cgroup anyway).
+    Checkpoint,
 }
 
 impl Status {
@@ -105,6 +108,11 @@ impl Status {
                 refuse("cannot exec in a paused container (use --ignore-paused to override)".into())
             }
             (Op::Exec { .. }, s) => refuse(format!("cannot exec in a {s} container")),
+            (Op::Checkpoint, Running | Paused) => Ok(()),
+            // runc's words first, then why.
+            (Op::Checkpoint, s) => refuse(format!(
+                "container not running: {id} is {s}, and only a running container can be checkpointed"
+            )),
         }
     }
 }
@@ -149,6 +157,7 @@ mod tests {
             }),
             [Created, Running, Paused]
         );
+        assert_eq!(allowed(Op::Checkpoint), [Running, Paused]);
         let msg = Running.require(Op::Start, "c").unwrap_err().to_string();
         assert_eq!(msg, "cannot start an already running container");
     }

@@ -28,9 +28,9 @@ pub struct Cli {
     /// Ask systemd for the cgroup: a transient scope from slice:prefix:name
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility; rt has no checkpoint support
-    #[arg(long, hide = true)]
-    pub criu: Option<String>,
+    /// Path to the CRIU binary for checkpoint and restore [default: criu, from PATH]
+    #[arg(long, global = true)]
+    pub criu: Option<PathBuf>,
     /// Accepted for runc compatibility (auto, true, false)
     #[arg(long = "rootless", hide = true)]
     pub rootless_mode: Option<String>,
@@ -218,8 +218,108 @@ pub struct UpdateArgs {
     pub id: String,
 }
 
+/// The flags `checkpoint` and `restore` share (runc's).
+#[derive(Args, Debug, Clone)]
+pub struct CriuArgs {
+    /// Path for the CRIU image files [default: ./checkpoint]
+    #[arg(long = "image-path")]
+    pub image_path: Option<PathBuf>,
+    /// Path for CRIU's work files and log [default: the image path]
+    #[arg(long = "work-path")]
+    pub work_path: Option<PathBuf>,
+    /// Allow open TCP connections
+    #[arg(long = "tcp-established")]
+    pub tcp_established: bool,
+    /// Allow external unix sockets
+    #[arg(long = "ext-unix-sk")]
+    pub ext_unix_sk: bool,
+    /// Allow shell jobs
+    #[arg(long = "shell-job")]
+    pub shell_job: bool,
+    /// Handle file locks, for safety
+    #[arg(long = "file-locks")]
+    pub file_locks: bool,
+    /// Use userfaultfd to restore memory pages lazily
+    #[arg(long = "lazy-pages")]
+    pub lazy_pages: bool,
+    /// cgroups mode: soft|full|strict|ignore
+    #[arg(long = "manage-cgroups-mode", default_value = "soft")]
+    pub manage_cgroups_mode: String,
+    /// Create a namespace, but do not restore its properties (network)
+    #[arg(long = "empty-ns")]
+    pub empty_ns: Option<String>,
+    /// Enable auto deduplication of memory images
+    #[arg(long = "auto-dedup")]
+    pub auto_dedup: bool,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CheckpointArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Path for the previous CRIU image files of a pre-dump
+    #[arg(long = "parent-path")]
+    pub parent_path: Option<PathBuf>,
+    /// Leave the process running after checkpointing
+    #[arg(long = "leave-running")]
+    pub leave_running: bool,
+    /// Skip in-flight TCP connections
+    #[arg(long = "tcp-skip-in-flight")]
+    pub tcp_skip_in_flight: bool,
+    /// Allow linking unlinked files back when possible
+    #[arg(long = "link-remap")]
+    pub link_remap: bool,
+    /// CRIU writes \0 to this descriptor once lazy-pages is ready
+    #[arg(long = "status-fd", default_value_t = -1, allow_hyphen_values = true)]
+    pub status_fd: i32,
+    /// ADDRESS:PORT of the page server
+    #[arg(long = "page-server")]
+    pub page_server: Option<String>,
+    /// Dump the container's memory only, and leave it running
+    #[arg(long = "pre-dump")]
+    pub pre_dump: bool,
+    /// Container id
+    pub id: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RestoreArgs {
+    #[command(flatten)]
+    pub criu: CriuArgs,
+    /// Unix socket that receives the pty master
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Path to the bundle directory
+    #[arg(short = 'b', long, default_value = ".")]
+    pub bundle: PathBuf,
+    /// Return once the container is restored
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Write the restored init's pid to this file
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Do not become a subreaper (rt restore never does)
+    #[arg(long = "no-subreaper")]
+    pub no_subreaper: bool,
+    /// Do not use pivot_root (CRIU restores the container's root itself)
+    #[arg(long = "no-pivot")]
+    pub no_pivot: bool,
+    /// An LSM profile for the restored processes, TYPE:NAME
+    #[arg(long = "lsm-profile")]
+    pub lsm_profile: Option<String>,
+    /// An LSM mount context for the restore
+    #[arg(long = "lsm-mount-context")]
+    pub lsm_mount_context: Option<String>,
+    /// Container id
+    pub id: String,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
+    /// Checkpoint a running container with CRIU
+    Checkpoint(Box<CheckpointArgs>),
+    /// Restore a container from a checkpoint with CRIU
+    Restore(Box<RestoreArgs>),
     /// Create a container; it waits for `start`
     Create(CreateArgs),
     /// Start a created container

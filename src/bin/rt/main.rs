@@ -16,7 +16,9 @@ use rt::container;
 use rt::state::Root;
 
 use cli::{Cli, Cmd};
-use commands::{attach, create, events, exec, list, logs, ps, run, spec, update, version};
+use commands::{
+    attach, checkpoint, create, events, exec, list, logs, ps, restore, run, spec, update, version,
+};
 
 fn main() {
     let cli = match Cli::try_parse() {
@@ -169,6 +171,8 @@ fn run(cli: Cli) -> Result<i32> {
             println!("{}", exit.status);
         }
         Cmd::Attach { id } => return attach::attach(&root, &id),
+        Cmd::Checkpoint(a) => checkpoint::checkpoint(&root, &a, cli.criu.as_deref())?,
+        Cmd::Restore(a) => return restore::restore(&root, &a, cli.criu.as_deref()),
     }
     Ok(0)
 }

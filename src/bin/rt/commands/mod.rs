@@ -2,12 +2,14 @@
 //! rest are dispatched straight from `main`.
 
 pub mod attach;
+pub mod checkpoint;
 pub mod create;
 pub mod events;
 pub mod exec;
 pub mod list;
 pub mod logs;
 pub mod ps;
+pub mod restore;
 pub mod run;
 pub mod spec;
 pub mod update;
