@@ -299,6 +299,19 @@ pub enum ErrorKind {
 }
 
 impl Error {
+    /// `cause`, or, when undoing what failed left `failed` behind, `cause`
+    /// with those failures named (one source for every undo path).
+    pub fn after_cleanup(cause: Error, failed: Vec<String>) -> Error {
+        if failed.is_empty() {
+            cause
+        } else {
+            Error::CleanupFailed {
+                cause: Box::new(cause),
+                cleanup: failed.join("; "),
+            }
+        }
+    }
+
     /// The kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {

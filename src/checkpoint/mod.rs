@@ -122,14 +122,7 @@ impl Made {
                 }
             }
         }
-        if failed.is_empty() {
-            cause
-        } else {
-            Error::CleanupFailed {
-                cause: Box::new(cause),
-                cleanup: failed.join("; "),
-            }
-        }
+        Error::after_cleanup(cause, failed)
     }
 }
 

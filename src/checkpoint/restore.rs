@@ -356,13 +356,6 @@ impl Undo {
                 failed.push(e.to_string());
             }
         }
-        if failed.is_empty() {
-            cause
-        } else {
-            Error::CleanupFailed {
-                cause: Box::new(cause),
-                cleanup: failed.join("; "),
-            }
-        }
+        Error::after_cleanup(cause, failed)
     }
 }

@@ -32,20 +32,22 @@ pub fn absolute(p: &Path, flag: &str) -> Result<PathBuf> {
     std::path::absolute(p).map_err(|e| anyhow::anyhow!("{flag} {}: {e}", p.display()))
 }
 
-pub fn checkpoint(root: &Root, a: &CheckpointArgs, criu: Option<&Path>) -> Result<()> {
-    let image_path = absolute(
-        a.criu
-            .image_path
-            .as_deref()
-            .unwrap_or(Path::new(DEFAULT_IMAGE_PATH)),
-        "--image-path",
-    )?;
-    let work_path = a
-        .criu
+/// `--image-path` (default `./checkpoint`) and `--work-path`, absolute.
+pub fn image_and_work_paths(a: &CriuArgs) -> Result<(PathBuf, Option<PathBuf>)> {
+    let image = a
+        .image_path
+        .as_deref()
+        .unwrap_or(Path::new(DEFAULT_IMAGE_PATH));
+    let work = a
         .work_path
         .as_deref()
         .map(|p| absolute(p, "--work-path"))
         .transpose()?;
+    Ok((absolute(image, "--image-path")?, work))
+}
+
+pub fn checkpoint(root: &Root, a: &CheckpointArgs, criu: Option<&Path>) -> Result<()> {
+    let (image_path, work_path) = image_and_work_paths(&a.criu)?;
     let opts = CheckpointOptions {
         criu: criu.map(Path::to_path_buf),
         image_path,

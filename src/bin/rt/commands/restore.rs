@@ -11,23 +11,11 @@ use nix::unistd::Pid;
 use rt::checkpoint::{RestoreFlags, RestoreOptions};
 use rt::state::Root;
 
-use super::checkpoint::{absolute, common, DEFAULT_IMAGE_PATH};
+use super::checkpoint::{common, image_and_work_paths};
 use crate::cli::RestoreArgs;
 
 pub fn restore(root: &Root, a: &RestoreArgs, criu: Option<&Path>) -> Result<i32> {
-    let image_path = absolute(
-        a.criu
-            .image_path
-            .as_deref()
-            .unwrap_or(Path::new(DEFAULT_IMAGE_PATH)),
-        "--image-path",
-    )?;
-    let work_path = a
-        .criu
-        .work_path
-        .as_deref()
-        .map(|p| absolute(p, "--work-path"))
-        .transpose()?;
+    let (image_path, work_path) = image_and_work_paths(&a.criu)?;
     let opts = RestoreOptions {
         id: a.id.clone(),
         criu: criu.map(Path::to_path_buf),
