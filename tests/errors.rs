@@ -340,7 +340,7 @@ fn a_capability_rt_does_not_hold_is_named() {
 }
 
 /// `--systemd-cgroup` where systemd is not pid 1 (these machines): one
-/// line saying so, as runc does, and nothing made: no state, no cgroup
+/// line saying so, as runc does, for create, run and restore, and nothing made: no state, no cgroup
 /// laid out behind systemd's back under the slice.
 #[test]
 fn systemd_cgroup_without_systemd_says_systemd_is_not_running() {
@@ -356,14 +356,20 @@ fn systemd_cgroup_without_systemd_says_systemd_is_not_running() {
             b.edit(|c| c["linux"]["cgroupsPath"] = json!(p));
         }
         let id = unique_id("nosd");
-        for op in ["create", "run"] {
-            let err = rt.fails(&[
+        let images = tempfile::tempdir().unwrap();
+        let images = images.path().to_str().unwrap();
+        for op in ["create", "run", "restore"] {
+            let mut args = vec![
                 "--systemd-cgroup",
                 op,
                 "--bundle",
                 b.path().to_str().unwrap(),
-                &id,
-            ]);
+            ];
+            if op == "restore" {
+                args.extend(["--image-path", images]);
+            }
+            args.push(&id);
+            let err = rt.fails(&args);
             assert_one_line_error(&err, &["--systemd-cgroup", "systemd is not running"]);
             assert!(rt.state_missing(&id), "no state for {id}");
             assert_eq!(leaks(&rt, &id, &b), Vec::<String>::new());

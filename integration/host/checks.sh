@@ -420,6 +420,145 @@ criu_restore_into_a_new_id() {
 	[ "$pids" != "[]" ] || fail "rt ps lists no process of k3new"
 }
 
+criu_pre_dump_then_dump() {
+	criu_bundle $W/k4
+	rm -rf $W/k4.pre $W/k4.img
+	$RT run -d --bundle $W/k4 k4 </dev/null >$W/k4.out 2>&1 || fail "run: $(cat $W/k4.out)" || return 1
+	sleep 2
+	$RT checkpoint --pre-dump --image-path $W/k4.pre k4 >$W/k4.out 2>&1 || { $RT delete -f k4; fail "pre-dump: $(cat $W/k4.out)"; return 1; }
+	st=$($RT state k4 | jq -r .status)
+	want running "$st" "status after --pre-dump" || { $RT delete -f k4; return 1; }
+	$RT checkpoint --parent-path ../k4.pre --image-path $W/k4.img k4 >$W/k4.out 2>&1 || { $RT delete -f k4; fail "dump on the pre-dump: $(cat $W/k4.out)"; return 1; }
+	[ -L $W/k4.img/parent ] || fail "no parent link in the image" || return 1
+	before=$(count $W/k4)
+	$RT restore -d --image-path $W/k4.img --bundle $W/k4 k4 </dev/null >$W/k4.out 2>&1 || fail "restore: $(cat $W/k4.out)" || return 1
+	sleep 3
+	after=$(count $W/k4)
+	$RT delete -f k4
+	echo "count $before at the dump, $after 3 s after the restore"
+	[ "$after" -gt "$before" ] || fail "the count did not continue: $before then $after"
+}
+
+# A TCP connection inside the container (its loopback): a client sends a
+# line a second to a server that writes them to /tmp/got. CRIU refuses an
+# established connection unless asked to keep it.
+criu_tcp_connection_kept_with_tcp_established() {
+	bundle $W/k5 "" sh -c 'exec </dev/null >/dev/null 2>&1; ip link set lo up; nc -l -p 7000 >/tmp/got & sleep 1; i=0; while true; do i=$((i+1)); echo $i; sleep 1; done | nc 127.0.0.1 7000'
+	jq '.linux.resources = {} | .root.readonly = false | .process.capabilities.bounding += ["CAP_NET_ADMIN"] | .process.capabilities.effective += ["CAP_NET_ADMIN"] | .process.capabilities.permitted += ["CAP_NET_ADMIN"]' $W/k5/config.json >$W/k5/c.json && mv $W/k5/c.json $W/k5/config.json
+	rm -rf $W/k5.img $W/k5.bad
+	$RT run -d --bundle $W/k5 k5 </dev/null >$W/k5.out 2>&1 || fail "run: $(cat $W/k5.out)" || return 1
+	sleep 4
+	got() { tail -1 $W/k5/rootfs/tmp/got 2>/dev/null || echo 0; }
+	[ "$(got)" -gt 0 ] || { $RT delete -f k5; fail "the connection carried nothing before the dump"; return 1; }
+	if $RT checkpoint --image-path $W/k5.bad k5 >$W/k5.out 2>&1; then
+		$RT delete -f k5
+		fail "a dump of an established connection without --tcp-established succeeded"
+		return 1
+	fi
+	echo "without --tcp-established: $(cat $W/k5.out)"
+	want running "$($RT state k5 | jq -r .status)" "status after the refused dump" || { $RT delete -f k5; return 1; }
+	$RT checkpoint --tcp-established --image-path $W/k5.img k5 >$W/k5.out 2>&1 || { $RT delete -f k5; fail "checkpoint --tcp-established: $(cat $W/k5.out)"; return 1; }
+	before=$(got)
+	$RT restore -d --tcp-established --image-path $W/k5.img --bundle $W/k5 k5 </dev/null >$W/k5.out 2>&1 || fail "restore: $(cat $W/k5.out) $(grep Error $W/k5.img/restore.log | head -3)" || return 1
+	sleep 4
+	after=$(got)
+	$RT delete -f k5
+	echo "line $before received at the dump, $after 4 s after the restore"
+	[ "$after" -gt "$before" ] || fail "the connection carried nothing after the restore: $before then $after"
+}
+
+# A console receiver: takes the pty master from --console-socket and
+# appends what it reads to a file until killed.
+recvtty() { # SOCKET OUT
+	cat >$W/recvtty.py <<'PY'
+import os, socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1])
+s.listen(1)
+c, _ = s.accept()
+_, fds, _, _ = socket.recv_fds(c, 4096, 1)
+with open(sys.argv[2], "ab", buffering=0) as f:
+    while True:
+        try:
+            b = os.read(fds[0], 4096)
+        except OSError:
+            break
+        if not b:
+            break
+        f.write(b)
+PY
+	rm -f $1
+	python3 $W/recvtty.py $1 $2 </dev/null >/dev/null 2>&1 &
+	echo $!
+}
+
+criu_terminal_container_gets_a_new_console() {
+	bundle $W/k6 "" sh -c 'i=0; while true; do i=$((i+1)); echo tick $i; sleep 1; done'
+	jq '.linux.resources = {} | .process.terminal = true' $W/k6/config.json >$W/k6/c.json && mv $W/k6/c.json $W/k6/config.json
+	rm -rf $W/k6.img $W/k6.tty1 $W/k6.tty2
+	r1=$(recvtty $W/k6.sock1 $W/k6.tty1)
+	for _ in $(seq 50); do [ -S $W/k6.sock1 ] && break; sleep 0.1; done
+	$RT run -d --console-socket $W/k6.sock1 --bundle $W/k6 k6 </dev/null >$W/k6.out 2>&1 || { kill $r1; fail "run: $(cat $W/k6.out)"; return 1; }
+	sleep 3
+	$RT checkpoint --image-path $W/k6.img k6 >$W/k6.out 2>&1 || { kill $r1; $RT delete -f k6; fail "checkpoint: $(cat $W/k6.out)"; return 1; }
+	kill $r1
+	last1=$(grep -o 'tick [0-9]*' $W/k6.tty1 | tail -1)
+	r2=$(recvtty $W/k6.sock2 $W/k6.tty2)
+	for _ in $(seq 50); do [ -S $W/k6.sock2 ] && break; sleep 0.1; done
+	$RT restore -d --console-socket $W/k6.sock2 --image-path $W/k6.img --bundle $W/k6 k6 </dev/null >$W/k6.out 2>&1 || { kill $r2; fail "restore: $(cat $W/k6.out) $(grep Error $W/k6.img/restore.log | head -3)"; return 1; }
+	sleep 3
+	last2=$(grep -o 'tick [0-9]*' $W/k6.tty2 | tail -1)
+	$RT delete -f k6
+	kill $r2
+	echo "old console's last line '$last1', new console's '$last2'"
+	[ -n "$last1" ] || fail "the first console got nothing" || return 1
+	[ "${last2#tick }" -gt "${last1#tick }" ] 2>/dev/null || fail "the new console did not get the ticks that follow: '$last1' then '$last2'"
+}
+
+criu_restore_into_a_systemd_scope() {
+	criu_bundle $W/k7
+	jq '.linux.cgroupsPath = "system.slice:rt:k7" | .linux.resources = {"pids": {"limit": 30}}' $W/k7/config.json >$W/k7/c.json && mv $W/k7/c.json $W/k7/config.json
+	rm -rf $W/k7.img
+	$RT --systemd-cgroup run -d --bundle $W/k7 k7 </dev/null >$W/k7.out 2>&1 || fail "run: $(cat $W/k7.out)" || return 1
+	sleep 2
+	$RT --systemd-cgroup checkpoint --image-path $W/k7.img k7 >$W/k7.out 2>&1 || { $RT --systemd-cgroup delete -f k7; fail "checkpoint: $(cat $W/k7.out)"; return 1; }
+	want inactive "$(systemctl is-active rt-k7.scope)" "rt-k7.scope after the checkpoint" || return 1
+	$RT --systemd-cgroup restore -d --image-path $W/k7.img --bundle $W/k7 k7 </dev/null >$W/k7.out 2>&1 || fail "restore: $(cat $W/k7.out) $(grep Error $W/k7.img/restore.log | head -3)" || return 1
+	pid=$($RT state k7 | jq -r .pid)
+	cg=$(cat /proc/$pid/cgroup)
+	active=$(systemctl is-active rt-k7.scope)
+	pids_max=$(unit_prop rt-k7.scope TasksMax)
+	$RT --systemd-cgroup delete -f k7
+	want "0::/system.slice/rt-k7.scope" "$cg" "the restored init's cgroup" || return 1
+	want active "$active" "rt-k7.scope after the restore" || return 1
+	want 30 "$pids_max" "TasksMax of the restored scope" || return 1
+	want inactive "$(systemctl is-active rt-k7.scope)" "rt-k7.scope after delete"
+}
+
+# Podman at its defaults (systemd cgroups, conmon) checkpoints through rt.
+criu_podman_checkpoint_restore_and_export() {
+	podman --runtime $RT run -d --name pk --network none $IMG sh -c 'i=0; while true; do i=$((i+1)); echo $i >/tmp/count; sleep 1; done' >/dev/null || return 1
+	sleep 3
+	podman container checkpoint pk >$W/pk.out 2>&1 || { podman rm -f pk >/dev/null; fail "checkpoint: $(cat $W/pk.out)"; return 1; }
+	want exited "$(podman inspect -f '{{.State.Status}}' pk)" "status after checkpoint" || { podman rm -f pk >/dev/null; return 1; }
+	podman container restore pk >$W/pk.out 2>&1 || { podman rm -f pk >/dev/null; fail "restore: $(cat $W/pk.out)"; return 1; }
+	want running "$(podman inspect -f '{{.State.Status}}' pk)" "status after restore" || { podman rm -f pk >/dev/null; return 1; }
+	a=$(podman exec pk cat /tmp/count); sleep 2; b=$(podman exec pk cat /tmp/count)
+	[ "$b" -gt "$a" ] || { podman rm -f pk >/dev/null; fail "the count stopped after restore: $a then $b"; return 1; }
+	rm -f $W/pk.tar.gz
+	podman container checkpoint --export $W/pk.tar.gz pk >$W/pk.out 2>&1 || { podman rm -f pk >/dev/null; fail "checkpoint --export: $(cat $W/pk.out)"; return 1; }
+	podman rm -f pk >/dev/null
+	podman container restore --import $W/pk.tar.gz >$W/pk.out 2>&1 || fail "restore --import: $(cat $W/pk.out)" || return 1
+	st=$(podman inspect -f '{{.State.Status}}' pk)
+	rtm=$(podman inspect -f '{{.OCIRuntime}}' pk)
+	c=$(podman exec pk cat /tmp/count)
+	podman rm -f pk >/dev/null
+	want running "$st" "status after restore --import" || return 1
+	want $RT "$rtm" "runtime of the imported container" || return 1
+	echo "count $b before the export, $c after the import"
+	[ "$c" -ge "$b" ] || fail "the imported container did not carry the count: $b then $c"
+}
+
 # --- rt by hand, --systemd-cgroup
 
 bundle() { # DIR CGROUPSPATH ARGS...
@@ -879,6 +1018,11 @@ check criu_check_passes criu_check_passes
 check criu_counter_continues_after_restore criu_counter_continues_after_restore
 check criu_leave_running_keeps_it_running criu_leave_running_keeps_it_running
 check criu_restore_into_a_new_id criu_restore_into_a_new_id
+check criu_pre_dump_then_dump criu_pre_dump_then_dump
+check criu_tcp_connection_kept_with_tcp_established criu_tcp_connection_kept_with_tcp_established
+check criu_terminal_container_gets_a_new_console criu_terminal_container_gets_a_new_console
+check criu_restore_into_a_systemd_scope criu_restore_into_a_systemd_scope
+check criu_podman_checkpoint_restore_and_export criu_podman_checkpoint_restore_and_export
 if [ -x /usr/local/lib/runc-suite/run.sh ]; then
 	check runc_suite_rt_as_runc runc_suite_rt_as_runc
 elif [ -z "$only" ] || echo runc_suite_rt_as_runc | grep -Eq "$only"; then

@@ -19,6 +19,8 @@ use nix::sys::stat::Mode;
 use super::plan::{self, RestoreFlags};
 use super::rpc::{self, Criu, Notify};
 use super::{Descriptors, DESCRIPTORS_FILE};
+use crate::cgroup::devices::Program;
+use crate::cgroup::systemd::{Scope, Systemd};
 use crate::cgroup::{self, Placement};
 use crate::config::spec::Bundle;
 use crate::error::{Context, Error, Result};
@@ -41,6 +43,9 @@ pub struct RestoreOptions {
     pub work_path: Option<PathBuf>,
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
+    /// `--systemd-cgroup`: the container's cgroup is a scope unit
+    /// (`slice:prefix:name`), as `rt create` makes it.
+    pub systemd_cgroup: bool,
     pub flags: RestoreFlags,
 }
 
@@ -77,17 +82,33 @@ pub fn restore(root: &Root, opts: &RestoreOptions) -> Result<Restored> {
         .transpose()?;
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
+    // Without systemd, say so before anything is made.
+    let systemd = if opts.systemd_cgroup {
+        let sd = Systemd::connect()?;
+        let scope = cgroup::systemd_scope(
+            linux
+                .and_then(|l| l.cgroups_path().as_deref())
+                .and_then(|p| p.to_str())
+                .filter(|p| !p.is_empty()),
+            &opts.id,
+        )?;
+        Some((sd, scope))
+    } else {
+        None
+    };
     let cgroup_mount = cgroup::find_mount()?;
     let cgroup_path = cgroup::resolve_path(
         linux.and_then(|l| l.cgroups_path().as_deref()),
         &root.path,
         &opts.id,
-        false,
+        opts.systemd_cgroup,
     )?;
     let limits = match linux.and_then(|l| l.resources().as_ref()) {
         Some(r) => cgroup::check_resources(r, &cgroup_mount)?,
         None => vec![],
     };
+    // The device rules hold for the restored processes as for created ones.
+    let devices = Program::from_spec(spec)?;
     let descriptors = read_descriptors(&opts.image_path)?;
     let locked = root.create_dir(&opts.id)?;
     let criu_root = locked.dir.join(CRIU_ROOT);
@@ -140,7 +161,13 @@ pub fn restore(root: &Root, opts: &RestoreOptions) -> Result<Restored> {
         &criu,
         &plan,
         opts,
-        (&cgroup_mount, &cgroup_path, &limits),
+        &Cgroup {
+            mount: &cgroup_mount,
+            path: &cgroup_path,
+            limits: &limits,
+            devices: &devices,
+            systemd: systemd.as_ref(),
+        },
         &descriptors,
         console.as_ref(),
     ) {
@@ -152,6 +179,15 @@ pub fn restore(root: &Root, opts: &RestoreOptions) -> Result<Restored> {
     }
 }
 
+/// What the restored container's cgroup is to be.
+struct Cgroup<'a> {
+    mount: &'a Path,
+    path: &'a str,
+    limits: &'a [cgroup::resources::Write],
+    devices: &'a Program,
+    systemd: Option<&'a (Systemd, Scope)>,
+}
+
 #[allow(clippy::too_many_arguments)]
 fn make(
     undo: &mut Undo,
@@ -159,22 +195,49 @@ fn make(
     criu: &Criu,
     plan: &plan::RestorePlan,
     opts: &RestoreOptions,
-    (cgroup_mount, cgroup_path, limits): (&Path, &str, &[cgroup::resources::Write]),
+    cg: &Cgroup,
     descriptors: &Descriptors,
     console: Option<&OwnedFd>,
 ) -> Result<i32> {
     let locked = undo.locked.as_ref().expect("held until done");
     locked.save(state)?;
-    let mut placement = Placement::plan(cgroup_mount, cgroup_path)?;
-    state.cgroup = Some(placement.clone());
-    locked.save(state)?;
-    let changed = placement.make();
-    undo.cgroup = Some(placement.clone());
-    if changed? {
+    // With systemd, the scope's placeholder holds it until criu swrk,
+    // whose children the restored processes are, is in it.
+    let mut holder = None;
+    let placement = if let Some((sd, scope)) = cg.systemd {
+        undo.unit = Some(scope.unit.clone());
+        let (placement, h) = crate::container::start_scope(
+            sd,
+            scope,
+            &state.id,
+            cg.mount,
+            cg.limits,
+            Some(cg.devices),
+        )?;
+        holder = Some(h);
+        undo.cgroup = Some(placement.clone());
         state.cgroup = Some(placement.clone());
         locked.save(state)?;
-    }
-    cgroup::resources::apply(cgroup_mount, &placement.dir, limits)?;
+        placement
+    } else {
+        let mut placement = Placement::plan(cg.mount, cg.path)?;
+        state.cgroup = Some(placement.clone());
+        locked.save(state)?;
+        let changed = placement.make();
+        undo.cgroup = Some(placement.clone());
+        if changed? {
+            state.cgroup = Some(placement.clone());
+            locked.save(state)?;
+        }
+        cgroup::resources::apply(cg.mount, &placement.dir, cg.limits)?;
+        placement
+    };
+    cg.devices.attach(placement.open_dir()?.as_fd())?;
+    // Where systemd put the scope is known only now.
+    let plan = &plan::RestorePlan {
+        cgroup_root: Some(placement.path.clone()),
+        ..plan.clone()
+    };
 
     fs::create_dir(&plan.root).with_ctx(|| format!("mkdir {}", plan.root.display()))?;
     mount(
@@ -251,6 +314,7 @@ fn make(
     });
     drop(joined);
     drop(stdio);
+    drop(holder);
     let resp = resp.map_err(|e| super::with_log(e, &work_path.join(plan.log_file)))?;
     let pid = match resp.restore.as_ref().map(|r| r.pid()) {
         Some(p) if p > 0 => p,
@@ -312,6 +376,8 @@ struct Undo {
     cgroup: Option<Placement>,
     criu_root: Option<PathBuf>,
     pid: Option<i32>,
+    /// The scope unit asked for (it may exist even if the start failed).
+    unit: Option<String>,
 }
 
 impl Undo {
@@ -321,6 +387,7 @@ impl Undo {
             cgroup: None,
             criu_root: None,
             pid: None,
+            unit: None,
         }
     }
 
@@ -348,6 +415,11 @@ impl Undo {
         }
         if let Some(r) = self.criu_root.take() {
             if let Err(e) = unbind(&r) {
+                failed.push(e.to_string());
+            }
+        }
+        if let Some(unit) = self.unit.take() {
+            if let Err(e) = Systemd::connect().and_then(|sd| sd.stop(&unit)) {
                 failed.push(e.to_string());
             }
         }

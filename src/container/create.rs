@@ -260,24 +260,16 @@ fn make(
     let mut holder = None;
     let placement = match (&c.systemd, &c.cgroup_path) {
         (Some((sd, scope)), _) => {
-            let h = holder.insert(Holder(spawn::placeholder()?));
             undo.unit = Some(scope.unit.clone());
-            let mut limits = systemd::properties(&c.limits);
-            if let Some(d) = &c.devices {
-                limits.extend(systemd::device_properties(&d.rules));
-            }
-            let desc = format!("rt container {}", opts.id);
-            sd.start_scope(scope, h.0.pid.as_raw(), &desc, limits)?;
-            let path = cgroup::cgroup_of(h.0.pid.as_raw())?;
-            if Some(&path) != c.cgroup_path.as_ref() {
-                log::debug!("systemd put {} at {path}", scope.unit);
-            }
-            let placement = Placement {
-                dir: c.cgroup_mount.join(path.trim_start_matches('/')),
-                path,
-                created: vec![],
-                unit: Some(scope.unit.clone()),
-            };
+            let (placement, h) = start_scope(
+                sd,
+                scope,
+                &opts.id,
+                &c.cgroup_mount,
+                &c.limits,
+                c.devices.as_ref(),
+            )?;
+            holder = Some(h);
             undo.cgroup = Some(placement.clone());
             state.cgroup = Some(placement.clone());
             // Saved now so that a killed create can still be cleaned up.
@@ -539,7 +531,41 @@ struct Undo {
 
 /// The placeholder process that holds a new systemd scope: killed and
 /// reaped when dropped.
-struct Holder(Init);
+pub(crate) struct Holder(Init);
+
+/// Starts the container's scope unit with its limits and device rules,
+/// held by a placeholder process until the container's first process is
+/// in it (systemd makes no scope without a process): keep the holder
+/// until then. The caller stops the unit if anything after fails.
+pub(crate) fn start_scope(
+    sd: &Systemd,
+    scope: &Scope,
+    id: &str,
+    cgroup_mount: &Path,
+    limits: &[Write],
+    devices: Option<&Program>,
+) -> Result<(Placement, Holder)> {
+    let h = Holder(spawn::placeholder()?);
+    let mut props = systemd::properties(limits);
+    if let Some(d) = devices {
+        props.extend(systemd::device_properties(&d.rules));
+    }
+    sd.start_scope(
+        scope,
+        h.0.pid.as_raw(),
+        &format!("rt container {id}"),
+        props,
+    )?;
+    let path = cgroup::cgroup_of(h.0.pid.as_raw())?;
+    log::debug!("systemd put {} at {path}", scope.unit);
+    let placement = Placement {
+        dir: cgroup_mount.join(path.trim_start_matches('/')),
+        path,
+        created: vec![],
+        unit: Some(scope.unit.clone()),
+    };
+    Ok((placement, h))
+}
 
 impl Drop for Holder {
     fn drop(&mut self) {

@@ -33,6 +33,7 @@ use crate::state::{ExitRecord, Locked, Phase, Root, State, EXEC_FIFO};
 use crate::sys::pidfd::pidfd_open;
 use crate::sys::process::start_time;
 
+pub(crate) use create::start_scope;
 pub use create::{check_passed_fds, create, CreateOptions, Created};
 pub use delete::delete;
 pub use kill::kill;

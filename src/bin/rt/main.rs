@@ -172,7 +172,9 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Attach { id } => return attach::attach(&root, &id),
         Cmd::Checkpoint(a) => checkpoint::checkpoint(&root, &a, cli.criu.as_deref())?,
-        Cmd::Restore(a) => return restore::restore(&root, &a, cli.criu.as_deref()),
+        Cmd::Restore(a) => {
+            return restore::restore(&root, &a, cli.criu.as_deref(), cli.systemd_cgroup)
+        }
     }
     Ok(0)
 }

@@ -14,7 +14,7 @@ use rt::state::Root;
 use super::checkpoint::{common, image_and_work_paths};
 use crate::cli::RestoreArgs;
 
-pub fn restore(root: &Root, a: &RestoreArgs, criu: Option<&Path>) -> Result<i32> {
+pub fn restore(root: &Root, a: &RestoreArgs, criu: Option<&Path>, systemd: bool) -> Result<i32> {
     let (image_path, work_path) = image_and_work_paths(&a.criu)?;
     let opts = RestoreOptions {
         id: a.id.clone(),
@@ -24,6 +24,7 @@ pub fn restore(root: &Root, a: &RestoreArgs, criu: Option<&Path>) -> Result<i32>
         work_path,
         console_socket: a.console_socket.clone(),
         pid_file: a.pid_file.clone(),
+        systemd_cgroup: systemd,
         flags: RestoreFlags {
             common: common(&a.criu)?,
             console_socket: a.console_socket.is_some(),
