@@ -235,6 +235,34 @@ fn bad_flags_and_states_are_one_line() {
     assert_one_line_error(&err, &["--empty-ns pid", "network"]);
     let err = rt.fails(&["checkpoint", "--page-server", "nowhere", &id]);
     assert_one_line_error(&err, &["--page-server nowhere", "ADDRESS:PORT"]);
+    // --parent-path is relative to the image directory and must be there
+    // (runc's checkpoint.bats "--pre-dump (bad --parent-path)").
+    let dir = tempfile::tempdir().unwrap();
+    let images = dir.path().join("images");
+    let img = images.to_str().unwrap();
+    let abs = dir.path().join("parent");
+    let err = rt.fails(&[
+        "checkpoint",
+        "--parent-path",
+        abs.to_str().unwrap(),
+        "--image-path",
+        img,
+        &id,
+    ]);
+    assert_one_line_error(&err, &["--parent-path", "must be relative"]);
+    let err = rt.fails(&[
+        "checkpoint",
+        "--parent-path",
+        "../parent",
+        "--image-path",
+        img,
+        &id,
+    ]);
+    assert_one_line_error(&err, &["--parent-path ../parent", "No such file"]);
+    assert!(
+        !images.exists(),
+        "--image-path made for a refused checkpoint"
+    );
     unchanged(&rt, &id, &before);
 
     // A created container has nothing running to dump yet.

@@ -15,7 +15,7 @@ mod restore;
 pub mod rpc;
 
 use std::fs;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -58,6 +58,9 @@ pub struct Descriptors(pub Vec<String>);
 /// processes dumped and stopped, its cgroup and state removed.
 pub fn checkpoint(root: &Root, id: &str, opts: &CheckpointOptions) -> Result<()> {
     validate_id(id)?;
+    if let Some(parent) = &opts.flags.parent_path {
+        check_parent(&opts.image_path, parent)?;
+    }
     let locked = root.lock(id)?;
     let c = Container::from_locked(&locked)?;
     c.status().require(Op::Checkpoint, id)?;
@@ -90,6 +93,7 @@ pub fn checkpoint(root: &Root, id: &str, opts: &CheckpointOptions) -> Result<()>
             })
             .collect::<Result<_>>()?,
         cgroup_dir: c.state.cgroup.as_ref().map(|cg| cg.dir.clone()),
+        resolved: resolved_binds(spec, &c.state.bundle, &c.state.rootfs)?,
     };
     let plan = plan::dump(spec, &c.state.bundle, &c.state.rootfs, pid, f, &facts)?;
 
@@ -104,6 +108,25 @@ pub fn checkpoint(root: &Root, id: &str, opts: &CheckpointOptions) -> Result<()>
     // CRIU stopped the processes: the container is gone, as runc leaves it.
     drop(locked);
     crate::container::delete(root, id, true)
+}
+
+/// `--parent-path` names an earlier (pre-)dump relative to the image
+/// directory, as CRIU reads it: an absolute path, or one that is not a
+/// directory there, is refused before anything is asked of CRIU.
+fn check_parent(images: &Path, parent: &Path) -> Result<()> {
+    let bad = |reason: String| Error::InvalidArgument {
+        arg: format!("--parent-path {}", parent.display()),
+        reason,
+    };
+    if parent.is_absolute() {
+        return Err(bad("must be relative to --image-path".into()));
+    }
+    let there = images.join(parent);
+    match fs::metadata(&there) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(bad(format!("{} is not a directory", there.display()))),
+        Err(e) => Err(bad(format!("{}: {e}", there.display()))),
+    }
 }
 
 /// The directories a checkpoint made, removed again if it fails.
@@ -202,6 +225,31 @@ fn open_dir(path: &Path, flag: &str, made: &mut Made) -> Result<OwnedFd> {
         Mode::empty(),
     )
     .with_ctx(|| format!("{flag} {}", path.display()))
+}
+
+/// The bind destinations that resolve elsewhere in the root (through a
+/// symlink), each with where it resolves, read from the root as the
+/// mounts were made (inside it: a symlink never leads out).
+fn resolved_binds(
+    spec: &oci_spec::runtime::Spec,
+    bundle: &Path,
+    rootfs: &Path,
+) -> Result<Vec<(String, String)>> {
+    let root = open(
+        rootfs,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .with_ctx(|| format!("open the container's root {}", rootfs.display()))?;
+    let mut out = Vec::new();
+    for (dest, _) in plan::bind_mounts(spec, bundle, rootfs)? {
+        let at = crate::rootfs::resolve_in_root(root.as_fd(), Path::new(&dest))?;
+        let at = at.display().to_string();
+        if at != dest {
+            out.push((dest, at));
+        }
+    }
+    Ok(out)
 }
 
 /// The masked paths of the config that are files in the running

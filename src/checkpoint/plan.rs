@@ -112,6 +112,9 @@ pub struct DumpFacts {
     pub joined: Vec<(LinuxNamespaceType, u64)>,
     /// The container's cgroup directory, which CRIU freezes for the dump.
     pub cgroup_dir: Option<PathBuf>,
+    /// Bind destinations that lead through a symlink in the root, with
+    /// where the mount really is there (CRIU knows a mount by that path).
+    pub resolved: Vec<(String, String)>,
 }
 
 /// Whether CRIU dumps or only pre-dumps (memory, the container left
@@ -143,7 +146,31 @@ pub struct DumpPlan {
     /// CRIU's `--external` entries: namespaces joined by path.
     pub externals: Vec<String>,
     pub freeze_cgroup: Option<PathBuf>,
+    /// CRIU's configuration file (see [`config_file`]).
+    pub config_file: Option<String>,
     pub log_file: &'static str,
+}
+
+/// The annotation naming a container's own CRIU configuration file (an
+/// empty value: none at all); runc and crun read the same one.
+pub const CRIU_CONFIG_ANNOTATION: &str = "org.criu.config";
+
+/// rt's CRIU configuration file when the container names none, as runc
+/// has /etc/criu/runc.conf. Settings there override rt's; CRIU ignores
+/// a file that does not exist.
+pub const DEFAULT_CRIU_CONFIG: &str = "/etc/criu/rt.conf";
+
+/// The configuration file CRIU is told to read for this container.
+pub fn config_file(spec: &Spec) -> Option<String> {
+    match spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(CRIU_CONFIG_ANNOTATION))
+    {
+        Some(f) if f.is_empty() => None,
+        Some(f) => Some(f.clone()),
+        None => Some(DEFAULT_CRIU_CONFIG.into()),
+    }
 }
 
 /// The key CRIU knows a joined namespace of `typ` by (in the image and
@@ -207,7 +234,7 @@ pub fn joined_namespaces(spec: &Spec) -> Result<Vec<(LinuxNamespaceType, PathBuf
 /// The bind mounts of `spec` as CRIU's external mounts: on dump each is
 /// named by its destination (key and value both); on restore the key is
 /// bound to the source again.
-fn bind_mounts(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<Vec<(String, PathBuf)>> {
+pub fn bind_mounts(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<Vec<(String, PathBuf)>> {
     let plan = MountPlan::new(spec, bundle, rootfs).map_err(|msg| Error::Config {
         file: bundle.join("config.json"),
         msg,
@@ -232,9 +259,17 @@ pub fn dump(
     flags: &DumpFlags,
     facts: &DumpFacts,
 ) -> Result<DumpPlan> {
+    // Keyed by the config's destination, which the restore binds again.
     let mut ext_mounts: Vec<(String, String)> = bind_mounts(spec, bundle, root)?
         .into_iter()
-        .map(|(dest, _)| (dest.clone(), dest))
+        .map(|(dest, _)| {
+            let at = facts
+                .resolved
+                .iter()
+                .find(|(d, _)| *d == dest)
+                .map_or_else(|| dest.clone(), |(_, at)| at.clone());
+            (at, dest)
+        })
         .collect();
     for m in &facts.masked_files {
         ext_mounts.push((m.clone(), "/dev/null".into()));
@@ -266,6 +301,7 @@ pub fn dump(
         ext_mounts,
         externals,
         freeze_cgroup: facts.cgroup_dir.clone(),
+        config_file: config_file(spec),
         log_file: match kind {
             DumpKind::Dump => "dump.log",
             DumpKind::PreDump => "pre-dump.log",
@@ -292,6 +328,8 @@ pub struct RestorePlan {
     pub orphan_pts_master: bool,
     pub lsm_profile: Option<String>,
     pub lsm_mount_context: Option<String>,
+    /// CRIU's configuration file (see [`config_file`]).
+    pub config_file: Option<String>,
     pub log_file: &'static str,
 }
 
@@ -342,8 +380,53 @@ pub fn restore(
         orphan_pts_master: flags.console_socket,
         lsm_profile: flags.lsm_profile.clone(),
         lsm_mount_context: flags.lsm_mount_context.clone(),
+        config_file: config_file(spec),
         log_file: "restore.log",
     })
+}
+
+/// Where a bind's mountpoint is made before a restore: in the root, or,
+/// for a bind nested in an earlier one, in that bind's source (where the
+/// create made it, through the outer mount).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mountpoint {
+    /// `None`: the container's root; else the outer bind's source.
+    pub base: Option<PathBuf>,
+    /// The path below `base`.
+    pub path: PathBuf,
+    /// A file (the bind's source is not a directory).
+    pub file: bool,
+}
+
+/// The mountpoints CRIU needs for the binds, each `(destination resolved
+/// in the root, source, source is a directory)` in the config's order.
+/// CRIU mounts a nested bind inside the outer one's source, where the
+/// mountpoint may be gone since the dump (made by the create, and the
+/// source is the host's): each is made in the source of the deepest
+/// earlier bind that holds it.
+pub fn mountpoints(binds: &[(PathBuf, PathBuf, bool)]) -> Vec<Mountpoint> {
+    binds
+        .iter()
+        .enumerate()
+        .map(|(i, (dest, _, dir))| {
+            let outer = binds[..i]
+                .iter()
+                .filter(|(d, _, is_dir)| *is_dir && dest != d && dest.starts_with(d))
+                .max_by_key(|(d, _, _)| d.components().count());
+            match outer {
+                Some((d, src, _)) => Mountpoint {
+                    base: Some(src.clone()),
+                    path: Path::new("/").join(dest.strip_prefix(d).unwrap_or(dest)),
+                    file: !dir,
+                },
+                None => Mountpoint {
+                    base: None,
+                    path: dest.clone(),
+                    file: !dir,
+                },
+            }
+        })
+        .collect()
 }
 
 /// `--page-server ADDRESS:PORT`, parsed (runc's form; IPv6 in brackets).
@@ -409,6 +492,9 @@ impl DumpPlan {
         o.set_images_dir_fd(images_dir_fd);
         o.set_work_dir_fd(work_dir_fd);
         common_opts(&mut o, &self.common, self.log_file);
+        if let Some(f) = &self.config_file {
+            o.set_config_file(f.clone());
+        }
         o.set_pid(self.pid);
         o.set_root(self.root.display().to_string());
         o.set_leave_running(self.leave_running);
@@ -456,6 +542,9 @@ impl RestorePlan {
         o.set_images_dir_fd(images_dir_fd);
         o.set_work_dir_fd(work_dir_fd);
         common_opts(&mut o, &self.common, self.log_file);
+        if let Some(f) = &self.config_file {
+            o.set_config_file(f.clone());
+        }
         o.set_root(self.root.display().to_string());
         // The restored init becomes rt's child, not criu's.
         o.set_rst_sibling(true);

@@ -29,6 +29,20 @@ fn dump_of(s: &Spec, flags: &DumpFlags, facts: &DumpFacts) -> DumpPlan {
 }
 
 #[test]
+fn a_bind_through_a_symlink_is_found_where_it_is_but_keyed_by_its_destination() {
+    let s = spec(MOUNTS, "{}");
+    let facts = DumpFacts {
+        resolved: vec![("/data".into(), "/real/data".into())],
+        ..DumpFacts::default()
+    };
+    let p = dump_of(&s, &DumpFlags::default(), &facts);
+    assert_eq!(p.ext_mounts[0], ("/real/data".into(), "/data".into()));
+    let o = p.to_opts(3, 4);
+    assert_eq!(o.ext_mnt[0].key(), "/real/data");
+    assert_eq!(o.ext_mnt[0].val(), "/data");
+}
+
+#[test]
 fn binds_are_external_mounts_named_by_their_destination() {
     let s = spec(MOUNTS, "{}");
     let facts = DumpFacts {
@@ -237,4 +251,70 @@ fn bad_flag_values_are_refused_naming_the_flag() {
     .unwrap_err()
     .to_string();
     assert!(e.starts_with("--lsm-profile unconfined: "), "{e}");
+}
+
+#[test]
+fn a_nested_bind_gets_its_mountpoint_in_the_outer_source() {
+    let b = |d: &str, s: &str, dir: bool| (PathBuf::from(d), PathBuf::from(s), dir);
+    let m = mountpoints(&[
+        b("/test", "/h/b1", true),
+        b("/test/for/nested", "/h/b2", true),
+        b("/test/for/nested/deeper/f", "/h/file", false),
+        b("/testing", "/h/b3", true),
+        b("/etc/hosts", "/h/hosts", false),
+        b("/etc/hosts/x", "/h/b4", true),
+    ]);
+    let at = |base: Option<&str>, path: &str, file: bool| Mountpoint {
+        base: base.map(PathBuf::from),
+        path: PathBuf::from(path),
+        file,
+    };
+    assert_eq!(
+        m,
+        [
+            at(None, "/test", false),
+            at(Some("/h/b1"), "/for/nested", false),
+            at(Some("/h/b2"), "/deeper/f", true),
+            // A name that only starts with the same letters is not inside.
+            at(None, "/testing", false),
+            at(None, "/etc/hosts", true),
+            // A file holds nothing: not an outer bind.
+            at(None, "/etc/hosts/x", false),
+        ]
+    );
+}
+
+#[test]
+fn criu_reads_the_containers_own_config_file_or_rts() {
+    let with = |ann: &str| {
+        let config = format!(
+            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},
+            "process":{{"cwd":"/","args":["sh"],"user":{{"uid":0,"gid":0}}}},
+            "annotations":{ann}}}"#
+        );
+        crate::config::spec::parse(config.as_bytes()).expect("config parses")
+    };
+    let s = with(r#"{"org.criu.config":"/etc/mine.conf"}"#);
+    let p = dump_of(&s, &DumpFlags::default(), &DumpFacts::default());
+    assert_eq!(p.to_opts(3, 4).config_file(), "/etc/mine.conf");
+    let r = restore(
+        &s,
+        Path::new(BUNDLE),
+        Path::new(ROOTFS),
+        Path::new("/state/criu-root"),
+        None,
+        &RestoreFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(r.to_opts(3, 4, &[], &[]).config_file(), "/etc/mine.conf");
+    // An empty value: no file at all.
+    let p = dump_of(
+        &with(r#"{"org.criu.config":""}"#),
+        &DumpFlags::default(),
+        &DumpFacts::default(),
+    );
+    assert!(!p.to_opts(3, 4).has_config_file());
+    // None named: rt's own.
+    let p = dump_of(&with("{}"), &DumpFlags::default(), &DumpFacts::default());
+    assert_eq!(p.to_opts(3, 4).config_file(), DEFAULT_CRIU_CONFIG);
 }

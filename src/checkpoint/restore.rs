@@ -239,6 +239,7 @@ fn make(
         ..plan.clone()
     };
 
+    make_mountpoints(&state.config, &state.bundle, &state.rootfs)?;
     fs::create_dir(&plan.root).with_ctx(|| format!("mkdir {}", plan.root.display()))?;
     mount(
         Some(&state.rootfs),
@@ -340,6 +341,35 @@ fn make(
         crate::state::write_atomic(&p, pid.to_string().as_bytes(), 0o644)?;
     }
     Ok(pid)
+}
+
+/// Makes the binds' mountpoints where CRIU will mount them (see
+/// [`plan::mountpoints`]); a bind whose source is missing is left to
+/// CRIU, which names it.
+fn make_mountpoints(spec: &oci_spec::runtime::Spec, bundle: &Path, rootfs: &Path) -> Result<()> {
+    let open_base = |p: &Path| {
+        open(
+            p,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .with_ctx(|| format!("open {}", p.display()))
+    };
+    let root = open_base(rootfs)?;
+    let mut binds = Vec::new();
+    for (dest, src) in plan::bind_mounts(spec, bundle, rootfs)? {
+        let Ok(meta) = fs::metadata(&src) else {
+            continue;
+        };
+        let at = crate::rootfs::resolve_in_root(root.as_fd(), Path::new(&dest))?;
+        binds.push((at, src, meta.is_dir()));
+    }
+    for m in plan::mountpoints(&binds) {
+        let base = m.base.as_deref().map(open_base).transpose()?;
+        let base = base.as_ref().map_or(root.as_fd(), AsFd::as_fd);
+        crate::rootfs::resolve::create_in_root(base, &m.path, m.file)?;
+    }
+    Ok(())
 }
 
 fn read_descriptors(images: &Path) -> Result<Descriptors> {

@@ -32,6 +32,7 @@ pub use dev::bind_console;
 use dev::setup_dev;
 pub use masked::mask_and_protect;
 use mounts::{mount_one, prefix_err};
+pub use proc_mount::resolve as resolve_in_root;
 
 /// What the rootfs setup needs to know besides the config.
 pub struct Setup<'a> {
