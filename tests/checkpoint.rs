@@ -259,6 +259,19 @@ fn bad_flags_and_states_are_one_line() {
         &id,
     ]);
     assert_one_line_error(&err, &["--parent-path ../parent", "No such file"]);
+    // The image directory need not exist yet: `..` is taken from its name.
+    fs::create_dir(dir.path().join("parent")).unwrap();
+    let err = rt.fails(&[
+        "--criu",
+        "/nonexistent/criu",
+        "checkpoint",
+        "--parent-path",
+        "../parent",
+        "--image-path",
+        img,
+        &id,
+    ]);
+    assert_one_line_error(&err, &["CRIU cannot be used"]);
     assert!(
         !images.exists(),
         "--image-path made for a refused checkpoint"

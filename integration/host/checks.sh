@@ -443,7 +443,7 @@ criu_pre_dump_then_dump() {
 # line a second to a server that writes them to /tmp/got. CRIU refuses an
 # established connection unless asked to keep it.
 criu_tcp_connection_kept_with_tcp_established() {
-	bundle $W/k5 "" sh -c 'exec </dev/null >/dev/null 2>&1; ip link set lo up; nc -l -p 7000 >/tmp/got & sleep 1; i=0; while true; do i=$((i+1)); echo $i; sleep 1; done | nc 127.0.0.1 7000'
+	bundle $W/k5 "" sh -c 'exec </dev/null >/dev/null 2>&1; ip link set lo up; sleep 100000 | nc -l -p 7000 >/tmp/got & sleep 1; i=0; while true; do i=$((i+1)); echo $i; sleep 1; done | nc 127.0.0.1 7000'
 	jq '.linux.resources = {} | .root.readonly = false | .process.capabilities.bounding += ["CAP_NET_ADMIN"] | .process.capabilities.effective += ["CAP_NET_ADMIN"] | .process.capabilities.permitted += ["CAP_NET_ADMIN"]' $W/k5/config.json >$W/k5/c.json && mv $W/k5/c.json $W/k5/config.json
 	rm -rf $W/k5.img $W/k5.bad
 	$RT run -d --bundle $W/k5 k5 </dev/null >$W/k5.out 2>&1 || fail "run: $(cat $W/k5.out)" || return 1

@@ -121,7 +121,18 @@ fn check_parent(images: &Path, parent: &Path) -> Result<()> {
     if parent.is_absolute() {
         return Err(bad("must be relative to --image-path".into()));
     }
-    let there = images.join(parent);
+    // As CRIU will find it: the image directory need not exist yet, so
+    // `..` is taken lexically (runc joins the two the same way).
+    let mut there = PathBuf::new();
+    for c in images.join(parent).components() {
+        match c {
+            std::path::Component::ParentDir => {
+                there.pop();
+            }
+            std::path::Component::CurDir => {}
+            c => there.push(c),
+        }
+    }
     match fs::metadata(&there) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(bad(format!("{} is not a directory", there.display()))),
