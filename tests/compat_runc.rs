@@ -30,6 +30,31 @@ fn an_empty_home_is_the_users_home_from_passwd() {
     }
 }
 
+/// A stdin on the host's /dev/null becomes the container's /dev/null, as
+/// under runc: CRIU dumps only files of the container's own mounts, and
+/// Podman's conmon hands the init the host's. stdout, a file, is kept.
+#[test]
+fn the_hosts_dev_null_on_stdio_is_the_containers() {
+    let rt = Rt::new();
+    let b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "stat -L -c '%d %i %t:%T' /proc/self/fd/0; stat -c '%d %i %t:%T' /dev/null; stat -L -c %F /proc/self/fd/1",
+    ]);
+    let id = unique_id("null");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    assert!(
+        lines[0].ends_with(" 1:3"),
+        "stdin is not a null device: {out}"
+    );
+    assert_eq!(lines[0], lines[1], "stdin is not the container's /dev/null");
+    assert_eq!(lines[2], "regular file", "stdout was replaced: {out}");
+    assert_no_leaks(&rt, &id, &b);
+}
+
 /// A program execve refuses is reported in runc's words, alone on its
 /// line (Docker turns "exec ...: no such file or directory" into exit
 /// 127): from run, the init's last word, and from exec.

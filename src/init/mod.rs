@@ -310,6 +310,7 @@ fn setup(a: &mut InitArgs, channel: &Channel) -> Result<(Exec, Option<String>)> 
             rootfs::enter(&setup)?;
         }
         rootfs::finish(spec)?;
+        rootfs::reopen_dev_null()?;
         (console_peer, hook_state)
     };
     if let Some(peer) = &console_peer {

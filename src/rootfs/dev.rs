@@ -270,3 +270,51 @@ pub fn bind_console(root: BorrowedFd<'_>, peer: BorrowedFd<'_>) -> Result<()> {
     )
     .ctx("bind the console onto /dev/console")
 }
+
+/// Moves stdio descriptors open on the host's /dev/null to the
+/// container's, once the container's root is `/`: CRIU dumps only files
+/// on the container's own mounts, and the host's /dev is not one (Podman's
+/// conmon hands the init such a stdin). The container's /dev/null is
+/// checked to be the 1:3 device first; where it is missing or is not, the
+/// descriptors stay as they are (the container runs; only a dump of it
+/// would fail, naming the file).
+pub fn reopen_dev_null() -> Result<()> {
+    let is_null = |st: &nix::sys::stat::FileStat| {
+        SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+            && st.st_rdev == makedev(1, 3)
+    };
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let stdio_fds = [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()];
+    for (fd, stdio) in (0..).zip(stdio_fds) {
+        let Ok(st) = nix::sys::stat::fstat(stdio) else {
+            continue;
+        };
+        if !is_null(&st) {
+            continue;
+        }
+        let Ok(fl) = nix::fcntl::fcntl(stdio, nix::fcntl::FcntlArg::F_GETFL) else {
+            continue;
+        };
+        let access = OFlag::from_bits_truncate(fl) & OFlag::O_ACCMODE;
+        let Ok(ours) = nix::fcntl::open(
+            "/dev/null",
+            access | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return Ok(());
+        };
+        let ours_st = nix::sys::stat::fstat(&ours).ctx("stat the container's /dev/null")?;
+        if !is_null(&ours_st) {
+            return Ok(());
+        }
+        if (ours_st.st_dev, ours_st.st_ino) == (st.st_dev, st.st_ino) {
+            continue;
+        }
+        // dup2 clears O_CLOEXEC on the stdio number: the process keeps it.
+        crate::sys::fd::dup2_onto(&ours, fd)
+            .with_ctx(|| format!("put the container's /dev/null on descriptor {fd}"))?;
+    }
+    Ok(())
+}

@@ -28,8 +28,8 @@ use crate::config::mount_options::propagation;
 use crate::config::mount_plan::{DevPlan, PlannedMount, DEV};
 use crate::error::{Context, Error, Result};
 
-pub use dev::bind_console;
 use dev::setup_dev;
+pub use dev::{bind_console, reopen_dev_null};
 pub use masked::mask_and_protect;
 use mounts::{mount_one, prefix_err};
 pub use proc_mount::resolve as resolve_in_root;
