@@ -944,7 +944,7 @@ runc_suite_rt_as_runc() {
 	# Each test's result on the console as it comes (the runs are long
 	# under software emulation); tail ends with the runner.
 	tail -F --pid=$runner /var/tmp/runc-suite/bats.log 2>/dev/null |
-		grep --line-buffered -E '^(not )?ok ' | sed -u 's/\r$//; s/^/INFO runc-suite /' >/dev/ttyS0 &
+		grep --line-buffered -E '^((not )?ok |# )' | sed -u 's/\r$//; s/^/INFO runc-suite /' >/dev/ttyS0 &
 	wait $runner
 	rc=$?
 	cp /var/tmp/runc-suite/bats-*.log /var/log/rt-host/ 2>/dev/null
