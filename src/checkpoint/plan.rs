@@ -354,7 +354,13 @@ pub fn restore(
 ) -> Result<RestorePlan> {
     let mut ext_mounts: Vec<(String, String)> = bind_mounts(spec, bundle, rootfs)?
         .into_iter()
-        .map(|(dest, src)| (dest, src.display().to_string()))
+        // CRIU takes the source as a clean path: `bundle/.` is `bundle`.
+        .map(|(dest, src)| {
+            (
+                dest,
+                src.components().collect::<PathBuf>().display().to_string(),
+            )
+        })
         .collect();
     // The dump named every masked file's mount by its source, /dev/null
     // (the value of its key): one mapping binds them all again.

@@ -318,3 +318,21 @@ fn criu_reads_the_containers_own_config_file_or_rts() {
     let p = dump_of(&with("{}"), &DumpFlags::default(), &DumpFacts::default());
     assert_eq!(p.to_opts(3, 4).config_file(), DEFAULT_CRIU_CONFIG);
 }
+
+#[test]
+fn a_bind_of_the_bundle_itself_is_restored_from_a_clean_path() {
+    let s = spec(
+        r#"[{"destination":"/conf","source":".","options":["bind"]}]"#,
+        "{}",
+    );
+    let r = restore(
+        &s,
+        Path::new(BUNDLE),
+        Path::new(ROOTFS),
+        Path::new("/state/criu-root"),
+        None,
+        &RestoreFlags::default(),
+    )
+    .unwrap();
+    assert_eq!(r.ext_mounts[0], ("/conf".into(), "/b".into()));
+}
