@@ -225,7 +225,7 @@ fn restore_of_a_missing_checkpoint_names_the_path() {
 #[test]
 fn bad_flags_and_states_are_one_line() {
     let rt = Rt::new();
-    let (_b, id, before) = running(&rt);
+    let (b, id, before) = running(&rt);
     let err = rt.fails(&["checkpoint", "--manage-cgroups-mode", "hard", &id]);
     assert_one_line_error(
         &err,
@@ -276,6 +276,20 @@ fn bad_flags_and_states_are_one_line() {
         !images.exists(),
         "--image-path made for a refused checkpoint"
     );
+    // Lazy migration is not there yet: refused, for both commands.
+    let err = rt.fails(&["checkpoint", "--lazy-pages", "--image-path", img, &id]);
+    assert_one_line_error(&err, &["--lazy-pages", "not supported"]);
+    let err = rt.fails(&[
+        "restore",
+        "--lazy-pages",
+        "--image-path",
+        img,
+        "-b",
+        b.path().to_str().unwrap(),
+        "lazy",
+    ]);
+    assert_one_line_error(&err, &["--lazy-pages", "not supported"]);
+    assert!(rt.state_missing("lazy"));
     unchanged(&rt, &id, &before);
 
     // A created container has nothing running to dump yet.

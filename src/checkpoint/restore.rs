@@ -58,6 +58,7 @@ pub struct Restored {
 /// Restores the container `opts.id` from its checkpoint.
 pub fn restore(root: &Root, opts: &RestoreOptions) -> Result<Restored> {
     validate_id(&opts.id)?;
+    super::refuse_lazy_pages(&opts.flags.common)?;
     if crate::rootless::detect() != crate::rootless::Mode::Root {
         return Err(Error::Unsupported("rt restore without root".into()));
     }
