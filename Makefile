@@ -40,13 +40,13 @@ test-host:
 	bash integration/host/run.sh
 
 # runc 1.3.5's suite in test-host's VM against runc 1.3.5 and rt in the
-# same run: the files with cgroup tests (test-host runs cgroups.bats on
+# same run: the files with cgroup tests and checkpoint.bats (test-host runs cgroups.bats on
 # rt alone), or HOST_RUNC_SUITE="all" or other files. Long under qemu's
-# software emulation: about 40 min for these six.
+# software emulation: about 45 min for these seven.
 test-host-runc-suite:
 	bash scripts/deps.sh --host
 	HOST_ONLY=runc_suite HOST_RUNC_SUITE_RUNC=1 \
-		HOST_RUNC_SUITE="$${HOST_RUNC_SUITE:-cgroups.bats update.bats delete.bats kill.bats cpu_affinity.bats scheduler.bats}" \
+		HOST_RUNC_SUITE="$${HOST_RUNC_SUITE:-cgroups.bats update.bats delete.bats kill.bats cpu_affinity.bats scheduler.bats checkpoint.bats}" \
 		HOST_TIMEOUT=$${HOST_TIMEOUT:-10800} bash integration/host/run.sh
 
 # Kubernetes' CRI validation suite (critest, cri-tools 1.36) against
