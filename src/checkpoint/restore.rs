@@ -230,9 +230,10 @@ fn make(
             state.cgroup = Some(placement.clone());
             locked.save(state)?;
         }
-        cgroup::resources::apply(cg.mount, &placement.dir, cg.limits)?;
         placement
     };
+    // As create does under systemd too: not every limit is a unit property.
+    cgroup::resources::apply(cg.mount, &placement.dir, cg.limits)?;
     cg.devices.attach(placement.open_dir()?.as_fd())?;
     // Where systemd put the scope is known only now.
     let plan = &plan::RestorePlan {
