@@ -251,7 +251,16 @@ docker_container_reaches_another_by_ip() {
 }
 
 docker_exec_it_has_a_terminal() {
-	out=$(script -qec "docker exec -it web sh -c 'tty; echo in-web'" /dev/null </dev/null | tr -d '\r')
+	# script's stdin stays open and silent: at EOF script sends the tty's
+	# EOF character on, which docker's raw terminal forwards as a NUL that
+	# the exec's pty may echo ("^@") before the output, whatever the runtime.
+	rm -f $W/exec-in
+	mkfifo $W/exec-in
+	sleep 300 >$W/exec-in 2>/dev/null &
+	local sp=$!
+	out=$(script -qec "docker exec -it web sh -c 'tty; echo in-web'" /dev/null <$W/exec-in | tr -d '\r')
+	kill $sp
+	rm -f $W/exec-in
 	echo "$out" | grep -q '^/dev/pts/[0-9]' || fail "tty in exec -it: $out" || return 1
 	echo "$out" | grep -qx in-web || fail "exec -it output: $out"
 }
