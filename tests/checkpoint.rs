@@ -241,24 +241,20 @@ fn bad_flags_and_states_are_one_line() {
     let images = dir.path().join("images");
     let img = images.to_str().unwrap();
     let abs = dir.path().join("parent");
-    let err = rt.fails(&[
-        "checkpoint",
-        "--parent-path",
-        abs.to_str().unwrap(),
-        "--image-path",
-        img,
-        &id,
-    ]);
-    assert_one_line_error(&err, &["--parent-path", "must be relative"]);
-    let err = rt.fails(&[
-        "checkpoint",
-        "--parent-path",
-        "../parent",
-        "--image-path",
-        img,
-        &id,
-    ]);
-    assert_one_line_error(&err, &["--parent-path ../parent", "No such file"]);
+    for (parent, needles) in [
+        (abs.to_str().unwrap(), ["--parent-path", "must be relative"]),
+        ("../parent", ["--parent-path ../parent", "No such file"]),
+    ] {
+        let err = rt.fails(&[
+            "checkpoint",
+            "--parent-path",
+            parent,
+            "--image-path",
+            img,
+            &id,
+        ]);
+        assert_one_line_error(&err, &needles);
+    }
     // The image directory need not exist yet: `..` is taken from its name.
     fs::create_dir(dir.path().join("parent")).unwrap();
     let err = rt.fails(&[

@@ -325,6 +325,23 @@ fn check_unused(dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Under `--systemd-cgroup`: the bus to systemd (one line saying so when
+/// it is not running) and the container's scope unit, from the config's
+/// `linux.cgroupsPath` (empty: the default).
+pub fn connect_scope(
+    cgroups_path: Option<&Path>,
+    id: &str,
+) -> Result<(systemd::Systemd, systemd::Scope)> {
+    let sd = systemd::Systemd::connect()?;
+    let scope = systemd_scope(
+        cgroups_path
+            .and_then(|p| p.to_str())
+            .filter(|p| !p.is_empty()),
+        id,
+    )?;
+    Ok((sd, scope))
+}
+
 /// The scope unit of a container under `--systemd-cgroup`.
 pub fn systemd_scope(spec_path: Option<&str>, id: &str) -> Result<systemd::Scope> {
     match spec_path {

@@ -129,16 +129,7 @@ fn check_parent(images: &Path, parent: &Path) -> Result<()> {
     }
     // As CRIU will find it: the image directory need not exist yet, so
     // `..` is taken lexically (runc joins the two the same way).
-    let mut there = PathBuf::new();
-    for c in images.join(parent).components() {
-        match c {
-            std::path::Component::ParentDir => {
-                there.pop();
-            }
-            std::path::Component::CurDir => {}
-            c => there.push(c),
-        }
-    }
+    let there = crate::config::mount_plan::lexical_clean(&images.join(parent));
     match fs::metadata(&there) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(bad(format!("{} is not a directory", there.display()))),

@@ -24,6 +24,19 @@ const MOUNTS: &str = r#"[
     {"destination":"/etc/hosts","type":"none","source":"hosts","options":["bind","ro"]}
 ]"#;
 
+/// The restore of `s` with no cgroup and no flags.
+fn plain_restore(s: &Spec) -> RestorePlan {
+    restore(
+        s,
+        Path::new(BUNDLE),
+        Path::new(ROOTFS),
+        Path::new("/state/criu-root"),
+        None,
+        &RestoreFlags::default(),
+    )
+    .expect("plans")
+}
+
 fn dump_of(s: &Spec, flags: &DumpFlags, facts: &DumpFacts) -> DumpPlan {
     dump(s, Path::new(BUNDLE), Path::new(ROOTFS), 42, flags, facts).expect("plans")
 }
@@ -94,15 +107,7 @@ fn a_network_namespace_joined_by_path_is_external() {
     };
     let p = dump_of(&s, &DumpFlags::default(), &facts);
     assert_eq!(p.externals, ["net[4026532000]:extRootNetNS"]);
-    let r = restore(
-        &s,
-        Path::new(BUNDLE),
-        Path::new(ROOTFS),
-        Path::new("/r"),
-        None,
-        &RestoreFlags::default(),
-    )
-    .unwrap();
+    let r = plain_restore(&s);
     assert_eq!(
         r.joined,
         [("extRootNetNS".to_string(), PathBuf::from("/run/netns/n1"))]
@@ -297,15 +302,7 @@ fn criu_reads_the_containers_own_config_file_or_rts() {
     let s = with(r#"{"org.criu.config":"/etc/mine.conf"}"#);
     let p = dump_of(&s, &DumpFlags::default(), &DumpFacts::default());
     assert_eq!(p.to_opts(3, 4).config_file(), "/etc/mine.conf");
-    let r = restore(
-        &s,
-        Path::new(BUNDLE),
-        Path::new(ROOTFS),
-        Path::new("/state/criu-root"),
-        None,
-        &RestoreFlags::default(),
-    )
-    .unwrap();
+    let r = plain_restore(&s);
     assert_eq!(r.to_opts(3, 4, &[], &[]).config_file(), "/etc/mine.conf");
     // An empty value: no file at all.
     let p = dump_of(
@@ -325,14 +322,6 @@ fn a_bind_of_the_bundle_itself_is_restored_from_a_clean_path() {
         r#"[{"destination":"/conf","source":".","options":["bind"]}]"#,
         "{}",
     );
-    let r = restore(
-        &s,
-        Path::new(BUNDLE),
-        Path::new(ROOTFS),
-        Path::new("/state/criu-root"),
-        None,
-        &RestoreFlags::default(),
-    )
-    .unwrap();
+    let r = plain_restore(&s);
     assert_eq!(r.ext_mounts[0], ("/conf".into(), "/b".into()));
 }

@@ -84,19 +84,10 @@ pub fn restore(root: &Root, opts: &RestoreOptions) -> Result<Restored> {
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
     // Without systemd, say so before anything is made.
-    let systemd = if opts.systemd_cgroup {
-        let sd = Systemd::connect()?;
-        let scope = cgroup::systemd_scope(
-            linux
-                .and_then(|l| l.cgroups_path().as_deref())
-                .and_then(|p| p.to_str())
-                .filter(|p| !p.is_empty()),
-            &opts.id,
-        )?;
-        Some((sd, scope))
-    } else {
-        None
-    };
+    let systemd = opts
+        .systemd_cgroup
+        .then(|| cgroup::connect_scope(linux.and_then(|l| l.cgroups_path().as_deref()), &opts.id))
+        .transpose()?;
     let cgroup_mount = cgroup::find_mount()?;
     let cgroup_path = cgroup::resolve_path(
         linux.and_then(|l| l.cgroups_path().as_deref()),

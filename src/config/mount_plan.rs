@@ -299,28 +299,34 @@ pub fn first_mounting_field(spec: &Spec) -> Option<&'static str> {
     None
 }
 
+/// The absolute path `p` with `.` and `..` taken as written (no file is
+/// looked at; `..` at `/` stays there).
+pub fn lexical_clean(p: &Path) -> PathBuf {
+    let mut out = PathBuf::from("/");
+    for c in p.components() {
+        match c {
+            Component::Normal(s) => out.push(s),
+            Component::ParentDir => {
+                out.pop();
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
 /// `path` as a path in the container when it names a place inside the
 /// host path of the root `rootfs`, compared as written (no file is
 /// looked at): `/b/rootfs/mnt` -> `/mnt`. runc takes such a mount
 /// destination or source as the place in the container it names.
 pub fn within_root(rootfs: &Path, path: &Path) -> Option<PathBuf> {
-    let clean = |p: &Path| -> PathBuf {
-        let mut out = PathBuf::from("/");
-        for c in p.components() {
-            match c {
-                Component::Normal(s) => out.push(s),
-                Component::ParentDir => {
-                    out.pop();
-                }
-                _ => {}
-            }
-        }
-        out
-    };
     if !rootfs.is_absolute() || !path.is_absolute() {
         return None;
     }
-    let rest = clean(path).strip_prefix(clean(rootfs)).ok()?.to_path_buf();
+    let rest = lexical_clean(path)
+        .strip_prefix(lexical_clean(rootfs))
+        .ok()?
+        .to_path_buf();
     Some(Path::new("/").join(rest))
 }
 

@@ -138,19 +138,10 @@ fn check(root: &Root, bundle: &Bundle, opts: &CreateOptions) -> Result<Checked> 
         })?;
     }
     // Before anything else about the cgroup: without systemd, say so.
-    let systemd = if opts.systemd_cgroup {
-        let sd = Systemd::connect()?;
-        let scope = cgroup::systemd_scope(
-            linux
-                .and_then(|l| l.cgroups_path().as_deref())
-                .and_then(|p| p.to_str())
-                .filter(|p| !p.is_empty()),
-            &opts.id,
-        )?;
-        Some((sd, scope))
-    } else {
-        None
-    };
+    let systemd = opts
+        .systemd_cgroup
+        .then(|| cgroup::connect_scope(linux.and_then(|l| l.cgroups_path().as_deref()), &opts.id))
+        .transpose()?;
     let rdt = linux
         .and_then(|l| l.intel_rdt().as_ref())
         .map(|r| resctrl::check(r, &opts.id))
