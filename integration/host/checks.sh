@@ -568,6 +568,46 @@ criu_podman_checkpoint_restore_and_export() {
 	[ "$c" -ge "$b" ] || fail "the imported container did not carry the count: $b then $c"
 }
 
+# containerd 1.6 through containerd-shim-rt-v2: `ctr c checkpoint --task`
+# (the shim's Checkpoint: CRIU dumps it, the task keeps running), then the
+# container and task removed and `ctr c restore --live` (a task created
+# from the checkpoint, restored by its Start). The counter runs on from
+# where it was. Its stdio is its own /dev/null, as in the checks above.
+ck_count() { ctr -n default task exec --exec-id rd$RANDOM ck1 cat /tmp/count 2>/dev/null || echo 0; }
+ck_cleanup() {
+	ctr -n default task kill -s KILL ck1 >/dev/null 2>&1
+	for _ in $(seq 50); do ctr -n default task ls | grep -q "^ck1 .*RUNNING" || break; sleep 0.2; done
+	ctr -n default task rm -f ck1 >/dev/null 2>&1
+	ctr -n default container rm ck1 >/dev/null 2>&1
+	ctr -n default image rm localhost/ck1:ckpt >/dev/null 2>&1
+}
+criu_containerd_checkpoint_through_rt_v2() {
+	ck_cleanup
+	ctr -n default run -d --runtime io.containerd.rt.v2 $IMG:latest ck1 \
+		sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 1; done' \
+		</dev/null >$W/ck1.out 2>&1 || { ck_cleanup; fail "ctr run: $(cat $W/ck1.out)"; return 1; }
+	sleep 6
+	ctr -n default container checkpoint --task ck1 localhost/ck1:ckpt >$W/ck1.out 2>&1 ||
+		{ ck_cleanup; fail "checkpoint: $(cat $W/ck1.out)"; journalctl -u containerd --no-pager | tail -5; return 1; }
+	ctr -n default task ls | grep -q "^ck1 .*RUNNING" || { ck_cleanup; fail "not running after the checkpoint: $(ctr -n default task ls)"; return 1; }
+	ctr -n default task kill -s KILL ck1
+	for _ in $(seq 50); do ctr -n default task ls | grep -q "^ck1 .*STOPPED" && break; sleep 0.2; done
+	ctr -n default task rm ck1 >/dev/null || { ck_cleanup; return 1; }
+	ctr -n default container rm ck1 || { ck_cleanup; return 1; }
+	ctr -n default container restore --live ck1 localhost/ck1:ckpt </dev/null >$W/ck1.out 2>&1 ||
+		{ ck_cleanup; fail "restore: $(cat $W/ck1.out)"; journalctl -u containerd --no-pager | tail -5; return 1; }
+	sleep 2
+	before=$(ck_count)
+	sleep 3
+	after=$(ck_count)
+	st=$(ctr -n default task ls | grep "^ck1 ")
+	ck_cleanup
+	echo "task after the restore: $st; count $before, then $after 3 s later"
+	echo "$st" | grep -q RUNNING || fail "ck1 is not RUNNING after the restore: $st" || return 1
+	[ "$before" -ge 5 ] || fail "the counter started again ($before right after the restore)" || return 1
+	[ "$after" -gt "$before" ] || fail "the counter stopped: $before then $after"
+}
+
 # --- rt by hand, --systemd-cgroup
 
 bundle() { # DIR CGROUPSPATH ARGS...
@@ -1032,6 +1072,7 @@ check criu_tcp_connection_kept_with_tcp_established criu_tcp_connection_kept_wit
 check criu_terminal_container_gets_a_new_console criu_terminal_container_gets_a_new_console
 check criu_restore_into_a_systemd_scope criu_restore_into_a_systemd_scope
 check criu_podman_checkpoint_restore_and_export criu_podman_checkpoint_restore_and_export
+check criu_containerd_checkpoint_through_rt_v2 criu_containerd_checkpoint_through_rt_v2
 if [ -x /usr/local/lib/runc-suite/run.sh ]; then
 	check runc_suite_rt_as_runc runc_suite_rt_as_runc
 elif [ -z "$only" ] || echo runc_suite_rt_as_runc | grep -Eq "$only"; then

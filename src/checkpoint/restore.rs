@@ -31,8 +31,17 @@ use crate::sys::process::start_time;
 /// Where the container's root is bound for CRIU, in its state directory.
 const CRIU_ROOT: &str = "criu-root";
 
+/// The descriptors a restored init's stdio is remapped to, in place of
+/// the caller's own (containerd-shim-rt-v2 hands the task's).
+#[derive(Debug)]
+pub struct RestoreStdio {
+    pub stdin: OwnedFd,
+    pub stdout: OwnedFd,
+    pub stderr: OwnedFd,
+}
+
 /// `rt restore`'s options.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct RestoreOptions {
     pub id: String,
     /// `--criu`: the CRIU binary (default `criu` from PATH).
@@ -47,6 +56,9 @@ pub struct RestoreOptions {
     /// (`slice:prefix:name`), as `rt create` makes it.
     pub systemd_cgroup: bool,
     pub flags: RestoreFlags,
+    /// The restored init's stdin, stdout and stderr; `None`: the caller's
+    /// own (`rt restore`).
+    pub stdio: Option<RestoreStdio>,
 }
 
 /// The restored container's init (rt's child).
@@ -254,7 +266,7 @@ fn make(
     let work_path = opts.work_path.as_deref().unwrap_or(&opts.image_path);
     let work = open_dir(work_path, "--work-path")?;
     // Inherited by criu swrk (no O_CLOEXEC; rt is single-threaded): the
-    // namespaces joined by path, and rt's stdio for the init's pipes.
+    // namespaces joined by path, and the stdio for the init's pipes.
     let joined: Vec<OwnedFd> = plan
         .joined
         .iter()
@@ -266,14 +278,20 @@ fn make(
     let mut stdio = Vec::new();
     let mut stdio_keys = Vec::new();
     for (fd, was) in descriptors.0.iter().enumerate() {
+        // Only pipes are remapped: CRIU reopens a path itself.
         if was.starts_with("pipe:") {
-            let own = std::io::stdin();
-            let dup = match fd {
-                0 => own.as_fd().try_clone_to_owned(),
-                1 => std::io::stdout().as_fd().try_clone_to_owned(),
-                _ => std::io::stderr().as_fd().try_clone_to_owned(),
+            let given = opts.stdio.as_ref().map(|s| match fd {
+                0 => s.stdin.as_fd(),
+                1 => s.stdout.as_fd(),
+                _ => s.stderr.as_fd(),
+            });
+            let dup = match (given, fd) {
+                (Some(g), _) => g.try_clone_to_owned(),
+                (None, 0) => std::io::stdin().as_fd().try_clone_to_owned(),
+                (None, 1) => std::io::stdout().as_fd().try_clone_to_owned(),
+                (None, _) => std::io::stderr().as_fd().try_clone_to_owned(),
             }
-            .ctx("duplicate rt's stdio for the restored init")?;
+            .ctx("duplicate the stdio for the restored init")?;
             crate::sys::fd::clear_cloexec(dup.as_raw_fd()).ctx("stdio for criu")?;
             stdio_keys.push((was.clone(), dup.as_raw_fd()));
             stdio.push(dup);

@@ -109,6 +109,22 @@ mod tests {
                 Code::UNIMPLEMENTED,
             ),
             (rt::Error::Init("exec /x: ENOENT".into()), Code::UNKNOWN),
+            // Checkpoint and restore: a CRIU that is missing or cannot
+            // start here is the host's lack; a failed dump is CRIU's failure.
+            (
+                rt::Error::CriuUnavailable {
+                    criu: "criu".into(),
+                    reason: "no such program (install criu, or name it with --criu)".into(),
+                },
+                Code::FAILED_PRECONDITION,
+            ),
+            (
+                rt::Error::Criu {
+                    request: "dump",
+                    reason: "Can't dump ghost file".into(),
+                },
+                Code::UNKNOWN,
+            ),
         ];
         for (e, want) in cases {
             let text = e.to_string();

@@ -16,8 +16,10 @@
 //!   idmapped lower layers;
 //! - `stdio`, `metrics`: containerd's FIFOs, and cgroup stats as its metrics;
 //! - `oom`: the kernel's OOM kills, published as TaskOOM.
+//! - `checkpoint`: containerd's checkpoint options as rt's dump flags.
 
 pub mod boot;
+mod checkpoint;
 mod error;
 mod idmapped;
 mod make;

@@ -23,6 +23,7 @@ use containerd_shim::{DeleteResponse, TtrpcContext, TtrpcResult};
 use log::info;
 use rt::state::Root;
 
+use super::checkpoint::Dump;
 use super::error::{from_rt, status};
 use super::oom::OomWatch;
 use super::tasks::{pid_u32, Exit, Io, Proc, Task};
@@ -56,13 +57,10 @@ impl containerd_shim::Task for Service {
         _ctx: &TtrpcContext,
         req: CreateTaskRequest,
     ) -> TtrpcResult<CreateTaskResponse> {
-        if !req.checkpoint.is_empty() {
-            return Err(status(
-                Code::UNIMPLEMENTED,
-                "checkpoint/restore is not supported by rt",
-            ));
-        }
         let mut opts = self.runc_options(&req)?;
+        if !req.checkpoint.is_empty() {
+            return self.create_from_checkpoint(&req);
+        }
         if !opts.systemd_cgroup && rt::cgroup::systemd::running() {
             opts.systemd_cgroup = asks_for_a_scope(Path::new(&req.bundle));
         }
@@ -96,6 +94,32 @@ impl containerd_shim::Task for Service {
             pid: pid_u32(pid),
             ..Default::default()
         })
+    }
+
+    fn checkpoint(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::CheckpointTaskRequest,
+    ) -> TtrpcResult<api::Empty> {
+        needs_root()?;
+        if !self.inner.tasks().task(&req.id)?.init.running() {
+            return Err(status(
+                Code::FAILED_PRECONDITION,
+                format!("container {} is not running", req.id),
+            ));
+        }
+        let options = req.options.as_ref().map(|a| a.value.as_slice());
+        let dump = Dump::from_request(&req.path, options)
+            .map_err(|e| status(Code::INVALID_ARGUMENT, e))?;
+        dump.flags().map_err(|e| from_rt(&e))?;
+        let r = Request::Checkpoint {
+            root: self.inner.root(),
+            id: req.id.clone(),
+            dump,
+        };
+        self.inner.call(&r, None)?;
+        info!("checkpointed {} into {}", req.id, req.path);
+        Ok(api::Empty::new())
     }
 
     fn start(&self, _ctx: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
@@ -378,12 +402,78 @@ impl Service {
             init: Proc::new(io.clone()),
             execs: HashMap::new(),
             oom: None,
+            restore: None,
         };
         tasks.insert(req.id.clone(), task);
         Ok(io)
     }
 
+    /// A task made from a checkpoint: registered now, restored by its
+    /// `Start` (containerd's runc shim does the same).
+    fn create_from_checkpoint(&self, req: &CreateTaskRequest) -> TtrpcResult<CreateTaskResponse> {
+        needs_root()?;
+        if req.terminal {
+            return Err(status(
+                Code::FAILED_PRECONDITION,
+                "containerd-shim-rt-v2 cannot restore a task with a terminal yet",
+            ));
+        }
+        let images = Path::new(&req.checkpoint);
+        if !images.is_dir() {
+            return Err(status(
+                Code::INVALID_ARGUMENT,
+                format!("checkpoint {}: not a directory", req.checkpoint),
+            ));
+        }
+        self.register_task(req)?;
+        let restore = Request::Restore {
+            root: self.inner.root(),
+            id: req.id.clone(),
+            bundle: PathBuf::from(&req.bundle),
+            rootfs: rootfs_mounts(req),
+            image_path: images.to_path_buf(),
+        };
+        if let Ok(t) = self.inner.tasks().task_mut(&req.id) {
+            t.restore = Some(restore);
+        }
+        info!("created {} from the checkpoint {}", req.id, req.checkpoint);
+        self.inner.publish(TaskCreate {
+            container_id: req.id.clone(),
+            bundle: req.bundle.clone(),
+            rootfs: req.rootfs.clone(),
+            io: Some(TaskIO {
+                stdin: req.stdin.clone(),
+                stdout: req.stdout.clone(),
+                stderr: req.stderr.clone(),
+                terminal: req.terminal,
+                ..Default::default()
+            })
+            .into(),
+            checkpoint: req.checkpoint.clone(),
+            ..Default::default()
+        });
+        Ok(CreateTaskResponse::default())
+    }
+
+    /// Restores a task created from a checkpoint; its pid.
+    fn restore_init(&self, id: &str, restore: Request) -> TtrpcResult<i32> {
+        let io = self.inner.tasks().task(id)?.init.io.clone();
+        let pid = self.inner.make(id, "", restore, &io)?;
+        info!("restored {id} (pid {pid})");
+        self.watch_oom(id);
+        self.inner.publish(TaskStart {
+            container_id: id.to_string(),
+            pid: pid_u32(pid),
+            ..Default::default()
+        });
+        Ok(pid)
+    }
+
     fn start_init(&self, id: &str) -> TtrpcResult<i32> {
+        let restore = self.inner.tasks().task_mut(id)?.restore.take();
+        if let Some(r) = restore {
+            return self.restore_init(id, r);
+        }
         let pid = self.inner.tasks().task(id)?.init.pid;
         let start = Request::Start {
             root: self.inner.root(),
@@ -458,7 +548,25 @@ impl Service {
             force: true,
             rootfs,
         };
-        self.inner.call(&delete, None)?;
+        match self.inner.call(&delete, None) {
+            Ok(_) => {}
+            // rt has no such container: never restored, or checkpointed
+            // with `exit` (rt deleted it then, as runc does).
+            Err(containerd_shim::protos::ttrpc::Error::RpcStatus(s))
+                if s.code() == Code::NOT_FOUND => {}
+            Err(e) => return Err(e),
+        }
+        if pid == 0 {
+            self.inner.tasks().remove(id);
+            let at = timestamp().unwrap_or_default();
+            self.inner.publish(TaskDelete {
+                container_id: id.to_string(),
+                exited_at: Some(at.clone()).into(),
+                id: id.to_string(),
+                ..Default::default()
+            });
+            return Ok((0, (0, at)));
+        }
         // The init is reaped by now (delete waited for it to die).
         let exit = self.inner.remove_after_exit(id);
         let (exit_status, at) = exit.unwrap_or_else(|| (128 + 9, timestamp().unwrap_or_default()));
@@ -517,21 +625,36 @@ fn asks_for_a_scope(bundle: &Path) -> bool {
     })
 }
 
+/// The snapshot's mounts of containerd's request.
+fn rootfs_mounts(req: &CreateTaskRequest) -> Vec<RootfsMount> {
+    req.rootfs
+        .iter()
+        .map(|m| RootfsMount {
+            kind: m.type_.clone(),
+            source: m.source.clone(),
+            options: m.options.clone(),
+        })
+        .collect()
+}
+
+/// CRIU needs root; a shim without it says so before anything is made.
+fn needs_root() -> TtrpcResult<()> {
+    if rt::rootless::detect() == rt::rootless::Mode::Root {
+        return Ok(());
+    }
+    Err(status(
+        Code::FAILED_PRECONDITION,
+        "checkpoint and restore need root (CRIU does): containerd-shim-rt-v2 runs without it",
+    ))
+}
+
 /// The zygote's `Create` for containerd's request.
 fn create_request(root: PathBuf, req: &CreateTaskRequest, opts: &api::Options) -> Request {
     Request::Create {
         root,
         id: req.id.clone(),
         bundle: PathBuf::from(&req.bundle),
-        rootfs: req
-            .rootfs
-            .iter()
-            .map(|m| RootfsMount {
-                kind: m.type_.clone(),
-                source: m.source.clone(),
-                options: m.options.clone(),
-            })
-            .collect(),
+        rootfs: rootfs_mounts(req),
         terminal: req.terminal,
         systemd_cgroup: opts.systemd_cgroup,
     }

@@ -97,6 +97,9 @@ pub(super) struct Task {
     /// Its cgroup's OOM kills, once created (none without a memory
     /// controller).
     pub oom: Option<Arc<OomWatch>>,
+    /// Created from a checkpoint: what its `Start` restores (as runc's
+    /// shim does, the restore waits for `Start`).
+    pub restore: Option<super::worker::Request>,
 }
 
 impl Task {

@@ -67,6 +67,21 @@ pub enum Request {
         /// Unmounted after the container is gone.
         rootfs: Option<PathBuf>,
     },
+    /// containerd's `Checkpoint` (a dump through CRIU).
+    Checkpoint {
+        root: PathBuf,
+        id: String,
+        dump: super::checkpoint::Dump,
+    },
+    /// The `Start` of a task created from a checkpoint: the snapshot
+    /// mounted, then the container restored with the task's stdio.
+    Restore {
+        root: PathBuf,
+        id: String,
+        bundle: PathBuf,
+        rootfs: Vec<RootfsMount>,
+        image_path: PathBuf,
+    },
 }
 
 /// One of a process's three standard descriptors, attached.
@@ -223,7 +238,10 @@ fn serve(ch: Channel) {
             Ok(Some(r)) => r,
             _ => return,
         };
-        let stdio = if matches!(req, Request::Create { .. } | Request::Exec { .. }) {
+        let stdio = if matches!(
+            req,
+            Request::Create { .. } | Request::Exec { .. } | Request::Restore { .. }
+        ) {
             match recv_stdio(&ch) {
                 Some(s) => Some(s),
                 None => return,
@@ -300,6 +318,22 @@ fn run_worker(req: Request, stdio: Option<StdioFds>) -> (Answered, Option<OwnedF
 
 /// The worker: one library call, in a process of its own.
 fn work(req: Request, stdio: Option<StdioFds>) -> Answer {
+    if let Request::Restore {
+        root,
+        id,
+        bundle,
+        rootfs,
+        image_path,
+    } = req
+    {
+        // Handed to CRIU by name, not inherited as the worker's own.
+        let stdio = stdio.map(|s| rt::checkpoint::RestoreStdio {
+            stdin: s.stdin,
+            stdout: s.stdout,
+            stderr: s.stderr,
+        });
+        return restore(&Root::new(root), id, bundle, &rootfs, image_path, stdio);
+    }
     if let Some(s) = stdio {
         // The library's processes inherit their maker's stdio.
         let _ = dup2_stdin(&s.stdin);
@@ -342,6 +376,58 @@ fn work(req: Request, stdio: Option<StdioFds>) -> Answer {
                 unmount(&dir);
             }
             done(r)
+        }
+        Request::Checkpoint { root, id, dump } => {
+            let r = dump.flags().and_then(|flags| {
+                let opts = rt::checkpoint::CheckpointOptions {
+                    criu: None,
+                    image_path: dump.image_path.clone(),
+                    work_path: dump.work_path.clone(),
+                    flags,
+                };
+                rt::checkpoint::checkpoint(&Root::new(root), &id, &opts)
+            });
+            done(r)
+        }
+        Request::Restore { .. } => unreachable!("handled above"),
+    }
+}
+
+/// Mounts the snapshot and restores the container into it; the restored
+/// init is this worker's child (CRIU's `rst_sibling`) and passes to the
+/// shim, the subreaper, when the worker exits. A failure leaves nothing
+/// mounted.
+fn restore(
+    root: &Root,
+    id: String,
+    bundle: PathBuf,
+    rootfs: &[RootfsMount],
+    image_path: PathBuf,
+    stdio: Option<rt::checkpoint::RestoreStdio>,
+) -> Answer {
+    let target = bundle.join("rootfs");
+    if let Err(e) = mount_rootfs(&target, rootfs) {
+        unmount(&target);
+        return (Reply::failed(&e), None);
+    }
+    let opts = rt::checkpoint::RestoreOptions {
+        id,
+        criu: None,
+        bundle,
+        image_path,
+        work_path: None,
+        console_socket: None,
+        pid_file: None,
+        flags: rt::checkpoint::RestoreFlags::default(),
+        stdio,
+    };
+    match rt::checkpoint::restore(root, &opts) {
+        Ok(r) => (Reply::Made { pid: r.pid }, None),
+        Err(e) => {
+            if !rootfs.is_empty() {
+                unmount(&target);
+            }
+            (Reply::failed(&e), None)
         }
     }
 }

@@ -31,6 +31,7 @@ pub fn restore(root: &Root, a: &RestoreArgs, criu: Option<&Path>, systemd: bool)
             lsm_profile: a.lsm_profile.clone(),
             lsm_mount_context: a.lsm_mount_context.clone(),
         },
+        stdio: None,
     };
     let restored = rt::checkpoint::restore(root, &opts)?;
     if a.detach {
