@@ -573,7 +573,7 @@ criu_podman_checkpoint_restore_and_export() {
 # container and task removed and `ctr c restore --live` (a task created
 # from the checkpoint, restored by its Start). The counter runs on from
 # where it was. Its stdio is its own /dev/null, as in the checks above.
-ck_count() { ctr -n default task exec --exec-id rd$RANDOM ck1 cat /tmp/count 2>/dev/null || echo 0; }
+ck_count() { timeout 120 ctr -n default task exec --exec-id rd$RANDOM ck1 cat /tmp/count 2>/dev/null || echo 0; }
 ck_cleanup() {
 	ctr -n default task kill -s KILL ck1 >/dev/null 2>&1
 	for _ in $(seq 50); do ctr -n default task ls | grep -q "^ck1 .*RUNNING" || break; sleep 0.2; done
@@ -587,14 +587,14 @@ criu_containerd_checkpoint_through_rt_v2() {
 		sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 1; done' \
 		</dev/null >$W/ck1.out 2>&1 || { ck_cleanup; fail "ctr run: $(cat $W/ck1.out)"; return 1; }
 	sleep 6
-	ctr -n default container checkpoint --task ck1 localhost/ck1:ckpt >$W/ck1.out 2>&1 ||
+	timeout 600 ctr -n default container checkpoint --task ck1 localhost/ck1:ckpt >$W/ck1.out 2>&1 ||
 		{ ck_cleanup; fail "checkpoint: $(cat $W/ck1.out)"; journalctl -u containerd --no-pager | tail -5; return 1; }
 	ctr -n default task ls | grep -q "^ck1 .*RUNNING" || { ck_cleanup; fail "not running after the checkpoint: $(ctr -n default task ls)"; return 1; }
 	ctr -n default task kill -s KILL ck1
 	for _ in $(seq 50); do ctr -n default task ls | grep -q "^ck1 .*STOPPED" && break; sleep 0.2; done
 	ctr -n default task rm ck1 >/dev/null || { ck_cleanup; return 1; }
 	ctr -n default container rm ck1 || { ck_cleanup; return 1; }
-	ctr -n default container restore --live ck1 localhost/ck1:ckpt </dev/null >$W/ck1.out 2>&1 ||
+	timeout 600 ctr -n default container restore --live ck1 localhost/ck1:ckpt </dev/null >$W/ck1.out 2>&1 ||
 		{ ck_cleanup; fail "restore: $(cat $W/ck1.out)"; journalctl -u containerd --no-pager | tail -5; return 1; }
 	sleep 2
 	before=$(ck_count)
