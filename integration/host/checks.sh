@@ -402,6 +402,53 @@ criu_counter_continues_after_restore() {
 	[ "$after" -gt "$before" ] && [ "$after" -lt $((before + 10)) ] || fail "the count did not continue: $before then $after"
 }
 
+# prestart and createRuntime hooks run again on restore (as runc runs
+# them), with the restored init's pid and the status "creating".
+criu_restore_runs_the_create_hooks() {
+	criu_bundle $W/k8
+	cat >$W/k8/hook.sh <<-'EOF'
+	#!/bin/sh
+	echo "$1 $(jq -r '"\(.pid) \(.status)"')" >>"$(dirname "$0")/hooks.log"
+	EOF
+	chmod +x $W/k8/hook.sh
+	jq --arg p $W/k8/hook.sh '.hooks = {
+		prestart: [{path: $p, args: ["hook.sh", "prestart"]}],
+		createRuntime: [{path: $p, args: ["hook.sh", "createRuntime"]}]}' \
+		$W/k8/config.json >$W/k8/c.json && mv $W/k8/c.json $W/k8/config.json
+	$RT run -d --bundle $W/k8 k8 </dev/null >$W/k8.out 2>&1 || fail "run: $(cat $W/k8.out)" || return 1
+	sleep 2
+	$RT checkpoint --image-path $W/k8.img k8 >$W/k8.out 2>&1 || { $RT delete -f k8; fail "checkpoint: $(cat $W/k8.out)"; return 1; }
+	: >$W/k8/hooks.log
+	$RT restore -d --image-path $W/k8.img --bundle $W/k8 k8 </dev/null >$W/k8.out 2>&1 || fail "restore: $(cat $W/k8.out)" || return 1
+	pid=$($RT state k8 | jq -r .pid)
+	$RT delete -f k8
+	got=$(cat $W/k8/hooks.log)
+	echo "hooks on restore: $(echo $got)"
+	want "prestart $pid creating
+createRuntime $pid creating" "$got" "the hooks' log after the restore"
+}
+
+# By hand, `rt restore -d` hands the restored init to an rt-shim as
+# `rt create` does: its exit status is recorded for `rt wait` and
+# `rt state`.
+criu_restored_container_is_held_by_rt_shim() {
+	criu_bundle $W/k9
+	$RT run -d --bundle $W/k9 k9 </dev/null >$W/k9.out 2>&1 || fail "run: $(cat $W/k9.out)" || return 1
+	sleep 2
+	$RT checkpoint --image-path $W/k9.img k9 >$W/k9.out 2>&1 || { $RT delete -f k9; fail "checkpoint: $(cat $W/k9.out)"; return 1; }
+	$RT restore -d --image-path $W/k9.img --bundle $W/k9 k9 </dev/null >$W/k9.out 2>&1 || fail "restore: $(cat $W/k9.out)" || return 1
+	pid=$($RT state k9 | jq -r .pid)
+	parent=$(ps -o comm= -p "$(ps -o ppid= -p $pid)")
+	$RT kill k9 KILL
+	code=$(timeout 30 $RT wait k9 2>&1)
+	st=$($RT state k9 | jq -c '[.status, .exitStatus]')
+	$RT delete -f k9
+	echo "restored init $pid, its parent $parent; rt wait: $code; state $st"
+	want rt-shim "$parent" "the restored init's parent" || return 1
+	want 137 "$code" "rt wait after KILL" || return 1
+	want '["stopped",137]' "$st" "state after the exit"
+}
+
 criu_leave_running_keeps_it_running() {
 	criu_bundle $W/k2
 	$RT run -d --bundle $W/k2 k2 </dev/null >$W/k2.out 2>&1 || fail "run: $(cat $W/k2.out)" || return 1
@@ -573,34 +620,45 @@ criu_podman_checkpoint_restore_and_export() {
 # container and task removed and `ctr c restore --live` (a task created
 # from the checkpoint, restored by its Start). The counter runs on from
 # where it was. Its stdio is its own /dev/null, as in the checks above.
-ck_count() { timeout 120 ctr -n default task exec --exec-id rd$RANDOM ck1 cat /tmp/count 2>/dev/null || echo 0; }
+# Every ctr call is bounded (ckt): a step that hangs fails the check
+# with its name instead of holding the boot.
+ckt() { timeout 90 ctr -n default "$@"; }
+ck_count() { ckt task exec --exec-id rd$RANDOM ck1 cat /tmp/count 2>/dev/null || echo 0; }
 ck_cleanup() {
-	ctr -n default task kill -s KILL ck1 >/dev/null 2>&1
-	for _ in $(seq 50); do ctr -n default task ls | grep -q "^ck1 .*RUNNING" || break; sleep 0.2; done
-	ctr -n default task rm -f ck1 >/dev/null 2>&1
-	ctr -n default container rm ck1 >/dev/null 2>&1
-	ctr -n default image rm localhost/ck1:ckpt >/dev/null 2>&1
+	ckt task kill -s KILL ck1 >/dev/null 2>&1
+	for _ in $(seq 50); do ckt task ls | grep -q "^ck1 .*RUNNING" || break; sleep 0.2; done
+	ckt task rm -f ck1 >/dev/null 2>&1
+	ckt container rm ck1 >/dev/null 2>&1
+	ckt image rm localhost/ck1:ckpt >/dev/null 2>&1
+}
+# What containerd and the shim said, and CRIU's log, for a failed step.
+ck_why() {
+	fail "$1: $(cat $W/ck1.out)"
+	journalctl -u containerd --no-pager | grep -iE 'ck1|checkpoint|restore|criu|level=error' | tail -12
+	for l in $(ls -t /run/containerd/io.containerd.runtime.v2.task/default/ck1/*.log /tmp/ctd-*/*.log 2>/dev/null | head -2); do
+		echo "--- $l"; tail -15 "$l"
+	done
+	ck_cleanup
+	return 1
 }
 criu_containerd_checkpoint_through_rt_v2() {
 	ck_cleanup
-	ctr -n default run -d --runtime io.containerd.rt.v2 $IMG:latest ck1 \
+	ckt run -d --runtime io.containerd.rt.v2 $IMG:latest ck1 \
 		sh -c 'exec </dev/null >/dev/null 2>&1; i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 1; done' \
-		</dev/null >$W/ck1.out 2>&1 || { ck_cleanup; fail "ctr run: $(cat $W/ck1.out)"; return 1; }
+		</dev/null >$W/ck1.out 2>&1 || { ck_why "ctr run"; return 1; }
 	sleep 6
-	timeout 600 ctr -n default container checkpoint --task ck1 localhost/ck1:ckpt >$W/ck1.out 2>&1 ||
-		{ ck_cleanup; fail "checkpoint: $(cat $W/ck1.out)"; journalctl -u containerd --no-pager | tail -5; return 1; }
-	ctr -n default task ls | grep -q "^ck1 .*RUNNING" || { ck_cleanup; fail "not running after the checkpoint: $(ctr -n default task ls)"; return 1; }
-	ctr -n default task kill -s KILL ck1
-	for _ in $(seq 50); do ctr -n default task ls | grep -q "^ck1 .*STOPPED" && break; sleep 0.2; done
-	ctr -n default task rm ck1 >/dev/null || { ck_cleanup; return 1; }
-	ctr -n default container rm ck1 || { ck_cleanup; return 1; }
-	timeout 600 ctr -n default container restore --live ck1 localhost/ck1:ckpt </dev/null >$W/ck1.out 2>&1 ||
-		{ ck_cleanup; fail "restore: $(cat $W/ck1.out)"; journalctl -u containerd --no-pager | tail -5; return 1; }
+	ckt container checkpoint --task ck1 localhost/ck1:ckpt >$W/ck1.out 2>&1 || { ck_why "checkpoint"; return 1; }
+	ckt task ls | grep -q "^ck1 .*RUNNING" || { echo "$(ckt task ls)" >$W/ck1.out; ck_why "not running after the checkpoint"; return 1; }
+	ckt task kill -s KILL ck1 >$W/ck1.out 2>&1 || { ck_why "kill"; return 1; }
+	for _ in $(seq 50); do ckt task ls | grep -q "^ck1 .*STOPPED" && break; sleep 0.2; done
+	ckt task rm ck1 >$W/ck1.out 2>&1 || { ck_why "task rm"; return 1; }
+	ckt container rm ck1 >$W/ck1.out 2>&1 || { ck_why "container rm"; return 1; }
+	ckt container restore --live ck1 localhost/ck1:ckpt </dev/null >$W/ck1.out 2>&1 || { ck_why "restore"; return 1; }
 	sleep 2
 	before=$(ck_count)
 	sleep 3
 	after=$(ck_count)
-	st=$(ctr -n default task ls | grep "^ck1 ")
+	st=$(ckt task ls | grep "^ck1 ")
 	ck_cleanup
 	echo "task after the restore: $st; count $before, then $after 3 s later"
 	echo "$st" | grep -q RUNNING || fail "ck1 is not RUNNING after the restore: $st" || return 1
@@ -1066,6 +1124,8 @@ check rootless_podman_memory_refused_without_delegation rootless_podman_memory_r
 check criu_check_passes criu_check_passes
 check criu_counter_continues_after_restore criu_counter_continues_after_restore
 check criu_leave_running_keeps_it_running criu_leave_running_keeps_it_running
+check criu_restore_runs_the_create_hooks criu_restore_runs_the_create_hooks
+check criu_restored_container_is_held_by_rt_shim criu_restored_container_is_held_by_rt_shim
 check criu_restore_into_a_new_id criu_restore_into_a_new_id
 check criu_pre_dump_then_dump criu_pre_dump_then_dump
 check criu_tcp_connection_kept_with_tcp_established criu_tcp_connection_kept_with_tcp_established

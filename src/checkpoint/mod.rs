@@ -28,7 +28,7 @@ use crate::error::{Context, Error, Result};
 use crate::state::{validate_id, Root};
 
 pub use plan::{CgroupsMode, Common, DumpFlags, RestoreFlags};
-pub use restore::{restore, RestoreOptions, RestoreStdio, Restored};
+pub use restore::{restore, restore_with_shim, RestoreOptions, RestoreStdio, Restored};
 pub use rpc::Criu;
 
 /// The file in the image directory that names the init's stdio as it

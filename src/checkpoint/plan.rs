@@ -235,6 +235,15 @@ pub fn joined_namespaces(spec: &Spec) -> Result<Vec<(LinuxNamespaceType, PathBuf
 /// named by its destination (key and value both); on restore the key is
 /// bound to the source again.
 pub fn bind_mounts(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<Vec<(String, PathBuf)>> {
+    Ok(mounts(spec, bundle, rootfs)?
+        .into_iter()
+        .filter_map(|(dest, source)| Some((dest, source?)))
+        .collect())
+}
+
+/// Every mount of `spec`, each `(destination, a bind's source)`, in the
+/// config's order.
+pub fn mounts(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<Vec<(String, Option<PathBuf>)>> {
     let plan = MountPlan::new(spec, bundle, rootfs).map_err(|msg| Error::Config {
         file: bundle.join("config.json"),
         msg,
@@ -242,9 +251,12 @@ pub fn bind_mounts(spec: &Spec, bundle: &Path, rootfs: &Path) -> Result<Vec<(Str
     Ok(plan
         .mounts
         .iter()
-        .filter_map(|m| match &m.kind {
-            Kind::Bind(b) => Some((m.destination.display().to_string(), b.source.clone())),
-            _ => None,
+        .map(|m| {
+            let source = match &m.kind {
+                Kind::Bind(b) => Some(b.source.clone()),
+                _ => None,
+            };
+            (m.destination.display().to_string(), source)
         })
         .collect())
 }
@@ -391,8 +403,19 @@ pub fn restore(
     })
 }
 
-/// Where a bind's mountpoint is made before a restore: in the root, or,
-/// for a bind nested in an earlier one, in that bind's source (where the
+/// A mount of the container, as its mountpoint is made before a restore.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MountTarget {
+    /// The destination, resolved in the root.
+    pub dest: PathBuf,
+    /// A bind's source; `None` for any other filesystem.
+    pub source: Option<PathBuf>,
+    /// The mountpoint is a directory (a bind of a file's is not).
+    pub dir: bool,
+}
+
+/// Where a mountpoint is made before a restore: in the root, or, for a
+/// mount nested in an earlier bind, in that bind's source (where the
 /// create made it, through the outer mount).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mountpoint {
@@ -404,32 +427,39 @@ pub struct Mountpoint {
     pub file: bool,
 }
 
-/// The mountpoints CRIU needs for the binds, each `(destination resolved
-/// in the root, source, source is a directory)` in the config's order.
-/// CRIU mounts a nested bind inside the outer one's source, where the
-/// mountpoint may be gone since the dump (made by the create, and the
-/// source is the host's): each is made in the source of the deepest
-/// earlier bind that holds it.
-pub fn mountpoints(binds: &[(PathBuf, PathBuf, bool)]) -> Vec<Mountpoint> {
-    binds
+/// The mountpoints CRIU needs, for the container's mounts in the
+/// config's order. The root may be a fresh snapshot (containerd's restore
+/// mounts a new one), so a directory the create made for a mount (`/run`
+/// in busybox) is gone. A mount nested in an earlier bind gets its
+/// mountpoint in that bind's source (the host's, where it may be gone
+/// since the dump); one nested in any other earlier filesystem gets none:
+/// CRIU restores a tmpfs's contents, and proc, sysfs, mqueue and devpts
+/// have their own directories.
+pub fn mountpoints(targets: &[MountTarget]) -> Vec<Mountpoint> {
+    targets
         .iter()
         .enumerate()
-        .map(|(i, (dest, _, dir))| {
-            let outer = binds[..i]
+        .filter_map(|(i, t)| {
+            let outer = targets[..i]
                 .iter()
-                .filter(|(d, _, is_dir)| *is_dir && dest != d && dest.starts_with(d))
-                .max_by_key(|(d, _, _)| d.components().count());
+                .filter(|o| o.dir && t.dest != o.dest && t.dest.starts_with(&o.dest))
+                .max_by_key(|o| o.dest.components().count());
             match outer {
-                Some((d, src, _)) => Mountpoint {
+                Some(MountTarget {
+                    dest,
+                    source: Some(src),
+                    ..
+                }) => Some(Mountpoint {
                     base: Some(src.clone()),
-                    path: Path::new("/").join(dest.strip_prefix(d).unwrap_or(dest)),
-                    file: !dir,
-                },
-                None => Mountpoint {
+                    path: Path::new("/").join(t.dest.strip_prefix(dest).unwrap_or(&t.dest)),
+                    file: !t.dir,
+                }),
+                Some(_) => None,
+                None => Some(Mountpoint {
                     base: None,
-                    path: dest.clone(),
-                    file: !dir,
-                },
+                    path: t.dest.clone(),
+                    file: !t.dir,
+                }),
             }
         })
         .collect()

@@ -260,7 +260,11 @@ fn bad_flag_values_are_refused_naming_the_flag() {
 
 #[test]
 fn a_nested_bind_gets_its_mountpoint_in_the_outer_source() {
-    let b = |d: &str, s: &str, dir: bool| (PathBuf::from(d), PathBuf::from(s), dir);
+    let b = |d: &str, s: &str, dir: bool| MountTarget {
+        dest: PathBuf::from(d),
+        source: Some(PathBuf::from(s)),
+        dir,
+    };
     let m = mountpoints(&[
         b("/test", "/h/b1", true),
         b("/test/for/nested", "/h/b2", true),
@@ -285,6 +289,54 @@ fn a_nested_bind_gets_its_mountpoint_in_the_outer_source() {
             at(None, "/etc/hosts", true),
             // A file holds nothing: not an outer bind.
             at(None, "/etc/hosts/x", false),
+        ]
+    );
+}
+
+#[test]
+fn every_mount_gets_a_mountpoint_unless_its_filesystem_holds_it() {
+    let fs = |d: &str| MountTarget {
+        dest: PathBuf::from(d),
+        source: None,
+        dir: true,
+    };
+    let bind = |d: &str, s: &str| MountTarget {
+        dest: PathBuf::from(d),
+        source: Some(PathBuf::from(s)),
+        dir: true,
+    };
+    // containerd's default mounts, on a fresh snapshot of busybox (no /run).
+    let m = mountpoints(&[
+        fs("/proc"),
+        fs("/dev"),
+        fs("/dev/pts"),
+        fs("/dev/shm"),
+        fs("/sys"),
+        fs("/sys/fs/cgroup"),
+        fs("/run"),
+        bind("/run/secrets", "/h/secrets"),
+        bind("/data", "/h/data"),
+        fs("/data/cache"),
+    ]);
+    let root = |p: &str| Mountpoint {
+        base: None,
+        path: PathBuf::from(p),
+        file: false,
+    };
+    assert_eq!(
+        m,
+        [
+            root("/proc"),
+            root("/dev"),
+            root("/sys"),
+            root("/run"),
+            root("/data"),
+            // A tmpfs in a bind: its mountpoint is in the bind's source.
+            Mountpoint {
+                base: Some(PathBuf::from("/h/data")),
+                path: PathBuf::from("/cache"),
+                file: false,
+            },
         ]
     );
 }

@@ -23,7 +23,11 @@ use crate::cgroup::devices::Program;
 use crate::cgroup::systemd::{Scope, Systemd};
 use crate::cgroup::{self, Placement};
 use crate::config::spec::Bundle;
+use crate::container::shim::Handoff;
+use crate::container::Created;
 use crate::error::{Context, Error, Result};
+use crate::hooks::{self, Kind};
+use crate::spawn::Init;
 use crate::state::{now_rfc3339, validate_id, Locked, Phase, Root, State};
 use crate::sys::pidfd::{pidfd_open, pidfd_send_signal};
 use crate::sys::process::start_time;
@@ -67,8 +71,37 @@ pub struct Restored {
     pub pid: i32,
 }
 
-/// Restores the container `opts.id` from its checkpoint.
+/// Restores the container `opts.id` from its checkpoint; its init is the
+/// caller's child.
 pub fn restore(root: &Root, opts: &RestoreOptions) -> Result<Restored> {
+    restore_as(root, opts, false)
+}
+
+/// `rt restore --detach` by hand: the restored init is held by an rt-shim
+/// as `rt create`'s is (its exit recorded for `rt wait` and `rt state`,
+/// its leftovers reaped). Returns its pid. Must be called from a
+/// single-threaded process (it forks).
+pub fn restore_with_shim(root: &Root, opts: &RestoreOptions, handoff: &Handoff) -> Result<i32> {
+    crate::container::shim::spawn(root, &opts.id, handoff, || {
+        let r = restore_as(root, opts, true)?;
+        match pidfd_open(r.pid).ctx("pidfd of the restored init") {
+            Ok(pidfd) => Ok(Created {
+                init: Init {
+                    pid: nix::unistd::Pid::from_raw(r.pid),
+                    pidfd,
+                },
+                console: None,
+            }),
+            Err(e) => {
+                let _ = crate::container::delete(root, &opts.id, true);
+                Err(e)
+            }
+        }
+    })
+}
+
+/// `shim`: the caller becomes the init's rt-shim (recorded in the state).
+fn restore_as(root: &Root, opts: &RestoreOptions, shim: bool) -> Result<Restored> {
     validate_id(&opts.id)?;
     super::refuse_lazy_pages(&opts.flags.common)?;
     if crate::rootless::detect() != crate::rootless::Mode::Root {
@@ -153,7 +186,7 @@ pub fn restore(root: &Root, opts: &RestoreOptions) -> Result<Restored> {
         owner: String::new(),
         annotations: spec.annotations().clone().unwrap_or_default(),
         cgroup: None,
-        shim: false,
+        shim,
         resctrl: None,
         host_mounts: vec![],
         config: spec.clone(),
@@ -312,8 +345,25 @@ fn make(
         binary: criu.binary.clone(),
         cgroup: Some(placement.dir.clone()),
     };
+    // prestart and createRuntime run once CRIU has made the restored
+    // init's namespaces, as runc runs them on restore; the state they get
+    // is "creating", with that init's pid. A failing hook fails the
+    // restore (CRIU is told, and undoes it).
+    let mut hook_state = crate::container::OciState::of(state, crate::container::Status::Creating);
+    let hooks = state.config.hooks().clone();
     let resp = criu_in_cgroup.call(req, &mut |n: Notify| {
         match n.script.as_str() {
+            "setup-namespaces" => {
+                hook_state.pid = n.pid;
+                let json = serde_json::to_string(&hook_state).expect("state serializes");
+                let h = hooks.as_ref();
+                hooks::run(Kind::Prestart, Kind::Prestart.of(h), json.as_bytes())?;
+                hooks::run(
+                    Kind::CreateRuntime,
+                    Kind::CreateRuntime.of(h),
+                    json.as_bytes(),
+                )?;
+            }
             "post-restore" => restored_pid = n.pid,
             "orphan-pts-master" => {
                 if let (Some(sock), Some(master)) = (console, &n.fd) {
@@ -354,7 +404,7 @@ fn make(
     Ok(pid)
 }
 
-/// Makes the binds' mountpoints where CRIU will mount them (see
+/// Makes the mountpoints where CRIU will mount (see
 /// [`plan::mountpoints`]); a bind whose source is missing is left to
 /// CRIU, which names it.
 fn make_mountpoints(spec: &oci_spec::runtime::Spec, bundle: &Path, rootfs: &Path) -> Result<()> {
@@ -367,15 +417,19 @@ fn make_mountpoints(spec: &oci_spec::runtime::Spec, bundle: &Path, rootfs: &Path
         .with_ctx(|| format!("open {}", p.display()))
     };
     let root = open_base(rootfs)?;
-    let mut binds = Vec::new();
-    for (dest, src) in plan::bind_mounts(spec, bundle, rootfs)? {
-        let Ok(meta) = fs::metadata(&src) else {
-            continue;
+    let mut targets = Vec::new();
+    for (dest, source) in plan::mounts(spec, bundle, rootfs)? {
+        let dir = match &source {
+            Some(src) => match fs::metadata(src) {
+                Ok(meta) => meta.is_dir(),
+                Err(_) => continue,
+            },
+            None => true,
         };
-        let at = crate::rootfs::resolve_in_root(root.as_fd(), Path::new(&dest))?;
-        binds.push((at, src, meta.is_dir()));
+        let dest = crate::rootfs::resolve_in_root(root.as_fd(), Path::new(&dest))?;
+        targets.push(plan::MountTarget { dest, source, dir });
     }
-    for m in plan::mountpoints(&binds) {
+    for m in plan::mountpoints(&targets) {
         let base = m.base.as_deref().map(open_base).transpose()?;
         let base = base.as_ref().map_or(root.as_fd(), AsFd::as_fd);
         crate::rootfs::resolve::create_in_root(base, &m.path, m.file)?;

@@ -19,7 +19,7 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::unistd::{execv, pipe2, setsid, ForkResult};
 use serde::{Deserialize, Serialize};
 
-use crate::container::{self, CreateOptions};
+use crate::container::{self, CreateOptions, Created};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::state::Root;
 use crate::sys::fd::{clear_cloexec, dup2_onto};
@@ -39,10 +39,16 @@ pub enum Mode {
 
 impl Mode {
     pub fn wanted(self, opts: &CreateOptions) -> bool {
+        self.wanted_by(opts.pid_file.is_some() || opts.console_socket.is_some())
+    }
+
+    /// `reaps_itself`: the caller passed `--pid-file` or `--console-socket`
+    /// (to `create` or `restore`).
+    pub fn wanted_by(self, reaps_itself: bool) -> bool {
         match self {
             Mode::Always => true,
             Mode::Never => false,
-            Mode::Auto => opts.pid_file.is_none() && opts.console_socket.is_none(),
+            Mode::Auto => !reaps_itself,
         }
     }
 }
@@ -111,9 +117,30 @@ pub fn find_binary() -> Result<PathBuf> {
 ///
 /// Must be called from a single-threaded process (it forks).
 pub fn create(root: &Root, opts: &CreateOptions, handoff: &Handoff) -> Result<i32> {
+    spawn(root, &opts.id, handoff, || {
+        let mut opts = opts.clone();
+        opts.shim = true;
+        // The shim holds the pty master of a terminal container.
+        opts.own_console = opts.console_socket.is_none();
+        container::create(root, &opts)
+    })
+}
+
+/// Makes the container with `make` in a forked child that then becomes
+/// its rt-shim (`make` must leave the init a child of its caller, and
+/// record the shim in the state). Returns the init's pid. On failure
+/// nothing of the container is left (`make` undoes its own work).
+///
+/// Must be called from a single-threaded process (it forks).
+pub fn spawn(
+    root: &Root,
+    id: &str,
+    handoff: &Handoff,
+    make: impl FnOnce() -> Result<Created>,
+) -> Result<i32> {
     if crate::sys::process::thread_count() != Some(1) {
         return Err(Error::Internal(
-            "shim::create needs a single-threaded caller",
+            "shim::spawn needs a single-threaded caller",
         ));
     }
     let (report_r, report_w) = pipe2(OFlag::O_CLOEXEC).ctx("pipe for the shim's report")?;
@@ -121,7 +148,7 @@ pub fn create(root: &Root, opts: &CreateOptions, handoff: &Handoff) -> Result<i3
     match fork_single_threaded().ctx("fork the shim")? {
         ForkResult::Child => {
             drop(report_r);
-            let code = become_shim(root, opts, handoff, report_w.as_fd());
+            let code = become_shim(root, id, handoff, report_w.as_fd(), make);
             // Not the parent's atexit handlers or destructors again.
             exit_now(code)
         }
@@ -129,12 +156,12 @@ pub fn create(root: &Root, opts: &CreateOptions, handoff: &Handoff) -> Result<i3
             drop(report_w);
             let pidfd = pidfd_open(child.as_raw()).ctx("pidfd of the shim")?;
             let mut created = None;
-            let outcome = await_report(report_r.as_fd(), pidfd.as_fd(), &mut created, &opts.id);
+            let outcome = await_report(report_r.as_fd(), pidfd.as_fd(), &mut created, id);
             if outcome.is_err() && created.is_some() {
                 // The shim died after making the container: whatever is
-                // left of it goes. (Before that, create undid its own
+                // left of it goes. (Before that, `make` undid its own
                 // work, and the id may well be another container's.)
-                let _ = container::delete(root, &opts.id, true);
+                let _ = container::delete(root, id, true);
             }
             outcome
         }
@@ -216,15 +243,16 @@ fn await_report(
     }
 }
 
-/// The forked child: leave the caller's session, create the container,
+/// The forked child: leave the caller's session, make the container,
 /// exec rt-shim. Returns an exit code only when it failed.
 fn become_shim(
     root: &Root,
-    opts: &CreateOptions,
+    id: &str,
     handoff: &Handoff,
     report: BorrowedFd<'_>,
+    make: impl FnOnce() -> Result<Created>,
 ) -> i32 {
-    match create_and_exec(root, opts, handoff, report) {
+    match make_and_exec(root, id, handoff, report, make) {
         Ok(never) => match never {},
         Err(e) => {
             Report::Failed {
@@ -238,11 +266,12 @@ fn become_shim(
     }
 }
 
-fn create_and_exec(
+fn make_and_exec(
     root: &Root,
-    opts: &CreateOptions,
+    id: &str,
     handoff: &Handoff,
     report: BorrowedFd<'_>,
+    make: impl FnOnce() -> Result<Created>,
 ) -> Result<std::convert::Infallible> {
     setsid().ctx("setsid for the shim")?;
     // Processes the init leaves behind (without a pid namespace) are
@@ -264,15 +293,11 @@ fn create_and_exec(
         dup2_raw(err_w.as_fd(), 2)?;
         captured = Some((out_r, err_r));
     }
-    let mut opts = opts.clone();
-    opts.shim = true;
-    // The shim holds the pty master of a terminal container.
-    opts.own_console = opts.console_socket.is_none();
-    let created = container::create(root, &opts)?;
+    let created = make()?;
     let pid = created.init.pid.as_raw();
     Report::Created { pid }.send(report);
 
-    let dir = root.dir_of(&opts.id);
+    let dir = root.dir_of(id);
     let mut argv = vec![
         handoff.shim.as_os_str().to_owned(),
         "--dir".into(),
@@ -319,7 +344,7 @@ fn create_and_exec(
     let err = execv(&argv[0], &argv).unwrap_err();
     let context = format!("run rt-shim {}", handoff.shim.display());
     crate::spawn::kill_and_reap(&created.init);
-    let _ = container::delete(root, &opts.id, true);
+    let _ = container::delete(root, id, true);
     Err(Error::Sys {
         context,
         source: err,
@@ -328,4 +353,19 @@ fn create_and_exec(
 
 fn dup2_raw(from: BorrowedFd<'_>, to: RawFd) -> Result<()> {
     dup2_onto(from, to).ctx("set up the shim's stdio")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Mode;
+
+    #[test]
+    fn auto_uses_a_shim_unless_the_caller_reaps_the_init() {
+        // --pid-file or --console-socket (create or restore): the caller
+        // (containerd's runc shim, conmon) reaps it, as with runc.
+        assert!(Mode::Auto.wanted_by(false));
+        assert!(!Mode::Auto.wanted_by(true));
+        assert!(Mode::Always.wanted_by(true));
+        assert!(!Mode::Never.wanted_by(false));
+    }
 }

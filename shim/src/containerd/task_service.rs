@@ -58,11 +58,11 @@ impl containerd_shim::Task for Service {
         req: CreateTaskRequest,
     ) -> TtrpcResult<CreateTaskResponse> {
         let mut opts = self.runc_options(&req)?;
-        if !req.checkpoint.is_empty() {
-            return self.create_from_checkpoint(&req);
-        }
         if !opts.systemd_cgroup && rt::cgroup::systemd::running() {
             opts.systemd_cgroup = asks_for_a_scope(Path::new(&req.bundle));
+        }
+        if !req.checkpoint.is_empty() {
+            return self.create_from_checkpoint(&req, opts.systemd_cgroup);
         }
         let io = self.register_task(&req)?;
         let create = create_request(self.inner.root(), &req, &opts);
@@ -410,7 +410,11 @@ impl Service {
 
     /// A task made from a checkpoint: registered now, restored by its
     /// `Start` (containerd's runc shim does the same).
-    fn create_from_checkpoint(&self, req: &CreateTaskRequest) -> TtrpcResult<CreateTaskResponse> {
+    fn create_from_checkpoint(
+        &self,
+        req: &CreateTaskRequest,
+        systemd_cgroup: bool,
+    ) -> TtrpcResult<CreateTaskResponse> {
         needs_root()?;
         if req.terminal {
             return Err(status(
@@ -432,6 +436,7 @@ impl Service {
             bundle: PathBuf::from(&req.bundle),
             rootfs: rootfs_mounts(req),
             image_path: images.to_path_buf(),
+            systemd_cgroup,
         };
         if let Ok(t) = self.inner.tasks().task_mut(&req.id) {
             t.restore = Some(restore);

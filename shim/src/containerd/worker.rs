@@ -81,6 +81,8 @@ pub enum Request {
         bundle: PathBuf,
         rootfs: Vec<RootfsMount>,
         image_path: PathBuf,
+        /// Into a systemd scope, as `Create` would make it.
+        systemd_cgroup: bool,
     },
 }
 
@@ -324,6 +326,7 @@ fn work(req: Request, stdio: Option<StdioFds>) -> Answer {
         bundle,
         rootfs,
         image_path,
+        systemd_cgroup,
     } = req
     {
         // Handed to CRIU by name, not inherited as the worker's own.
@@ -332,7 +335,19 @@ fn work(req: Request, stdio: Option<StdioFds>) -> Answer {
             stdout: s.stdout,
             stderr: s.stderr,
         });
-        return restore(&Root::new(root), id, bundle, &rootfs, image_path, stdio);
+        let opts = rt::checkpoint::RestoreOptions {
+            id,
+            criu: None,
+            bundle,
+            image_path,
+            work_path: None,
+            console_socket: None,
+            pid_file: None,
+            systemd_cgroup,
+            flags: rt::checkpoint::RestoreFlags::default(),
+            stdio,
+        };
+        return restore(&Root::new(root), &rootfs, opts);
     }
     if let Some(s) = stdio {
         // The library's processes inherit their maker's stdio.
@@ -397,30 +412,12 @@ fn work(req: Request, stdio: Option<StdioFds>) -> Answer {
 /// init is this worker's child (CRIU's `rst_sibling`) and passes to the
 /// shim, the subreaper, when the worker exits. A failure leaves nothing
 /// mounted.
-fn restore(
-    root: &Root,
-    id: String,
-    bundle: PathBuf,
-    rootfs: &[RootfsMount],
-    image_path: PathBuf,
-    stdio: Option<rt::checkpoint::RestoreStdio>,
-) -> Answer {
-    let target = bundle.join("rootfs");
+fn restore(root: &Root, rootfs: &[RootfsMount], opts: rt::checkpoint::RestoreOptions) -> Answer {
+    let target = opts.bundle.join("rootfs");
     if let Err(e) = mount_rootfs(&target, rootfs) {
         unmount(&target);
         return (Reply::failed(&e), None);
     }
-    let opts = rt::checkpoint::RestoreOptions {
-        id,
-        criu: None,
-        bundle,
-        image_path,
-        work_path: None,
-        console_socket: None,
-        pid_file: None,
-        flags: rt::checkpoint::RestoreFlags::default(),
-        stdio,
-    };
     match rt::checkpoint::restore(root, &opts) {
         Ok(r) => (Reply::Made { pid: r.pid }, None),
         Err(e) => {

@@ -173,7 +173,7 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Attach { id } => return attach::attach(&root, &id),
         Cmd::Checkpoint(a) => checkpoint::checkpoint(&root, &a, cli.criu.as_deref())?,
         Cmd::Restore(a) => {
-            return restore::restore(&root, &a, cli.criu.as_deref(), cli.systemd_cgroup)
+            return restore::restore(&root, &a, cli.criu.as_deref(), cli.systemd_cgroup, cli.shim)
         }
     }
     Ok(0)

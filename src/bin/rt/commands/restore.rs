@@ -12,9 +12,16 @@ use rt::checkpoint::{RestoreFlags, RestoreOptions};
 use rt::state::Root;
 
 use super::checkpoint::{common, image_and_work_paths};
-use crate::cli::RestoreArgs;
+use crate::cli::{RestoreArgs, ShimMode};
 
-pub fn restore(root: &Root, a: &RestoreArgs, criu: Option<&Path>, systemd: bool) -> Result<i32> {
+pub fn restore(
+    root: &Root,
+    a: &RestoreArgs,
+    criu: Option<&Path>,
+    systemd: bool,
+    mode: ShimMode,
+) -> Result<i32> {
+    use std::io::IsTerminal;
     let (image_path, work_path) = image_and_work_paths(&a.criu)?;
     let opts = RestoreOptions {
         id: a.id.clone(),
@@ -33,10 +40,21 @@ pub fn restore(root: &Root, a: &RestoreArgs, criu: Option<&Path>, systemd: bool)
         },
         stdio: None,
     };
-    let restored = rt::checkpoint::restore(root, &opts)?;
     if a.detach {
+        // By hand, an rt-shim holds the restored init, as after `rt create`.
+        let reaps_itself = a.pid_file.is_some() || a.console_socket.is_some();
+        if rt::container::shim::Mode::from(mode).wanted_by(reaps_itself) {
+            let handoff = rt::container::shim::Handoff {
+                shim: rt::container::shim::find_binary()?,
+                capture: std::io::stdout().is_terminal() || std::io::stderr().is_terminal(),
+            };
+            rt::checkpoint::restore_with_shim(root, &opts, &handoff)?;
+        } else {
+            rt::checkpoint::restore(root, &opts)?;
+        }
         return Ok(0);
     }
+    let restored = rt::checkpoint::restore(root, &opts)?;
     // The restored init is rt's child: wait for it like `rt run`.
     let code = loop {
         match waitpid(Pid::from_raw(restored.pid), None) {
