@@ -438,7 +438,7 @@ criu_restored_container_is_held_by_rt_shim() {
 	$RT checkpoint --image-path $W/k9.img k9 >$W/k9.out 2>&1 || { $RT delete -f k9; fail "checkpoint: $(cat $W/k9.out)"; return 1; }
 	$RT restore -d --image-path $W/k9.img --bundle $W/k9 k9 </dev/null >$W/k9.out 2>&1 || fail "restore: $(cat $W/k9.out)" || return 1
 	pid=$($RT state k9 | jq -r .pid)
-	parent=$(ps -o comm= -p "$(ps -o ppid= -p $pid)")
+	parent=$(cat /proc/$(awk '/^PPid:/ {print $2}' /proc/$pid/status)/comm)
 	$RT kill k9 KILL
 	code=$(timeout 30 $RT wait k9 2>&1)
 	st=$($RT state k9 | jq -c '[.status, .exitStatus]')
