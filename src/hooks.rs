@@ -112,6 +112,14 @@ pub fn run_with_env(kind: Kind, hooks: &[Hook], state: &[u8], inherited: &[Strin
     Ok(())
 }
 
+/// The prestart then the createRuntime hooks, each list stopped by its
+/// first failure: what runs in rt's namespaces once the init's exist
+/// (after create's mounts, or CRIU's `setup-namespaces` on restore).
+pub fn run_create_runtime(hooks: Option<&Hooks>, state: &[u8]) -> Result<()> {
+    run(Kind::Prestart, Kind::Prestart.of(hooks), state)?;
+    run(Kind::CreateRuntime, Kind::CreateRuntime.of(hooks), state)
+}
+
 /// Runs every hook of `kind`, logging failures as warnings (poststop: the
 /// spec says its failure must not stop the lifecycle).
 pub fn run_warn(kind: Kind, hooks: &[Hook], state: &[u8]) {

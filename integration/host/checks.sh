@@ -383,6 +383,16 @@ criu_bundle() { # DIR
 }
 count() { cat $1/rootfs/tmp/count 2>/dev/null || echo 0; }
 
+# Runs the counter ID of $W/ID (criu_bundle) and dumps it into $W/ID.img
+# with the checkpoint FLAGS; a failure removes the container.
+criu_run_and_dump() { # ID [FLAGS...]
+	local id=$1
+	shift
+	$RT run -d --bundle $W/$id $id </dev/null >$W/$id.out 2>&1 || fail "run: $(cat $W/$id.out)" || return 1
+	sleep 2
+	$RT checkpoint "$@" --image-path $W/$id.img $id >$W/$id.out 2>&1 || { $RT delete -f $id; fail "checkpoint: $(cat $W/$id.out)"; return 1; }
+}
+
 criu_counter_continues_after_restore() {
 	criu_bundle $W/k1
 	$RT run -d --bundle $W/k1 k1 </dev/null >$W/k1.out 2>&1 || fail "run: $(cat $W/k1.out)" || return 1
@@ -415,9 +425,7 @@ criu_restore_runs_the_create_hooks() {
 		prestart: [{path: $p, args: ["hook.sh", "prestart"]}],
 		createRuntime: [{path: $p, args: ["hook.sh", "createRuntime"]}]}' \
 		$W/k8/config.json >$W/k8/c.json && mv $W/k8/c.json $W/k8/config.json
-	$RT run -d --bundle $W/k8 k8 </dev/null >$W/k8.out 2>&1 || fail "run: $(cat $W/k8.out)" || return 1
-	sleep 2
-	$RT checkpoint --image-path $W/k8.img k8 >$W/k8.out 2>&1 || { $RT delete -f k8; fail "checkpoint: $(cat $W/k8.out)"; return 1; }
+	criu_run_and_dump k8 || return 1
 	: >$W/k8/hooks.log
 	$RT restore -d --image-path $W/k8.img --bundle $W/k8 k8 </dev/null >$W/k8.out 2>&1 || fail "restore: $(cat $W/k8.out)" || return 1
 	pid=$($RT state k8 | jq -r .pid)
@@ -433,9 +441,7 @@ createRuntime $pid creating" "$got" "the hooks' log after the restore"
 # `rt state`.
 criu_restored_container_is_held_by_rt_shim() {
 	criu_bundle $W/k9
-	$RT run -d --bundle $W/k9 k9 </dev/null >$W/k9.out 2>&1 || fail "run: $(cat $W/k9.out)" || return 1
-	sleep 2
-	$RT checkpoint --image-path $W/k9.img k9 >$W/k9.out 2>&1 || { $RT delete -f k9; fail "checkpoint: $(cat $W/k9.out)"; return 1; }
+	criu_run_and_dump k9 || return 1
 	$RT restore -d --image-path $W/k9.img --bundle $W/k9 k9 </dev/null >$W/k9.out 2>&1 || fail "restore: $(cat $W/k9.out)" || return 1
 	pid=$($RT state k9 | jq -r .pid)
 	parent=$(cat /proc/$(awk '/^PPid:/ {print $2}' /proc/$pid/status)/comm)
@@ -451,9 +457,7 @@ criu_restored_container_is_held_by_rt_shim() {
 
 criu_leave_running_keeps_it_running() {
 	criu_bundle $W/k2
-	$RT run -d --bundle $W/k2 k2 </dev/null >$W/k2.out 2>&1 || fail "run: $(cat $W/k2.out)" || return 1
-	sleep 2
-	$RT checkpoint --leave-running --image-path $W/k2.img k2 >$W/k2.out 2>&1 || { $RT delete -f k2; fail "checkpoint: $(cat $W/k2.out)"; return 1; }
+	criu_run_and_dump k2 --leave-running || return 1
 	a=$(count $W/k2); sleep 2; b=$(count $W/k2)
 	st=$($RT state k2 | jq -r .status)
 	$RT delete -f k2
@@ -463,9 +467,7 @@ criu_leave_running_keeps_it_running() {
 
 criu_restore_into_a_new_id() {
 	criu_bundle $W/k3
-	$RT run -d --bundle $W/k3 k3 </dev/null >$W/k3.out 2>&1 || fail "run: $(cat $W/k3.out)" || return 1
-	sleep 2
-	$RT checkpoint --image-path $W/k3.img k3 >$W/k3.out 2>&1 || { $RT delete -f k3; fail "checkpoint: $(cat $W/k3.out)"; return 1; }
+	criu_run_and_dump k3 || return 1
 	$RT restore -d --image-path $W/k3.img --bundle $W/k3 k3new </dev/null >$W/k3.out 2>&1 || fail "restore: $(cat $W/k3.out) $(grep Error $W/k3.img/restore.log | head -3)" || return 1
 	st=$($RT state k3new | jq -r .status)
 	pids=$($RT ps --format json k3new)

@@ -26,7 +26,6 @@ use crate::config::spec::Bundle;
 use crate::container::shim::Handoff;
 use crate::container::Created;
 use crate::error::{Context, Error, Result};
-use crate::hooks::{self, Kind};
 use crate::spawn::Init;
 use crate::state::{now_rfc3339, validate_id, Locked, Phase, Root, State};
 use crate::sys::pidfd::{pidfd_open, pidfd_send_signal};
@@ -356,13 +355,7 @@ fn make(
             "setup-namespaces" => {
                 hook_state.pid = n.pid;
                 let json = serde_json::to_string(&hook_state).expect("state serializes");
-                let h = hooks.as_ref();
-                hooks::run(Kind::Prestart, Kind::Prestart.of(h), json.as_bytes())?;
-                hooks::run(
-                    Kind::CreateRuntime,
-                    Kind::CreateRuntime.of(h),
-                    json.as_bytes(),
-                )?;
+                crate::hooks::run_create_runtime(hooks.as_ref(), json.as_bytes())?;
             }
             "post-restore" => restored_pid = n.pid,
             "orphan-pts-master" => {

@@ -19,7 +19,7 @@ use crate::cgroup::{self, Placement};
 use crate::config::mount_plan::MountPlan;
 use crate::config::spec::Bundle;
 use crate::error::{Context, Error, Result};
-use crate::hooks::{self, Kind};
+use crate::hooks;
 use crate::init::{Fifo, InitArgs};
 use crate::resctrl;
 use crate::rootless;
@@ -357,13 +357,7 @@ fn make(
     let mut on_hooks = |pid: nix::unistd::Pid| -> Result<String> {
         hook_state.pid = pid.as_raw();
         let json = serde_json::to_string(&hook_state).expect("state serializes");
-        let h = spec.hooks().as_ref();
-        hooks::run(Kind::Prestart, Kind::Prestart.of(h), json.as_bytes())?;
-        hooks::run(
-            Kind::CreateRuntime,
-            Kind::CreateRuntime.of(h),
-            json.as_bytes(),
-        )?;
+        hooks::run_create_runtime(spec.hooks().as_ref(), json.as_bytes())?;
         Ok(json)
     };
     let mut on_listener = prelude::listener_to_agent(

@@ -75,21 +75,7 @@ impl containerd_shim::Task for Service {
         };
         info!("created {} (pid {pid})", req.id);
         self.watch_oom(&req.id);
-        self.inner.publish(TaskCreate {
-            container_id: req.id.clone(),
-            bundle: req.bundle.clone(),
-            rootfs: req.rootfs.clone(),
-            io: Some(TaskIO {
-                stdin: req.stdin.clone(),
-                stdout: req.stdout.clone(),
-                stderr: req.stderr.clone(),
-                terminal: req.terminal,
-                ..Default::default()
-            })
-            .into(),
-            pid: pid_u32(pid),
-            ..Default::default()
-        });
+        self.inner.publish(task_create_event(&req, pid));
         Ok(CreateTaskResponse {
             pid: pid_u32(pid),
             ..Default::default()
@@ -442,21 +428,8 @@ impl Service {
             t.restore = Some(restore);
         }
         info!("created {} from the checkpoint {}", req.id, req.checkpoint);
-        self.inner.publish(TaskCreate {
-            container_id: req.id.clone(),
-            bundle: req.bundle.clone(),
-            rootfs: req.rootfs.clone(),
-            io: Some(TaskIO {
-                stdin: req.stdin.clone(),
-                stdout: req.stdout.clone(),
-                stderr: req.stderr.clone(),
-                terminal: req.terminal,
-                ..Default::default()
-            })
-            .into(),
-            checkpoint: req.checkpoint.clone(),
-            ..Default::default()
-        });
+        // Its pid is known once its Start has restored it.
+        self.inner.publish(task_create_event(req, 0));
         Ok(CreateTaskResponse::default())
     }
 
@@ -628,6 +601,26 @@ fn asks_for_a_scope(bundle: &Path) -> bool {
         let parts: Vec<&str> = p.split(':').collect();
         parts.len() == 3 && parts[0].ends_with(".slice") && !parts[0].contains('/')
     })
+}
+
+/// containerd's TaskCreate event for `req`, with the init's `pid`.
+fn task_create_event(req: &CreateTaskRequest, pid: i32) -> TaskCreate {
+    TaskCreate {
+        container_id: req.id.clone(),
+        bundle: req.bundle.clone(),
+        rootfs: req.rootfs.clone(),
+        io: Some(TaskIO {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+            terminal: req.terminal,
+            ..Default::default()
+        })
+        .into(),
+        checkpoint: req.checkpoint.clone(),
+        pid: pid_u32(pid),
+        ..Default::default()
+    }
 }
 
 /// The snapshot's mounts of containerd's request.
