@@ -359,3 +359,69 @@ fn a_missing_shim_binary_fails_create_cleanly() {
     assert_no_leaks(&rt, &id, &b);
     assert!(!Path::new(&rt.root().join(&id)).exists());
 }
+
+#[test]
+fn the_shim_keeps_none_of_the_callers_other_descriptors() {
+    // A caller that reads a pipe to its end (runc's checkpoint.bats, a
+    // script's `$(...)`) must not wait on the container: the init gets
+    // only its stdio and preserved fds, and the shim none of the caller's.
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("shimfd");
+    // Close-on-exec here, so no other test's child gets it; dup2'd to fd
+    // 250 (inherited) in rt's child only.
+    let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+    let raw = w.as_raw_fd();
+    let mut cmd = rt.cmd(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    // SAFETY: dup2 is async-signal-safe; only the child's table changes.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, 250) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    assert!(cmd.status().unwrap().success(), "rt run -d");
+    drop(w);
+    let pid = rt.state(&id)["pid"].as_i64().unwrap();
+    let _guard = KillOnDrop(shim_of(pid));
+    let mut fds = [nix::poll::PollFd::new(
+        std::os::fd::AsFd::as_fd(&r),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    // POLLHUP once no writer is left: at once with the fix (the bound is
+    // only there so a failure ends).
+    let n = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)).unwrap();
+    let holders = holders_of_pipe(&r);
+    rt.ok(&["delete", "-f", &id]);
+    assert_eq!(n, 1, "the write end is still open in: {holders:?}");
+}
+
+/// The processes that hold the other end of the pipe `r` (for the
+/// failure message).
+fn holders_of_pipe(r: &std::os::fd::OwnedFd) -> Vec<String> {
+    use std::os::fd::AsRawFd;
+    let me = fs::read_link(format!("/proc/self/fd/{}", r.as_raw_fd())).unwrap();
+    let mut out = vec![];
+    for p in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<i64>() else {
+            continue;
+        };
+        let Ok(fds) = fs::read_dir(p.path().join("fd")) else {
+            continue;
+        };
+        let holds = fds
+            .flatten()
+            .any(|f| fs::read_link(f.path()).is_ok_and(|l| l == me));
+        if holds && pid != i64::from(std::process::id()) {
+            out.push(format!("{pid} {}", comm(pid)));
+        }
+    }
+    out
+}

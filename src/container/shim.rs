@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::container::{self, CreateOptions, Created};
 use crate::error::{Context, Error, ErrorKind, Result};
 use crate::state::Root;
-use crate::sys::fd::{clear_cloexec, dup2_onto};
+use crate::sys::fd::{clear_cloexec, cloexec_from, dup2_onto};
 use crate::sys::pidfd::pidfd_open;
 use crate::sys::process::{exit_now, fork_single_threaded};
 
@@ -325,6 +325,10 @@ fn make_and_exec(
         // to the caller's descriptors, and the shim keeps no log.
         argv.push("--no-log".into());
     }
+    // Nothing else of the caller's passes to the shim: a caller's other
+    // descriptors (a pipe it reads to the end) must not stay open for as
+    // long as the container lives.
+    cloexec_from(3).ctx("mark the caller's descriptors close-on-exec")?;
     for fd in keep {
         // Open until the exec: the report pipe, `captured` and `created`.
         clear_cloexec(fd).ctx("pass a descriptor to rt-shim")?;
