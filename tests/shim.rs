@@ -243,18 +243,30 @@ fn logs_keep_stdout_and_stderr_apart_with_since_and_tail() {
 
 #[test]
 fn without_capture_the_output_goes_to_the_callers_descriptors() {
+    use std::io::{Read, Seek};
     let rt = Rt::new();
     let b = Bundle::busybox(&["sh", "-c", "echo to-caller"]);
     let id = unique_id("direct");
-    let out = rt.run(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
-    assert!(out.status.success(), "{}", stderr(&out));
+    // rt's stdout is a file the test keeps: the container writes its line
+    // there after `rt run -d` has returned, so it is read once the
+    // container has exited (`rt wait`), not when rt did.
+    let mut out = tempfile::tempfile().unwrap();
+    let st = rt
+        .cmd(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id])
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(Stdio::inherit())
+        .status()
+        .unwrap();
+    assert!(st.success(), "rt run -d");
     let waited = rt.ok(&["wait", &id]);
-    // rt's stdout file got the container's line (the container wrote to it).
+    let mut text = String::new();
+    out.rewind().unwrap();
+    out.read_to_string(&mut text).unwrap();
     assert_eq!(
-        stdout(&out),
+        text,
         "to-caller\n",
-        "rt's stderr: {:?}; rt wait: {waited:?}; state: {}",
-        stderr(&out),
+        "rt wait: {waited:?}; state: {}",
         rt.state(&id)
     );
     let err = rt.fails(&["logs", &id]);
