@@ -637,7 +637,7 @@ ck_cleanup() {
 ck_why() {
 	fail "$1: $(cat $W/ck1.out)"
 	journalctl -u containerd --no-pager | grep -iE 'ck1|checkpoint|restore|criu|level=error' | tail -12
-	for l in $(ls -t /run/containerd/io.containerd.runtime.v2.task/default/ck1/*.log /tmp/ctd-*/*.log 2>/dev/null | head -2); do
+	for l in $(ls -t /run/containerd/io.containerd.runtime.v2.task/default/ck1/criu-work/*.log /tmp/ctd-*/*.log 2>/dev/null | head -2); do
 		echo "--- $l"; tail -15 "$l"
 	done
 	ck_cleanup
@@ -650,6 +650,8 @@ criu_containerd_checkpoint_through_rt_v2() {
 		</dev/null >$W/ck1.out 2>&1 || { ck_why "ctr run"; return 1; }
 	sleep 6
 	ckt container checkpoint --task ck1 localhost/ck1:ckpt >$W/ck1.out 2>&1 || { ck_why "checkpoint"; return 1; }
+	# CRIU's work directory (its dump.log) is the shim's, gone after a dump.
+	ls -d /run/containerd/io.containerd.runtime.v2.task/default/ck1/criu-work >$W/ck1.out 2>&1 && { ck_why "criu-work left in the bundle"; return 1; }
 	ckt task ls | grep -q "^ck1 .*RUNNING" || { echo "$(ckt task ls)" >$W/ck1.out; ck_why "not running after the checkpoint"; return 1; }
 	ckt task kill -s KILL ck1 >$W/ck1.out 2>&1 || { ck_why "kill"; return 1; }
 	for _ in $(seq 50); do ckt task ls | grep -q "^ck1 .*STOPPED" && break; sleep 0.2; done

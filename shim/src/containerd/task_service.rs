@@ -95,15 +95,32 @@ impl containerd_shim::Task for Service {
             ));
         }
         let options = req.options.as_ref().map(|a| a.value.as_slice());
-        let dump = Dump::from_request(&req.path, options)
+        let mut dump = Dump::from_request(&req.path, options)
             .map_err(|e| status(Code::INVALID_ARGUMENT, e))?;
         dump.flags().map_err(|e| from_rt(&e))?;
+        // As containerd's runc shim: CRIU's log goes to `criu-work` in the
+        // bundle, not into the image containerd stores; it is removed
+        // after a dump and kept after a failure, which names it.
+        let own_work = match &dump.work_path {
+            Some(_) => None,
+            None => {
+                let bundle = self.inner.tasks().task(&req.id)?.bundle.clone();
+                let w = Path::new(&bundle).join("criu-work");
+                std::fs::create_dir_all(&w)
+                    .map_err(|e| status(Code::INTERNAL, format!("mkdir {}: {e}", w.display())))?;
+                dump.work_path = Some(w.clone());
+                Some(w)
+            }
+        };
         let r = Request::Checkpoint {
             root: self.inner.root(),
             id: req.id.clone(),
             dump,
         };
         self.inner.call(&r, None)?;
+        if let Some(w) = own_work {
+            let _ = std::fs::remove_dir_all(w);
+        }
         info!("checkpointed {} into {}", req.id, req.path);
         Ok(api::Empty::new())
     }
