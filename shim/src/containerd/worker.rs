@@ -320,41 +320,18 @@ fn run_worker(req: Request, stdio: Option<StdioFds>) -> (Answered, Option<OwnedF
 
 /// The worker: one library call, in a process of its own.
 fn work(req: Request, stdio: Option<StdioFds>) -> Answer {
-    if let Request::Restore {
-        root,
-        id,
-        bundle,
-        rootfs,
-        image_path,
-        systemd_cgroup,
-    } = req
-    {
-        // Handed to CRIU by name, not inherited as the worker's own.
-        let stdio = stdio.map(|s| rt::checkpoint::RestoreStdio {
-            stdin: s.stdin,
-            stdout: s.stdout,
-            stderr: s.stderr,
-        });
-        let opts = rt::checkpoint::RestoreOptions {
-            id,
-            criu: None,
-            bundle,
-            image_path,
-            work_path: None,
-            console_socket: None,
-            pid_file: None,
-            systemd_cgroup,
-            flags: rt::checkpoint::RestoreFlags::default(),
-            stdio,
-        };
-        return restore(&Root::new(root), &rootfs, opts);
-    }
-    if let Some(s) = stdio {
-        // The library's processes inherit their maker's stdio.
-        let _ = dup2_stdin(&s.stdin);
-        let _ = dup2_stdout(&s.stdout);
-        let _ = dup2_stderr(&s.stderr);
-    }
+    let stdio = match (&req, stdio) {
+        // A restore hands them to CRIU by name, not as the worker's own.
+        (Request::Restore { .. }, s) => s,
+        (_, Some(s)) => {
+            // The library's processes inherit their maker's stdio.
+            let _ = dup2_stdin(&s.stdin);
+            let _ = dup2_stdout(&s.stdout);
+            let _ = dup2_stderr(&s.stderr);
+            None
+        }
+        (_, None) => None,
+    };
     match req {
         Request::Create {
             root,
@@ -404,7 +381,32 @@ fn work(req: Request, stdio: Option<StdioFds>) -> Answer {
             });
             done(r)
         }
-        Request::Restore { .. } => unreachable!("handled above"),
+        Request::Restore {
+            root,
+            id,
+            bundle,
+            rootfs,
+            image_path,
+            systemd_cgroup,
+        } => {
+            let opts = rt::checkpoint::RestoreOptions {
+                id,
+                criu: None,
+                bundle,
+                image_path,
+                work_path: None,
+                console_socket: None,
+                pid_file: None,
+                systemd_cgroup,
+                flags: rt::checkpoint::RestoreFlags::default(),
+                stdio: stdio.map(|s| rt::checkpoint::RestoreStdio {
+                    stdin: s.stdin,
+                    stdout: s.stdout,
+                    stderr: s.stderr,
+                }),
+            };
+            restore(&Root::new(root), &rootfs, opts)
+        }
     }
 }
 
