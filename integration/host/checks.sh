@@ -1126,9 +1126,15 @@ containerd23_checks() {
 # make test-host-critest (HOST_CRITEST=1): critest for the three
 # handlers, side by side, its table on the console.
 containerd23_critest_three_handlers() {
-	local out=/var/log/rt-host/critest.out rc
+	local out=/var/log/rt-host/critest.out rc runner
 	mkdir -p /var/log/rt-host
-	critest_run 13000 CRITEST_WORK=/var/tmp/critest >$out 2>&1
+	critest_run 13000 CRITEST_WORK=/var/tmp/critest >$out 2>&1 &
+	runner=$!
+	# Its progress on the console as it comes (each handler takes long
+	# under software emulation); tail ends with the run.
+	tail -F --pid=$runner $out 2>/dev/null | grep --line-buffered '^test-critest: critest ' |
+		while read -r l; do say "INFO $(date +%T) $l"; done &
+	wait $runner
 	rc=$?
 	grep -E '^(handler|runc|rt|rt-v2) ' $out | sed 's/^/INFO critest /' >/dev/ttyS0
 	grep -E '^(REGRESSION|expected on this host|failed on)' $out | sed 's/^/INFO critest /' >/dev/ttyS0
