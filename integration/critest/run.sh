@@ -424,6 +424,10 @@ for h in $handlers; do
 		sed -n 's/.* name="\([^"]*\)".*status="\([^"]*\)".*/\2\t\1/p' |
 		grep -v $'\t\\[\\(BeforeSuite\\|AfterSuite\\|SynchronizedBeforeSuite\\|SynchronizedAfterSuite\\|ReportAfterSuite\\)\\]' |
 		sort -t $'\t' -k2 >"$w/$h.results"
+	# Each handler's figures as it ends (a run is long under emulation).
+	echo "test-critest: $h: $(grep -c '^passed' "$w/$h.results") passed," \
+		"$(grep -c '^failed' "$w/$h.results") failed, $(grep -c '^skipped' "$w/$h.results") skipped" \
+		"in $(cat "$w/$h.seconds") s"
 done
 
 # --- what else runs against this containerd --------------------------------

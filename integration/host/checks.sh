@@ -1132,7 +1132,7 @@ containerd23_critest_three_handlers() {
 	runner=$!
 	# Its progress on the console as it comes (each handler takes long
 	# under software emulation); tail ends with the run.
-	tail -F --pid=$runner $out 2>/dev/null | grep --line-buffered '^test-critest: critest ' |
+	tail -F --pid=$runner $out 2>/dev/null | grep --line-buffered -E '^test-critest: (critest |[a-z0-9-]+: [0-9]+ passed)' |
 		while read -r l; do say "INFO $(date +%T) $l"; done &
 	wait $runner
 	rc=$?
