@@ -94,6 +94,11 @@ if [ -x "$ctd23/install.sh" ]; then
 	"${CC:-cc}" -static -Os -o "$stage/usr/local/lib/rt-host/standin" "$repo/integration/critest/standin.c"
 	echo "${HOST_CRITEST:-0}" >"$stage/usr/local/lib/rt-host/critest"
 fi
+# The guest's name resolves, as the Debian installer writes it (sudo warns
+# on stderr where it does not, which fails critest's AppArmor specs that
+# load their profiles through it).
+rm -f "$stage/etc/hosts"
+{ cat "$root/etc/hosts"; printf '127.0.1.1\t%s\n' "$(cat "$root/etc/hostname")"; } >"$stage/etc/hosts"
 install -m 0644 "$here/rt-host-checks.service" "$stage/etc/systemd/system/rt-host-checks.service"
 mkdir -p "$stage/etc/systemd/system/multi-user.target.wants"
 ln -sf ../rt-host-checks.service "$stage/etc/systemd/system/multi-user.target.wants/rt-host-checks.service"
