@@ -1,7 +1,7 @@
 PREFIX ?= /usr/local
 CARGO ?= cargo
 
-.PHONY: build release hot-order test test-runc-suite test-vm test-host test-host-runc-suite test-critest integration install demo bench conformance soak fuzz clean
+.PHONY: build release hot-order test test-runc-suite test-vm test-host test-host-runc-suite test-host-critest test-critest integration install demo bench conformance soak fuzz clean
 
 build:
 	$(CARGO) build -p rt -p rt-shim -p rt-image
@@ -48,6 +48,16 @@ test-host-runc-suite:
 	HOST_ONLY=runc_suite HOST_RUNC_SUITE_RUNC=1 \
 		HOST_RUNC_SUITE="$${HOST_RUNC_SUITE:-cgroups.bats update.bats delete.bats kill.bats cpu_affinity.bats scheduler.bats checkpoint.bats}" \
 		HOST_TIMEOUT=$${HOST_TIMEOUT:-10800} bash integration/host/run.sh
+
+# critest for the runc, rt and rt-v2 handlers of a containerd 2.3.4 in
+# test-host's VM (beside Debian's 1.6; test-host runs its core checks:
+# crictl info's features, the bootstrap protocol, a user-namespaced pod and
+# a recursive read-only mount on both rt handlers). Long under qemu's
+# software emulation.
+test-host-critest:
+	bash scripts/deps.sh --host
+	HOST_ONLY=containerd23 HOST_CRITEST=1 HOST_TIMEOUT=$${HOST_TIMEOUT:-14400} \
+		bash integration/host/run.sh
 
 # Kubernetes' CRI validation suite (critest, cri-tools 1.36) against
 # containerd 2.3.4 with the runc, rt and rt-v2 handlers side by side

@@ -26,7 +26,16 @@
 #   CRITEST_REGISTRY_PORT  the local registry's port on 127.0.0.1 (default 5079)
 #   CRITEST_SYSTEMD_CGROUP true|false (default: true when systemd is pid 1)
 #   CRITEST_BRIDGE, CRITEST_SUBNET  the pod network's bridge (crit0) and subnet (10.231.0.0/16)
-#   CRITEST_HANDLERS   which handlers, in order (default "runc rt rt-v2")
+#   CRITEST_HANDLERS   which handlers, in order (default "runc rt rt-v2"; empty:
+#                      no critest, no comparison)
+#   CRITEST_IMAGES     all (default: every image critest pulls) or pod (only the
+#                      sandbox's pause and docker.io/library/busybox:1.36.1)
+#   CRITEST_THEN       a bash command run once containerd is up (after critest,
+#                      if any), before the clean-up; its status fails the script.
+#                      It finds containerd through CRITEST_SOCK (the socket),
+#                      CRITEST_BIN (containerd 2.3.4's ctr, crictl), CRI_CONFIG_FILE
+#                      (crictl's settings), CRITEST_WORK (containerd.log is there).
+#                      make test-host's containerd 2.3 checks run so in its VM
 #   CRITEST_FOCUS      a ginkgo focus regexp (default: every spec)
 #   CRITEST_PARALLEL   critest's -parallel (default 1)
 #   CRITEST_RT_CONFIG  rt's settings file given to the rt handlers (RT_CONFIG);
@@ -50,7 +59,9 @@ runc=${RUNC:-$(command -v runc || true)}
 port=${CRITEST_REGISTRY_PORT:-5079}
 bridge=${CRITEST_BRIDGE:-crit0}
 subnet=${CRITEST_SUBNET:-10.231.0.0/16}
-handlers=${CRITEST_HANDLERS:-runc rt rt-v2}
+handlers=${CRITEST_HANDLERS-runc rt rt-v2}
+images=${CRITEST_IMAGES:-all}
+case $images in all | pod) ;; *) echo "test-critest: CRITEST_IMAGES is all or pod, not '$images'" >&2; exit 1 ;; esac
 if [ -z "${CRITEST_SYSTEMD_CGROUP:-}" ]; then
 	if [ -d /run/systemd/system ]; then CRITEST_SYSTEMD_CGROUP=true; else CRITEST_SYSTEMD_CGROUP=false; fi
 fi
@@ -100,6 +111,7 @@ printf 'runtime-endpoint: unix://%s\nimage-endpoint: unix://%s\n' "$sock" "$sock
 crictl=("$ctd/crictl" --config "$w/crictl.yaml" --runtime-endpoint "unix://$sock" --image-endpoint "unix://$sock" --timeout 60s)
 pids=()
 critest_pid=
+then_pid=
 
 # --- clean-up, on every exit ---------------------------------------------
 # iptables chains that exist before the run are left alone; the portmap and
@@ -109,10 +121,10 @@ cleanup() {
 	local rc=$?
 	set +e
 	trap - EXIT INT TERM
-	if [ -n "${critest_pid:-}" ]; then
-		kill -TERM "$critest_pid" 2>/dev/null
-		wait "$critest_pid" 2>/dev/null
-	fi
+	for pid in ${critest_pid:-} ${then_pid:-}; do
+		kill -TERM "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
 	if [ -S "$sock" ]; then
 		"${crictl[@]}" rm -af >/dev/null 2>&1
 		"${crictl[@]}" rmp -af >/dev/null 2>&1
@@ -223,28 +235,31 @@ variant() {
 	umoci repack --image "$img:$tag" "$w/v" >/dev/null
 	[ $# = 0 ] || umoci config --image "$img:$tag" "$@"
 }
-# Two pause images: the sandbox's, and the one critest pulls by two names.
+# The sandbox's pause image.
 variant pause 'cp "$w/standin" pause' --config.cmd /pause
-variant pause-3.9 'cp "$w/standin" pause; echo 3.9 > .version' --config.cmd /pause
-variant nginx 'cp "$w/standin" usr/sbin/nginx' \
-	--config.entrypoint /usr/sbin/nginx --config.cmd -g --config.cmd "daemon off;" --config.exposedports 80/tcp
-variant hostnet-nginx 'cp "$w/standin" usr/sbin/nginx' --config.entrypoint /usr/sbin/nginx \
-	--config.cmd -p --config.cmd 12003 --config.exposedports 12003/tcp
-variant httpd 'echo "<html>It works!</html>" > usr/local/apache2/htdocs/index.html
-	printf "#!/bin/sh\necho \"httpd: serving /usr/local/apache2/htdocs on port 80\" >&2\nexec httpd -f -p 80 -h /usr/local/apache2/htdocs\n" > usr/local/bin/httpd-foreground
-	chmod 755 usr/local/bin/httpd-foreground' --config.cmd httpd-foreground --config.exposedports 80/tcp
-variant nonewprivs 'cp "$w/standin" usr/local/bin/nnp; chmod 4755 usr/local/bin/nnp' \
-	--config.user 1000 --config.cmd /usr/local/bin/nnp
-variant predefined-group 'echo "default-user:x:1000:1000::/home/default-user:/bin/sh" >> etc/passwd
-	echo "default-user:x:1000:" >> etc/group; echo "group-defined-in-image:x:50000:default-user" >> etc/group' \
-	--config.user 1000
-# cri-tools' test images: busybox with a file named after each (so each
-# is an image of its own), as their Dockerfile makes them.
-for n in 1 2 3 latest tag tags; do variant "test-$n" "echo $n > test-image-$n"; done
-umoci config --image "$img:base" --tag user-uid --config.user 1002
-umoci config --image "$img:base" --tag user-username --config.user www-data
-umoci config --image "$img:base" --tag user-uid-group --config.user 1003:users
-umoci config --image "$img:base" --tag user-username-group --config.user www-data:users
+if [ "$images" = all ]; then
+	# The pause image critest pulls by two names, and the rest it pulls.
+	variant pause-3.9 'cp "$w/standin" pause; echo 3.9 > .version' --config.cmd /pause
+	variant nginx 'cp "$w/standin" usr/sbin/nginx' \
+		--config.entrypoint /usr/sbin/nginx --config.cmd -g --config.cmd "daemon off;" --config.exposedports 80/tcp
+	variant hostnet-nginx 'cp "$w/standin" usr/sbin/nginx' --config.entrypoint /usr/sbin/nginx \
+		--config.cmd -p --config.cmd 12003 --config.exposedports 12003/tcp
+	variant httpd 'echo "<html>It works!</html>" > usr/local/apache2/htdocs/index.html
+		printf "#!/bin/sh\necho \"httpd: serving /usr/local/apache2/htdocs on port 80\" >&2\nexec httpd -f -p 80 -h /usr/local/apache2/htdocs\n" > usr/local/bin/httpd-foreground
+		chmod 755 usr/local/bin/httpd-foreground' --config.cmd httpd-foreground --config.exposedports 80/tcp
+	variant nonewprivs 'cp "$w/standin" usr/local/bin/nnp; chmod 4755 usr/local/bin/nnp' \
+		--config.user 1000 --config.cmd /usr/local/bin/nnp
+	variant predefined-group 'echo "default-user:x:1000:1000::/home/default-user:/bin/sh" >> etc/passwd
+		echo "default-user:x:1000:" >> etc/group; echo "group-defined-in-image:x:50000:default-user" >> etc/group' \
+		--config.user 1000
+	# cri-tools' test images: busybox with a file named after each (so each
+	# is an image of its own), as their Dockerfile makes them.
+	for n in 1 2 3 latest tag tags; do variant "test-$n" "echo $n > test-image-$n"; done
+	umoci config --image "$img:base" --tag user-uid --config.user 1002
+	umoci config --image "$img:base" --tag user-username --config.user www-data
+	umoci config --image "$img:base" --tag user-uid-group --config.user 1003:users
+	umoci config --image "$img:base" --tag user-username-group --config.user www-data:users
+fi
 
 # The registry, and every name critest pulls (cri-tools 1.36's
 # pkg/validate and pkg/framework), each from its stand-in.
@@ -267,23 +282,27 @@ push() { # layout tag, name:tag as pulled
 e2e=registry.k8s.io/e2e-test-images
 tools=gcr.io/k8s-staging-cri-tools
 push pause registry.k8s.io/pause:3.10.2
-for p in registry.k8s.io/pause:3.9 k8s.gcr.io/pause:3.9; do push pause-3.9 "$p"; done
-for b in "$e2e/busybox:1.29-2" docker.io/library/busybox:latest docker.io/library/busybox:1 \
-	docker.io/library/busybox:1.36.1 public.ecr.aws/docker/library/busybox:1 \
-	public.ecr.aws/docker/library/busybox:1-glibc public.ecr.aws/docker/library/busybox:1-musl \
-	public.ecr.aws/docker/library/busybox:1-uclibc public.ecr.aws/docker/library/busybox:1.35.0-glibc \
-	docker.io/library/busybox:1-glibc docker.io/library/busybox:1-musl docker.io/library/busybox:1-uclibc \
-	docker.io/library/busybox:1.35.0-glibc; do push base "$b"; done
-push test-latest "$tools/test-image-latest:latest"
-for t in test all; do push test-tag "$tools/test-image-tag:$t"; done
-for t in 1 2 3; do push test-tags "$tools/test-image-tags:$t"; done
-push nginx "$e2e/nginx:1.14-2"
-push hostnet-nginx "$tools/hostnet-nginx-amd64:latest"
-push httpd "$e2e/httpd:2.4.39-4"
-push nonewprivs "$e2e/nonewprivs:1.3"
-push predefined-group "$tools/test-image-predefined-group:latest"
-for n in 1 2 3; do push "test-$n" "$tools/test-image-$n:latest"; done
-for u in user-uid user-username user-uid-group user-username-group; do push "$u" "$tools/test-image-$u:latest"; done
+if [ "$images" = pod ]; then
+	push base docker.io/library/busybox:1.36.1
+else
+	for p in registry.k8s.io/pause:3.9 k8s.gcr.io/pause:3.9; do push pause-3.9 "$p"; done
+	for b in "$e2e/busybox:1.29-2" docker.io/library/busybox:latest docker.io/library/busybox:1 \
+		docker.io/library/busybox:1.36.1 public.ecr.aws/docker/library/busybox:1 \
+		public.ecr.aws/docker/library/busybox:1-glibc public.ecr.aws/docker/library/busybox:1-musl \
+		public.ecr.aws/docker/library/busybox:1-uclibc public.ecr.aws/docker/library/busybox:1.35.0-glibc \
+		docker.io/library/busybox:1-glibc docker.io/library/busybox:1-musl docker.io/library/busybox:1-uclibc \
+		docker.io/library/busybox:1.35.0-glibc; do push base "$b"; done
+	push test-latest "$tools/test-image-latest:latest"
+	for t in test all; do push test-tag "$tools/test-image-tag:$t"; done
+	for t in 1 2 3; do push test-tags "$tools/test-image-tags:$t"; done
+	push nginx "$e2e/nginx:1.14-2"
+	push hostnet-nginx "$tools/hostnet-nginx-amd64:latest"
+	push httpd "$e2e/httpd:2.4.39-4"
+	push nonewprivs "$e2e/nonewprivs:1.3"
+	push predefined-group "$tools/test-image-predefined-group:latest"
+	for n in 1 2 3; do push "test-$n" "$tools/test-image-$n:latest"; done
+	for u in user-uid user-username user-uid-group user-username-group; do push "$u" "$tools/test-image-$u:latest"; done
+fi
 
 # containerd's mirrors: every registry critest names, to the local one.
 for h in registry.k8s.io gcr.io k8s.gcr.io docker.io registry-1.docker.io public.ecr.aws quay.io; do
@@ -405,7 +424,24 @@ for h in $handlers; do
 		sed -n 's/.* name="\([^"]*\)".*status="\([^"]*\)".*/\2\t\1/p' |
 		grep -v $'\t\\[\\(BeforeSuite\\|AfterSuite\\|SynchronizedBeforeSuite\\|SynchronizedAfterSuite\\|ReportAfterSuite\\)\\]' |
 		sort -t $'\t' -k2 >"$w/$h.results"
+	# Each handler's figures as it ends (a run is long under emulation).
+	echo "test-critest: $h: $(grep -c '^passed' "$w/$h.results") passed," \
+		"$(grep -c '^failed' "$w/$h.results") failed, $(grep -c '^skipped' "$w/$h.results") skipped" \
+		"in $(cat "$w/$h.seconds") s"
 done
+
+# --- what else runs against this containerd --------------------------------
+then_status=0
+if [ -n "${CRITEST_THEN:-}" ]; then
+	echo "test-critest: running CRITEST_THEN"
+	CRITEST_SOCK=$sock CRITEST_BIN=$ctd CRI_CONFIG_FILE=$w/crictl.yaml CRITEST_WORK=$w \
+		bash -c "$CRITEST_THEN" &
+	then_pid=$!
+	wait "$then_pid" || then_status=$?
+	then_pid=
+	[ "$then_status" = 0 ] || echo "test-critest: CRITEST_THEN exited with $then_status" >&2
+fi
+[ -n "$handlers" ] || exit "$then_status"
 
 # --- the comparison ---------------------------------------------------------
 count() { awk -F'\t' -v s="$2" '$1 == s' "$w/$1.results" | wc -l; }
@@ -467,3 +503,4 @@ if [ "$regressions" -gt 0 ]; then
 	exit 1
 fi
 echo "test-critest: no spec that passes with runc fails with rt or rt-v2"
+exit "$then_status"

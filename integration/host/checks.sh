@@ -1064,6 +1064,191 @@ runc_suite_rt_as_runc() {
 	return $rc
 }
 
+# --- containerd 2.3.4 beside Debian's 1.6: integration/critest/run.sh (make
+# test-critest's) runs a containerd 2.3.4 of its own (config version 3,
+# its root, state and sockets under a scratch directory, SystemdCgroup =
+# true, the CNI bridge crit0, the offline registry with the stand-in
+# images) and, with that containerd up, this script again with the
+# argument containerd23, which runs the checks named in CTD23_CHECKS;
+# then it stops everything it started.
+CTD23_BUNDLE=/usr/local/lib/containerd-2.3-bundle
+CTD23_CHECKS="containerd23_crictl_info_shows_rt_v2_user_namespaces
+containerd23_starts_rt_v2_through_the_bootstrap_protocol
+containerd23_userns_pod_on_rt containerd23_userns_pod_on_rt_v2
+containerd23_recursive_read_only_mount_on_rt containerd23_recursive_read_only_mount_on_rt_v2
+containerd23_recursive_read_only_mount_on_runc"
+BUSYBOX23=docker.io/library/busybox:1.36.1
+MAP65536='[{"host_id": 65536, "container_id": 0, "length": 65536}]'
+
+critest_run() { # SECONDS, then settings of critest/run.sh as VAR=VALUE
+	local t=$1
+	shift
+	(cd /usr/local/lib/rt-host/repo && env CONTAINERD23_DIR=$CTD23_BUNDLE \
+		CRITEST_INSTALL=/usr/local/lib/containerd-2.3 RT_BIN_DIR=/usr/local/bin \
+		CRITEST_STANDIN=/usr/local/lib/rt-host/standin "$@" \
+		timeout "$t" bash integration/critest/run.sh)
+}
+
+# The run that hosts the checks: what it leaves once it is done is what a
+# user would find, so nothing of it may be left.
+containerd23_up() {
+	critest_run 1200 CRITEST_HANDLERS= CRITEST_IMAGES=pod \
+		CRITEST_THEN="bash /usr/local/lib/rt-host/checks.sh containerd23" || return 1
+	for p in /proc/[0-9]*; do
+		c=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)
+		case $c in
+		*/containerd-2.3/bin/* | */tmp/critest.*) fail "left running: $c" || return 1 ;;
+		esac
+	done
+	! ip link show crit0 >/dev/null 2>&1 || fail "the bridge crit0 is left"
+}
+
+# In the containerd23 run (CRITEST_* from critest/run.sh).
+cr() { timeout 120 "$CRITEST_BIN/crictl" --config "$CRI_CONFIG_FILE" --timeout 100s "$@"; }
+ctd23_log() { echo "containerd.log:"; grep -E 'level=(error|warning)' "$CRITEST_WORK/containerd.log" | tail -6; }
+
+# A pod of HANDLER (NAME; LINUX: the pod's linux.security_context fields)
+# with one container sleeping (CTR_LINUX: its linux fields; CTR: more of
+# its fields), started; prints the pod's and the container's ids. The
+# pods go in test.slice, which critest/run.sh stops.
+pod_with_sleeper() { # HANDLER NAME LINUX CTR_LINUX [CTR]
+	local d=$W/ctd23-$2 pod ctr
+	mkdir -p "$d"
+	printf '{"metadata": {"name": "%s", "namespace": "rt-host", "uid": "%s-uid", "attempt": 0},
+ "log_directory": "%s/logs",
+ "linux": {"cgroup_parent": "test.slice", "security_context": {%s}}}\n' "$2" "$2" "$d" "$3" >"$d/pod.json"
+	printf '{"metadata": {"name": "sleeper"}, "image": {"image": "%s"},
+ "command": ["sleep", "3600"], "log_path": "sleeper.log", "linux": {%s}%s}\n' "$BUSYBOX23" "$4" "${5:+, $5}" >"$d/ctr.json"
+	pod=$(cr runp --runtime "$1" "$d/pod.json" 2>&1) || fail "runp on $1: $pod" || return 1
+	echo "$pod"
+	ctr=$(cr create "$pod" "$d/ctr.json" "$d/pod.json" 2>&1) || fail "create on $1: $ctr" || return 1
+	echo "$ctr"
+	out=$(cr start "$ctr" 2>&1) || fail "start on $1: $out"
+}
+rm_pod() { [[ ! $1 =~ ^[0-9a-f]{64}$ ]] || cr rmp -f "$1" >/dev/null; }
+
+containerd23_crictl_info_shows_rt_v2_user_namespaces() {
+	cr info >$W/ctd23-info.json || fail "crictl info: $(cat $W/ctd23-info.json)" || return 1
+	f=$(jq -c '.runtimeHandlers[] | select(.name == "rt-v2") | .features' $W/ctd23-info.json)
+	want '{"recursive_read_only_mounts":true,"user_namespaces":true}' "$f" "rt-v2's features in crictl info"
+}
+
+containerd23_starts_rt_v2_through_the_bootstrap_protocol() {
+	local ids pod line r=0
+	ids=$(pod_with_sleeper rt-v2 bootstrap '' '')
+	r=$?
+	pod=$(echo "$ids" | head -1)
+	if [ $r = 0 ]; then
+		# BootstrapResult's task API v3, and the socket in the directory
+		# the BootstrapParams named (a legacy start gets neither).
+		line=$(grep "msg=\"connecting to shim $pod\"" "$CRITEST_WORK/containerd.log")
+		echo "$line" | grep -q 'version=3' || { fail "no version=3: $line"; r=1; }
+		echo "$line" | grep -qF "address=\"unix://$CRITEST_WORK/s/" || { fail "socket not in $CRITEST_WORK/s: $line"; r=1; }
+	else
+		echo "$ids"
+		ctd23_log
+	fi
+	rm_pod "$pod"
+	return $r
+}
+
+# What kubelet sends for hostUsers: false: userns mode POD with the pod's
+# id mappings, on the pod and its containers.
+userns_pod() { # HANDLER NAME
+	local sc ids pod ctr out pid r=0
+	sc="\"namespace_options\": {\"userns_options\": {\"mode\": 0, \"uids\": $MAP65536, \"gids\": $MAP65536}}"
+	ids=$(pod_with_sleeper "$1" "$2" "$sc" "\"security_context\": {$sc}")
+	r=$?
+	pod=$(echo "$ids" | head -1)
+	if [ $r = 0 ]; then
+		ctr=$(echo "$ids" | sed -n 2p)
+		out=$(cr exec -s "$ctr" sh -c 'cat /proc/self/uid_map /proc/self/gid_map; stat -c "%u %g" /bin/busybox; id -u' 2>&1 |
+			tr -s ' \t' ' ' | sed 's/^ //')
+		want "0 65536 65536
+0 65536 65536
+0 0
+0" "$out" "uid_map, gid_map, the image's owner and id -u in the container" || r=1
+		pid=$(cr inspect "$ctr" | jq -r .info.pid)
+		want 65536 "$(ps -o uid= -p "$pid" | tr -d ' ')" "the container's uid on the host" || r=1
+	else
+		echo "$ids"
+		ctd23_log
+	fi
+	rm_pod "$pod" || r=1
+	return $r
+}
+containerd23_userns_pod_on_rt() { userns_pod rt userns-rt; }
+containerd23_userns_pod_on_rt_v2() { userns_pod rt-v2 userns-rt-v2; }
+
+# A host directory with a tmpfs below it, mounted read-only recursively:
+# the tmpfs is read-only in the container too (a plain read-only bind
+# leaves it writable).
+rro_mount() { # HANDLER NAME
+	local d=$W/ctd23-rro-$1 ids pod ctr out r=0
+	mkdir -p "$d/sub"
+	mount -t tmpfs -o size=1m tmpfs "$d/sub" || return 1
+	ids=$(pod_with_sleeper "$1" "$2" '' '' "\"mounts\": [{\"container_path\": \"/mnt\", \"host_path\": \"$d\",
+		\"readonly\": true, \"recursive_read_only\": true}]")
+	r=$?
+	pod=$(echo "$ids" | head -1)
+	if [ $r = 0 ]; then
+		ctr=$(echo "$ids" | sed -n 2p)
+		out=$(cr exec -s "$ctr" sh -c 'touch /mnt/sub/f 2>&1; touch /mnt/f 2>&1; awk "\$5 == \"/mnt/sub\" {print \$6}" /proc/self/mountinfo | cut -d, -f1' 2>&1)
+		want "touch: /mnt/sub/f: Read-only file system
+touch: /mnt/f: Read-only file system
+ro" "$out" "writes below the mount, its submount read-only in mountinfo" || r=1
+		[ ! -e "$d/sub/f" ] || { fail "the file reached the host"; r=1; }
+	else
+		echo "$ids"
+		ctd23_log
+	fi
+	rm_pod "$pod" || r=1
+	umount "$d/sub" || r=1
+	return $r
+}
+containerd23_recursive_read_only_mount_on_rt() { rro_mount rt rro-rt; }
+containerd23_recursive_read_only_mount_on_rt_v2() { rro_mount rt-v2 rro-rt-v2; }
+containerd23_recursive_read_only_mount_on_runc() { rro_mount runc rro-runc; }
+
+# Run by critest/run.sh with its containerd up. Debian's runc 1.1.5, the
+# baseline, has no idmapped mounts, so containerd refuses it a
+# user-namespaced pod: what it says goes to the console.
+containerd23_checks() {
+	local c out msg
+	out=$(cr pull "$BUSYBOX23" 2>&1) || { say "FAIL containerd23_pull: crictl pull $BUSYBOX23: $out"; return 1; }
+	for c in $CTD23_CHECKS; do check "$c" "$c"; done
+	if [ -z "$only" ] || echo containerd23_runc_baseline | grep -Eq "$only"; then
+		say "INFO containerd23 runc: crictl info's features: $(jq -c '.runtimeHandlers[] | select(.name == "runc") | .features' $W/ctd23-info.json 2>/dev/null)"
+		out=$(userns_pod runc userns-runc 2>&1) && out=runs
+		msg=$(echo "$out" | grep -o 'failed to validate OCI runtime features: [^"]*' | head -1)
+		say "INFO containerd23 runc: userns pod: ${msg:-$(echo "$out" | grep -v '^[0-9a-f]\{64\}$' | head -2 | tr '\n' ' ')}"
+	fi
+}
+
+# make test-host-critest (HOST_CRITEST=1): critest for the three
+# handlers, side by side, its table on the console.
+containerd23_critest_three_handlers() {
+	local out=/var/log/rt-host/critest.out rc runner
+	mkdir -p /var/log/rt-host
+	critest_run 13000 CRITEST_WORK=/var/tmp/critest >$out 2>&1 &
+	runner=$!
+	# Its progress on the console as it comes (each handler takes long
+	# under software emulation); tail ends with the run.
+	tail -F --pid=$runner $out 2>/dev/null | grep --line-buffered -E '^test-critest: (critest |[a-z0-9-]+: [0-9]+ passed)' |
+		while read -r l; do say "INFO $(date +%T) $l"; done &
+	wait $runner
+	rc=$?
+	grep -E '^(handler|runc|rt|rt-v2) ' $out | sed 's/^/INFO critest /' >/dev/ttyS0
+	grep -E '^(REGRESSION|expected on this host|failed on)' $out | sed 's/^/INFO critest /' >/dev/ttyS0
+	tail -5 $out
+	return $rc
+}
+
+if [ "${1:-}" = containerd23 ]; then
+	containerd23_checks
+	exit 0
+fi
+
 say "RT-HOST start $(uname -r) $(systemctl --version | head -1)"
 rootfs
 check docker_uses_systemd_cgroups_v2 docker_setup
@@ -1141,6 +1326,18 @@ if [ -x /usr/local/lib/runc-suite/run.sh ]; then
 	check runc_suite_rt_as_runc runc_suite_rt_as_runc
 elif [ -z "$only" ] || echo runc_suite_rt_as_runc | grep -Eq "$only"; then
 	say "SKIP runc_suite_rt_as_runc: runc's suite was not on the host (../shared/runc-suite)"
+fi
+ctd23_wanted() {
+	[ -z "$only" ] && return 0
+	echo "containerd23_up $CTD23_CHECKS containerd23_critest_three_handlers" | tr ' ' '\n' | grep -Eq "$only"
+}
+if [ ! -x $CTD23_BUNDLE/install.sh ]; then
+	! ctd23_wanted || say "SKIP containerd23: containerd 2.3 was not on the host (../shared/containerd-2.3)"
+elif ctd23_wanted; then
+	only='' check containerd23_up containerd23_up
+	if [ "$(cat /usr/local/lib/rt-host/critest 2>/dev/null)" = 1 ]; then
+		check containerd23_critest_three_handlers containerd23_critest_three_handlers
+	fi
 fi
 say "RT-HOST done"
 systemctl poweroff --force

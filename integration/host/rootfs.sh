@@ -3,7 +3,7 @@
 # under /var/tmp keyed by the package list and this script. Prints its path.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-PKGS=systemd-sysv,jq,dbus,udev,kmod,iproute2,iptables,procps,busybox-static,linux-image-amd64,apparmor,docker.io,containerd,runc,podman,conmon,uidmap,slirp4netns,dbus-user-session,e2fsprogs,containernetworking-plugins,docker-registry,bats,gawk,sudo,util-linux,mmdebstrap,xz-utils,gcc,gcc-multilib,libc6-dev,libseccomp2,python3,curl,criu
+PKGS=systemd-sysv,jq,umoci,skopeo,dbus,udev,kmod,iproute2,iptables,procps,busybox-static,linux-image-amd64,apparmor,docker.io,containerd,runc,podman,conmon,uidmap,slirp4netns,dbus-user-session,e2fsprogs,containernetworking-plugins,docker-registry,bats,gawk,sudo,util-linux,mmdebstrap,xz-utils,gcc,gcc-multilib,libc6-dev,libseccomp2,python3,curl,criu
 key=$( (echo "$PKGS"; cat "$here/rootfs.sh") | sha256sum | cut -c1-16)
 dir=/var/tmp/rt-host-$key
 if [ ! -f "$dir/.done" ]; then

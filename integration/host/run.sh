@@ -11,6 +11,8 @@
 # HOST_RELEASE=1 installs release builds (default: debug). HOST_TIMEOUT
 # bounds the boot (default 1500 s). HOST_ONLY=REGEX runs only matching
 # checks. HOST_WORK: scratch dir (default /var/tmp/rt-host-work).
+# HOST_CRITEST=1 runs critest in the guest too (make test-host-critest);
+# CONTAINERD23_DIR: containerd 2.3.4's bundle (below).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -74,6 +76,29 @@ if [ -x "$suite/run.sh" ]; then
 	for f in $files; do echo "tests/integration/$f"; done >"$stage/usr/local/lib/rt-host/runc-suite-files"
 	echo "${HOST_RUNC_SUITE_RUNC:-0}" >"$stage/usr/local/lib/rt-host/runc-suite-runc"
 fi
+# containerd 2.3.4 and cri-tools 1.36 for the containerd23 checks (the
+# project's bundle, ../shared/containerd-2.3, or CONTAINERD23_DIR; where it
+# is missing the guest says so and skips them): the bundle and its
+# unpacked copy (unpacked here, once, where make test-critest unpacks it),
+# integration/critest/run.sh, which the guest runs to start a containerd
+# 2.3.4 beside Debian's 1.6, and its stand-in program, built here.
+# HOST_CRITEST=1 runs critest in the guest for the three handlers too
+# (make test-host-critest).
+ctd23=${CONTAINERD23_DIR:-$(cd "$repo/.." && pwd)/shared/containerd-2.3}
+if [ -x "$ctd23/install.sh" ]; then
+	mkdir -p "$stage/usr/local/lib/containerd-2.3-bundle" "$stage/usr/local/lib/rt-host/repo/integration/critest"
+	cp "$ctd23/install.sh" "$ctd23"/*.tar.xz "$stage/usr/local/lib/containerd-2.3-bundle/"
+	unpacked=$(bash "$ctd23/install.sh" "$target/containerd-2.3")
+	cp -a "${unpacked%/bin}" "$stage/usr/local/lib/containerd-2.3"
+	install -m 0755 "$repo/integration/critest/run.sh" "$stage/usr/local/lib/rt-host/repo/integration/critest/"
+	"${CC:-cc}" -static -Os -o "$stage/usr/local/lib/rt-host/standin" "$repo/integration/critest/standin.c"
+	echo "${HOST_CRITEST:-0}" >"$stage/usr/local/lib/rt-host/critest"
+fi
+# The guest's name resolves, as the Debian installer writes it (sudo warns
+# on stderr where it does not, which fails critest's AppArmor specs that
+# load their profiles through it).
+rm -f "$stage/etc/hosts"
+{ cat "$root/etc/hosts"; printf '127.0.1.1\t%s\n' "$(cat "$root/etc/hostname")"; } >"$stage/etc/hosts"
 install -m 0644 "$here/rt-host-checks.service" "$stage/etc/systemd/system/rt-host-checks.service"
 mkdir -p "$stage/etc/systemd/system/multi-user.target.wants"
 ln -sf ../rt-host-checks.service "$stage/etc/systemd/system/multi-user.target.wants/rt-host-checks.service"
