@@ -429,11 +429,27 @@ criu_restore_runs_the_create_hooks() {
 	: >$W/k8/hooks.log
 	$RT restore -d --image-path $W/k8.img --bundle $W/k8 k8 </dev/null >$W/k8.out 2>&1 || fail "restore: $(cat $W/k8.out)" || return 1
 	pid=$($RT state k8 | jq -r .pid)
-	$RT delete -f k8
 	got=$(cat $W/k8/hooks.log)
 	echo "hooks on restore: $(echo $got)"
 	want "prestart $pid creating
-createRuntime $pid creating" "$got" "the hooks' log after the restore"
+createRuntime $pid creating" "$got" "the hooks' log after the restore" || { $RT delete -f k8; return 1; }
+	# A failing createRuntime hook fails the restore in one line, and
+	# CRIU undoes it: no container, process, mount or cgroup is left.
+	$RT checkpoint --image-path $W/k8.img2 k8 >$W/k8.out 2>&1 || { $RT delete -f k8; fail "second checkpoint: $(cat $W/k8.out)"; return 1; }
+	jq '.hooks.createRuntime = [{path: "/bin/false"}]' $W/k8/config.json >$W/k8/c.json && mv $W/k8/c.json $W/k8/config.json
+	if $RT restore -d --image-path $W/k8.img2 --bundle $W/k8 k8 </dev/null >$W/k8.out 2>&1; then
+		$RT delete -f k8
+		fail "restore with a failing createRuntime hook succeeded"
+		return 1
+	fi
+	echo "failing hook: $(cat $W/k8.out)"
+	[ "$(wc -l <$W/k8.out)" = 1 ] && grep -q "createRuntime hook" $W/k8.out || fail "not one line naming the hook: $(cat $W/k8.out)" || return 1
+	$RT state k8 >/dev/null 2>&1 && { $RT delete -f k8; fail "k8 exists after the failed restore"; return 1; }
+	left=$(pgrep -f 'tmp/count' || true)
+	[ -z "$left" ] || fail "restored processes left: $left" || return 1
+	grep -q criu-root /proc/self/mountinfo && { fail "a criu-root mount is left"; return 1; }
+	cg=$(find /sys/fs/cgroup -type d -name k8 2>/dev/null)
+	[ -z "$cg" ] || fail "cgroup left: $cg"
 }
 
 # By hand, `rt restore -d` hands the restored init to an rt-shim as

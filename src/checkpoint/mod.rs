@@ -128,8 +128,11 @@ fn check_parent(images: &Path, parent: &Path) -> Result<()> {
         return Err(bad("must be relative to --image-path".into()));
     }
     // As CRIU will find it: the image directory need not exist yet, so
-    // `..` is taken lexically (runc joins the two the same way).
-    let there = crate::config::mount_plan::lexical_clean(&images.join(parent));
+    // `..` is taken lexically (runc joins the two the same way), from the
+    // current directory when the image path is relative.
+    let joined = std::path::absolute(images.join(parent))
+        .map_err(|e| bad(format!("{}: {e}", images.display())))?;
+    let there = crate::config::mount_plan::lexical_clean(&joined);
     match fs::metadata(&there) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(bad(format!("{} is not a directory", there.display()))),
@@ -273,4 +276,22 @@ fn masked_files(spec: &oci_spec::runtime::Spec, pid: i32) -> Vec<String> {
             fs::metadata(inside).is_ok_and(|md| !md.is_dir())
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_image_path_finds_its_parent_from_the_current_directory() {
+        // A directory under the current one, named relatively: CRIU would
+        // find `img/../pre` from there, and so must the check.
+        let d = tempfile::tempdir_in(".").unwrap();
+        let name = d.path().file_name().unwrap();
+        fs::create_dir(d.path().join("pre")).unwrap();
+        let images = Path::new(name).join("img");
+        check_parent(&images, Path::new("../pre")).unwrap();
+        let e = check_parent(&images, Path::new("../gone")).unwrap_err();
+        assert!(e.to_string().contains("--parent-path ../gone"), "{e}");
+    }
 }

@@ -266,6 +266,10 @@ fn exchange(
 ) -> Result<rpc::Criu_resp> {
     send_message(sock, req)?;
     let mut buf = vec![0u8; MAX_MESSAGE];
+    // A notification we failed (a hook on restore): CRIU is told, undoes
+    // what it made (it kills the restored tree) and answers; the error is
+    // returned after that answer, so that nothing it made is left.
+    let mut failed: Option<Error> = None;
     loop {
         let (n, fd) = match crate::sys::socket::recv_with_fd(sock.as_fd(), &mut buf) {
             Ok(r) => r,
@@ -278,19 +282,27 @@ fn exchange(
         let resp = rpc::Criu_resp::parse_from_bytes(&buf[..n])
             .map_err(|e| Error::Protocol(format!("criu swrk: malformed answer: {e}")))?;
         if resp.type_() != rpc::Criu_req_type::NOTIFY {
-            return Ok(resp);
+            return match failed {
+                Some(e) => Err(e),
+                None => Ok(resp),
+            };
         }
         let n = resp.notify.as_ref();
-        let result = notify(Notify {
-            script: n.map(|n| n.script().to_string()).unwrap_or_default(),
-            pid: n.map_or(0, |n| n.pid()),
-            fd,
-        });
+        let result = match failed {
+            Some(_) => Ok(()),
+            None => notify(Notify {
+                script: n.map(|n| n.script().to_string()).unwrap_or_default(),
+                pid: n.map_or(0, |n| n.pid()),
+                fd,
+            }),
+        };
         let mut ack = rpc::Criu_req::new();
         ack.set_type(rpc::Criu_req_type::NOTIFY);
-        ack.set_notify_success(result.is_ok());
+        ack.set_notify_success(result.is_ok() && failed.is_none());
         send_message(sock, &ack)?;
-        result?;
+        if let Err(e) = result {
+            failed = Some(e);
+        }
     }
 }
 
@@ -359,6 +371,77 @@ mod tests {
             Some("Could not initialize kernel features detection.")
         );
         assert_eq!(last_error("(0.1) all good\n"), None);
+    }
+
+    /// CRIU's side of a restore whose first notification the caller
+    /// fails: what it sent, and the acks it got back.
+    fn peer(sock: OwnedFd) -> Vec<bool> {
+        let send_resp = |r: &rpc::Criu_resp| {
+            send(
+                sock.as_raw_fd(),
+                &r.write_to_bytes().unwrap(),
+                MsgFlags::empty(),
+            )
+            .unwrap();
+        };
+        let mut buf = vec![0u8; MAX_MESSAGE];
+        let n = nix::unistd::read(&sock, &mut buf).unwrap();
+        let req = rpc::Criu_req::parse_from_bytes(&buf[..n]).unwrap();
+        assert_eq!(req.type_(), rpc::Criu_req_type::RESTORE);
+        let mut acks = vec![];
+        for script in ["setup-namespaces", "post-setup-namespaces"] {
+            let mut r = rpc::Criu_resp::new();
+            r.set_type(rpc::Criu_req_type::NOTIFY);
+            r.set_success(true);
+            r.notify.mut_or_insert_default().set_script(script.into());
+            send_resp(&r);
+            let n = nix::unistd::read(&sock, &mut buf).unwrap();
+            acks.push(
+                rpc::Criu_req::parse_from_bytes(&buf[..n])
+                    .unwrap()
+                    .notify_success(),
+            );
+        }
+        // CRIU gave up and undid the restore: its final answer.
+        let mut r = rpc::Criu_resp::new();
+        r.set_type(rpc::Criu_req_type::RESTORE);
+        r.set_success(false);
+        send_resp(&r);
+        acks
+    }
+
+    #[test]
+    fn a_failed_notification_is_returned_after_criu_has_answered() {
+        let (ours, theirs) = socketpair(
+            AddressFamily::Unix,
+            SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .unwrap();
+        let criu = std::thread::spawn(move || peer(theirs));
+        let mut calls = 0;
+        let got = exchange(
+            &ours,
+            &request(rpc::Criu_req_type::RESTORE, None),
+            &mut |_| {
+                calls += 1;
+                Err(Error::Internal("the hook failed"))
+            },
+        );
+        // CRIU was told both times, and its answer was read (the thread
+        // sent it) before the hook's error came back, not CRIU's. (Had
+        // exchange returned at once, the peer would read EOF and panic.)
+        drop(ours);
+        assert_eq!(
+            criu.join().expect("CRIU's side ran to its answer"),
+            [false, false]
+        );
+        assert_eq!(calls, 1, "no notification is handled after one failed");
+        assert!(
+            matches!(got, Err(Error::Internal("the hook failed"))),
+            "{got:?}"
+        );
     }
 
     #[test]
