@@ -3,9 +3,11 @@
 # runs apt-get when a package is missing.
 set -euo pipefail
 
-pkgs=(busybox-static make gcc libc6-dev pkg-config libssl-dev)
-[ "${1:-}" = "--test" ] && pkgs+=(runc util-linux iproute2 containerd podman conmon umoci skopeo procps docker-registry docker.io protobuf-compiler openssl uidmap slirp4netns dbus-daemon containernetworking-plugins iptables)
-[ "${1:-}" = "--bench" ] && pkgs+=(runc crun util-linux time python3 gnuplot-nox strace containerd umoci skopeo protobuf-compiler)
+# protobuf-compiler: the CRI client of the examples and tests (k8s-cri) is
+# generated at build time.
+pkgs=(busybox-static make gcc libc6-dev pkg-config libssl-dev protobuf-compiler)
+[ "${1:-}" = "--test" ] && pkgs+=(runc util-linux iproute2 containerd podman conmon umoci skopeo procps docker-registry docker.io openssl uidmap slirp4netns dbus-daemon containernetworking-plugins iptables)
+[ "${1:-}" = "--bench" ] && pkgs+=(runc crun util-linux time python3 gnuplot-nox strace containerd umoci skopeo)
 [ "${1:-}" = "--vm" ] && pkgs+=(qemu-system-x86 cpio python3)
 [ "${1:-}" = "--host" ] && pkgs+=(qemu-system-x86 cpio mmdebstrap e2fsprogs)
 [ "${1:-}" = "--critest" ] && pkgs+=(runc umoci skopeo docker-registry containernetworking-plugins iptables iproute2)

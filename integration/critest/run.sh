@@ -29,12 +29,14 @@
 #   CRITEST_HANDLERS   which handlers, in order (default "runc rt rt-v2"; empty:
 #                      no critest, no comparison)
 #   CRITEST_IMAGES     all (default: every image critest pulls) or pod (only the
-#                      sandbox's pause and docker.io/library/busybox:1.36.1)
+#                      sandbox's pause and the busybox names, critest's default
+#                      image among them: enough for a core of its specs)
 #   CRITEST_THEN       a bash command run once containerd is up (after critest,
 #                      if any), before the clean-up; its status fails the script.
 #                      It finds containerd through CRITEST_SOCK (the socket),
 #                      CRITEST_BIN (containerd 2.3.4's ctr, crictl), CRI_CONFIG_FILE
-#                      (crictl's settings), CRITEST_WORK (containerd.log is there).
+#                      (crictl's settings), CRITEST_WORK (containerd.log is there;
+#                      $CRITEST_WORK/restart-containerd restarts containerd).
 #                      make test-host's containerd 2.3 checks run so in its VM
 #   CRITEST_FOCUS      a ginkgo focus regexp (default: every spec)
 #   CRITEST_PARALLEL   critest's -parallel (default 1)
@@ -128,6 +130,10 @@ cleanup() {
 	if [ -S "$sock" ]; then
 		"${crictl[@]}" rm -af >/dev/null 2>&1
 		"${crictl[@]}" rmp -af >/dev/null 2>&1
+	fi
+	# A containerd restarted by restart-containerd is not our child.
+	if [ -f "$w/containerd.pid" ] && ! printf '%s\n' "${pids[@]}" | grep -qxF "$(cat "$w/containerd.pid")"; then
+		pids+=("$(cat "$w/containerd.pid")")
 	fi
 	for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null; done
 	for pid in "${pids[@]}"; do
@@ -282,16 +288,14 @@ push() { # layout tag, name:tag as pulled
 e2e=registry.k8s.io/e2e-test-images
 tools=gcr.io/k8s-staging-cri-tools
 push pause registry.k8s.io/pause:3.10.2
-if [ "$images" = pod ]; then
-	push base docker.io/library/busybox:1.36.1
-else
+for b in "$e2e/busybox:1.29-2" docker.io/library/busybox:latest docker.io/library/busybox:1 \
+	docker.io/library/busybox:1.36.1 public.ecr.aws/docker/library/busybox:1 \
+	public.ecr.aws/docker/library/busybox:1-glibc public.ecr.aws/docker/library/busybox:1-musl \
+	public.ecr.aws/docker/library/busybox:1-uclibc public.ecr.aws/docker/library/busybox:1.35.0-glibc \
+	docker.io/library/busybox:1-glibc docker.io/library/busybox:1-musl docker.io/library/busybox:1-uclibc \
+	docker.io/library/busybox:1.35.0-glibc; do push base "$b"; done
+if [ "$images" = all ]; then
 	for p in registry.k8s.io/pause:3.9 k8s.gcr.io/pause:3.9; do push pause-3.9 "$p"; done
-	for b in "$e2e/busybox:1.29-2" docker.io/library/busybox:latest docker.io/library/busybox:1 \
-		docker.io/library/busybox:1.36.1 public.ecr.aws/docker/library/busybox:1 \
-		public.ecr.aws/docker/library/busybox:1-glibc public.ecr.aws/docker/library/busybox:1-musl \
-		public.ecr.aws/docker/library/busybox:1-uclibc public.ecr.aws/docker/library/busybox:1.35.0-glibc \
-		docker.io/library/busybox:1-glibc docker.io/library/busybox:1-musl docker.io/library/busybox:1-uclibc \
-		docker.io/library/busybox:1.35.0-glibc; do push base "$b"; done
 	push test-latest "$tools/test-image-latest:latest"
 	for t in test all; do push test-tag "$tools/test-image-tag:$t"; done
 	for t in 1 2 3; do push test-tags "$tools/test-image-tags:$t"; done
@@ -390,6 +394,26 @@ echo "test-critest: containerd 2.3.4 on $sock${rt_config:+ (rt settings: $rt_con
 env PATH="$bins:$ctd:$PATH" "${env_rt[@]}" setsid "$ctd/containerd" --config "$w/config.toml" \
 	>"$w/containerd.log" 2>&1 &
 pids+=($!)
+echo $! >"$w/containerd.pid"
+# $w/restart-containerd, for CRITEST_THEN: stops containerd as systemd
+# does (SIGTERM, its shims left running) and starts it again the same way,
+# then waits until its CRI answers. The clean-up stops the new one too
+# (by the pid it writes).
+{
+	printf '#!/bin/bash\nset -eu\n'
+	printf 'pid=$(cat %q)\n' "$w/containerd.pid"
+	printf 'kill -TERM "$pid"\n'
+	# Gone, or a zombie this script's parent has not reaped yet.
+	printf 'for _ in $(seq 300); do s=$(cut -d" " -f3 /proc/$pid/stat 2>/dev/null) || break; [ "$s" != Z ] || break; sleep 0.1; done\n'
+	printf 'if [ -n "${s:-}" ] && [ "$s" != Z ]; then echo "restart-containerd: containerd $pid did not stop" >&2; exit 1; fi\n'
+	printf 'env PATH=%q' "$bins:$ctd:$PATH"
+	[ -z "$rt_config" ] || printf ' RT_CONFIG=%q' "$rt_config"
+	printf ' setsid %q --config %q >>%q 2>&1 </dev/null &\n' "$ctd/containerd" "$w/config.toml" "$w/containerd.log"
+	printf 'echo $! >%q\n' "$w/containerd.pid"
+	printf 'for _ in $(seq 300); do %q --config %q --timeout 5s info >/dev/null 2>&1 && exit 0; sleep 0.2; done\n' "$ctd/crictl" "$w/crictl.yaml"
+	printf 'echo "restart-containerd: containerd did not come back" >&2; exit 1\n'
+} >"$w/restart-containerd"
+chmod 755 "$w/restart-containerd"
 wait_for 60 "containerd" "${crictl[@]}" info
 "${crictl[@]}" pull registry.k8s.io/pause:3.10.2 >/dev/null
 
