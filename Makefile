@@ -49,11 +49,10 @@ test-host-runc-suite:
 		HOST_RUNC_SUITE="$${HOST_RUNC_SUITE:-cgroups.bats update.bats delete.bats kill.bats cpu_affinity.bats scheduler.bats checkpoint.bats}" \
 		HOST_TIMEOUT=$${HOST_TIMEOUT:-10800} bash integration/host/run.sh
 
-# critest for the runc, rt and rt-v2 handlers of a containerd 2.3.4 in
-# test-host's VM (beside Debian's 1.6; test-host runs its core checks:
-# crictl info's features, the bootstrap protocol, a user-namespaced pod and
-# a recursive read-only mount on both rt handlers). Long under qemu's
-# software emulation.
+# All of critest for the runc, rt and rt-v2 handlers of a containerd 2.3.4
+# in test-host's VM (beside Debian's 1.6), with the containerd23 checks;
+# test-host runs critest's core (twelve specs per handler) and the same
+# checks. Long under qemu's software emulation (about an hour).
 test-host-critest:
 	bash scripts/deps.sh --host
 	HOST_ONLY=containerd23 HOST_CRITEST=1 HOST_TIMEOUT=$${HOST_TIMEOUT:-14400} \

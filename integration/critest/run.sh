@@ -29,8 +29,8 @@
 #   CRITEST_HANDLERS   which handlers, in order (default "runc rt rt-v2"; empty:
 #                      no critest, no comparison)
 #   CRITEST_IMAGES     all (default: every image critest pulls) or pod (only the
-#                      sandbox's pause and the busybox names, critest's default
-#                      image among them: enough for a core of its specs)
+#                      sandbox's pause, the busybox names, critest's default
+#                      image among them, and nginx: enough for a core of its specs)
 #   CRITEST_THEN       a bash command run once containerd is up (after critest,
 #                      if any), before the clean-up; its status fails the script.
 #                      It finds containerd through CRITEST_SOCK (the socket),
@@ -241,13 +241,13 @@ variant() {
 	umoci repack --image "$img:$tag" "$w/v" >/dev/null
 	[ $# = 0 ] || umoci config --image "$img:$tag" "$@"
 }
-# The sandbox's pause image.
+# The sandbox's pause image, and the nginx the pid namespace specs look for.
 variant pause 'cp "$w/standin" pause' --config.cmd /pause
+variant nginx 'cp "$w/standin" usr/sbin/nginx' \
+	--config.entrypoint /usr/sbin/nginx --config.cmd -g --config.cmd "daemon off;" --config.exposedports 80/tcp
 if [ "$images" = all ]; then
 	# The pause image critest pulls by two names, and the rest it pulls.
 	variant pause-3.9 'cp "$w/standin" pause; echo 3.9 > .version' --config.cmd /pause
-	variant nginx 'cp "$w/standin" usr/sbin/nginx' \
-		--config.entrypoint /usr/sbin/nginx --config.cmd -g --config.cmd "daemon off;" --config.exposedports 80/tcp
 	variant hostnet-nginx 'cp "$w/standin" usr/sbin/nginx' --config.entrypoint /usr/sbin/nginx \
 		--config.cmd -p --config.cmd 12003 --config.exposedports 12003/tcp
 	variant httpd 'echo "<html>It works!</html>" > usr/local/apache2/htdocs/index.html
@@ -294,12 +294,12 @@ for b in "$e2e/busybox:1.29-2" docker.io/library/busybox:latest docker.io/librar
 	public.ecr.aws/docker/library/busybox:1-uclibc public.ecr.aws/docker/library/busybox:1.35.0-glibc \
 	docker.io/library/busybox:1-glibc docker.io/library/busybox:1-musl docker.io/library/busybox:1-uclibc \
 	docker.io/library/busybox:1.35.0-glibc; do push base "$b"; done
+push nginx "$e2e/nginx:1.14-2"
 if [ "$images" = all ]; then
 	for p in registry.k8s.io/pause:3.9 k8s.gcr.io/pause:3.9; do push pause-3.9 "$p"; done
 	push test-latest "$tools/test-image-latest:latest"
 	for t in test all; do push test-tag "$tools/test-image-tag:$t"; done
 	for t in 1 2 3; do push test-tags "$tools/test-image-tags:$t"; done
-	push nginx "$e2e/nginx:1.14-2"
 	push hostnet-nginx "$tools/hostnet-nginx-amd64:latest"
 	push httpd "$e2e/httpd:2.4.39-4"
 	push nonewprivs "$e2e/nonewprivs:1.3"
