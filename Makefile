@@ -51,7 +51,7 @@ test-host-runc-suite:
 
 # All of critest for the runc, rt and rt-v2 handlers of a containerd 2.3.4
 # in test-host's VM (beside Debian's 1.6), with the containerd23 checks;
-# test-host runs critest's core (twelve specs per handler) and the same
+# test-host runs critest's core (nine specs per handler) and the same
 # checks. Long under qemu's software emulation (about an hour).
 test-host-critest:
 	bash scripts/deps.sh --host

@@ -16,6 +16,11 @@ fi
 targets=${FUZZ_TARGETS:-$(cargo +nightly fuzz list)}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
+# Every target in one build: cargo links them side by side, where a run
+# per target would build them one after the other.
+if [ -z "${FUZZ_TARGETS:-}" ]; then
+	cargo +nightly fuzz build >"$log" 2>&1 || { tail -20 "$log"; echo "fuzz: the targets did not build" >&2; exit 1; }
+fi
 for t in $targets; do
 	mkdir -p "corpus/$t"
 	echo "== fuzz $t for ${secs}s"
