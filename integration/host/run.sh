@@ -31,14 +31,15 @@ mods=$root/lib/modules/$kver
 
 target=${CARGO_TARGET_DIR:-$repo/target}
 if [ "${HOST_RELEASE:-0}" = 1 ]; then
-	# What `make install` installs (rt static, scripts/release.sh); the
-	# CRI check is a test program, built as the debug one is.
-	(cd "$repo" && CARGO_TERM_QUIET=true bash scripts/release.sh &&
+	# What `make install` installs of the runtime (rt static and its
+	# shims, scripts/release.sh runtime); the CRI check is a test program,
+	# built as the debug one is.
+	(cd "$repo" && CARGO_TERM_QUIET=true bash scripts/release.sh runtime &&
 		cargo build -q -p rt-integration --example cri-check)
 	bin=$target/dist
 	examples=$target/debug/examples
 else
-	(cd "$repo" && cargo build -q -p rt -p rt-shim -p rt-image &&
+	(cd "$repo" && cargo build -q -p rt -p rt-shim &&
 		cargo build -q -p rt-integration --example cri-check)
 	bin=$target/debug
 	examples=$bin/examples
@@ -50,7 +51,8 @@ mkdir -p "$work"
 # written in place), plus this checkout's binaries and the checks.
 stage=$work/stage
 cp -al "$root" "$stage"
-for b in rt rt-shim containerd-shim-rt-v2 rt-image; do
+# (rt-image is not used in the guest.)
+for b in rt rt-shim containerd-shim-rt-v2; do
 	install -m 0755 "$bin/$b" "$stage/usr/local/bin/$b"
 done
 install -m 0755 "$examples/cri-check" "$stage/usr/local/bin/cri-check"
