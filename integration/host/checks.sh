@@ -1276,12 +1276,19 @@ containerd23_recursive_read_only_mount_on_runc() { rro_mount runc rro-runc; }
 # running, the same pid, exec again), then kill (SIGKILL: a TERM to the
 # pid 1 of a pid namespace without a handler is dropped), rm; nothing left.
 ctr23() { timeout 90 "$CRITEST_BIN/ctr" --address "$CRITEST_SOCK" -n k8s.io "$@"; }
-ctr23_status() { ctr23 task ls | awk -v id="$1" '$1 == id {print $3}'; }
+ctr23_task() { ctr23 task ls | awk -v id="$1" -v c="$2" '$1 == id {print $c}'; } # ID COLUMN (2 pid, 3 status)
+ctr23_status() { ctr23_task "$1" 3; }
 ctr_task() { # ID, then ctr run's runtime options
 	local id=$1 pid cg out rc r=0
 	shift
-	out=$(ctr23 run -d "$@" "$BUSYBOX23" "$id" sleep 3600 2>&1) || fail "ctr run: $out" || return 1
-	pid=$(ctr23 task ls | awk -v id="$id" '$1 == id {print $2}')
+	# A run that failed halfway may have left the container (or a task).
+	out=$(ctr23 run -d "$@" "$BUSYBOX23" "$id" sleep 3600 2>&1) || {
+		ctr23 task rm -f "$id" >/dev/null 2>&1
+		ctr23 container rm "$id" >/dev/null 2>&1
+		fail "ctr run: $out"
+		return 1
+	}
+	pid=$(ctr23_task "$id" 2)
 	cg=/sys/fs/cgroup$(cut -d: -f3 "/proc/$pid/cgroup")
 	want "0::/k8s.io/$id" "$(cat "/proc/$pid/cgroup")" "the task's cgroup" || r=1
 	out=$(ctr23 task exec --exec-id e1 "$id" sh -c 'echo in $(cat /proc/1/comm); exit 3' 2>&1)
@@ -1301,7 +1308,7 @@ ctr_task() { # ID, then ctr run's runtime options
 		{ fail "metrics' memory.usage: $out"; r=1; }
 	out=$("$CRITEST_WORK/restart-containerd" 2>&1) || { fail "$out"; r=1; }
 	want RUNNING "$(ctr23_status "$id")" "status after a containerd restart" || r=1
-	want "$pid" "$(ctr23 task ls | awk -v id="$id" '$1 == id {print $2}')" "the task's pid after a containerd restart" || r=1
+	want "$pid" "$(ctr23_task "$id" 2)" "the task's pid after a containerd restart" || r=1
 	out=$(ctr23 task exec --exec-id e2 "$id" echo again 2>&1)
 	want again "$out" "exec after a containerd restart" || r=1
 	out=$(ctr23 task kill -s KILL "$id" 2>&1) || { fail "kill: $out"; r=1; }
