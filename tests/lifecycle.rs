@@ -9,6 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use common::*;
+use rt_testkit::wait_for_handler;
 use serde_json::json;
 
 #[test]
@@ -176,9 +177,11 @@ fn kill_accepts_names_and_numbers() {
     ]);
     for sig in ["USR1", "SIGUSR1", "10", "KILL"] {
         let id = unique_id("sig");
-        rt.detached(&b, &id);
-        // Give the shell a moment to install its trap.
-        std::thread::sleep(Duration::from_millis(150));
+        let init = rt.detached(&b, &id);
+        assert!(
+            wait_for_handler(init, libc::SIGUSR1, Duration::from_secs(20)),
+            "the shell never trapped USR1"
+        );
         rt.ok(&["kill", &id, sig]);
         rt.wait_status(&id, "stopped");
         rt.ok(&["delete", &id]);
@@ -253,7 +256,11 @@ fn run_forwards_signals_to_the_container() {
         .spawn()
         .unwrap();
     rt.wait_status(&id, "running");
-    std::thread::sleep(Duration::from_millis(200));
+    let init = rt.state(&id)["pid"].as_i64().unwrap();
+    assert!(
+        wait_for_handler(init, libc::SIGTERM, Duration::from_secs(20)),
+        "the shell never trapped TERM"
+    );
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap()),
         nix::sys::signal::Signal::SIGTERM,
@@ -458,7 +465,18 @@ fn kill_all_reaches_every_process_with_any_signal() {
     for sig in ["TERM", "RTMIN+2"] {
         let id = unique_id("killall");
         rt.detached(&b, &id);
-        std::thread::sleep(std::time::Duration::from_millis(200));
+        // Both sleepers forked: a kill before that would find only the
+        // shell, which ignores it.
+        let procs = || {
+            serde_json::from_str::<Vec<i64>>(&rt.ok(&["ps", "--format", "json", &id]))
+                .unwrap()
+                .len()
+        };
+        assert!(
+            rt_testkit::wait_until(Duration::from_secs(20), || procs() == 3),
+            "{} processes, not 3",
+            procs()
+        );
         rt.ok(&["kill", "--all", &id, sig]);
         rt.wait_status(&id, "stopped");
         rt.ok(&["delete", &id]);

@@ -117,17 +117,30 @@ fn events_reports_usage_until_the_container_stops() {
     );
     assert_eq!(v["data"]["hugetlb"]["2MB"]["max"], 2097152, "{v}");
 
-    let stream = rt
+    // Into a file, so the test can see two samples arrive before the kill
+    // without a read that could block for ever.
+    let out_file = tempfile::NamedTempFile::new().unwrap();
+    let mut stream = rt
         .cmd(&["events", "--interval", "100ms", &id])
-        .stdout(std::process::Stdio::piped())
+        .stdout(out_file.reopen().unwrap())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let samples = || {
+        fs::read_to_string(out_file.path())
+            .unwrap_or_default()
+            .lines()
+            .count()
+    };
+    assert!(
+        rt_testkit::wait_until(std::time::Duration::from_secs(20), || samples() >= 2),
+        "events printed {} samples in 20 s",
+        samples()
+    );
     rt.ok(&["kill", &id, "KILL"]);
     // It ends by itself once the container is gone.
-    let out = stream.wait_with_output().unwrap();
-    assert!(out.status.success());
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+    assert!(stream.wait().unwrap().success());
+    let lines: Vec<serde_json::Value> = fs::read_to_string(out_file.path())
+        .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::*;
+use rt_testkit::wait_for_handler;
 use serde_json::json;
 
 /// The shim of a container: the parent of its init.
@@ -132,6 +133,11 @@ fn the_shim_outlives_its_caller_and_the_callers_session() {
     let shim = shim_of(st["pid"].as_i64().unwrap());
     let _guard = KillOnDrop(shim);
     assert_eq!(comm(shim), "rt-shim");
+    let init = st["pid"].as_i64().unwrap();
+    assert!(
+        wait_for_handler(init, libc::SIGTERM, Duration::from_secs(20)),
+        "the shell never trapped TERM"
+    );
     rt.ok(&["kill", &id, "TERM"]);
     assert_eq!(rt.ok(&["wait", &id]).trim(), "143");
     rt.ok(&["delete", &id]);

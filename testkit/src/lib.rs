@@ -101,6 +101,24 @@ pub fn alive(pid: impl Into<i64>) -> bool {
     }
 }
 
+/// Waits up to `timeout` for `pid` to catch signal number `signal` (its
+/// SigCgt in /proc): a shell's `trap` is then in place. A signal sent
+/// before that is lost when the shell is pid 1 of a pid namespace, which
+/// ignores what it has no handler for. False if it never did.
+pub fn wait_for_handler(pid: i64, signal: i32, timeout: Duration) -> bool {
+    let bit = 1u64 << (signal - 1);
+    wait_until(timeout, || {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find_map(|l| l.strip_prefix("SigCgt:"))
+                    .and_then(|m| u64::from_str_radix(m.trim(), 16).ok())
+            })
+            .is_some_and(|m| m & bit != 0)
+    })
+}
+
 /// A TCP port free on 127.0.0.1 (bound, read, released).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
