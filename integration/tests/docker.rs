@@ -189,6 +189,16 @@ fn docker_with_rt() {
             "trap 'exit 7' TERM; while :; do sleep 0.1; done",
         ],
     );
+    // Stopped once the shell's trap is in place: a TERM before it is
+    // dropped (sh is pid 1), and the stop would end in a KILL.
+    let pid: i64 = ok(docker().args(["inspect", "-f", "{{.State.Pid}}", "n1"]))
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        rt_testkit::wait_for_handler(pid, libc::SIGTERM, Duration::from_secs(20)),
+        "n1's shell never trapped TERM"
+    );
     let t = Instant::now();
     ok(docker().args(["stop", "--time", "10", "n1"]));
     let took = t.elapsed();
