@@ -237,11 +237,17 @@ pub struct OomCounts {
 
 /// Both counters, zero where the file or a key is missing.
 pub fn oom_counts(dir: &Path) -> OomCounts {
-    let e = keyed(dir, "memory.events").unwrap_or_default();
-    OomCounts {
+    read_oom_counts(dir).unwrap_or_default()
+}
+
+/// Both counters, None where `memory.events` cannot be read (the cgroup
+/// is gone, or has no memory controller).
+pub fn read_oom_counts(dir: &Path) -> Option<OomCounts> {
+    let e = keyed(dir, "memory.events")?;
+    Some(OomCounts {
         ooms: e.get("oom").copied().unwrap_or(0),
         kills: e.get("oom_kill").copied().unwrap_or(0),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -284,6 +290,8 @@ mod tests {
         );
         assert_eq!(oom_kills(d), 1);
         assert_eq!(oom_counts(d), OomCounts { ooms: 1, kills: 1 });
+        assert_eq!(read_oom_counts(&d.join("gone")), None);
+        assert_eq!(oom_counts(&d.join("gone")), OomCounts::default());
     }
 
     #[test]

@@ -1,10 +1,50 @@
 //! A container's cgroup v2 usage in containerd's `io.containerd.cgroups.v2.Metrics`
 //! (what `ctr task metrics` and the CRI stats show), from rt's own reader.
 
+use std::path::Path;
+
 use containerd_shim::protos::cgroups_v2::metrics::{
-    CPUStat, HugeTlbStat, IOEntry, IOStat, MemoryStat, Metrics, PidsStat,
+    CPUStat, HugeTlbStat, IOEntry, IOStat, MemoryEvents, MemoryStat, Metrics, PidsStat,
 };
-use rt::cgroup::stats::Stats;
+use rt::cgroup::stats::{read_oom_counts, read_stats, OomCounts, Stats};
+
+use super::oom::OomWatch;
+
+/// The live cgroup at `dir`; its OOM counts are at least what `oom` has
+/// read (the watch may have caught a count the file no longer shows).
+pub fn from_cgroup(dir: &Path, oom: Option<&OomWatch>) -> Metrics {
+    let s = read_stats(dir);
+    let mut m = from_stats(&s);
+    if let Some(now) = read_oom_counts(dir) {
+        let seen = oom.map(OomWatch::counts).unwrap_or_default();
+        m.memory_events = Some(memory_events(
+            OomCounts {
+                ooms: now.ooms.max(seen.ooms),
+                kills: now.kills.max(seen.kills),
+            },
+            s.memory.as_ref().map_or(0, |mem| mem.usage.failcnt),
+        ))
+        .into();
+    }
+    m
+}
+
+/// A container whose cgroup may be gone: only the OOM counts its watch
+/// read (every other figure would be a guess).
+pub fn from_oom_counts(c: OomCounts) -> Metrics {
+    let mut m = Metrics::new();
+    m.memory_events = Some(memory_events(c, 0)).into();
+    m
+}
+
+fn memory_events(c: OomCounts, max: u64) -> MemoryEvents {
+    MemoryEvents {
+        max,
+        oom: c.ooms,
+        oom_kill: c.kills,
+        ..Default::default()
+    }
+}
 
 pub fn from_stats(s: &Stats) -> Metrics {
     let mut m = Metrics::new();
@@ -151,5 +191,33 @@ mod tests {
         assert_eq!(m.hugetlb[0].pagesize, "2MB");
         assert_eq!(m.hugetlb[0].max, 4194304);
         assert!(m.memory.is_none(), "no memory controller, no memory stats");
+        assert!(m.memory_events.is_none());
+    }
+
+    #[test]
+    fn oom_counts_reach_memory_events() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path();
+        std::fs::write(
+            d.join("memory.events"),
+            "low 0\nhigh 0\nmax 4\noom 2\noom_kill 1\n",
+        )
+        .unwrap();
+        std::fs::write(d.join("memory.current"), "4096\n").unwrap();
+        std::fs::write(d.join("memory.max"), "max\n").unwrap();
+        std::fs::write(d.join("memory.stat"), "anon 1024\n").unwrap();
+        let m = from_cgroup(d, None);
+        assert_eq!(
+            (
+                m.memory_events.max,
+                m.memory_events.oom,
+                m.memory_events.oom_kill
+            ),
+            (4, 2, 1)
+        );
+        // The cgroup gone: the counts a watch read are all there is.
+        let m = from_oom_counts(OomCounts { ooms: 1, kills: 1 });
+        assert_eq!(m.memory_events.oom_kill, 1);
+        assert!(m.memory.is_none() && m.cpu.is_none());
     }
 }

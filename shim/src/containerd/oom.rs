@@ -1,81 +1,156 @@
-//! The kernel's OOM kills in a container's cgroup, published as TaskOOM.
+//! The kernel's OOM kills in a container's cgroup, published as TaskOOM,
+//! and remembered for `Stats` once the cgroup is gone.
 //!
-//! Two places look: a thread that polls `memory.events` while the init
-//! runs, and the init's exit, before its TaskExit is published. The exit
-//! is the one that matters: `ctr run --rm` and the CRI plugin delete the
-//! task (and its cgroup) as soon as they see the exit, so a kill that ends
-//! the init would otherwise be lost between two polls. Both share one
-//! count, so each kill is published once.
+//! A thread woken by inotify whenever the kernel changes `memory.events`
+//! reads the counts while the init runs; the init's exit reads them again
+//! the moment it is reaped, before its output is drained and its TaskExit
+//! published. Both keep the highest counts read, and each kill is
+//! published once. The counts have to be caught early: under systemd a
+//! scope's cgroup, and with it the count, is removed as soon as its last
+//! process is gone, and containerd 2.x's CRI, when no TaskOOM came before
+//! the exit, asks the task's metrics for `oom_kill` (an answer from a
+//! cgroup that is gone would report the reason `Error`, not `OOMKilled`).
+//! The kernel counts `oom` before it picks a victim and `oom_kill` just
+//! after it sends SIGKILL, and rate-limits its notices to one per 10 ms,
+//! so the thread may have seen the `oom` alone: an init that died of
+//! SIGKILL after an OOM began, in a cgroup gone before the kill count
+//! could be read, was that OOM's victim (see `verdict`).
 
+use std::os::fd::AsFd;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use containerd_shim::protos::events::task::TaskOOM;
+use log::debug;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+
+use rt::cgroup::stats::{read_oom_counts, OomCounts};
 
 use super::Inner;
 
-/// How often the thread looks while the init runs.
+/// How often the thread looks whether the init still runs (and, where
+/// inotify could not be had, at the counts).
 const POLL: Duration = Duration::from_millis(500);
 
-/// One container's `oom_kill` count, as last published, and its `oom`
-/// count when the watch began.
+/// One container's cgroup and what its counts were.
 pub(super) struct OomWatch {
     dir: PathBuf,
-    seen: AtomicU64,
-    ooms: u64,
+    counts: Mutex<Counts>,
+}
+
+/// `oom_kill` as last published, `oom` when the watch began or a kill was
+/// last published, and the highest of each read.
+#[derive(Debug, Default, Clone, Copy)]
+struct Counts {
+    published: u64,
+    base_ooms: u64,
+    max: OomCounts,
+}
+
+/// What the counts say.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    /// A kill not yet published.
+    Publish,
+    /// An OOM began (`oom` moved) but no kill is counted yet, and the
+    /// cgroup is still there: the count may follow in a moment.
+    LookAgain,
+    Nothing,
+}
+
+/// `killed`: the init died of SIGKILL; `readable`: its cgroup's
+/// memory.events could be read just now.
+fn verdict(c: &Counts, killed: bool, readable: bool) -> Verdict {
+    if c.max.kills > c.published {
+        Verdict::Publish
+    } else if killed && c.max.ooms > c.base_ooms {
+        if readable {
+            Verdict::LookAgain
+        } else {
+            Verdict::Publish
+        }
+    } else {
+        Verdict::Nothing
+    }
 }
 
 impl OomWatch {
     /// None without a memory controller in `dir`: nothing to watch.
     pub fn new(dir: PathBuf) -> Option<Arc<OomWatch>> {
-        if !dir.join("memory.events").exists() {
-            return None;
-        }
-        let now = rt::cgroup::stats::oom_counts(&dir);
+        let now = read_oom_counts(&dir)?;
         Some(Arc::new(OomWatch {
             dir,
-            seen: AtomicU64::new(now.kills),
-            ooms: now.ooms,
+            counts: Mutex::new(Counts {
+                published: now.kills,
+                base_ooms: now.ooms,
+                max: now,
+            }),
         }))
     }
 
-    /// Whether kills happened since the last call that said so, and the
-    /// counts read.
-    fn struck(&self) -> (bool, rt::cgroup::stats::OomCounts) {
-        let now = rt::cgroup::stats::oom_counts(&self.dir);
-        let struck = self.seen.fetch_max(now.kills, Ordering::SeqCst) < now.kills;
-        (struck, now)
+    /// Reads the counts and says whether to publish now; a publish is
+    /// recorded under the lock, so each kill is published once, by
+    /// whoever sees it first.
+    fn decide(&self, id: &str, killed: bool) -> Verdict {
+        let now = read_oom_counts(&self.dir);
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(now) = now {
+            c.max.ooms = c.max.ooms.max(now.ooms);
+            c.max.kills = c.max.kills.max(now.kills);
+        }
+        let v = verdict(&c, killed, now.is_some());
+        debug!("oom watch {id}: read {now:?}, highest {:?}, {v:?}", c.max);
+        if v == Verdict::Publish {
+            // A victim inferred from `oom` alone counts as one kill.
+            c.max.kills = c.max.kills.max(c.published + 1);
+            c.published = c.max.kills;
+            c.base_ooms = c.max.ooms;
+        }
+        v
     }
 
-    /// At the init's exit, before TaskExit. The kernel counts a kill just
-    /// after it sends SIGKILL, so an init killed outright (`killed`) may be
-    /// reaped a moment before the count moves. It counts `oom` before it
-    /// picks a victim, so only when that count has moved since the watch
-    /// began is it worth looking again: a plain `kill -9` costs one read.
+    /// The highest counts read, for `Stats` once the cgroup may be gone.
+    pub fn counts(&self) -> OomCounts {
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).max
+    }
+
+    /// At the init's reaping, before its TaskExit (see `verdict`); a plain
+    /// `kill -9` without an OOM costs one read.
     pub fn at_exit(&self, inner: &Inner, id: &str, killed: bool) {
-        let (struck, now) = self.struck();
-        let ran_out = self.ooms < now.ooms;
-        if !struck && killed && ran_out {
-            for _ in 0..5 {
-                std::thread::sleep(Duration::from_millis(10));
-                if self.struck().0 {
-                    publish(inner, id);
-                    return;
-                }
+        let mut v = self.decide(id, killed);
+        for _ in 0..5 {
+            if v != Verdict::LookAgain {
+                break;
             }
+            std::thread::sleep(Duration::from_millis(10));
+            v = self.decide(id, killed);
         }
-        if struck {
+        if v == Verdict::Publish {
             publish(inner, id);
         }
     }
 
-    /// Polls until the init has exited (the exit path takes over then).
-    pub fn spawn_poller(self: &Arc<Self>, inner: Arc<Inner>, id: String) {
+    /// Watches until the init has exited (the exit path takes over then):
+    /// woken by each change of `memory.events`.
+    pub fn spawn_watcher(self: &Arc<Self>, inner: Arc<Inner>, id: String) {
         let watch = Arc::clone(self);
+        let events = self.dir.join("memory.events");
+        let notify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+            .and_then(|n| n.add_watch(&events, AddWatchFlags::IN_MODIFY).map(|_| n))
+            .ok();
         std::thread::spawn(move || loop {
-            std::thread::sleep(POLL);
+            match &notify {
+                Some(n) => {
+                    let mut fds = [PollFd::new(n.as_fd(), PollFlags::POLLIN)];
+                    #[allow(clippy::cast_possible_truncation)] // 500 fits a u16
+                    let _ = poll(&mut fds, PollTimeout::from(POLL.as_millis() as u16));
+                    // Only the wake-up matters; the counts are read below.
+                    let _ = n.read_events();
+                }
+                None => std::thread::sleep(POLL),
+            }
             let running = inner
                 .tasks()
                 .get(&id)
@@ -83,7 +158,7 @@ impl OomWatch {
             if !running {
                 return;
             }
-            if watch.struck().0 {
+            if watch.decide(&id, false) == Verdict::Publish {
                 publish(&inner, &id);
             }
         });
@@ -91,8 +166,91 @@ impl OomWatch {
 }
 
 fn publish(inner: &Inner, id: &str) {
+    debug!("oom watch {id}: TaskOOM");
     inner.publish(TaskOOM {
         container_id: id.to_string(),
         ..Default::default()
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counts(published: u64, base_ooms: u64, ooms: u64, kills: u64) -> Counts {
+        Counts {
+            published,
+            base_ooms,
+            max: OomCounts { ooms, kills },
+        }
+    }
+
+    #[test]
+    fn a_counted_kill_is_published_whatever_ended_the_init() {
+        for killed in [false, true] {
+            for readable in [false, true] {
+                assert_eq!(
+                    verdict(&counts(0, 0, 1, 1), killed, readable),
+                    Verdict::Publish
+                );
+            }
+        }
+        assert_eq!(
+            verdict(&counts(1, 1, 1, 1), true, true),
+            Verdict::Nothing,
+            "published once"
+        );
+    }
+
+    #[test]
+    fn an_oom_without_its_kill_count_waits_while_the_cgroup_is_there() {
+        assert_eq!(verdict(&counts(0, 0, 1, 0), true, true), Verdict::LookAgain);
+        // Gone with its count (systemd removed the scope): the SIGKILLed
+        // init was the victim.
+        assert_eq!(verdict(&counts(0, 0, 1, 0), true, false), Verdict::Publish);
+        // Not killed, or no OOM since the last one published: nothing.
+        assert_eq!(verdict(&counts(0, 0, 1, 0), false, false), Verdict::Nothing);
+        assert_eq!(verdict(&counts(1, 1, 1, 1), true, false), Verdict::Nothing);
+        assert_eq!(
+            verdict(&counts(0, 0, 0, 0), true, false),
+            Verdict::Nothing,
+            "a plain kill -9"
+        );
+    }
+
+    #[test]
+    fn the_highest_counts_survive_the_cgroup() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = dir.path().join("memory.events");
+        std::fs::write(&events, "low 0\nhigh 0\nmax 0\noom 0\noom_kill 0\n").unwrap();
+        let w = OomWatch::new(dir.path().to_path_buf()).unwrap();
+        assert_eq!(w.decide("c", false), Verdict::Nothing);
+        // The watcher reads an OOM under way, then the cgroup goes.
+        std::fs::write(&events, "low 0\nhigh 0\nmax 3\noom 1\noom_kill 0\n").unwrap();
+        assert_eq!(w.decide("c", false), Verdict::Nothing);
+        std::fs::remove_file(&events).unwrap();
+        assert_eq!(w.decide("c", true), Verdict::Publish);
+        assert_eq!(w.decide("c", true), Verdict::Nothing, "once");
+        // What Stats answers for the gone cgroup: the kill it inferred.
+        assert_eq!(w.counts(), OomCounts { ooms: 1, kills: 1 });
+    }
+
+    #[test]
+    fn a_kill_read_while_the_cgroup_is_there_is_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let events = dir.path().join("memory.events");
+        std::fs::write(&events, "oom 0\noom_kill 0\n").unwrap();
+        let w = OomWatch::new(dir.path().to_path_buf()).unwrap();
+        std::fs::write(&events, "oom 1\noom_kill 1\n").unwrap();
+        assert_eq!(w.decide("c", false), Verdict::Publish);
+        std::fs::remove_file(&events).unwrap();
+        assert_eq!(w.decide("c", true), Verdict::Nothing, "published once");
+        assert_eq!(w.counts(), OomCounts { ooms: 1, kills: 1 });
+    }
+
+    #[test]
+    fn no_memory_controller_no_watch() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(OomWatch::new(dir.path().to_path_buf()).is_none());
+    }
 }

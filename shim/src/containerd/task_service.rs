@@ -304,9 +304,17 @@ impl containerd_shim::Task for Service {
         _ctx: &TtrpcContext,
         req: api::StatsRequest,
     ) -> TtrpcResult<api::StatsResponse> {
-        let dir = rt::container::cgroup_of(&self.root(), &req.id)
-            .map_err(|e| status(Code::NOT_FOUND, e.to_string()))?;
-        let m = metrics::from_stats(&rt::cgroup::stats::read_stats(&dir));
+        let oom = self.inner.tasks().get(&req.id).and_then(|t| t.oom.clone());
+        let m = match rt::container::cgroup_of(&self.root(), &req.id) {
+            Ok(dir) => metrics::from_cgroup(&dir, oom.as_deref()),
+            // The init has exited (under systemd its cgroup is gone with
+            // it): what the OOM watch read is what is left, and what
+            // containerd's CRI asks for at the exit (`oom_kill`).
+            Err(e) => match oom {
+                Some(w) => metrics::from_oom_counts(w.counts()),
+                None => return Err(status(Code::NOT_FOUND, e.to_string())),
+            },
+        };
         let any = convert_to_any(Box::new(m)).map_err(|e| status(Code::INTERNAL, e.to_string()))?;
         Ok(api::StatsResponse {
             stats: Some(any).into(),
@@ -588,7 +596,7 @@ impl Service {
         if let Ok(t) = self.inner.tasks().task_mut(id) {
             t.oom = Some(watch.clone());
         }
-        watch.spawn_poller(self.inner.clone(), id.to_string());
+        watch.spawn_watcher(self.inner.clone(), id.to_string());
     }
 }
 

@@ -199,6 +199,15 @@ impl Inner {
                 .insert(pid, (status_u32(code), at));
             return;
         };
+        // First, and before the exit is known to anyone: the cgroup, and
+        // with it the count of kills, goes with its last process under
+        // systemd, and whoever sees the exit may delete it.
+        if exec_id.is_empty() {
+            let oom = self.tasks().get(&id).and_then(|t| t.oom.clone());
+            if let Some(oom) = oom {
+                oom.at_exit(self, &id, code == 128 + libc::SIGKILL);
+            }
+        }
         let done = match self.tasks().process_mut(&id, &exec_id) {
             Ok(p) => p.output_done.take(),
             Err(_) => return,
@@ -207,14 +216,8 @@ impl Inner {
         if let Some(d) = done {
             stdio::drain(&d);
         }
-        // Before the exit is known to anyone: whoever sees the exit may
-        // delete the cgroup, and with it the count of kills.
         if exec_id.is_empty() {
             self.kill_leftovers(&id);
-            let oom = self.tasks().get(&id).and_then(|t| t.oom.clone());
-            if let Some(oom) = oom {
-                oom.at_exit(self, &id, code == 128 + libc::SIGKILL);
-            }
         }
         if let Ok(p) = self.tasks().process_mut(&id, &exec_id) {
             p.exit = Some((status_u32(code), at.clone()));
