@@ -666,3 +666,36 @@ fn exec_joins_the_inits_cgroup_once_the_container_delegates() {
     rt.ok(&["delete", "-f", &id]);
     assert_no_leaks(&rt, &id, &b);
 }
+
+/// `events --stats` prints runc's line with runc's keys in runc's order
+/// (events.bats matches its start, `{"type":"stats","id":"ID",`; rt's
+/// keys came out sorted, `{"data":...`), and a reader gone before rt
+/// writes ends rt's output quietly with 141, as SIGPIPE ends runc's (rt
+/// panicked with a backtrace).
+#[test]
+fn events_keep_runcs_key_order_and_a_gone_reader_ends_output_quietly() {
+    use std::process::Stdio;
+    let rt = Rt::new();
+    let b = Bundle::busybox(&["sleep", "1000"]);
+    let id = unique_id("events");
+    rt.detached(&b, &id);
+    let line = rt.ok(&["events", "--stats", &id]);
+    assert!(
+        line.starts_with(&format!(r#"{{"type":"stats","id":"{id}","data":{{"#)),
+        "{line}"
+    );
+    for args in [
+        vec!["state", id.as_str()],
+        vec!["list"],
+        vec!["events", "--stats", &id],
+    ] {
+        // The read end closed before rt starts: its first write is EPIPE.
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        drop(r);
+        let out = rt.cmd(&args).stdout(Stdio::from(w)).output().unwrap();
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{args:?}");
+    }
+    rt.ok(&["delete", "-f", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}

@@ -10,6 +10,38 @@ use std::path::Path;
 
 use serde::Serialize;
 
+/// One line of `events`, with runc's keys in runc's order (callers match
+/// the line's start, `{"type":"stats","id":...`): "stats" with `data`,
+/// "oom" without.
+#[derive(Debug, Serialize)]
+pub struct Event<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data: Option<Stats>,
+}
+
+impl<'a> Event<'a> {
+    /// A "stats" event: what `dir` reads now.
+    pub fn stats(id: &'a str, dir: &Path) -> Self {
+        Event {
+            kind: "stats",
+            id,
+            data: Some(read_stats(dir)),
+        }
+    }
+
+    /// An "oom" event.
+    pub fn oom(id: &'a str) -> Self {
+        Event {
+            kind: "oom",
+            id,
+            data: None,
+        }
+    }
+}
+
 #[derive(Debug, Default, Serialize)]
 pub struct Stats {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -292,6 +324,22 @@ mod tests {
         assert_eq!(oom_counts(d), OomCounts { ooms: 1, kills: 1 });
         assert_eq!(read_oom_counts(&d.join("gone")), None);
         assert_eq!(oom_counts(&d.join("gone")), OomCounts::default());
+    }
+
+    #[test]
+    fn events_are_runcs_lines_in_runcs_key_order() {
+        let t = tempfile::tempdir().unwrap();
+        fs::write(t.path().join("pids.current"), "2\n").unwrap();
+        fs::write(t.path().join("pids.max"), "max\n").unwrap();
+        let line = serde_json::to_string(&Event::stats("c1", t.path())).unwrap();
+        assert!(
+            line.starts_with(r#"{"type":"stats","id":"c1","data":{"#),
+            "{line}"
+        );
+        assert_eq!(
+            serde_json::to_string(&Event::oom("c1")).unwrap(),
+            r#"{"type":"oom","id":"c1"}"#
+        );
     }
 
     #[test]

@@ -6,6 +6,21 @@
 //! `commands/` one file per command that is more than a call into the
 //! library; this file parses, sets up and dispatches.
 
+/// `println!` that returns the write's error (as `StdoutError`) instead
+/// of panicking: rt ignores SIGPIPE, so a reader that has gone (`rt list
+/// | head -1`) shows as EPIPE, which `main` ends quietly, as runc ends.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*).map_err($crate::StdoutError)
+    }};
+}
+
+/// A write to stdout failed.
+#[derive(Debug, thiserror::Error)]
+#[error("write to stdout: {0}")]
+pub(crate) struct StdoutError(pub std::io::Error);
+
 mod cli;
 mod commands;
 mod logger;
@@ -54,6 +69,7 @@ fn main() {
 
     match run(cli) {
         Ok(code) => std::process::exit(code),
+        Err(e) if reader_gone(&e) => std::process::exit(128 + libc::SIGPIPE),
         Err(e) => {
             let mut msg = one_line(&e);
             // runc's words for every failed exec.
@@ -101,9 +117,18 @@ pub(crate) fn one_line(e: &anyhow::Error) -> String {
     msg
 }
 
+/// A write to stdout failed because its reader has gone (runc dies of
+/// the SIGPIPE: 141 is what a shell shows for both).
+fn reader_gone(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<StdoutError>()
+            .is_some_and(|o| o.0.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
 fn run(cli: Cli) -> Result<i32> {
     if cli.version {
-        version::version();
+        version::version()?;
         return Ok(0);
     }
     let Some(cmd) = cli.cmd else {
@@ -131,13 +156,13 @@ fn run(cli: Cli) -> Result<i32> {
             return run::run(&root, &create, detach, keep, cli.systemd_cgroup, cli.shim);
         }
         Cmd::Exec(a) => return exec::exec(&root, &a),
-        Cmd::Features => println!(
+        Cmd::Features => outln!(
             "{}",
             serde_json::to_string_pretty(&rt::features::document())?
-        ),
+        )?,
         Cmd::State { id } => {
             let s = container::state(&root, &id)?;
-            println!("{}", serde_json::to_string_pretty(&s)?);
+            outln!("{}", serde_json::to_string_pretty(&s)?)?;
         }
         Cmd::Kill { all, id, signal } => {
             let sig = rt::container::signal::parse(signal.as_deref().unwrap_or("TERM"))?;
@@ -168,7 +193,7 @@ fn run(cli: Cli) -> Result<i32> {
         } => ps::ps(&root, &id, format, &ps_args)?,
         Cmd::Wait { id } => {
             let exit = container::wait(&root, &id)?;
-            println!("{}", exit.status);
+            outln!("{}", exit.status)?;
         }
         Cmd::Attach { id } => return attach::attach(&root, &id),
         Cmd::Checkpoint(a) => checkpoint::checkpoint(&root, &a, cli.criu.as_deref())?,

@@ -2,6 +2,7 @@
 //! events, as JSON lines until the container stops.
 
 use anyhow::{anyhow, Result};
+use rt::cgroup::stats::Event;
 use rt::container;
 use rt::state::Root;
 
@@ -36,29 +37,25 @@ fn parse_interval(s: &str) -> std::result::Result<std::time::Duration, String> {
 /// an "oom" event as soon as the OOM killer kills in the container, until
 /// the container stops.
 fn watch(root: &Root, id: &str, once: bool, interval: std::time::Duration) -> Result<()> {
-    use std::io::Write;
     use std::time::{Duration, Instant};
     let dir = container::cgroup_of(root, id)?;
-    let print = |v: serde_json::Value| -> Result<()> {
-        let mut out = std::io::stdout().lock();
-        writeln!(out, "{v}")?;
-        out.flush()?;
+    let print = |v: Event<'_>| -> Result<()> {
+        outln!("{}", serde_json::to_string(&v)?)?;
         Ok(())
     };
-    let stats = || serde_json::json!({"type": "stats", "id": id, "data": rt::cgroup::stats::read_stats(&dir)});
     if once {
-        return print(stats());
+        return print(Event::stats(id, &dir));
     }
     let mut ooms = rt::cgroup::stats::oom_kills(&dir);
     let mut next = Instant::now();
     while container::is_live(root, id) {
         if Instant::now() >= next {
-            print(stats())?;
+            print(Event::stats(id, &dir))?;
             next += interval;
         }
         let now = rt::cgroup::stats::oom_kills(&dir);
         if now > ooms {
-            print(serde_json::json!({"type": "oom", "id": id}))?;
+            print(Event::oom(id))?;
             ooms = now;
         }
         std::thread::sleep(Duration::from_millis(100).min(interval));

@@ -1,7 +1,5 @@
 //! `rt list`: the containers of the root, as ids, JSON or runc's table.
 
-use std::io::Write;
-
 use anyhow::Result;
 use rt::container;
 use rt::state::Root;
@@ -12,7 +10,7 @@ pub fn list(root: &Root, format: ListFormat, quiet: bool) -> Result<()> {
     let all = container::list(root)?;
     if quiet {
         for c in &all {
-            println!("{}", c.state.id);
+            outln!("{}", c.state.id)?;
         }
         return Ok(());
     }
@@ -28,9 +26,9 @@ pub fn list(root: &Root, format: ListFormat, quiet: bool) -> Result<()> {
             })
             .collect();
         if v.is_empty() {
-            println!("null");
+            outln!("null")?;
         } else {
-            println!("{}", serde_json::to_string(&v)?);
+            outln!("{}", serde_json::to_string(&v)?)?;
         }
         return Ok(());
     }
@@ -62,14 +60,13 @@ pub fn list(root: &Root, format: ListFormat, quiet: bool) -> Result<()> {
     }
     // runc's tabwriter: each column its widest cell plus 3 spaces, and
     // at least 12 wide.
-    let mut out = std::io::stdout().lock();
     for r in std::iter::once(&header).chain(rows.iter()) {
         let line: String = r
             .iter()
             .zip(widths)
             .map(|(f, w)| format!("{f:<width$}", width = (w + 3).max(12)))
             .collect();
-        writeln!(out, "{}", line.trim_end())?;
+        outln!("{}", line.trim_end())?;
     }
     Ok(())
 }

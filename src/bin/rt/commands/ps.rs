@@ -1,7 +1,5 @@
 //! `rt ps`: the container's processes, as pids or as ps(1)'s rows.
 
-use std::io::Write;
-
 use anyhow::{anyhow, bail, Context as _, Result};
 use rt::container;
 use rt::state::Root;
@@ -13,7 +11,7 @@ use crate::cli::ListFormat;
 pub fn ps(root: &Root, id: &str, format: ListFormat, ps_args: &[String]) -> Result<()> {
     let pids = container::pids(root, id)?;
     if format == ListFormat::Json {
-        println!("{}", serde_json::to_string(&pids)?);
+        outln!("{}", serde_json::to_string(&pids)?)?;
         return Ok(());
     }
     let args: Vec<String> = if ps_args.is_empty() {
@@ -39,15 +37,14 @@ pub fn ps(root: &Root, id: &str, format: ListFormat, ps_args: &[String]) -> Resu
         .split_whitespace()
         .position(|h| h == "PID")
         .ok_or_else(|| anyhow!("ps {}: its output has no PID column", args.join(" ")))?;
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{header}")?;
+    outln!("{header}")?;
     for line in lines {
         let pid = line
             .split_whitespace()
             .nth(col)
             .and_then(|p| p.parse::<i32>().ok());
         if pid.is_some_and(|p| pids.contains(&p)) {
-            writeln!(stdout, "{line}")?;
+            outln!("{line}")?;
         }
     }
     Ok(())

@@ -3,8 +3,8 @@
 
 const SPEC_VERSION: &str = rt::config::spec::OCI_VERSION;
 
-pub fn version() {
-    println!("rt version {}", env!("CARGO_PKG_VERSION"));
-    println!("commit: {}", env!("RT_COMMIT"));
-    println!("spec: {SPEC_VERSION}");
+pub fn version() -> Result<(), crate::StdoutError> {
+    outln!("rt version {}", env!("CARGO_PKG_VERSION"))?;
+    outln!("commit: {}", env!("RT_COMMIT"))?;
+    outln!("spec: {SPEC_VERSION}")
 }
