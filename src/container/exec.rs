@@ -474,19 +474,57 @@ fn sub_cgroup(base: &Path, sub: &str) -> Result<PathBuf> {
             reason: "per-controller paths are for cgroup v1; rt uses cgroup v2".into(),
         });
     }
+    // runc's words for both refusals (exec.bats matches them).
     let rel = crate::rootfs::resolve::relative(Path::new(sub))?;
     if rel.split('/').any(|c| c == "..") {
         return Err(Error::InvalidArgument {
             arg: format!("--cgroup {sub:?}"),
-            reason: "must stay below the container's cgroup".into(),
+            reason: format!("{sub} is not a sub cgroup path"),
         });
     }
     let dir = base.join(rel);
     if !dir.is_dir() {
         return Err(Error::InvalidArgument {
             arg: format!("--cgroup {sub:?}"),
-            reason: format!("{} does not exist", dir.display()),
+            reason: format!(
+                "adding pid to {}: no such file or directory",
+                dir.join("cgroup.procs").display()
+            ),
         });
     }
     Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sub_cgroups_stay_below_and_exist_in_runcs_words() {
+        let base = tempfile::tempdir().unwrap();
+        std::fs::create_dir(base.path().join("foo")).unwrap();
+        assert_eq!(
+            sub_cgroup(base.path(), "foo").unwrap(),
+            base.path().join("foo")
+        );
+        assert_eq!(sub_cgroup(base.path(), "/").unwrap(), base.path().join("."));
+        let e = sub_cgroup(base.path(), "..").unwrap_err().to_string();
+        assert!(e.ends_with(" .. is not a sub cgroup path"), "{e}");
+        let e = sub_cgroup(base.path(), "foo/../..")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("is not a sub cgroup path"), "{e}");
+        let e = sub_cgroup(base.path(), "nonexistent")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(" adding pid ")
+                && e.ends_with("/nonexistent/cgroup.procs: no such file or directory"),
+            "{e}"
+        );
+        let e = sub_cgroup(base.path(), "memory:foo")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cgroup v1"), "{e}");
+    }
 }

@@ -51,15 +51,15 @@ impl Inner {
                 return Err(status(Code::INTERNAL, e));
             }
         };
-        {
+        let early = {
             let mut tasks = self.tasks();
             let p = tasks.process_mut(id, exec_id)?;
-            p.pid = pid;
             p.stdin_writer = writer;
             p.console = console;
             p.output_done = output_done;
-        }
-        if let Some((code, _)) = self.take_early_exit(pid) {
+            tasks.register(id, exec_id, pid)?
+        };
+        if let Some((code, _)) = early {
             self.on_exit(pid, super::tasks::status_i32(code));
         }
         Ok(pid)

@@ -31,7 +31,6 @@ mod task_service;
 mod tasks;
 mod worker;
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Condvar, Mutex};
 
@@ -40,7 +39,7 @@ use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{Context, ExitSignal};
 use log::warn;
 
-use tasks::{Exit, Tasks};
+use tasks::Tasks;
 use worker::Zygote;
 
 /// Where rt keeps the state of containerd's containers, per namespace
@@ -63,8 +62,6 @@ struct Inner {
     publisher: Option<RemotePublisher>,
     exit: Arc<ExitSignal>,
     tasks: Mutex<Tasks>,
-    /// Exits of processes reaped before their maker's answer came back.
-    early_exits: Mutex<HashMap<i32, Exit>>,
     /// Notified whenever an exit is recorded.
     exited: Condvar,
 }
@@ -84,7 +81,6 @@ impl Inner {
             publisher,
             exit,
             tasks: Mutex::new(Tasks::default()),
-            early_exits: Mutex::new(HashMap::new()),
             exited: Condvar::new(),
         }
     }

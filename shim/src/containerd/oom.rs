@@ -133,7 +133,8 @@ impl OomWatch {
     }
 
     /// Watches until the init has exited (the exit path takes over then):
-    /// woken by each change of `memory.events`.
+    /// woken by each change of `memory.events`, and every `POLL` to see
+    /// whether the init still runs.
     pub fn spawn_watcher(self: &Arc<Self>, inner: Arc<Inner>, id: String) {
         let watch = Arc::clone(self);
         let events = self.dir.join("memory.events");
@@ -141,16 +142,20 @@ impl OomWatch {
             .and_then(|n| n.add_watch(&events, AddWatchFlags::IN_MODIFY).map(|_| n))
             .ok();
         std::thread::spawn(move || loop {
-            match &notify {
+            // Whether memory.events changed: then (and only then, where
+            // inotify works) the counts are read.
+            let changed = match &notify {
                 Some(n) => {
                     let mut fds = [PollFd::new(n.as_fd(), PollFlags::POLLIN)];
                     #[allow(clippy::cast_possible_truncation)] // 500 fits a u16
                     let _ = poll(&mut fds, PollTimeout::from(POLL.as_millis() as u16));
-                    // Only the wake-up matters; the counts are read below.
-                    let _ = n.read_events();
+                    n.read_events().is_ok_and(|e| !e.is_empty())
                 }
-                None => std::thread::sleep(POLL),
-            }
+                None => {
+                    std::thread::sleep(POLL);
+                    true
+                }
+            };
             let running = inner
                 .tasks()
                 .get(&id)
@@ -158,7 +163,7 @@ impl OomWatch {
             if !running {
                 return;
             }
-            if watch.decide(&id, false) == Verdict::Publish {
+            if changed && watch.decide(&id, false) == Verdict::Publish {
                 publish(&inner, &id);
             }
         });

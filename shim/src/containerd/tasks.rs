@@ -127,31 +127,39 @@ fn exec_not_found(exec_id: &str) -> containerd_shim::protos::ttrpc::Error {
     status(Code::NOT_FOUND, format!("exec {exec_id} not found"))
 }
 
-/// The containers, by id.
+/// The containers, by id, and the exits of processes reaped before their
+/// pid was registered (a process may exit before the zygote's answer
+/// comes back). Both under one lock: the reaper's lookup and the maker's
+/// registration each see the other whole, so no exit falls between them.
 #[derive(Default)]
-pub(super) struct Tasks(HashMap<String, Task>);
+pub(super) struct Tasks {
+    by_id: HashMap<String, Task>,
+    early_exits: HashMap<i32, Exit>,
+}
 
 impl Deref for Tasks {
     type Target = HashMap<String, Task>;
     fn deref(&self) -> &Self::Target {
-        &self.0
+        &self.by_id
     }
 }
 
 impl DerefMut for Tasks {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.0
+        &mut self.by_id
     }
 }
 
 impl Tasks {
     /// The container `id`, or NOT_FOUND.
     pub fn task(&self, id: &str) -> TtrpcResult<&Task> {
-        self.0.get(id).ok_or_else(|| container_not_found(id))
+        self.by_id.get(id).ok_or_else(|| container_not_found(id))
     }
 
     pub fn task_mut(&mut self, id: &str) -> TtrpcResult<&mut Task> {
-        self.0.get_mut(id).ok_or_else(|| container_not_found(id))
+        self.by_id
+            .get_mut(id)
+            .ok_or_else(|| container_not_found(id))
     }
 
     /// A process of container `id`, or NOT_FOUND.
@@ -163,9 +171,26 @@ impl Tasks {
         self.task_mut(id)?.proc_mut(exec_id)
     }
 
+    /// The (container, exec) ids of the unreaped process `pid`; if it is
+    /// not registered yet, its exit is kept for the registration.
+    fn exited(&mut self, pid: i32, exit: Exit) -> Option<(String, String)> {
+        let found = self.find_unreaped(pid);
+        if found.is_none() {
+            self.early_exits.insert(pid, exit);
+        }
+        found
+    }
+
+    /// Registers `pid` as process `exec_id` of container `id`; the exit
+    /// the reaper kept for it, if it came first.
+    pub fn register(&mut self, id: &str, exec_id: &str, pid: i32) -> TtrpcResult<Option<Exit>> {
+        self.process_mut(id, exec_id)?.pid = pid;
+        Ok(self.early_exits.remove(&pid))
+    }
+
     /// The (container, exec) ids of the unreaped process `pid`.
     fn find_unreaped(&self, pid: i32) -> Option<(String, String)> {
-        self.0.iter().find_map(|(id, t)| {
+        self.by_id.iter().find_map(|(id, t)| {
             if t.init.pid == pid && t.init.exit.is_none() {
                 Some((id.clone(), String::new()))
             } else {
@@ -191,12 +216,10 @@ impl Inner {
     /// event published.
     pub(super) fn on_exit(&self, pid: i32, code: i32) {
         let at = timestamp().unwrap_or_default();
-        let Some((id, exec_id)) = self.tasks().find_unreaped(pid) else {
-            // Reaped before create or exec answered; they pick it up.
-            self.early_exits
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(pid, (status_u32(code), at));
+        let exited = self.tasks().exited(pid, (status_u32(code), at.clone()));
+        // Otherwise reaped before create or exec registered it: they
+        // pick the exit up.
+        let Some((id, exec_id)) = exited else {
             return;
         };
         // First, and before the exit is known to anyone: the cgroup, and
@@ -249,14 +272,6 @@ impl Inner {
         }
     }
 
-    /// An exit that came before its process was registered.
-    pub(super) fn take_early_exit(&self, pid: i32) -> Option<Exit> {
-        self.early_exits
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&pid)
-    }
-
     /// Waits for the exit of process `exec_id` of container `id`.
     pub(super) fn wait_exit(&self, id: &str, exec_id: &str) -> TtrpcResult<Exit> {
         let mut tasks = self.tasks();
@@ -287,5 +302,61 @@ impl Inner {
         }
         tasks.remove(id);
         exit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_exec(exec_id: &str) -> Tasks {
+        let io = Io {
+            stdin: String::new(),
+            stdout: String::new(),
+            stderr: String::new(),
+            terminal: false,
+        };
+        let mut task = Task {
+            bundle: String::new(),
+            rootfs: None,
+            init: Proc::new(io.clone()),
+            execs: HashMap::new(),
+            oom: None,
+            restore: None,
+        };
+        task.init.pid = 10;
+        task.execs.insert(exec_id.into(), Proc::new(io));
+        let mut tasks = Tasks::default();
+        tasks.insert("c1".into(), task);
+        tasks
+    }
+
+    fn exit(code: u32) -> Exit {
+        (code, Timestamp::default())
+    }
+
+    #[test]
+    fn an_exit_reaped_before_its_registration_is_handed_to_it() {
+        let mut tasks = with_exec("e1");
+        // The exec's process (pid 42) exits before the zygote's answer.
+        assert_eq!(tasks.exited(42, exit(3)), None);
+        let kept = tasks.register("c1", "e1", 42).unwrap();
+        assert_eq!(kept.map(|e| e.0), Some(3));
+        // Now registered: the exit (handed back by `make`) finds it.
+        assert_eq!(tasks.exited(42, exit(3)), Some(("c1".into(), "e1".into())));
+        assert!(tasks.early_exits.is_empty());
+    }
+
+    #[test]
+    fn an_exit_after_the_registration_finds_its_process() {
+        let mut tasks = with_exec("e1");
+        assert_eq!(tasks.register("c1", "e1", 42).unwrap(), None);
+        assert_eq!(tasks.exited(42, exit(0)), Some(("c1".into(), "e1".into())));
+        assert_eq!(
+            tasks.exited(10, exit(0)),
+            Some(("c1".into(), String::new()))
+        );
+        assert!(tasks.early_exits.is_empty(), "nothing kept");
+        assert!(tasks.register("c1", "gone", 43).is_err());
     }
 }
