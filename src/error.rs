@@ -185,6 +185,18 @@ pub enum Error {
     #[error("exec {}: {}", path.display(), go_strerror(*errno))]
     Execve { path: PathBuf, errno: nix::Error },
 
+    /// The kernel would not start a process in a cgroup (clone3's
+    /// CLONE_INTO_CGROUP; EBUSY: it hands controllers down), in runc's
+    /// words ("adding pid ... to cgroups: ...cgroup.procs: device or
+    /// resource busy", which exec.bats matches).
+    #[error(
+        "clone3 into cgroup {}: adding pid to cgroups: {}/cgroup.procs: {}",
+        dir.display(),
+        dir.display(),
+        go_strerror(*errno)
+    )]
+    JoinCgroup { dir: PathBuf, errno: nix::Error },
+
     /// An existing cgroup a container was to be placed in is in use.
     #[error("cgroup {dir}: {why}; rt does not place a container in a cgroup in use (another container's?)")]
     CgroupInUse { dir: PathBuf, why: String },
@@ -328,6 +340,7 @@ impl Error {
             | Error::Program { .. }
             | Error::RuntimeBinary { .. }
             | Error::CgroupWrite { .. }
+            | Error::JoinCgroup { .. }
             | Error::CgroupInUse { .. } => ErrorKind::InvalidInput,
             Error::Unsupported(_) => ErrorKind::Unsupported,
             Error::HostLacks(_) | Error::Settings { .. } | Error::CriuUnavailable { .. } => {

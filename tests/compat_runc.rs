@@ -663,6 +663,17 @@ fn exec_joins_the_inits_cgroup_once_the_container_delegates() {
     let script = format!("echo $$ > /sys/fs/cgroup/foo/cgroup.procs; echo +{ctl} > /sys/fs/cgroup/cgroup.subtree_control");
     rt.ok(&["exec", &id, "sh", "-euc", &script]);
     assert_eq!(own(&rt), "0::/foo", "the init's cgroup");
+    // An explicit --cgroup takes no fallback: "/" now hands controllers
+    // down and holds no process, and the kernel says so in runc's words.
+    let err = rt.fails(&["exec", "--cgroup", "/", &id, "true"]);
+    assert!(
+        err.contains(" adding pid ")
+            && err.contains(" to cgroups")
+            && err.contains("/cgroup.procs: device or resource busy"),
+        "{err}"
+    );
+    let explicit = rt.ok(&["exec", "--cgroup", "foo", &id, "cat", "/proc/self/cgroup"]);
+    assert!(explicit.lines().any(|l| l == "0::/foo"), "{explicit}");
     rt.ok(&["delete", "-f", &id]);
     assert_no_leaks(&rt, &id, &b);
 }

@@ -251,9 +251,18 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
     let child = spawn::spawn_exec(
         &target.plan,
         move |ch| -> std::convert::Infallible { crate::init::run_exec(args, ch) },
-        target.cgroup.as_ref(),
+        target.cgroup.as_ref().map(|(_, fd)| fd),
         &mut on_listener,
-    )?;
+    )
+    .map_err(|e| match (e, &target.cgroup) {
+        (Error::Sys { source, .. }, Some((dir, _))) if source == nix::Error::EBUSY => {
+            Error::JoinCgroup {
+                dir: dir.clone(),
+                errno: source,
+            }
+        }
+        (e, _) => e,
+    })?;
     drop(initial);
     let joined = match &target.resctrl {
         Some(groups) => crate::resctrl::join(groups, child.pid.as_raw()),
@@ -291,8 +300,9 @@ pub fn exec(root: &Root, opts: &ExecOptions, source: ProcessSource) -> Result<Ex
 /// process), its cgroup, its seccomp filters, and its state for an agent.
 struct Target {
     plan: Plan,
-    /// None: rootless without a delegated cgroup.
-    cgroup: Option<OwnedFd>,
+    /// The cgroup to start in, and its directory held open. None:
+    /// rootless without a delegated cgroup.
+    cgroup: Option<(PathBuf, OwnedFd)>,
     seccomp: Option<crate::seccomp::Compiled>,
     state: super::OciState,
     resctrl: Option<crate::resctrl::Groups>,
@@ -359,13 +369,13 @@ fn enter_target(
                 Some(sub) => sub_cgroup(&cg.dir, sub)?,
                 None => joinable_cgroup(cg, c.state.pid),
             };
-            open(
+            let fd = open(
                 &dir,
                 OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
                 Mode::empty(),
             )
-            .map(Some)
-            .with_ctx(|| format!("open cgroup {}", dir.display()))?
+            .with_ctx(|| format!("open cgroup {}", dir.display()))?;
+            Some((dir, fd))
         }
         None if opts.sub_cgroup.is_some() => {
             return Err(Error::InvalidState(format!(
