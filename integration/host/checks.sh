@@ -1282,7 +1282,7 @@ containerd23_recursive_read_only_mount_on_runc() { rro_mount runc rro-runc; }
 # Only rt-v2: containerd's runc shim (the runc and rt handlers) loses the
 # reason now and then in this race.
 oom_killed() { # HANDLER NAME
-	local d=$W/ctd23-$2 pod ctr st i r=0
+	local d=$W/ctd23-$2 pod ctr out st i r=0
 	mkdir -p "$d"
 	printf '{"metadata": {"name": "%s", "namespace": "rt-host", "uid": "%s-uid", "attempt": 0},
  "log_directory": "%s/logs", "linux": {"cgroup_parent": "test.slice"}}\n' "$2" "$2" "$d" >"$d/pod.json"

@@ -492,7 +492,11 @@ fn sub_cgroup(base: &Path, sub: &str) -> Result<PathBuf> {
             reason: format!("{sub} is not a sub cgroup path"),
         });
     }
-    let dir = base.join(rel);
+    let dir = if rel == "." {
+        base.to_path_buf()
+    } else {
+        base.join(rel)
+    };
     if !dir.is_dir() {
         return Err(Error::InvalidArgument {
             arg: format!("--cgroup {sub:?}"),
@@ -517,7 +521,7 @@ mod tests {
             sub_cgroup(base.path(), "foo").unwrap(),
             base.path().join("foo")
         );
-        assert_eq!(sub_cgroup(base.path(), "/").unwrap(), base.path().join("."));
+        assert_eq!(sub_cgroup(base.path(), "/").unwrap(), base.path());
         let e = sub_cgroup(base.path(), "..").unwrap_err().to_string();
         assert!(e.ends_with(" .. is not a sub cgroup path"), "{e}");
         let e = sub_cgroup(base.path(), "foo/../..")
