@@ -645,6 +645,41 @@ fn foreground_terminal_output_keeps_its_line_endings() {
     assert_no_leaks(&rt, &id, &b);
 }
 
+/// `rt run` with a terminal for stdin whose input has already ended (a ^D
+/// typed ahead, or `script` with its stdin at /dev/null, as runc's suite and
+/// CI harnesses run): the container's output is its own, with no "^@"
+/// from the kernel turning the pending ^D into a NUL once rt makes the
+/// terminal raw. (runc 1.3.5 prints the "^@" here.)
+#[test]
+fn an_ended_terminal_input_adds_nothing_to_the_output() {
+    use std::os::fd::AsFd;
+    use std::process::Stdio;
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "echo a"]);
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    let id = unique_id("endedtty");
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    nix::unistd::write(&pty.master, b"\x04").unwrap();
+    // The line discipline takes the ^D in a kernel worker: wait until it
+    // is a pending end of file (a canonical terminal reads as ready).
+    let mut fds = [nix::poll::PollFd::new(
+        pty.slave.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)).unwrap();
+    assert_eq!(ready, 1, "the ^D never reached the terminal");
+    let out = rt
+        .cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id])
+        .stdin(Stdio::from(pty.slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "a\n");
+    assert_no_leaks(&rt, &id, &b);
+}
+
 /// A capability name rt and this kernel do not know (a config written
 /// for a newer kernel) is skipped with a warning naming it, as runc 1.3
 /// does; the known ones still apply.

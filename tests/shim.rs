@@ -309,6 +309,45 @@ fn a_terminal_container_is_held_by_the_shim_and_attachable() {
     assert_no_leaks(&rt, &id, &b);
 }
 
+/// `rt attach` from a terminal that already holds a typed-ahead line and
+/// an end of file: the line reaches the container, and the ^D does not
+/// arrive as a NUL (echoed "^@") once attach makes the terminal raw.
+#[test]
+fn attach_passes_typed_ahead_input_on_and_no_nul_for_an_ended_terminal() {
+    use std::os::fd::AsFd;
+    use std::process::Stdio;
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&["sh", "-c", "read line; echo \"line=[$line]\""]);
+    b.edit(|c| c["process"]["terminal"] = json!(true));
+    let id = unique_id("ttyahead");
+    rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    nix::unistd::write(&pty.master, b"hello\n\x04").unwrap();
+    // The line discipline takes the input in a kernel worker; a canonical
+    // terminal reads as ready once the line is there, and the ^D written
+    // with it is taken in the same pass.
+    let mut fds = [nix::poll::PollFd::new(
+        pty.slave.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)).unwrap();
+    assert_eq!(ready, 1, "the input never reached the terminal");
+    let out = rt
+        .cmd(&["attach", &id])
+        .stdin(Stdio::from(pty.slave))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text} {}", stderr(&out));
+    assert!(text.contains("line=[hello]"), "{text:?}");
+    assert!(!text.contains("^@") && !text.contains('\0'), "{text:?}");
+    assert_eq!(rt.ok(&["wait", &id]).trim(), "0");
+    rt.ok(&["delete", &id]);
+    assert_no_leaks(&rt, &id, &b);
+}
+
 #[test]
 fn attach_to_a_container_without_a_terminal_says_so() {
     let rt = Rt::new();

@@ -10,11 +10,11 @@ use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
-use nix::sys::termios::{self, SetArg};
 
 use crate::error::{Context, Error, Result};
 use crate::state::ATTACH_SOCKET;
 use crate::tty::console;
+use crate::tty::raw::RawMode;
 
 const KIND_INPUT: u8 = 0;
 const KIND_RESIZE: u8 = 1;
@@ -118,8 +118,13 @@ pub fn relay(sock: BorrowedFd<'_>) -> Result<Ended> {
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let tty = nix::unistd::isatty(stdin.as_fd()).unwrap_or(false);
+    let mut stdin_open = true;
+    let mut typed_ahead = Vec::new();
     let _raw = if tty {
-        Some(RawMode::enter(stdin.as_fd())?)
+        let (raw, cooked) = RawMode::enter(stdin.as_fd())?;
+        stdin_open = !cooked.ended;
+        typed_ahead = cooked.lines;
+        Some(raw)
     } else {
         None
     };
@@ -128,14 +133,14 @@ pub fn relay(sock: BorrowedFd<'_>) -> Result<Ended> {
     mask.thread_block().ctx("block SIGWINCH")?;
     let winch = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .ctx("signalfd")?;
-    let send_size = || -> Result<()> {
-        if let Some((rows, cols)) = console::get_size(&stdin.as_fd()) {
-            write_all(sock.as_fd(), &Frame::Resize { rows, cols }.encode())?;
-        }
-        Ok(())
-    };
-    send_size()?;
-    let mut stdin_open = true;
+    let size =
+        || console::get_size(&stdin.as_fd()).map(|(rows, cols)| Frame::Resize { rows, cols });
+    // Once the container's side has closed (its process exited), input is
+    // dropped and what it wrote before is still read to the end.
+    let mut sending = send(sock, size())?;
+    if sending && !typed_ahead.is_empty() {
+        sending = send(sock, Some(Frame::Input(typed_ahead)))?;
+    }
     let mut ctrl_p = false;
     let mut buf = [0u8; 8192];
     let ended = loop {
@@ -167,7 +172,9 @@ pub fn relay(sock: BorrowedFd<'_>) -> Result<Ended> {
         }
         if winch_ready {
             while let Ok(Some(_)) = winch.read_signal() {}
-            send_size()?;
+            if sending {
+                sending = send(sock, size())?;
+            }
         }
         if stdin_ready {
             match nix::unistd::read(stdin.as_fd(), &mut buf) {
@@ -187,8 +194,8 @@ pub fn relay(sock: BorrowedFd<'_>) -> Result<Ended> {
                             input.push(b);
                         }
                     }
-                    if !input.is_empty() {
-                        write_all(sock.as_fd(), &Frame::Input(input).encode())?;
+                    if sending && !input.is_empty() {
+                        sending = send(sock, Some(Frame::Input(input)))?;
                     }
                 }
                 Err(nix::Error::EINTR | nix::Error::EAGAIN) => {}
@@ -197,6 +204,17 @@ pub fn relay(sock: BorrowedFd<'_>) -> Result<Ended> {
         }
     };
     Ok(ended)
+}
+
+/// Sends a frame to the container's side; false once that side has closed.
+fn send(sock: BorrowedFd, frame: Option<Frame>) -> Result<bool> {
+    match frame.map(|f| write_all(sock, &f.encode())) {
+        None | Some(Ok(())) => Ok(true),
+        Some(Err(e)) if matches!(e.errno(), Some(nix::Error::EPIPE | nix::Error::ECONNRESET)) => {
+            Ok(false)
+        }
+        Some(Err(e)) => Err(e),
+    }
 }
 
 fn write_all(fd: BorrowedFd, mut data: &[u8]) -> Result<()> {
@@ -208,28 +226,6 @@ fn write_all(fd: BorrowedFd, mut data: &[u8]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The caller's terminal in raw mode until dropped.
-struct RawMode<'a> {
-    fd: BorrowedFd<'a>,
-    saved: termios::Termios,
-}
-
-impl<'a> RawMode<'a> {
-    fn enter(fd: BorrowedFd<'a>) -> Result<Self> {
-        let saved = termios::tcgetattr(fd).ctx("tcgetattr")?;
-        let mut raw = saved.clone();
-        termios::cfmakeraw(&mut raw);
-        termios::tcsetattr(fd, SetArg::TCSANOW, &raw).ctx("tcsetattr")?;
-        Ok(RawMode { fd, saved })
-    }
-}
-
-impl Drop for RawMode<'_> {
-    fn drop(&mut self) {
-        let _ = termios::tcsetattr(self.fd, SetArg::TCSANOW, &self.saved);
-    }
 }
 
 /// Unblocks SIGWINCH again (for callers that go on after a session).

@@ -8,12 +8,12 @@ use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, SigmaskHow, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use nix::sys::termios::{self, SetArg, Termios};
 
 use crate::error::{Context, Result};
 use crate::spawn::Init;
 use crate::sys::pidfd::pidfd_send_signal;
 use crate::tty::console;
+use crate::tty::raw::RawMode;
 
 /// How the init ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,18 +56,6 @@ pub fn block_signals() -> Result<SigSet> {
     Ok(set)
 }
 
-/// Restores the host terminal when dropped.
-struct RawMode {
-    fd: OwnedFd,
-    saved: Termios,
-}
-
-impl Drop for RawMode {
-    fn drop(&mut self) {
-        let _ = termios::tcsetattr(&self.fd, SetArg::TCSANOW, &self.saved);
-    }
-}
-
 /// Waits for the init, forwarding signals and (with `console`) proxying
 /// rt's stdin/stdout to the container's pty.
 pub fn supervise(init: &Init, signals: &SigSet, console: Option<OwnedFd>) -> Result<Exit> {
@@ -75,21 +63,21 @@ pub fn supervise(init: &Init, signals: &SigSet, console: Option<OwnedFd>) -> Res
         .ctx("signalfd")?;
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
+    let mut stdin_open = console.is_some();
     let _raw = match &console {
         Some(master) if nix::unistd::isatty(&stdin).unwrap_or(false) => {
             if let Some((rows, cols)) = console::get_size(&stdin.as_fd()) {
                 let _ = console::set_size(master, rows, cols);
             }
-            let dup = stdin.as_fd().try_clone_to_owned().ctx("dup stdin")?;
-            let saved = termios::tcgetattr(&dup).ctx("read terminal mode")?;
-            let mut raw = saved.clone();
-            termios::cfmakeraw(&mut raw);
-            termios::tcsetattr(&dup, SetArg::TCSANOW, &raw).ctx("set terminal raw")?;
-            Some(RawMode { fd: dup, saved })
+            let (raw, cooked) = RawMode::enter(stdin.as_fd())?;
+            if cooked.ended {
+                stdin_open = false;
+            }
+            write_all(master.as_fd(), &cooked.lines);
+            Some(raw)
         }
         _ => None,
     };
-    let mut stdin_open = console.is_some();
     let mut master_open = console.is_some();
     let mut buf = vec![0u8; 16 * 1024];
     loop {

@@ -5,3 +5,4 @@ pub mod attach;
 pub mod console;
 pub mod foreground;
 pub mod logs;
+pub mod raw;
