@@ -710,3 +710,20 @@ fn events_keep_runcs_key_order_and_a_gone_reader_ends_output_quietly() {
     rt.ok(&["delete", "-f", &id]);
     assert_no_leaks(&rt, &id, &b);
 }
+
+/// An unknown command gets one line in runc's words (help.bats "runc foo
+/// -h" matches "No help topic for 'foo'"), with or without -h.
+#[test]
+fn an_unknown_command_has_no_help_topic() {
+    let rt = Rt::new();
+    for args in [&["foo", "-h"][..], &["foo"][..], &["foo", "bar"][..]] {
+        let out = rt.run(args);
+        let err = stderr(&out);
+        assert!(!out.status.success(), "{args:?}: {err}");
+        assert!(err.contains("No help topic for 'foo'"), "{args:?}: {err}");
+        if is_rt() {
+            assert_eq!(out.status.code(), Some(1), "{args:?}");
+            assert_one_line_error(&err, &["No help topic for 'foo'"]);
+        }
+    }
+}

@@ -38,6 +38,16 @@ use commands::{
 fn main() {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
+        Err(e) if e.kind() == clap::error::ErrorKind::InvalidSubcommand => {
+            // One line, in runc's words ("No help topic for 'foo'"), which
+            // runc's suite and scripts written for runc match.
+            let name = e
+                .get(clap::error::ContextKind::InvalidSubcommand)
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            eprintln!("rt: No help topic for '{name}' (`rt --help` lists the commands)");
+            std::process::exit(1);
+        }
         Err(e) => {
             // Usage errors: clap's message, exit 1 like runc (help is 0).
             let code = if e.use_stderr() { 1 } else { 0 };
