@@ -79,7 +79,7 @@ fn main() {
 
     match run(cli) {
         Ok(code) => std::process::exit(code),
-        Err(e) if reader_gone(&e) => std::process::exit(128 + libc::SIGPIPE),
+        Err(e) if reader_gone(&e) => die_of_sigpipe(),
         Err(e) => {
             let mut msg = one_line(&e);
             // runc's words for every failed exec.
@@ -127,8 +127,23 @@ pub(crate) fn one_line(e: &anyhow::Error) -> String {
     msg
 }
 
-/// A write to stdout failed because its reader has gone (runc dies of
-/// the SIGPIPE: 141 is what a shell shows for both).
+/// Ends rt as a gone reader ends runc (and `cat`): killed by SIGPIPE, which
+/// rt ignores while it works so that the write fails with EPIPE instead.
+/// A caller's wait status then reads as it does for runc.
+fn die_of_sigpipe() -> ! {
+    use nix::sys::signal::{raise, signal, SigHandler, SigSet, SigmaskHow, Signal};
+    // SAFETY: SIG_DFL installs no handler, so no code of rt's can run in
+    // a signal context; rt is single-threaded here and about to end.
+    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    let mut set = SigSet::empty();
+    set.add(Signal::SIGPIPE);
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
+    let _ = raise(Signal::SIGPIPE);
+    // Not reached unless the signal could not end rt: a shell's 141 still.
+    std::process::exit(128 + libc::SIGPIPE)
+}
+
+/// A write to stdout failed because its reader has gone.
 fn reader_gone(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
         c.downcast_ref::<StdoutError>()
