@@ -652,25 +652,15 @@ fn foreground_terminal_output_keeps_its_line_endings() {
 /// terminal raw. (runc 1.3.5 prints the "^@" here.)
 #[test]
 fn an_ended_terminal_input_adds_nothing_to_the_output() {
-    use std::os::fd::AsFd;
     use std::process::Stdio;
     let rt = Rt::new();
     let mut b = Bundle::busybox(&["sh", "-c", "echo a"]);
     b.edit(|c| c["process"]["terminal"] = json!(true));
     let id = unique_id("endedtty");
-    let pty = nix::pty::openpty(None, None).expect("openpty");
-    nix::unistd::write(&pty.master, b"\x04").unwrap();
-    // The line discipline takes the ^D in a kernel worker: wait until it
-    // is a pending end of file (a canonical terminal reads as ready).
-    let mut fds = [nix::poll::PollFd::new(
-        pty.slave.as_fd(),
-        nix::poll::PollFlags::POLLIN,
-    )];
-    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)).unwrap();
-    assert_eq!(ready, 1, "the ^D never reached the terminal");
+    let (_master, terminal) = terminal_holding(b"\x04");
     let out = rt
         .cmd(&["run", "--bundle", b.path().to_str().unwrap(), &id])
-        .stdin(Stdio::from(pty.slave))
+        .stdin(Stdio::from(terminal))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()

@@ -314,27 +314,16 @@ fn a_terminal_container_is_held_by_the_shim_and_attachable() {
 /// arrive as a NUL (echoed "^@") once attach makes the terminal raw.
 #[test]
 fn attach_passes_typed_ahead_input_on_and_no_nul_for_an_ended_terminal() {
-    use std::os::fd::AsFd;
-    use std::process::Stdio;
     let rt = Rt::new();
     let mut b = Bundle::busybox(&["sh", "-c", "read line; echo \"line=[$line]\""]);
     b.edit(|c| c["process"]["terminal"] = json!(true));
     let id = unique_id("ttyahead");
     rt.ok(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &id]);
-    let pty = nix::pty::openpty(None, None).expect("openpty");
-    nix::unistd::write(&pty.master, b"hello\n\x04").unwrap();
-    // The line discipline takes the input in a kernel worker; a canonical
-    // terminal reads as ready once the line is there, and the ^D written
-    // with it is taken in the same pass.
-    let mut fds = [nix::poll::PollFd::new(
-        pty.slave.as_fd(),
-        nix::poll::PollFlags::POLLIN,
-    )];
-    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)).unwrap();
-    assert_eq!(ready, 1, "the input never reached the terminal");
+    // The ^D is taken in with the line, in the same pass.
+    let (_master, terminal) = terminal_holding(b"hello\n\x04");
     let out = rt
         .cmd(&["attach", &id])
-        .stdin(Stdio::from(pty.slave))
+        .stdin(Stdio::from(terminal))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()

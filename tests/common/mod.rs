@@ -350,3 +350,20 @@ pub fn sh(edit: impl FnOnce(&mut Value), script: &str) -> String {
     assert_no_leaks(&rt, &id, &b);
     out
 }
+
+/// A new pty whose terminal (the slave) already holds `input`, taken in
+/// by the line discipline (a kernel worker does that after the write: a
+/// canonical terminal reads as ready once a whole line or a ^D is in).
+/// Returns (master, slave); the master must outlive the slave's use.
+pub fn terminal_holding(input: &[u8]) -> (std::os::fd::OwnedFd, std::os::fd::OwnedFd) {
+    use std::os::fd::AsFd;
+    let pty = nix::pty::openpty(None, None).expect("openpty");
+    assert_eq!(nix::unistd::write(&pty.master, input), Ok(input.len()));
+    let mut fds = [nix::poll::PollFd::new(
+        pty.slave.as_fd(),
+        nix::poll::PollFlags::POLLIN,
+    )];
+    let ready = nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(10_000u16)).unwrap();
+    assert_eq!(ready, 1, "{input:?} never reached the terminal");
+    (pty.master, pty.slave)
+}
