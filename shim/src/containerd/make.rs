@@ -36,6 +36,25 @@ impl Inner {
 
     /// Makes a process (the init or an exec) and registers it.
     pub(super) fn make(&self, id: &str, exec_id: &str, req: Request, io: &Io) -> TtrpcResult<i32> {
+        self.tasks().begin_make();
+        let made = self.make_and_register(id, exec_id, req, io);
+        self.tasks().end_make();
+        let (pid, early) = made?;
+        if let Some((code, _)) = early {
+            self.on_exit(pid, super::tasks::status_i32(code));
+        }
+        Ok(pid)
+    }
+
+    /// `make`'s work; the pid and its exit if the process has already
+    /// ended.
+    fn make_and_register(
+        &self,
+        id: &str,
+        exec_id: &str,
+        req: Request,
+        io: &Io,
+    ) -> TtrpcResult<(i32, Option<super::tasks::Exit>)> {
         let (fds, writer) = open_stdio(io)?;
         let (reply, console) = self.call(&req, Some(fds))?;
         let Reply::Made { pid } = reply else {
@@ -59,10 +78,7 @@ impl Inner {
             p.output_done = output_done;
             tasks.register(id, exec_id, pid)?
         };
-        if let Some((code, _)) = early {
-            self.on_exit(pid, super::tasks::status_i32(code));
-        }
-        Ok(pid)
+        Ok((pid, early))
     }
 
     /// Undoes a process `make` made but could not hand over: an init's

@@ -131,10 +131,16 @@ fn exec_not_found(exec_id: &str) -> containerd_shim::protos::ttrpc::Error {
 /// pid was registered (a process may exit before the zygote's answer
 /// comes back). Both under one lock: the reaper's lookup and the maker's
 /// registration each see the other whole, so no exit falls between them.
+/// Exits are kept only while a process is being made, and dropped when
+/// the last make in flight ends: the shim also reaps processes nobody
+/// registers (orphans of a container without a pid namespace, an exec
+/// killed after a failed make), and a kept exit must not go to a later
+/// process that gets the same pid.
 #[derive(Default)]
 pub(super) struct Tasks {
     by_id: HashMap<String, Task>,
     early_exits: HashMap<i32, Exit>,
+    making: usize,
 }
 
 impl Deref for Tasks {
@@ -175,10 +181,25 @@ impl Tasks {
     /// not registered yet, its exit is kept for the registration.
     fn exited(&mut self, pid: i32, exit: Exit) -> Option<(String, String)> {
         let found = self.find_unreaped(pid);
-        if found.is_none() {
+        if found.is_none() && self.making > 0 {
             self.early_exits.insert(pid, exit);
         }
         found
+    }
+
+    /// A process is about to be made: exits of unknown pids are kept
+    /// until `end_make`.
+    pub fn begin_make(&mut self) {
+        self.making += 1;
+    }
+
+    /// A make has ended, registered or not; the last one in flight drops
+    /// the exits no registration took.
+    pub fn end_make(&mut self) {
+        self.making = self.making.saturating_sub(1);
+        if self.making == 0 {
+            self.early_exits.clear();
+        }
     }
 
     /// Registers `pid` as process `exec_id` of container `id`; the exit
@@ -338,13 +359,36 @@ mod tests {
     #[test]
     fn an_exit_reaped_before_its_registration_is_handed_to_it() {
         let mut tasks = with_exec("e1");
+        tasks.begin_make();
         // The exec's process (pid 42) exits before the zygote's answer.
         assert_eq!(tasks.exited(42, exit(3)), None);
         let kept = tasks.register("c1", "e1", 42).unwrap();
+        tasks.end_make();
         assert_eq!(kept.map(|e| e.0), Some(3));
         // Now registered: the exit (handed back by `make`) finds it.
         assert_eq!(tasks.exited(42, exit(3)), Some(("c1".into(), "e1".into())));
         assert!(tasks.early_exits.is_empty());
+    }
+
+    #[test]
+    fn exits_no_registration_took_are_not_kept_for_a_later_process() {
+        let mut tasks = with_exec("e1");
+        // An orphan reaped while nothing is being made is not kept.
+        assert_eq!(tasks.exited(42, exit(9)), None);
+        assert!(tasks.early_exits.is_empty());
+        // Nor one reaped during two makes once both have ended, one of
+        // them failed before its registration (its exec killed).
+        tasks.begin_make();
+        tasks.begin_make();
+        assert_eq!(tasks.exited(43, exit(137)), None);
+        tasks.end_make();
+        assert_eq!(tasks.early_exits.len(), 1, "another make is in flight");
+        tasks.end_make();
+        assert!(tasks.early_exits.is_empty());
+        // A later exec that gets pid 43 is not handed that exit.
+        tasks.begin_make();
+        assert_eq!(tasks.register("c1", "e1", 43).unwrap(), None);
+        tasks.end_make();
     }
 
     #[test]
