@@ -735,3 +735,49 @@ fn an_unknown_command_has_no_help_topic() {
         }
     }
 }
+
+/// A cgroup mount over a cgroup2 mount's root (a config that binds the
+/// host's /sys, as userns.bats "userns join external namespaces [wrong
+/// userns owner]" does on a cgroup v2 host): the kernel refuses a fresh
+/// cgroup2 there (EBUSY), and the container gets a bind of its own cgroup
+/// instead, as a fresh mount in its cgroup namespace would show it (runc
+/// 1.3.5 falls back the same way, and passes that test in the cgroup v2
+/// VM; on this hybrid host it runs containers in cgroup v1 mode).
+#[test]
+fn a_cgroup_mount_over_the_hosts_cgroup2_binds_the_containers_cgroup() {
+    let Some(host) = ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]
+        .into_iter()
+        .find(|p| fs_type(p) == Some(libc::CGROUP2_SUPER_MAGIC))
+    else {
+        panic!("no cgroup2 mount at /sys/fs/cgroup or /sys/fs/cgroup/unified");
+    };
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "grep ^0:: /proc/self/cgroup; ls /sys/fs/cgroup | grep -cx rt; head -1 /sys/fs/cgroup/cgroup.procs",
+    ]);
+    b.edit(|c| {
+        let mounts = c["mounts"].as_array_mut().unwrap();
+        let at = mounts
+            .iter()
+            .position(|m| m["type"] == "cgroup")
+            .expect("rt spec has a cgroup mount");
+        mounts.insert(
+            at,
+            json!({"destination": "/sys/fs/cgroup", "type": "bind", "source": host, "options": ["rbind"]}),
+        );
+    });
+    let id = unique_id("cgoverhost");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_eq!(code, 0, "{out} {err}");
+    // Its cgroup is the root of what it sees; the host's (where rt keeps
+    // containers under rt/) is not there; its init is in it.
+    assert_eq!(out, "0::/\n0\n1\n", "{err}");
+    assert_no_leaks(&rt, &id, &b);
+}
+
+fn fs_type(path: &str) -> Option<i64> {
+    let st = nix::sys::statfs::statfs(path).ok()?;
+    Some(st.filesystem_type().0 as i64)
+}

@@ -365,32 +365,41 @@ fn mount_cgroup(
     let mut made = Made::fresh_over(target.as_fd())?;
     if s.cgroupns {
         // A fresh cgroup2 whose root is the container's cgroup.
-        mount(
+        let fresh = mount(
             Some("cgroup2"),
             fd_path(&target).as_str(),
             Some("cgroup2"),
             flags,
             None::<&str>,
-        )
-        .with_ctx(mount_err("mount cgroup2", dest))?;
-    } else {
-        // Without a cgroup namespace, show the container only its own
-        // cgroup: bind it from the host's hierarchy.
-        let dir = s.cgroup_dir.ok_or_else(|| {
-            Error::HostLacks("a cgroup mount needs the container's cgroup".into())
-        })?;
-        mount(
-            Some(dir),
-            fd_path(&target).as_str(),
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REC,
-            None::<&str>,
-        )
-        .with_ctx(mount_err("bind the container's cgroup onto", dest))?;
-        made = Made::bind_of_path(dir)?;
-        let target = reopen_mounted(root, dest, made)?;
-        remount_bind(target.as_fd(), flags, dest)?;
+        );
+        match fresh {
+            Ok(()) => return finish_mount(root, dest, opts, made),
+            // The kernel refuses cgroup2 on the root of a cgroup2 mount
+            // (EBUSY: a /sys bound from the host brings the host's along)
+            // and where the user namespace does not own the cgroup
+            // namespace (EPERM). The bind below shows what the fresh mount
+            // would have: the container's own cgroup. runc falls back the
+            // same way.
+            Err(nix::Error::EBUSY | nix::Error::EPERM) if s.cgroup_dir.is_some() => {}
+            Err(e) => return Err(e).with_ctx(mount_err("mount cgroup2", dest)),
+        }
     }
+    // Without a cgroup namespace, show the container only its own cgroup:
+    // bind it from the host's hierarchy.
+    let dir = s
+        .cgroup_dir
+        .ok_or_else(|| Error::HostLacks("a cgroup mount needs the container's cgroup".into()))?;
+    mount(
+        Some(dir),
+        fd_path(&target).as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .with_ctx(mount_err("bind the container's cgroup onto", dest))?;
+    made = Made::bind_of_path(dir)?;
+    let target = reopen_mounted(root, dest, made)?;
+    remount_bind(target.as_fd(), flags, dest)?;
     finish_mount(root, dest, opts, made)
 }
 
