@@ -131,10 +131,8 @@ pub(crate) fn one_line(e: &anyhow::Error) -> String {
 /// rt ignores while it works so that the write fails with EPIPE instead.
 /// A caller's wait status then reads as it does for runc.
 fn die_of_sigpipe() -> ! {
-    use nix::sys::signal::{raise, signal, SigHandler, SigSet, SigmaskHow, Signal};
-    // SAFETY: SIG_DFL installs no handler, so no code of rt's can run in
-    // a signal context; rt is single-threaded here and about to end.
-    let _ = unsafe { signal(Signal::SIGPIPE, SigHandler::SigDfl) };
+    use nix::sys::signal::{raise, SigSet, SigmaskHow, Signal};
+    rt::sys::process::default_disposition(libc::SIGPIPE);
     let mut set = SigSet::empty();
     set.add(Signal::SIGPIPE);
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&set), None);
