@@ -14,7 +14,12 @@
 //! after it sends SIGKILL, and rate-limits its notices to one per 10 ms,
 //! so the thread may have seen the `oom` alone: an init that died of
 //! SIGKILL after an OOM began, in a cgroup gone before the kill count
-//! could be read, was that OOM's victim (see `verdict`).
+//! could be read, was that OOM's victim (see `verdict`). Under load the
+//! cgroup may even be gone before any read saw the OOM: then the parent's
+//! `memory.events`, whose counts take in its children's and outlive them,
+//! tells whether a kill happened below it while the init ran (the parent
+//! is the pod's slice under Kubernetes, so only a sibling container's kill
+//! at the same moment could be taken for this one's).
 
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -40,6 +45,12 @@ pub(super) struct OomWatch {
     counts: Mutex<Counts>,
 }
 
+/// The parent cgroup's kill count when the watch began (or a kill was
+/// last published), where the parent has a memory controller.
+fn parent_kills(dir: &std::path::Path) -> Option<u64> {
+    read_oom_counts(dir.parent()?).map(|c| c.kills)
+}
+
 /// `oom_kill` as last published, `oom` when the watch began or a kill was
 /// last published, and the highest of each read.
 #[derive(Debug, Default, Clone, Copy)]
@@ -47,6 +58,7 @@ struct Counts {
     published: u64,
     base_ooms: u64,
     max: OomCounts,
+    parent_base_kills: Option<u64>,
 }
 
 /// What the counts say.
@@ -61,8 +73,9 @@ enum Verdict {
 }
 
 /// `killed`: the init died of SIGKILL; `readable`: its cgroup's
-/// memory.events could be read just now.
-fn verdict(c: &Counts, killed: bool, readable: bool) -> Verdict {
+/// memory.events could be read just now; `parent_kills`: the parent's
+/// kill count now, read only when the cgroup could not be.
+fn verdict(c: &Counts, killed: bool, readable: bool, parent_kills: Option<u64>) -> Verdict {
     if c.max.kills > c.published {
         Verdict::Publish
     } else if killed && c.max.ooms > c.base_ooms {
@@ -71,6 +84,11 @@ fn verdict(c: &Counts, killed: bool, readable: bool) -> Verdict {
         } else {
             Verdict::Publish
         }
+    } else if killed
+        && !readable
+        && matches!((c.parent_base_kills, parent_kills), (Some(b), Some(n)) if n > b)
+    {
+        Verdict::Publish
     } else {
         Verdict::Nothing
     }
@@ -80,12 +98,14 @@ impl OomWatch {
     /// None without a memory controller in `dir`: nothing to watch.
     pub fn new(dir: PathBuf) -> Option<Arc<OomWatch>> {
         let now = read_oom_counts(&dir)?;
+        let parent_base_kills = parent_kills(&dir);
         Some(Arc::new(OomWatch {
             dir,
             counts: Mutex::new(Counts {
                 published: now.kills,
                 base_ooms: now.ooms,
                 max: now,
+                parent_base_kills,
             }),
         }))
     }
@@ -95,18 +115,31 @@ impl OomWatch {
     /// whoever sees it first.
     fn decide(&self, id: &str, killed: bool) -> Verdict {
         let now = read_oom_counts(&self.dir);
+        let parent = if now.is_none() && killed {
+            parent_kills(&self.dir)
+        } else {
+            None
+        };
         let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(now) = now {
             c.max.ooms = c.max.ooms.max(now.ooms);
             c.max.kills = c.max.kills.max(now.kills);
         }
-        let v = verdict(&c, killed, now.is_some());
-        debug!("oom watch {id}: read {now:?}, highest {:?}, {v:?}", c.max);
+        let v = verdict(&c, killed, now.is_some(), parent);
+        debug!(
+            "oom watch {id}: read {now:?}, highest {:?}, parent's kills {parent:?}, {v:?}",
+            c.max
+        );
         if v == Verdict::Publish {
-            // A victim inferred from `oom` alone counts as one kill.
+            // A victim inferred from `oom` alone, or from the parent's
+            // count, counts as one kill.
             c.max.kills = c.max.kills.max(c.published + 1);
+            c.max.ooms = c.max.ooms.max(c.base_ooms + 1);
             c.published = c.max.kills;
             c.base_ooms = c.max.ooms;
+            if parent.is_some() {
+                c.parent_base_kills = parent;
+            }
         }
         v
     }
@@ -187,6 +220,7 @@ mod tests {
             published,
             base_ooms,
             max: OomCounts { ooms, kills },
+            parent_base_kills: Some(2),
         }
     }
 
@@ -195,13 +229,13 @@ mod tests {
         for killed in [false, true] {
             for readable in [false, true] {
                 assert_eq!(
-                    verdict(&counts(0, 0, 1, 1), killed, readable),
+                    verdict(&counts(0, 0, 1, 1), killed, readable, None),
                     Verdict::Publish
                 );
             }
         }
         assert_eq!(
-            verdict(&counts(1, 1, 1, 1), true, true),
+            verdict(&counts(1, 1, 1, 1), true, true, None),
             Verdict::Nothing,
             "published once"
         );
@@ -209,18 +243,71 @@ mod tests {
 
     #[test]
     fn an_oom_without_its_kill_count_waits_while_the_cgroup_is_there() {
-        assert_eq!(verdict(&counts(0, 0, 1, 0), true, true), Verdict::LookAgain);
+        assert_eq!(
+            verdict(&counts(0, 0, 1, 0), true, true, None),
+            Verdict::LookAgain
+        );
         // Gone with its count (systemd removed the scope): the SIGKILLed
         // init was the victim.
-        assert_eq!(verdict(&counts(0, 0, 1, 0), true, false), Verdict::Publish);
-        // Not killed, or no OOM since the last one published: nothing.
-        assert_eq!(verdict(&counts(0, 0, 1, 0), false, false), Verdict::Nothing);
-        assert_eq!(verdict(&counts(1, 1, 1, 1), true, false), Verdict::Nothing);
         assert_eq!(
-            verdict(&counts(0, 0, 0, 0), true, false),
+            verdict(&counts(0, 0, 1, 0), true, false, None),
+            Verdict::Publish
+        );
+        // Not killed, or no OOM since the last one published: nothing.
+        assert_eq!(
+            verdict(&counts(0, 0, 1, 0), false, false, None),
+            Verdict::Nothing
+        );
+        assert_eq!(
+            verdict(&counts(1, 1, 1, 1), true, false, None),
+            Verdict::Nothing
+        );
+        assert_eq!(
+            verdict(&counts(0, 0, 0, 0), true, false, None),
             Verdict::Nothing,
             "a plain kill -9"
         );
+    }
+
+    #[test]
+    fn a_cgroup_gone_before_any_read_saw_its_oom_asks_the_parent() {
+        let killed_gone = |parent| verdict(&counts(0, 0, 0, 0), true, false, parent);
+        assert_eq!(killed_gone(Some(3)), Verdict::Publish, "a kill below it");
+        assert_eq!(killed_gone(Some(2)), Verdict::Nothing, "a plain kill -9");
+        assert_eq!(killed_gone(None), Verdict::Nothing, "no parent's count");
+        // Only for a SIGKILLed init whose cgroup is gone.
+        assert_eq!(
+            verdict(&counts(0, 0, 0, 0), false, false, Some(3)),
+            Verdict::Nothing
+        );
+        assert_eq!(
+            verdict(&counts(0, 0, 0, 0), true, true, Some(3)),
+            Verdict::Nothing
+        );
+    }
+
+    #[test]
+    fn the_parents_count_outlives_the_cgroup() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("c.scope");
+        std::fs::create_dir(&dir).unwrap();
+        let w = |d: &std::path::Path, ooms: u64, kills: u64| {
+            std::fs::write(
+                d.join("memory.events"),
+                format!("oom {ooms}\noom_kill {kills}\n"),
+            )
+            .unwrap()
+        };
+        w(parent.path(), 4, 4);
+        w(&dir, 0, 0);
+        let watch = OomWatch::new(dir.clone()).unwrap();
+        assert_eq!(watch.decide("c", false), Verdict::Nothing);
+        // The kill and the cgroup's removal, before any read in between.
+        w(parent.path(), 5, 5);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(watch.decide("c", true), Verdict::Publish);
+        assert_eq!(watch.decide("c", true), Verdict::Nothing, "once");
+        assert_eq!(watch.counts(), OomCounts { ooms: 1, kills: 1 });
     }
 
     #[test]
