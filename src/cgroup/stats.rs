@@ -258,13 +258,15 @@ pub fn oom_kills(dir: &Path) -> u64 {
     oom_counts(dir).kills
 }
 
-/// `memory.events`' two OOM counters: `oom` moves when the cgroup hits its
-/// limit and reclaim fails (before the killer picks a victim), `oom_kill`
-/// once the victim has been sent SIGKILL.
+/// `memory.events`' OOM counters: `max` (`limit_hits`) moves each time
+/// the cgroup's usage is about to pass its limit, `oom` when reclaim then
+/// fails (before the killer picks a victim), `oom_kill` once the victim
+/// has been sent SIGKILL.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct OomCounts {
     pub ooms: u64,
     pub kills: u64,
+    pub limit_hits: u64,
 }
 
 /// Both counters, zero where the file or a key is missing.
@@ -279,6 +281,7 @@ pub fn read_oom_counts(dir: &Path) -> Option<OomCounts> {
     Some(OomCounts {
         ooms: e.get("oom").copied().unwrap_or(0),
         kills: e.get("oom_kill").copied().unwrap_or(0),
+        limit_hits: e.get("max").copied().unwrap_or(0),
     })
 }
 
@@ -321,7 +324,14 @@ mod tests {
             serde_json::json!({"2MB": {"usage": 0, "max": 4194304, "failcnt": 0}})
         );
         assert_eq!(oom_kills(d), 1);
-        assert_eq!(oom_counts(d), OomCounts { ooms: 1, kills: 1 });
+        assert_eq!(
+            oom_counts(d),
+            OomCounts {
+                ooms: 1,
+                kills: 1,
+                limit_hits: 2
+            }
+        );
         assert_eq!(read_oom_counts(&d.join("gone")), None);
         assert_eq!(oom_counts(&d.join("gone")), OomCounts::default());
     }

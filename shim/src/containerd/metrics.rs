@@ -21,6 +21,7 @@ pub fn from_cgroup(dir: &Path, oom: Option<&OomWatch>) -> Metrics {
             OomCounts {
                 ooms: now.ooms.max(seen.ooms),
                 kills: now.kills.max(seen.kills),
+                limit_hits: now.limit_hits.max(seen.limit_hits),
             },
             s.memory.as_ref().map_or(0, |mem| mem.usage.failcnt),
         ))
@@ -216,7 +217,11 @@ mod tests {
             (4, 2, 1)
         );
         // The cgroup gone: the counts a watch read are all there is.
-        let m = from_oom_counts(OomCounts { ooms: 1, kills: 1 });
+        let m = from_oom_counts(OomCounts {
+            ooms: 1,
+            kills: 1,
+            ..Default::default()
+        });
         assert_eq!(m.memory_events.oom_kill, 1);
         assert!(m.memory.is_none() && m.cpu.is_none());
     }

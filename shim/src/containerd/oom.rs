@@ -17,9 +17,10 @@
 //! could be read, was that OOM's victim (see `verdict`). Under load the
 //! cgroup may even be gone before any read saw the OOM: then the parent's
 //! `memory.events`, whose counts take in its children's and outlive them,
-//! tells whether a kill happened below it while the init ran (the parent
-//! is the pod's slice under Kubernetes, so only a sibling container's kill
-//! at the same moment could be taken for this one's).
+//! tells whether a kill happened below it, and is asked only when a read
+//! had seen this cgroup reach its limit (`max`) since the last kill
+//! published (under Kubernetes the parent is the pod's slice: a sibling
+//! container's kill at that same moment is all it could be confused with).
 
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -57,6 +58,7 @@ fn parent_kills(dir: &std::path::Path) -> Option<u64> {
 struct Counts {
     published: u64,
     base_ooms: u64,
+    base_limit_hits: u64,
     max: OomCounts,
     parent_base_kills: Option<u64>,
 }
@@ -86,6 +88,7 @@ fn verdict(c: &Counts, killed: bool, readable: bool, parent_kills: Option<u64>) 
         }
     } else if killed
         && !readable
+        && c.max.limit_hits > c.base_limit_hits
         && matches!((c.parent_base_kills, parent_kills), (Some(b), Some(n)) if n > b)
     {
         Verdict::Publish
@@ -104,6 +107,7 @@ impl OomWatch {
             counts: Mutex::new(Counts {
                 published: now.kills,
                 base_ooms: now.ooms,
+                base_limit_hits: now.limit_hits,
                 max: now,
                 parent_base_kills,
             }),
@@ -124,6 +128,7 @@ impl OomWatch {
         if let Some(now) = now {
             c.max.ooms = c.max.ooms.max(now.ooms);
             c.max.kills = c.max.kills.max(now.kills);
+            c.max.limit_hits = c.max.limit_hits.max(now.limit_hits);
         }
         let v = verdict(&c, killed, now.is_some(), parent);
         debug!(
@@ -137,9 +142,10 @@ impl OomWatch {
             c.max.ooms = c.max.ooms.max(c.base_ooms + 1);
             c.published = c.max.kills;
             c.base_ooms = c.max.ooms;
-            if parent.is_some() {
-                c.parent_base_kills = parent;
-            }
+            c.base_limit_hits = c.max.limit_hits;
+            // The parent's count now takes in this kill: a later exit
+            // must not take it again.
+            c.parent_base_kills = parent.or_else(|| parent_kills(&self.dir));
         }
         v
     }
@@ -219,7 +225,12 @@ mod tests {
         Counts {
             published,
             base_ooms,
-            max: OomCounts { ooms, kills },
+            base_limit_hits: 0,
+            max: OomCounts {
+                ooms,
+                kills,
+                limit_hits: 1,
+            },
             parent_base_kills: Some(2),
         }
     }
@@ -275,6 +286,11 @@ mod tests {
         assert_eq!(killed_gone(Some(3)), Verdict::Publish, "a kill below it");
         assert_eq!(killed_gone(Some(2)), Verdict::Nothing, "a plain kill -9");
         assert_eq!(killed_gone(None), Verdict::Nothing, "no parent's count");
+        // Not without this cgroup having reached its limit (a pod's
+        // sandbox killed at its stop, after a sibling's OOM kill).
+        let mut idle = counts(0, 0, 0, 0);
+        idle.max.limit_hits = 0;
+        assert_eq!(verdict(&idle, true, false, Some(3)), Verdict::Nothing);
         // Only for a SIGKILLed init whose cgroup is gone.
         assert_eq!(
             verdict(&counts(0, 0, 0, 0), false, false, Some(3)),
@@ -302,12 +318,34 @@ mod tests {
         w(&dir, 0, 0);
         let watch = OomWatch::new(dir.clone()).unwrap();
         assert_eq!(watch.decide("c", false), Verdict::Nothing);
+        // The watcher sees the limit reached, not yet the OOM.
+        std::fs::write(dir.join("memory.events"), "max 2\noom 0\noom_kill 0\n").unwrap();
+        assert_eq!(watch.decide("c", false), Verdict::Nothing);
         // The kill and the cgroup's removal, before any read in between.
         w(parent.path(), 5, 5);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(watch.decide("c", true), Verdict::Publish);
         assert_eq!(watch.decide("c", true), Verdict::Nothing, "once");
-        assert_eq!(watch.counts(), OomCounts { ooms: 1, kills: 1 });
+        let c = watch.counts();
+        assert_eq!((c.ooms, c.kills), (1, 1));
+    }
+
+    #[test]
+    fn a_kill_published_from_the_cgroup_is_not_taken_again_from_the_parent() {
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("c.scope");
+        std::fs::create_dir(&dir).unwrap();
+        let w = |d: &std::path::Path, text: &str| {
+            std::fs::write(d.join("memory.events"), text).unwrap()
+        };
+        w(parent.path(), "max 0\noom 0\noom_kill 0\n");
+        w(&dir, "max 0\noom 0\noom_kill 0\n");
+        let watch = OomWatch::new(dir.clone()).unwrap();
+        w(&dir, "max 3\noom 1\noom_kill 1\n");
+        w(parent.path(), "max 3\noom 1\noom_kill 1\n");
+        assert_eq!(watch.decide("c", false), Verdict::Publish);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(watch.decide("c", true), Verdict::Nothing, "published once");
     }
 
     #[test]
@@ -324,7 +362,8 @@ mod tests {
         assert_eq!(w.decide("c", true), Verdict::Publish);
         assert_eq!(w.decide("c", true), Verdict::Nothing, "once");
         // What Stats answers for the gone cgroup: the kill it inferred.
-        assert_eq!(w.counts(), OomCounts { ooms: 1, kills: 1 });
+        let c = w.counts();
+        assert_eq!((c.ooms, c.kills), (1, 1));
     }
 
     #[test]
@@ -337,7 +376,8 @@ mod tests {
         assert_eq!(w.decide("c", false), Verdict::Publish);
         std::fs::remove_file(&events).unwrap();
         assert_eq!(w.decide("c", true), Verdict::Nothing, "published once");
-        assert_eq!(w.counts(), OomCounts { ooms: 1, kills: 1 });
+        let c = w.counts();
+        assert_eq!((c.ooms, c.kills), (1, 1));
     }
 
     #[test]
