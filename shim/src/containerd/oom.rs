@@ -46,8 +46,8 @@ pub(super) struct OomWatch {
     counts: Mutex<Counts>,
 }
 
-/// The parent cgroup's kill count when the watch began (or a kill was
-/// last published), where the parent has a memory controller.
+/// The parent cgroup's kill count now (its children's included), where
+/// the parent has a memory controller.
 fn parent_kills(dir: &std::path::Path) -> Option<u64> {
     read_oom_counts(dir.parent()?).map(|c| c.kills)
 }
