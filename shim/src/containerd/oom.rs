@@ -19,8 +19,11 @@
 //! `memory.events`, whose counts take in its children's and outlive them,
 //! tells whether a kill happened below it, and is asked only when a read
 //! had seen this cgroup reach its limit (`max`) since the last kill
-//! published (under Kubernetes the parent is the pod's slice: a sibling
-//! container's kill at that same moment is all it could be confused with).
+//! published. The parent's changes wake the thread too, and until this
+//! cgroup reaches its limit each read moves the parent's base up to its
+//! count: under Kubernetes the parent is the pod's slice, and a sibling
+//! container's kill after this one reached its limit is all it could be
+//! confused with.
 
 use std::os::fd::AsFd;
 use std::path::PathBuf;
@@ -118,17 +121,30 @@ impl OomWatch {
     /// recorded under the lock, so each kill is published once, by
     /// whoever sees it first.
     fn decide(&self, id: &str, killed: bool) -> Verdict {
+        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
+        // While this cgroup has not been seen at its limit, the parent's
+        // kills so far are a sibling's: each read moves the parent's base
+        // up to them. The parent is read first, so a kill of this cgroup
+        // between the two reads is still above the base.
+        let not_yet_at_limit = c.max.limit_hits == c.base_limit_hits;
+        let parent_before = if not_yet_at_limit && !killed {
+            parent_kills(&self.dir)
+        } else {
+            None
+        };
         let now = read_oom_counts(&self.dir);
         let parent = if now.is_none() && killed {
             parent_kills(&self.dir)
         } else {
             None
         };
-        let mut c = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(now) = now {
             c.max.ooms = c.max.ooms.max(now.ooms);
             c.max.kills = c.max.kills.max(now.kills);
             c.max.limit_hits = c.max.limit_hits.max(now.limit_hits);
+            if parent_before.is_some() && now.limit_hits == c.base_limit_hits {
+                c.parent_base_kills = parent_before;
+            }
         }
         let v = verdict(&c, killed, now.is_some(), parent);
         debug!(
@@ -180,9 +196,16 @@ impl OomWatch {
         let notify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
             .and_then(|n| n.add_watch(&events, AddWatchFlags::IN_MODIFY).map(|_| n))
             .ok();
+        // The parent's changes too (a sibling's kill), so its base follows
+        // them until this cgroup reaches its limit (see `decide`); a parent
+        // without a memory controller is simply not watched.
+        if let (Some(n), Some(parent)) = (&notify, self.dir.parent()) {
+            let _ = n.add_watch(&parent.join("memory.events"), AddWatchFlags::IN_MODIFY);
+        }
         std::thread::spawn(move || loop {
-            // Whether memory.events changed: then (and only then, where
-            // inotify works) the counts are read.
+            // Whether memory.events (this cgroup's or its parent's)
+            // changed: then (and only then, where inotify works) the counts
+            // are read.
             let changed = match &notify {
                 Some(n) => {
                     let mut fds = [PollFd::new(n.as_fd(), PollFlags::POLLIN)];
@@ -302,27 +325,31 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_parents_count_outlives_the_cgroup() {
+    /// A parent cgroup (a pod's slice) with one child, `c.scope`.
+    fn pod() -> (tempfile::TempDir, PathBuf) {
         let parent = tempfile::tempdir().unwrap();
         let dir = parent.path().join("c.scope");
         std::fs::create_dir(&dir).unwrap();
-        let w = |d: &std::path::Path, ooms: u64, kills: u64| {
-            std::fs::write(
-                d.join("memory.events"),
-                format!("oom {ooms}\noom_kill {kills}\n"),
-            )
-            .unwrap()
-        };
-        w(parent.path(), 4, 4);
-        w(&dir, 0, 0);
+        (parent, dir)
+    }
+
+    fn events(dir: &std::path::Path, limit_hits: u64, ooms: u64, kills: u64) {
+        let text = format!("max {limit_hits}\noom {ooms}\noom_kill {kills}\n");
+        std::fs::write(dir.join("memory.events"), text).unwrap();
+    }
+
+    #[test]
+    fn the_parents_count_outlives_the_cgroup() {
+        let (parent, dir) = pod();
+        events(parent.path(), 4, 4, 4);
+        events(&dir, 0, 0, 0);
         let watch = OomWatch::new(dir.clone()).unwrap();
         assert_eq!(watch.decide("c", false), Verdict::Nothing);
         // The watcher sees the limit reached, not yet the OOM.
-        std::fs::write(dir.join("memory.events"), "max 2\noom 0\noom_kill 0\n").unwrap();
+        events(&dir, 2, 0, 0);
         assert_eq!(watch.decide("c", false), Verdict::Nothing);
         // The kill and the cgroup's removal, before any read in between.
-        w(parent.path(), 5, 5);
+        events(parent.path(), 6, 5, 5);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(watch.decide("c", true), Verdict::Publish);
         assert_eq!(watch.decide("c", true), Verdict::Nothing, "once");
@@ -331,18 +358,31 @@ mod tests {
     }
 
     #[test]
-    fn a_kill_published_from_the_cgroup_is_not_taken_again_from_the_parent() {
-        let parent = tempfile::tempdir().unwrap();
-        let dir = parent.path().join("c.scope");
-        std::fs::create_dir(&dir).unwrap();
-        let w = |d: &std::path::Path, text: &str| {
-            std::fs::write(d.join("memory.events"), text).unwrap()
-        };
-        w(parent.path(), "max 0\noom 0\noom_kill 0\n");
-        w(&dir, "max 0\noom 0\noom_kill 0\n");
+    fn a_siblings_kill_before_this_cgroup_reached_its_limit_is_not_its_own() {
+        let (parent, dir) = pod();
+        events(parent.path(), 0, 0, 0);
+        events(&dir, 0, 0, 0);
         let watch = OomWatch::new(dir.clone()).unwrap();
-        w(&dir, "max 3\noom 1\noom_kill 1\n");
-        w(parent.path(), "max 3\noom 1\noom_kill 1\n");
+        // A sibling is killed; the watcher, woken by the parent's change,
+        // finds this cgroup below its limit.
+        events(parent.path(), 1, 1, 1);
+        assert_eq!(watch.decide("c", false), Verdict::Nothing);
+        // Then this one reaches its limit and its init is SIGKILLed for
+        // another reason, its cgroup gone before the exit's read.
+        events(&dir, 1, 0, 0);
+        assert_eq!(watch.decide("c", false), Verdict::Nothing);
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(watch.decide("c", true), Verdict::Nothing);
+    }
+
+    #[test]
+    fn a_kill_published_from_the_cgroup_is_not_taken_again_from_the_parent() {
+        let (parent, dir) = pod();
+        events(parent.path(), 0, 0, 0);
+        events(&dir, 0, 0, 0);
+        let watch = OomWatch::new(dir.clone()).unwrap();
+        events(&dir, 3, 1, 1);
+        events(parent.path(), 3, 1, 1);
         assert_eq!(watch.decide("c", false), Verdict::Publish);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(watch.decide("c", true), Verdict::Nothing, "published once");
