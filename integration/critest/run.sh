@@ -341,7 +341,12 @@ restrict_oom=false
 capbnd=$(awk '/^CapBnd:/ {print $2}' /proc/self/status)
 [ $(((16#$capbnd >> 24) & 1)) = 1 ] || restrict_oom=true
 runtimes="[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes"
-cat >"$w/config.toml" <<EOF
+runc_shim_handler() { # NAME BINARY ROOT SYSTEMD_CGROUP: a handler on containerd's runc shim
+	printf "%s.%s]\n  runtime_type = 'io.containerd.runc.v2'\n%s.%s.options]\n" "$runtimes" "$1" "$runtimes" "$1"
+	printf "  BinaryName = '%s'\n  Root = '%s'\n  SystemdCgroup = %s\n" "$2" "$3" "$4"
+}
+{
+	cat <<EOF
 version = 3
 root = '$w/root'
 state = '$w/state'
@@ -374,33 +379,14 @@ state = '$w/state'
 [plugins.'io.containerd.cri.v1.runtime'.cni]
   bin_dirs = ['$cni_bins']
   conf_dir = '$w/cni/conf'
-$runtimes.runc]
-  runtime_type = 'io.containerd.runc.v2'
-$runtimes.runc.options]
-  BinaryName = '$runc'
-  Root = '$w/runc-root'
-  SystemdCgroup = $CRITEST_SYSTEMD_CGROUP
-$runtimes.rt]
-  runtime_type = 'io.containerd.runc.v2'
-$runtimes.rt.options]
-  BinaryName = '$bins/rt'
-  Root = '$w/rt-root'
-  SystemdCgroup = $CRITEST_SYSTEMD_CGROUP
 $runtimes.rt-v2]
   runtime_type = 'io.containerd.rt.v2'
-$runtimes.runc-cgroupfs]
-  runtime_type = 'io.containerd.runc.v2'
-$runtimes.runc-cgroupfs.options]
-  BinaryName = '$runc'
-  Root = '$w/runc-root'
-  SystemdCgroup = false
-$runtimes.rt-cgroupfs]
-  runtime_type = 'io.containerd.runc.v2'
-$runtimes.rt-cgroupfs.options]
-  BinaryName = '$bins/rt'
-  Root = '$w/rt-root'
-  SystemdCgroup = false
 EOF
+	runc_shim_handler runc "$runc" "$w/runc-root" "$CRITEST_SYSTEMD_CGROUP"
+	runc_shim_handler rt "$bins/rt" "$w/rt-root" "$CRITEST_SYSTEMD_CGROUP"
+	runc_shim_handler runc-cgroupfs "$runc" "$w/runc-root" false
+	runc_shim_handler rt-cgroupfs "$bins/rt" "$w/rt-root" false
+} >"$w/config.toml"
 # rt and containerd-shim-rt-v2 first on containerd's PATH (the rt-v2
 # handler's shim is found there), then containerd 2.3.4's own shim.
 env_rt=()
