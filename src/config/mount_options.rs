@@ -8,6 +8,9 @@ use nix::mount::MsFlags;
 pub struct MountOptions {
     /// Flags set on the mount.
     pub flags: MsFlags,
+    /// Flags an option asked to clear (`rw`, `dev`, `exec`...), and no
+    /// later option set again: a bind is remounted for these too.
+    pub cleared: MsFlags,
     /// Propagation changes applied after mounting, in order.
     pub propagation: Vec<MsFlags>,
     /// Attributes applied recursively with mount_setattr: (set, clear).
@@ -195,6 +198,7 @@ impl Default for MountOptions {
     fn default() -> Self {
         MountOptions {
             flags: MsFlags::empty(),
+            cleared: MsFlags::empty(),
             propagation: Vec::new(),
             rec_attr_set: 0,
             rec_attr_clr: 0,
@@ -216,6 +220,8 @@ impl MountOptions {
                 Some(Effect::Flags { set, clear }) => {
                     o.flags.insert(set);
                     o.flags.remove(clear);
+                    o.cleared.insert(clear);
+                    o.cleared.remove(set);
                 }
                 Some(Effect::Bind { recursive }) => {
                     o.bind = true;
@@ -246,6 +252,65 @@ impl MountOptions {
             Some(self.data.join(","))
         }
     }
+}
+
+/// The atime flags (the kernel takes them together).
+const ATIME: MsFlags = MsFlags::MS_NOATIME
+    .union(MsFlags::MS_RELATIME)
+    .union(MsFlags::MS_STRICTATIME)
+    .union(MsFlags::MS_NODIRATIME);
+
+/// The flags the kernel locks on a mount inherited into another user
+/// namespace (MNT_LOCK_*): a remount there must keep them.
+const LOCKABLE: MsFlags = MsFlags::MS_RDONLY
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC)
+    .union(MsFlags::MS_NOSUID)
+    .union(ATIME);
+
+/// statvfs(3)'s `f_flag` bits and the mount flags they report (the
+/// kernel's calculate_f_flags), for the lockable ones.
+const STATVFS_FLAGS: &[(u64, MsFlags)] = &[
+    (libc::ST_RDONLY, MsFlags::MS_RDONLY),
+    (libc::ST_NOSUID, MsFlags::MS_NOSUID),
+    (libc::ST_NODEV, MsFlags::MS_NODEV),
+    (libc::ST_NOEXEC, MsFlags::MS_NOEXEC),
+    (libc::ST_NOATIME, MsFlags::MS_NOATIME),
+    (libc::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
+    (libc::ST_RELATIME, MsFlags::MS_RELATIME),
+];
+
+/// The lockable mount flags a source's statvfs reports.
+pub fn lockable_flags_of(f_flag: u64) -> MsFlags {
+    STATVFS_FLAGS
+        .iter()
+        .filter(|(st, _)| f_flag & st != 0)
+        .fold(MsFlags::empty(), |acc, (_, ms)| acc | *ms)
+}
+
+/// A bind is remounted with the flags asked for alone, the others cleared
+/// (what users of `mount --bind -o` mean, and runc's behaviour), whenever
+/// an option set or cleared one.
+pub fn bind_needs_remount(asked: MsFlags, cleared: MsFlags) -> bool {
+    !(asked - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)).is_empty()
+        || !cleared.is_empty()
+}
+
+/// When that remount is refused (a source's flags locked in a user
+/// namespace), the flags of a second try: the asked ones plus the
+/// source's lockable ones. None where that would not be what was asked:
+/// a lockable flag the source has and an option cleared, or an atime
+/// mode other than the source's (the kernel would keep the source's
+/// silently).
+pub fn bind_remount_retry(asked: MsFlags, cleared: MsFlags, source: MsFlags) -> Option<MsFlags> {
+    let source = source & LOCKABLE;
+    if !(source & cleared).is_empty() {
+        return None;
+    }
+    if !(asked & ATIME).is_empty() && asked & ATIME != source & ATIME {
+        return None;
+    }
+    Some(asked | source)
 }
 
 /// The propagation flags for a propagation mode name (the same table's
@@ -296,6 +361,59 @@ mod tests {
         let o = MountOptions::parse(&["nosuid", "ro", "rw", "noexec"]).unwrap();
         assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC);
         assert!(o.data.is_empty());
+    }
+
+    #[test]
+    fn a_cleared_flag_is_remembered_until_set_again() {
+        let o = MountOptions::parse(&["bind", "dev", "rw", "ro"]).unwrap();
+        assert_eq!(o.cleared, MsFlags::MS_NODEV);
+        assert!(
+            bind_needs_remount(o.flags, o.cleared),
+            "dev alone asks for a remount"
+        );
+        let o = MountOptions::parse(&["rbind"]).unwrap();
+        assert!(
+            !bind_needs_remount(o.flags, o.cleared),
+            "a plain bind keeps the source's flags"
+        );
+        let o = MountOptions::parse(&["bind", "nosuid"]).unwrap();
+        assert!(bind_needs_remount(o.flags, o.cleared));
+    }
+
+    #[test]
+    fn a_refused_bind_remount_is_retried_with_the_sources_locked_flags() {
+        let parse = |opts: &[&str]| {
+            let o = MountOptions::parse(opts).unwrap();
+            (o.flags, o.cleared)
+        };
+        let ro = lockable_flags_of(libc::ST_RDONLY);
+        assert_eq!(ro, MsFlags::MS_RDONLY);
+        // A read-only source, "bind,nosuid,nodev": stays read-only.
+        let (asked, cleared) = parse(&["bind", "nosuid", "nodev"]);
+        assert_eq!(
+            bind_remount_retry(asked, cleared, ro),
+            Some(asked | MsFlags::MS_RDONLY)
+        );
+        // "rw" asked of it: refused, not silently read-only.
+        let (asked, cleared) = parse(&["bind", "rw", "nosuid"]);
+        assert_eq!(bind_remount_retry(asked, cleared, ro), None);
+        // An atime mode other than the source's: refused; the same: kept.
+        let noatime = lockable_flags_of(libc::ST_NOATIME);
+        let (asked, cleared) = parse(&["bind", "strictatime"]);
+        assert_eq!(bind_remount_retry(asked, cleared, noatime), None);
+        let (asked, cleared) = parse(&["bind", "noatime", "ro"]);
+        assert_eq!(
+            bind_remount_retry(asked, cleared, noatime | ro),
+            Some(asked)
+        );
+        // nosymfollow is not lockable: cleared by "symfollow" regardless.
+        let (asked, cleared) = parse(&["bind", "ro", "symfollow"]);
+        let nodev = lockable_flags_of(libc::ST_NODEV | 0x2000);
+        assert_eq!(nodev, MsFlags::MS_NODEV);
+        assert_eq!(
+            bind_remount_retry(asked, cleared, nodev),
+            Some(MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NODEV)
+        );
     }
 
     #[test]

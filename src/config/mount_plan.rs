@@ -89,6 +89,9 @@ pub struct Bind {
     pub recursive: bool,
     /// The flags a bind ignores, applied with a remount of it.
     pub remount_flags: MsFlags,
+    /// The flags options cleared (`rw`, `dev`...): the remount clears
+    /// them, and may not take them from a source that locks them.
+    pub cleared_flags: MsFlags,
     /// The source lies inside the root: it may be made by an earlier
     /// mount of the container, so only the init, in order, may open it.
     pub source_in_root: bool,
@@ -197,6 +200,7 @@ fn plan_one(
             recursive: options.recursive_bind,
             remount_flags: options.flags
                 - (MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT),
+            cleared_flags: options.cleared,
             idmap: idmap.map(|map| Idmapping {
                 uid: map.uid.to_vec(),
                 gid: map.gid.to_vec(),

@@ -11,7 +11,9 @@ use nix::mount::{mount, MsFlags};
 use nix::sys::stat::Mode;
 
 use super::Setup;
-use crate::config::mount_options::MountOptions;
+use crate::config::mount_options::{
+    bind_needs_remount, bind_remount_retry, lockable_flags_of, MountOptions,
+};
 use crate::config::mount_plan::{Bind, Kind, PlannedMount};
 use crate::error::{Context, Error, Result};
 use crate::rootfs::resolve::{create_in_root, fd_path, is_dir, open_in_root, try_open_in_root};
@@ -97,22 +99,19 @@ pub(super) fn mount_one(s: &Setup, root: BorrowedFd<'_>, m: PlannedMount) -> Res
 
 /// A bind: rt's clone serves an idmapped bind, and a source the init may
 /// not open; any other bind is made here, in the config's order.
-fn mount_bind(root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions, b: Bind) -> Result<()> {
+fn mount_bind(root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions, mut b: Bind) -> Result<()> {
     let opened = if b.tree.is_some() && b.idmap.is_some() {
         Err(nix::Error::EPERM)
     } else {
         open(&b.source, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
     };
-    let src_fd = match (opened, b.tree) {
+    let src_fd = match (opened, b.tree.take()) {
         (Err(nix::Error::EACCES | nix::Error::EPERM), Some(tree)) => {
             let target = create_in_root(root, dest, !is_dir(tree.as_fd())?)?;
             let made = Made::bind_of(tree.as_fd())?;
             mount::move_mount(&tree, &target)
                 .with_ctx(mount_err("attach the bind mount onto", dest))?;
-            if !b.remount_flags.is_empty() {
-                let target = reopen_mounted(root, dest, made)?;
-                remount_bind(target.as_fd(), b.remount_flags, dest)?;
-            }
+            remount_bind_as_asked(root, dest, made, tree.as_fd(), &b)?;
             return finish_mount(root, dest, opts, made);
         }
         (opened, _) => opened.with_ctx(|| format!("open bind source {}", b.source.display()))?,
@@ -139,13 +138,37 @@ fn mount_bind(root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions, b: Bind) -
         )
         .with_ctx(mount_err("bind mount onto", dest))?;
     }
-    // A bind ignores the other flags: apply them with a remount of the
-    // new mount (reopened: the old descriptor is the covered dir).
-    if !b.remount_flags.is_empty() {
-        let target = reopen_mounted(root, dest, made)?;
-        remount_bind(target.as_fd(), b.remount_flags, dest)?;
-    }
+    remount_bind_as_asked(root, dest, made, src_fd.as_fd(), &b)?;
     finish_mount(root, dest, opts, made)
+}
+
+/// A bind ignores the other flags: where options set or cleared any, the
+/// new mount (reopened: the old descriptor is the covered dir) is
+/// remounted with those asked alone, the rest cleared. Where the kernel
+/// refuses that (the source's flags locked in a user namespace), once
+/// more with the source's lockable flags kept, if that is still what was
+/// asked (`mount_options::bind_remount_retry`); else the first refusal.
+fn remount_bind_as_asked(
+    root: BorrowedFd<'_>,
+    dest: &Path,
+    made: Made,
+    source: BorrowedFd<'_>,
+    b: &Bind,
+) -> Result<()> {
+    if !bind_needs_remount(b.remount_flags, b.cleared_flags) {
+        return Ok(());
+    }
+    let target = reopen_mounted(root, dest, made)?;
+    let Err(refused) = remount_bind(target.as_fd(), b.remount_flags, dest) else {
+        return Ok(());
+    };
+    let st = nix::sys::statvfs::fstatvfs(source)
+        .with_ctx(|| format!("statvfs {}", b.source.display()))?;
+    let source_flags = lockable_flags_of(st.flags().bits());
+    match bind_remount_retry(b.remount_flags, b.cleared_flags, source_flags) {
+        Some(flags) if flags != b.remount_flags => remount_bind(target.as_fd(), flags, dest),
+        _ => Err(refused),
+    }
 }
 
 /// Any other filesystem: a fresh mount of its type.

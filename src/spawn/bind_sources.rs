@@ -205,6 +205,7 @@ mod tests {
             source: source.into(),
             recursive: true,
             remount_flags: nix::mount::MsFlags::empty(),
+            cleared_flags: nix::mount::MsFlags::empty(),
             source_in_root: in_root,
             idmap: idmapped.then(|| Idmapping {
                 uid: vec![],
