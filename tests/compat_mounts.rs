@@ -1,7 +1,8 @@
 //! Mounts in situations configs of other tools make (issue 23, item 7):
 //! bind sources and idmapped binds in a user namespace, a container left
 //! in the host's mount namespace; compared with runc 1.1.5 where it can
-//! run them here.
+//! run them here. And a bind's flags as runc 1.3's own suite checks them
+//! (`RT_TEST_RUNTIME` runs that test against its runc).
 
 mod common;
 
@@ -371,5 +372,102 @@ fn a_bind_source_made_by_an_earlier_mount_of_the_container() {
             "the destination was made under the root's host path"
         );
         assert_no_leaks(&rt, &id, &b);
+    }
+}
+
+/// A tmpfs on the host whose mount carries `flags` (set with a bind
+/// remount, per mount, as mounts_sshfs.bats sets them), unmounted when
+/// dropped.
+struct FlaggedTmpfs(tempfile::TempDir);
+
+impl FlaggedTmpfs {
+    fn new(flags: nix::mount::MsFlags) -> FlaggedTmpfs {
+        use nix::mount::{mount, MsFlags};
+        let dir = tempfile::tempdir().unwrap();
+        mount(
+            Some("tmpfs"),
+            dir.path(),
+            Some("tmpfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap();
+        let t = FlaggedTmpfs(dir);
+        mount(
+            None::<&str>,
+            t.0.path(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+            None::<&str>,
+        )
+        .unwrap();
+        t
+    }
+}
+
+impl Drop for FlaggedTmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(self.0.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// A bind of `source` at /mnt with `options`, in a user namespace or
+/// not: (exit code, the flags /mnt shows in the container, stderr).
+fn bind_flags(source: &FlaggedTmpfs, options: &[&str], userns: bool) -> (i32, String, String) {
+    let rt = Rt::new();
+    let mut b = Bundle::busybox(&[
+        "sh",
+        "-c",
+        "grep ' /mnt ' /proc/self/mounts | cut -d' ' -f4",
+    ]);
+    if userns {
+        b.add_user_namespace(100000);
+    }
+    // There, as in runc's busybox: the root of a user namespace may not
+    // make it in the host's root-owned rootfs.
+    std::fs::create_dir(b.rootfs().join("mnt")).unwrap();
+    b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": source.0.path(), "options": options}));
+    let id = unique_id("bindflags");
+    let (code, out, err) = run_in(&rt, &b, &id);
+    assert_no_leaks(&rt, &id, &b);
+    (code, out.trim().to_string(), err)
+}
+
+fn has(flags: &str, flag: &str) -> bool {
+    flags.split(',').any(|f| f == flag)
+}
+
+/// runc 1.3's mounts_sshfs.bats (`make test-runc-suite`): a bind with any flag option, even one that only
+/// clears ("dev"), is remounted with the flags asked alone (the source's
+/// others cleared); a plain "bind" keeps the source's. In a user
+/// namespace, where the kernel locks the source's ro, nodev, noexec,
+/// nosuid and atime flags, those are kept unless an option clears one,
+/// which fails the mount.
+#[test]
+fn a_bind_takes_the_flags_asked_and_keeps_only_the_locked_ones_in_a_user_namespace() {
+    use nix::mount::MsFlags;
+    let src = FlaggedTmpfs::new(MsFlags::MS_RDONLY | MsFlags::MS_NOEXEC);
+    let (code, flags, err) = bind_flags(&src, &["bind"], false);
+    assert_eq!(code, 0, "{err}");
+    assert!(has(&flags, "ro") && has(&flags, "noexec"), "kept: {flags}");
+    let (code, flags, err) = bind_flags(&src, &["bind", "dev"], false);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        has(&flags, "rw") && !has(&flags, "noexec"),
+        "cleared: {flags}"
+    );
+    let (code, flags, err) = bind_flags(&src, &["bind", "nosuid", "nodev"], true);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        has(&flags, "ro") && has(&flags, "noexec") && has(&flags, "nosuid") && has(&flags, "nodev"),
+        "locked flags kept, the asked ones set: {flags}"
+    );
+    let (code, _, err) = bind_flags(&src, &["bind", "rw", "nosuid"], true);
+    assert_ne!(code, 0, "rw of a locked ro source must fail");
+    if is_rt() {
+        assert!(
+            err.contains("(/mnt)") && err.contains("EPERM"),
+            "one line naming the mount: {err}"
+        );
     }
 }
