@@ -466,8 +466,12 @@ fn a_bind_takes_the_flags_asked_and_keeps_only_the_locked_ones_in_a_user_namespa
     assert_ne!(code, 0, "rw of a locked ro source must fail");
     if is_rt() {
         assert!(
-            err.contains("(/mnt)") && err.contains("EPERM"),
-            "one line naming the mount: {err}"
+            err.contains("(/mnt)")
+                && err.contains("EPERM")
+                && err.contains(
+                    "the source is ro and a user namespace locks that; the options ask for rw"
+                ),
+            "one line naming the mount and the locked flag: {err}"
         );
     }
 }

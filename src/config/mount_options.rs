@@ -298,19 +298,79 @@ pub fn bind_needs_remount(asked: MsFlags, cleared: MsFlags) -> bool {
 
 /// When that remount is refused (a source's flags locked in a user
 /// namespace), the flags of a second try: the asked ones plus the
-/// source's lockable ones. None where that would not be what was asked:
-/// a lockable flag the source has and an option cleared, or an atime
-/// mode other than the source's (the kernel would keep the source's
+/// source's lockable ones. Refused where that would not be what was
+/// asked: a lockable flag the source has and an option cleared, or an
+/// atime mode other than the source's (the kernel would keep the source's
 /// silently).
-pub fn bind_remount_retry(asked: MsFlags, cleared: MsFlags, source: MsFlags) -> Option<MsFlags> {
+pub fn bind_remount_retry(
+    asked: MsFlags,
+    cleared: MsFlags,
+    source: MsFlags,
+) -> Result<MsFlags, LockedFlags> {
     let source = source & LOCKABLE;
-    if !(source & cleared).is_empty() {
-        return None;
+    let kept_cleared = source & cleared;
+    if !kept_cleared.is_empty() {
+        return Err(LockedFlags::Cleared {
+            locked: names_setting(kept_cleared),
+            asked: names_clearing(kept_cleared),
+        });
     }
     if !(asked & ATIME).is_empty() && asked & ATIME != source & ATIME {
-        return None;
+        return Err(LockedFlags::Atime {
+            locked: names_setting(source & ATIME),
+            asked: names_setting(asked & ATIME),
+        });
     }
-    Some(asked | source)
+    Ok(asked | source)
+}
+
+/// Why a bind's remount cannot keep what its source's user namespace
+/// locks and still be what the options asked: the flags by their option
+/// names, for the one line the refusal gets.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LockedFlags {
+    /// The source has flags (`locked`) the options clear (`asked`).
+    #[error(
+        "the source is {} and a user namespace locks that; the options ask for {}",
+        locked.join(","),
+        asked.join(",")
+    )]
+    Cleared {
+        locked: Vec<&'static str>,
+        asked: Vec<&'static str>,
+    },
+    /// The options ask for an atime mode other than the source's (none
+    /// named: the kernel's default, relatime).
+    #[error(
+        "the source's atime mode is {} and a user namespace locks it; the options ask for {}",
+        if locked.is_empty() { "relatime".to_string() } else { locked.join(",") },
+        asked.join(",")
+    )]
+    Atime {
+        locked: Vec<&'static str>,
+        asked: Vec<&'static str>,
+    },
+}
+
+/// The names of the options that set exactly one of `flags` each (the
+/// table's own names, in its order).
+fn names_setting(flags: MsFlags) -> Vec<&'static str> {
+    names_where(|set, clear| clear.is_empty() && !set.is_empty() && flags.contains(set))
+}
+
+/// The names of the options that clear one of `flags` and set nothing.
+fn names_clearing(flags: MsFlags) -> Vec<&'static str> {
+    names_where(|set, clear| set.is_empty() && !clear.is_empty() && flags.contains(clear))
+}
+
+fn names_where(pick: impl Fn(MsFlags, MsFlags) -> bool) -> Vec<&'static str> {
+    OPTIONS
+        .iter()
+        .filter_map(|(name, e)| match e {
+            Effect::Flags { set, clear } if pick(*set, *clear) => Some(*name),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The propagation flags for a propagation mode name (the same table's
@@ -392,27 +452,49 @@ mod tests {
         let (asked, cleared) = parse(&["bind", "nosuid", "nodev"]);
         assert_eq!(
             bind_remount_retry(asked, cleared, ro),
-            Some(asked | MsFlags::MS_RDONLY)
+            Ok(asked | MsFlags::MS_RDONLY)
         );
-        // "rw" asked of it: refused, not silently read-only.
+        // "rw" asked of it: refused, not silently read-only, and the
+        // refusal names both sides by their options.
         let (asked, cleared) = parse(&["bind", "rw", "nosuid"]);
-        assert_eq!(bind_remount_retry(asked, cleared, ro), None);
+        let refused = bind_remount_retry(asked, cleared, ro).unwrap_err();
+        assert_eq!(
+            refused,
+            LockedFlags::Cleared {
+                locked: vec!["ro"],
+                asked: vec!["rw"]
+            }
+        );
+        assert_eq!(
+            refused.to_string(),
+            "the source is ro and a user namespace locks that; the options ask for rw"
+        );
+        let (asked, cleared) = parse(&["bind", "dev", "exec"]);
+        let nodev_noexec = lockable_flags_of(libc::ST_NODEV | libc::ST_NOEXEC);
+        assert_eq!(
+            bind_remount_retry(asked, cleared, nodev_noexec),
+            Err(LockedFlags::Cleared {
+                locked: vec!["nodev", "noexec"],
+                asked: vec!["dev", "exec"]
+            })
+        );
         // An atime mode other than the source's: refused; the same: kept.
         let noatime = lockable_flags_of(libc::ST_NOATIME);
         let (asked, cleared) = parse(&["bind", "strictatime"]);
-        assert_eq!(bind_remount_retry(asked, cleared, noatime), None);
-        let (asked, cleared) = parse(&["bind", "noatime", "ro"]);
+        let refused = bind_remount_retry(asked, cleared, noatime).unwrap_err();
         assert_eq!(
-            bind_remount_retry(asked, cleared, noatime | ro),
-            Some(asked)
+            refused.to_string(),
+            "the source's atime mode is noatime and a user namespace locks it; the options ask for strictatime"
         );
+        let (asked, cleared) = parse(&["bind", "noatime", "ro"]);
+        assert_eq!(bind_remount_retry(asked, cleared, noatime | ro), Ok(asked));
         // nosymfollow is not lockable: cleared by "symfollow" regardless.
         let (asked, cleared) = parse(&["bind", "ro", "symfollow"]);
         let nodev = lockable_flags_of(libc::ST_NODEV | 0x2000);
         assert_eq!(nodev, MsFlags::MS_NODEV);
         assert_eq!(
             bind_remount_retry(asked, cleared, nodev),
-            Some(MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NODEV)
+            Ok(MsFlags::MS_BIND | MsFlags::MS_RDONLY | MsFlags::MS_NODEV)
         );
     }
 

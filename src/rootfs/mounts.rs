@@ -147,7 +147,8 @@ fn mount_bind(root: BorrowedFd<'_>, dest: &Path, opts: &MountOptions, mut b: Bin
 /// remounted with those asked alone, the rest cleared. Where the kernel
 /// refuses that (the source's flags locked in a user namespace), once
 /// more with the source's lockable flags kept, if that is still what was
-/// asked (`mount_options::bind_remount_retry`); else the first refusal.
+/// asked (`mount_options::bind_remount_retry`); else the first refusal,
+/// naming the locked flag the options asked to change.
 fn remount_bind_as_asked(
     root: BorrowedFd<'_>,
     dest: &Path,
@@ -166,8 +167,16 @@ fn remount_bind_as_asked(
         .with_ctx(|| format!("statvfs {}", b.source.display()))?;
     let source_flags = lockable_flags_of(st.flags().bits());
     match bind_remount_retry(b.remount_flags, b.cleared_flags, source_flags) {
-        Some(flags) if flags != b.remount_flags => remount_bind(target.as_fd(), flags, dest),
-        _ => Err(refused),
+        Ok(flags) if flags != b.remount_flags => remount_bind(target.as_fd(), flags, dest),
+        Ok(_) => Err(refused),
+        // The refusal says which locked flag the options asked to change.
+        Err(locked) => Err(match refused {
+            Error::Sys { context, source } => Error::Sys {
+                context: format!("{context} ({locked})"),
+                source,
+            },
+            other => other,
+        }),
     }
 }
 

@@ -1,0 +1,4 @@
+//! cargo-fuzz's driver of `rt_fuzz::signal` (what it proves is said there).
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| rt_fuzz::signal(data));
