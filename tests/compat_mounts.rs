@@ -375,42 +375,6 @@ fn a_bind_source_made_by_an_earlier_mount_of_the_container() {
     }
 }
 
-/// A tmpfs on the host whose mount carries `flags` (set with a bind
-/// remount, per mount, as mounts_sshfs.bats sets them), unmounted when
-/// dropped.
-struct FlaggedTmpfs(tempfile::TempDir);
-
-impl FlaggedTmpfs {
-    fn new(flags: nix::mount::MsFlags) -> FlaggedTmpfs {
-        use nix::mount::{mount, MsFlags};
-        let dir = tempfile::tempdir().unwrap();
-        mount(
-            Some("tmpfs"),
-            dir.path(),
-            Some("tmpfs"),
-            MsFlags::empty(),
-            None::<&str>,
-        )
-        .unwrap();
-        let t = FlaggedTmpfs(dir);
-        mount(
-            None::<&str>,
-            t.0.path(),
-            None::<&str>,
-            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
-            None::<&str>,
-        )
-        .unwrap();
-        t
-    }
-}
-
-impl Drop for FlaggedTmpfs {
-    fn drop(&mut self) {
-        let _ = nix::mount::umount2(self.0.path(), nix::mount::MntFlags::MNT_DETACH);
-    }
-}
-
 /// A bind of `source` at /mnt with `options`, in a user namespace or
 /// not: (exit code, the flags /mnt shows in the container, stderr).
 fn bind_flags(source: &FlaggedTmpfs, options: &[&str], userns: bool) -> (i32, String, String) {
@@ -426,7 +390,9 @@ fn bind_flags(source: &FlaggedTmpfs, options: &[&str], userns: bool) -> (i32, St
     // There, as in runc's busybox: the root of a user namespace may not
     // make it in the host's root-owned rootfs.
     std::fs::create_dir(b.rootfs().join("mnt")).unwrap();
-    b.add_mount(json!({"destination": "/mnt", "type": "bind", "source": source.0.path(), "options": options}));
+    b.add_mount(
+        json!({"destination": "/mnt", "type": "bind", "source": source.path(), "options": options}),
+    );
     let id = unique_id("bindflags");
     let (code, out, err) = run_in(&rt, &b, &id);
     assert_no_leaks(&rt, &id, &b);

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{assert_one_line_error, ensure_shim, require_root, rt_bin, CGROUP2};
+use common::{assert_one_line_error, ensure_shim, require_root, rt_bin, FlaggedTmpfs, CGROUP2};
 use serde_json::{json, Value};
 
 /// A user of its own for a test, with this build's rt and rt-shim.
@@ -402,6 +402,45 @@ fn rootless_without_a_cgroups_path_goes_beside_rt_in_a_delegated_parent() {
     assert!(
         !made[0].exists(),
         "delete should remove the state root's directory"
+    );
+    u.assert_nothing_left();
+}
+
+/// A bind whose source's flags the kernel locks for a plain user (a
+/// root's ro,nosuid,nodev tmpfs, seen from the user's namespace): the
+/// flags asked are added to the locked ones; an option that clears a
+/// locked one fails in one line naming both, and leaves nothing.
+#[test]
+fn rootless_bind_keeps_the_sources_locked_flags_or_names_the_one_asked_away() {
+    use nix::mount::MsFlags;
+    let u = user();
+    let src = FlaggedTmpfs::new(MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV);
+    let bind = |name: &str, options: &[&str]| {
+        let show = "grep ' /mnt ' /proc/self/mounts | cut -d' ' -f4";
+        u.bundle(name, &["sh", "-c", show], |c| {
+            c["mounts"].as_array_mut().unwrap().push(json!({
+                "destination": "/mnt", "type": "bind",
+                "source": src.path(), "options": options,
+            }));
+        })
+    };
+    let b = bind("noexec", &["bind", "noexec"]);
+    let r = u.run_in(&b, &["run", "c1"]);
+    assert!(r.success(), "rt run: {}", r.stderr());
+    let out = r.stdout();
+    let flags: Vec<&str> = out.trim().split(',').collect();
+    for f in ["ro", "nosuid", "nodev", "noexec"] {
+        assert!(flags.contains(&f), "{f} missing from /mnt's {flags:?}");
+    }
+    let b = bind("rw", &["bind", "rw"]);
+    let r = u.run_in(&b, &["run", "c2"]);
+    assert!(!r.success(), "rw of a locked ro source ran: {}", r.stdout());
+    assert_one_line_error(
+        &r.stderr(),
+        &[
+            "(/mnt)",
+            "the source is ro and a user namespace locks that; the options ask for rw",
+        ],
     );
     u.assert_nothing_left();
 }

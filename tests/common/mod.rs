@@ -367,3 +367,43 @@ pub fn terminal_holding(input: &[u8]) -> (std::os::fd::OwnedFd, std::os::fd::Own
     assert_eq!(ready, 1, "{input:?} never reached the terminal");
     (pty.master, pty.slave)
 }
+
+/// A tmpfs on the host whose mount carries `flags` (set with a bind
+/// remount, per mount, as mounts_sshfs.bats sets them), unmounted when
+/// dropped.
+pub struct FlaggedTmpfs(tempfile::TempDir);
+
+impl FlaggedTmpfs {
+    pub fn new(flags: nix::mount::MsFlags) -> FlaggedTmpfs {
+        use nix::mount::{mount, MsFlags};
+        let dir = tempfile::tempdir().unwrap();
+        mount(
+            Some("tmpfs"),
+            dir.path(),
+            Some("tmpfs"),
+            MsFlags::empty(),
+            None::<&str>,
+        )
+        .unwrap();
+        let t = FlaggedTmpfs(dir);
+        mount(
+            None::<&str>,
+            t.0.path(),
+            None::<&str>,
+            MsFlags::MS_BIND | MsFlags::MS_REMOUNT | flags,
+            None::<&str>,
+        )
+        .unwrap();
+        t
+    }
+
+    pub fn path(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl Drop for FlaggedTmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(self.0.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
