@@ -7,10 +7,11 @@ set -u
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 only=$(cat /usr/local/lib/rt-host/only 2>/dev/null || true)
 # HOST_CORE=1 (CI's run) leaves out these, each a manager's own plumbing
-# around a path another check takes through rt (the classic builder beside
-# BuildKit's and Podman's builds, docker commit/push/pull beside
-# docker_classic's image runs, Podman's volumes beside Docker's): about
-# 2 minutes of CI's budget under emulation. make test-host runs them.
+# around a path other checks take through rt (the classic builder beside
+# BuildKit's and Podman's builds; docker commit/push/pull, Docker's image
+# plumbing, whose runs are docker runs; Podman's volumes beside Docker's
+# named volume): about 2 minutes of CI's budget under emulation. None sets
+# up anything a later check uses; make test-host runs them.
 core=$(cat /usr/local/lib/rt-host/core 2>/dev/null || echo 0)
 EXTENDED="docker_classic_build_runs_on_rt docker_commit_push_pull_run podman_run_v_volume_persists"
 RT=/usr/local/bin/rt
