@@ -315,7 +315,10 @@ pub fn bind_remount_retry(
             asked: names_clearing(kept_cleared),
         });
     }
-    if !(asked & ATIME).is_empty() && asked & ATIME != source & ATIME {
+    // strictatime is the mode without flags (statvfs reports none), so the
+    // asked mode is compared with MS_STRICTATIME taken out.
+    let asked_mode = (asked & ATIME) - MsFlags::MS_STRICTATIME;
+    if !(asked & ATIME).is_empty() && asked_mode != source & ATIME {
         return Err(LockedFlags::Atime {
             locked: names_setting(source & ATIME),
             asked: names_setting(asked & ATIME),
@@ -340,10 +343,10 @@ pub enum LockedFlags {
         asked: Vec<&'static str>,
     },
     /// The options ask for an atime mode other than the source's (none
-    /// named: the kernel's default, relatime).
+    /// named: strictatime, the mode statvfs reports no flag for).
     #[error(
         "the source's atime mode is {} and a user namespace locks it; the options ask for {}",
-        if locked.is_empty() { "relatime".to_string() } else { locked.join(",") },
+        if locked.is_empty() { "strictatime".to_string() } else { locked.join(",") },
         asked.join(",")
     )]
     Atime {
@@ -488,6 +491,21 @@ mod tests {
         );
         let (asked, cleared) = parse(&["bind", "noatime", "ro"]);
         assert_eq!(bind_remount_retry(asked, cleared, noatime | ro), Ok(asked));
+        // A strictatime source (no atime flag in statvfs): strictatime
+        // asked is its own mode; relatime asked is not, and says so.
+        let strict = lockable_flags_of(libc::ST_RDONLY);
+        let (asked, cleared) = parse(&["bind", "strictatime", "nosuid"]);
+        assert_eq!(
+            bind_remount_retry(asked, cleared, strict),
+            Ok(asked | MsFlags::MS_RDONLY)
+        );
+        let (asked, cleared) = parse(&["bind", "relatime"]);
+        assert_eq!(
+            bind_remount_retry(asked, cleared, strict)
+                .unwrap_err()
+                .to_string(),
+            "the source's atime mode is strictatime and a user namespace locks it; the options ask for relatime"
+        );
         // nosymfollow is not lockable: cleared by "symfollow" regardless.
         let (asked, cleared) = parse(&["bind", "ro", "symfollow"]);
         let nodev = lockable_flags_of(libc::ST_NODEV | 0x2000);
